@@ -1,0 +1,40 @@
+# Quick start: `make demo` and `make test` work on a fresh machine with Python 3.11 and pip.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_OUT ?= demo-output
+
+.PHONY: demo test lint format bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall when the dependency list or the tested constraints change.
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ssb-beamline demo --out $(DEMO_OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m ruff check ssb_beamline tests benchmarks
+	$(BIN)/python -m ruff format --check ssb_beamline tests benchmarks
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check ssb_beamline tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/python -m ruff format ssb_beamline tests benchmarks
+	$(BIN)/python -m ruff check --fix ssb_beamline tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_skeleton.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
