@@ -1,0 +1,90 @@
+"""XANES image analysis: pure numpy/scipy/scikit-image functions over whole arrays.
+
+Typical live use::
+
+    from ssb_beamline.analysis import absorbance, analyse_xanes_stack
+    mu = absorbance(frames, dark, flat).values          # per frame
+    maps = analyse_xanes_stack(mu_stack, energies, ni_k_edge_references())
+"""
+
+# --- XANES maps (absorbance, normalisation, edge, LCF, SOC, masks, alignment) ---
+from .absorbance import (
+    AbsorbanceResult,
+    OpenBeam,
+    absorbance,
+    absorbance_with_open_beam,
+    open_beam,
+)
+from .align import AlignResult, align_stack, registration_features
+from .edge import WhiteLineResult, edge_energy_map, white_line_map
+from .edge_fit import EdgeFit, build_edge_fit, find_e0
+from .lcf import LCFResult, lcf_map, reference_matrix
+from .masks import RoiSpectra, edge_jump_mask, otsu_mask, otsu_threshold, roi_spectra
+from .mixture import GaussianComponents, histogram_components
+from .normalize import NormalizedStack, normalize_stack
+from .pipeline import XanesMaps, analyse_xanes_stack
+from .ratio import ratio_map
+from .soc import SocCalibration, SocResult, soc_map
+
+__all__ = [
+    "AbsorbanceResult",
+    "AlignResult",
+    "EdgeFit",
+    "GaussianComponents",
+    "LCFResult",
+    "NormalizedStack",
+    "OpenBeam",
+    "RoiSpectra",
+    "SocCalibration",
+    "SocResult",
+    "WhiteLineResult",
+    "XanesMaps",
+    "absorbance",
+    "absorbance_with_open_beam",
+    "align_stack",
+    "analyse_xanes_stack",
+    "build_edge_fit",
+    "edge_energy_map",
+    "edge_jump_mask",
+    "find_e0",
+    "histogram_components",
+    "lcf_map",
+    "normalize_stack",
+    "open_beam",
+    "otsu_mask",
+    "otsu_threshold",
+    "ratio_map",
+    "reference_matrix",
+    "registration_features",
+    "roi_spectra",
+    "soc_map",
+    "white_line_map",
+]
+# --- end XANES maps block ---
+
+# --- particle statistics & diffusion-distance model (particles/phases/diffusion) ---
+# Owned by the particle-analysis engineer (binning helpers live in impedance.py and
+# are re-exported by diffusion.py).
+from .diffusion import (
+    DiffusionMaps,
+    DistanceMap2D,
+    diffusion_distance_maps,
+    distance_map_2d,
+    impedance_bins,
+)
+from .particles import particle_table, segment_particles, size_statistics
+from .phases import Phase, segment_phases
+
+__all__ += [
+    "DiffusionMaps",
+    "DistanceMap2D",
+    "Phase",
+    "diffusion_distance_maps",
+    "distance_map_2d",
+    "impedance_bins",
+    "particle_table",
+    "segment_particles",
+    "segment_phases",
+    "size_statistics",
+]
+# --- end particle statistics block ---

@@ -1,0 +1,93 @@
+"""Run a function over pixel chunks on a small thread pool.
+
+numpy releases the GIL inside ufuncs and BLAS calls, so threads over pixel
+chunks scale on the beamline's few cores.  BLAS is limited to one thread per
+worker (when ``threadpoolctl`` is importable) to avoid oversubscription.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["default_workers", "iter_chunks", "run_chunks"]
+
+#: Default number of pixels per chunk: a (100, 8192) float32 block is 3.3 MB.
+DEFAULT_CHUNK_PIXELS = 8192
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+
+
+def default_workers() -> int:
+    """Number of worker threads: the CPUs this process may use (at most 8).
+
+    Examples
+    --------
+    >>> default_workers() >= 1
+    True
+    """
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        n = os.cpu_count() or 1
+    return max(1, min(8, n))
+
+
+def iter_chunks(n_pixels: int, chunk: int) -> Iterator[slice]:
+    """Yield slices of at most ``chunk`` items covering ``range(n_pixels)``.
+
+    Examples
+    --------
+    >>> list(iter_chunks(5, 2))
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 5, None)]
+    """
+    chunk = max(1, int(chunk))
+    for start in range(0, n_pixels, chunk):
+        yield slice(start, min(start + chunk, n_pixels))
+
+
+def _blas_single_thread():
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    global _POOL, _POOL_SIZE  # noqa: PLW0603
+    if _POOL is None or workers > _POOL_SIZE:
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ssb-analysis")
+        _POOL_SIZE = workers
+    return _POOL
+
+
+def run_chunks(
+    func: Callable[[slice], None], n_pixels: int, chunk: int, workers: int | None = None
+) -> None:
+    """Call ``func(slice)`` for every pixel chunk, in parallel when ``workers > 1``.
+
+    Exceptions raised in a worker propagate to the caller.
+
+    Examples
+    --------
+    >>> seen = []
+    >>> run_chunks(seen.append, 5, 2, workers=1)
+    >>> len(seen)
+    3
+    """
+    workers = default_workers() if workers is None else max(1, int(workers))
+    slices = list(iter_chunks(n_pixels, chunk))
+    # The per-chunk matrix products are small: one BLAS thread each is fastest and
+    # avoids oversubscribing the cores with our own worker threads.
+    with _blas_single_thread():
+        if workers == 1 or len(slices) == 1:
+            for s in slices:
+                func(s)
+            return
+        futures = [_pool(workers).submit(func, s) for s in slices]
+        for f in futures:
+            f.result()

@@ -1,0 +1,161 @@
+"""Input checks shared by the analysis functions.
+
+Every check raises :class:`ValueError` or :class:`TypeError` with a message that
+names the problem *and* how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = [
+    "as_float_array",
+    "check_energies",
+    "check_mask",
+    "check_stack",
+]
+
+
+def as_float_array(values: object, name: str) -> np.ndarray:
+    """Return ``values`` as a real, floating ndarray (float32 stays float32).
+
+    Examples
+    --------
+    >>> as_float_array([1, 2], "x").dtype
+    dtype('float64')
+    """
+    arr = np.asarray(values)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.floating)
+        or np.issubdtype(arr.dtype, np.integer)
+        or arr.dtype == bool
+    ):
+        raise TypeError(
+            f"{name} must be a real numeric array; got dtype {arr.dtype}. "
+            "Convert it with np.asarray(..., dtype=np.float32)."
+        )
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def check_energies(
+    energies: Sequence[float] | np.ndarray,
+    n_expected: int | None = None,
+    *,
+    min_points: int = 2,
+    name: str = "energies",
+) -> np.ndarray:
+    """Validate a 1-D, finite, strictly increasing energy axis (eV) -> float64.
+
+    Parameters
+    ----------
+    energies : array_like
+        Energies in eV.
+    n_expected : int, optional
+        Required length (the number of frames along axis 0 of the stack).
+    min_points : int
+        Minimum number of energies.
+    name : str
+        Name used in error messages.
+
+    Examples
+    --------
+    >>> check_energies([8300.0, 8340.0, 8400.0]).tolist()
+    [8300.0, 8340.0, 8400.0]
+    >>> check_energies([8300.0, 8299.0])
+    Traceback (most recent call last):
+    ...
+    ValueError: energies must be strictly increasing; got a decrease at index 1 \
+(8300.0 -> 8299.0 eV). Sort the energies and the frames together.
+    """
+    e = as_float_array(energies, name).astype(np.float64)
+    if e.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D (one energy per frame); got shape {e.shape}. "
+            "Pass a flat array of energies in eV."
+        )
+    if n_expected is not None and e.size != n_expected:
+        raise ValueError(
+            f"{name} has {e.size} values but the stack has {n_expected} frames along axis 0. "
+            "Pass one energy per frame (stack shape (N, H, W) with N energies)."
+        )
+    if e.size < min_points:
+        raise ValueError(
+            f"too few points: {name} has {e.size} values, at least {min_points} are needed. "
+            "Measure more energies across the edge."
+        )
+    if not np.all(np.isfinite(e)):
+        bad = int(np.flatnonzero(~np.isfinite(e))[0])
+        raise ValueError(
+            f"{name} must be finite; got {e[bad]} at index {bad}. "
+            "Remove or fix the frames with invalid energies."
+        )
+    step = np.diff(e)
+    if np.any(step <= 0):
+        i = int(np.flatnonzero(step <= 0)[0]) + 1
+        kind = "a repeated value" if step[i - 1] == 0 else "a decrease"
+        raise ValueError(
+            f"{name} must be strictly increasing; got {kind} at index {i} "
+            f"({e[i - 1]} -> {e[i]} eV). Sort the energies and the frames together."
+        )
+    return e
+
+
+def check_stack(
+    stack: object, energies: object, *, name: str = "stack", min_points: int = 2
+) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """Validate a spectral stack (N, ...) and its energies.
+
+    Returns
+    -------
+    stack2d : ndarray
+        View (when possible) of shape (N, P) with P = prod(spatial shape).
+    energies : ndarray
+        float64 energies.
+    spatial_shape : tuple of int
+        Trailing shape of the stack (``()`` for a single spectrum).
+
+    Examples
+    --------
+    >>> s2, e, shp = check_stack(np.zeros((3, 4, 5), np.float32), [1.0, 2.0, 3.0])
+    >>> s2.shape, shp
+    ((3, 20), (4, 5))
+    """
+    arr = as_float_array(stack, name)
+    if arr.ndim == 0:
+        raise ValueError(
+            f"{name} must have the energy axis first, shape (N,) or (N, H, W); got a scalar. "
+            "Pass the stack of frames, one per energy."
+        )
+    e = check_energies(energies, arr.shape[0], min_points=min_points)
+    spatial = tuple(arr.shape[1:])
+    return arr.reshape(arr.shape[0], -1), e, spatial
+
+
+def check_mask(mask: object | None, spatial_shape: tuple[int, ...], name: str = "mask"):
+    """Validate an optional boolean mask of the spatial shape -> flat bool array or None.
+
+    Examples
+    --------
+    >>> check_mask(np.ones((2, 2), bool), (2, 2)).shape
+    (4,)
+    """
+    if mask is None:
+        return None
+    m = np.asarray(mask)
+    if m.dtype != bool:
+        if not np.issubdtype(m.dtype, np.integer):
+            raise TypeError(
+                f"{name} must be boolean (True = analyse); got dtype {m.dtype}. "
+                "Build it with a comparison, e.g. edge_step > threshold."
+            )
+        m = m != 0
+    if m.shape != tuple(spatial_shape):
+        raise ValueError(
+            f"{name} has shape {m.shape} but the image shape is {tuple(spatial_shape)}. "
+            "Pass a mask with one value per pixel."
+        )
+    return m.reshape(-1)
