@@ -1,0 +1,85 @@
+"""Simulated transmission X-ray microscope (TXM) for Ni K-edge XANES imaging.
+
+Entry point: `make_sim_txm` returns a `SimTXM` with ophyd-async devices
+(energy, zp_z, det_z, sample, shutter, i0, detector), the phantom and the
+ground-truth maps::
+
+    from bluesky.run_engine import RunEngine
+    from ophyd_async.plan_stubs import ensure_connected
+    import bluesky.plan_stubs as bps
+
+    RE = RunEngine()
+    txm = make_sim_txm(PhantomConfig(seed=1), directory="/tmp/txm")
+    RE(ensure_connected(*txm.devices))
+    fp = txm.focus_positions(8350.0)
+    RE(bps.mv(txm.energy, 8350.0, txm.zp_z, fp.zp_z_mm, txm.det_z, fp.det_z_mm))
+    truth = txm.truth_edge_energy_map()  # eV, NaN outside NMC
+
+Frames of one staged detector share one HDF5 file and one StreamResource, so keep
+dark, flat and sample frames in one event stream (read ``txm.shutter`` and
+``txm.sample.x`` with them to tell them apart): TiledWriter attaches the resource
+to the first stream that uses it.
+"""
+
+from .detector import DATA_PATH, TXMDetector, validate_exposure_time
+from .factory import (
+    DET_Z_LIMITS_MM,
+    ENERGY_LIMITS_EV,
+    ZP_Z_LIMITS_MM,
+    MotionConfig,
+    SimTXM,
+    make_sim_txm,
+)
+from .i0_monitor import FluxDriftModel, I0Monitor
+from .image_model import DetectorNoiseConfig, DriftConfig, OpticsConfig, TXMImageModel
+from .motors import AxisLimitsError, SimAxis
+from .optics import FocusPositions, defocus_blur_sigma_px, focus_positions
+from .phantom import Phantom, PhantomConfig, Phase, make_phantom
+from .shutter import ShutterState, SimShutter
+from .stage import SampleStage
+from .state import BeamlineState, BeamlineStateSources, read_value
+from .xray_physics import (
+    absorbance,
+    absorption_coefficients,
+    transmission,
+    truth_edge_energy,
+    truth_edge_energy_map,
+)
+
+__all__ = [
+    "DATA_PATH",
+    "DET_Z_LIMITS_MM",
+    "ENERGY_LIMITS_EV",
+    "ZP_Z_LIMITS_MM",
+    "AxisLimitsError",
+    "BeamlineState",
+    "BeamlineStateSources",
+    "DetectorNoiseConfig",
+    "DriftConfig",
+    "FluxDriftModel",
+    "FocusPositions",
+    "I0Monitor",
+    "MotionConfig",
+    "OpticsConfig",
+    "Phantom",
+    "PhantomConfig",
+    "Phase",
+    "SampleStage",
+    "ShutterState",
+    "SimAxis",
+    "SimShutter",
+    "SimTXM",
+    "TXMDetector",
+    "TXMImageModel",
+    "absorbance",
+    "absorption_coefficients",
+    "defocus_blur_sigma_px",
+    "focus_positions",
+    "make_phantom",
+    "make_sim_txm",
+    "read_value",
+    "transmission",
+    "truth_edge_energy",
+    "truth_edge_energy_map",
+    "validate_exposure_time",
+]

@@ -1,0 +1,278 @@
+"""Simulated TXM area detector writing HDF5 files, modelled on ``SimBlobDetector``.
+
+`TXMDetector` is an ophyd-async `StandardDetector` assembled from a trigger,
+an acquire and a data logic, exactly like ``ophyd_async.sim.SimBlobDetector``:
+frames are appended to ``/entry/data/data`` (uint16, ``(N, H, W)``) of an HDF5
+file named by the `PathProvider`, and the detector emits StreamResource /
+StreamDatum documents through ophyd-async's own `StreamResourceDataProvider`.
+Each frame is computed from the beamline state read at the start of its exposure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from contextlib import suppress
+from pathlib import Path
+
+import h5py
+import numpy as np
+from ophyd_async.core import (
+    DetectorAcquireLogic,
+    DetectorDataLogic,
+    DetectorTriggerLogic,
+    PathProvider,
+    SignalR,
+    SignalRW,
+    StandardDetector,
+    StreamableDataProvider,
+    StreamResourceDataProvider,
+    StreamResourceInfo,
+    TriggerInfo,
+    soft_signal_r_and_setter,
+    soft_signal_rw,
+)
+
+from .image_model import TXMImageModel
+from .state import BeamlineStateSources
+
+logger = logging.getLogger(__name__)
+
+#: HDF5 dataset holding the frames.
+DATA_PATH = "/entry/data/data"
+#: Longest accepted exposure, s.
+MAX_EXPOSURE_S = 600.0
+
+
+def validate_exposure_time(value: float) -> float:
+    """Return ``value`` if it is a valid exposure time (0 < t <= 600 s), else raise.
+
+    Raises
+    ------
+    ValueError
+        If the exposure time is not a finite number in (0, `MAX_EXPOSURE_S`].
+    """
+    value = float(value)
+    if not np.isfinite(value) or value <= 0 or value > MAX_EXPOSURE_S:
+        raise ValueError(f"Exposure time must be > 0 s and <= {MAX_EXPOSURE_S} s, got {value} s.")
+    return value
+
+
+class TXMFrameFile:
+    """An open HDF5 file receiving frames (single writer, multiple readers)."""
+
+    def __init__(self, path: Path, shape: tuple[int, int]) -> None:
+        h, w = shape
+        self.path = path
+        self.file = h5py.File(path, "w", libver="latest")
+        self.data = self.file.create_dataset(
+            DATA_PATH, shape=(0, h, w), dtype=np.uint16, maxshape=(None, h, w), chunks=(1, h, w)
+        )
+        self.file.swmr_mode = True
+        self.frames_written = 0
+
+    def append(self, frame: np.ndarray) -> None:
+        """Append one frame and flush."""
+        self.data.resize(self.frames_written + 1, axis=0)
+        self.data[self.frames_written] = frame
+        self.data.flush()
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Close the file."""
+        self.file.close()
+
+
+class TXMFrameWriter:
+    """Produces frames from the image model and writes them to the open file."""
+
+    def __init__(
+        self,
+        model: TXMImageModel,
+        sources: BeamlineStateSources,
+        exposure_time: SignalR[float],
+    ) -> None:
+        self.model = model
+        self.sources = sources
+        self.exposure_time = exposure_time
+        self.images_written, self._set_images_written = soft_signal_r_and_setter(int, 0)
+        self.number_of_frames = 1
+        self.deadtime = 0.0
+        self._file: TXMFrameFile | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Frame shape ``(H, W)``."""
+        return self.model.phantom.shape
+
+    def open_file(self, path: Path) -> None:
+        """Start a new HDF5 file."""
+        self.close_file()
+        self._file = TXMFrameFile(path, self.shape)
+        self._set_images_written(0)
+        logger.debug("Opened %s", path)
+
+    def close_file(self) -> None:
+        """Close the current file, if any."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    async def acquire(self) -> None:
+        """Expose ``number_of_frames`` frames in real time and write them."""
+        if self._file is None:
+            raise RuntimeError("TXM detector file not open: prepare() was not run")
+        file = self._file
+        for i in range(self.number_of_frames):
+            start = time.monotonic()
+            exposure = validate_exposure_time(await self.exposure_time.get_value())
+            state = await self.sources.snapshot()
+            frame = await asyncio.to_thread(self.model.render, state, exposure)
+            await asyncio.sleep(max(0.0, start + exposure - time.monotonic()))
+            file.append(frame)
+            self._set_images_written(file.frames_written)
+            if i + 1 < self.number_of_frames and self.deadtime > 0:
+                await asyncio.sleep(self.deadtime)
+
+
+class TXMTriggerLogic(DetectorTriggerLogic):
+    """Internal triggering; a non-zero livetime sets ``exposure_time``."""
+
+    def __init__(self, writer: TXMFrameWriter, exposure_time: SignalRW[float]) -> None:
+        self.writer = writer
+        self.exposure_time = exposure_time
+
+    def config_sigs(self) -> set[SignalR]:
+        """Signals reported by ``read_configuration``."""
+        return {self.exposure_time}
+
+    async def prepare_internal(self, num: int, livetime: float, deadtime: float) -> None:
+        """Set the number of frames per trigger, exposure and dead time."""
+        if livetime:
+            await self.exposure_time.set(livetime)
+        self.writer.number_of_frames = max(int(num), 1)
+        self.writer.deadtime = deadtime
+
+    async def default_trigger_info(self) -> TriggerInfo:
+        """One frame at the current exposure time."""
+        return TriggerInfo()
+
+
+class TXMAcquireLogic(DetectorAcquireLogic):
+    """Runs the frame writer as a background task."""
+
+    def __init__(self, writer: TXMFrameWriter) -> None:
+        self.writer = writer
+        self.task: asyncio.Task | None = None
+
+    async def start_acquiring(self) -> None:
+        """Start exposing."""
+        self.task = asyncio.create_task(self.writer.acquire())
+
+    async def wait_for_idle(self) -> None:
+        """Wait for the exposures to finish (re-raises their errors)."""
+        if self.task:
+            await self.task
+
+    async def ensure_stopped(self) -> None:
+        """Cancel any running exposure."""
+        if self.task:
+            self.task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+
+
+class TXMDataLogic(DetectorDataLogic):
+    """Opens one HDF5 file per prepare and describes it as a StreamResource."""
+
+    def __init__(self, path_provider: PathProvider, writer: TXMFrameWriter) -> None:
+        self.path_provider = path_provider
+        self.writer = writer
+
+    async def prepare_unbounded(self, datakey_name: str) -> StreamableDataProvider:
+        """Open ``<directory>/<filename>.h5`` and return its stream provider."""
+        info = self.path_provider(datakey_name)
+        directory = Path(info.directory_path)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.writer.open_file(directory / f"{info.filename}.h5")
+        h, w = self.writer.shape
+        resource = StreamResourceInfo(
+            data_key=datakey_name,
+            shape=(h, w),
+            chunk_shape=(1, h, w),
+            dtype_numpy=np.dtype(np.uint16).str,
+            parameters={"dataset": DATA_PATH},
+        )
+        return StreamResourceDataProvider(
+            uri=f"{info.directory_uri}{info.filename}.h5",
+            resources=[resource],
+            mimetype="application/x-hdf5",
+            collections_written_signal=self.writer.images_written,
+        )
+
+    async def stop(self) -> None:
+        """Close the file."""
+        self.writer.close_file()
+
+    def get_hinted_fields(self, datakey_name: str) -> Sequence[str]:
+        """The frames are hinted."""
+        return [datakey_name]
+
+
+class TXMDetector(StandardDetector):
+    """Simulated TXM camera writing uint16 frames to HDF5.
+
+    Parameters
+    ----------
+    path_provider : PathProvider
+        Where to write (e.g. ``StaticPathProvider(UUIDFilenameProvider(), dir)``).
+    model : TXMImageModel
+        Frame formation (phantom, beam, noise, optics).
+    sources : BeamlineStateSources
+        Devices the frame depends on; fields can be swapped (e.g. the zone-plate
+        axis for an ``ophyd.sim.SynAxis``) through ``detector.sources``.
+    exposure_time : float
+        Initial exposure time, s (validated).
+    name : str
+        Device name; also the data key of the frames.
+
+    Attributes
+    ----------
+    exposure_time : SignalRW[float]
+        Exposure time, s; setting a value <= 0 raises ``ValueError``.
+    images_written : SignalR[int]
+        Frames written to the current file.
+    """
+
+    def __init__(
+        self,
+        path_provider: PathProvider,
+        model: TXMImageModel,
+        sources: BeamlineStateSources,
+        exposure_time: float = 0.02,
+        name: str = "",
+    ) -> None:
+        validate_exposure_time(exposure_time)
+        self.exposure_time = soft_signal_rw(
+            float, exposure_time, units="s", setter=self._check_exposure
+        )
+        self.model = model
+        self.writer = TXMFrameWriter(model, sources, self.exposure_time)
+        self.images_written = self.writer.images_written
+        self.add_detector_logics(
+            TXMTriggerLogic(self.writer, self.exposure_time),
+            TXMAcquireLogic(self.writer),
+            TXMDataLogic(path_provider, self.writer),
+        )
+        super().__init__(name=name)
+
+    def _check_exposure(self, value: float) -> None:
+        validate_exposure_time(value)
+
+    @property
+    def sources(self) -> BeamlineStateSources:
+        """The beamline state sources read at each exposure."""
+        return self.writer.sources

@@ -1,0 +1,212 @@
+"""Synthetic composite-cathode phantom for the simulated TXM.
+
+The phantom is a 2D, section-like model of an all-solid-state composite cathode:
+NMC811 secondary particles (projected as spheres), Li6PS5Cl solid electrolyte (SSE)
+hugging the particles, and thin carbon fibres. Every pixel holds exactly one phase
+(priority NMC > carbon > SSE > void), each with its own projected thickness.
+
+The state of charge (SOC, fraction of the oxidised Ni3+ end member; Ni oxidation
+state = 2 + SOC) carries the heterogeneity reported by Deng et al. (2025):
+
+* **size dependence** (inter-particle): the designed particle mean SOC is
+  ``soc_mean + soc_size_slope_per_um * (r - r_ref)`` with ``r_ref`` the middle of
+  the radius range, plus a small per-particle scatter. The default slope is
+  negative: smaller particles are more charged (delithiated).
+* **polarisation** (intra-particle): a linear SOC gradient along the unit vector
+  pointing from the particle centre towards its contacts with SSE and carbon,
+  ``soc += polarisation_amplitude * ((p - c) . u) / r``. For a full disc with
+  mean SOC ``s0`` this moves the SOC-weighted centroid by
+  ``polarisation_amplitude * r / (4 * s0)`` towards the contacts (the measured
+  value for every particle is stored in `Phantom.polarisation_offset_um`).
+* small white noise per pixel, then clipping to ``[0.02, 0.98]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from .microstructure import (
+    contact_directions,
+    contacts,
+    place_particles,
+    render_fibres,
+    render_spheres,
+    render_sse,
+)
+from .phantom_config import SOC_CLIP, PhantomConfig, Phase
+
+__all__ = ["SOC_CLIP", "Phantom", "PhantomConfig", "Phase", "make_phantom"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Phantom:
+    """Ground truth of a phantom. Per-particle arrays are indexed by label.
+
+    Per-particle arrays have length ``n_particles + 1``; entry 0 (no particle)
+    is NaN, so ``phantom.particle_radius_um[phantom.labels]`` is a valid map.
+
+    Attributes
+    ----------
+    config : PhantomConfig
+        The configuration it was made from.
+    phase : ndarray of uint8, (H, W)
+        `Phase` code per pixel.
+    labels : ndarray of int32, (H, W)
+        NMC particle label, 0 = none.
+    thickness_nmc_um, thickness_sse_um, thickness_carbon_um : ndarray of float32
+        Projected thickness per phase, um.
+    soc : ndarray of float32, (H, W)
+        SOC in NMC pixels (clipped to `SOC_CLIP`), 0 elsewhere.
+    contact_sse, contact_carbon : ndarray of bool, (H, W)
+        NMC pixels 4-connected to an SSE (or carbon) pixel.
+    particle_center_px : ndarray, (n + 1, 2)
+        Designed sphere centres (row, col), pixels.
+    particle_radius_um : ndarray, (n + 1,)
+        Sphere radii, um.
+    particle_soc_target : ndarray, (n + 1,)
+        Designed mean SOC (size law + scatter), before polarisation and noise.
+    particle_soc_mean, particle_soc_std : ndarray, (n + 1,)
+        Mean and standard deviation of `soc` over each label.
+    polarisation_direction : ndarray, (n + 1, 2)
+        Unit vector (row, col) of the SOC gradient (towards the contacts).
+    polarisation_offset_um : ndarray, (n + 1,)
+        Distance between the SOC-weighted centroid and the geometric centroid of
+        each label (unweighted pixel mask), um.
+    touching_pairs : list of tuple of int
+        Label pairs placed in contact.
+    """
+
+    config: PhantomConfig
+    phase: np.ndarray
+    labels: np.ndarray
+    thickness_nmc_um: np.ndarray
+    thickness_sse_um: np.ndarray
+    thickness_carbon_um: np.ndarray
+    soc: np.ndarray
+    contact_sse: np.ndarray
+    contact_carbon: np.ndarray
+    particle_center_px: np.ndarray
+    particle_radius_um: np.ndarray
+    particle_soc_target: np.ndarray
+    particle_soc_mean: np.ndarray
+    particle_soc_std: np.ndarray
+    polarisation_direction: np.ndarray
+    polarisation_offset_um: np.ndarray
+    touching_pairs: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def n_particles(self) -> int:
+        """Number of NMC particles actually placed."""
+        return len(self.particle_radius_um) - 1
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Image shape ``(H, W)``."""
+        return self.labels.shape
+
+    @property
+    def oxidation_state(self) -> np.ndarray:
+        """Ni oxidation state map, ``2 + soc`` in NMC pixels, NaN elsewhere."""
+        return np.where(self.labels > 0, 2.0 + self.soc, np.nan).astype(np.float32)
+
+
+def make_phantom(config: PhantomConfig | None = None) -> Phantom:
+    """Generate a phantom (deterministic for a given config).
+
+    Parameters
+    ----------
+    config : PhantomConfig, optional
+        Parameters; defaults to ``PhantomConfig()`` (512x512, 0.13 um pixels).
+
+    Returns
+    -------
+    Phantom
+        Phase/label maps, thicknesses, the SOC field and per-particle truth.
+
+    Examples
+    --------
+    >>> ph = make_phantom(PhantomConfig(shape=(128, 128), n_particles=5, seed=1))
+    >>> ph.labels.shape, int(ph.labels.max()) <= 5
+    ((128, 128), True)
+    """
+    config = config or PhantomConfig()
+    rng = np.random.default_rng(config.seed)
+    px = config.pixel_size_um
+
+    centers, radii_um, pairs = place_particles(config, rng)
+    t_nmc, labels = render_spheres(config.shape, centers, radii_um / px, px)
+    nmc = labels > 0
+    t_sse = render_sse(config, labels, rng)
+    t_c = render_fibres(config, rng)
+    t_c[nmc] = 0.0
+    carbon = t_c > 0
+    t_sse[nmc | carbon] = 0.0
+    sse = t_sse > 0
+
+    phase = np.full(config.shape, Phase.VOID, np.uint8)
+    phase[sse] = Phase.SSE
+    phase[carbon] = Phase.CARBON
+    phase[nmc] = Phase.NMC
+
+    contact_sse = contacts(labels, sse)
+    contact_carbon = contacts(labels, carbon)
+    n = len(radii_um)
+    direction = contact_directions(labels, contact_sse | contact_carbon, centers, rng)
+
+    target = config.designed_particle_soc(radii_um) + rng.normal(
+        0.0, config.soc_particle_sigma, size=n
+    )
+    rows, cols = np.nonzero(nmc)
+    lab = labels[rows, cols] - 1
+    proj = (rows - centers[lab, 0]) * direction[lab, 0] + (cols - centers[lab, 1]) * direction[
+        lab, 1
+    ]
+    values = (
+        target[lab]
+        + config.polarisation_amplitude * proj / (radii_um[lab] / px)
+        + rng.normal(0.0, config.soc_noise_sigma, size=rows.size)
+    )
+    soc = np.zeros(config.shape, np.float32)
+    soc[rows, cols] = np.clip(values, *SOC_CLIP)
+
+    index = np.arange(1, n + 1)
+    nan1 = np.array([np.nan])
+    if n:
+        mean = np.asarray(ndimage.mean(soc, labels, index))
+        std = np.asarray(ndimage.standard_deviation(soc, labels, index))
+        geo = np.asarray(ndimage.center_of_mass(nmc, labels, index)).reshape(n, 2)
+        wtd = np.asarray(ndimage.center_of_mass(soc, labels, index)).reshape(n, 2)
+        offset = np.hypot(*(wtd - geo).T) * px
+    else:
+        mean = std = offset = np.empty(0)
+
+    def _pad(a: np.ndarray) -> np.ndarray:
+        a = np.asarray(a, dtype=float)
+        return np.concatenate([np.full((1, *a.shape[1:]), np.nan), a])
+
+    logger.debug("Phantom %s: %d particles, %d touching pairs", config.shape, n, len(pairs))
+    return Phantom(
+        config=config,
+        phase=phase,
+        labels=labels,
+        thickness_nmc_um=t_nmc,
+        thickness_sse_um=t_sse,
+        thickness_carbon_um=t_c,
+        soc=soc,
+        contact_sse=contact_sse,
+        contact_carbon=contact_carbon,
+        particle_center_px=_pad(centers.reshape(n, 2)),
+        particle_radius_um=np.concatenate([nan1, radii_um]),
+        particle_soc_target=np.concatenate([nan1, target]),
+        particle_soc_mean=np.concatenate([nan1, mean]),
+        particle_soc_std=np.concatenate([nan1, std]),
+        polarisation_direction=_pad(direction.reshape(n, 2)),
+        polarisation_offset_um=np.concatenate([nan1, offset]),
+        touching_pairs=pairs,
+    )
