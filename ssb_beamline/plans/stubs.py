@@ -1,0 +1,102 @@
+"""Plan stubs shared by the scans: limits, exposure, detector staging per stream.
+
+They work with ophyd-async devices and with classic ophyd (v1) devices alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator, Sequence
+from typing import Any
+
+import bluesky.plan_stubs as bps
+from bluesky.protocols import Readable
+from bluesky.utils import Msg
+
+PlanGen = Generator[Msg, Any, Any]
+
+
+def read_limits(axis: Any) -> Generator[Msg, Any, tuple[float, float]]:
+    """Read an axis's travel limits inside the plan (``bps.rd``).
+
+    EPICS-style axes (ophyd-async ``Motor``, the simulated axes, ophyd ``EpicsMotor``)
+    have ``low_limit_travel``/``high_limit_travel`` signals; classic ophyd soft
+    positioners have a ``limits`` tuple. An axis with neither, or with the EPICS
+    convention ``low == high`` (no limits set), is unlimited.
+    """
+    if hasattr(axis, "low_limit_travel") and hasattr(axis, "high_limit_travel"):
+        low = yield from bps.rd(axis.low_limit_travel)
+        high = yield from bps.rd(axis.high_limit_travel)
+    elif isinstance(getattr(axis, "limits", None), tuple):
+        low, high = axis.limits
+    else:
+        return (-math.inf, math.inf)
+    if low == high:  # EPICS: equal limits mean "no limits"
+        return (-math.inf, math.inf)
+    return (float(low), float(high))
+
+
+def check_within_limits(
+    name: str, positions: Sequence[float], limits: tuple[float, float], units: str
+) -> None:
+    """Raise ``ValueError`` naming the first position outside ``limits``."""
+    low, high = limits
+    for position in positions:
+        if not low <= position <= high:
+            raise ValueError(
+                f"{name} would move to {position:.4g} {units}, outside its limits "
+                f"[{low:.6g}, {high:.6g}] {units}. Choose positions inside the limits "
+                "(nothing has moved)."
+            )
+
+
+def set_exposure(detector: Any, exposure_time: float) -> PlanGen:
+    """Set a detector's exposure time (s), whatever kind of detector it is."""
+    for path in ("exposure_time", "driver.acquire_time", "cam.acquire_time"):
+        target = detector
+        for part in path.split("."):
+            target = getattr(target, part, None)
+            if target is None:
+                break
+        if target is not None:
+            yield from bps.mv(target, exposure_time)
+            return
+    raise TypeError(
+        f"Cannot set the exposure of {getattr(detector, 'name', detector)!r}: it has no "
+        "exposure_time, driver.acquire_time or cam.acquire_time. Set the exposure on the "
+        "detector before the scan and pass exposure_time=None."
+    )
+
+
+def data_key(device: Any) -> str:
+    """The event data key under which a readable device's main value appears."""
+    fields = getattr(device, "hints", {}).get("fields") or [device.name]
+    return fields[0]
+
+
+class StreamStager:
+    """Stage the detector afresh whenever the stream it is read into changes.
+
+    A file-writing detector describes each file with one StreamResource, and tiled
+    attaches a StreamResource to one stream. Restaging opens a new file, so dark,
+    flat and primary frames each land in their own stream.
+    """
+
+    def __init__(self, detector: Any) -> None:
+        self.detector = detector
+        self.stream: str | None = None
+
+    def read(self, readables: Sequence[Readable], stream: str) -> PlanGen:
+        """Trigger and read ``readables`` (the detector among them) into ``stream``."""
+        if stream != self.stream:
+            yield from self.close()
+            # ophyd-async devices stage asynchronously: wait, or the trigger races it
+            yield from bps.stage(self.detector, group="ssb-stage", wait=True)
+            self.stream = stream
+        return (yield from bps.trigger_and_read(list(readables), name=stream))
+
+    def close(self) -> PlanGen:
+        """Unstage the detector if it is staged."""
+        if self.stream is not None:
+            self.stream = None
+            yield from bps.unstage(self.detector, group="ssb-stage", wait=True)
