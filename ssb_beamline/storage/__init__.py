@@ -1,0 +1,18 @@
+"""tiled storage: the embedded server, results next to raw runs, reading runs back."""
+
+from .connect import RAW_CONTAINER, RESULTS_CONTAINER, TiledStore, TiledUnavailableError, open_store
+from .results import StoredResult, TiledResultSink, read_results, result_versions
+from .server import EmbeddedTiledServer
+
+__all__ = [
+    "RAW_CONTAINER",
+    "RESULTS_CONTAINER",
+    "EmbeddedTiledServer",
+    "StoredResult",
+    "TiledResultSink",
+    "TiledStore",
+    "TiledUnavailableError",
+    "open_store",
+    "read_results",
+    "result_versions",
+]

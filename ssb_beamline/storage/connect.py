@@ -1,0 +1,145 @@
+"""Open the project's tiled store: the embedded server, or one named by URI."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from .server import EmbeddedTiledServer
+from .server_config import TILED_API_KEY_ENV, TILED_URI_ENV, default_data_dir
+
+logger = logging.getLogger(__name__)
+
+#: Container (under the server root) that holds the raw bluesky runs.
+RAW_CONTAINER = "raw"
+#: Container (under the server root) that holds analysis results, keyed by run uid.
+RESULTS_CONTAINER = "results"
+
+
+class TiledUnavailableError(ConnectionError):
+    """The tiled server could not be reached or refused the credentials."""
+
+
+@dataclass
+class TiledStore:
+    """A connected tiled store: where raw runs and results live.
+
+    Attributes
+    ----------
+    client : tiled container client of the server root
+    raw : container of raw bluesky runs (written by bluesky's ``TiledWriter``)
+    results : container of analysis results, ``results[run_uid][version]``
+    server : the embedded server, when this store started one
+    detector_dir : where detectors should write HDF5 files so that the server can
+        serve them (None for a remote server: configure the detector path there)
+    """
+
+    client: Any
+    raw: Any
+    results: Any
+    server: EmbeddedTiledServer | None = None
+    detector_dir: Path | None = None
+    uri: str = ""
+    _closed: bool = field(default=False, repr=False)
+
+    def close(self) -> None:
+        if not self._closed and self.server is not None:
+            self.server.close()
+        self._closed = True
+
+    def __enter__(self) -> TiledStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _ensure_container(parent, key: str):
+    if key not in parent:
+        parent.create_container(key, metadata={"ssb_beamline": key})
+    return parent[key]
+
+
+def check_tiled_uri(uri: str, *, timeout_s: float = 5.0) -> None:
+    """Raise :class:`TiledUnavailableError` unless a tiled server answers at ``uri``."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise TiledUnavailableError(
+            f"{uri!r} is not a tiled server URI. Give one like "
+            "http://127.0.0.1:8000/api/v1 (with --tiled or $SSB_TILED_URI)."
+        )
+    probe = f"{parts.scheme}://{parts.netloc}/healthz"
+    try:
+        response = httpx.get(probe, timeout=timeout_s, trust_env=False)
+    except httpx.HTTPError as exc:
+        raise TiledUnavailableError(
+            f"No tiled server answered at {parts.scheme}://{parts.netloc} "
+            f"({type(exc).__name__}: {exc}). Start one with `ssb-beamline serve`, "
+            "or point --tiled / $SSB_TILED_URI at a running server."
+        ) from exc
+    if response.status_code != 200:
+        raise TiledUnavailableError(
+            f"{probe} answered HTTP {response.status_code}; that is not a healthy tiled "
+            "server. Check the URI and the server's log."
+        )
+
+
+def open_store(
+    uri: str | None = None,
+    *,
+    api_key: str | None = None,
+    data_dir: str | Path | None = None,
+) -> TiledStore:
+    """Connect to tiled: ``uri`` (or ``$SSB_TILED_URI``), else start the embedded server.
+
+    Parameters
+    ----------
+    uri : str, optional
+        A running tiled server, e.g. ``http://127.0.0.1:8000/api/v1``.
+    api_key : str, optional
+        Its key (default ``$SSB_TILED_API_KEY``). Never logged.
+    data_dir : path, optional
+        Data directory of the embedded server (default :func:`default_data_dir`).
+
+    Raises
+    ------
+    TiledUnavailableError
+        If the named server does not answer or refuses the key.
+    """
+    from tiled.client import from_uri
+
+    uri = uri or os.environ.get(TILED_URI_ENV)
+    if uri is None:
+        server = EmbeddedTiledServer(data_dir or default_data_dir())
+        client = server.client()
+        detector_dir: Path | None = server.layout.detector
+        uri = server.url
+    else:
+        server = None
+        detector_dir = None
+        check_tiled_uri(uri)
+        api_key = api_key or os.environ.get(TILED_API_KEY_ENV)
+        try:
+            client = from_uri(uri, api_key=api_key)
+        except Exception as exc:  # tiled raises several client errors here
+            raise TiledUnavailableError(
+                f"The tiled server at {uri} refused the connection ({type(exc).__name__}). "
+                "Check the API key ($SSB_TILED_API_KEY) and the URI."
+            ) from exc
+    try:
+        raw = _ensure_container(client, RAW_CONTAINER)
+        results = _ensure_container(client, RESULTS_CONTAINER)
+    except Exception:
+        if server is not None:
+            server.close()
+        raise
+    logger.info("tiled store at %s", uri)
+    return TiledStore(
+        client=client, raw=raw, results=results, server=server, detector_dir=detector_dir, uri=uri
+    )

@@ -1,0 +1,218 @@
+"""A real tiled server over HTTP, run in-process on a background thread.
+
+This is the project's default store: the same server configuration as
+``ssb-beamline serve`` (see :mod:`.server_config`), persistent in a data directory,
+listening on the loopback interface only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+from .server_config import DataLayout, load_or_create_api_key, server_config
+
+logger = logging.getLogger(__name__)
+
+_STARTUP_TIMEOUT_S = 60.0
+_READY = "SSB-TILED-READY"
+_CHILD_KEY_ENV = "SSB_TILED_CHILD_API_KEY"
+
+
+class _ThreadedServer(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # the main thread owns signals
+        pass
+
+
+def build_app(layout: DataLayout, api_key: str):
+    """Build the tiled ASGI application for a data directory.
+
+    tiled 0.2.20 keeps the server settings (the API key among them) in one cached,
+    process-wide object that every app it builds mutates: a second app in the same
+    process silently takes over the first one's key. Each app built here gets its
+    own copy of the settings instead, so several servers can run in one process
+    (the test suite does).
+    """
+    from tiled.server.app import build_app_from_config
+    from tiled.server.settings import get_settings
+
+    layout.create()
+    app = build_app_from_config(server_config(layout, api_key=api_key))
+    settings = app.dependency_overrides[get_settings]().model_copy(deep=True)
+    settings.single_user_api_key = api_key
+    app.dependency_overrides[get_settings] = lambda: settings
+    return app
+
+
+class EmbeddedTiledServer:
+    """Run the project's tiled server for a data directory, on 127.0.0.1.
+
+    By default the server runs in a child process (``python -m
+    ssb_beamline.storage.server``), so that its request handling never competes
+    with the acquisition for this process's interpreter; it exits with its parent.
+    ``in_process=True`` runs it on a background thread instead (no start-up cost
+    for a second interpreter; used by tests that need several servers).
+
+    Parameters
+    ----------
+    data_dir : path
+        Data directory; the catalog and files persist there across restarts.
+    api_key : str, optional
+        Key the server requires; by default ``$SSB_TILED_API_KEY`` or a key kept
+        (mode 0600) in the data directory. It is handed to the child process in
+        its environment, never on its command line.
+    port : int
+        TCP port; 0 picks a free one.
+    in_process : bool
+        Serve from a thread of this process instead of a child process.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with EmbeddedTiledServer(tempfile.mkdtemp()) as server:  # doctest: +SKIP
+    ...     client = server.client()
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        api_key: str | None = None,
+        port: int = 0,
+        in_process: bool = False,
+    ):
+        self.layout = DataLayout(Path(data_dir).expanduser().resolve()).create()
+        self.api_key = api_key or load_or_create_api_key(self.layout)
+        self.process: subprocess.Popen | None = None
+        self._server: _ThreadedServer | None = None
+        if in_process:
+            self.port = self._start_thread(port)
+        else:
+            self.port = self._start_process(port)
+        self.url = f"http://127.0.0.1:{self.port}/api/v1"
+        logger.info("embedded tiled server at %s (data in %s)", self.url, self.layout.root)
+
+    def _start_thread(self, port: int) -> int:
+        app = build_app(self.layout, self.api_key)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, loop="asyncio", log_level="warning"
+        )
+        self._server = _ThreadedServer(config)
+        self._thread = threading.Thread(target=self._server.run, name="tiled-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + _STARTUP_TIMEOUT_S
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self._server.should_exit = True
+                raise RuntimeError(self._start_failure())
+            time.sleep(0.02)
+        return int(self._server.servers[0].sockets[0].getsockname()[1])
+
+    def _start_process(self, port: int) -> int:
+        env = {**os.environ, _CHILD_KEY_ENV: self.api_key}
+        log = (self.layout.root / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(self.layout.root), "--port", str(port)],
+            stdin=subprocess.PIPE,  # the child exits when this pipe closes
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=env,
+        )
+        log.close()
+        ready: list[str] = []
+        reader = threading.Thread(
+            target=lambda: ready.append(self.process.stdout.readline().decode()), daemon=True
+        )
+        reader.start()
+        reader.join(_STARTUP_TIMEOUT_S)
+        line = ready[0].strip() if ready else ""
+        if not line.startswith(_READY):
+            self.process.kill()
+            raise RuntimeError(self._start_failure())
+        return int(line.split()[1])
+
+    def _start_failure(self) -> str:
+        return (
+            f"The embedded tiled server for {self.layout.root} did not start within "
+            f"{_STARTUP_TIMEOUT_S:.0f} s (see {self.layout.root / 'server.log'}). Check that "
+            "the data directory is writable, or pass --tiled URI to use a running server."
+        )
+
+    def client(self):
+        """A tiled client of this server (authenticated with its key)."""
+        from tiled.client import from_uri
+
+        return from_uri(self.url, api_key=self.api_key)
+
+    def close(self) -> None:
+        """Stop the server (and wait for it)."""
+        if self._server is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> EmbeddedTiledServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def serve_forever(data_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the persistent server in the foreground (``ssb-beamline serve``)."""
+    layout = DataLayout(Path(data_dir).expanduser().resolve()).create()
+    api_key = load_or_create_api_key(layout)
+    logger.info("serving %s on http://%s:%d/api/v1", layout.root, host, port)
+    uvicorn.run(build_app(layout, api_key), host=host, port=port, log_level="info")
+
+
+def _exit_with_parent() -> None:
+    """Exit when the parent closes our stdin (it stopped, or died)."""
+    sys.stdin.buffer.read()
+    os._exit(0)
+
+
+def _child_main(argv: list[str] | None = None) -> None:
+    """Entry point of the child process started by :class:`EmbeddedTiledServer`."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    layout = DataLayout(args.data_dir).create()
+    api_key = os.environ.pop(_CHILD_KEY_ENV, None) or load_or_create_api_key(layout)
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
+    config = uvicorn.Config(
+        build_app(layout, api_key), host="127.0.0.1", port=args.port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+
+    async def announce() -> None:
+        while not server.started:
+            await asyncio.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        sys.stdout.write(f"{_READY} {port}\n")
+        sys.stdout.flush()
+
+    async def main() -> None:
+        await asyncio.gather(server.serve(), announce())
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__":
+    _child_main()

@@ -1,0 +1,138 @@
+"""The tiled server configuration this project runs, embedded or standalone.
+
+One function builds the configuration so that the embedded server, ``ssb-beamline
+serve`` and a stock ``tiled serve config`` server (from the YAML that
+:func:`write_server_config` writes) all serve the same catalog layout:
+
+``DATA_DIR/catalog.db``
+    SQLite catalog (metadata, structure).
+``DATA_DIR/files`` and ``DATA_DIR/storage.duckdb``
+    writable storage for arrays (results) and tables (event data).
+``DATA_DIR/detector``
+    readable storage: the HDF5 files that detectors write and tiled serves in place.
+
+The bluesky ``application/json-seq`` exporter is registered so that
+``run.documents()`` works from any tiled client.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: Environment variable naming a tiled server to use instead of the embedded one.
+TILED_URI_ENV = "SSB_TILED_URI"
+#: Environment variable holding the API key for the server.
+TILED_API_KEY_ENV = "SSB_TILED_API_KEY"
+#: Environment variable overriding the default data directory.
+DATA_DIR_ENV = "SSB_DATA_DIR"
+
+JSON_SEQ_EXPORTER = "bluesky_tiled_plugins.exporters:json_seq_exporter"
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    """Where a data directory keeps each part of the store."""
+
+    root: Path
+
+    @property
+    def catalog(self) -> Path:
+        return self.root / "catalog.db"
+
+    @property
+    def files(self) -> Path:
+        return self.root / "files"
+
+    @property
+    def tables(self) -> Path:
+        return self.root / "storage.duckdb"
+
+    @property
+    def detector(self) -> Path:
+        """Folder that detectors write HDF5 files into; tiled reads them in place."""
+        return self.root / "detector"
+
+    @property
+    def api_key_file(self) -> Path:
+        return self.root / ".api_key"
+
+    def create(self) -> DataLayout:
+        for folder in (self.root, self.files, self.detector):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def default_data_dir() -> Path:
+    """The data directory: ``$SSB_DATA_DIR`` or ``~/.local/share/ssb_beamline``."""
+    if env := os.environ.get(DATA_DIR_ENV):
+        return Path(env).expanduser()
+    return Path.home() / ".local" / "share" / "ssb_beamline"
+
+
+def load_or_create_api_key(layout: DataLayout) -> str:
+    """Return the server's API key: ``$SSB_TILED_API_KEY``, else one kept in the data dir.
+
+    The key file is created with mode 0600 so that only its owner can read it.
+    """
+    if env := os.environ.get(TILED_API_KEY_ENV):
+        return env
+    if layout.api_key_file.exists():
+        return layout.api_key_file.read_text().strip()
+    key = secrets.token_hex(32)
+    layout.create()
+    fd = os.open(layout.api_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key)
+    return key
+
+
+def server_config(layout: DataLayout, *, api_key: str | None) -> dict[str, Any]:
+    """The tiled server configuration (the same schema as ``tiled serve config``).
+
+    ``api_key=None`` leaves the key out so that a YAML file can take it from the
+    environment (``tiled serve config`` reads ``TILED_SINGLE_USER_API_KEY``).
+    """
+    authentication: dict[str, Any] = {}
+    if api_key is not None:
+        authentication["single_user_api_key"] = api_key
+    return {
+        "authentication": authentication,
+        "trees": [
+            {
+                "path": "/",
+                "tree": "catalog",
+                "args": {
+                    "uri": f"sqlite:///{layout.catalog}",
+                    "writable_storage": [str(layout.files), f"duckdb:///{layout.tables}"],
+                    "readable_storage": [str(layout.detector)],
+                    # tiled initialises a new catalog in a subprocess (seconds);
+                    # skip that when the catalog already exists.
+                    "init_if_not_exists": not layout.catalog.exists(),
+                },
+            }
+        ],
+        "media_types": {"BlueskyRun": {"application/json-seq": JSON_SEQ_EXPORTER}},
+    }
+
+
+def write_server_config(layout: DataLayout, path: Path) -> Path:
+    """Write a YAML config for a stock ``tiled serve config`` server.
+
+    The API key is not written: set ``TILED_SINGLE_USER_API_KEY`` in the server's
+    environment.
+    """
+    import yaml
+
+    config = server_config(layout, api_key=None)
+    del config["authentication"]
+    config["trees"][0]["args"]["init_if_not_exists"] = True
+    path.write_text(
+        "# tiled server for ssb_beamline: run with\n"
+        "#   TILED_SINGLE_USER_API_KEY=... tiled serve config THIS_FILE\n"
+        + yaml.safe_dump(config, sort_keys=False)
+    )
+    return path

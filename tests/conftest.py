@@ -1,0 +1,69 @@
+"""Shared fixtures: a real RunEngine, small simulated TXMs, an embedded tiled server."""
+
+from __future__ import annotations
+
+import pytest
+from bluesky.run_engine import RunEngine
+from ophyd_async.plan_stubs import ensure_connected
+
+from ssb_beamline.sim_devices.factory import make_sim_txm
+from ssb_beamline.sim_devices.phantom import PhantomConfig
+
+#: A small phantom that keeps plan tests fast (96 x 96 px, 0.13 um/px).
+SMALL_PHANTOM = PhantomConfig(
+    shape=(96, 96), n_particles=6, radius_range_um=(0.8, 2.0), min_gap_um=0.3
+)
+
+
+class DocumentCollector:
+    """Collect (name, doc) pairs emitted by a RunEngine."""
+
+    def __init__(self) -> None:
+        self.docs: list[tuple[str, dict]] = []
+
+    def __call__(self, name: str, doc: dict) -> None:
+        self.docs.append((name, doc))
+
+    def of(self, name: str) -> list[dict]:
+        return [d for n, d in self.docs if n == name]
+
+    def events(self, stream: str) -> list[dict]:
+        uids = {d["uid"] for d in self.of("descriptor") if d["name"] == stream}
+        return [d for d in self.of("event") if d["descriptor"] in uids]
+
+
+@pytest.fixture
+def RE():  # noqa: N802 (the name every bluesky user knows)
+    engine = RunEngine({}, call_returns_result=False)
+    yield engine
+    if engine.state != "idle":
+        engine.halt()
+
+
+@pytest.fixture
+def docs(RE) -> DocumentCollector:
+    collector = DocumentCollector()
+    RE.subscribe(collector)
+    return collector
+
+
+@pytest.fixture
+def make_txm(RE, tmp_path):
+    """Factory of connected simulated TXMs writing into ``tmp_path``."""
+
+    def make(phantom: PhantomConfig = SMALL_PHANTOM, **options):
+        txm = make_sim_txm(phantom, directory=tmp_path / "detector", **options)
+        RE(ensure_connected(*txm.devices))
+        return txm
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiled_server(tmp_path_factory):
+    """One embedded tiled server (real HTTP on 127.0.0.1) for the test session."""
+    from ssb_beamline.storage import EmbeddedTiledServer
+
+    server = EmbeddedTiledServer(tmp_path_factory.mktemp("tiled-data"))
+    yield server
+    server.close()
