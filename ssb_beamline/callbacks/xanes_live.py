@@ -1,0 +1,404 @@
+"""Live analysis of a TXM XANES scan, frame by frame, as the documents arrive.
+
+Each ``primary`` frame is dark- and flat-corrected (and corrected for the drift of
+the incident flux between the flat and the image) as it arrives, and kept in an
+absorbance stack. While the scan runs, an edge-energy estimate on a binned copy is
+updated; at the end of the run the full maps are computed and published.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from event_model import DocumentRouter
+
+from ssb_beamline.analysis import (
+    OpenBeam,
+    absorbance_with_open_beam,
+    analyse_xanes_stack,
+    edge_energy_map,
+    open_beam,
+)
+
+from .frames import HDF5FrameResolver
+
+logger = logging.getLogger(__name__)
+
+#: Sub-sampling of the edge-energy estimate computed while the scan runs.
+LIVE_BIN = 8
+#: The live estimate is refreshed at most this often (s), and after the last image.
+LIVE_ESTIMATE_INTERVAL_S = 1.0
+
+
+class ResultSink(Protocol):
+    """Where results are published (e.g. :class:`ssb_beamline.storage.TiledResultSink`)."""
+
+    def publish(
+        self,
+        run_uid: str,
+        arrays: Mapping[str, np.ndarray],
+        *,
+        units: Mapping[str, str],
+        metadata: Mapping[str, Any],
+    ) -> str: ...
+
+
+@dataclass
+class LiveUpdate:
+    """Progress of the live analysis, passed to ``on_update`` after each image."""
+
+    run_uid: str
+    frames_done: int
+    frames_total: int
+    energy_ev: float
+    edge_energy_median_ev: float | None = None
+
+
+@dataclass
+class LiveOutcome:
+    """What the live analysis produced for one run."""
+
+    run_uid: str
+    maps: Any = None
+    stored_at: str | None = None
+    errors: list[str] = field(default_factory=list)
+    ingest_seconds: list[float] = field(default_factory=list)
+    final_seconds: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.maps is not None
+
+
+def _guarded(method):
+    """Run a document handler; log and record any failure instead of raising.
+
+    Live analysis must never stop an acquisition: an exception here would
+    propagate into the RunEngine.
+    """
+
+    def wrapper(self, doc):
+        if self._failed:
+            return None
+        try:
+            return method(self, doc)
+        except Exception as exc:
+            self._failed = True
+            message = f"{type(exc).__name__}: {exc}"
+            self.outcome.errors.append(message)
+            logger.exception(
+                "live XANES analysis of run %s failed in %s; the acquisition goes on and "
+                "the raw data are still stored (replay the run to analyse it)",
+                self.outcome.run_uid,
+                method.__name__,
+            )
+            return None
+
+    wrapper.__name__ = method.__name__
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
+class XanesLiveAnalysis(DocumentRouter):
+    """Turn the frames of one ``xanes_scan`` run into XANES maps while it runs.
+
+    Use one instance per run (see :func:`xanes_live_factory` for a ``RunRouter``).
+
+    Parameters
+    ----------
+    references : (K, N) array or sequence of reference spectra
+        End members for the linear-combination fit (index 0 reduced, last oxidised).
+    sink : ResultSink, optional
+        Where the final maps are published.
+    on_update : callable, optional
+        Called with a :class:`LiveUpdate` after every image.
+    keep_normalized : bool
+        Publish the normalised stack too.
+    """
+
+    def __init__(
+        self,
+        references: Any,
+        *,
+        sink: ResultSink | None = None,
+        on_update: Callable[[LiveUpdate], None] | None = None,
+        keep_normalized: bool = True,
+    ) -> None:
+        super().__init__()
+        self.references = references
+        self.sink = sink
+        self.on_update = on_update
+        self.keep_normalized = keep_normalized
+        self.outcome = LiveOutcome(run_uid="")
+        self._failed = False
+        self._frames = HDF5FrameResolver()
+        self._streams: dict[str, str] = {}  # descriptor uid -> stream name
+        self._pending: dict[tuple[str, int], np.ndarray] = {}  # (descriptor, seq_num) -> frame
+        self._dark_sum: np.ndarray | None = None
+        self._dark_count = 0
+        self._dark: np.ndarray | None = None
+        self._last_estimate: float | None = None
+        self._last_estimate_time = -np.inf
+        # energy index -> (flat prepared for the images at that energy, its I0)
+        self._flats: dict[int, tuple[OpenBeam, float]] = {}
+        self._stack: np.ndarray | None = None
+        self._valid: np.ndarray | None = None
+        self._filled: np.ndarray | None = None
+        self._start: dict = {}
+
+    # -- documents ------------------------------------------------------------
+    @_guarded
+    def start(self, doc):
+        self._start = doc
+        self.outcome.run_uid = doc["uid"]
+        missing = [k for k in ("energies_ev", "detector_key", "energy_key") if k not in doc]
+        if missing:
+            raise ValueError(
+                f"Run {doc['uid']} lacks {missing} in its start document: it was not taken "
+                "with ssb_beamline's xanes_scan, so the live XANES analysis cannot follow it."
+            )
+        self.energies = np.asarray(doc["energies_ev"], dtype=float)
+        self.detector_key = doc["detector_key"]
+        self.energy_key = doc["energy_key"]
+        self.i0_key = doc.get("i0_key")
+
+    @_guarded
+    def descriptor(self, doc):
+        self._streams[doc["uid"]] = doc["name"]
+        if doc["name"] == "primary" and self._stack is None:
+            shape = tuple(doc["data_keys"][self.detector_key]["shape"])[-2:]
+            n = self.energies.size
+            self._stack = np.zeros((n, *shape), dtype=np.float32)
+            self._valid = np.ones(shape, dtype=bool)
+            self._filled = np.zeros(n, dtype=bool)
+            self._binned = np.zeros((n, *self._stack[0, ::LIVE_BIN, ::LIVE_BIN].shape), np.float32)
+
+    @_guarded
+    def stream_resource(self, doc):
+        self._frames.stream_resource(doc)
+
+    @_guarded
+    def stream_datum(self, doc):
+        if self._frames.data_key(doc["stream_resource"]) != self.detector_key:
+            return
+        frames = self._frames.frames(doc)
+        seq = doc["seq_nums"]
+        for offset, seq_num in enumerate(range(seq["start"], seq["stop"])):
+            self._pending[(doc["descriptor"], seq_num)] = frames[offset]
+
+    @_guarded
+    def event(self, doc):
+        stream = self._streams.get(doc["descriptor"])
+        data = doc["data"]
+        frame = self._pending.pop((doc["descriptor"], doc["seq_num"]), None)
+        if frame is None and isinstance(data.get(self.detector_key), np.ndarray | list):
+            frame = np.asarray(data[self.detector_key])  # frames filled into the event
+        if frame is None:
+            return
+        i0 = float(data[self.i0_key]) if self.i0_key in data else 1.0
+        if stream == "dark":
+            self._add_dark(frame)
+        elif stream == "flat":
+            index = self._energy_index(float(data[self.energy_key]))
+            self._flats[index] = (open_beam(frame, self._dark_frame()), i0)
+        elif stream == "primary":
+            self._add_image(frame, i0, float(data[self.energy_key]))
+
+    def _dark_frame(self) -> np.ndarray:
+        """Mean of the dark frames (all darks come before the first flat)."""
+        if self._dark_count == 0:
+            raise ValueError(
+                "A flat or image arrived before any dark frame; xanes_scan takes the "
+                "darks first (n_dark >= 1)."
+            )
+        if self._dark is None:
+            self._dark = (self._dark_sum / self._dark_count).astype(np.float32)
+        return self._dark
+
+    def _energy_index(self, energy: float) -> int:
+        return int(np.argmin(np.abs(self.energies - energy)))
+
+    @_guarded
+    def stop(self, doc):
+        self._frames.close()
+        if self._stack is None or not self._filled.any():
+            raise ValueError(
+                f"Run {self.outcome.run_uid} ended ({doc.get('exit_status')}) with no "
+                "sample image; there is nothing to analyse."
+            )
+        t0 = time.perf_counter()
+        filled = self._filled
+        stack = self._stack if filled.all() else self._stack[filled]
+        maps = analyse_xanes_stack(
+            stack, self.energies[filled], self.references, return_norm=self.keep_normalized
+        )
+        arrays, units = result_arrays(maps, self._valid)
+        arrays["energies"] = self.energies[filled]
+        units["energies"] = "eV"
+        self.outcome.maps = arrays
+        self.outcome.final_seconds = time.perf_counter() - t0
+        if self.sink is not None:
+            self.outcome.stored_at = self.sink.publish(
+                self.outcome.run_uid,
+                arrays,
+                units=units,
+                metadata={
+                    "source": "live",
+                    "exit_status": doc.get("exit_status"),
+                    "frames_analysed": int(filled.sum()),
+                    "frames_planned": int(filled.size),
+                    **result_metadata(maps),
+                },
+            )
+        logger.info(
+            "run %s: maps ready %.3f s after the last frame",
+            self.outcome.run_uid,
+            self.outcome.final_seconds,
+        )
+
+    # -- frame processing -----------------------------------------------------
+    def _add_dark(self, frame: np.ndarray) -> None:
+        if self._dark_sum is None:
+            self._dark_sum = np.zeros(frame.shape, dtype=np.float64)
+        self._dark_sum += frame
+        self._dark_count += 1
+
+    def _add_image(self, frame: np.ndarray, i0: float, energy: float) -> None:
+        t0 = time.perf_counter()
+        if not self._flats:
+            raise ValueError(
+                "An image arrived before any flat frame; the scan must take a flat "
+                "before the first image (xanes_scan does)."
+            )
+        index = self._energy_index(energy)
+        # the flat taken closest in energy (at this energy when flat_every == 1)
+        flat_index = min(self._flats, key=lambda k: abs(self.energies[k] - energy))
+        flat, flat_i0 = self._flats[flat_index]
+        result = absorbance_with_open_beam(frame, self._dark_frame(), flat)
+        # The flat was taken with flux flat_i0, the image with i0.
+        flux_term = math.log(i0 / flat_i0) if i0 > 0 and flat_i0 > 0 else 0.0
+        # flats below this energy are not needed again (images arrive in energy order)
+        for k in [k for k in self._flats if k < flat_index]:
+            del self._flats[k]
+        np.add(result.values, np.float32(flux_term), out=self._stack[index])
+        self._binned[index] = self._stack[index, ::LIVE_BIN, ::LIVE_BIN]
+        self._valid &= result.valid
+        self._filled[index] = True
+        self.outcome.ingest_seconds.append(time.perf_counter() - t0)
+        if self.on_update is not None:
+            self.on_update(
+                LiveUpdate(
+                    self.outcome.run_uid,
+                    int(self._filled.sum()),
+                    int(self._filled.size),
+                    energy,
+                    self._edge_estimate(),
+                )
+            )
+
+    def _edge_estimate(self) -> float | None:
+        """Median edge energy of a binned copy of the frames so far (None before the edge)."""
+        filled = self._filled
+        energies = self.energies[filled]
+        if energies.size < 6 or energies[-1] < energies[0] + 45.0:
+            return None
+        now = time.monotonic()
+        if now - self._last_estimate_time < LIVE_ESTIMATE_INTERVAL_S and not filled.all():
+            return self._last_estimate
+        self._last_estimate_time = now
+        stack = self._binned[filled]
+        try:
+            edge = edge_energy_map(stack, energies)
+        except ValueError as exc:  # e.g. too few post-edge points yet
+            logger.debug("no live edge estimate yet: %s", exc)
+            return None
+        finite = edge[np.isfinite(edge)]
+        self._last_estimate = float(np.median(finite)) if finite.size else None
+        return self._last_estimate
+
+
+#: Units of the published result arrays.
+RESULT_UNITS = {
+    "edge_energy": "eV",
+    "e0": "eV",
+    "edge_step": "absorbance",
+    "soc": "fraction Ni3+ (state of charge)",
+    "soc_edge": "fraction Ni3+ (from edge energy)",
+    "oxidation_state": "Ni valence",
+    "fractions": "fraction",
+    "lcf_residual": "normalised absorbance (RMS)",
+    "mask": "bool",
+    "normalized": "normalised absorbance",
+}
+
+
+def result_arrays(maps: Any, valid: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The arrays of :class:`~ssb_beamline.analysis.XanesMaps` to publish, with units.
+
+    Pixels that were invalid in any frame (saturated, no flat signal) are taken out
+    of the mask and set to NaN in the maps, so no map value hides a bad pixel.
+    """
+    mask = maps.mask & valid
+    arrays = {
+        "edge_energy": maps.edge_energy,
+        "e0": maps.e0,
+        "edge_step": maps.edge_step,
+        "soc": maps.soc,
+        "soc_edge": maps.soc_edge,
+        "oxidation_state": maps.oxidation_state,
+        "fractions": maps.fractions,
+        "lcf_residual": maps.residual,
+    }
+    invalid = ~valid
+    if invalid.any():
+        for key in ("edge_energy", "soc", "soc_edge", "oxidation_state", "lcf_residual"):
+            arrays[key] = np.where(invalid, np.float32(np.nan), arrays[key])
+    arrays["mask"] = mask
+    if maps.norm is not None:
+        arrays["normalized"] = maps.norm
+    return arrays, {key: RESULT_UNITS[key] for key in arrays}
+
+
+def result_metadata(maps: Any) -> dict[str, Any]:
+    """How the maps were made: ranges, calibration, references, timings."""
+    return {
+        "e0_global_ev": float(maps.e0_global),
+        "pre_range_ev": [float(v) for v in maps.pre_range],
+        "post_range_ev": [float(v) for v in maps.post_range],
+        "nnorm": int(maps.nnorm),
+        "lcf_range_ev": [float(v) for v in maps.lcf_range],
+        "mask_threshold": float(maps.mask_threshold),
+        "reference_names": list(maps.reference_names),
+        "calibration": dataclasses.asdict(maps.calibration),
+        "timings_s": {k: float(v) for k, v in maps.timings.items()},
+    }
+
+
+def xanes_live_factory(
+    references: Any,
+    *,
+    sink: ResultSink | None = None,
+    on_update: Callable[[LiveUpdate], None] | None = None,
+    outcomes: list[LiveOutcome] | None = None,
+) -> Callable[[str, dict], tuple[list, list]]:
+    """A ``RunRouter`` factory: one :class:`XanesLiveAnalysis` per ``xanes_scan`` run.
+
+    Each run's :class:`LiveOutcome` is appended to ``outcomes`` when given.
+    """
+
+    def factory(name: str, start_doc: dict) -> tuple[list, list]:
+        if start_doc.get("plan_name") != "xanes_scan":
+            return [], []
+        callback = XanesLiveAnalysis(references, sink=sink, on_update=on_update)
+        if outcomes is not None:
+            outcomes.append(callback.outcome)
+        return [callback], []
+
+    return factory
