@@ -1,0 +1,171 @@
+"""Benchmarks of the walking skeleton (issue 2); prints a table.
+
+1. The same simulated 41-energy 512x512 scan with and without the tiled writer and
+   the live analysis: acquisition time (RunEngine returns) and time until the data
+   and results are stored (background writers drained).
+2. Per-frame ingest of the live callback at 2048 x 2048: the StreamDatum (frame read
+   from the detector's HDF5 file) and the event (dark/flat/flux correction into the
+   stack, live edge estimate), per image.
+3. Time from the last frame to the final maps for a 100 x 2048 x 2048 stack.
+
+Run: ``.venv/bin/python benchmarks/bench_skeleton.py [--skip-scan] [--frames 100]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import h5py
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from ssb_beamline.callbacks.xanes_live import XanesLiveAnalysis
+from ssb_beamline.plans.energy_grids import NI_K_EDGE_REGIONS_EV, edge_grid
+from ssb_beamline.reference_data import ni_k_edge_references
+
+console = Console()
+
+
+def scan_times(repeats: int) -> dict[str, float]:
+    from ssb_beamline.profiles.simulated import simulated_beamline
+    from ssb_beamline.sim_devices.phantom import PhantomConfig
+
+    results: dict[str, list[float]] = {}
+    for mode, on in (("bare", False), ("writer + live", True)):
+        with simulated_beamline(
+            data_dir=tempfile.mkdtemp(), phantom=PhantomConfig(),
+            live_analysis=on, write_to_tiled=on,
+        ) as beamline:  # fmt: skip
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                beamline.RE(beamline.xanes("standard"))
+                t1 = time.perf_counter()
+                for worker in (beamline.live, beamline.writer):
+                    if worker is not None:
+                        worker.flush(600)
+                t2 = time.perf_counter()
+                results.setdefault(f"{mode} acquisition", []).append(t1 - t0)
+                results.setdefault(f"{mode} until stored", []).append(t2 - t0)
+    return {k: float(np.median(v)) for k, v in results.items()}
+
+
+def synthetic_frames(n: int, shape: tuple[int, int], energies: np.ndarray, seed: int = 0):
+    """uint16 dark, flat and image frames of a mixture field (Poisson noise)."""
+    rng = np.random.default_rng(seed)
+    ni2, ni3 = ni_k_edge_references()
+    soc = np.clip(rng.normal(0.5, 0.2, shape), 0, 1).astype(np.float32)
+    thickness = np.float32(0.6)
+    flat = np.full(shape, 30000, np.uint16)
+    dark = np.full(shape, 100, np.uint16)
+    images = np.empty((n, *shape), np.uint16)
+    for i, e in enumerate(energies):
+        mu = thickness * ((1 - soc) * ni2.at([e])[0] + soc * ni3.at([e])[0]) + 0.2
+        counts = 100 + 29900 * np.exp(-mu)
+        images[i] = rng.poisson(counts).astype(np.uint16)
+    return dark, flat, images
+
+
+def ingest_benchmark(n_frames: int, size: int) -> tuple[float, float, float]:
+    """(median ingest s/frame, max ingest s/frame, last frame -> maps s)."""
+    n_pre, n_post = max(2, n_frames * 15 // 100), max(2, n_frames * 20 // 100)
+    energies = edge_grid(
+        *NI_K_EDGE_REGIONS_EV, n_pre=n_pre, n_edge=n_frames - n_pre - n_post, n_post=n_post
+    )
+    shape = (size, size)
+    dark, flat, images = synthetic_frames(n_frames, shape, energies)
+    folder = Path(tempfile.mkdtemp())
+    files = {}
+    for name, data in (
+        ("dark", dark[None]),
+        ("flat", np.repeat(flat[None], n_frames, 0)),
+        ("primary", images),
+    ):
+        path = folder / f"{name}.h5"
+        with h5py.File(path, "w") as f:
+            f.create_dataset("/entry/data/data", data=data, chunks=(1, *shape))
+        files[name] = path
+    cb = XanesLiveAnalysis(ni_k_edge_references(), keep_normalized=True)
+    run_uid = str(uuid.uuid4())
+    start = {"uid": run_uid, "time": 0, "energies_ev": energies.tolist()}
+    start.update(detector_key="det", energy_key="energy", i0_key="i0")
+    cb("start", start)
+    scalar = {"shape": [], "dtype": "number", "source": "sim"}
+    frame_key = {"shape": [1, *shape], "dtype": "array", "source": "sim", "external": "STREAM:"}
+    data_keys = {"det": frame_key, "energy": scalar, "i0": scalar}
+    ingest = []
+    for stream, count in (("dark", 1), ("flat", n_frames), ("primary", n_frames)):
+        desc = str(uuid.uuid4())
+        descriptor = {"uid": desc, "run_start": run_uid, "name": stream, "time": 0}
+        cb("descriptor", {**descriptor, "data_keys": data_keys})
+        res = str(uuid.uuid4())
+        resource = {"uid": res, "data_key": "det", "mimetype": "application/x-hdf5"}
+        resource.update(
+            uri=f"file://localhost{files[stream]}",
+            parameters={"dataset": "/entry/data/data"},
+            run_start=run_uid,
+        )
+        cb("stream_resource", resource)
+        for i in range(count):
+            datum = {"uid": f"{res}/{i}", "stream_resource": res, "descriptor": desc}
+            datum.update(
+                indices={"start": i, "stop": i + 1}, seq_nums={"start": i + 1, "stop": i + 2}
+            )
+            event = {"uid": str(uuid.uuid4()), "descriptor": desc, "seq_num": i + 1, "time": 0}
+            event.update(data={"energy": float(energies[i]), "i0": 1.0}, timestamps={}, filled={})
+            t0 = time.perf_counter()
+            cb("stream_datum", datum)
+            cb("event", event)
+            if stream == "primary":
+                ingest.append(time.perf_counter() - t0)
+    cb(
+        "stop",
+        {"uid": str(uuid.uuid4()), "run_start": run_uid, "time": 0, "exit_status": "success"},
+    )
+    if not cb.outcome.ok:
+        raise RuntimeError(f"live analysis failed: {cb.outcome.errors}")
+    return float(np.median(ingest)), float(np.max(ingest)), float(cb.outcome.final_seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--skip-scan", action="store_true", help="skip the simulated scans")
+    parser.add_argument("--repeats", type=int, default=1, help="scans per mode")
+    parser.add_argument("--frames", type=int, default=100, help="energies of the big stack")
+    parser.add_argument("--size", type=int, default=2048, help="frame size of the big stack")
+    args = parser.parse_args()
+
+    table = Table(title="ssb_beamline walking-skeleton benchmarks (2 cores)")
+    for column in ("measurement", "value", "goal", "met"):
+        table.add_column(column)
+    if not args.skip_scan:
+        times = scan_times(args.repeats)
+        ratio = times["writer + live acquisition"] / times["bare acquisition"]
+        stored = times["writer + live until stored"] / times["bare acquisition"]
+        for key, value in times.items():
+            table.add_row(f"41-energy 512^2 scan, {key}", f"{value:.2f} s", "", "")
+        table.add_row("overhead ratio, acquisition", f"{ratio:.3f}", "<= 1.10", str(ratio <= 1.10))
+        table.add_row("overhead ratio, until results stored", f"{stored:.3f}", "", "")
+    med, worst, final = ingest_benchmark(args.frames, args.size)
+    table.add_row(
+        f"live ingest per frame, {args.size}^2 (median)",
+        f"{1e3 * med:.1f} ms",
+        "<= 10 ms",
+        str(med <= 0.010),
+    )
+    table.add_row(f"live ingest per frame, {args.size}^2 (max)", f"{1e3 * worst:.1f} ms", "", "")
+    table.add_row(
+        f"last frame -> final maps, {args.frames} x {args.size}^2",
+        f"{final:.3f} s",
+        "<= 1 s",
+        str(final <= 1.0),
+    )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""A ready-made simulated beamline session: sim TXM, RunEngine, tiled, live analysis."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bluesky.callbacks.tiled_writer import TiledWriter
+from bluesky.run_engine import RunEngine
+from event_model import RunRouter
+from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
+from ophyd_async.plan_stubs import ensure_connected
+
+from ssb_beamline.callbacks import LiveOutcome, LiveUpdate, xanes_live_factory
+from ssb_beamline.callbacks.background import BackgroundCallback, CallbackFailedError
+from ssb_beamline.plans import ni_k_edge_grid, xanes_scan
+from ssb_beamline.reference_data import ni_k_edge_references
+from ssb_beamline.sim_devices.factory import SimTXM, make_sim_txm
+from ssb_beamline.sim_devices.phantom import PhantomConfig
+from ssb_beamline.storage import TiledResultSink, TiledStore, open_store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SimulatedBeamline:
+    """Everything a simulated XANES session needs, wired together.
+
+    Attributes
+    ----------
+    RE : RunEngine with the tiled writer and the live XANES analysis subscribed
+    txm : the simulated microscope (devices, phantom, ground truth)
+    store : the tiled store (embedded server unless a URI was given)
+    outcomes : one :class:`LiveOutcome` per analysed run, newest last
+    """
+
+    RE: RunEngine
+    txm: SimTXM
+    store: TiledStore
+    outcomes: list[LiveOutcome] = field(default_factory=list)
+    on_update: Callable[[LiveUpdate], None] | None = None
+    writer: BackgroundCallback | None = None
+    live: BackgroundCallback | None = None
+
+    def run(self, plan, *, timeout: float = 600.0) -> tuple[str, ...]:
+        """Run a plan, then wait until its data are written and analysed.
+
+        Raises
+        ------
+        CallbackFailedError
+            If writing to tiled failed (the message says where and why).
+        """
+        uids = self.RE(plan)
+        if self.live is not None:
+            try:
+                self.live.flush(timeout)
+            except CallbackFailedError:
+                logger.exception("live analysis failed; the acquisition was not affected")
+        if self.writer is not None:
+            self.writer.flush(timeout)
+        return uids
+
+    def _notify(self, update: LiveUpdate) -> None:
+        if self.on_update is not None:
+            self.on_update(update)
+
+    def xanes(
+        self,
+        energies: Any = "standard",
+        *,
+        track_focus: bool = True,
+        exposure_time: float | None = None,
+        n_dark: int = 5,
+        flat_every: int = 1,
+        sample: Mapping[str, Any] | None = None,
+        md: Mapping[str, Any] | None = None,
+    ):
+        """A ``xanes_scan`` plan on this TXM (``energies``: a preset name or a list, eV)."""
+        txm = self.txm
+        grid = ni_k_edge_grid(energies) if isinstance(energies, str) else energies
+
+        def focus(energy_ev: float) -> tuple[float, float]:
+            positions = txm.focus_positions(energy_ev)
+            return positions.zp_z_mm, positions.det_z_mm
+
+        config = txm.phantom.config if hasattr(txm.phantom, "config") else None
+        return xanes_scan(
+            txm.detector,
+            txm.energy,
+            txm.zp_z,
+            txm.det_z,
+            txm.sample.x,
+            txm.shutter,
+            txm.i0,
+            grid,
+            sample_out=txm.sample_out_x_um,
+            focus=focus if track_focus else None,
+            exposure_time=exposure_time,
+            n_dark=n_dark,
+            flat_every=flat_every,
+            sample=dict(
+                sample
+                or {
+                    "name": "simulated NMC811 / Li6PS5Cl / carbon composite cathode",
+                    "phantom_seed": getattr(config, "seed", None),
+                }
+            ),
+            optics={
+                "magnification": txm.model.optics.magnification,
+                "pixel_size_um": txm.pixel_size_um,
+                "simulated": True,
+            },
+            baseline=[txm.sample, txm.shutter],
+            md=md,
+        )
+
+    def close(self) -> None:
+        for worker in (self.live, self.writer):
+            if worker is not None:
+                worker.close()
+        self.store.close()
+
+    def __enter__(self) -> SimulatedBeamline:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def simulated_beamline(
+    *,
+    tiled_uri: str | None = None,
+    data_dir: str | Path | None = None,
+    detector_dir: str | Path | None = None,
+    phantom: PhantomConfig | None = None,
+    on_update: Callable[[LiveUpdate], None] | None = None,
+    live_analysis: bool = True,
+    write_to_tiled: bool = True,
+    **txm_options: Any,
+) -> SimulatedBeamline:
+    """Build and connect a simulated beamline session.
+
+    Parameters
+    ----------
+    tiled_uri : str, optional
+        A running tiled server; default: the embedded server in ``data_dir``.
+    data_dir : path, optional
+        Data directory of the embedded server.
+    detector_dir : path, optional
+        Where the detector writes HDF5 files; default the embedded server's readable
+        folder (a remote server must be able to read this folder).
+    phantom : PhantomConfig, optional
+        The simulated sample.
+    on_update : callable, optional
+        Progress of the live analysis (see :class:`LiveUpdate`); can be set later as
+        ``beamline.on_update``.
+    live_analysis, write_to_tiled : bool
+        Subscribe the live XANES analysis / the tiled writer (both on by default;
+        off only to measure their overhead).
+    **txm_options
+        Passed to :func:`~ssb_beamline.sim_devices.factory.make_sim_txm`.
+    """
+    store = open_store(tiled_uri, data_dir=data_dir)
+    try:
+        folder = Path(detector_dir or store.detector_dir or Path(data_dir or ".") / "detector")
+        folder.mkdir(parents=True, exist_ok=True)
+        txm = make_sim_txm(
+            phantom,
+            StaticPathProvider(UUIDFilenameProvider(), folder),
+            **txm_options,
+        )
+        RE = RunEngine({}, call_returns_result=False)
+        RE(ensure_connected(*txm.devices))
+        beamline = SimulatedBeamline(RE, txm, store, on_update=on_update)
+        # Writer and live analysis run on their own threads: the RunEngine only
+        # queues documents, so neither can slow or stop the acquisition.
+        if write_to_tiled:
+            beamline.writer = BackgroundCallback(TiledWriter(store.raw), "tiled writer")
+            RE.subscribe(beamline.writer)
+        if live_analysis:
+            factory = xanes_live_factory(
+                ni_k_edge_references(),
+                sink=TiledResultSink(store.results) if write_to_tiled else None,
+                on_update=beamline._notify,
+                outcomes=beamline.outcomes,
+            )
+            beamline.live = BackgroundCallback(RunRouter([factory]), "live analysis")
+            RE.subscribe(beamline.live)
+    except BaseException:
+        store.close()
+        raise
+    return beamline

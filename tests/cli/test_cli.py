@@ -1,0 +1,88 @@
+"""The ssb-beamline command: demo, runs, show, and clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from ssb_beamline.cli import build_parser, main
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_runs_lists_and_shows(tmp_path, capsys):
+    data = tmp_path / "data"
+    assert (
+        main(
+            [
+                "demo",
+                "--data-dir",
+                str(data),
+                "--out",
+                str(tmp_path / "demo"),
+                "--preset",
+                "quick",
+                "--size",
+                "128",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "SOC RMSE against truth" in out and "edge-energy error" in out
+    for name in ("maps.png", "spectra.png", "truth_vs_result.png"):
+        assert (tmp_path / "demo" / name).stat().st_size > 10_000
+    assert main(["runs", "--data-dir", str(data)]) == 0
+    listing = capsys.readouterr().out
+    assert "xanes_scan" in listing and "v1" in listing
+    uid_prefix = next(
+        line.split("│")[1].strip() for line in listing.splitlines() if "xanes_scan" in line
+    )
+    assert (
+        main(
+            [
+                "show",
+                uid_prefix,
+                "--data-dir",
+                str(data),
+                "--out",
+                str(tmp_path / "fig"),
+                "--format",
+                "pdf",
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "fig" / uid_prefix / "maps.pdf").exists()
+
+
+def test_show_of_an_unknown_run_says_so(tmp_path, capsys):
+    assert main(["show", "deadbeef", "--data-dir", str(tmp_path)]) == 2
+    assert "No stored run has a uid starting with 'deadbeef'" in capsys.readouterr().out
+
+
+def test_a_tiled_uri_that_does_not_answer_is_a_clear_error(capsys):
+    assert main(["runs", "--tiled", "http://127.0.0.1:9/api/v1"]) == 2
+    out = capsys.readouterr().out
+    assert "No tiled server answered" in out and "Traceback" not in out
+
+
+def test_the_console_script_is_installed():
+    result = subprocess.run(
+        [sys.executable, "-m", "ssb_beamline.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for command in ("demo", "runs", "show", "serve"):
+        assert command in result.stdout
+
+
+def test_every_command_has_help():
+    parser = build_parser()
+    for command in ("demo", "runs", "show", "serve"):
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args([command, "--help"])
+        assert exit_info.value.code == 0
