@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -47,7 +47,40 @@ class ResultSink(Protocol):
         *,
         units: Mapping[str, str],
         metadata: Mapping[str, Any],
+        tables: Mapping[str, Any] | None = None,
     ) -> str: ...
+
+
+@dataclass(frozen=True)
+class MapContext:
+    """What a post-processor gets besides the maps: the run and its data."""
+
+    run_uid: str
+    start: Mapping[str, Any]
+    energies: np.ndarray
+    absorbance: np.ndarray  # (N, H, W) float32, the frames analysed
+
+
+@dataclass
+class PostResult:
+    """Extra results of a post-processor, published with the XANES maps."""
+
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, Any] = field(default_factory=dict)  # name -> pandas DataFrame
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class MapPostProcessor(Protocol):
+    """Analysis that runs on the XANES maps at the end of a run (e.g. particle statistics).
+
+    ``name`` keys its metadata; a failing post-processor is logged and reported in
+    the outcome, and the XANES maps are published without its results.
+    """
+
+    name: str
+
+    def __call__(self, maps: Mapping[str, np.ndarray], context: MapContext) -> PostResult: ...
 
 
 @dataclass
@@ -69,6 +102,7 @@ class LiveOutcome:
     maps: Any = None
     stored_at: str | None = None
     errors: list[str] = field(default_factory=list)
+    tables: dict[str, Any] = field(default_factory=dict)
     ingest_seconds: list[float] = field(default_factory=list)
     final_seconds: float | None = None
 
@@ -121,6 +155,8 @@ class XanesLiveAnalysis(DocumentRouter):
         Called with a :class:`LiveUpdate` after every image.
     keep_normalized : bool
         Publish the normalised stack too.
+    post_processors : sequence of MapPostProcessor
+        Analyses of the final maps (particle statistics, ...), published with them.
     """
 
     def __init__(
@@ -130,12 +166,14 @@ class XanesLiveAnalysis(DocumentRouter):
         sink: ResultSink | None = None,
         on_update: Callable[[LiveUpdate], None] | None = None,
         keep_normalized: bool = True,
+        post_processors: Sequence[MapPostProcessor] = (),
     ) -> None:
         super().__init__()
         self.references = references
         self.sink = sink
         self.on_update = on_update
         self.keep_normalized = keep_normalized
+        self.post_processors = list(post_processors)
         self.outcome = LiveOutcome(run_uid="")
         self._failed = False
         self._frames = HDF5FrameResolver()
@@ -244,24 +282,50 @@ class XanesLiveAnalysis(DocumentRouter):
         units["energies"] = "eV"
         self.outcome.maps = arrays
         self.outcome.final_seconds = time.perf_counter() - t0
+        metadata = {
+            "source": "live",
+            "exit_status": doc.get("exit_status"),
+            "frames_analysed": int(filled.sum()),
+            "frames_planned": int(filled.size),
+            **result_metadata(maps),
+        }
+        context = MapContext(self.outcome.run_uid, self._start, self.energies[filled], stack)
+        extra = self._post_process(dict(arrays), context)
         if self.sink is not None:
             self.outcome.stored_at = self.sink.publish(
                 self.outcome.run_uid,
-                arrays,
-                units=units,
-                metadata={
-                    "source": "live",
-                    "exit_status": doc.get("exit_status"),
-                    "frames_analysed": int(filled.sum()),
-                    "frames_planned": int(filled.size),
-                    **result_metadata(maps),
-                },
+                {**arrays, **extra.arrays},
+                units={**units, **extra.units},
+                metadata={**metadata, **extra.metadata},
+                tables=extra.tables,
             )
         logger.info(
             "run %s: maps ready %.3f s after the last frame",
             self.outcome.run_uid,
             self.outcome.final_seconds,
         )
+
+    def _post_process(self, maps: dict[str, np.ndarray], context: MapContext) -> PostResult:
+        """Run every post-processor; a failing one is reported, the rest go on."""
+        merged = PostResult()
+        for processor in self.post_processors:
+            try:
+                result = processor(maps, context)
+            except Exception as exc:
+                message = f"{processor.name}: {type(exc).__name__}: {exc}"
+                self.outcome.errors.append(message)
+                logger.exception(
+                    "post-processor %s failed on run %s; the XANES maps are still published",
+                    processor.name,
+                    context.run_uid,
+                )
+                continue
+            merged.arrays.update(result.arrays)
+            merged.units.update(result.units)
+            merged.tables.update(result.tables)
+            merged.metadata[processor.name] = result.metadata
+        self.outcome.tables = dict(merged.tables)
+        return merged
 
     # -- frame processing -----------------------------------------------------
     def _add_dark(self, frame: np.ndarray) -> None:
@@ -387,6 +451,7 @@ def xanes_live_factory(
     sink: ResultSink | None = None,
     on_update: Callable[[LiveUpdate], None] | None = None,
     outcomes: list[LiveOutcome] | None = None,
+    post_processors: Sequence[MapPostProcessor] = (),
 ) -> Callable[[str, dict], tuple[list, list]]:
     """A ``RunRouter`` factory: one :class:`XanesLiveAnalysis` per ``xanes_scan`` run.
 
@@ -396,7 +461,9 @@ def xanes_live_factory(
     def factory(name: str, start_doc: dict) -> tuple[list, list]:
         if start_doc.get("plan_name") != "xanes_scan":
             return [], []
-        callback = XanesLiveAnalysis(references, sink=sink, on_update=on_update)
+        callback = XanesLiveAnalysis(
+            references, sink=sink, on_update=on_update, post_processors=post_processors
+        )
         if outcomes is not None:
             outcomes.append(callback.outcome)
         return [callback], []

@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ class StoredResult:
     version: str
     metadata: dict[str, Any]
     arrays: dict[str, np.ndarray]
+    tables: dict[str, Any] = field(default_factory=dict)  # name -> pandas DataFrame
 
 
 def _next_version(existing: list[str]) -> str:
@@ -60,8 +61,9 @@ class TiledResultSink:
         *,
         units: Mapping[str, str],
         metadata: Mapping[str, Any],
+        tables: Mapping[str, Any] | None = None,
     ) -> str:
-        """Store ``arrays`` as the next version of the results of ``run_uid``.
+        """Store ``arrays`` (and ``tables``, pandas DataFrames) as the next version.
 
         Returns the path of the stored version, ``results/<uid>/<version>``.
         """
@@ -88,6 +90,8 @@ class TiledResultSink:
         # Each array is a few HTTP requests; overlap them (the server is concurrent).
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(write, arrays.items()))
+        for key, table in (tables or {}).items():
+            node.write_dataframe(table, key=key, metadata={"kind": "table"})
         logger.info("stored %d result arrays at results/%s/%s", len(arrays), run_uid, version)
         return f"results/{run_uid}/{version}"
 
@@ -119,5 +123,11 @@ def read_results(results_container, run_uid: str, version: str | None = None) ->
     if version not in versions:
         raise KeyError(f"Run {run_uid!r} has results {versions}, not {version!r}.")
     node = results_container[run_uid][version]
-    arrays = {key: node[key].read() for key in node}
-    return StoredResult(run_uid, version, dict(node.metadata), arrays)
+    arrays, tables = {}, {}
+    for key in node:
+        child = node[key]
+        if child.structure_family == "table":
+            tables[key] = child.read()
+        else:
+            arrays[key] = child.read()
+    return StoredResult(run_uid, version, dict(node.metadata), arrays, tables)

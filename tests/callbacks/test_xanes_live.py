@@ -100,3 +100,54 @@ def test_bad_references_are_reported_not_raised(RE, docs, make_txm):
     assert docs.of("stop")[0]["exit_status"] == "success"
     assert not outcomes[0].ok
     assert outcomes[0].errors and "ValueError" in outcomes[0].errors[0]
+
+
+class MeanSoc:
+    name = "mean_soc"
+
+    def __call__(self, maps, context):
+        import pandas as pd
+
+        from ssb_beamline.callbacks.xanes_live import PostResult
+
+        soc = maps["soc"][maps["mask"]]
+        table = pd.DataFrame({"n": [soc.size], "soc_mean": [float(np.nanmean(soc))]})
+        assert context.absorbance.shape[0] == context.energies.size
+        return PostResult(
+            arrays={"soc_x2": 2 * maps["soc"]}, units={"soc_x2": "1"},
+            tables={"summary": table}, metadata={"frames": int(context.energies.size)},
+        )  # fmt: skip
+
+
+class Broken:
+    name = "broken"
+
+    def __call__(self, maps, context):
+        raise RuntimeError("segmentation exploded")
+
+
+class MemorySink:
+    def __init__(self):
+        self.published = []
+
+    def publish(self, run_uid, arrays, *, units, metadata, tables=None):
+        self.published.append((run_uid, arrays, units, metadata, tables))
+        return f"memory/{run_uid}"
+
+
+def test_post_processors_publish_with_the_maps_and_fail_alone(RE, make_txm):
+    txm = make_txm()
+    outcomes, sink = [], MemorySink()
+    factory = xanes_live_factory(
+        ni_k_edge_references(), sink=sink, outcomes=outcomes, post_processors=[Broken(), MeanSoc()]
+    )
+    RE.subscribe(RunRouter([factory]))
+    run_scan(RE, txm)
+    (outcome,) = outcomes
+    assert outcome.errors == ["broken: RuntimeError: segmentation exploded"]
+    ((run_uid, arrays, units, metadata, tables),) = sink.published
+    assert run_uid == outcome.run_uid
+    assert {"soc", "edge_energy", "soc_x2"} <= set(arrays)
+    assert units["soc_x2"] == "1" and metadata["mean_soc"] == {"frames": ENERGIES.size}
+    assert tables["summary"]["n"][0] > 0
+    assert "broken" not in metadata

@@ -94,3 +94,17 @@ def test_embedded_server_reports_a_clear_error_for_an_unusable_directory(tmp_pat
     blocker.write_text("not a directory")
     with pytest.raises((RuntimeError, OSError)):
         EmbeddedTiledServer(blocker / "data")
+
+
+def test_tables_are_stored_with_the_maps(tiled_server):
+    import pandas as pd
+
+    client = tiled_server.client()
+    results = client.create_container("results-tables")
+    table = pd.DataFrame({"label": [1, 2], "radius_um": [1.5, 3.0]})
+    TiledResultSink(results).publish(
+        "run", {"soc": np.zeros((2, 2))}, units={}, metadata={}, tables={"particles": table}
+    )
+    stored = read_results(results, "run")
+    pd.testing.assert_frame_equal(stored.tables["particles"], table)
+    assert set(stored.arrays) == {"soc"}
