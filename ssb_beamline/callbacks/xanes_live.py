@@ -157,6 +157,8 @@ class XanesLiveAnalysis(DocumentRouter):
         Publish the normalised stack too.
     post_processors : sequence of MapPostProcessor
         Analyses of the final maps (particle statistics, ...), published with them.
+    source : str
+        Recorded with the results: ``"live"``, or ``"replay"`` for an archived run.
     """
 
     def __init__(
@@ -167,6 +169,7 @@ class XanesLiveAnalysis(DocumentRouter):
         on_update: Callable[[LiveUpdate], None] | None = None,
         keep_normalized: bool = True,
         post_processors: Sequence[MapPostProcessor] = (),
+        source: str = "live",
     ) -> None:
         super().__init__()
         self.references = references
@@ -174,11 +177,15 @@ class XanesLiveAnalysis(DocumentRouter):
         self.on_update = on_update
         self.keep_normalized = keep_normalized
         self.post_processors = list(post_processors)
+        self.source = source
         self.outcome = LiveOutcome(run_uid="")
         self._failed = False
         self._frames = HDF5FrameResolver()
         self._streams: dict[str, str] = {}  # descriptor uid -> stream name
-        self._pending: dict[tuple[str, int], np.ndarray] = {}  # (descriptor, seq_num) -> frame
+        # frames and events waiting for each other, by (descriptor uid, seq_num)
+        self._pending: dict[tuple[str, int], np.ndarray] = {}
+        self._waiting_events: dict[tuple[str, int], dict] = {}
+        self._external: set[str] = set()  # descriptors whose frames come as StreamDatum
         self._dark_sum: np.ndarray | None = None
         self._dark_count = 0
         self._dark: np.ndarray | None = None
@@ -210,6 +217,9 @@ class XanesLiveAnalysis(DocumentRouter):
     @_guarded
     def descriptor(self, doc):
         self._streams[doc["uid"]] = doc["name"]
+        key = doc["data_keys"].get(self.detector_key)
+        if key is not None and key.get("external"):
+            self._external.add(doc["uid"])
         if doc["name"] == "primary" and self._stack is None:
             shape = tuple(doc["data_keys"][self.detector_key]["shape"])[-2:]
             n = self.energies.size
@@ -229,17 +239,28 @@ class XanesLiveAnalysis(DocumentRouter):
         frames = self._frames.frames(doc)
         seq = doc["seq_nums"]
         for offset, seq_num in enumerate(range(seq["start"], seq["stop"])):
-            self._pending[(doc["descriptor"], seq_num)] = frames[offset]
+            key = (doc["descriptor"], seq_num)
+            event = self._waiting_events.pop(key, None)
+            if event is None:
+                self._pending[key] = frames[offset]
+            else:  # the event came first (e.g. a run exported from tiled)
+                self._handle_frame(event, frames[offset])
 
     @_guarded
     def event(self, doc):
-        stream = self._streams.get(doc["descriptor"])
+        key = (doc["descriptor"], doc["seq_num"])
         data = doc["data"]
-        frame = self._pending.pop((doc["descriptor"], doc["seq_num"]), None)
+        frame = self._pending.pop(key, None)
         if frame is None and isinstance(data.get(self.detector_key), np.ndarray | list):
             frame = np.asarray(data[self.detector_key])  # frames filled into the event
-        if frame is None:
-            return
+        if frame is not None:
+            self._handle_frame(doc, frame)
+        elif doc["descriptor"] in self._external:
+            self._waiting_events[key] = doc  # its frame arrives with a StreamDatum
+
+    def _handle_frame(self, doc: dict, frame: np.ndarray) -> None:
+        stream = self._streams.get(doc["descriptor"])
+        data = doc["data"]
         i0 = float(data[self.i0_key]) if self.i0_key in data else 1.0
         if stream == "dark":
             self._add_dark(frame)
@@ -283,7 +304,7 @@ class XanesLiveAnalysis(DocumentRouter):
         self.outcome.maps = arrays
         self.outcome.final_seconds = time.perf_counter() - t0
         metadata = {
-            "source": "live",
+            "source": self.source,
             "exit_status": doc.get("exit_status"),
             "frames_analysed": int(filled.sum()),
             "frames_planned": int(filled.size),
