@@ -36,6 +36,7 @@ class TiledStore:
     raw : container of raw bluesky runs (written by bluesky's ``TiledWriter``)
     results : container of analysis results, ``results[run_uid][version]``
     server : the embedded server, when this store started one
+    journal_dir : where documents are journaled until tiled has them
     detector_dir : where detectors should write HDF5 files so that the server can
         serve them (None for a remote server: configure the detector path there)
     """
@@ -46,6 +47,7 @@ class TiledStore:
     server: EmbeddedTiledServer | None = None
     detector_dir: Path | None = None
     uri: str = ""
+    journal_dir: Path | None = None
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -119,10 +121,12 @@ def open_store(
         server = EmbeddedTiledServer(data_dir or default_data_dir())
         client = server.client()
         detector_dir: Path | None = server.layout.detector
+        journal_dir = server.layout.root / "journal"
         uri = server.url
     else:
         server = None
         detector_dir = None
+        journal_dir = Path(data_dir or default_data_dir()) / "journal"
         check_tiled_uri(uri)
         api_key = api_key or os.environ.get(TILED_API_KEY_ENV)
         try:
@@ -141,5 +145,11 @@ def open_store(
         raise
     logger.info("tiled store at %s", uri)
     return TiledStore(
-        client=client, raw=raw, results=results, server=server, detector_dir=detector_dir, uri=uri
+        client=client,
+        raw=raw,
+        results=results,
+        server=server,
+        detector_dir=detector_dir,
+        uri=uri,
+        journal_dir=journal_dir,
     )
