@@ -19,6 +19,7 @@ from pathlib import Path
 
 import uvicorn
 
+from .access import ReadOnlyKeys, load_readonly_keys
 from .server_config import DataLayout, load_or_create_api_key, server_config
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def build_app(layout: DataLayout, api_key: str):
     settings = app.dependency_overrides[get_settings]().model_copy(deep=True)
     settings.single_user_api_key = api_key
     app.dependency_overrides[get_settings] = lambda: settings
-    return app
+    return ReadOnlyKeys(app, server_key=api_key, readonly_keys=load_readonly_keys(layout.root))
 
 
 class EmbeddedTiledServer:
