@@ -2,13 +2,15 @@
 
 Prints a table with wall time and peak extra memory for ``analyse_xanes_stack``
 (with and without the normalised stack), ``normalize_stack``, ``absorbance``
-per frame, and the single-read-pass floor (``stack.sum(axis=0)`` split over
-the same workers).
+per frame (one-shot and the live path with a prepared flat), and the
+single-read-pass floor (``stack.sum(axis=0)`` split over the same workers).
+The comparison with pyxas and TXM-Sandbox is ``bench_peers.py``.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_analysis.py            # 100x2048x2048 and 100x512x512
-    .venv/bin/python benchmarks/bench_analysis.py --small    # small stack only
+    .venv/bin/python benchmarks/bench_analysis.py                    # 2048^2 and 512^2 stacks
+    .venv/bin/python benchmarks/bench_analysis.py --small            # small stack only
+    .venv/bin/python benchmarks/bench_analysis.py --absorbance-only  # the per-frame cases
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ssb_beamline.analysis import absorbance, analyse_xanes_stack, normalize_stack
+from ssb_beamline.analysis import (
+    absorbance,
+    absorbance_with_open_beam,
+    analyse_xanes_stack,
+    normalize_stack,
+    open_beam,
+)
 from ssb_beamline.analysis._parallel import default_workers, run_chunks
 from ssb_beamline.reference_data import ni_k_edge_references
 
@@ -155,31 +163,57 @@ def bench_stack(
     return rows
 
 
-def bench_absorbance(repeat: int = 20) -> tuple[str, str, float, float]:
+def bench_absorbance(repeat: int = 30) -> list[tuple[str, str, float, float, float]]:
+    """One 2048 x 2048 uint16 frame: ``absorbance`` and the live path (a flat prepared
+    once with :func:`open_beam`, the dark a float32 mean of dark frames)."""
     rng = np.random.default_rng(1)
     frame = rng.integers(1000, 60000, (2048, 2048), dtype=np.uint16)
-    dark = rng.integers(90, 110, (2048, 2048), dtype=np.uint16)
+    dark_int = rng.integers(90, 110, (2048, 2048), dtype=np.uint16)
+    dark = (dark_int + rng.random((2048, 2048))).astype(np.float32)  # mean of darks
     flat = rng.integers(30000, 62000, (2048, 2048), dtype=np.uint16)
     out = np.empty((2048, 2048), np.float32)
-    wall, cpu, mem = measure(lambda: absorbance(frame, dark, flat, out=out), repeat)
-    return ("2048x2048 uint16", "absorbance (one frame, out=)", wall, cpu, mem / out.nbytes)
+    beam = open_beam(flat, dark)
+    label = "2048x2048 uint16"
+    cases = [
+        ("absorbance(frame, dark, flat, out=)", lambda: absorbance(frame, dark_int, flat, out=out)),
+        (
+            "live: with_open_beam (table), out=",
+            lambda: absorbance_with_open_beam(frame, dark, beam, out=out),
+        ),
+        ("live: with_open_beam (table), new", lambda: absorbance_with_open_beam(frame, dark, beam)),
+        (
+            "live: with_open_beam (float log)",
+            lambda: absorbance_with_open_beam(frame, dark, beam, out=out, count_table=False),
+        ),
+    ]
+    rows = []
+    for name, fn in cases:
+        wall, cpu, mem = measure(fn, repeat)
+        rows.append((label, name, wall, cpu, mem / out.nbytes))
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--small", action="store_true", help="only the 100x512x512 stack")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per case (best)")
+    parser.add_argument("--absorbance-only", action="store_true", help="only the frame cases")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    rows = [bench_absorbance()]
+    load0 = os.getloadavg()[0]
+    rows = bench_absorbance()
     shapes = [(100, 512, 512)] if args.small else [(100, 512, 512), (100, 2048, 2048)]
+    if args.absorbance_only:
+        shapes = []
     for shape in shapes:
         rows.extend(bench_stack(shape, args.repeat))
     header = f"{'stack':<18} {'case':<38} {'wall (s)':>9} {'cpu (s)':>9} {'peak extra mem':>15}"
     load = os.getloadavg()[0]
     lines = [
         f"cpus={default_workers()}  numpy={np.__version__}  load average at end={load:.2f}",
-        "(peak extra memory = resident-set growth during the call / input size)",
+        f"load average at start={load0:.2f} (2-core machine shared with other jobs)",
+        "(peak extra memory = resident-set growth during the call / input size;"
+        " wall = best of --repeat, cpu = its process CPU time)",
         header,
         "-" * len(header),
     ]

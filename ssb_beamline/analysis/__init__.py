@@ -10,6 +10,7 @@ Typical live use::
 # --- XANES maps (absorbance, normalisation, edge, LCF, SOC, masks, alignment) ---
 from .absorbance import (
     AbsorbanceResult,
+    CountTable,
     OpenBeam,
     absorbance,
     absorbance_with_open_beam,
@@ -29,6 +30,7 @@ from .soc import SocCalibration, SocResult, soc_map
 __all__ = [
     "AbsorbanceResult",
     "AlignResult",
+    "CountTable",
     "EdgeFit",
     "GaussianComponents",
     "LCFResult",

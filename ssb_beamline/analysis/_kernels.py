@@ -233,6 +233,11 @@ def derivative_max_block(
             f"too few points: the edge window holds {n} energies, at least 6 are needed "
             "for a derivative maximum. Measure more energies across the edge."
         )
+    from ._uniform import try_uniform
+
+    fast = try_uniform("derivative", block, energies, exclude=exclude)
+    if fast is not None:
+        return fast
     d, em = smoothed_derivative(block, energies)
     m = d.shape[0]
     lo = max(1, exclude)
@@ -308,6 +313,11 @@ def half_step_from_count(
     """
     e = np.asarray(energies, np.float64)
     n, p = block.shape
+    from ._uniform import try_uniform
+
+    fast = try_uniform("half_step", block, e, count=count, level=level, npts=npts, line=line)
+    if fast is not None:
+        return fast
     count = np.asarray(count).astype(np.intp)
     found = (count > 0) & (count < n)
     k = min(npts, n)

@@ -38,9 +38,11 @@ def otsu_threshold(values: np.ndarray, *, nbins: int = 256) -> float:
             "Check the input map, e.g. that the flats are not all zero."
         )
     lo, hi = float(v.min()), float(v.max())
-    if lo == hi:
+    ftype = v.dtype.type if np.issubdtype(v.dtype, np.floating) else np.float64
+    if hi - lo <= 2 * nbins * float(np.spacing(ftype(max(abs(lo), abs(hi))))):
+        # equal to the precision of the data (np.histogram cannot even bin them)
         return lo
-    hist, edges = np.histogram(v, bins=nbins, range=(lo, hi))
+    hist, edges = _histogram(v, nbins, (lo, hi))
     hist = hist.astype(np.float64)
     centers = 0.5 * (edges[:-1] + edges[1:])
     w0 = np.cumsum(hist)[:-1]
@@ -57,6 +59,29 @@ def otsu_threshold(values: np.ndarray, *, nbins: int = 256) -> float:
         last += 1
     # threshold between bins i and i + 1 is edges[i + 1]
     return float(0.5 * (edges[first + 1] + edges[last + 1]))
+
+
+def _histogram(
+    v: np.ndarray, nbins: int, rng: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``np.histogram(v, nbins, range=rng)``, over pixel chunks on the worker threads
+    for large maps (counts are additive; the bins are fixed by ``rng``)."""
+    from ._parallel import default_workers, run_chunks
+
+    workers = default_workers()
+    if v.size < (1 << 20) or workers == 1:
+        return np.histogram(v, bins=nbins, range=rng)
+    chunk = -(-v.size // workers)
+    parts: dict[int, np.ndarray] = {}
+    edges: list[np.ndarray] = []
+
+    def work(s: slice) -> None:
+        h, e = np.histogram(v[s], bins=nbins, range=rng)
+        parts[s.start] = h
+        edges.append(e)
+
+    run_chunks(work, v.size, chunk, workers, limit_blas=False)
+    return sum(parts.values()), edges[0]
 
 
 def otsu_mask(image: np.ndarray) -> np.ndarray:

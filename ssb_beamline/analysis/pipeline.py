@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
 
+from ._fused import subtract_project, write_normalized
 from ._kernels import count_below, derivative_max_block, half_step_from_count, scratch
+from ._maps import XanesMaps
 from ._parallel import DEFAULT_CHUNK_PIXELS, run_chunks
 from ._validation import check_mask, check_stack
 from .edge_fit import EDGE_WINDOW_EV, build_edge_fit, find_e0
@@ -20,82 +22,6 @@ from .soc import SocCalibration, soc_map
 __all__ = ["XanesMaps", "analyse_xanes_stack"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class XanesMaps:
-    """All maps of one XANES stack (see :func:`analyse_xanes_stack`).
-
-    Maps have the image shape (H, W).  ``edge_energy``, ``fractions``,
-    ``residual``, ``soc`` and ``soc_edge`` are NaN outside ``mask`` (and
-    ``edge_energy`` also where no 0.5 crossing exists in the edge window);
-    ``edge_step`` is computed for every pixel and ``e0`` wherever the edge step
-    is positive (NaN elsewhere).
-
-    Attributes
-    ----------
-    e0 : ndarray of float32
-        Per-pixel derivative maximum, eV.
-    edge_step : ndarray of float32
-        Edge step (absorbance units) at ``e0_global``.
-    edge_energy : ndarray of float32
-        Half-step (normalised absorbance 0.5) energy, eV.
-    fractions : ndarray of float32, shape (2, H, W)
-        LCF weights of (reduced, oxidised) references, sum to one, in [0, 1].
-    residual : ndarray of float32
-        RMS LCF residual (normalised units).
-    soc : ndarray of float32
-        SOC from the LCF fractions (oxidised fraction).
-    soc_edge : ndarray of float32
-        SOC from the half-step edge energy and ``calibration``.
-    mask : ndarray of bool
-        Edge-jump mask (pixels with a real edge).
-    mask_threshold : float
-        Edge-step threshold used for ``mask`` (NaN if a mask was given).
-    e0_global : float
-        Global e0 fixing the fit ranges.
-    pre_range, post_range : tuple of float
-        Fit ranges, eV.
-    nnorm : int
-        Post-edge polynomial degree.
-    lcf_range : tuple of float
-        Energy range of the LCF, eV.
-    calibration : SocCalibration
-        SOC calibration used.
-    reference_names : tuple of str
-        Names of the LCF references.
-    norm : ndarray of float32 or None
-        Normalised stack when requested.
-    timings : dict
-        Wall-clock seconds of the phases.
-    """
-
-    e0: np.ndarray
-    edge_step: np.ndarray
-    edge_energy: np.ndarray
-    fractions: np.ndarray
-    residual: np.ndarray
-    soc: np.ndarray
-    soc_edge: np.ndarray
-    mask: np.ndarray
-    mask_threshold: float
-    e0_global: float
-    pre_range: tuple[float, float]
-    post_range: tuple[float, float]
-    nnorm: int
-    lcf_range: tuple[float, float]
-    calibration: SocCalibration
-    reference_names: tuple[str, ...]
-    norm: np.ndarray | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def oxidation_state(self) -> np.ndarray:
-        """Ni oxidation state map from ``soc``."""
-        c = self.calibration
-        return (c.reduced_state + self.soc * (c.oxidised_state - c.reduced_state)).astype(
-            np.float32
-        )
 
 
 def analyse_xanes_stack(
@@ -118,6 +44,7 @@ def analyse_xanes_stack(
     normalization: Literal["references", "edge_fit"] = "references",
     chunk_pixels: int = DEFAULT_CHUNK_PIXELS,
     workers: int | None = None,
+    derivative_e0: bool = True,
 ) -> XanesMaps:
     """Normalise a XANES stack and compute every map in one chunked pass.
 
@@ -173,6 +100,9 @@ def analyse_xanes_stack(
         Preallocated (N, H, W) output for the normalised stack.
     chunk_pixels, workers : int
         Pixels per chunk and worker threads.
+    derivative_e0 : bool
+        Compute the per-pixel derivative-maximum ``e0`` map (about a quarter of
+        the pass); False leaves ``e0`` all NaN.
 
     Returns
     -------
@@ -300,16 +230,15 @@ def analyse_xanes_stack(
     edge_map = np.empty(p, np.float32)
     frac_ox = np.empty(p, np.float32)
     resid = np.empty(p, np.float32)
+    ok_map = np.empty(p, bool)
 
     def work(s: slice) -> None:
         xb = mu2[:, s]
         npx = xb.shape[1]
         # Work on D = mu - mu[first energy]: every quantity below is affine-equivariant
         # (only p0 shifts), and the small values keep the float32 sums accurate.
-        dblk = scratch("mu_minus_first", (n, npx))
-        np.subtract(xb, xb[0], out=dblk, dtype=np.float32)
         if by_refs:
-            cj = np.matmul(jw32, dblk, out=scratch("coef_joint", (4, npx)))
+            dblk, cj, ss = subtract_project(xb, jw32, fit_sl)
             p0, p1 = cj[0], cj[1]
             step = cj[2] + cj[3]
             ok = np.isfinite(step) & (step > 0)
@@ -318,14 +247,13 @@ def analyse_xanes_stack(
             frac_ox[s] = np.clip(cj[3] * inv, 0.0, 1.0)
             step_map[s] = step
             # RMS residual in closed form: |D|^2 - c^T G c (c = G^-1 B^T D)
-            ss = np.einsum("ij,ij->j", dblk[fit_sl], dblk[fit_sl]).astype(np.float64)
             ss -= np.einsum("kp,kp->p", cj, jg32 @ cj).astype(np.float64)
             np.maximum(ss, 0.0, out=ss)
             resid[s] = np.sqrt(ss * (1.0 / nfit)) * inv
             c3 = np.stack([p0, p1, step])
             _edge_and_norm(s, dblk, c3, p0, p1, inv, ok)
             return
-        c = np.matmul(weights, dblk, out=scratch("coef8", (8, npx)))
+        dblk, c, ss = subtract_project(xb, weights, fit_sl)
         p0, p1, step = c[0], c[1], c[2]
         ok = np.isfinite(step) & (step > 0)
         inv = np.zeros(npx, np.float32)
@@ -342,7 +270,6 @@ def analyse_xanes_stack(
         # RMS residual |D - model|, model = p0 + p1 x + step (r0 + f d), in closed form:
         # |D|^2 - 2 c.(B^T D) + c^T G c with the projections B^T D from the product above
         cm = np.stack([p0, p1, step, step * f]).astype(np.float64)
-        ss = np.einsum("ij,ij->j", dblk[fit_sl], dblk[fit_sl]).astype(np.float64)
         ss -= 2.0 * np.einsum("kp,kp->p", cm, c[3:7].astype(np.float64))
         ss += np.einsum("kp,kp->p", cm, gram @ cm)
         np.maximum(ss, 0.0, out=ss)
@@ -357,22 +284,23 @@ def analyse_xanes_stack(
         thr = np.matmul(thr_w, c3, out=scratch("thr_win", (nwin, npx)))
         count = count_below(dw, thr)
         edge = half_step_from_count(count, dw, ew, line=(p0, p1, xwin, inv))
-        e0p = derivative_max_block(dw, ew)
+        ok_map[s] = ok
         edge[~ok] = np.nan
-        e0p[~ok] = np.nan
         edge_map[s] = edge
-        e0_map[s] = e0p
+        if derivative_e0:
+            e0p = derivative_max_block(dw, ew)
+            e0p[~ok] = np.nan
+            e0_map[s] = e0p
+        else:
+            e0_map[s] = np.nan
         if norm2 is not None:
-            # build in a cached scratch block, write the (large) output once
-            tmp = np.matmul(line_all, c3[:2], out=scratch("norm_tmp", (n, npx)))
-            np.subtract(dblk, tmp, out=tmp)
-            np.multiply(tmp, inv, out=norm2[:, s])
+            write_normalized(dblk, line_all, c3[:2], inv, norm2[:, s])
 
     t_pass = time.perf_counter()
     run_chunks(work, p, chunk_pixels, workers)
     t_done = time.perf_counter()
 
-    valid = np.isfinite(step_map) & (step_map > 0)
+    valid = ok_map  # finite, positive edge step
     if m_given is not None:
         msk = m_given & valid
         thr = float("nan")

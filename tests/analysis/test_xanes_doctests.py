@@ -8,8 +8,10 @@ import importlib
 import pytest
 
 MODULES = [
+    "ssb_beamline.analysis._fused",
     "ssb_beamline.analysis._kernels",
     "ssb_beamline.analysis._parallel",
+    "ssb_beamline.analysis._uniform",
     "ssb_beamline.analysis._validation",
     "ssb_beamline.analysis.absorbance",
     "ssb_beamline.analysis.align",

@@ -147,3 +147,44 @@ def test_misc_argument_errors():
 def test_explicit_pre_range_with_too_few_points():
     with pytest.raises(ValueError, match=r"only 1 energies in the pre-edge range.*pass pre="):
         normalize_stack(MU, E, pre=(8300.0, 8301.0))
+
+
+ENTRY_POINTS = {
+    "normalize_stack": normalize_stack,
+    "edge_energy_map": edge_energy_map,
+    "edge_energy_map derivative": lambda mu, e: edge_energy_map(mu, e, method="derivative"),
+    "white_line_map": white_line_map,
+    "lcf_map": lambda mu, e: lcf_map(mu, e, REFS),
+    "ratio_map": lambda mu, e: ratio_map(mu, e, 8340.0, 8350.0),
+    "analyse_xanes_stack": lambda mu, e: analyse_xanes_stack(mu, e, REFS),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
+def test_every_stack_function_rejects_bad_energies_and_shapes(name):
+    """The same clear errors from every public function that takes (stack, energies)."""
+    fn = ENTRY_POINTS[name]
+    e = E.copy()
+    e[[7, 8]] = e[[8, 7]]
+    with pytest.raises(ValueError, match="strictly increasing"):
+        fn(MU, e)
+    with pytest.raises(ValueError, match="values but the stack has 100 frames"):
+        fn(MU, E[:-1])
+    e_dec = E[::-1].copy()
+    with pytest.raises(ValueError, match="strictly increasing"):
+        fn(MU, e_dec)
+
+
+def test_open_beam_path_errors():
+    from ssb_beamline.analysis import absorbance_with_open_beam, open_beam
+
+    dark = np.zeros((4, 4), np.float32)
+    with pytest.raises(ValueError, match="no pixel of the flat lies above the dark"):
+        open_beam(np.zeros((4, 4), np.uint16), dark)
+    beam = open_beam(np.full((4, 4), 100, np.uint16), dark)
+    with pytest.raises(ValueError, match="out must be float32"):
+        absorbance_with_open_beam(
+            np.ones((4, 4), np.uint16), dark, beam, out=np.empty((4, 4), np.float64)
+        )
+    with pytest.raises(TypeError, match="integer or float image"):
+        absorbance_with_open_beam(np.array([["a"]]), dark, beam)
