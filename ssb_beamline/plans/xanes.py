@@ -193,10 +193,13 @@ def xanes_scan(
             if flat_mode == "pass":
                 yield from bps.mv(sample_x, sample_out)
                 for index in flat_indices:
+                    yield from bps.checkpoint()
                     yield from move_to(index)
                     yield from stager.read([detector, i0, energy], "flat")
                 yield from bps.mv(sample_x, sample_in)
             for index in range(len(energy_list)):
+                # a pause resumes from here: the point is measured again, or not at all
+                yield from bps.checkpoint()
                 yield from move_to(index)
                 if flat_mode == "interleaved" and index in flat_indices:
                     yield from flat()
