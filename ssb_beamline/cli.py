@@ -1,4 +1,4 @@
-"""The ``ssb-beamline`` command: demo, runs, show, serve."""
+"""The ``ssb-beamline`` command: demo, runs, show, report, serve."""
 
 from __future__ import annotations
 
@@ -79,16 +79,9 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _resolve_uid(runs, partial: str) -> str:
-    if partial in runs:
-        return partial
-    matches = [uid for uid in runs if uid.startswith(partial)]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise KeyError(
-            f"No stored run has a uid starting with {partial!r}; see `ssb-beamline runs`."
-        )
-    raise KeyError(f"{partial!r} matches {len(matches)} runs; give more of the uid.")
+    from ssb_beamline.storage.replay import resolve_uid
+
+    return resolve_uid(runs, partial)
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -108,6 +101,78 @@ def _cmd_show(args: argparse.Namespace) -> int:
         )
     for path in files:
         console.print(f"wrote {path}")
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from ssb_beamline.profiles.replay import replay_runs
+    from ssb_beamline.storage import open_store
+    from ssb_beamline.storage.replay import select_runs
+
+    with open_store(args.tiled, data_dir=args.data_dir) as store:
+        uids = select_runs(
+            store.raw, args.uids, scan_id=args.scan_id, plan_name=args.plan,
+            sample=args.sample, since=args.since, until=args.until,
+        )  # fmt: skip
+        table = Table(title=f"Replayed {len(uids)} run(s) from {store.uri}")
+        for column in ("uid", "result", "results version", "maps (s)"):
+            table.add_column(column)
+        failed = 0
+        with progress_bar() as progress:
+            task = progress.add_task("replay", total=len(uids), status="")
+            for uid in uids:
+                progress.update(task, status=uid[:8])
+                (outcome,) = replay_runs(
+                    store, [uid], speed=args.speed, fill=args.fill, store_results=not args.dry_run
+                )
+                failed += not outcome.ok
+                table.add_row(
+                    uid[:8],
+                    "ok" if outcome.ok else f"[red]failed: {'; '.join(outcome.errors)}",
+                    outcome.stored_at.rsplit("/", 1)[-1] if outcome.stored_at else "-",
+                    f"{outcome.final_seconds:.3f}" if outcome.final_seconds else "-",
+                )
+                progress.advance(task)
+    console.print(table)
+    return 1 if failed else 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ssb_beamline.report.particles import write_particle_figures
+    from ssb_beamline.storage import open_store, read_results
+
+    with open_store(args.tiled, data_dir=args.data_dir) as store:
+        uid = _resolve_uid(store.raw, args.uid)
+        result = read_results(store.results, uid, args.version)
+        files = write_particle_figures(
+            args.out / uid[:8],
+            result.arrays,
+            result.tables,
+            result.metadata,
+            title=f"run {uid[:8]} ({result.version})",
+            fmt=args.format,
+        )
+    for path in files:
+        console.print(f"wrote {path}")
+    return 0
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from ssb_beamline.storage import open_store
+    from ssb_beamline.storage.journal import DocumentJournal, sync_pending
+
+    with open_store(args.tiled, data_dir=args.data_dir) as store:
+        journal = DocumentJournal(store.journal_dir)
+        pending = journal.pending()
+        if not pending:
+            console.print(
+                f"Nothing to sync: every journaled run in {journal.directory} is in tiled."
+            )
+            return 0
+        with console.status(f"Writing {len(pending)} journaled run(s) to {store.uri}..."):
+            synced = sync_pending(store.raw, journal)
+    for uid in synced:
+        console.print(f"synced {uid}")
     return 0
 
 
@@ -157,6 +222,38 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--format", default="png", choices=["png", "pdf"])
     show.set_defaults(func=_cmd_show)
 
+    replay = sub.add_parser(
+        "replay", help="replay stored runs through the live analysis (results: a new version)"
+    )
+    _store_options(replay)
+    replay.add_argument("uids", nargs="*", help="run uids (unique prefixes); or select below")
+    replay.add_argument("--plan", help="runs of this plan (e.g. xanes_scan)")
+    replay.add_argument("--sample", help="runs whose sample name contains this text")
+    replay.add_argument("--scan-id", type=int, help="the run with this scan id")
+    replay.add_argument("--since", help="runs started at or after this ISO time (UTC)")
+    replay.add_argument("--until", help="runs started at or before this ISO time (UTC)")
+    replay.add_argument(
+        "--speed", type=float, help="1.0 replays with the recorded timing; default: at once"
+    )
+    replay.add_argument(
+        "--fill", default="auto", choices=["auto", "always", "never"],
+        help="fetch frames from tiled instead of the detector files (auto: when unreadable)",
+    )  # fmt: skip
+    replay.add_argument("--dry-run", action="store_true", help="analyse, store nothing")
+    replay.set_defaults(func=_cmd_replay)
+
+    report = sub.add_parser("report", help="write the particle-statistics figures of a stored run")
+    _store_options(report)
+    report.add_argument("uid", help="run uid (a unique prefix is enough)")
+    report.add_argument("--version", help="results version (default: the latest)")
+    report.add_argument("--out", type=Path, default=Path("report"), help="figure folder")
+    report.add_argument("--format", default="png", choices=["png", "pdf"])
+    report.set_defaults(func=_cmd_report)
+
+    sync = sub.add_parser("sync", help="write journaled runs that did not reach tiled")
+    _store_options(sync)
+    sync.set_defaults(func=_cmd_sync)
+
     serve = sub.add_parser("serve", help="run the persistent tiled server in the foreground")
     serve.add_argument("--data-dir", type=Path, help="data directory")
     serve.add_argument("--host", default="127.0.0.1")
@@ -170,10 +267,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
     from ssb_beamline.storage import TiledUnavailableError
+    from ssb_beamline.storage.journal import JournalCorruptError
+    from ssb_beamline.storage.replay import ReplayError
 
     try:
         return int(args.func(args) or 0)
-    except (TiledUnavailableError, KeyError, ValueError) as exc:
+    except (
+        TiledUnavailableError,
+        ReplayError,
+        JournalCorruptError,
+        KeyError,
+        ValueError,
+    ) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         console.print(f"[bold red]error:[/] {message}")
         return 2

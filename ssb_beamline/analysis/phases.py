@@ -4,7 +4,7 @@ The composite cathode of the source paper (Deng et al., Angew. Chem. 2025) has
 three solid phases: NMC811 active particles, the Li6PS5Cl solid electrolyte (SSE,
 the Li+ channels) and carbon / graphite (the e- channels), plus pores (void).
 :class:`Phase` defines the integer codes used by every phase map in the package
-(the simulator's phantom uses the same values).
+(the simulator's phantom imports this enum).
 
 Segmentation uses absorption contrast: NMC (Ni, Co, Mn) absorbs most, the
 sulphide electrolyte less and carbon least, so a multi-Otsu split of an

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from ssb_beamline.callbacks import LiveOutcome, XanesLiveAnalysis
 from ssb_beamline.callbacks.xanes_live import MapPostProcessor
+from ssb_beamline.profiles.standard import standard_post_processors
 from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.storage import TiledResultSink, TiledStore
 from ssb_beamline.storage.replay import ReplayError, paced, run_documents
@@ -22,7 +23,7 @@ def replay_runs(
     speed: float | None = None,
     fill: Literal["auto", "always", "never"] = "auto",
     references: Any = None,
-    post_processors: Sequence[MapPostProcessor] = (),
+    post_processors: Sequence[MapPostProcessor] | None = None,
     store_results: bool = True,
     on_document: Callable[[str, dict], None] | None = None,
 ) -> list[LiveOutcome]:
@@ -39,11 +40,13 @@ def replay_runs(
         times faster
     fill : where frames come from (see :func:`~ssb_beamline.storage.replay.run_documents`)
     references : end-member spectra (default: the shipped NiO / LiNiO2)
-    post_processors : the same post-processors as live (particle statistics, ...)
+    post_processors : default: the same as live (:func:`standard_post_processors`)
     store_results : write the results to tiled (off for dry runs and benchmarks)
     on_document : also called with every document (progress, other callbacks)
     """
     references = references if references is not None else ni_k_edge_references()
+    if post_processors is None:
+        post_processors = standard_post_processors()
     sink = TiledResultSink(store.results) if store_results else None
     outcomes = []
     for uid in uids:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bluesky.callbacks.tiled_writer import TiledWriter
 from bluesky.run_engine import RunEngine
 from event_model import RunRouter
 from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
@@ -17,10 +16,12 @@ from ophyd_async.plan_stubs import ensure_connected
 from ssb_beamline.callbacks import LiveOutcome, LiveUpdate, xanes_live_factory
 from ssb_beamline.callbacks.background import BackgroundCallback, CallbackFailedError
 from ssb_beamline.plans import ni_k_edge_grid, xanes_scan
+from ssb_beamline.profiles.standard import standard_post_processors
 from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.sim_devices.factory import SimTXM, make_sim_txm
 from ssb_beamline.sim_devices.phantom import PhantomConfig
 from ssb_beamline.storage import TiledResultSink, TiledStore, open_store
+from ssb_beamline.storage.journal import DocumentJournal, JournaledWriter
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class SimulatedBeamline:
     outcomes: list[LiveOutcome] = field(default_factory=list)
     on_update: Callable[[LiveUpdate], None] | None = None
     writer: BackgroundCallback | None = None
+    journal: DocumentJournal | None = None
     live: BackgroundCallback | None = None
 
     def run(self, plan, *, timeout: float = 600.0) -> tuple[str, ...]:
@@ -61,6 +63,15 @@ class SimulatedBeamline:
                 logger.exception("live analysis failed; the acquisition was not affected")
         if self.writer is not None:
             self.writer.flush(timeout)
+            pending = self.journal.pending() if self.journal is not None else []
+            if pending:
+                logger.error(
+                    "%d run(s) are not (completely) in tiled yet: %s. Their documents are "
+                    "journaled in %s; run `ssb-beamline sync` when tiled is back.",
+                    len(pending),
+                    ", ".join(pending),
+                    self.journal.directory,
+                )
         return uids
 
     def _notify(self, update: LiveUpdate) -> None:
@@ -178,7 +189,10 @@ def simulated_beamline(
         # Writer and live analysis run on their own threads: the RunEngine only
         # queues documents, so neither can slow or stop the acquisition.
         if write_to_tiled:
-            beamline.writer = BackgroundCallback(TiledWriter(store.raw), "tiled writer")
+            beamline.journal = DocumentJournal(store.journal_dir)
+            beamline.writer = BackgroundCallback(
+                JournaledWriter(store.raw, beamline.journal), "tiled writer"
+            )
             RE.subscribe(beamline.writer)
         if live_analysis:
             factory = xanes_live_factory(
@@ -186,6 +200,7 @@ def simulated_beamline(
                 sink=TiledResultSink(store.results) if write_to_tiled else None,
                 on_update=beamline._notify,
                 outcomes=beamline.outcomes,
+                post_processors=standard_post_processors(),
             )
             beamline.live = BackgroundCallback(RunRouter([factory]), "live analysis")
             RE.subscribe(beamline.live)

@@ -84,13 +84,17 @@ def render_spheres(
 
 
 def render_sse(config: PhantomConfig, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """SSE thickness (um): a smooth random field biased to hug the particles."""
+    """SSE thickness (um): a smooth random field biased to hug the particles.
+
+    With ``point_contacts`` the field is not biased (the contacts are designed
+    patches, see `restrict_contacts`).
+    """
     px = config.pixel_size_um
     free = labels == 0
     field_ = ndimage.gaussian_filter(rng.standard_normal(config.shape), sigma=1.5 / px)
     field_ /= field_.std() + 1e-12
     dist_um = ndimage.distance_transform_edt(free) * px
-    field_ += 1.5 * np.exp(-dist_um / 2.0)
+    field_ += (0.0 if config.point_contacts else 1.5) * np.exp(-dist_um / 2.0)
     n_target = round(config.sse_fraction * labels.size)
     values = field_[free]
     if n_target <= 0 or values.size == 0:
@@ -104,8 +108,37 @@ def render_sse(config: PhantomConfig, labels: np.ndarray, rng: np.random.Generat
     return np.where(free & (field_ >= thr), thick, 0.0).astype(np.float32)
 
 
-def render_fibres(config: PhantomConfig, rng: np.random.Generator) -> np.ndarray:
-    """Carbon fibre thickness (um): straight cylinders of random length/orientation."""
+def _draw_fibre(out: np.ndarray, p0: np.ndarray, p1: np.ndarray, half_w: float, px: float) -> int:
+    """Add a straight cylinder (axis ``p0`` -> ``p1``, px) to ``out``; newly covered pixels."""
+    h, w = out.shape
+    y0 = max(int(min(p0[0], p1[0]) - half_w) - 1, 0)
+    y1 = min(int(max(p0[0], p1[0]) + half_w) + 2, h)
+    x0 = max(int(min(p0[1], p1[1]) - half_w) - 1, 0)
+    x1 = min(int(max(p0[1], p1[1]) + half_w) + 2, w)
+    if y1 <= y0 or x1 <= x0:
+        return 0
+    yy, xx = np.ogrid[y0:y1, x0:x1]
+    seg = p1 - p0
+    t = np.clip(((yy - p0[0]) * seg[0] + (xx - p0[1]) * seg[1]) / (seg @ seg), 0.0, 1.0)
+    d2 = (yy - p0[0] - t * seg[0]) ** 2 + (xx - p0[1] - t * seg[1]) ** 2
+    chord = (2.0 * px * np.sqrt(np.clip(half_w**2 - d2, 0.0, None))).astype(np.float32)
+    window = out[y0:y1, x0:x1]
+    new = int(np.count_nonzero((chord > 0) & (window == 0)))
+    np.maximum(window, chord, out=window)
+    return new
+
+
+def render_fibres(
+    config: PhantomConfig,
+    rng: np.random.Generator,
+    tangents: list[tuple[np.ndarray, float, float]] = (),
+) -> np.ndarray:
+    """Carbon fibre thickness (um): straight cylinders of random length/orientation.
+
+    ``tangents`` lists ``(centre_px, radius_px, angle)``: a fibre is first laid
+    tangent to each of these particles at polar ``angle`` (so it touches the
+    particle there, nowhere else), then random fibres fill the area budget.
+    """
     h, w = config.shape
     px = config.pixel_size_um
     out = np.zeros(config.shape, np.float32)
@@ -113,6 +146,13 @@ def render_fibres(config: PhantomConfig, rng: np.random.Generator) -> np.ndarray
     half_w = 0.5 * config.carbon_fibre_width_um / px
     length_range = (8.0 / px, 25.0 / px)
     covered = 0
+    for centre, r, ang in tangents:
+        radial = np.array([np.sin(ang), np.cos(ang)])
+        along = np.array([-radial[1], radial[0]])
+        touch = centre + (r + 0.3 * half_w) * radial
+        length = rng.uniform(*length_range)
+        s = rng.uniform(0.2, 0.8) * length
+        covered += _draw_fibre(out, touch - s * along, touch + (length - s) * along, half_w, px)
     for _ in range(100_000):
         if covered >= target:
             break
@@ -120,21 +160,65 @@ def render_fibres(config: PhantomConfig, rng: np.random.Generator) -> np.ndarray
         length = rng.uniform(*length_range)
         ang = rng.uniform(0, np.pi)
         p1 = p0 + length * np.array([np.sin(ang), np.cos(ang)])
-        y0 = max(int(min(p0[0], p1[0]) - half_w) - 1, 0)
-        y1 = min(int(max(p0[0], p1[0]) + half_w) + 2, h)
-        x0 = max(int(min(p0[1], p1[1]) - half_w) - 1, 0)
-        x1 = min(int(max(p0[1], p1[1]) + half_w) + 2, w)
-        if y1 <= y0 or x1 <= x0:
-            continue
-        yy, xx = np.ogrid[y0:y1, x0:x1]
-        seg = p1 - p0
-        t = np.clip(((yy - p0[0]) * seg[0] + (xx - p0[1]) * seg[1]) / (seg @ seg), 0.0, 1.0)
-        d2 = (yy - p0[0] - t * seg[0]) ** 2 + (xx - p0[1] - t * seg[1]) ** 2
-        chord = (2.0 * px * np.sqrt(np.clip(half_w**2 - d2, 0.0, None))).astype(np.float32)
-        window = out[y0:y1, x0:x1]
-        covered += int(np.count_nonzero((chord > 0) & (window == 0)))
-        np.maximum(window, chord, out=window)
+        covered += _draw_fibre(out, p0, p1, half_w, px)
     return out
+
+
+def contact_patches(
+    config: PhantomConfig, n: int, rng: np.random.Generator
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Polar angles of the designed SSE and carbon contact patches of each particle.
+
+    Each particle gets ``sse_contacts_per_particle`` SSE patches and, with
+    probability ``carbon_contact_probability``, one carbon patch, at random angles.
+    """
+    sse = [rng.uniform(0, 2 * np.pi, config.sse_contacts_per_particle) for _ in range(n)]
+    has_c = rng.random(n) < config.carbon_contact_probability
+    carbon = [rng.uniform(0, 2 * np.pi, int(k)) for k in has_c]
+    return sse, carbon
+
+
+def restrict_contacts(
+    config: PhantomConfig,
+    labels: np.ndarray,
+    centers: np.ndarray,
+    t_sse: np.ndarray,
+    t_c: np.ndarray,
+    patches: tuple[list[np.ndarray], list[np.ndarray]],
+) -> None:
+    """Make NMC-SSE / NMC-carbon contacts point-like (in place).
+
+    SSE and carbon in the one-pixel ring around the particles (8-neighbours) are
+    removed outside the designed patches (half-width ``contact_patch_deg``); SSE
+    fills each SSE patch out to 0.4 um from the particle so that every patch
+    is a contact.
+    """
+    nmc = labels > 0
+    if not nmc.any():
+        return
+    dist, (iy, ix) = ndimage.distance_transform_edt(~nmc, return_indices=True)
+    near = (dist > 0) & (dist <= 0.4 / config.pixel_size_um + 0.5)
+    ring = (dist > 0) & (dist < 1.5)
+    rows, cols = np.nonzero(near)
+    lab = labels[iy[rows, cols], ix[rows, cols]]
+    theta = np.arctan2(rows - centers[lab - 1, 0], cols - centers[lab - 1, 1])
+    half = np.radians(config.contact_patch_deg)
+
+    def in_patch(angles: list[np.ndarray]) -> np.ndarray:
+        ok = np.zeros(rows.size, bool)
+        for k in np.unique(lab):
+            sel = lab == k
+            for a in angles[k - 1]:
+                ok[sel] |= np.abs(np.angle(np.exp(1j * (theta[sel] - a)))) <= half
+        return ok
+
+    sse_ok, c_ok = in_patch(patches[0]), in_patch(patches[1])
+    on_ring = ring[rows, cols]
+    t_sse[rows[on_ring & ~sse_ok], cols[on_ring & ~sse_ok]] = 0.0
+    t_c[rows[on_ring & ~c_ok], cols[on_ring & ~c_ok]] = 0.0
+    pad = sse_ok & ~c_ok
+    lo = config.sse_thickness_um[0]
+    t_sse[rows[pad], cols[pad]] = np.maximum(t_sse[rows[pad], cols[pad]], lo)
 
 
 def contacts(labels: np.ndarray, partner: np.ndarray) -> np.ndarray:

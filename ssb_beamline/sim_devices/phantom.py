@@ -12,13 +12,25 @@ state = 2 + SOC) carries the heterogeneity reported by Deng et al. (2025):
   ``soc_mean + soc_size_slope_per_um * (r - r_ref)`` with ``r_ref`` the middle of
   the radius range, plus a small per-particle scatter. The default slope is
   negative: smaller particles are more charged (delithiated).
-* **polarisation** (intra-particle): a linear SOC gradient along the unit vector
-  pointing from the particle centre towards its contacts with SSE and carbon,
-  ``soc += polarisation_amplitude * ((p - c) . u) / r``. For a full disc with
-  mean SOC ``s0`` this moves the SOC-weighted centroid by
-  ``polarisation_amplitude * r / (4 * s0)`` towards the contacts (the measured
-  value for every particle is stored in `Phantom.polarisation_offset_um`).
+* **conductive network** (intra-particle, ``soc_model="diffusion"``, default):
+  the contacts with SSE (Li+) and carbon (e-) are a few point-like patches per
+  particle (``point_contacts``), and the SOC rises with the combined impedance
+  ``c`` of the diffusion-distance model (Deng et al. Fig. 4;
+  `ssb_beamline.analysis.diffusion_distance_maps` on the true phases),
+  ``soc += impedance_amplitude * (c - mean_particle(c))``; a particle without
+  carbon (or SSE) contact uses its one normalised distance. The particle mean is
+  unchanged, so the size law holds exactly; the SOC-weighted centroid moves away
+  from the contacts (the polarisation is stored per particle).
+* **polarisation** (``soc_model="linear"``): a linear SOC gradient along the unit
+  vector pointing from the particle centre towards its contacts with SSE and
+  carbon, ``soc += polarisation_amplitude * ((p - c) . u) / r``. For a full disc
+  with mean SOC ``s0`` this moves the SOC-weighted centroid by
+  ``polarisation_amplitude * r / (4 * s0)`` towards the contacts.
 * small white noise per pixel, then clipping to ``[0.02, 0.98]``.
+
+In both models the measured offset between the SOC-weighted and the geometric
+centroid of every particle is `Phantom.polarisation_offset_um` and the Pearson r
+of particle mean SOC against radius is `Phantom.soc_size_pearson_r`.
 """
 
 from __future__ import annotations
@@ -29,13 +41,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from ssb_beamline.analysis.diffusion import diffusion_distance_maps
+
 from .microstructure import (
     contact_directions,
+    contact_patches,
     contacts,
     place_particles,
     render_fibres,
     render_spheres,
     render_sse,
+    restrict_contacts,
 )
 from .phantom_config import SOC_CLIP, PhantomConfig, Phase
 
@@ -74,12 +90,18 @@ class Phantom:
     particle_soc_mean, particle_soc_std : ndarray, (n + 1,)
         Mean and standard deviation of `soc` over each label.
     polarisation_direction : ndarray, (n + 1, 2)
-        Unit vector (row, col) of the SOC gradient (towards the contacts).
+        Unit vector (row, col) of the SOC gradient: towards the contacts
+        (``"linear"``), or of the SOC-weighted centroid shift (``"diffusion"``).
     polarisation_offset_um : ndarray, (n + 1,)
         Distance between the SOC-weighted centroid and the geometric centroid of
         each label (unweighted pixel mask), um.
     touching_pairs : list of tuple of int
         Label pairs placed in contact.
+    li_distance_um, e_distance_um : ndarray of float32 or None
+        True Li+ / e- diffusion distances (NaN outside NMC or without contact).
+    combined_impedance, core_shell : ndarray of float32 or None
+        True combined-impedance and core-shell maps of the diffusion model
+        (per-particle normalised, NaN outside NMC).
     """
 
     config: PhantomConfig
@@ -99,6 +121,10 @@ class Phantom:
     polarisation_direction: np.ndarray
     polarisation_offset_um: np.ndarray
     touching_pairs: list[tuple[int, int]] = field(default_factory=list)
+    li_distance_um: np.ndarray | None = None
+    e_distance_um: np.ndarray | None = None
+    combined_impedance: np.ndarray | None = None
+    core_shell: np.ndarray | None = None
 
     @property
     def n_particles(self) -> int:
@@ -114,6 +140,14 @@ class Phantom:
     def oxidation_state(self) -> np.ndarray:
         """Ni oxidation state map, ``2 + soc`` in NMC pixels, NaN elsewhere."""
         return np.where(self.labels > 0, 2.0 + self.soc, np.nan).astype(np.float32)
+
+    @property
+    def soc_size_pearson_r(self) -> float:
+        """Pearson r of the particles' true mean SOC against their radius (NaN if < 3)."""
+        r, s = self.particle_radius_um[1:], self.particle_soc_mean[1:]
+        if r.size < 3 or np.ptp(r) == 0 or np.ptp(s) == 0:
+            return float("nan")
+        return float(np.corrcoef(r, s)[0, 1])
 
 
 def make_phantom(config: PhantomConfig | None = None) -> Phantom:
@@ -140,10 +174,18 @@ def make_phantom(config: PhantomConfig | None = None) -> Phantom:
     px = config.pixel_size_um
 
     centers, radii_um, pairs = place_particles(config, rng)
+    n = len(radii_um)
     t_nmc, labels = render_spheres(config.shape, centers, radii_um / px, px)
     nmc = labels > 0
     t_sse = render_sse(config, labels, rng)
-    t_c = render_fibres(config, rng)
+    tangents: list = []
+    patches = None
+    if config.point_contacts:
+        patches = contact_patches(config, n, rng)
+        tangents = [(centers[i], radii_um[i] / px, a) for i in range(n) for a in patches[1][i]]
+    t_c = render_fibres(config, rng, tangents)
+    if patches is not None:
+        restrict_contacts(config, labels, centers, t_sse, t_c, patches)
     t_c[nmc] = 0.0
     carbon = t_c > 0
     t_sse[nmc | carbon] = 0.0
@@ -156,7 +198,6 @@ def make_phantom(config: PhantomConfig | None = None) -> Phantom:
 
     contact_sse = contacts(labels, sse)
     contact_carbon = contacts(labels, carbon)
-    n = len(radii_um)
     direction = contact_directions(labels, contact_sse | contact_carbon, centers, rng)
 
     target = config.designed_particle_soc(radii_um) + rng.normal(
@@ -164,14 +205,22 @@ def make_phantom(config: PhantomConfig | None = None) -> Phantom:
     )
     rows, cols = np.nonzero(nmc)
     lab = labels[rows, cols] - 1
-    proj = (rows - centers[lab, 0]) * direction[lab, 0] + (cols - centers[lab, 1]) * direction[
-        lab, 1
-    ]
-    values = (
-        target[lab]
-        + config.polarisation_amplitude * proj / (radii_um[lab] / px)
-        + rng.normal(0.0, config.soc_noise_sigma, size=rows.size)
-    )
+    maps = None
+    if config.soc_model == "diffusion" and n:
+        diffusion_log = logging.getLogger("ssb_beamline.analysis.diffusion")
+        level = diffusion_log.level  # particles without carbon contact are by design
+        diffusion_log.setLevel(logging.ERROR)
+        try:
+            maps = diffusion_distance_maps(phase, pixel_size_um=px, labels=labels)
+        finally:
+            diffusion_log.setLevel(level)
+        gradient = config.impedance_amplitude * _impedance_term(maps, labels, n)[rows, cols]
+    else:
+        proj = (rows - centers[lab, 0]) * direction[lab, 0] + (cols - centers[lab, 1]) * direction[
+            lab, 1
+        ]
+        gradient = config.polarisation_amplitude * proj / (radii_um[lab] / px)
+    values = target[lab] + gradient + rng.normal(0.0, config.soc_noise_sigma, size=rows.size)
     soc = np.zeros(config.shape, np.float32)
     soc[rows, cols] = np.clip(values, *SOC_CLIP)
 
@@ -183,6 +232,9 @@ def make_phantom(config: PhantomConfig | None = None) -> Phantom:
         geo = np.asarray(ndimage.center_of_mass(nmc, labels, index)).reshape(n, 2)
         wtd = np.asarray(ndimage.center_of_mass(soc, labels, index)).reshape(n, 2)
         offset = np.hypot(*(wtd - geo).T) * px
+        if maps is not None:  # the direction of the actual centroid shift
+            shift = wtd - geo
+            direction = shift / np.maximum(np.hypot(*shift.T), 1e-12)[:, None]
     else:
         mean = std = offset = np.empty(0)
 
@@ -209,4 +261,26 @@ def make_phantom(config: PhantomConfig | None = None) -> Phantom:
         polarisation_direction=_pad(direction.reshape(n, 2)),
         polarisation_offset_um=np.concatenate([nan1, offset]),
         touching_pairs=pairs,
+        li_distance_um=None if maps is None else maps.li_distance_um,
+        e_distance_um=None if maps is None else maps.e_distance_um,
+        combined_impedance=None if maps is None else maps.combined,
+        core_shell=None if maps is None else maps.core_shell,
     )
+
+
+def _impedance_term(maps, labels: np.ndarray, n: int) -> np.ndarray:
+    """``c - mean_particle(c)`` per NMC pixel (0 elsewhere).
+
+    ``c`` is the combined impedance; where a particle lacks one kind of contact
+    its one normalised distance is used, and without any contact the term is 0.
+    """
+    c = maps.combined
+    for alt in (maps.li_norm, maps.e_norm):
+        if alt is not None:
+            c = alt if c is None else np.where(np.isfinite(c), c, alt)
+    if c is None:
+        return np.zeros(labels.shape, np.float32)
+    ok = np.isfinite(c) & (labels > 0)
+    cnt = np.bincount(labels[ok], minlength=n + 1)
+    mean = np.bincount(labels[ok], c[ok], minlength=n + 1) / np.maximum(cnt, 1)
+    return np.where(ok, c - mean[labels], 0.0).astype(np.float32)

@@ -1,23 +1,21 @@
-"""Phase codes and the configuration of the synthetic composite-cathode phantom."""
+"""Configuration of the synthetic composite-cathode phantom.
+
+Phase codes are :class:`ssb_beamline.analysis.phases.Phase` (re-exported here).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from typing import Literal
 
 import numpy as np
 
+from ssb_beamline.analysis.phases import Phase
+
+__all__ = ["SOC_CLIP", "PhantomConfig", "Phase"]
+
 #: SOC values inside particles are clipped to this range.
 SOC_CLIP = (0.02, 0.98)
-
-
-class Phase(IntEnum):
-    """Phase codes of the `Phantom.phase` map (the only place they are defined)."""
-
-    VOID = 0
-    NMC = 1
-    SSE = 2
-    CARBON = 3
 
 
 @dataclass(frozen=True)
@@ -59,6 +57,27 @@ class PhantomConfig:
         SOC difference between the particle centre and its rim on the contact side.
     soc_noise_sigma : float
         Per-pixel white noise on the SOC.
+    soc_model : {"diffusion", "linear"}
+        Intra-particle SOC field. ``"diffusion"`` (default): the SOC rises with the
+        combined Li+/e- impedance of the diffusion-distance model,
+        ``soc = target + impedance_amplitude * (c - mean_particle(c))``, where ``c``
+        is :func:`ssb_beamline.analysis.diffusion_distance_maps`' ``combined``
+        map of the true phases (regions far from both contacts stay charged, as
+        measured by Deng et al. 2025, Fig. 4c). ``"linear"``: a linear gradient
+        towards the contacts of amplitude ``polarisation_amplitude``.
+    impedance_amplitude : float
+        SOC difference between combined impedance 1 and 0 (``"diffusion"`` model).
+    point_contacts : bool
+        Restrict the NMC-SSE and NMC-carbon contacts to a few patches per
+        particle (as in the paper's model cathode) instead of wherever the SSE
+        field and the fibres happen to touch a particle.
+    sse_contacts_per_particle : int
+        Number of SSE contact patches per particle (``point_contacts``).
+    carbon_contact_probability : float
+        Probability that a particle has a carbon contact (a fibre laid tangent
+        to it); the others have no e- channel (``point_contacts``).
+    contact_patch_deg : float
+        Angular half-width of a contact patch, degrees.
     seed : int
         Seed of the random generator; the phantom is a pure function of the config.
     """
@@ -75,9 +94,15 @@ class PhantomConfig:
     carbon_fibre_width_um: float = 0.5
     soc_mean: float = 0.5
     soc_size_slope_per_um: float = -0.05
-    soc_particle_sigma: float = 0.02
+    soc_particle_sigma: float = 0.06
     polarisation_amplitude: float = 0.12
     soc_noise_sigma: float = 0.01
+    soc_model: Literal["diffusion", "linear"] = "diffusion"
+    impedance_amplitude: float = 0.25
+    point_contacts: bool = True
+    sse_contacts_per_particle: int = 1
+    carbon_contact_probability: float = 0.85
+    contact_patch_deg: float = 25.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -90,6 +115,14 @@ class PhantomConfig:
             raise ValueError(f"shape must be at least 8x8 pixels, got {self.shape}")
         if not 0 <= self.sse_fraction + self.carbon_fraction < 1:
             raise ValueError("sse_fraction + carbon_fraction must lie in [0, 1)")
+        if self.soc_model not in ("diffusion", "linear"):
+            raise ValueError(f"soc_model must be 'diffusion' or 'linear', got {self.soc_model!r}")
+        if not 0 <= self.carbon_contact_probability <= 1:
+            raise ValueError("carbon_contact_probability must lie in [0, 1]")
+        if self.sse_contacts_per_particle < 0 or not 0 < self.contact_patch_deg <= 180:
+            raise ValueError(
+                "sse_contacts_per_particle must be >= 0 and contact_patch_deg in (0, 180]"
+            )
 
     @property
     def reference_radius_um(self) -> float:

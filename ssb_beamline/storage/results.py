@@ -91,7 +91,7 @@ class TiledResultSink:
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(write, arrays.items()))
         for key, table in (tables or {}).items():
-            node.write_dataframe(table, key=key, metadata={"kind": "table"})
+            node.write_table(table, key=key, metadata={"kind": "table"})
         logger.info("stored %d result arrays at results/%s/%s", len(arrays), run_uid, version)
         return f"results/{run_uid}/{version}"
 

@@ -56,6 +56,11 @@ def test_demo_runs_lists_and_shows(tmp_path, capsys):
         == 0
     )
     assert (tmp_path / "fig" / uid_prefix / "maps.pdf").exists()
+    # the particle statistics computed live: paper-style figures (PNG by default)
+    report = ["report", uid_prefix, "--data-dir", str(data), "--out", str(tmp_path / "rep")]
+    assert main(report) == 0
+    for name in ("particles_maps", "particles_size", "particles_network"):
+        assert (tmp_path / "rep" / uid_prefix / f"{name}.png").stat().st_size > 10_000
 
 
 def test_show_of_an_unknown_run_says_so(tmp_path, capsys):
@@ -76,13 +81,33 @@ def test_the_console_script_is_installed():
         text=True,
         check=True,
     )
-    for command in ("demo", "runs", "show", "serve"):
+    for command in ("demo", "runs", "show", "replay", "sync", "report", "serve"):
         assert command in result.stdout
 
 
 def test_every_command_has_help():
     parser = build_parser()
-    for command in ("demo", "runs", "show", "serve"):
+    for command in ("demo", "runs", "show", "replay", "sync", "report", "serve"):
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args([command, "--help"])
         assert exit_info.value.code == 0
+
+
+def test_replay_command_stores_a_new_version(tmp_path, capsys):
+    data = tmp_path / "data"
+    args = ["--data-dir", str(data)]
+    assert (
+        main(["demo", *args, "--out", str(tmp_path / "d"), "--preset", "quick", "--size", "96"])
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["replay", *args, "--plan", "xanes_scan"]) == 0
+    out = capsys.readouterr().out
+    assert "ok" in out and "v2" in out
+    assert main(["replay", *args, "--sample", "no such sample"]) == 2
+    assert "No stored run matches" in capsys.readouterr().out
+
+
+def test_sync_with_nothing_pending_says_so(tmp_path, capsys):
+    assert main(["sync", "--data-dir", str(tmp_path)]) == 0
+    assert "Nothing to sync" in capsys.readouterr().out

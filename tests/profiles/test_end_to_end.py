@@ -98,3 +98,32 @@ def _stream_resources(beamline, uid):
 def _read_h5(doc):
     with h5py.File(doc["path"], "r") as f:
         return f["/entry/data/data"][()]
+
+
+def test_particle_statistics_are_stored_in_tiled_next_to_the_run(xanes_run):
+    """Default phantom (5 touching pairs): the live ParticleStatistics, read back."""
+    beamline, uid, _ = xanes_run
+    phantom = beamline.txm.phantom
+    node = beamline.store.results[uid]["v1"]
+    assert node["particles"].structure_family == "table"
+    assert node["impedance_bins"].structure_family == "table"
+    stored = read_results(beamline.store.results, uid)
+    table = stored.tables["particles"]
+    md = stored.metadata["particles"]
+    assert len(table) == md["n_particles"]
+    assert abs(md["n_particles"] - phantom.n_particles) <= 0.05 * phantom.n_particles
+    assert len(phantom.touching_pairs) >= 3
+    labels = stored.arrays["particle_labels"]
+    assert labels.shape == phantom.shape and labels.max() == md["n_particles"]
+    assert stored.arrays["phases"].dtype == np.uint8
+    for key in ("li_distance_um", "core_shell", "particle_soc"):
+        assert stored.arrays[key].shape == phantom.shape
+    assert node["li_distance_um"].metadata["units"] == "um"
+    # radius: each recovered particle against the truth particle it covers most
+    truth = [np.bincount(phantom.labels[labels == k]).argmax() for k in table["label"]]
+    error = table["radius_um"].to_numpy() / phantom.particle_radius_um[truth] - 1
+    assert np.median(np.abs(error)) < 0.05 and np.mean(np.abs(error) < 0.05) > 0.9
+    r = md["statistics"]["correlations"]["soc_mean_vs_radius"]["r"]
+    assert r == pytest.approx(phantom.soc_size_pearson_r, abs=0.1)
+    assert md["diffusion"]["unavailable"]["e"]  # carbon is not seen in absorption
+    assert set(table["size_class"]) == {"small", "large"}

@@ -86,7 +86,9 @@ def test_size_dependence_matches_documented_slope(phantom):
     )
 
 
-def test_polarisation_towards_contacts(phantom):
+def test_polarisation_towards_contacts():
+    """The linear polarisation model (``soc_model="linear"``)."""
+    phantom = make_phantom(PhantomConfig(soc_model="linear"))
     cfg = phantom.config
     px = cfg.pixel_size_um
     labs = np.arange(1, phantom.n_particles + 1)
