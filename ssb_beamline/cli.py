@@ -40,7 +40,7 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from ssb_beamline.demo import run_demo
+    from ssb_beamline.profiles.demo import run_demo
 
     return run_demo(
         out_dir=args.out,
