@@ -159,3 +159,21 @@ def check_mask(mask: object | None, spatial_shape: tuple[int, ...], name: str = 
             "Pass a mask with one value per pixel."
         )
     return m.reshape(-1)
+
+
+def output_array(out: np.ndarray | None, shape: tuple[int, ...], name: str = "out") -> np.ndarray:
+    """``out`` checked to be float32 of ``shape``, or a new such array when None.
+
+    Examples
+    --------
+    >>> output_array(None, (2, 3)).shape
+    (2, 3)
+    """
+    if out is None:
+        return np.empty(shape, np.float32)
+    if out.shape != tuple(shape) or out.dtype != np.float32:
+        raise ValueError(
+            f"{name} must be float32 with shape {tuple(shape)}; got {out.dtype} {out.shape}. "
+            f"Allocate it with np.empty({tuple(shape)}, np.float32)."
+        )
+    return out

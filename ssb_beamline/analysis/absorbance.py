@@ -9,6 +9,7 @@ import numpy as np
 
 from ._kernels import scratch
 from ._parallel import default_workers, run_chunks
+from ._validation import output_array
 
 __all__ = [
     "AbsorbanceResult",
@@ -293,13 +294,7 @@ def absorbance_with_open_beam(
     ([[0.6931, 0.0]], [[True, False]])
     """
     frames = _check_image(frames, "frames")
-    if out is None:
-        out = np.empty(frames.shape, np.float32)
-    elif out.shape != frames.shape or out.dtype != np.float32:
-        raise ValueError(
-            f"out must be float32 with shape {frames.shape}; got {out.dtype} {out.shape}. "
-            "Allocate it with np.empty(frames.shape, np.float32)."
-        )
+    out = output_array(out, frames.shape)
     valid = np.empty(frames.shape, bool)
     width = frames.shape[-1]
     n_lead = int(np.prod(frames.shape[:-1]))

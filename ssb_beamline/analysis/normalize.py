@@ -9,7 +9,7 @@ import numpy as np
 
 from ._kernels import derivative_max_block, scratch
 from ._parallel import DEFAULT_CHUNK_PIXELS, run_chunks
-from ._validation import check_mask, check_stack
+from ._validation import check_mask, check_stack, output_array
 from .edge_fit import EDGE_WINDOW_EV, EdgeFit, build_edge_fit, find_e0
 
 __all__ = ["NormalizedStack", "normalize_chunk", "normalize_stack"]
@@ -155,15 +155,7 @@ def normalize_stack(
         e0 = find_e0(e, mu2, mask=None if m is None else m.reshape(-1))
     fit = build_edge_fit(e, float(e0), pre=pre, post=post, nnorm=nnorm, edge_window=edge_window)
     n, p = mu2.shape
-    if out is None:
-        norm = np.empty((n, p), np.float32)
-    else:
-        if out.shape != np.shape(mu) or out.dtype != np.float32:
-            raise ValueError(
-                f"out must be float32 with shape {np.shape(mu)}; got {out.dtype} {out.shape}. "
-                "Allocate it with np.empty(mu.shape, np.float32)."
-            )
-        norm = out.reshape(n, p)
+    norm = output_array(out, np.shape(mu)).reshape(n, p)
     e0_map = np.empty(p, np.float32)
     step_map = np.empty(p, np.float32)
     weights = fit.weights

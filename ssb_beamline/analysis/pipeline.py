@@ -13,7 +13,7 @@ from ._fused import subtract_project, write_normalized
 from ._kernels import count_below, derivative_max_block, half_step_from_count, scratch
 from ._maps import XanesMaps
 from ._parallel import DEFAULT_CHUNK_PIXELS, run_chunks
-from ._validation import check_mask, check_stack
+from ._validation import check_mask, check_stack, output_array
 from .edge_fit import EDGE_WINDOW_EV, build_edge_fit, find_e0
 from .lcf import normalize_references, reference_matrix
 from .masks import edge_jump_mask
@@ -215,15 +215,7 @@ def analyse_xanes_stack(
 
     norm2 = None
     if return_norm or norm_out is not None:
-        if norm_out is None:
-            norm2 = np.empty((n, p), np.float32)
-        else:
-            if norm_out.shape != np.shape(mu) or norm_out.dtype != np.float32:
-                raise ValueError(
-                    f"norm_out must be float32 with shape {np.shape(mu)}; got "
-                    f"{norm_out.dtype} {norm_out.shape}. Allocate np.empty(mu.shape, np.float32)."
-                )
-            norm2 = norm_out.reshape(n, p)
+        norm2 = output_array(norm_out, np.shape(mu), "norm_out").reshape(n, p)
 
     e0_map = np.empty(p, np.float32)
     step_map = np.empty(p, np.float32)
