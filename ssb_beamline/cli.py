@@ -84,24 +84,29 @@ def _resolve_uid(runs, partial: str) -> str:
     return resolve_uid(runs, partial)
 
 
-def _cmd_show(args: argparse.Namespace) -> int:
-    from ssb_beamline.reference_data import ni_k_edge_references
-    from ssb_beamline.report import write_xanes_figures
+def _write_stored_figures(args: argparse.Namespace, draw) -> int:
+    """Figures of a stored run's results: ``draw(folder, result, title)`` returns the files."""
     from ssb_beamline.storage import open_store, read_results
 
     with open_store(args.tiled, data_dir=args.data_dir) as store:
         uid = _resolve_uid(store.raw, args.uid)
         result = read_results(store.results, uid, args.version)
-        files = write_xanes_figures(
-            args.out / uid[:8],
-            result.arrays,
-            references=ni_k_edge_references(),
-            title=f"run {uid[:8]} ({result.version})",
-            fmt=args.format,
-        )
+        files = draw(args.out / uid[:8], result, f"run {uid[:8]} ({result.version})")
     for path in files:
         console.print(f"wrote {path}")
     return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from ssb_beamline.reference_data import ni_k_edge_references
+    from ssb_beamline.report import write_xanes_figures
+
+    def draw(folder, result, title):
+        return write_xanes_figures(
+            folder, result.arrays, references=ni_k_edge_references(), title=title, fmt=args.format
+        )
+
+    return _write_stored_figures(args, draw)
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
@@ -139,22 +144,13 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from ssb_beamline.report.particles import write_particle_figures
-    from ssb_beamline.storage import open_store, read_results
 
-    with open_store(args.tiled, data_dir=args.data_dir) as store:
-        uid = _resolve_uid(store.raw, args.uid)
-        result = read_results(store.results, uid, args.version)
-        files = write_particle_figures(
-            args.out / uid[:8],
-            result.arrays,
-            result.tables,
-            result.metadata,
-            title=f"run {uid[:8]} ({result.version})",
-            fmt=args.format,
+    def draw(folder, result, title):
+        return write_particle_figures(
+            folder, result.arrays, result.tables, result.metadata, title=title, fmt=args.format
         )
-    for path in files:
-        console.print(f"wrote {path}")
-    return 0
+
+    return _write_stored_figures(args, draw)
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
