@@ -8,6 +8,7 @@ Typical live use::
 """
 
 # --- XANES maps (absorbance, normalisation, edge, LCF, SOC, masks, alignment) ---
+from ._maps import normalized_stack
 from .absorbance import (
     AbsorbanceResult,
     CountTable,
@@ -19,6 +20,7 @@ from .absorbance import (
 from .align import AlignResult, align_stack, registration_features
 from .edge import WhiteLineResult, edge_energy_map, white_line_map
 from .edge_fit import EdgeFit, build_edge_fit, find_e0
+from .joint_sums import JointFitAccumulator, JointFitSums
 from .lcf import LCFResult, lcf_map, reference_matrix
 from .masks import RoiSpectra, edge_jump_mask, otsu_mask, otsu_threshold, roi_spectra
 from .mixture import GaussianComponents, histogram_components
@@ -33,6 +35,8 @@ __all__ = [
     "CountTable",
     "EdgeFit",
     "GaussianComponents",
+    "JointFitAccumulator",
+    "JointFitSums",
     "LCFResult",
     "NormalizedStack",
     "OpenBeam",
@@ -52,6 +56,7 @@ __all__ = [
     "histogram_components",
     "lcf_map",
     "normalize_stack",
+    "normalized_stack",
     "open_beam",
     "otsu_mask",
     "otsu_threshold",

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._jit import absorbance_table_rows
 from ._kernels import scratch
 from ._parallel import default_workers, run_chunks
 from ._validation import output_array
@@ -321,14 +322,12 @@ def absorbance_with_open_beam(
     check_sat = not (np.issubdtype(frames.dtype, np.integer) and np.iinfo(frames.dtype).max < sat)
 
     def work_table(rows: slice) -> None:
-        o = o2[rows]
-        v = v2[rows]
-        w = scratch("absorbance_w", o.shape, np.uint16)
-        np.subtract(f2[rows], d2[rows], out=w, dtype=np.uint16, casting="unsafe")
-        np.less(w, lim2[rows], out=v)
-        np.take(ct.table, w, out=o, mode="wrap")  # every uint16 is in range; no checks
-        np.subtract(l2[rows], o, out=o)
-        _zero_invalid(o, v, scratch("absorbance_t", o.shape, bool), finite=True)
+        # one compiled sweep: w = I - (dark + 1) (uint16), valid = w < limit,
+        # out = ln(flat - dark) - table[w] (0 where invalid)
+        f = f2[rows]
+        if f.dtype != np.uint16:
+            f = f.astype(np.uint16)
+        absorbance_table_rows(f, d2[rows], lim2[rows], ct.table, l2[rows], o2[rows], v2[rows])
 
     def work_float(rows: slice) -> None:
         o = o2[rows]

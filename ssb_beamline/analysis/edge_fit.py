@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 PRE_END_EV = -15.0
 POST_START_EV = 25.0
 EDGE_WINDOW_EV = (-10.0, 6.0)
-_X_SCALE_EV = 50.0
+#: Unit of the reduced energy ``x = (E - e0) / X_SCALE_EV`` of the line coefficients.
+X_SCALE_EV = 50.0
 
 
 def mean_spectrum(
@@ -271,7 +272,7 @@ def build_edge_fit(
         raise ValueError(f"nnorm must be 0, 1, 2 or 3; got {nnorm}. Use nnorm=1 for XANES.")
     nnorm = min(int(nnorm), ipost.size - 1)
 
-    x = (e - e0) / _X_SCALE_EV
+    x = (e - e0) / X_SCALE_EV
     n = e.size
     # pre-edge line: coefficients (p0, p1) = pinv(A) @ mu[ipre]
     a_pre = np.stack([np.ones(ipre.size), x[ipre]], axis=1)

@@ -14,7 +14,8 @@ from ._kernels import count_below, derivative_max_block, half_step_from_count, s
 from ._maps import XanesMaps
 from ._parallel import DEFAULT_CHUNK_PIXELS, run_chunks
 from ._validation import check_mask, check_stack, output_array
-from .edge_fit import EDGE_WINDOW_EV, build_edge_fit, find_e0
+from .edge_fit import EDGE_WINDOW_EV, X_SCALE_EV, build_edge_fit, find_e0
+from .joint_sums import JointFitSums
 from .lcf import normalize_references, reference_matrix
 from .masks import edge_jump_mask
 from .soc import SocCalibration, soc_map
@@ -45,6 +46,7 @@ def analyse_xanes_stack(
     chunk_pixels: int = DEFAULT_CHUNK_PIXELS,
     workers: int | None = None,
     derivative_e0: bool = True,
+    joint_sums: JointFitSums | None = None,
 ) -> XanesMaps:
     """Normalise a XANES stack and compute every map in one chunked pass.
 
@@ -103,6 +105,13 @@ def analyse_xanes_stack(
     derivative_e0 : bool
         Compute the per-pixel derivative-maximum ``e0`` map (about a quarter of
         the pass); False leaves ``e0`` all NaN.
+    joint_sums : JointFitSums, optional
+        The sums of the joint fit accumulated while the scan ran
+        (:class:`~ssb_beamline.analysis.joint_sums.JointFitAccumulator`); with them
+        only the edge window of the stack is read (and the whole stack only for
+        the normalised output). Needs ``normalization="references"`` and the
+        default ``lcf_range``; the maps equal those of the full pass within
+        float32 rounding.
 
     Returns
     -------
@@ -206,12 +215,19 @@ def analyse_xanes_stack(
         jw[:, fit_sl] = np.linalg.solve(jg, jb.T)
         jw32 = jw.astype(np.float32)
         jg32 = jg.astype(np.float32)
+        if joint_sums is not None:
+            sums_to_coef = _sums_operator(joint_sums, e, fit.e0, jg, fit_sl, p)
         if calibration is None and not isinstance(references, np.ndarray):
             # the edges of the end members under their own (full-range) normalisation
             own = SocCalibration.from_references(tuple(references))
             cal = replace(
                 cal, reduced_edge_ev=own.reduced_edge_ev, oxidised_edge_ev=own.oxidised_edge_ev
             )
+    elif joint_sums is not None:
+        raise ValueError(
+            "joint_sums apply to normalization='references' only; drop joint_sums or "
+            "use the default normalization."
+        )
 
     norm2 = None
     if return_norm or norm_out is not None:
@@ -223,6 +239,7 @@ def analyse_xanes_stack(
     frac_ox = np.empty(p, np.float32)
     resid = np.empty(p, np.float32)
     ok_map = np.empty(p, bool)
+    pre_edge = np.empty((2, p), np.float32)  # pre-edge line: absorbance at e0, slope
 
     def work(s: slice) -> None:
         xb = mu2[:, s]
@@ -230,8 +247,21 @@ def analyse_xanes_stack(
         # Work on D = mu - mu[first energy]: every quantity below is affine-equivariant
         # (only p0 shifts), and the small values keep the float32 sums accurate.
         if by_refs:
-            dblk, cj, ss = subtract_project(xb, jw32, fit_sl)
+            if joint_sums is None:
+                dblk, cj, ss = subtract_project(xb, jw32, fit_sl)
+                dw = dblk[win]
+                ref = xb[0]
+            else:
+                cj = np.matmul(sums_to_coef, joint_sums.projections[:, s]).astype(np.float32)
+                ss = joint_sums.sum_squares[s].copy()
+                ref = joint_sums.reference_frame[s]
+                dw = np.subtract(xb[win], ref, out=scratch("window_minus_ref", (nwin, npx)))
+                dblk = None
+                if norm2 is not None:
+                    dblk = np.subtract(xb, ref, out=scratch("mu_minus_ref", (n, npx)))
             p0, p1 = cj[0], cj[1]
+            np.add(p0, ref, out=pre_edge[0, s])
+            pre_edge[1, s] = p1
             step = cj[2] + cj[3]
             ok = np.isfinite(step) & (step > 0)
             inv = np.zeros(npx, np.float32)
@@ -243,10 +273,12 @@ def analyse_xanes_stack(
             np.maximum(ss, 0.0, out=ss)
             resid[s] = np.sqrt(ss * (1.0 / nfit)) * inv
             c3 = np.stack([p0, p1, step])
-            _edge_and_norm(s, dblk, c3, p0, p1, inv, ok)
+            _edge_and_norm(s, dw, dblk, c3, p0, p1, inv, ok)
             return
         dblk, c, ss = subtract_project(xb, weights, fit_sl)
         p0, p1, step = c[0], c[1], c[2]
+        np.add(p0, xb[0], out=pre_edge[0, s])
+        pre_edge[1, s] = p1
         ok = np.isfinite(step) & (step > 0)
         inv = np.zeros(npx, np.float32)
         np.divide(1.0, step, out=inv, where=ok)
@@ -266,13 +298,12 @@ def analyse_xanes_stack(
         ss += np.einsum("kp,kp->p", cm, gram @ cm)
         np.maximum(ss, 0.0, out=ss)
         resid[s] = np.sqrt(ss * (1.0 / nfit)) * inv
-        _edge_and_norm(s, dblk, c[:3], p0, p1, inv, ok)
+        _edge_and_norm(s, dblk[win], dblk, c[:3], p0, p1, inv, ok)
 
-    def _edge_and_norm(s, dblk, c3, p0, p1, inv, ok) -> None:
-        npx = dblk.shape[1]
+    def _edge_and_norm(s, dw, dblk, c3, p0, p1, inv, ok) -> None:
+        npx = dw.shape[1]
         # edge window: half step (count of samples below pre_line + step / 2, then a
         # local line fit) and derivative maximum
-        dw = dblk[win]
         thr = np.matmul(thr_w, c3, out=scratch("thr_win", (nwin, npx)))
         count = count_below(dw, thr)
         edge = half_step_from_count(count, dw, ew, line=(p0, p1, xwin, inv))
@@ -350,4 +381,35 @@ def analyse_xanes_stack(
         if norm_out is not None
         else (None if norm2 is None else norm2.reshape(np.shape(mu))),
         timings=timings,
+        pre_edge=pre_edge.reshape((2, *shp)),
     )
+
+
+def _sums_operator(
+    sums: JointFitSums, e: np.ndarray, e0: float, gram: np.ndarray, fit_sl: slice, p: int
+) -> np.ndarray:
+    """(4, 4) ``M`` with joint-fit coefficients ``c = M @ sums.projections``.
+
+    The sums use the reduced energy ``xs = (E - center) / X_SCALE_EV``; the fit uses
+    ``x = (E - e0) / X_SCALE_EV = xs - delta``, so ``B = Bs T`` with ``T[0, 1] = -delta``
+    and ``c = G^-1 B^T D = G^-1 T^T (Bs^T D)``.
+    """
+    n = e.size
+    if fit_sl != slice(0, n):
+        raise ValueError(
+            "joint_sums cover every energy; they cannot be used with an lcf_range that "
+            "leaves energies out. Drop joint_sums or lcf_range."
+        )
+    if sums.energies.shape != e.shape or not np.array_equal(sums.energies, e):
+        raise ValueError(
+            "joint_sums were accumulated over other energies than the stack's; "
+            "accumulate them over the stack's energies or drop joint_sums."
+        )
+    if sums.projections.shape != (4, p) or sums.sum_squares.shape != (p,):
+        raise ValueError(
+            f"joint_sums hold {sums.projections.shape[-1]} pixels, the stack {p}; "
+            "accumulate them over this stack or drop joint_sums."
+        )
+    transform = np.eye(4)
+    transform[0, 1] = -(e0 - sums.center_ev) / X_SCALE_EV
+    return np.linalg.solve(gram, transform.T)

@@ -20,10 +20,12 @@ import numpy as np
 from event_model import DocumentRouter
 
 from ssb_beamline.analysis import (
+    JointFitAccumulator,
     OpenBeam,
     absorbance_with_open_beam,
     analyse_xanes_stack,
     edge_energy_map,
+    normalized_stack,
     open_beam,
 )
 
@@ -105,6 +107,7 @@ class LiveOutcome:
     tables: dict[str, Any] = field(default_factory=dict)
     ingest_seconds: list[float] = field(default_factory=list)
     final_seconds: float | None = None
+    normalized_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -196,6 +199,7 @@ class XanesLiveAnalysis(DocumentRouter):
         self._stack: np.ndarray | None = None
         self._valid: np.ndarray | None = None
         self._filled: np.ndarray | None = None
+        self._sums: JointFitAccumulator | None = None
         self._start: dict = {}
 
     # -- documents ------------------------------------------------------------
@@ -231,6 +235,7 @@ class XanesLiveAnalysis(DocumentRouter):
             self._valid = np.ones(shape, dtype=bool)
             self._filled = np.zeros(n, dtype=bool)
             self._binned = np.zeros((n, *self._stack[0, ::LIVE_BIN, ::LIVE_BIN].shape), np.float32)
+            self._sums = self._joint_sums_accumulator()
 
     @_guarded
     def stream_resource(self, doc):
@@ -285,6 +290,14 @@ class XanesLiveAnalysis(DocumentRouter):
             self._dark = (self._dark_sum / self._dark_count).astype(np.float32)
         return self._dark
 
+    def _joint_sums_accumulator(self) -> JointFitAccumulator | None:
+        """Sums of the joint fit, filled as images arrive (None: the end reads all)."""
+        try:
+            return JointFitAccumulator(self._stack, self.energies, self.references)
+        except ValueError as exc:  # e.g. references that the joint fit cannot take
+            logger.info("no running joint-fit sums for run %s: %s", self.outcome.run_uid, exc)
+            return None
+
     def _energy_index(self, energy: float) -> int:
         return int(np.argmin(np.abs(self.energies - energy)))
 
@@ -299,14 +312,18 @@ class XanesLiveAnalysis(DocumentRouter):
         t0 = time.perf_counter()
         filled = self._filled
         stack = self._stack if filled.all() else self._stack[filled]
-        maps = analyse_xanes_stack(
-            stack, self.energies[filled], self.references, return_norm=self.keep_normalized
-        )
+        sums = self._sums.result() if self._sums is not None and filled.all() else None
+        energies = self.energies[filled]
+        maps = analyse_xanes_stack(stack, energies, self.references, joint_sums=sums)
         arrays, units = result_arrays(maps, self._valid)
-        arrays["energies"] = self.energies[filled]
+        arrays["energies"] = energies
         units["energies"] = "eV"
         self.outcome.maps = arrays
         self.outcome.final_seconds = time.perf_counter() - t0
+        if self.keep_normalized:  # after the maps: they are what the scientist waits for
+            arrays["normalized"] = normalized_stack(stack, energies, maps)
+            units["normalized"] = RESULT_UNITS["normalized"]
+            self.outcome.normalized_seconds = time.perf_counter() - t0
         metadata = {
             "source": self.source,
             "exit_status": doc.get("exit_status"),
@@ -381,6 +398,8 @@ class XanesLiveAnalysis(DocumentRouter):
         self._binned[index] = self._stack[index, ::LIVE_BIN, ::LIVE_BIN]
         self._valid &= result.valid
         self._filled[index] = True
+        if self._sums is not None:
+            self._sums.add(index)  # every `batch` images, sums the batch (amortised)
         self.outcome.ingest_seconds.append(time.perf_counter() - t0)
         if self.on_update is not None:
             self.on_update(
