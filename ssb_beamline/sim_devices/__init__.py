@@ -30,11 +30,15 @@ from .factory import (
     SimTXM,
     make_sim_txm,
 )
+from .fresnel import exit_wave, fresnel_propagate, holo_intensity
 from .i0_monitor import FluxDriftModel, I0Monitor
 from .image_model import DetectorNoiseConfig, DriftConfig, OpticsConfig, TXMImageModel
 from .motors import AxisLimitsError, SimAxis
 from .optics import FocusPositions, defocus_blur_sigma_px, focus_positions
 from .phantom import Phantom, PhantomConfig, Phase, make_phantom
+from .phantom3d import Phantom3D, Phantom3DConfig, make_phantom3d
+from .projection import PhantomProjector, project, project_many
+from .refraction import electron_density_from_delta, refractive_index, wavelength_m
 from .shutter import ShutterState, SimShutter
 from .stage import SampleStage
 from .state import BeamlineState, BeamlineStateSources, read_value
@@ -62,7 +66,10 @@ __all__ = [
     "MotionConfig",
     "OpticsConfig",
     "Phantom",
+    "Phantom3D",
+    "Phantom3DConfig",
     "PhantomConfig",
+    "PhantomProjector",
     "Phase",
     "SampleStage",
     "ShutterState",
@@ -74,12 +81,21 @@ __all__ = [
     "absorbance",
     "absorption_coefficients",
     "defocus_blur_sigma_px",
+    "electron_density_from_delta",
+    "exit_wave",
     "focus_positions",
+    "fresnel_propagate",
+    "holo_intensity",
     "make_phantom",
+    "make_phantom3d",
     "make_sim_txm",
+    "project",
+    "project_many",
     "read_value",
+    "refractive_index",
     "transmission",
     "truth_edge_energy",
     "truth_edge_energy_map",
     "validate_exposure_time",
+    "wavelength_m",
 ]
