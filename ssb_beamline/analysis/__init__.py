@@ -20,6 +20,7 @@ from .absorbance import (
 from .align import AlignResult, align_stack, registration_features
 from .edge import WhiteLineResult, edge_energy_map, white_line_map
 from .edge_fit import EdgeFit, build_edge_fit, find_e0
+from .fly_angles import angles_from_monitor
 from .joint_sums import JointFitAccumulator, JointFitSums
 from .lcf import LCFResult, lcf_map, reference_matrix
 from .masks import RoiSpectra, edge_jump_mask, otsu_mask, otsu_threshold, roi_spectra
@@ -49,6 +50,7 @@ __all__ = [
     "absorbance_with_open_beam",
     "align_stack",
     "analyse_xanes_stack",
+    "angles_from_monitor",
     "build_edge_fit",
     "edge_energy_map",
     "edge_jump_mask",

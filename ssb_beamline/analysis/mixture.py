@@ -92,10 +92,16 @@ def histogram_components(
             "Pass a larger map or fewer components."
         )
     lo, hi = float(v.min()), float(v.max())
+    lo0 = lo
     if lo == hi:
         raise ValueError(
             "all values are equal; a mixture cannot be fitted. Check the map (e.g. the mask)."
         )
+    # EM in units of the value range: the same fit for values of any scale (a range
+    # of 1e-200 would otherwise underflow the variance floor to 0 and give NaN)
+    span = hi - lo
+    v = (v - lo) / span
+    lo, hi = 0.0, 1.0
     counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
     keep = counts > 0
     x = 0.5 * (edges[:-1] + edges[1:])[keep]
@@ -128,5 +134,8 @@ def histogram_components(
             break
         prev = ll
     order = np.argsort(means)
+    ll -= np.log(span)  # density per unit of the original values
     log.debug("histogram_components: K=%d, %d iterations, ll=%.4f", k, it, ll)
-    return GaussianComponents(means[order], sig[order], wts[order], ll, it, converged)
+    return GaussianComponents(
+        means[order] * span + lo0, sig[order] * span, wts[order], ll, it, converged
+    )

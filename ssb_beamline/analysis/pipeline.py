@@ -10,9 +10,11 @@ from typing import Literal
 import numpy as np
 
 from ._fused import subtract_project, write_normalized
+from ._jit import edge_window_uniform
 from ._kernels import count_below, derivative_max_block, half_step_from_count, scratch
 from ._maps import XanesMaps
 from ._parallel import DEFAULT_CHUNK_PIXELS, run_chunks
+from ._uniform import uniform_step
 from ._validation import check_mask, check_stack, output_array
 from .edge_fit import EDGE_WINDOW_EV, X_SCALE_EV, build_edge_fit, find_e0
 from .joint_sums import JointFitSums
@@ -205,6 +207,10 @@ def analyse_xanes_stack(
     # threshold of the half step in mu units: p0 + p1 x + step / 2
     thr_w = np.stack([np.ones(nwin), xwin, np.full(nwin, 0.5)], axis=1).astype(np.float32)
     line_all = np.stack([np.ones(n), fit.x], axis=1).astype(np.float32)
+    uniform_window = None
+    h_win = uniform_step(ew)
+    if h_win is not None and 6 <= nwin < 256 and uniform_step(xwin) is not None:
+        uniform_window = (float(ew[0]), h_win, float(xwin[0]), float(xwin[1] - xwin[0]))
 
     by_refs = normalization == "references"
     if by_refs:
@@ -302,18 +308,27 @@ def analyse_xanes_stack(
 
     def _edge_and_norm(s, dw, dblk, c3, p0, p1, inv, ok) -> None:
         npx = dw.shape[1]
+        ok_map[s] = ok
         # edge window: half step (count of samples below pre_line + step / 2, then a
         # local line fit) and derivative maximum
-        thr = np.matmul(thr_w, c3, out=scratch("thr_win", (nwin, npx)))
-        count = count_below(dw, thr)
-        edge = half_step_from_count(count, dw, ew, line=(p0, p1, xwin, inv))
-        ok_map[s] = ok
-        edge[~ok] = np.nan
-        edge_map[s] = edge
+        if uniform_window is not None:  # one compiled sweep over the window
+            e_first, h, xl0, dxl = uniform_window
+            edge, e0p = edge_map[s], e0_map[s]
+            dwc = dw if dw.flags.c_contiguous else np.ascontiguousarray(dw)
+            edge_window_uniform(
+                dwc, p0, p1, c3[2], inv, xl0, dxl, e_first, h, derivative_e0, edge, e0p
+            )
+        else:
+            thr = np.matmul(thr_w, c3, out=scratch("thr_win", (nwin, npx)))
+            count = count_below(dw, thr)
+            edge = half_step_from_count(count, dw, ew, line=(p0, p1, xwin, inv))
+            edge_map[s] = edge
+            if derivative_e0:
+                e0p = derivative_max_block(dw, ew)
+                e0_map[s] = e0p
+        edge_map[s][~ok] = np.nan
         if derivative_e0:
-            e0p = derivative_max_block(dw, ew)
-            e0p[~ok] = np.nan
-            e0_map[s] = e0p
+            e0_map[s][~ok] = np.nan
         else:
             e0_map[s] = np.nan
         if norm2 is not None:

@@ -1,13 +1,22 @@
-"""bluesky plans: XANES energy scans (tomography and holotomography to come)."""
+"""bluesky plans: XANES energy scans, tomography (step and fly), 3D XANES, holotomography."""
 
 from .energy_grids import NI_K_EDGE_PRESETS, edge_grid, ni_k_edge_grid, validate_energies
+from .holotomo import holotomo_scan, validate_distances
+from .tomo import AngleRange, tomo_scan, validate_angles
 from .xanes import FocusModel, xanes_scan
+from .xanes_tomo import xanes_tomo_scan
 
 __all__ = [
     "NI_K_EDGE_PRESETS",
+    "AngleRange",
     "FocusModel",
     "edge_grid",
+    "holotomo_scan",
     "ni_k_edge_grid",
+    "tomo_scan",
+    "validate_angles",
+    "validate_distances",
     "validate_energies",
     "xanes_scan",
+    "xanes_tomo_scan",
 ]

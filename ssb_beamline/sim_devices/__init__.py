@@ -38,10 +38,27 @@ from .optics import FocusPositions, defocus_blur_sigma_px, focus_positions
 from .phantom import Phantom, PhantomConfig, Phase, make_phantom
 from .phantom3d import Phantom3D, Phantom3DConfig, make_phantom3d
 from .projection import PhantomProjector, project, project_many
+from .projection_model import (
+    HoloGeometry,
+    ProjectionImageModel,
+    Projector,
+    Sphere,
+    SphereProjector,
+    default_spheres,
+)
 from .refraction import electron_density_from_delta, refractive_index, wavelength_m
 from .shutter import ShutterState, SimShutter
 from .stage import SampleStage
 from .state import BeamlineState, BeamlineStateSources, read_value
+from .tomo_detector import TIMESTAMP_PATH, TomoDetector, TomoState, TomoStateSources
+from .tomo_factory import (
+    HOLO_Z_LIMITS_MM,
+    ROTATION_LIMITS_DEG,
+    RotationAxis,
+    SimTomo,
+    TomoStage,
+    make_sim_tomo,
+)
 from .xray_physics import (
     absorbance,
     absorption_coefficients,
@@ -54,6 +71,9 @@ __all__ = [
     "DATA_PATH",
     "DET_Z_LIMITS_MM",
     "ENERGY_LIMITS_EV",
+    "HOLO_Z_LIMITS_MM",
+    "ROTATION_LIMITS_DEG",
+    "TIMESTAMP_PATH",
     "ZP_Z_LIMITS_MM",
     "AxisLimitsError",
     "BeamlineState",
@@ -62,6 +82,7 @@ __all__ = [
     "DriftConfig",
     "FluxDriftModel",
     "FocusPositions",
+    "HoloGeometry",
     "I0Monitor",
     "MotionConfig",
     "OpticsConfig",
@@ -71,15 +92,26 @@ __all__ = [
     "PhantomConfig",
     "PhantomProjector",
     "Phase",
+    "ProjectionImageModel",
+    "Projector",
+    "RotationAxis",
     "SampleStage",
     "ShutterState",
     "SimAxis",
     "SimShutter",
     "SimTXM",
+    "SimTomo",
+    "Sphere",
+    "SphereProjector",
     "TXMDetector",
     "TXMImageModel",
+    "TomoDetector",
+    "TomoStage",
+    "TomoState",
+    "TomoStateSources",
     "absorbance",
     "absorption_coefficients",
+    "default_spheres",
     "defocus_blur_sigma_px",
     "electron_density_from_delta",
     "exit_wave",
@@ -88,6 +120,7 @@ __all__ = [
     "holo_intensity",
     "make_phantom",
     "make_phantom3d",
+    "make_sim_tomo",
     "make_sim_txm",
     "project",
     "project_many",
