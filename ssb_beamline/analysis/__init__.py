@@ -82,7 +82,26 @@ from .diffusion import (
     impedance_bins,
 )
 from .particles import particle_table, segment_particles, size_statistics
+from .particles3d import holotomo_statistics, segment_particles_3d
+
+# --- tomography and phase retrieval ---
+from .phase_retrieval import (
+    ctf_phase,
+    delta_from_electron_density,
+    electron_density_from_delta,
+    paganin_phase,
+    paganin_thickness,
+    phase_to_delta_projection,
+    wavelength_m,
+)
 from .phases import Phase, segment_phases
+from .tomography import (
+    check_angles,
+    find_rotation_center,
+    flat_field_projections,
+    reconstruct_fbp,
+    reconstruct_sirt,
+)
 
 __all__ += [
     "DiffusionMaps",
@@ -90,10 +109,27 @@ __all__ += [
     "Phase",
     "diffusion_distance_maps",
     "distance_map_2d",
+    "holotomo_statistics",
     "impedance_bins",
     "particle_table",
     "segment_particles",
+    "segment_particles_3d",
     "segment_phases",
     "size_statistics",
 ]
 # --- end particle statistics block ---
+
+__all__ += [
+    "check_angles",
+    "ctf_phase",
+    "delta_from_electron_density",
+    "electron_density_from_delta",
+    "find_rotation_center",
+    "flat_field_projections",
+    "paganin_phase",
+    "paganin_thickness",
+    "phase_to_delta_projection",
+    "reconstruct_fbp",
+    "reconstruct_sirt",
+    "wavelength_m",
+]

@@ -84,9 +84,7 @@ def accumulate_joint_sums(stack, rows, coeffs, reference, projections, sum_squar
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
-def edge_window_uniform(
-    dw, p0, p1, step, inv, xl0, dxl, e_first, h, derivative, edge_out, e0_out
-):
+def edge_window_uniform(dw, p0, p1, step, inv, xl0, dxl, e_first, h, derivative, edge_out, e0_out):
     """Half-step energy and derivative maximum per pixel on a uniform energy window.
 
     The compiled twin of ``count_below`` + :func:`~._uniform.half_step_uniform`
@@ -124,7 +122,7 @@ def edge_window_uniform(
         for r in range(n):
             if dw[r, j] < a + xl[r] * b + half * st:
                 count += 1
-        if count == 0 or count == n:
+        if count in (0, n):
             edge_out[j] = np.nan
         else:
             start = min(max(count - 2, 0), n - 4)

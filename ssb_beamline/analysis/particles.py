@@ -13,6 +13,7 @@ shown with ``origin='upper'``).  Pixels are square.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, Literal
 
@@ -92,12 +93,20 @@ def segment_particles(
     >>> int(segment_particles(img.astype(float), pixel_size_um=0.1).max())
     2
     """
-    img = _as_array(image, "image").astype(np.float64, copy=False)
+    opts = (threshold, min_radius_um, min_area_um2, mask, fill_holes, require_particles)
+    return _segment(_as_array(image, "image"), pixel_size_um, opts)  # 2-D or 3-D core
+
+
+def _segment(image: NDArray, pixel_size_um: float, opts: tuple) -> NDArray[np.int32]:
+    threshold, min_radius_um, min_size, mask, fill_holes, require_particles = opts
+    img = image.astype(np.float64, copy=False)
     px = _check_pixel_size(pixel_size_um)
     m = _as_mask(mask, img, "image")
     if not np.isfinite(min_radius_um) or min_radius_um < 0:
         raise ValueError(f"min_radius_um={min_radius_um} must be >= 0; e.g. 0.3")
-    min_area = np.pi * min_radius_um**2 if min_area_um2 is None else float(min_area_um2)
+    size_name = "min_area_um2" if img.ndim == 2 else "min_volume_um3"
+    unit = np.pi if img.ndim == 2 else 4 / 3 * np.pi  # unit disk area / ball volume
+    min_area = unit * min_radius_um**img.ndim if min_size is None else float(min_size)
     valid = m & np.isfinite(img)
     if not valid.any():
         raise ValueError(
@@ -135,7 +144,7 @@ def segment_particles(
             markers[~split] = 0
             ws = watershed(-dist, markers, mask=split)
             labels[split] = ws[split] + n_cc
-        area = np.bincount(labels.ravel()) * px**2
+        area = np.bincount(labels.ravel()) * px**img.ndim
         small = area < min_area
         small[0] = True
         labels[small[labels]] = 0
@@ -144,7 +153,7 @@ def segment_particles(
     logger.info("segment_particles: %d particles (threshold=%.4g)", n, threshold)
     if n == 0:
         msg = (
-            f"no particles found (threshold={threshold:.4g}, min_area_um2={min_area:.4g}); "
+            f"no particles found (threshold={threshold:.4g}, {size_name}={min_area:.4g}); "
             "pass a lower threshold=, a smaller min_radius_um=, or check that particles "
             "are bright in the image (absorbance, not transmission)"
         )
@@ -195,9 +204,9 @@ def particle_table(
 
     Parameters
     ----------
-    labels : array_like of int, shape (ny, nx)
+    labels : array_like of int, shape (ny, nx) or (nz, ny, nx)
         Particle labels (0 = background), e.g. from :func:`segment_particles`.
-    soc : array_like, shape (ny, nx)
+    soc : array_like, same shape
         SOC map (or any non-negative SOC proxy).  NaN pixels are ignored.
         Negative values count as 0 in the SOC-weighted centroid.
     pixel_size_um : float
@@ -213,7 +222,7 @@ def particle_table(
     -------
     pandas.DataFrame
         One row per label, columns ``label, n_pixels, n_valid, area_um2,
-        radius_um`` (equivalent circle), ``centroid_y_um, centroid_x_um``
+        radius_um`` (circle; 3-D: volume_um3, sphere, + z), ``centroid_y_um, centroid_x_um``
         (geometric, all pixels), ``soc_mean, soc_std`` (ddof=0, valid pixels),
         ``soc_centroid_y_um, soc_centroid_x_um``, ``polarization_um`` (distance
         from the geometric centroid of the valid pixels to the SOC-weighted
@@ -231,20 +240,20 @@ def particle_table(
     >>> round(float(row.polarization_um), 3), round(float(row.polarization_angle_deg))
     (0.333, 0)
     """
-    lab = _as_array(labels, "labels")
+    lab = _as_array(labels, "labels", (2, 3))
     if not np.issubdtype(lab.dtype, np.integer):
         raise ValueError(
             f"labels has dtype {lab.dtype}; pass an integer label image "
             "(e.g. from segment_particles or skimage.measure.label)"
         )
-    s = _as_array(soc, "soc").astype(np.float64, copy=False)
+    s = _as_array(soc, "soc", (2, 3))  # values are gathered (then cast) below
     _check_same_shape(lab, "labels", s, "soc")
     px = _check_pixel_size(pixel_size_um)
     if lab.min() < 0:
         raise ValueError("labels contains negative values; use 0 for background, 1..n")
     ee = None
     if edge_energy is not None:
-        ee = _as_array(edge_energy, "edge_energy").astype(np.float64, copy=False)
+        ee = _as_array(edge_energy, "edge_energy", (2, 3))
         _check_same_shape(lab, "labels", ee, "edge_energy")
 
     flat = lab.ravel()
@@ -256,27 +265,23 @@ def particle_table(
         )
     k, present = _label_index(flat[idx].astype(np.intp))
     n = present.size
-    nx = lab.shape[1]
-    y = (idx // nx).astype(np.float64)
-    x = (idx % nx).astype(np.float64)
+    axes = ("z", "y", "x")[-lab.ndim :]
+    pos = [c.astype(np.float64) for c in np.unravel_index(idx, lab.shape)]  # (z,) y, x
     cnt = np.bincount(k, minlength=n).astype(np.float64)
-    cy = np.bincount(k, y, minlength=n) / cnt
-    cx = np.bincount(k, x, minlength=n) / cnt
+    cen = [np.bincount(k, c, minlength=n) / cnt for c in pos]
 
-    sv = s.ravel()[idx]
+    sv = s.ravel()[idx].astype(np.float64, copy=False)
     n_valid, soc_mean, soc_std = _masked_mean_std(k, sv, n)
     ok = np.isfinite(sv)
-    kv, yv, xv = k[ok], y[ok], x[ok]
-    w = np.clip(sv[ok], 0.0, None)
+    kv, w = k[ok], np.clip(sv[ok], 0.0, None)
     if np.any(sv[ok] < 0):
         logger.warning("soc has negative values; they count as 0 in the SOC centroid")
-    gy, gx = _div(np.bincount(kv, yv, n), n_valid), _div(np.bincount(kv, xv, n), n_valid)
     wsum = np.bincount(kv, w, n)
-    wy, wx = _div(np.bincount(kv, w * yv, n), wsum), _div(np.bincount(kv, w * xv, n), wsum)
-    dy, dx = (wy - gy) * px, (wx - gx) * px
-    area = cnt * px**2
-    radius = np.sqrt(area / np.pi)
-    pol = np.hypot(dy, dx)
+    wc = [_div(np.bincount(kv, w * c[ok], n), wsum) for c in pos]
+    d = [(a - _div(np.bincount(kv, c[ok], n), n_valid)) * px for a, c in zip(wc, pos, strict=True)]
+    area = cnt * px**lab.ndim  # area (2-D) or volume (3-D)
+    radius = np.sqrt(area / np.pi) if lab.ndim == 2 else np.cbrt(area * 3 / (4 * np.pi))
+    pol = functools.reduce(np.hypot, d)
 
     bad = present[n_valid == 0]
     if bad.size:
@@ -291,26 +296,24 @@ def particle_table(
             "label": present.astype(np.int64),
             "n_pixels": cnt.astype(np.int64),
             "n_valid": n_valid.astype(np.int64),
-            "area_um2": area,
+            "area_um2" if lab.ndim == 2 else "volume_um3": area,
             "radius_um": radius,
-            "centroid_y_um": cy * px,
-            "centroid_x_um": cx * px,
+            **{f"centroid_{a}_um": c * px for a, c in zip(axes, cen, strict=True)},
             "soc_mean": soc_mean,
             "soc_std": soc_std,
-            "soc_centroid_y_um": wy * px,
-            "soc_centroid_x_um": wx * px,
+            **{f"soc_centroid_{a}_um": c * px for a, c in zip(axes, wc, strict=True)},
             "polarization_um": pol,
             "polarization_rel": pol / radius,
-            "polarization_angle_deg": np.degrees(np.arctan2(dy, dx)),
+            "polarization_angle_deg": np.degrees(np.arctan2(d[-2], d[-1])),
             "size_class": np.where(radius < size_threshold_um, "small", "large"),
         }
     )
     if ee is not None:
         _, table["edge_energy_mean"], table["edge_energy_std"] = _masked_mean_std(
-            k, ee.ravel()[idx], n
+            k, ee.ravel()[idx].astype(np.float64, copy=False), n
         )
     if separator_y_um is not None:
-        table["depth_um"] = np.abs(cy * px - float(separator_y_um))
+        table["depth_um"] = np.abs(cen[-2] * px - float(separator_y_um))
     return table
 
 
