@@ -83,6 +83,10 @@ def accumulate_joint_sums(stack, rows, coeffs, reference, projections, sum_squar
                 q3[j] += c3 * d
 
 
+#: Pixels per block of :func:`edge_window_uniform`: (n, block) float32 stays in L2.
+_WINDOW_BLOCK = 512
+
+
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
 def edge_window_uniform(dw, p0, p1, step, inv, xl0, dxl, e_first, h, derivative, edge_out, e0_out):
     """Half-step energy and derivative maximum per pixel on a uniform energy window.
@@ -90,11 +94,12 @@ def edge_window_uniform(dw, p0, p1, step, inv, xl0, dxl, e_first, h, derivative,
     The compiled twin of ``count_below`` + :func:`~._uniform.half_step_uniform`
     (with the pre-edge ``line``) + :func:`~._uniform.derivative_max_uniform`, in
     one sweep over the window (same float32 arithmetic; results agree to float32
-    rounding).
+    rounding). Rows are swept over blocks of pixels (vectorised), then the few
+    samples around each pixel's crossing and derivative maximum are gathered.
 
     Parameters
     ----------
-    dw : float32 (n, P)
+    dw : float32 (n, P), C-contiguous
         Window rows of the spectra (any per-pixel offset, the same as ``p0``'s).
     p0, p1, step, inv : float32 (P,)
         Pre-edge line (value at e0, slope per reduced unit), edge step, 1 / step.
@@ -116,51 +121,66 @@ def edge_window_uniform(dw, p0, p1, step, inv, xl0, dxl, e_first, h, derivative,
     for r in range(n):
         xl[r] = np.float32(xl0 + dxl * r)
     dxl32 = np.float32(dxl)
-    for j in range(n_px):
-        a, b, st, iv = p0[j], p1[j], step[j], inv[j]
-        count = 0
-        for r in range(n):
-            if dw[r, j] < a + xl[r] * b + half * st:
-                count += 1
-        if count in (0, n):
-            edge_out[j] = np.nan
-        else:
-            start = min(max(count - 2, 0), n - 4)
-            y0, y1, y2, y3 = dw[start, j], dw[start + 1, j], dw[start + 2, j], dw[start + 3, j]
-            slope = ((y3 - y0) * f32_3 + y2 - y1) * f32_01
-            ym = (y0 + y1 + y2 + y3) * f32_q
-            mid = np.float32(start) + np.float32(1.5)
-            ym = (ym - a - b * (np.float32(xl0) + dxl32 * mid)) * iv
-            slope = (slope - b * dxl32) * iv
-            off = (half - ym) / slope
-            if np.isfinite(off) and slope > 0:
-                res = np.float64(mid) + min(max(np.float64(off), -1.5), 1.5)
-            else:  # linear interpolation between rows k and k + 1
-                k = min(max(count - 1, 0), n - 2)
-                yk = (np.float64(dw[k, j]) - a - b * (xl0 + dxl * k)) * iv
-                yk1 = (np.float64(dw[k + 1, j]) - a - b * (xl0 + dxl * (k + 1))) * iv
-                t = (0.5 - yk) / (yk1 - yk)
-                t = min(max(t, 0.0), 1.0) if np.isfinite(t) else 0.5
-                res = k + t
-            edge_out[j] = res * h + e_first
-        if not derivative:
-            continue
-        # smoothed derivative d[i] = x[i+3] + x[i+2] - x[i+1] - x[i], i = 0 .. n-4;
-        # first maximum over i = 1 .. n-5, parabola through its neighbours
-        best = -np.inf
-        idx = 1
-        for i in range(1, n - 4):
-            d = (dw[i + 3, j] + dw[i + 2, j]) - (dw[i + 1, j] + dw[i, j])
-            if d > best:
-                best = d
-                idx = i
-        ya = (dw[idx + 2, j] + dw[idx + 1, j]) - (dw[idx, j] + dw[idx - 1, j])
-        yb = (dw[idx + 4, j] + dw[idx + 3, j]) - (dw[idx + 2, j] + dw[idx + 1, j])
-        den = ya + yb - best - best
-        t = np.float32(0.0)
-        if den < 0:
-            t = (ya - yb) / (den + den)
-            if not np.isfinite(t):
-                t = np.float32(0.0)
-            t = min(max(t, np.float32(-1.0)), np.float32(1.0))
-        e0_out[j] = (idx + 1.5 + np.float64(t)) * h + e_first
+    count = np.empty(_WINDOW_BLOCK, np.int32)
+    best = np.empty(_WINDOW_BLOCK, np.float32)
+    arg = np.empty(_WINDOW_BLOCK, np.int32)
+    for b0 in range(0, n_px, _WINDOW_BLOCK):
+        b1 = min(n_px, b0 + _WINDOW_BLOCK)
+        m = b1 - b0
+        a_blk, b_blk, s_blk = p0[b0:b1], p1[b0:b1], step[b0:b1]
+        count[:m] = 0
+        for r in range(n):  # contiguous rows, 32-bit lanes, no branches: vectorised
+            xr = xl[r]
+            row = dw[r, b0:b1]
+            for j in range(m):
+                count[j] += np.int32(row[j] < a_blk[j] + xr * b_blk[j] + half * s_blk[j])
+        if derivative:
+            # d[i] = x[i+3] + x[i+2] - x[i+1] - x[i]; first maximum over i = 1 .. n-5
+            best[:m] = -np.inf
+            arg[:m] = 1
+            for i in range(1, n - 4):
+                r0, r1, r2, r3 = dw[i, b0:b1], dw[i + 1, b0:b1], dw[i + 2, b0:b1], dw[i + 3, b0:b1]
+                i32 = np.int32(i)
+                for j in range(m):
+                    d = (r3[j] + r2[j]) - (r1[j] + r0[j])
+                    better = d > best[j]
+                    best[j] = d if better else best[j]
+                    arg[j] = i32 if better else arg[j]
+        for j in range(m):
+            k = b0 + j
+            c = count[j]
+            a, b, iv = p0[k], p1[k], inv[k]
+            if c in (0, n):
+                edge_out[k] = np.nan
+            else:
+                start = min(max(c - 2, 0), n - 4)
+                y0, y1, y2, y3 = dw[start, k], dw[start + 1, k], dw[start + 2, k], dw[start + 3, k]
+                slope = ((y3 - y0) * f32_3 + y2 - y1) * f32_01
+                ym = (y0 + y1 + y2 + y3) * f32_q
+                mid = np.float32(start) + np.float32(1.5)
+                ym = (ym - a - b * (np.float32(xl0) + dxl32 * mid)) * iv
+                slope = (slope - b * dxl32) * iv
+                off = (half - ym) / slope
+                if np.isfinite(off) and slope > 0:
+                    res = np.float64(mid) + min(max(np.float64(off), -1.5), 1.5)
+                else:  # linear interpolation between rows q and q + 1
+                    q = min(max(c - 1, 0), n - 2)
+                    yq = (np.float64(dw[q, k]) - a - b * (xl0 + dxl * q)) * iv
+                    yq1 = (np.float64(dw[q + 1, k]) - a - b * (xl0 + dxl * (q + 1))) * iv
+                    t = (0.5 - yq) / (yq1 - yq)
+                    t = min(max(t, 0.0), 1.0) if np.isfinite(t) else 0.5
+                    res = q + t
+                edge_out[k] = res * h + e_first
+            if derivative:
+                i = arg[j]
+                y1 = best[j]
+                ya = (dw[i + 2, k] + dw[i + 1, k]) - (dw[i, k] + dw[i - 1, k])
+                yb = (dw[i + 4, k] + dw[i + 3, k]) - (dw[i + 2, k] + dw[i + 1, k])
+                den = ya + yb - y1 - y1
+                tt = np.float32(0.0)
+                if den < 0:
+                    tt = (ya - yb) / (den + den)
+                    if not np.isfinite(tt):
+                        tt = np.float32(0.0)
+                    tt = min(max(tt, np.float32(-1.0)), np.float32(1.0))
+                e0_out[k] = (i + 1.5 + np.float64(tt)) * h + e_first
