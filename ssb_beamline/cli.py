@@ -40,17 +40,32 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from bluesky.utils import RunEngineInterrupted
+
     from ssb_beamline.profiles.demo import run_demo
 
-    return run_demo(
-        out_dir=args.out,
-        tiled_uri=args.tiled,
-        data_dir=args.data_dir,
-        preset=args.preset,
-        size=args.size,
-        seed=args.seed,
-        console=console,
-    )
+    # Ctrl-C during the scan: the RunEngine pauses at the next checkpoint (twice:
+    # at once); leaving the session then aborts the paused run, so its stop document
+    # and every frame taken so far are stored (SimulatedBeamline.close).
+    try:
+        return run_demo(
+            out_dir=args.out,
+            tiled_uri=args.tiled,
+            data_dir=args.data_dir,
+            preset=args.preset,
+            size=args.size,
+            seed=args.seed,
+            console=console,
+        )
+    except RunEngineInterrupted as exc:
+        uids = getattr(exc, "uids", ())
+        run = f"run {', '.join(uids)}" if uids else "the run"
+        console.print(
+            f"[bold yellow]Interrupted (Ctrl-C):[/] the scan was stopped and {run} aborted "
+            "cleanly; it is stored in tiled with exit_status 'abort' and every frame taken "
+            "before the interruption. List it with `ssb-beamline runs`."
+        )
+        return 130
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:

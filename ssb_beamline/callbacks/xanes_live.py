@@ -304,7 +304,17 @@ class XanesLiveAnalysis(DocumentRouter):
     @_guarded
     def stop(self, doc):
         self._frames.close()
-        if self._stack is None or not self._filled.any():
+        no_image = self._stack is None or not self._filled.any()
+        if no_image and doc.get("exit_status") in ("abort", "fail"):
+            # an interrupted run that never reached its images: nothing failed here
+            logger.warning(
+                "run %s ended (%s) before its first sample image; no maps to compute",
+                self.outcome.run_uid,
+                doc.get("exit_status"),
+            )
+            self.outcome.errors.append(f"run ended ({doc.get('exit_status')}) before any image")
+            return
+        if no_image:
             raise ValueError(
                 f"Run {self.outcome.run_uid} ended ({doc.get('exit_status')}) with no "
                 "sample image; there is nothing to analyse."

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bluesky.run_engine import RunEngine
+from bluesky.utils import RunEngineInterrupted
 from event_model import RunRouter
 from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
 from ophyd_async.plan_stubs import ensure_connected
@@ -16,14 +17,41 @@ from ophyd_async.plan_stubs import ensure_connected
 from ssb_beamline.callbacks import LiveOutcome, LiveUpdate, xanes_live_factory
 from ssb_beamline.callbacks.background import BackgroundCallback, CallbackFailedError
 from ssb_beamline.plans import ni_k_edge_grid, xanes_scan
+from ssb_beamline.plans.suspenders import beamline_suspenders, checkpoint_after_each_event
 from ssb_beamline.profiles.standard import standard_post_processors
 from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.sim_devices.factory import SimTXM, make_sim_txm
+from ssb_beamline.sim_devices.faults import FaultSchedule
 from ssb_beamline.sim_devices.phantom import PhantomConfig
 from ssb_beamline.storage import TiledResultSink, TiledStore, open_store
 from ssb_beamline.storage.journal import DocumentJournal, JournaledWriter
 
 logger = logging.getLogger(__name__)
+
+
+class RunAborted(RunEngineInterrupted):
+    """A paused run was aborted when the session closed; its data are stored.
+
+    Attributes
+    ----------
+    uids : tuple of str
+        Start uids of the aborted run(s) (exit_status "abort" in tiled).
+    """
+
+    def __init__(self, uids: tuple[str, ...]) -> None:
+        self.uids = tuple(uids)
+        names = ", ".join(uids) or "(none)"
+        super().__init__(
+            f"The scan was interrupted and aborted; run {names} is stored in tiled with "
+            "exit_status 'abort', with every event taken before the interruption."
+        )
+
+
+class _DropExpectedAbort(logging.Filter):
+    """Drop the RunEngine's "Run aborted" traceback while we abort on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Run aborted"
 
 
 @dataclass
@@ -46,6 +74,9 @@ class SimulatedBeamline:
     writer: BackgroundCallback | None = None
     journal: DocumentJournal | None = None
     live: BackgroundCallback | None = None
+    faults: FaultSchedule | None = None
+    aborted: list[str] = field(default_factory=list)
+    _fault_token: int | None = field(default=None, repr=False)
 
     def run(self, plan, *, timeout: float = 600.0) -> tuple[str, ...]:
         """Run a plan, then wait until its data are written and analysed.
@@ -54,8 +85,55 @@ class SimulatedBeamline:
         ------
         CallbackFailedError
             If writing to tiled failed (the message says where and why).
+        bluesky.utils.RunEngineInterrupted
+            If the run paused (Ctrl-C, ``RE.request_pause``): it stays paused; call
+            :meth:`resume` or :meth:`abort` (closing the session aborts it).
         """
-        uids = self.RE(plan)
+        return self._finish(self.RE(plan), timeout)
+
+    def resume(self, *, timeout: float = 600.0) -> tuple[str, ...]:
+        """Resume a paused run from its last checkpoint; then as :meth:`run`."""
+        return self._finish(self.RE.resume(), timeout)
+
+    def abort(self, reason: str = "", *, timeout: float = 600.0) -> tuple[str, ...]:
+        """Abort a paused run: it is stored with exit_status "abort" and its stop document.
+
+        Returns the start uids of the aborted run(s), after their documents are written.
+        """
+        # bluesky logs the traceback of the abort it was asked for; this one is expected
+        quiet = _DropExpectedAbort()
+        re_logger = getattr(self.RE.log, "logger", None)
+        if re_logger is not None:
+            re_logger.addFilter(quiet)
+        try:
+            uids = self.RE.abort(reason)
+        finally:
+            if re_logger is not None:
+                re_logger.removeFilter(quiet)
+        self.aborted.extend(uids)
+        logger.warning("Run(s) %s aborted%s", ", ".join(uids), f": {reason}" if reason else "")
+        return self._finish(uids, timeout)
+
+    def inject_faults(self, schedule: FaultSchedule | None) -> FaultSchedule | None:
+        """Fire ``schedule`` during the next runs (replaces the previous schedule).
+
+        The schedule is bound to this TXM's ring current and front-end shutter and
+        to ``RE.request_pause``; None removes the current schedule.
+        """
+        if self._fault_token is not None:
+            self.RE.unsubscribe(self._fault_token)
+            self._fault_token = None
+        self.faults = self.txm.faults = schedule
+        if schedule is not None:
+            schedule.bind(
+                ring=self.txm.ring_current,
+                fe_shutter=self.txm.fe_shutter,
+                pause=self.RE.request_pause,
+            )
+            self._fault_token = self.RE.subscribe(schedule)
+        return schedule
+
+    def _finish(self, uids: tuple[str, ...], timeout: float) -> tuple[str, ...]:
         if self.live is not None:
             try:
                 self.live.flush(timeout)
@@ -124,21 +202,36 @@ class SimulatedBeamline:
                 "pixel_size_um": txm.pixel_size_um,
                 "simulated": True,
             },
-            baseline=[txm.sample, txm.shutter],
+            baseline=[
+                txm.sample,
+                txm.shutter,
+                *(d for d in (txm.ring_current, txm.fe_shutter) if d is not None),
+            ],
             md=md,
         )
 
     def close(self) -> None:
-        for worker in (self.live, self.writer):
-            if worker is not None:
-                worker.close()
-        self.store.close()
+        """Abort a paused run (so that it is stored complete), then stop the workers."""
+        try:
+            if self.RE.state == "paused":
+                self.abort("the session closed while the run was paused")
+        finally:
+            self.RE.clear_suspenders()  # also stops polling the ring current and shutter
+            for worker in (self.live, self.writer):
+                if worker is not None:
+                    worker.close()
+            self.store.close()
 
     def __enter__(self) -> SimulatedBeamline:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
+        aborted_before = len(self.aborted)
         self.close()
+        if isinstance(exc, RunEngineInterrupted) and not isinstance(exc, RunAborted):
+            uids = tuple(self.aborted[aborted_before:])
+            if uids:
+                raise RunAborted(uids) from exc
 
 
 def simulated_beamline(
@@ -150,6 +243,9 @@ def simulated_beamline(
     on_update: Callable[[LiveUpdate], None] | None = None,
     live_analysis: bool = True,
     write_to_tiled: bool = True,
+    suspenders: bool = True,
+    suspender_options: Mapping[str, float] | None = None,
+    faults: FaultSchedule | None = None,
     **txm_options: Any,
 ) -> SimulatedBeamline:
     """Build and connect a simulated beamline session.
@@ -171,6 +267,15 @@ def simulated_beamline(
     live_analysis, write_to_tiled : bool
         Subscribe the live XANES analysis / the tiled writer (both on by default;
         off only to measure their overhead).
+    suspenders : bool
+        Suspend the scan while the ring current is low or the front-end shutter
+        closed, and resume when the beam is back (on by default).
+    suspender_options : mapping, optional
+        ``ring_floor_ma``, ``resume_ma``, ``sleep_s`` for
+        :func:`~ssb_beamline.plans.suspenders.beamline_suspenders`.
+    faults : FaultSchedule, optional
+        Faults to inject (beam dumps, shutter closures, pauses); see
+        :meth:`SimulatedBeamline.inject_faults`.
     **txm_options
         Passed to :func:`~ssb_beamline.sim_devices.factory.make_sim_txm`.
     """
@@ -185,7 +290,17 @@ def simulated_beamline(
         )
         RE = RunEngine({}, call_returns_result=False)
         RE(ensure_connected(*txm.devices))
+        # a pause or suspension rewinds to the last checkpoint: never behind a stored event
+        RE.preprocessors.append(checkpoint_after_each_event)
+        if hasattr(txm.detector, "observe"):
+            RE.subscribe(txm.detector.observe)  # which frames are stored, for pauses
         beamline = SimulatedBeamline(RE, txm, store, on_update=on_update)
+        if suspenders:
+            for suspender in beamline_suspenders(
+                txm.ring_current, txm.fe_shutter, **dict(suspender_options or {})
+            ):
+                RE.install_suspender(suspender)
+        beamline.inject_faults(faults)
         # Writer and live analysis run on their own threads: the RunEngine only
         # queues documents, so neither can slow or stop the acquisition.
         if write_to_tiled:

@@ -30,6 +30,7 @@ from .factory import (
     SimTXM,
     make_sim_txm,
 )
+from .faults import Fault, FaultSchedule, fe_shutter_closure, pause_request, ring_dump
 from .fresnel import exit_wave, fresnel_propagate, holo_intensity
 from .i0_monitor import FluxDriftModel, I0Monitor
 from .image_model import DetectorNoiseConfig, DriftConfig, OpticsConfig, TXMImageModel
@@ -47,6 +48,7 @@ from .projection_model import (
     default_spheres,
 )
 from .refraction import electron_density_from_delta, refractive_index, wavelength_m
+from .ring import RingCurrentModel, SimRingCurrent
 from .shutter import ShutterState, SimShutter
 from .stage import SampleStage
 from .state import BeamlineState, BeamlineStateSources, read_value
@@ -80,6 +82,8 @@ __all__ = [
     "BeamlineStateSources",
     "DetectorNoiseConfig",
     "DriftConfig",
+    "Fault",
+    "FaultSchedule",
     "FluxDriftModel",
     "FocusPositions",
     "HoloGeometry",
@@ -94,10 +98,12 @@ __all__ = [
     "Phase",
     "ProjectionImageModel",
     "Projector",
+    "RingCurrentModel",
     "RotationAxis",
     "SampleStage",
     "ShutterState",
     "SimAxis",
+    "SimRingCurrent",
     "SimShutter",
     "SimTXM",
     "SimTomo",
@@ -115,6 +121,7 @@ __all__ = [
     "defocus_blur_sigma_px",
     "electron_density_from_delta",
     "exit_wave",
+    "fe_shutter_closure",
     "focus_positions",
     "fresnel_propagate",
     "holo_intensity",
@@ -122,10 +129,12 @@ __all__ = [
     "make_phantom3d",
     "make_sim_tomo",
     "make_sim_txm",
+    "pause_request",
     "project",
     "project_many",
     "read_value",
     "refractive_index",
+    "ring_dump",
     "transmission",
     "truth_edge_energy",
     "truth_edge_energy_map",

@@ -6,21 +6,26 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from ophyd_async.core import (
     Device,
     PathProvider,
     StaticPathProvider,
+    StreamResourceDataProvider,
     UUIDFilenameProvider,
+    WatchableAsyncStatus,
 )
 
 from .detector import TXMDetector
+from .faults import FaultSchedule
 from .i0_monitor import FluxDriftModel, I0Monitor
 from .image_model import DetectorNoiseConfig, DriftConfig, OpticsConfig, TXMImageModel
 from .motors import SimAxis
 from .optics import FocusPositions
 from .phantom import Phantom, PhantomConfig, make_phantom
+from .ring import RingCurrentModel, SimRingCurrent
 from .shutter import SimShutter
 from .stage import SampleStage
 from .state import BeamlineStateSources
@@ -54,6 +59,89 @@ class MotionConfig:
     shutter_time_s: float = 0.01
 
 
+class PauseSafeTXMDetector(TXMDetector):
+    """A `TXMDetector` whose files hold only the frames of stored events after a pause.
+
+    When the RunEngine pauses or suspends, it rewinds to its last checkpoint and
+    triggers again. A frame exposed (or read) for an event that was never saved
+    would stay in the HDF5 file, and tiled, which reads the file by position,
+    would show it in place of the next frame. `pause` waits for the exposure in
+    flight, then truncates the file to the frames of saved events and rewinds
+    the StreamDatum counter. Subscribe `observe` to the RunEngine so it knows
+    which events were saved; without it, every frame read counts as saved.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._saved_frames: dict[str, int] = {}
+        self._observed = False
+        self._trigger_status: WatchableAsyncStatus | None = None
+        #: Frames dropped by pauses (for logs and tests).
+        self.frames_dropped = 0
+
+    def trigger(self) -> WatchableAsyncStatus:
+        """Trigger one exposure (remembered, so that a pause can wait for it)."""
+        status = super().trigger()
+        self._trigger_status = status
+        return status
+
+    def observe(self, name: str, doc: dict) -> None:
+        """RunEngine document callback: note how many frames stored events hold."""
+        if name == "start":
+            self._observed = True
+            self._saved_frames.clear()
+        elif name == "stream_datum":
+            self._observed = True
+            uid = doc["stream_resource"]
+            stop = int(doc["indices"]["stop"])
+            self._saved_frames[uid] = max(self._saved_frames.get(uid, 0), stop)
+
+    async def pause(self) -> None:
+        """Finish the exposure in flight, then drop frames no saved event refers to."""
+        # The trigger may not have started its exposure yet: wait for the whole trigger.
+        status, self._trigger_status = self._trigger_status, None
+        try:
+            if status is not None and not status.done:
+                await status
+            if self._acquire_logic is not None:
+                await self._acquire_logic.wait_for_idle()
+        except Exception:
+            logger.exception("%s: the exposure interrupted by the pause failed", self.name)
+        ctx = self._prepare_ctx
+        if ctx is None:
+            return
+        for provider in ctx.streamable_data_providers:
+            if not isinstance(provider, StreamResourceDataProvider):
+                continue
+            uid = provider.bundles[0].stream_resource_doc["uid"]
+            saved = self._saved_frames.get(uid, 0) if self._observed else provider.last_emitted
+            dropped = _truncate_frames(self, saved)
+            provider.last_emitted = min(provider.last_emitted, saved)
+            if dropped:
+                self.frames_dropped += dropped
+                logger.info(
+                    "%s: paused; dropped %d frame(s) of unsaved events (the rewind retakes them)",
+                    self.name, dropped,
+                )  # fmt: skip
+
+    async def resume(self) -> None:
+        """Nothing to do: the next trigger writes where the stored frames end."""
+
+
+def _truncate_frames(detector: TXMDetector, n_frames: int) -> int:
+    """Shrink the detector's open HDF5 file to ``n_frames`` frames; return how many went."""
+    writer = detector.writer
+    file = writer._file  # the frame file is private to detector.py
+    if file is None or file.frames_written <= n_frames:
+        return 0
+    dropped = file.frames_written - n_frames
+    file.data.resize(n_frames, axis=0)
+    file.data.flush()
+    file.frames_written = n_frames
+    writer._set_images_written(n_frames)
+    return dropped
+
+
 @dataclass
 class SimTXM:
     """The simulated TXM: ophyd-async devices plus phantom and ground truth.
@@ -74,11 +162,19 @@ class SimTXM:
     i0 : I0Monitor
         ``i0.flux``: relative incident flux.
     detector : TXMDetector
-        Camera; ``detector.exposure_time`` (s).
+        Camera; ``detector.exposure_time`` (s). A `PauseSafeTXMDetector`.
     phantom : Phantom
         The sample ground truth.
     model : TXMImageModel
         Frame formation (physics, optics, beam profile, noise).
+    ring_current : SimRingCurrent, optional
+        Storage-ring current, mA (``ring_current.current``, data key
+        ``ring_current``); ``i0`` follows it and a dump gives dark frames.
+    fe_shutter : SimShutter, optional
+        Front-end (safety) shutter; closed gives dark frames.
+    faults : FaultSchedule, optional
+        Faults bound to ``ring_current`` and ``fe_shutter``; subscribe it to the
+        RunEngine (``simulated_beamline`` does).
     """
 
     energy: SimAxis
@@ -90,13 +186,17 @@ class SimTXM:
     detector: TXMDetector
     phantom: Phantom
     model: TXMImageModel
+    ring_current: SimRingCurrent | None = None
+    fe_shutter: SimShutter | None = None
+    faults: FaultSchedule | None = None
     _truth_cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def devices(self) -> list[Device]:
         """All top-level devices (for ``ensure_connected`` or ``connect``)."""
-        return [self.energy, self.zp_z, self.det_z, self.sample, self.shutter, self.i0,
-                self.detector]  # fmt: skip
+        devices: list[Device] = [self.energy, self.zp_z, self.det_z, self.sample, self.shutter,
+                                 self.i0, self.detector]  # fmt: skip
+        return devices + [d for d in (self.ring_current, self.fe_shutter) if d is not None]
 
     async def connect(self, mock: bool = False, timeout: float = 10.0) -> None:
         """Connect all devices (run in the RunEngine's event loop)."""
@@ -140,6 +240,8 @@ def make_sim_txm(
     optics: OpticsConfig | None = None,
     flux_model: FluxDriftModel | None = None,
     name_prefix: str = "",
+    ring: RingCurrentModel | None = None,
+    faults: FaultSchedule | None = None,
 ) -> SimTXM:
     """Build a simulated TXM, in focus at ``energy_ev``, with names set.
 
@@ -162,7 +264,12 @@ def make_sim_txm(
         I0 drift; default seeded from the phantom seed.
     name_prefix : str
         Prefix for device names (``energy``, ``zp_z``, ``det_z``, ``sample``,
-        ``shutter``, ``i0``, ``detector``); children use ``_`` (``sample_x``).
+        ``shutter``, ``i0``, ``detector``, ``ring``, ``fe_shutter``); children use
+        ``_`` (``sample_x``, ``ring_current``).
+    ring : RingCurrentModel, optional
+        Storage-ring current model (top-up ~400 mA by default).
+    faults : FaultSchedule, optional
+        Bound to this TXM's ring and front-end shutter, kept as ``txm.faults``.
 
     Returns
     -------
@@ -210,15 +317,21 @@ def make_sim_txm(
     )
     sample = SampleStage(velocity_um_s=motion.sample_velocity_um_s)
     shutter = SimShutter(actuation_time=motion.shutter_time_s)
-    i0 = I0Monitor(flux_model or FluxDriftModel(seed=seed))
+    ring_current = SimRingCurrent(ring)
+    fe_shutter = SimShutter(actuation_time=motion.shutter_time_s)
+    i0 = I0Monitor(flux_model or FluxDriftModel(seed=seed), ring=ring_current)
     sources = BeamlineStateSources(
         energy=energy, zp_z=zp_z, det_z=det_z, sample_x=sample.x, sample_y=sample.y,
-        shutter=shutter, i0=i0,
+        shutter=shutter, i0=i0, fe_shutter=fe_shutter, ring_current=ring_current,
     )  # fmt: skip
-    detector = TXMDetector(path_provider, model, sources, exposure_time=exposure_time)
-    txm = SimTXM(energy, zp_z, det_z, sample, shutter, i0, detector, phantom, model)
-    for attr in ("energy", "zp_z", "det_z", "sample", "shutter", "i0", "detector"):
+    detector = PauseSafeTXMDetector(path_provider, model, sources, exposure_time=exposure_time)
+    if faults is not None:
+        faults.bind(ring=ring_current, fe_shutter=fe_shutter)
+    txm = SimTXM(energy, zp_z, det_z, sample, shutter, i0, detector, phantom, model,
+                 ring_current, fe_shutter, faults)  # fmt: skip
+    for attr in ("energy", "zp_z", "det_z", "sample", "shutter", "i0", "detector", "fe_shutter"):
         getattr(txm, attr).set_name(f"{name_prefix}{attr}", child_name_separator="_")
+    ring_current.set_name(f"{name_prefix}ring", child_name_separator="_")
     logger.info(
         "Simulated TXM: %d particles, %s px at %.3f um, energy %.1f eV",
         phantom.n_particles, phantom.shape, phantom_config.pixel_size_um, energy_ev,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from ophyd_async.core import StandardReadable, soft_signal_r_and_setter
@@ -60,11 +61,21 @@ class FluxDriftModel:
         return float(value) if np.ndim(value) == 0 else value
 
 
+class RingSource(Protocol):
+    """What the I0 monitor needs from a storage-ring current monitor."""
+
+    def relative_current(self) -> float:
+        """Current now relative to the nominal (top-up) current."""
+        ...
+
+
 class I0Monitor(StandardReadable):
     """Incident-flux monitor: ``flux`` is the relative flux at read time.
 
     The TXM detector's counts scale with the same model evaluated at exposure
-    time, so ``frame / flux`` removes the drift.
+    time, so ``frame / flux`` removes the drift. With a ``ring`` (e.g.
+    `~ssb_beamline.sim_devices.ring.SimRingCurrent`) the flux also follows the
+    ring current: it drops to ~0 during a beam dump.
 
     Parameters
     ----------
@@ -74,6 +85,8 @@ class I0Monitor(StandardReadable):
         Monotonic clock in seconds (for tests); elapsed time counts from creation.
     name : str
         Device name.
+    ring : RingSource, optional
+        Storage-ring current; the flux is multiplied by its ``relative_current()``.
     """
 
     def __init__(
@@ -81,8 +94,11 @@ class I0Monitor(StandardReadable):
         model: FluxDriftModel | None = None,
         clock: Callable[[], float] = time.monotonic,
         name: str = "",
+        ring: RingSource | None = None,
     ) -> None:
         self.model = model or FluxDriftModel()
+        # a bound method, not the device: a Device attribute would become a child
+        self._ring_fraction = ring.relative_current if ring is not None else None
         self._clock = clock
         self._t0 = clock()
         # Uncached: staging must not freeze the value at its first reading.
@@ -98,4 +114,7 @@ class I0Monitor(StandardReadable):
 
     def current_flux(self) -> float:
         """Relative flux now (used by the ``flux`` signal and the detector)."""
-        return float(self.model(self.elapsed()))
+        flux = float(self.model(self.elapsed()))
+        if self._ring_fraction is not None:
+            flux *= max(0.0, float(self._ring_fraction()))
+        return flux

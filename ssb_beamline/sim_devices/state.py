@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from bluesky.protocols import Locatable
 from ophyd_async.core import Device, SignalR
 
+from ssb_beamline.devices.shutter import is_open
+
 logger = logging.getLogger(__name__)
 
 #: Readback signal names tried, in order, on ophyd-async devices.
-READBACK_ATTRS = ("user_readback", "readback", "state", "flux", "value")
+READBACK_ATTRS = ("user_readback", "readback", "state", "flux", "value", "current")
 
 
 async def read_value(source: Any) -> Any:
@@ -48,16 +51,14 @@ async def read_value(source: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-def is_open(value: Any) -> bool:
-    """Interpret a shutter readback: "Open" (any case) or a truthy number."""
-    if isinstance(value, str):
-        return value.strip().lower() == "open"
-    return bool(value)
-
-
 @dataclass(frozen=True)
 class BeamlineState:
-    """Snapshot of everything that changes a TXM frame."""
+    """Snapshot of everything that changes a TXM frame.
+
+    ``shutter_open`` is True when X-rays reach the sample: the photon shutter and
+    the front-end shutter are open and the ring holds beam. ``fe_shutter_open``
+    and ``ring_current_ma`` (NaN when not monitored) tell the causes apart.
+    """
 
     energy_ev: float
     zp_z_mm: float
@@ -66,6 +67,8 @@ class BeamlineState:
     sample_y_um: float
     shutter_open: bool
     flux: float
+    fe_shutter_open: bool = True
+    ring_current_ma: float = math.nan
 
 
 @dataclass
@@ -74,6 +77,10 @@ class BeamlineStateSources:
 
     Each field may be an ophyd-async device/signal, a classic ophyd positioner
     (e.g. ``ophyd.sim.SynAxis``), a callable or a constant (see `read_value`).
+    ``fe_shutter`` (front-end shutter) and ``ring_current`` (mA; None: not
+    monitored) are optional: with the front-end shutter closed, or the ring
+    current below ``beam_threshold_ma``, no X-rays reach the sample and the
+    detector takes dark frames.
     """
 
     energy: Any
@@ -83,6 +90,9 @@ class BeamlineStateSources:
     sample_y: Any
     shutter: Any = "Open"
     i0: Any = 1.0
+    fe_shutter: Any = "Open"
+    ring_current: Any = None
+    beam_threshold_ma: float = 1.0
 
     async def snapshot(self) -> BeamlineState:
         """Read all sources concurrently."""
@@ -94,14 +104,21 @@ class BeamlineStateSources:
             read_value(self.sample_y),
             read_value(self.shutter),
             read_value(self.i0),
+            read_value(self.fe_shutter),
+            read_value(math.nan if self.ring_current is None else self.ring_current),
         )
-        energy, zp, det, x, y, shutter, flux = values
+        energy, zp, det, x, y, shutter, flux, fe_shutter, ring_ma = values
+        fe_open = is_open(fe_shutter)
+        ring_ma = float(ring_ma)
+        beam = math.isnan(ring_ma) or ring_ma >= self.beam_threshold_ma
         return BeamlineState(
             energy_ev=float(energy),
             zp_z_mm=float(zp),
             det_z_mm=float(det),
             sample_x_um=float(x),
             sample_y_um=float(y),
-            shutter_open=is_open(shutter),
+            shutter_open=is_open(shutter) and fe_open and beam,
             flux=float(flux),
+            fe_shutter_open=fe_open,
+            ring_current_ma=ring_ma,
         )
