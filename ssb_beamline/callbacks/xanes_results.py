@@ -1,0 +1,159 @@
+"""What the live XANES analysis publishes, and the records it fills while it runs.
+
+Kept apart from the callback so that other live analyses (tomography, particle
+statistics) share the sink protocol, the post-processor hook and the result
+arrays without importing the XANES callback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+__all__ = [
+    "RESULT_UNITS",
+    "LiveOutcome",
+    "LiveUpdate",
+    "MapContext",
+    "MapPostProcessor",
+    "PostResult",
+    "ResultSink",
+    "result_arrays",
+    "result_metadata",
+]
+
+
+class ResultSink(Protocol):
+    """Where results are published (e.g. :class:`ssb_beamline.storage.TiledResultSink`)."""
+
+    def publish(
+        self,
+        run_uid: str,
+        arrays: Mapping[str, np.ndarray],
+        *,
+        units: Mapping[str, str],
+        metadata: Mapping[str, Any],
+        tables: Mapping[str, Any] | None = None,
+    ) -> str: ...
+
+
+@dataclass(frozen=True)
+class MapContext:
+    """What a post-processor gets besides the maps: the run and its data."""
+
+    run_uid: str
+    start: Mapping[str, Any]
+    energies: np.ndarray
+    absorbance: np.ndarray  # (N, H, W) float32, the frames analysed
+
+
+@dataclass
+class PostResult:
+    """Extra results of a post-processor, published with the XANES maps."""
+
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, Any] = field(default_factory=dict)  # name -> pandas DataFrame
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class MapPostProcessor(Protocol):
+    """Analysis that runs on the XANES maps at the end of a run (e.g. particle statistics).
+
+    ``name`` keys its metadata; a failing post-processor is logged and reported in
+    the outcome, and the XANES maps are published without its results.
+    """
+
+    name: str
+
+    def __call__(self, maps: Mapping[str, np.ndarray], context: MapContext) -> PostResult: ...
+
+
+@dataclass
+class LiveUpdate:
+    """Progress of the live analysis, passed to ``on_update`` after each image."""
+
+    run_uid: str
+    frames_done: int
+    frames_total: int
+    energy_ev: float
+    edge_energy_median_ev: float | None = None
+
+
+@dataclass
+class LiveOutcome:
+    """What the live analysis produced for one run."""
+
+    run_uid: str
+    maps: Any = None
+    stored_at: str | None = None
+    errors: list[str] = field(default_factory=list)
+    tables: dict[str, Any] = field(default_factory=dict)
+    ingest_seconds: list[float] = field(default_factory=list)
+    final_seconds: float | None = None
+    normalized_seconds: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.maps is not None
+
+
+#: Units of the published result arrays.
+RESULT_UNITS = {
+    "edge_energy": "eV",
+    "e0": "eV",
+    "edge_step": "absorbance",
+    "soc": "fraction Ni3+ (state of charge)",
+    "soc_edge": "fraction Ni3+ (from edge energy)",
+    "oxidation_state": "Ni valence",
+    "fractions": "fraction",
+    "lcf_residual": "normalised absorbance (RMS)",
+    "mask": "bool",
+    "normalized": "normalised absorbance",
+}
+
+
+def result_arrays(maps: Any, valid: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The arrays of :class:`~ssb_beamline.analysis.XanesMaps` to publish, with units.
+
+    Pixels that were invalid in any frame (saturated, no flat signal) are taken out
+    of the mask and set to NaN in the maps, so no map value hides a bad pixel.
+    """
+    mask = maps.mask & valid
+    arrays = {
+        "edge_energy": maps.edge_energy,
+        "e0": maps.e0,
+        "edge_step": maps.edge_step,
+        "soc": maps.soc,
+        "soc_edge": maps.soc_edge,
+        "oxidation_state": maps.oxidation_state,
+        "fractions": maps.fractions,
+        "lcf_residual": maps.residual,
+    }
+    invalid = ~valid
+    if invalid.any():
+        for key in ("edge_energy", "soc", "soc_edge", "oxidation_state", "lcf_residual"):
+            arrays[key] = np.where(invalid, np.float32(np.nan), arrays[key])
+    arrays["mask"] = mask
+    if maps.norm is not None:
+        arrays["normalized"] = maps.norm
+    return arrays, {key: RESULT_UNITS[key] for key in arrays}
+
+
+def result_metadata(maps: Any) -> dict[str, Any]:
+    """How the maps were made: ranges, calibration, references, timings."""
+    return {
+        "e0_global_ev": float(maps.e0_global),
+        "pre_range_ev": [float(v) for v in maps.pre_range],
+        "post_range_ev": [float(v) for v in maps.post_range],
+        "nnorm": int(maps.nnorm),
+        "lcf_range_ev": [float(v) for v in maps.lcf_range],
+        "mask_threshold": float(maps.mask_threshold),
+        "reference_names": list(maps.reference_names),
+        "calibration": dataclasses.asdict(maps.calibration),
+        "timings_s": {k: float(v) for k, v in maps.timings.items()},
+    }
