@@ -159,9 +159,13 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from ssb_beamline.report.particles import write_particle_figures
+    from ssb_beamline.report.tomo import is_tomography_result, write_tomo_figures
 
     def draw(folder, result, title):
-        return write_particle_figures(
+        # tomography / 3D XANES / holotomography runs: slices, particles, Figure-5 statistics
+        tomo = is_tomography_result(result.arrays, result.metadata)
+        write = write_tomo_figures if tomo else write_particle_figures
+        return write(
             folder, result.arrays, result.tables, result.metadata, title=title, fmt=args.format
         )
 
@@ -171,20 +175,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_sync(args: argparse.Namespace) -> int:
     from ssb_beamline.storage import open_store
     from ssb_beamline.storage.journal import DocumentJournal, sync_pending
+    from ssb_beamline.storage.result_journal import ResultJournal
 
     with open_store(args.tiled, data_dir=args.data_dir) as store:
         journal = DocumentJournal(store.journal_dir)
-        pending = journal.pending()
-        if not pending:
+        results_journal = ResultJournal(journal.directory / "results")
+        pending, results_pending = journal.pending(), results_journal.pending()
+        if not pending and not results_pending:
             console.print(
-                f"Nothing to sync: every journaled run in {journal.directory} is in tiled."
+                f"Nothing to sync: every journaled run and result in {journal.directory} "
+                "is in tiled."
             )
             return 0
-        with console.status(f"Writing {len(pending)} journaled run(s) to {store.uri}..."):
-            synced = sync_pending(store.raw, journal)
+        with console.status(
+            f"Writing {len(pending)} run(s) and {len(results_pending)} result(s) to {store.uri}..."
+        ):
+            synced = sync_pending(store.raw, journal, results=store.results)
+        left = results_journal.pending()
     for uid in synced:
         console.print(f"synced {uid}")
-    return 0
+    uploaded = len(results_pending) - len(left)
+    still = f"; {len(left)} still pending (see the log)" if left else ""
+    console.print(f"uploaded {uploaded} journaled result(s){still}")
+    return 1 if left else 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -253,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--dry-run", action="store_true", help="analyse, store nothing")
     replay.set_defaults(func=_cmd_replay)
 
-    report = sub.add_parser("report", help="write the particle-statistics figures of a stored run")
+    report = sub.add_parser(
+        "report", help="write the particle-statistics (or tomography) figures of a stored run"
+    )
     _store_options(report)
     report.add_argument("uid", help="run uid (a unique prefix is enough)")
     report.add_argument("--version", help="results version (default: the latest)")

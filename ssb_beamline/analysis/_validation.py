@@ -132,7 +132,41 @@ def check_stack(
         )
     e = check_energies(energies, arr.shape[0], min_points=min_points)
     spatial = tuple(arr.shape[1:])
-    return arr.reshape(arr.shape[0], -1), e, spatial
+    arr2d = arr.reshape(arr.shape[0], -1)
+    check_frames_finite(arr2d, e, name=name)
+    return arr2d, e, spatial
+
+
+#: Pixels per frame looked at first by :func:`check_frames_finite`.
+_FINITE_PROBE = 64
+
+
+def check_frames_finite(stack2d: np.ndarray, energies: np.ndarray, *, name: str = "stack") -> None:
+    """Raise if a frame of a (N, P) stack has no finite value at all.
+
+    Invalid pixels (NaN) are normal, but a frame that is entirely NaN or inf (a
+    detector read-out failure, a frame divided by an empty flat) makes every
+    spectrum unusable. Only frames whose first pixels are all non-finite are
+    checked in full, so a good stack costs N x 64 look-ups.
+
+    Examples
+    --------
+    >>> check_frames_finite(np.array([[1.0, np.nan], [np.nan, np.nan]]), np.array([1.0, 2.0]))
+    Traceback (most recent call last):
+    ...
+    ValueError: frame 1 (2.0 eV) of stack has no finite value (all NaN or inf). \
+Drop that frame and its energy, or retake it; check its dark and flat.
+    """
+    if stack2d.size == 0 or not np.issubdtype(stack2d.dtype, np.floating):
+        return
+    probe = ~np.isfinite(stack2d[:, :_FINITE_PROBE]).any(axis=1)
+    for index in np.flatnonzero(probe):
+        if not np.isfinite(stack2d[index]).any():
+            raise ValueError(
+                f"frame {index} ({energies[index]} eV) of {name} has no finite value "
+                "(all NaN or inf). Drop that frame and its energy, or retake it; check "
+                "its dark and flat."
+            )
 
 
 def check_mask(mask: object | None, spatial_shape: tuple[int, ...], name: str = "mask"):

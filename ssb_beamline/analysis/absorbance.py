@@ -189,20 +189,40 @@ def _log_table(offset: float) -> np.ndarray:
     return table
 
 
+#: Integer forms of the last few darks: every flat of a scan shares one dark, so its
+#: floor, fraction range and limits are computed once, not per flat.
+_DARK_FORMS: list[tuple[np.ndarray, float, tuple[np.ndarray, np.ndarray, float] | None]] = []
+
+
+def _dark_form(dark: np.ndarray, saturation: float) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """``(floor(dark) + 1, limit for valid pixels, offset)`` of a dark in [0, 65535), else None."""
+    for cached, sat, form in _DARK_FORMS:
+        if cached is dark and sat == saturation:
+            return form
+    d = np.asarray(dark, np.float64)
+    form = None
+    if np.isfinite(d).all() and d.min() >= 0 and d.max() < 65535:
+        base = np.floor(d)
+        frac = d - base
+        offset = 0.5 * float(frac.min() + frac.max())
+        d1 = (base + 1).astype(np.uint16)
+        top = min(float(np.ceil(saturation)), 65536.0)
+        lim = np.clip(top - d1, 0, 65535).astype(np.uint16)
+        form = (d1, lim, offset)
+    _DARK_FORMS.insert(0, (dark, saturation, form))
+    del _DARK_FORMS[2:]
+    return form
+
+
 def _count_table(dark: np.ndarray, valid: np.ndarray, saturation: float) -> CountTable | None:
     """The :class:`CountTable` of a 2-D dark in [0, 65534], else None."""
     if dark.ndim != 2 or dark.shape != valid.shape or not np.isfinite(saturation):
         return None
-    d = np.asarray(dark, np.float64)
-    if not (np.isfinite(d).all() and d.min() >= 0 and d.max() < 65535):
+    form = _dark_form(dark, float(saturation))
+    if form is None:
         return None
-    base = np.floor(d)
-    frac = d - base
-    offset = 0.5 * float(frac.min() + frac.max())
-    d1 = (base + 1).astype(np.uint16)
-    top = min(float(np.ceil(saturation)), 65536.0)
-    lim = np.clip(top - d1, 0, 65535).astype(np.uint16)
-    lim[~valid] = 0
+    d1, lim_all, offset = form
+    lim = np.where(valid, lim_all, np.uint16(0))
     return CountTable(dark, d1, lim, _log_table(offset), offset, float(saturation))
 
 

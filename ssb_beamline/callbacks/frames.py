@@ -29,6 +29,28 @@ def uri_to_path(uri: str) -> Path:
     return Path(unquote(parts.path))
 
 
+def _shape(shape: tuple[int, ...]) -> str:
+    return " x ".join(str(n) for n in shape) + " px"
+
+
+def _open_hdf5(path: Path) -> h5py.File:
+    """Open a detector file for reading while it may still be written (SWMR)."""
+    if not path.exists():
+        raise FrameResolverError(
+            f"The detector file {path} does not exist: it was moved or deleted, or this "
+            "process does not see the detector's file system. Restore the file, or replay "
+            "the run from tiled with fill='always' (--fill always) if the server has it."
+        )
+    try:
+        return h5py.File(path, "r", swmr=True)
+    except OSError as exc:
+        raise FrameResolverError(
+            f"The detector file {path} is not a readable HDF5 file ({exc}): it is "
+            "truncated or damaged (a full disk, an interrupted copy). Restore it from a "
+            "backup; frames cannot be read from it."
+        ) from exc
+
+
 class HDF5FrameResolver:
     """Read the frames of StreamDatum documents from the HDF5 files being written.
 
@@ -39,6 +61,7 @@ class HDF5FrameResolver:
     def __init__(self) -> None:
         self._resources: dict[str, dict] = {}
         self._files: dict[str, h5py.File] = {}
+        self._shapes: dict[str, tuple[tuple[int, ...], str]] = {}  # data key -> first shape
 
     def stream_resource(self, doc: dict) -> None:
         """Remember a StreamResource (its file is opened on first use)."""
@@ -62,16 +85,17 @@ class HDF5FrameResolver:
             )
         uid = resource["uid"]
         if uid not in self._files:
-            path = uri_to_path(resource["uri"])
-            try:
-                self._files[uid] = h5py.File(path, "r", swmr=True)
-            except OSError as exc:
-                raise FrameResolverError(
-                    f"Cannot open the detector file {path} ({exc}). Check that the "
-                    "detector writes where this process can read."
-                ) from exc
-        dataset = self._files[uid][resource["parameters"]["dataset"]]
+            self._files[uid] = _open_hdf5(uri_to_path(resource["uri"]))
+        name = resource["parameters"]["dataset"]
+        try:
+            dataset = self._files[uid][name]
+        except KeyError:
+            raise FrameResolverError(
+                f"{resource['uri']} has no dataset {name!r}: the file is not the one the "
+                "detector wrote for this run (or was overwritten)."
+            ) from None
         dataset.refresh()
+        self._check_frame_shape(resource, dataset.shape[1:])
         start, stop = datum["indices"]["start"], datum["indices"]["stop"]
         if stop > dataset.shape[0]:
             raise FrameResolverError(
@@ -79,6 +103,18 @@ class HDF5FrameResolver:
                 f"frames {start}-{stop - 1}. The file is truncated or still being written."
             )
         return dataset[start:stop]
+
+    def _check_frame_shape(self, resource: dict, shape: tuple[int, ...]) -> None:
+        """Every file of one data key (darks, flats, images) must hold frames of one shape."""
+        key = resource["data_key"]
+        first = self._shapes.setdefault(key, (tuple(shape), resource["uri"]))
+        if first[0] != tuple(shape):
+            raise FrameResolverError(
+                f"The frames of {key!r} in {resource['uri']} are {_shape(shape)} but those "
+                f"in {first[1]} are {_shape(first[0])}: the detector's region of interest "
+                "or binning changed during the run. Darks, flats and images must have the "
+                "same shape; retake the run with one detector setting."
+            )
 
     def close(self) -> None:
         """Close every open file."""

@@ -11,9 +11,14 @@ from ssb_beamline.callbacks.xanes_live import MapPostProcessor
 from ssb_beamline.profiles.standard import standard_post_processors
 from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.storage import TiledResultSink, TiledStore
-from ssb_beamline.storage.replay import ReplayError, paced, run_documents
+from ssb_beamline.storage.replay import ReplayError, paced, resolve_uid, run_documents
 
 logger = logging.getLogger(__name__)
+
+#: Start-document keys the XANES analysis needs (``xanes_scan`` writes them).
+XANES_START_KEYS = ("energies_ev", "detector_key", "energy_key")
+#: Streams a XANES run must have to be analysed.
+XANES_STREAMS = ("dark", "flat", "primary")
 
 
 def replay_runs(
@@ -35,7 +40,7 @@ def replay_runs(
     Parameters
     ----------
     store : the tiled store holding the runs (``store.raw``) and results
-    uids : full run uids
+    uids : run uids (or unique prefixes)
     speed : None replays as fast as possible; 1.0 with the recorded timing, 10 ten
         times faster
     fill : where frames come from (see :func:`~ssb_beamline.storage.replay.run_documents`)
@@ -43,19 +48,26 @@ def replay_runs(
     post_processors : default: the same as live (:func:`standard_post_processors`)
     store_results : write the results to tiled (off for dry runs and benchmarks)
     on_document : also called with every document (progress, other callbacks)
+
+    Raises
+    ------
+    ReplayError
+        Before anything is replayed, for a bad ``speed``, an unknown or ambiguous
+        uid, or a run that cannot be analysed (see :func:`check_replayable`); while
+        replaying, for frames that cannot be read.
     """
+    if speed is not None and not speed > 0:
+        raise ReplayError(f"speed must be > 0 (1.0 is the original timing), not {speed}.")
+    uids = [resolve_uid(store.raw, uid) for uid in uids]
+    runs = {uid: store.raw[uid] for uid in uids}
+    for run in runs.values():
+        check_replayable(run)
     references = references if references is not None else ni_k_edge_references()
     if post_processors is None:
         post_processors = standard_post_processors()
-    sink = TiledResultSink(store.results) if store_results else None
+    sink = TiledResultSink(store.results, store.journal_dir) if store_results else None
     outcomes = []
-    for uid in uids:
-        run = store.raw[uid]
-        if run.metadata.get("start", {}).get("plan_name") != "xanes_scan":
-            raise ReplayError(
-                f"Run {uid} was taken by {run.metadata.get('start', {}).get('plan_name')!r}, "
-                "not xanes_scan; there is no XANES analysis to replay it through."
-            )
+    for uid, run in runs.items():
         callback = XanesLiveAnalysis(
             references, sink=sink, post_processors=post_processors, source="replay"
         )
@@ -66,3 +78,41 @@ def replay_runs(
         outcomes.append(callback.outcome)
         logger.info("replayed run %s: %s", uid, "ok" if callback.outcome.ok else "failed")
     return outcomes
+
+
+def check_replayable(run) -> None:
+    """Raise :class:`ReplayError` unless ``run`` can go through the XANES analysis.
+
+    It must be closed (a stop document), taken by ``xanes_scan`` (whose start
+    document names the energies and data keys) and hold its ``dark``, ``flat`` and
+    ``primary`` streams.
+    """
+    start = run.metadata.get("start") or {}
+    uid = start.get("uid", "?")
+    if not run.metadata.get("stop"):
+        raise ReplayError(
+            f"Run {uid} is still open (it has no stop document): it is being acquired or "
+            "was interrupted before it closed. Wait for it to finish; an interrupted run "
+            "can be replayed after `ssb-beamline sync` closes it."
+        )
+    plan = start.get("plan_name")
+    if plan != "xanes_scan":
+        raise ReplayError(
+            f"Run {uid} was taken by {plan!r}, not xanes_scan; there is no XANES analysis "
+            "to replay it through. Select XANES runs with --plan xanes_scan."
+        )
+    missing = [key for key in XANES_START_KEYS if key not in start]
+    if missing:
+        raise ReplayError(
+            f"Run {uid} lacks {missing} in its start document: it was not taken with "
+            "ssb_beamline's xanes_scan, so the XANES analysis cannot follow it."
+        )
+    streams = set(run)
+    absent = [name for name in XANES_STREAMS if name not in streams]
+    if absent:
+        status = (run.metadata.get("stop") or {}).get("exit_status")
+        raise ReplayError(
+            f"Run {uid} has no {' or '.join(absent)} stream (it has {sorted(streams)}; "
+            f"exit status {status!r}): it stopped before its images were taken, so there "
+            "is nothing to analyse. Take the scan again."
+        )

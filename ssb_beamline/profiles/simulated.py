@@ -312,7 +312,7 @@ def simulated_beamline(
         if live_analysis:
             factory = xanes_live_factory(
                 ni_k_edge_references(),
-                sink=TiledResultSink(store.results) if write_to_tiled else None,
+                sink=TiledResultSink(store.results, store.journal_dir) if write_to_tiled else None,
                 on_update=beamline._notify,
                 outcomes=beamline.outcomes,
                 post_processors=standard_post_processors(),

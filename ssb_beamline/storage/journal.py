@@ -6,6 +6,12 @@ sent to tiled. A run whose documents all reached tiled is marked synced (renamed
 its first document, by :func:`sync_pending` (``ssb-beamline sync``), after the
 partial copy in tiled is removed. The detector's HDF5 files stay where they were
 written, so the journal holds only the (small) documents.
+
+A run whose process died is recognised (its journal is not locked by a writer):
+a torn last line (the write the crash interrupted) is set aside, and the run is
+closed with a stop document (``exit_status="abort"``) when it is synced, so that it
+can be replayed. Analysis results that could not be published are journaled too
+(see :mod:`.result_journal`) and uploaded by the same :func:`sync_pending`.
 """
 
 from __future__ import annotations
@@ -13,10 +19,20 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
+import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+
+from .server_config import DataDirectoryError
+
+try:  # POSIX: a run being acquired holds a lock on its journal file
+    import fcntl
+except ImportError:  # pragma: no cover (Windows)
+    fcntl = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +53,20 @@ def _to_json(value):
 
 
 class DocumentJournal:
-    """Append-only JSON-lines files of each run's documents in ``directory``."""
+    """Append-only JSON-lines files of each run's documents in ``directory``.
+
+    Raises
+    ------
+    DataDirectoryError
+        If the directory cannot be created.
+    """
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataDirectoryError(self.directory, exc, "journal directory") from exc
         self._files: dict[str, object] = {}
 
     def path(self, uid: str, *, synced: bool = False) -> Path:
@@ -52,12 +77,29 @@ class DocumentJournal:
         f = self._files.get(uid)
         if f is None:
             f = self._files[uid] = self.path(uid).open("a", encoding="utf-8")
+            if fcntl is not None:  # released when the file closes or the process dies
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         f.write(json.dumps({"name": name, "doc": doc}, default=_to_json) + "\n")
         f.flush()
         if name == "stop":
             os.fsync(f.fileno())
             f.close()
             del self._files[uid]
+
+    def is_being_written(self, uid: str) -> bool:
+        """Whether a live writer (this process or another) still appends to the run."""
+        if uid in self._files:
+            return True
+        path = self.path(uid)
+        if fcntl is None or not path.exists():
+            return False
+        with path.open("a", encoding="utf-8") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        return False
 
     def mark_synced(self, uid: str) -> None:
         """The run is complete in tiled: keep its journal, but not as pending."""
@@ -81,7 +123,8 @@ class DocumentJournal:
         ------
         JournalCorruptError
             For a line that is not a journaled document. A run that never got its
-            stop document (the process died) reads fine up to its last document.
+            stop document (the process died) reads fine up to its last document; a
+            torn last line (the write the crash interrupted) is logged and skipped.
         """
         path = self.path(uid)
         if not path.exists():
@@ -92,13 +135,71 @@ class DocumentJournal:
             for number, line in enumerate(f, start=1):
                 try:
                     record = json.loads(line)
-                    yield record["name"], record["doc"]
+                    name, doc = record["name"], record["doc"]
                 except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                    if not line.endswith("\n"):  # only the last line can lack one
+                        logger.warning(
+                            "%s, line %d, is a torn write (the process died while writing "
+                            "it); that document never reached tiled and is dropped, the "
+                            "%d before it are kept",
+                            path,
+                            number,
+                            number - 1,
+                        )
+                        return
                     raise JournalCorruptError(
                         f"{path}, line {number}, is not a journaled document ({exc}). The "
                         "journal is damaged: restore it from a backup, or move it aside to "
                         "skip this run (its detector files are untouched)."
                     ) from None
+                yield name, doc
+
+    def close_interrupted(self, uid: str) -> dict | None:
+        """Close a run whose writer died: set a torn last line aside, journal a stop.
+
+        Returns the stop document added (None if the run had one). A run still being
+        written is left alone.
+
+        Raises
+        ------
+        JournalCorruptError
+            If the run is still being written, or its journal is damaged.
+        """
+        if self.is_being_written(uid):
+            raise JournalCorruptError(
+                f"Run {uid} is still being acquired (its journal {self.path(uid)} is open "
+                "by a writer); sync it after the run ends."
+            )
+        docs = list(self.read(uid))
+        if any(name == "stop" for name, _ in docs):
+            return None
+        path = self.path(uid)
+        data = path.read_bytes()
+        keep = data.rfind(b"\n") + 1
+        if keep < len(data):  # the torn write: keep it beside the journal, not in it
+            path.with_name(path.name + ".torn").write_bytes(data[keep:])
+            with path.open("r+b") as f:
+                f.truncate(keep)
+        if not docs or docs[0][0] != "start":
+            raise JournalCorruptError(
+                f"{path} does not begin with the run's start document; it cannot be "
+                "written to tiled. Move it aside (its detector files are untouched)."
+            )
+        streams = {d["uid"]: d.get("name") for n, d in docs if n == "descriptor"}
+        events = Counter(streams.get(d["descriptor"]) for n, d in docs if n == "event")
+        times = [d["time"] for _, d in docs if isinstance(d.get("time"), int | float)]
+        stop = {
+            "uid": str(uuid.uuid4()),
+            "run_start": uid,
+            "time": max(times, default=time.time()),
+            "exit_status": "abort",
+            "reason": "the acquisition stopped without closing the run; closed from the "
+            "journal by ssb-beamline sync",
+            "num_events": {str(k): v for k, v in events.items()},
+        }
+        self.append(uid, "stop", stop)
+        logger.warning("run %s had no stop document; closed it (exit_status abort)", uid)
+        return stop
 
 
 class JournaledWriter:
@@ -172,7 +273,12 @@ def _tiled_writer(raw):
 
 
 def sync_run(raw, journal: DocumentJournal, uid: str, *, writer_factory=None) -> None:
-    """Write one journaled run to tiled from scratch (its partial copy is removed)."""
+    """Write one journaled run to tiled from scratch (its partial copy is removed).
+
+    A run whose writer died without a stop document is closed first (see
+    :meth:`DocumentJournal.close_interrupted`).
+    """
+    journal.close_interrupted(uid)
     if uid in raw:
         logger.info("removing the partial copy of run %s from tiled", uid)
         raw[uid].delete(recursive=True)
@@ -183,10 +289,48 @@ def sync_run(raw, journal: DocumentJournal, uid: str, *, writer_factory=None) ->
     logger.info("run %s written to tiled from the journal", uid)
 
 
-def sync_pending(raw, journal: DocumentJournal) -> list[str]:
-    """Write every pending run to tiled; returns the uids synced."""
+def sync_pending(raw, journal: DocumentJournal, *, results=None) -> list[str]:
+    """Write every pending run, then every journaled result, to tiled.
+
+    Runs still being acquired (their journal is locked by a writer) are skipped.
+    Results journaled in ``<journal>/results`` (see :mod:`.result_journal`) go to
+    ``results``, by default the ``results`` container beside ``raw``.
+
+    Returns
+    -------
+    list of str
+        The uids of the runs synced.
+    """
+    from .result_journal import ResultJournal, sync_results
+
     synced = []
     for uid in journal.pending():
+        if journal.is_being_written(uid):
+            logger.info("run %s is still being acquired; it is synced when it ends", uid)
+            continue
         sync_run(raw, journal, uid)
         synced.append(uid)
+    result_journal = ResultJournal(journal.directory / "results")
+    if result_journal.pending():
+        results = results if results is not None else _results_beside(raw)
+        if results is None:
+            logger.error(
+                "%d journaled result(s) in %s are not uploaded: tiled has no results "
+                "container beside %s",
+                len(result_journal.pending()),
+                result_journal.directory,
+                raw,
+            )
+        else:
+            sync_results(results, result_journal)
     return synced
+
+
+def _results_beside(raw):
+    from .connect import RESULTS_CONTAINER
+
+    try:
+        parent = raw.parent
+        return parent.get(RESULTS_CONTAINER)
+    except (AttributeError, KeyError):
+        return None

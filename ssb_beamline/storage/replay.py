@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 #: Frames fetched from tiled per request when filling events.
 FILL_BLOCK = 8
+#: Where frames come from during a replay (see :func:`run_documents`).
+FILL_MODES = ("auto", "always", "never")
 
 
 class ReplayError(ValueError):
@@ -40,7 +42,8 @@ def resolve_uid(raw, partial: str) -> str:
             f"No stored run has a uid starting with {partial!r}; list them with "
             "`ssb-beamline runs`."
         )
-    raise ReplayError(f"{partial!r} matches {len(matches)} runs; give more of the uid.")
+    shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+    raise ReplayError(f"{partial!r} matches {len(matches)} runs ({shown}); give more of the uid.")
 
 
 def _timestamp(value: str | float | dt.datetime | None) -> float | None:
@@ -56,6 +59,17 @@ def _timestamp(value: str | float | dt.datetime | None) -> float | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value.timestamp()
+
+
+def _scan_id(value: object) -> int:
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value)
+    raise ReplayError(
+        f"scan_id must be a whole number (the scan number `ssb-beamline runs` lists), "
+        f"not {value!r}."
+    )
 
 
 def select_runs(
@@ -84,16 +98,22 @@ def select_runs(
     chosen = [resolve_uid(raw, u) for u in uids]
     if chosen:
         return chosen
+    t0, t1 = _timestamp(since), _timestamp(until)
+    if t0 is not None and t1 is not None and t0 > t1:
+        raise ReplayError(
+            f"The time range is empty: since={since!r} is after until={until!r}. "
+            "Swap them (--since is the earlier time)."
+        )
     results = raw
     if scan_id is not None:
-        results = results.search(Eq("start.scan_id", int(scan_id)))
+        results = results.search(Eq("start.scan_id", _scan_id(scan_id)))
     if plan_name is not None:
         results = results.search(Eq("start.plan_name", plan_name))
     if sample is not None:
         results = results.search(Like("start.sample.name", f"%{sample}%"))
-    if (t0 := _timestamp(since)) is not None:
+    if t0 is not None:
         results = results.search(Comparison("ge", "start.time", t0))
-    if (t1 := _timestamp(until)) is not None:
+    if t1 is not None:
         results = results.search(Comparison("le", "start.time", t1))
     found = list(results)
     if not found:
@@ -114,8 +134,10 @@ def _local_path(uri: str) -> Path | None:
 class _FrameFetcher:
     """Frames of one stream's external data key, fetched from tiled in blocks."""
 
-    def __init__(self, node) -> None:
+    def __init__(self, node, uid: str, stream: str, key: str, shape: tuple[int, ...]) -> None:
         self.node = node
+        self.where = f"run {uid}, stream {stream!r}, {key!r}"
+        self.shape = shape
         self._start = 0
         self._block: np.ndarray | None = None
 
@@ -123,8 +145,62 @@ class _FrameFetcher:
         block = self._block
         if block is None or not self._start <= index < self._start + len(block):
             self._start = index
-            self._block = block = self.node[index : index + FILL_BLOCK]
-        return block[index - self._start]
+            try:
+                self._block = block = self.node[index : index + FILL_BLOCK]
+            except Exception as exc:  # tiled answers 500 when it cannot read the file
+                first_line = (str(exc).splitlines() or [""])[0]
+                raise ReplayError(
+                    f"tiled could not serve frame {index} of {self.where} "
+                    f"({type(exc).__name__}: {first_line}). The server cannot read the detector "
+                    "file (moved, deleted or truncated): restore it where the server "
+                    "reads it, then replay again."
+                ) from exc
+            if len(block) == 0:
+                raise ReplayError(
+                    f"{self.where} has {len(self.node)} frames in tiled; its events ask for "
+                    f"frame {index}. The run's detector file is truncated."
+                )
+        frame = block[index - self._start]
+        if self.shape and tuple(frame.shape[-2:]) != self.shape:
+            raise ReplayError(
+                f"Frame {index} of {self.where} is {frame.shape}, but the run's descriptor "
+                f"says {self.shape}: the stored frames do not match the run's description."
+            )
+        return frame
+
+
+def _frame_shape(data_key: dict) -> tuple[int, ...]:
+    """(H, W) of an external data key's frames (descriptors give (1, H, W) or (H, W))."""
+    shape = tuple(int(n) for n in data_key.get("shape") or ())
+    return shape[-2:] if len(shape) >= 2 else ()
+
+
+def _check_frame_shapes(uid: str, descriptors: list[dict]) -> None:
+    """Every stream (dark, flat, primary) must describe one data key's frames alike."""
+    seen: dict[str, tuple[tuple[int, ...], str]] = {}
+    for doc in descriptors:
+        for key, data_key in doc["data_keys"].items():
+            shape = _frame_shape(data_key) if data_key.get("external") else ()
+            if not shape:
+                continue
+            first = seen.setdefault(key, (shape, doc["name"]))
+            if first[0] != shape:
+                raise ReplayError(
+                    f"Run {uid}: {key!r} frames are {shape} in stream {doc['name']!r} but "
+                    f"{first[0]} in stream {first[1]!r}. Darks, flats and images must have "
+                    "the same shape (the detector ROI or binning changed); this run cannot "
+                    "be analysed as one XANES stack."
+                )
+
+
+def _unreadable_files(uid: str, resources: list[dict]) -> None:
+    missing = [doc["uri"] for doc in resources if _local_path(doc["uri"]) is None]
+    if missing:
+        raise ReplayError(
+            f"Run {uid}: fill='never' reads frames from the detector files, but "
+            f"{len(missing)} of them cannot be read here (first: {missing[0]}). Use "
+            "fill='auto' or 'always' (--fill) to fetch the frames from tiled instead."
+        )
 
 
 def run_documents(
@@ -141,8 +217,12 @@ def run_documents(
     Raises
     ------
     ReplayError
-        If the run is still open (no stop document), or its frames cannot be read.
+        If the run is still open (no stop document), ``fill`` is not a known mode,
+        or its frames cannot be read (files missing with ``fill="never"``, or tiled
+        cannot serve them).
     """
+    if fill not in FILL_MODES:
+        raise ReplayError(f"fill must be one of {FILL_MODES}, not {fill!r}.")
     start = run.metadata.get("start") or {}
     uid = start.get("uid", "?")
     if not run.metadata.get("stop"):
@@ -152,8 +232,10 @@ def run_documents(
             "can be replayed after `ssb-beamline sync` closes it."
         )
     docs = [(name, dict(doc)) for name, doc in run.documents()]
+    _check_frame_shapes(uid, [doc for name, doc in docs if name == "descriptor"])
     resources = [doc for name, doc in docs if name == "stream_resource"]
     if fill == "never":
+        _unreadable_files(uid, resources)
         do_fill = False
     elif fill == "always":
         do_fill = True
@@ -163,18 +245,18 @@ def run_documents(
         yield from docs
         return
     logger.info("run %s: frames are fetched from tiled (files not readable here)", uid)
-    external: dict[str, tuple[str, list[str]]] = {}  # descriptor -> (stream, keys)
+    external: dict[str, tuple[str, dict[str, tuple[int, ...]]]] = {}  # descriptor -> keys
     fetchers: dict[tuple[str, str], _FrameFetcher] = {}
     for name, doc in docs:
         if name == "descriptor":
-            keys = [k for k, v in doc["data_keys"].items() if v.get("external")]
+            keys = {k: _frame_shape(v) for k, v in doc["data_keys"].items() if v.get("external")}
             external[doc["uid"]] = (doc["name"], keys)
         elif name in ("stream_resource", "stream_datum"):
             continue
-        elif name == "event" and external.get(doc["descriptor"], ("", []))[1]:
+        elif name == "event" and external.get(doc["descriptor"], ("", {}))[1]:
             stream, keys = external[doc["descriptor"]]
             data, filled = dict(doc["data"]), dict(doc.get("filled", {}))
-            for key in keys:
+            for key, shape in keys.items():
                 fetcher = fetchers.get((stream, key))
                 if fetcher is None:
                     try:
@@ -184,7 +266,7 @@ def run_documents(
                             f"Run {uid} lists {key!r} in stream {stream!r} but tiled has "
                             "no such array: the run was stored without its frames."
                         ) from None
-                    fetcher = fetchers[(stream, key)] = _FrameFetcher(node)
+                    fetcher = fetchers[(stream, key)] = _FrameFetcher(node, uid, stream, key, shape)
                 data[key] = fetcher.frame(doc["seq_num"] - 1)
                 filled[key] = True
             yield name, {**doc, "data": data, "filled": filled}
@@ -194,7 +276,7 @@ def run_documents(
 
 def paced(docs: Iterable[tuple[str, dict]], speed: float | None) -> Iterator[tuple[str, dict]]:
     """Yield documents with their recorded spacing divided by ``speed`` (None: no waiting)."""
-    if speed is not None and speed <= 0:
+    if speed is not None and not speed > 0:
         raise ReplayError(f"speed must be > 0 (1.0 is the original timing), not {speed}.")
     previous: float | None = None
     for name, doc in docs:

@@ -61,9 +61,36 @@ class DataLayout:
         return self.root / ".api_key"
 
     def create(self) -> DataLayout:
-        for folder in (self.root, self.files, self.detector):
-            folder.mkdir(parents=True, exist_ok=True)
+        """Make the folders (idempotent).
+
+        Raises
+        ------
+        DataDirectoryError
+            If they cannot be made, or the data directory is not writable.
+        """
+        try:
+            for folder in (self.root, self.files, self.detector):
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataDirectoryError(self.root, exc) from exc
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise DataDirectoryError(self.root, PermissionError("not writable"))
         return self
+
+
+class DataDirectoryError(OSError, ValueError):
+    """The data directory (or the journal in it) cannot be created or written.
+
+    It is an ``OSError`` and, so that the command line reports it as a usage
+    error rather than a crash, a ``ValueError``.
+    """
+
+    def __init__(self, path: Path, cause: BaseException, what: str = "data directory") -> None:
+        super().__init__(
+            f"Cannot use {path} as the {what} ({type(cause).__name__}: {cause}). "
+            "Choose a writable directory with --data-dir or $SSB_DATA_DIR."
+        )
+        self.path = path
 
 
 def default_data_dir() -> Path:
@@ -123,7 +150,9 @@ def write_server_config(layout: DataLayout, path: Path) -> Path:
     """Write a YAML config for a stock ``tiled serve config`` server.
 
     The API key is not written: set ``TILED_SINGLE_USER_API_KEY`` in the server's
-    environment.
+    environment. Two differences from ``ssb-beamline serve``: a stock server has
+    no read-only keys, and tiled prints its key in the start-up banner on stderr
+    (keep that output private).
     """
     import yaml
 
@@ -132,7 +161,9 @@ def write_server_config(layout: DataLayout, path: Path) -> Path:
     config["trees"][0]["args"]["init_if_not_exists"] = True
     path.write_text(
         "# tiled server for ssb_beamline: run with\n"
-        "#   TILED_SINGLE_USER_API_KEY=... tiled serve config THIS_FILE\n"
+        "#   TILED_SINGLE_USER_API_KEY=... tiled serve config THIS_FILE [--port N]\n"
+        "# tiled prints the key in its start-up banner on stderr: keep that output private.\n"
+        "# Detectors must write their HDF5 files under the readable_storage folder.\n"
         + yaml.safe_dump(config, sort_keys=False)
     )
     return path

@@ -1,0 +1,261 @@
+"""Benchmarks of replay and backfill (issue 5); prints a table.
+
+(a) Replay throughput: a 100-energy 2048 x 2048 uint16 XANES run (5 darks, a flat
+    and an image per energy: 1.7 GB of raw frames) is stored in the project's tiled
+    server (embedded, in its own process) and replayed through the live XANES
+    callback, with frames read from the detector files (``fill="never"``) and
+    fetched from tiled over HTTP (``fill="always"``). The time is split into the
+    document fetch (``run.documents()``), the frame reads, the callback's ingest
+    (dark/flat correction into the stack) and the final maps, so the table says
+    what limits the rate. Goal: >= 300 MB/s of raw frames.
+(b) Backfill after an outage: a 41-energy 2048 x 2048 run acquired while tiled was
+    down (every document journaled, the frames in the detector's files) is written
+    to tiled by ``sync_run``; and the run's analysis results (maps and the
+    normalised stack), journaled because publishing failed, are uploaded by
+    ``sync_results``.
+
+The run is made of synthetic frames (a two-phase Ni mixture field, cheap noise)
+written straight to HDF5 with the documents the simulated beamline would emit
+(:mod:`ssb_beamline.storage.synthetic`), so that building it takes seconds instead
+of simulating a 2048 x 2048 phantom.
+
+Run: ``.venv/bin/python benchmarks/bench_replay.py [--small]`` (``--small``: 21
+energies of 512 x 512, for a quick check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from ssb_beamline.callbacks.xanes_live import XanesLiveAnalysis
+from ssb_beamline.plans.energy_grids import NI_K_EDGE_REGIONS_EV, edge_grid
+from ssb_beamline.reference_data import ni_k_edge_references
+from ssb_beamline.storage import EmbeddedTiledServer, TiledStore, open_store
+from ssb_beamline.storage.journal import DocumentJournal, JournaledWriter, sync_run
+from ssb_beamline.storage.replay import run_documents
+from ssb_beamline.storage.result_journal import ResultJournal, sync_results
+from ssb_beamline.storage.synthetic import mixture_frames, write_run, xanes_run
+
+console = Console(width=150)
+logger = logging.getLogger("bench_replay")
+MB = 1e6
+N_DARK = 5
+
+
+def grid(n: int) -> np.ndarray:
+    n_pre, n_post = max(2, n * 15 // 100), max(2, n * 20 // 100)
+    return edge_grid(*NI_K_EDGE_REGIONS_EV, n_pre=n_pre, n_edge=n - n_pre - n_post, n_post=n_post)
+
+
+def synthetic_run(uid: str, folder: Path, energies: np.ndarray, size: int) -> list:
+    """A mixture-field XANES run: frames in ``folder``, the documents returned."""
+    shape = (size, size)
+    frames = mixture_frames(energies, shape)
+    return xanes_run(uid, folder, energies, shape=shape, frames=frames, n_dark=N_DARK)
+
+
+def raw_bytes(energies: np.ndarray, size: int) -> int:
+    return (N_DARK + 2 * len(energies)) * size * size * 2
+
+
+@dataclass
+class ReplayTiming:
+    """Where one replay spent its time (s); ``ingest`` by stream (dark, flat, primary)."""
+
+    documents: float = 0.0
+    frames: float = 0.0
+    ingest: dict[str, float] = field(default_factory=dict)
+    final: float = 0.0
+    total: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+def timed_replay(store: TiledStore, uid: str, fill: str) -> ReplayTiming:
+    """``replay_runs`` for one run without storing results, instrumented.
+
+    The loop is the one :func:`ssb_beamline.profiles.replay.replay_runs` runs; the
+    frame reads are timed inside the resolver (files) or the document stream (tiled),
+    and the rest of the callback's time is attributed to the stream of the frame.
+    """
+    timing = ReplayTiming()
+    callback = XanesLiveAnalysis(ni_k_edge_references(), keep_normalized=True)
+    resolver = callback._frames  # instrumented: time spent reading the files
+    read = resolver.frames
+
+    def timed_read(datum):
+        t = time.perf_counter()
+        try:
+            return read(datum)
+        finally:
+            timing.frames += time.perf_counter() - t
+
+    resolver.frames = timed_read
+    streams: dict[str, str] = {}  # descriptor uid -> stream name
+    t_start = time.perf_counter()
+    documents = run_documents(store.raw[uid], fill=fill)
+    first = True
+    while True:
+        t = time.perf_counter()
+        try:
+            name, doc = next(documents)
+        except StopIteration:
+            break
+        fetched = time.perf_counter() - t
+        if first:  # the generator fetches every document before the first
+            timing.documents, first = fetched, False
+        else:  # with fill="always", frames come over HTTP here
+            timing.frames += fetched
+        if name == "descriptor":
+            streams[doc["uid"]] = doc["name"]
+        reads_before = timing.frames
+        t = time.perf_counter()
+        callback(name, doc)
+        spent = time.perf_counter() - t - (timing.frames - reads_before)
+        stream = streams.get(doc.get("descriptor", ""), "other")
+        timing.ingest[stream] = timing.ingest.get(stream, 0.0) + spent
+    timing.total = time.perf_counter() - t_start
+    timing.final = callback.outcome.final_seconds or 0.0
+    timing.ingest["other"] = timing.ingest.get("other", 0.0) - timing.final
+    timing.errors = callback.outcome.errors
+    return timing
+
+
+def backfill(store: TiledStore, folder: Path, energies: np.ndarray, size: int) -> dict:
+    """Journal a run while tiled is 'down', then time sync_run; same for its results."""
+    uid = str(uuid.uuid4())
+    docs = synthetic_run(uid, folder, energies, size)
+    journal = DocumentJournal(store.journal_dir)
+
+    def dead_server(raw):
+        raise ConnectionError("tiled is down (benchmark)")
+
+    logging.getLogger("ssb_beamline.storage.journal").setLevel(logging.CRITICAL)
+    writer = JournaledWriter(store.raw, journal, writer_factory=dead_server)
+    for name, doc in docs:
+        writer(name, doc)
+    assert journal.pending() == [uid]
+    t = time.perf_counter()
+    sync_run(store.raw, journal, uid)
+    t_docs = time.perf_counter() - t
+    assert store.raw[uid].metadata["stop"]["exit_status"] == "success"
+    shape = (size, size)
+    rng = np.random.default_rng(1)
+    arrays = {
+        key: rng.random(shape, dtype=np.float32)
+        for key in ("edge_energy", "e0", "edge_step", "soc", "soc_edge", "oxidation_state")
+    }
+    arrays["fractions"] = rng.random((2, *shape), dtype=np.float32)
+    arrays["mask"] = arrays["soc"] > 0.2
+    arrays["normalized"] = rng.random((len(energies), *shape), dtype=np.float32)
+    results = ResultJournal(store.journal_dir / "results")
+    t = time.perf_counter()
+    results.write(uid, arrays, units={}, metadata={"source": "live"})
+    t_write = time.perf_counter() - t
+    t = time.perf_counter()
+    (stored,) = sync_results(store.results, results)
+    t_results = time.perf_counter() - t
+    result_bytes = sum(a.nbytes for a in arrays.values())
+    return {
+        "docs": len(docs),
+        "doc_seconds": t_docs,
+        "frame_bytes": raw_bytes(energies, size),
+        "result_bytes": result_bytes,
+        "journal_write_seconds": t_write,
+        "result_seconds": t_results,
+        "stored": stored,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--small", action="store_true", help="21 energies of 512 x 512")
+    parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    args = parser.parse_args()
+    n_replay, n_backfill, size = (21, 21, 512) if args.small else (100, 41, 2048)
+    data = Path(tempfile.mkdtemp(prefix="bench-replay-"))
+    table = Table(title=f"ssb_beamline replay and backfill benchmarks ({size}^2 uint16 frames)")
+    for column in ("measurement", "value", "goal", "notes"):
+        table.add_column(column)
+    try:
+        with EmbeddedTiledServer(data / "server") as server:
+            store = open_store(server.url, api_key=server.api_key, data_dir=data / "client")
+            folder = server.layout.detector
+            warm_up = str(uuid.uuid4())  # imports, compiled kernels, first requests
+            write_run(store.raw, synthetic_run(warm_up, folder, grid(16), 64))
+            for fill in ("never", "always"):
+                timed_replay(store, warm_up, fill)
+            energies = grid(n_replay)
+            uid = str(uuid.uuid4())
+            t = time.perf_counter()
+            docs = synthetic_run(uid, folder, energies, size)
+            t_build = time.perf_counter() - t
+            t = time.perf_counter()
+            write_run(store.raw, docs)
+            t_store = time.perf_counter() - t
+            total = raw_bytes(energies, size)
+            table.add_row(
+                f"build: {n_replay}-energy run, {total / MB:.0f} MB of frames",
+                f"{t_build:.1f} s",
+                "",
+                f"written to tiled (documents) in {t_store:.1f} s",
+            )
+            for fill, label in (("never", "detector files"), ("always", "tiled over HTTP")):
+                timing = timed_replay(store, uid, fill)
+                if timing.errors:
+                    raise RuntimeError(f"replay failed: {timing.errors}")
+                rate = total / MB / timing.total
+                ingest = sum(timing.ingest.values())
+                parts = {
+                    "documents": timing.documents,
+                    "frame reads": timing.frames,
+                    "ingest": ingest,
+                    "final maps": timing.final,
+                }
+                limit = max(parts, key=parts.get)
+                by_stream = ", ".join(
+                    f"{k} {v:.1f}" for k, v in timing.ingest.items() if k != "other"
+                )
+                split = ", ".join(f"{k} {v:.1f} s" for k, v in parts.items())
+                split += f" (ingest by stream: {by_stream} s)"
+                table.add_row(
+                    f"replay, frames from {label}",
+                    f"{rate:.0f} MB/s ({timing.total:.1f} s)",
+                    ">= 300 MB/s",
+                    f"{split}; limited by {limit}",
+                )
+            result = backfill(store, folder, grid(n_backfill), size)
+            table.add_row(
+                f"backfill: {n_backfill}-energy run's {result['docs']} documents (sync_run)",
+                f"{result['doc_seconds']:.1f} s",
+                "",
+                f"{result['frame_bytes'] / MB / result['doc_seconds']:.0f} MB/s of frames "
+                "registered (files stay in place)",
+            )
+            table.add_row(
+                f"backfill: journaled results, {result['result_bytes'] / MB:.0f} MB",
+                f"{result['result_seconds']:.1f} s",
+                "",
+                f"{result['result_bytes'] / MB / result['result_seconds']:.0f} MB/s uploaded; "
+                f"journaling them took {result['journal_write_seconds']:.1f} s",
+            )
+            store.close()
+    finally:
+        if not args.keep:
+            shutil.rmtree(data, ignore_errors=True)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    main()

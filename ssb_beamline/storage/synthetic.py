@@ -1,0 +1,168 @@
+"""Synthetic runs: the documents of a ``xanes_scan`` with its frames in HDF5 files.
+
+For tests and benchmarks of storage and replay that need a run of a given size, or
+with one given fault (a missing stream, a frame shape that changes, no stop
+document), without simulating an acquisition: the documents are those the
+simulated beamline emits (start, descriptor, StreamResource, StreamDatum, event,
+stop), made with event-model's composers, and the frames are written the way
+ophyd-async's HDF5 writer writes them (one chunk per frame).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+from event_model import compose_run
+
+HDF5_MIMETYPE = "application/x-hdf5"
+DATASET = "/entry/data/data"
+
+#: ``frames(stream, index, shape)`` -> one uint16 frame.
+FrameSource = Callable[[str, int, tuple[int, int]], np.ndarray]
+
+_LEVEL = {"dark": 100, "flat": 20000, "primary": 8000}
+
+
+def constant_frames(stream: str, index: int, shape: tuple[int, int]) -> np.ndarray:
+    """Flat frames: dark 100, flat 20000, image 8000 counts (enough to replay)."""
+    return np.full(shape, _LEVEL.get(stream, 0), np.uint16)
+
+
+def mixture_frames(energies: Sequence[float], shape: tuple[int, int], seed: int = 0) -> FrameSource:
+    """Frames of a Ni2+/Ni3+ mixture field (random state of charge), with cheap noise.
+
+    The images follow the shipped NiO / LiNiO2 references, so the maps of a replay
+    are those of a real analysis; the noise is one Gaussian field rolled from frame
+    to frame (drawing fresh noise for a 2048 x 2048 frame costs more than the rest).
+    """
+    from ssb_beamline.reference_data import ni_k_edge_references
+
+    rng = np.random.default_rng(seed)
+    ni2, ni3 = ni_k_edge_references()
+    soc = np.clip(rng.normal(0.5, 0.2, shape), 0, 1).astype(np.float32)
+    noise = rng.normal(0.0, 30.0, shape).astype(np.float32)
+    flat = np.clip(30000 + noise, 0, 65535).astype(np.uint16)
+    dark = np.full(shape, 100, np.uint16)
+
+    def frames(stream: str, index: int, frame_shape: tuple[int, int]) -> np.ndarray:
+        if stream == "dark":
+            return dark
+        if stream == "flat":
+            return flat
+        e = float(energies[index])
+        mu = 0.6 * ((1 - soc) * ni2.at([e])[0] + soc * ni3.at([e])[0]) + 0.2
+        counts = 100 + 29900 * np.exp(-mu) + np.roll(noise, index, axis=0)
+        return np.clip(counts, 0, 65535).astype(np.uint16)
+
+    return frames
+
+
+def write_frames(path: Path, stream: str, count: int, shape: tuple[int, int], frames: FrameSource):
+    """Write ``count`` frames of one stream to an HDF5 file, one chunk per frame."""
+    with h5py.File(path, "w") as f:
+        dataset = f.create_dataset(
+            DATASET, shape=(count, *shape), dtype=np.uint16, chunks=(1, *shape)
+        )
+        for i in range(count):
+            dataset[i] = frames(stream, i, shape)
+
+
+def xanes_run(
+    uid: str,
+    folder: Path,
+    energies: Sequence[float],
+    *,
+    shape: tuple[int, int] = (8, 8),
+    frames: FrameSource = constant_frames,
+    n_dark: int = 2,
+    plan: str = "xanes_scan",
+    start_keys: bool = True,
+    streams: Sequence[str] = ("dark", "flat", "primary"),
+    shapes: dict[str, tuple[int, int]] | None = None,
+    file_shapes: dict[str, tuple[int, int]] | None = None,
+    exit_status: str | None = "success",
+) -> list[tuple[str, dict]]:
+    """The documents of a ``xanes_scan``-like run; its frames go to ``folder``.
+
+    Parameters
+    ----------
+    uid : the run's uid (files are named ``<uid>-<stream>.h5``)
+    folder : where the HDF5 files are written (a tiled server's readable storage
+        for a run to be stored there)
+    energies : eV; a flat and an image per energy
+    shape, frames : frame shape and content (see :func:`mixture_frames`)
+    n_dark : dark frames
+    plan, start_keys : plan name; ``start_keys=False`` leaves out the keys the XANES
+        analysis needs (energies, data keys)
+    streams : which streams the run has
+    shapes, file_shapes : per-stream frame shapes in the descriptors / in the files
+        (default ``shape``), to make runs whose shapes disagree
+    exit_status : of the stop document; None leaves the run open (no stop)
+    """
+    md: dict = {"plan_name": plan, "scan_id": 7, "num_points": len(energies)}
+    if start_keys:
+        md |= {"energies_ev": [float(e) for e in energies], "detector_key": "det"}
+        md |= {"energy_key": "energy", "i0_key": "i0"}
+    run = compose_run(uid=uid, metadata=md)
+    docs: list[tuple[str, dict]] = [("start", run.start_doc)]
+    number = {"shape": [], "dtype": "number", "source": "synthetic"}
+    for stream in streams:
+        described = (shapes or {}).get(stream, shape)
+        count = n_dark if stream == "dark" else len(energies)
+        path = folder / f"{uid}-{stream}.h5"
+        write_frames(path, stream, count, (file_shapes or {}).get(stream, described), frames)
+        frame = {"shape": [1, *described], "dtype": "array", "dtype_numpy": "<u2"}
+        keys = {"det": {**frame, "source": "synthetic", "external": "STREAM:"}}
+        desc = run.compose_descriptor(
+            name=stream, data_keys={**keys, "energy": number, "i0": number}
+        )
+        res = run.compose_stream_resource(
+            mimetype=HDF5_MIMETYPE,
+            uri=f"file://localhost{path}",
+            data_key="det",
+            parameters={"dataset": DATASET, "chunk_shape": [1, *described]},
+        )
+        docs += [("descriptor", desc.descriptor_doc), ("stream_resource", res.stream_resource_doc)]
+        for i in range(count):
+            datum = res.compose_stream_datum(
+                indices={"start": i, "stop": i + 1},
+                seq_nums={"start": i + 1, "stop": i + 2},
+                descriptor=desc.descriptor_doc,
+            )
+            data = {"energy": float(energies[0 if stream == "dark" else i]), "i0": 1.0}
+            stamps = dict.fromkeys(data, time.time())
+            event = desc.compose_event(data=data, timestamps=stamps, seq_num=i + 1)
+            docs += [("stream_datum", datum), ("event", event)]
+    if exit_status is not None:
+        docs.append(("stop", run.compose_stop(exit_status=exit_status)))
+    return docs
+
+
+def count_run(uid: str, values: Sequence[float] = (1.0, 2.0, 3.0)) -> list[tuple[str, dict]]:
+    """The documents of a bluesky ``count`` of one scalar detector (no frames)."""
+    run = compose_run(uid=uid, metadata={"plan_name": "count", "scan_id": 8})
+    data_keys = {"det": {"shape": [], "dtype": "number", "source": "synthetic"}}
+    desc = run.compose_descriptor(name="primary", data_keys=data_keys)
+    events = [
+        ("event", desc.compose_event(data={"det": v}, timestamps={"det": 0.0}, seq_num=i + 1))
+        for i, v in enumerate(values)
+    ]
+    return [
+        ("start", run.start_doc),
+        ("descriptor", desc.descriptor_doc),
+        *events,
+        ("stop", run.compose_stop()),
+    ]
+
+
+def write_run(raw, docs: list[tuple[str, dict]]) -> None:
+    """Store a run's documents with bluesky's TiledWriter, as the live writer does."""
+    from bluesky.callbacks.tiled_writer import TiledWriter
+
+    writer = TiledWriter(raw)
+    for name, doc in docs:
+        writer(name, doc)
