@@ -8,6 +8,7 @@ Typical live use::
 """
 
 # --- XANES maps (absorbance, normalisation, edge, LCF, SOC, masks, alignment) ---
+from ._jit import warm_up as warm_up_kernels
 from ._maps import normalized_stack
 from .absorbance import (
     AbsorbanceResult,
@@ -67,6 +68,7 @@ __all__ = [
     "registration_features",
     "roi_spectra",
     "soc_map",
+    "warm_up_kernels",
     "white_line_map",
 ]
 # --- end XANES maps block ---

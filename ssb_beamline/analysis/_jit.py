@@ -14,15 +14,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["absorbance_table_rows", "accumulate_joint_sums"]
-
-#: Pixels per inner block of :func:`accumulate_joint_sums` (stays in L1/L2 cache).
-_BLOCK = 4096
+__all__ = ["absorbance_table_rows", "edge_window_uniform", "warm_up"]
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
-def absorbance_table_rows(frame, dark_plus1, limit, table, log_open, out, valid):
-    """``out = log_open - table[frame - dark_plus1]`` where valid, else 0; invalid count.
+def absorbance_table_rows(frame, dark_plus1, limit, table, log_open, shift, out, valid):
+    """``out = log_open - table[frame - dark_plus1] + shift`` where valid, else 0.
+
+    Returns the number of invalid pixels.
 
     The logarithm-table path of
     :func:`~ssb_beamline.analysis.absorbance_with_open_beam` for (rows, W) blocks:
@@ -37,50 +36,11 @@ def absorbance_table_rows(frame, dark_plus1, limit, table, log_open, out, valid)
             ok = k < limit[i, j]
             valid[i, j] = ok
             if ok:
-                out[i, j] = log_open[i, j] - table[k]
+                out[i, j] = log_open[i, j] - table[k] + shift
             else:
                 out[i, j] = np.float32(0.0)
                 n_bad += 1
     return n_bad
-
-
-@njit(nogil=True, cache=True, boundscheck=False, fastmath=True)
-def accumulate_joint_sums(stack, rows, coeffs, reference, projections, sum_squares, start, stop):
-    """Add ``coeffs[r, k] * (stack[rows[r]] - reference)`` to ``projections[k]``, and the squares.
-
-    Works on the pixels ``start:stop`` in cache-sized blocks, all rows of a block
-    at a time, so the sums are read and written once per call.
-
-    Parameters
-    ----------
-    stack : float32 (N, P), C-contiguous
-        Frames (pixels flattened).
-    rows : int64 (R,)
-        Rows of ``stack`` to add.
-    coeffs : float64 (R, 4)
-        Basis values of those rows.
-    reference : float32 (P,)
-        Frame subtracted from every row before summing (keeps float32 sums small).
-    projections : float64 (4, P), C-contiguous
-        Running sums, updated in place.
-    sum_squares : float64 (P,)
-        Running sum of ``(stack[rows[r]] - reference) ** 2``, updated in place.
-    start, stop : int
-        Pixel range.
-    """
-    q0, q1, q2, q3 = projections[0], projections[1], projections[2], projections[3]
-    for b0 in range(start, stop, _BLOCK):
-        b1 = min(stop, b0 + _BLOCK)
-        for r in range(rows.size):
-            row = stack[rows[r]]
-            c0, c1, c2, c3 = coeffs[r, 0], coeffs[r, 1], coeffs[r, 2], coeffs[r, 3]
-            for j in range(b0, b1):
-                d = np.float64(row[j] - reference[j])
-                sum_squares[j] += d * d
-                q0[j] += c0 * d
-                q1[j] += c1 * d
-                q2[j] += c2 * d
-                q3[j] += c3 * d
 
 
 #: Pixels per block of :func:`edge_window_uniform`: (n, block) float32 stays in L2.
@@ -184,3 +144,18 @@ def edge_window_uniform(dw, p0, p1, step, inv, xl0, dxl, e_first, h, derivative,
                         tt = np.float32(0.0)
                     tt = min(max(tt, np.float32(-1.0)), np.float32(1.0))
                 e0_out[k] = (i + 1.5 + np.float64(tt)) * h + e_first
+
+
+def warm_up() -> None:
+    """Load (or compile) every kernel for the array types the live analysis uses.
+
+    A new process pays about 0.5 s per kernel on its first call; a live analysis
+    calls this while the darks are taken, so that no image waits for it.
+    """
+    f32, u16 = np.float32, np.uint16
+    frame, ones = np.zeros((2, 4), u16), np.ones((2, 4), u16)
+    out, valid = np.empty((2, 4), f32), np.empty((2, 4), np.bool_)
+    table = np.zeros(65536, f32)
+    absorbance_table_rows(frame, ones, ones, table, out, f32(0.0), out, valid)
+    window, px = np.zeros((8, 4), f32), np.zeros(4, f32)
+    edge_window_uniform(window, px, px, px, px, 0.0, 0.01, 8330.0, 0.5, True, px, px.copy())

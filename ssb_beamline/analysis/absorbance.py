@@ -294,11 +294,14 @@ def absorbance_with_open_beam(
     out: np.ndarray | None = None,
     workers: int | None = None,
     count_table: bool = True,
+    offset: float = 0.0,
 ) -> AbsorbanceResult:
-    """``ln(flat - dark) - ln(I - dark)`` with a flat prepared by :func:`open_beam`.
+    """``ln(flat - dark) - ln(I - dark) + offset`` with a flat prepared by :func:`open_beam`.
 
-    Same result as :func:`absorbance`; invalid pixels (frame saturated or not above
-    the dark, or an invalid flat pixel) hold 0.0 and ``valid`` False.
+    Same result as :func:`absorbance` (plus ``offset``); invalid pixels (frame
+    saturated or not above the dark, or an invalid flat pixel) hold 0.0 and
+    ``valid`` False. ``offset`` corrects the incident flux: ``ln(I0_image /
+    I0_flat)`` when the flat was taken at another flux than the image.
 
     Integer (uint8/uint16) frames with the very ``dark`` object given to
     :func:`open_beam` (and the same ``saturation``) use the logarithm table of
@@ -331,13 +334,20 @@ def absorbance_with_open_beam(
         and frames.dtype in (np.uint8, np.uint16)
         and frames.shape[-2:] == ct.dark.shape
     )
+
+    def per_pixel(a: np.ndarray) -> np.ndarray:  # the (n_lead, W) view of a per-pixel map
+        if a.shape == frames.shape:
+            return a.reshape(n_lead, width)  # a writable view: one compiled kernel variant
+        return np.broadcast_to(a, frames.shape).reshape(n_lead, width)
+
     if use_table:
-        d2 = np.broadcast_to(ct.dark_plus1, frames.shape).reshape(n_lead, width)
-        lim2 = np.broadcast_to(ct.limit, frames.shape).reshape(n_lead, width)
+        d2 = per_pixel(ct.dark_plus1)
+        lim2 = per_pixel(ct.limit)
     else:
-        d2 = np.broadcast_to(dark, frames.shape).reshape(n_lead, width)
-        b2 = np.broadcast_to(beam.valid, frames.shape).reshape(n_lead, width)
-    l2 = np.broadcast_to(beam.log_open, frames.shape).reshape(n_lead, width)
+        d2 = per_pixel(np.asarray(dark))
+        b2 = per_pixel(beam.valid)
+    l2 = per_pixel(beam.log_open)
+    shift = np.float32(offset)
     sat = float(saturation)
     check_sat = not (np.issubdtype(frames.dtype, np.integer) and np.iinfo(frames.dtype).max < sat)
 
@@ -347,7 +357,9 @@ def absorbance_with_open_beam(
         f = f2[rows]
         if f.dtype != np.uint16:
             f = f.astype(np.uint16)
-        absorbance_table_rows(f, d2[rows], lim2[rows], ct.table, l2[rows], o2[rows], v2[rows])
+        absorbance_table_rows(
+            f, d2[rows], lim2[rows], ct.table, l2[rows], shift, o2[rows], v2[rows]
+        )
 
     def work_float(rows: slice) -> None:
         o = o2[rows]
@@ -362,6 +374,8 @@ def absorbance_with_open_beam(
         with np.errstate(divide="ignore", invalid="ignore"):
             np.log(o, out=o)
         np.subtract(l2[rows], o, out=o)
+        if shift:
+            o += shift
         _zero_invalid(o, v, t, finite=False)
 
     chunk_rows = max(1, (1 << 17) // max(1, width))

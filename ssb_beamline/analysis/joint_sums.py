@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._jit import accumulate_joint_sums
 from ._parallel import default_workers, run_chunks
 from .edge_fit import X_SCALE_EV
 from .lcf import reference_matrix
@@ -27,7 +26,7 @@ log = logging.getLogger(__name__)
 #: Frames gathered before they are added: each addition reads and writes the
 #: (4, P) sums once, so batching divides that traffic by the batch size.
 DEFAULT_BATCH = 16
-_CHUNK_PIXELS = 1 << 16
+_CHUNK_PIXELS = 1 << 14
 
 
 @dataclass(frozen=True)
@@ -154,16 +153,21 @@ class JointFitAccumulator:
         """Sum the pending rows."""
         if not self._pending or self.broken:
             return
-        rows = np.array(self._pending, np.int64)
-        coeffs = np.ascontiguousarray(self._basis[rows], dtype=np.float64)
+        rows = np.array(self._pending, np.intp)
+        basis_t = np.ascontiguousarray(self._basis[rows].T, dtype=np.float32)  # (4, R)
         self._pending.clear()
         stack, ref = self._stack, self._reference
         proj, ss = self._projections, self._sum_squares
 
         def work(s: slice) -> None:
-            accumulate_joint_sums(stack, rows, coeffs, ref, proj, ss, s.start, s.stop)
+            # the batch's rows of this pixel chunk (a copy that stays in cache), minus
+            # the reference; float32 products over one batch, float64 across batches
+            block = stack[rows, s.start : s.stop]
+            np.subtract(block, ref[s], out=block)
+            proj[:, s] += basis_t @ block
+            ss[s] += np.einsum("ij,ij->j", block, block)
 
-        run_chunks(work, self.n_pixels, _CHUNK_PIXELS, self.workers, limit_blas=False)
+        run_chunks(work, self.n_pixels, _CHUNK_PIXELS, self.workers)
 
     @property
     def complete(self) -> bool:

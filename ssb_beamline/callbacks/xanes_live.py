@@ -25,6 +25,7 @@ from ssb_beamline.analysis import (
     edge_energy_map,
     normalized_stack,
     open_beam,
+    warm_up_kernels,
 )
 
 from .frames import HDF5FrameResolver
@@ -184,6 +185,7 @@ class XanesLiveAnalysis(DocumentRouter):
             self._filled = np.zeros(n, dtype=bool)
             self._binned = np.zeros((n, *self._stack[0, ::LIVE_BIN, ::LIVE_BIN].shape), np.float32)
             self._sums = self._joint_sums_accumulator()
+            warm_up_kernels()  # now, while the darks come, not on the first image
 
     @_guarded
     def stream_resource(self, doc):
@@ -346,10 +348,9 @@ class XanesLiveAnalysis(DocumentRouter):
         flat_index = min(self._flats, key=lambda k: abs(self.energies[k] - energy))
         flat, flat_i0 = self._flats[flat_index]
         row = self._stack[index]
-        result = absorbance_with_open_beam(frame, self._dark_frame(), flat, out=row)
         # The flat was taken with flux flat_i0, the image with i0.
-        if i0 > 0 and flat_i0 > 0 and i0 != flat_i0:
-            row += np.float32(math.log(i0 / flat_i0))
+        flux = math.log(i0 / flat_i0) if i0 > 0 and flat_i0 > 0 else 0.0
+        result = absorbance_with_open_beam(frame, self._dark_frame(), flat, out=row, offset=flux)
         # flats below this energy are not needed again (images arrive in energy order)
         for k in [k for k in self._flats if k < flat_index]:
             del self._flats[k]
