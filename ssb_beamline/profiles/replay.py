@@ -11,7 +11,13 @@ from ssb_beamline.callbacks.xanes_live import MapPostProcessor
 from ssb_beamline.profiles.standard import standard_post_processors
 from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.storage import TiledResultSink, TiledStore
-from ssb_beamline.storage.replay import ReplayError, paced, resolve_uid, run_documents
+from ssb_beamline.storage.replay import (
+    ReplayError,
+    check_run_closed,
+    paced,
+    resolve_uid,
+    run_documents,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -88,13 +94,7 @@ def check_replayable(run) -> None:
     ``primary`` streams.
     """
     start = run.metadata.get("start") or {}
-    uid = start.get("uid", "?")
-    if not run.metadata.get("stop"):
-        raise ReplayError(
-            f"Run {uid} is still open (it has no stop document): it is being acquired or "
-            "was interrupted before it closed. Wait for it to finish; an interrupted run "
-            "can be replayed after `ssb-beamline sync` closes it."
-        )
+    uid = check_run_closed(run)
     plan = start.get("plan_name")
     if plan != "xanes_scan":
         raise ReplayError(

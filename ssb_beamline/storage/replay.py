@@ -203,6 +203,18 @@ def _unreadable_files(uid: str, resources: list[dict]) -> None:
         )
 
 
+def check_run_closed(run) -> str:
+    """The uid of a stored run that has its stop document; `ReplayError` otherwise."""
+    uid = (run.metadata.get("start") or {}).get("uid", "?")
+    if not run.metadata.get("stop"):
+        raise ReplayError(
+            f"Run {uid} is still open (it has no stop document): it is being acquired or "
+            "was interrupted before it closed. Wait for it to finish; an interrupted run "
+            "can be replayed after `ssb-beamline sync` closes it."
+        )
+    return uid
+
+
 def run_documents(
     run, *, fill: Literal["auto", "always", "never"] = "auto"
 ) -> Iterator[tuple[str, dict]]:
@@ -223,14 +235,7 @@ def run_documents(
     """
     if fill not in FILL_MODES:
         raise ReplayError(f"fill must be one of {FILL_MODES}, not {fill!r}.")
-    start = run.metadata.get("start") or {}
-    uid = start.get("uid", "?")
-    if not run.metadata.get("stop"):
-        raise ReplayError(
-            f"Run {uid} is still open (it has no stop document): it is being acquired or "
-            "was interrupted before it closed. Wait for it to finish; an interrupted run "
-            "can be replayed after `ssb-beamline sync` closes it."
-        )
+    uid = check_run_closed(run)
     docs = [(name, dict(doc)) for name, doc in run.documents()]
     _check_frame_shapes(uid, [doc for name, doc in docs if name == "descriptor"])
     resources = [doc for name, doc in docs if name == "stream_resource"]
