@@ -7,26 +7,26 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import bluesky.plan_stubs as bps
-import bluesky.preprocessors as bpp
 import numpy as np
 from bluesky.protocols import Movable, Readable, Triggerable
 
-from .stubs import PlanGen, StreamStager, check_within_limits, data_key, read_limits, set_exposure
-from .tomo import (
-    AngleRange,
-    check_fly_axis,
-    darks,
-    flats,
-    fly_geometry,
-    fly_rotation,
-    readback_of,
-    step_rotation,
-    validate_angles,
-    validate_count,
-    validate_exposure,
-    validate_fly_timing,
+from ._tomo_common import (
+    angle_orders,
+    device_md,
+    fly_geometries,
+    prepare_tomo,
+    run_tomo_series,
+    series_fly_md,
+    tomogram_list,
 )
-from .xanes_tomo import segment_streams
+from .stubs import (
+    PlanGen,
+    StreamStager,
+    check_within_limits,
+    data_key,
+    read_limits,
+)
+from .tomo import AngleRange, validate_tomo_args
 
 logger = logging.getLogger(__name__)
 
@@ -120,15 +120,11 @@ def holotomo_scan(
     distance_list = validate_distances(distances)
     if propagation_distances_m is not None and len(propagation_distances_m) != len(distance_list):
         raise ValueError("Give one propagation distance (m) per holo_z distance.")
-    angle_arr = validate_angles(angles, evenly_spaced=mode == "fly")
-    exposure = validate_exposure(exposure_time, required=mode == "fly")
-    n_dark = validate_count("n_dark", n_dark)
-    n_flat = validate_count("n_flat", n_flat)
-    orders = [angle_arr[::-1] if zigzag and k % 2 else angle_arr for k in range(len(distance_list))]
-    flies = []
-    if mode == "fly" and exposure is not None:
-        validate_fly_timing(deadtime, lead_time)
-        flies = [fly_geometry(a, exposure, deadtime, lead_time) for a in orders]
+    angle_arr, exposure, n_dark, n_flat = validate_tomo_args(
+        angles, mode, exposure_time, n_dark, n_flat
+    )
+    orders = angle_orders(angle_arr, len(distance_list), zigzag)
+    flies = fly_geometries(mode, exposure, orders, deadtime, lead_time)
     angle_list = [float(a) for a in angle_arr]
     plan_args = {
         "detector": repr(detector), "rotation": repr(rotation), "holo_z": repr(holo_z),
@@ -138,32 +134,22 @@ def holotomo_scan(
         "deadtime": deadtime, "lead_time": lead_time, "zigzag": zigzag,
     }  # fmt: skip
     distance_key, rotation_key = data_key(holo_z), data_key(rotation)
-    tomograms = []
-    for k, (z, order) in enumerate(zip(distance_list, orders, strict=True)):
-        stream, monitor = segment_streams(mode, k)
-        tomograms.append({"holo_z": z, "angles_deg": [float(a) for a in order],
-                          "stream": stream, "monitor_stream": monitor})  # fmt: skip
-        if flies:
-            tomograms[-1]["rotation_travel_deg"] = [flies[k].pre, flies[k].post]
-        if propagation_distances_m is not None:
-            tomograms[-1]["propagation_distance_m"] = float(propagation_distances_m[k])
+    tomograms = tomogram_list("holo_z", distance_list, orders, mode, flies)
+    if propagation_distances_m is not None:
+        for tomogram, distance_m in zip(tomograms, propagation_distances_m, strict=True):
+            tomogram["propagation_distance_m"] = float(distance_m)
     logger.info("holotomo_scan: %d distances x %d angles, %s mode", len(distance_list),
                 len(angle_list), mode)  # fmt: skip
 
     def checked_scan() -> PlanGen:
         z_limits = yield from read_limits(holo_z)
         check_within_limits(holo_z.name, distance_list, z_limits, "mm")
-        rot_limits = yield from read_limits(rotation)
-        check_within_limits(rotation.name, angle_list, rot_limits, "deg")
-        for fly in flies:
-            yield from check_fly_axis(rotation, fly, rot_limits)
-        old_velocity = (yield from bps.rd(rotation.velocity)) if flies else None
-        check_within_limits(sample_x.name, [sample_out], (yield from read_limits(sample_x)), "")
-        sample_in = yield from bps.rd(sample_x)
-        energy_ev = (yield from bps.rd(energy)) if energy is not None else None
-        if exposure is not None:
-            yield from set_exposure(detector, exposure)
-        stager = StreamStager(detector)
+        old_velocity, sample_in, energy_ev = yield from prepare_tomo(
+            detector, rotation, sample_x, angle_list, flies, sample_out, exposure, energy
+        )
+        devices_md = device_md(detector, i0, [holo_z, rotation],
+                               {"distance_key": distance_key, "rotation_key": rotation_key},
+                               pixel_size_um, rotation_center_px, sample)  # fmt: skip
         start_md: dict[str, Any] = {
             "plan_name": "holotomo_scan",
             "plan_args": plan_args,
@@ -182,51 +168,22 @@ def holotomo_scan(
             "n_flat": n_flat,
             "flat_per_distance": True,
             "exposure_time": exposure,
-            "pixel_size_um": pixel_size_um,
-            "rotation_center_guess_px": rotation_center_px,
-            "sample": dict(sample or {}),
-            "detectors": [detector.name],
-            "motors": [holo_z.name, rotation.name],
-            "detector_key": data_key(detector),
-            "distance_key": distance_key,
-            "rotation_key": rotation_key,
-            "i0_key": data_key(i0),
-            "hints": {"dimensions": [([distance_key], "primary"), ([rotation_key], "primary")]},
+            **devices_md,
+            **series_fly_md(flies, deadtime, rotation, detector),
+            **dict(md or {}),
         }
-        if flies:
-            start_md.update(rotation_velocity_deg_s=flies[0].velocity, deadtime=deadtime,
-                            monitor_key=readback_of(rotation).name,
-                            timestamp_key=data_key(detector) + "-timestamp")  # fmt: skip
-        start_md.update(md or {})
 
-        def scan() -> PlanGen:
-            yield from bps.open_run(md=start_md)
-            yield from darks(stager, [detector, i0], shutter, n_dark, shutter_closed, shutter_open)
-            for k, tomogram in enumerate(tomograms):
-                yield from bps.checkpoint()
-                yield from bps.mv(holo_z, distance_list[k])
-                yield from flats(stager, [detector, i0, holo_z], sample_x, sample_out, sample_in,
-                                 n_flat)  # fmt: skip
-                yield from bps.checkpoint()
-                if mode == "step":
-                    yield from step_rotation(stager, [detector, rotation, holo_z, i0], rotation,
-                                             tomogram["angles_deg"])  # fmt: skip
-                else:
-                    yield from stager.close()
-                    yield from fly_rotation(detector, rotation, flies[k], len(angle_list),
-                                            exposure, deadtime, tomogram["stream"],
-                                            tomogram["monitor_stream"])  # fmt: skip
-            yield from stager.close()
-            return (yield from bps.close_run())
+        def move_to(k: int) -> PlanGen:
+            yield from bps.mv(holo_z, distance_list[k])
 
-        def restore() -> PlanGen:
-            yield from stager.close()
-            yield from bps.mv(sample_x, sample_in, shutter, shutter_open)
-            if old_velocity is not None:
-                yield from bps.mv(rotation.velocity, old_velocity)
-
-        devices = [holo_z, rotation, sample_x, *([energy] if energy is not None else []),
-                   *baseline]  # fmt: skip
-        return (yield from bpp.finalize_wrapper(bpp.baseline_wrapper(scan(), devices), restore()))
+        return (yield from run_tomo_series(
+            start_md, detector=detector, rotation=rotation, sample_x=sample_x, shutter=shutter,
+            i0=i0, stager=StreamStager(detector), tomograms=tomograms, flies=flies,
+            move_to=move_to, extra=[holo_z], sample_out=sample_out, sample_in=sample_in,
+            n_dark=n_dark, n_flat=n_flat, exposure=exposure, deadtime=deadtime,
+            shutter_open=shutter_open, shutter_closed=shutter_closed, old_velocity=old_velocity,
+            devices=[holo_z, rotation, sample_x, *([energy] if energy is not None else []),
+                     *baseline],
+        ))  # fmt: skip
 
     return checked_scan()

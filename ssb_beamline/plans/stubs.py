@@ -100,3 +100,41 @@ class StreamStager:
         if self.stream is not None:
             self.stream = None
             yield from bps.unstage(self.detector, group="ssb-stage", wait=True)
+
+
+def check_sample_out(sample_x: Any, sample_out: float) -> PlanGen:
+    """Check ``sample_out`` within the ``sample_x`` limits; return the current position."""
+    check_within_limits(sample_x.name, [sample_out], (yield from read_limits(sample_x)), "")
+    return (yield from bps.rd(sample_x))
+
+
+def check_energy_focus(
+    energy: Any,
+    energy_list: Sequence[float],
+    zone_plate_z: Any,
+    detector_z: Any,
+    focus_positions: Sequence[Any] | None,
+) -> PlanGen:
+    """Check the energies and the focus positions (zone plate, detector) within limits."""
+    check_within_limits(energy.name, energy_list, (yield from read_limits(energy)), "eV")
+    if focus_positions is not None:
+        zp_limits = yield from read_limits(zone_plate_z)
+        check_within_limits(zone_plate_z.name, [p[0] for p in focus_positions], zp_limits, "mm")
+        det_limits = yield from read_limits(detector_z)
+        check_within_limits(detector_z.name, [p[1] for p in focus_positions], det_limits, "mm")
+
+
+def move_energy(
+    energy: Any,
+    zone_plate_z: Any,
+    detector_z: Any,
+    energy_list: Sequence[float],
+    focus_positions: Sequence[Any] | None,
+    index: int,
+) -> PlanGen:
+    """Move to ``energy_list[index]``, with the zone plate and detector if focus-tracking."""
+    moves: list[Any] = [energy, energy_list[index]]
+    if focus_positions is not None:
+        zp, det = focus_positions[index]
+        moves += [zone_plate_z, zp, detector_z, det]
+    yield from bps.mv(*moves)

@@ -10,17 +10,28 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-import bluesky.plan_stubs as bps
-import bluesky.preprocessors as bpp
 import numpy as np
 from bluesky.protocols import Movable, Readable, Triggerable
-from bluesky.utils import short_uid
-from ophyd_async.core import TriggerInfo
 
-from .stubs import PlanGen, StreamStager, check_within_limits, data_key, read_limits, set_exposure
+from ._tomo_common import (  # noqa: F401  (building blocks re-exported from here)
+    FlyGeometry,
+    check_fly_axis,
+    check_rotation,
+    darks,
+    device_md,
+    flats,
+    fly_geometries,
+    fly_geometry,
+    fly_rotation,
+    prepare_tomo,
+    readback_of,
+    run_tomo_series,
+    step_rotation,
+    validate_fly_timing,
+)
+from .stubs import PlanGen, StreamStager, data_key
 
 logger = logging.getLogger(__name__)
 
@@ -109,122 +120,12 @@ def validate_count(name: str, value: int, minimum: int = 1) -> int:
     return int(value)
 
 
-def validate_fly_timing(deadtime: float, lead_time: float) -> None:
-    """Raise ``ValueError`` unless ``deadtime >= 0`` and ``lead_time > 0`` (s)."""
-    if not (
-        math.isfinite(deadtime) and deadtime >= 0 and math.isfinite(lead_time) and lead_time > 0
-    ):
-        raise ValueError(f"Need deadtime >= 0 and lead_time > 0 s, got {deadtime}, {lead_time}.")
-
-
-@dataclass(frozen=True)
-class FlyGeometry:
-    """Rotation move of a fly scan: speed, run-up start and end positions."""
-
-    velocity: float
-    pre: float
-    post: float
-    period: float
-    lead_time: float
-
-
-def fly_geometry(
-    angles: np.ndarray, exposure: float, deadtime: float, lead_time: float
-) -> FlyGeometry:
-    """Speed ``step / (exposure + deadtime)`` and run-up so frame 0 is centred on ``angles[0]``."""
-    period = exposure + deadtime
-    step = float(angles[1] - angles[0])
-    velocity = abs(step) / period
-    sign = math.copysign(1.0, step)
-    pre = float(angles[0]) - sign * velocity * (lead_time + exposure / 2)
-    post = float(angles[-1]) + sign * velocity * (2 * lead_time + period)
-    return FlyGeometry(velocity, pre, post, period, lead_time)
-
-
-def readback_of(axis: Any) -> Any:
-    """The subscribable readback signal of an axis (ophyd-async or classic ophyd)."""
-    for attr in ("user_readback", "readback"):
-        signal = getattr(axis, attr, None)
-        if signal is not None:
-            return signal
-    return axis
-
-
-def check_fly_axis(rotation: Any, fly: FlyGeometry, limits: tuple[float, float]) -> PlanGen:
-    """Check (with ``bps.rd``) that ``rotation`` can fly at ``fly.velocity`` within ``limits``."""
-    if not hasattr(rotation, "velocity") or not hasattr(rotation, "set"):
-        raise ValueError(
-            f"Fly scans need a rotation axis with a velocity signal; {rotation.name} has none."
-        )
-    if hasattr(rotation, "max_velocity"):
-        vmax = yield from bps.rd(rotation.max_velocity)
-        if vmax and fly.velocity > vmax:
-            raise ValueError(
-                f"The fly scan needs {fly.velocity:.4g} deg/s, above the maximum {vmax:.4g} "
-                f"deg/s of {rotation.name}: use a longer exposure or more angles."
-            )
-    check_within_limits(f"{rotation.name} (fly run-up)", [fly.pre, fly.post], limits, "deg")
-
-
-def darks(stager: StreamStager, readables: Sequence[Readable], shutter: Movable, n: int,
-          closed: Any, opened: Any, stream: str = "dark") -> PlanGen:  # fmt: skip
-    """Close the shutter, take ``n`` frames into ``stream``, open it again."""
-    yield from bps.mv(shutter, closed)
-    for _ in range(n):
-        yield from stager.read(readables, stream)
-    yield from bps.mv(shutter, opened)
-
-
-def flats(stager: StreamStager, readables: Sequence[Readable], sample_x: Movable,
-          sample_out: float, sample_in: float, n: int,
-          stream: str = "flat") -> PlanGen:  # fmt: skip
-    """Move the sample out, take ``n`` frames into ``stream``, move it back."""
-    yield from bps.mv(sample_x, sample_out)
-    for _ in range(n):
-        yield from stager.read(readables, stream)
-    yield from bps.mv(sample_x, sample_in)
-
-
-def step_rotation(stager: StreamStager, readables: Sequence[Readable], rotation: Movable,
-                  angles: Sequence[float], stream: str = "primary") -> PlanGen:  # fmt: skip
-    """Move to each angle and take one frame; a checkpoint before each point."""
-    for angle in angles:
-        yield from bps.checkpoint()
-        yield from bps.mv(rotation, float(angle))
-        yield from stager.read(readables, stream)
-
-
-def fly_rotation(detector: Any, rotation: Any, fly: FlyGeometry, num: int, exposure: float,
-                 deadtime: float, stream: str = "primary",
-                 monitor_stream: str = "rotation_monitor") -> PlanGen:  # fmt: skip
-    """Rotate at constant speed while the camera takes ``num`` internally timed frames.
-
-    The rotation readback is monitored into ``monitor_stream``; the frames (and
-    their time stamps) are collected into ``stream``. No checkpoint inside: a pause
-    requested during the flight takes effect at the next checkpoint (a hard pause
-    aborts rather than repeat frames).
-    """
-    readback = readback_of(rotation)
-    old_velocity = yield from bps.rd(rotation.velocity)
-    yield from bps.mv(rotation, fly.pre)
-    yield from bps.clear_checkpoint()
-    yield from bps.mv(rotation.velocity, fly.velocity)
-    info = TriggerInfo(number_of_events=num, livetime=exposure, deadtime=deadtime)
-    yield from bps.stage(detector, wait=True)
-    yield from bps.prepare(detector, info, wait=True)
-    yield from bps.declare_stream(detector, name=stream, collect=True)
-    yield from bps.monitor(readback, name=monitor_stream)
-    group = short_uid("fly-rotation")
-    yield from bps.abs_set(rotation, fly.post, group=group)
-    yield from bps.sleep(fly.lead_time)
-    yield from bps.kickoff(detector, wait=True)
-    yield from bps.collect_while_completing([detector], [detector], flush_period=0.5,
-                                            stream_name=stream)  # fmt: skip
-    yield from bps.wait(group=group)
-    yield from bps.unmonitor(readback)
-    yield from bps.unstage(detector, wait=True)
-    yield from bps.mv(rotation.velocity, old_velocity)
-    yield from bps.checkpoint()
+def validate_tomo_args(angles: Any, mode: str, exposure_time: float | None, n_dark: int,
+                       n_flat: int) -> tuple[np.ndarray, float | None, int, int]:  # fmt: skip
+    """Validated (angles, exposure, n_dark, n_flat) of a tomogram (fly: evenly spaced angles)."""
+    angle_arr = validate_angles(angles, evenly_spaced=mode == "fly")
+    exposure = validate_exposure(exposure_time, required=mode == "fly")
+    return angle_arr, exposure, validate_count("n_dark", n_dark), validate_count("n_flat", n_flat)
 
 
 def tomo_scan(
@@ -291,16 +192,12 @@ def tomo_scan(
     """
     if mode not in ("step", "fly"):
         raise ValueError(f"mode must be 'step' or 'fly', not {mode!r}.")
-    angle_arr = validate_angles(angles, evenly_spaced=mode == "fly")
-    exposure = validate_exposure(exposure_time, required=mode == "fly")
-    n_dark = validate_count("n_dark", n_dark)
-    n_flat = validate_count("n_flat", n_flat)
-    if mode == "fly":
-        validate_fly_timing(deadtime, lead_time)
+    angle_arr, exposure, n_dark, n_flat = validate_tomo_args(
+        angles, mode, exposure_time, n_dark, n_flat
+    )
     angle_list = [float(a) for a in angle_arr]
-    fly = None
-    if mode == "fly" and exposure is not None:
-        fly = fly_geometry(angle_arr, exposure, deadtime, lead_time)
+    flies = fly_geometries(mode, exposure, [angle_arr], deadtime, lead_time)
+    fly = flies[0] if flies else None
     plan_args = {
         "detector": repr(detector), "rotation": repr(rotation), "sample_x": repr(sample_x),
         "shutter": repr(shutter), "i0": repr(i0), "angles": angle_list, "mode": mode,
@@ -314,17 +211,12 @@ def tomo_scan(
     )  # fmt: skip
 
     def checked_scan() -> PlanGen:
-        rot_limits = yield from read_limits(rotation)
-        check_within_limits(rotation.name, angle_list, rot_limits, "deg")
-        if fly is not None:
-            yield from check_fly_axis(rotation, fly, rot_limits)
-            old_velocity = yield from bps.rd(rotation.velocity)
-        check_within_limits(sample_x.name, [sample_out], (yield from read_limits(sample_x)), "")
-        sample_in = yield from bps.rd(sample_x)
-        energy_ev = (yield from bps.rd(energy)) if energy is not None else None
-        if exposure is not None:
-            yield from set_exposure(detector, exposure)
-        stager = StreamStager(detector)
+        old_velocity, sample_in, energy_ev = yield from prepare_tomo(
+            detector, rotation, sample_x, angle_list, flies, sample_out, exposure, energy
+        )
+        devices_md = device_md(detector, i0, [rotation],
+                               {"rotation_key": rotation_key},
+                               pixel_size_um, rotation_center_px, sample)  # fmt: skip
         start_md: dict[str, Any] = {
             "plan_name": "tomo_scan",
             "plan_args": plan_args,
@@ -336,15 +228,7 @@ def tomo_scan(
             "exposure_time": exposure,
             "energy_ev": energy_ev,
             "energies_ev": [energy_ev] if energy_ev is not None else [],
-            "pixel_size_um": pixel_size_um,
-            "rotation_center_guess_px": rotation_center_px,
-            "sample": dict(sample or {}),
-            "detectors": [detector.name],
-            "motors": [rotation.name],
-            "detector_key": data_key(detector),
-            "rotation_key": rotation_key,
-            "i0_key": data_key(i0),
-            "hints": {"dimensions": [([rotation_key], "primary")]},
+            **devices_md,
         }
         if fly is not None:
             start_md.update(
@@ -356,29 +240,15 @@ def tomo_scan(
                 hints={"dimensions": [(["time"], "primary")]},
             )  # fmt: skip
         start_md.update(md or {})
-
-        def scan() -> PlanGen:
-            yield from bps.open_run(md=start_md)
-            yield from darks(stager, [detector, i0], shutter, n_dark, shutter_closed, shutter_open)
-            yield from bps.checkpoint()
-            yield from flats(stager, [detector, i0], sample_x, sample_out, sample_in, n_flat)
-            yield from bps.checkpoint()
-            if fly is None:
-                yield from step_rotation(stager, [detector, rotation, i0], rotation, angle_list)
-            else:
-                yield from stager.close()
-                yield from fly_rotation(detector, rotation, fly, len(angle_list), exposure,
-                                        deadtime)  # fmt: skip
-            yield from stager.close()
-            return (yield from bps.close_run())
-
-        def restore() -> PlanGen:
-            yield from stager.close()
-            yield from bps.mv(sample_x, sample_in, shutter, shutter_open)
-            if fly is not None:
-                yield from bps.mv(rotation.velocity, old_velocity)
-
-        devices = [rotation, sample_x, *([energy] if energy is not None else []), *baseline]
-        return (yield from bpp.finalize_wrapper(bpp.baseline_wrapper(scan(), devices), restore()))
+        tomogram = {"angles_deg": angle_list, "stream": "primary",
+                    "monitor_stream": "rotation_monitor"}  # fmt: skip
+        return (yield from run_tomo_series(
+            start_md, detector=detector, rotation=rotation, sample_x=sample_x, shutter=shutter,
+            i0=i0, stager=StreamStager(detector), tomograms=[tomogram], flies=flies,
+            move_to=None, extra=(), sample_out=sample_out, sample_in=sample_in, n_dark=n_dark,
+            n_flat=n_flat, exposure=exposure, deadtime=deadtime, shutter_open=shutter_open,
+            shutter_closed=shutter_closed, old_velocity=old_velocity,
+            devices=[rotation, sample_x, *([energy] if energy is not None else []), *baseline],
+        ))  # fmt: skip
 
     return checked_scan()

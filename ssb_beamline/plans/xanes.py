@@ -11,7 +11,15 @@ import bluesky.preprocessors as bpp
 from bluesky.protocols import Movable, Readable, Triggerable
 
 from .energy_grids import validate_energies
-from .stubs import PlanGen, StreamStager, check_within_limits, data_key, read_limits, set_exposure
+from .stubs import (
+    PlanGen,
+    StreamStager,
+    check_energy_focus,
+    check_sample_out,
+    data_key,
+    move_energy,
+    set_exposure,
+)
 
 #: Energy (eV) -> (zone-plate z, detector z) that keeps the image in focus at a
 #: fixed magnification.
@@ -153,26 +161,16 @@ def xanes_scan(
 
     def checked_scan() -> PlanGen:
         # Limits are read inside the plan, so building the plan touches no hardware.
-        energy_limits = yield from read_limits(energy)
-        check_within_limits(energy.name, energy_list, energy_limits, "eV")
-        if focus_positions is not None:
-            zp_limits = yield from read_limits(zone_plate_z)
-            check_within_limits(zone_plate_z.name, [p[0] for p in focus_positions], zp_limits, "mm")
-            det_limits = yield from read_limits(detector_z)
-            check_within_limits(detector_z.name, [p[1] for p in focus_positions], det_limits, "mm")
-        sample_limits = yield from read_limits(sample_x)
-        check_within_limits(sample_x.name, [sample_out], sample_limits, "")
-        sample_in = yield from bps.rd(sample_x)
+        yield from check_energy_focus(energy, energy_list, zone_plate_z, detector_z,
+                                      focus_positions)  # fmt: skip
+        sample_in = yield from check_sample_out(sample_x, sample_out)
         if exposure_time is not None:
             yield from set_exposure(detector, exposure_time)
         stager = StreamStager(detector)
 
         def move_to(index: int) -> PlanGen:
-            moves: list[Any] = [energy, energy_list[index]]
-            if focus_positions is not None:
-                zp, det = focus_positions[index]
-                moves += [zone_plate_z, zp, detector_z, det]
-            yield from bps.mv(*moves)
+            yield from move_energy(energy, zone_plate_z, detector_z, energy_list, focus_positions,
+                                   index)  # fmt: skip
 
         def flat() -> PlanGen:
             yield from bps.mv(sample_x, sample_out)

@@ -6,47 +6,31 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-import bluesky.plan_stubs as bps
-import bluesky.preprocessors as bpp
 import numpy as np
 from bluesky.protocols import Movable, Readable, Triggerable
 
-from .energy_grids import validate_energies
-from .stubs import PlanGen, StreamStager, check_within_limits, data_key, read_limits, set_exposure
-from .tomo import (
-    AngleRange,
-    check_fly_axis,
-    darks,
-    flats,
-    fly_geometry,
-    fly_rotation,
-    readback_of,
-    step_rotation,
-    validate_angles,
-    validate_count,
-    validate_exposure,
-    validate_fly_timing,
+from ._tomo_common import (  # noqa: F401  (segment_streams is re-exported from here)
+    angle_orders,
+    device_md,
+    fly_geometries,
+    prepare_tomo,
+    run_tomo_series,
+    segment_streams,
+    series_fly_md,
+    tomogram_list,
 )
+from .energy_grids import validate_energies
+from .stubs import (
+    PlanGen,
+    StreamStager,
+    check_energy_focus,
+    data_key,
+    move_energy,
+)
+from .tomo import AngleRange, validate_tomo_args
 from .xanes import FocusModel
 
 logger = logging.getLogger(__name__)
-
-
-def segment_streams(mode: str, index: int) -> tuple[str, str | None]:
-    """(frame stream, monitor stream) of the ``index``-th tomogram of a series.
-
-    Step scans put every tomogram in ``primary`` (each event carries the energy or
-    distance); fly scans collect each tomogram into its own ``primary_<k>`` stream
-    with its rotation monitor ``rotation_monitor_<k>``.
-
-    Examples
-    --------
-    >>> segment_streams("step", 3), segment_streams("fly", 3)
-    (('primary', None), ('primary_003', 'rotation_monitor_003'))
-    """
-    if mode == "step":
-        return "primary", None
-    return f"primary_{index:03d}", f"rotation_monitor_{index:03d}"
 
 
 def xanes_tomo_scan(
@@ -116,15 +100,11 @@ def xanes_tomo_scan(
     if mode not in ("step", "fly"):
         raise ValueError(f"mode must be 'step' or 'fly', not {mode!r}.")
     energy_list = [float(e) for e in validate_energies(energies)]
-    angle_arr = validate_angles(angles, evenly_spaced=mode == "fly")
-    exposure = validate_exposure(exposure_time, required=mode == "fly")
-    n_dark = validate_count("n_dark", n_dark)
-    n_flat = validate_count("n_flat", n_flat)
-    orders = [angle_arr[::-1] if zigzag and k % 2 else angle_arr for k in range(len(energy_list))]
-    flies = []
-    if mode == "fly" and exposure is not None:
-        validate_fly_timing(deadtime, lead_time)
-        flies = [fly_geometry(a, exposure, deadtime, lead_time) for a in orders]
+    angle_arr, exposure, n_dark, n_flat = validate_tomo_args(
+        angles, mode, exposure_time, n_dark, n_flat
+    )
+    orders = angle_orders(angle_arr, len(energy_list), zigzag)
+    flies = fly_geometries(mode, exposure, orders, deadtime, lead_time)
     focus_positions = [focus(e) for e in energy_list] if focus is not None else None
     angle_list = [float(a) for a in angle_arr]
     plan_args = {
@@ -136,13 +116,10 @@ def xanes_tomo_scan(
         "lead_time": lead_time, "zigzag": zigzag,
     }  # fmt: skip
     energy_key, rotation_key = data_key(energy), data_key(rotation)
-    tomograms = []
-    for k, (e, order) in enumerate(zip(energy_list, orders, strict=True)):
-        stream, monitor = segment_streams(mode, k)
-        tomograms.append({"energy_ev": e, "angles_deg": [float(a) for a in order],
-                          "stream": stream, "monitor_stream": monitor})  # fmt: skip
-        if flies:
-            tomograms[-1]["rotation_travel_deg"] = [flies[k].pre, flies[k].post]
+    tomograms = tomogram_list("energy_ev", energy_list, orders, mode, flies)
+    devices_md = device_md(detector, i0, [energy, rotation],
+                           {"energy_key": energy_key, "rotation_key": rotation_key},
+                           pixel_size_um, rotation_center_px, sample)  # fmt: skip
     start_md: dict[str, Any] = {
         "plan_name": "xanes_tomo_scan",
         "plan_args": plan_args,
@@ -159,77 +136,31 @@ def xanes_tomo_scan(
         "flat_per_energy": True,
         "exposure_time": exposure,
         "focus_tracking": focus is not None,
-        "pixel_size_um": pixel_size_um,
-        "rotation_center_guess_px": rotation_center_px,
-        "sample": dict(sample or {}),
-        "detectors": [detector.name],
-        "motors": [energy.name, rotation.name],
-        "detector_key": data_key(detector),
-        "energy_key": energy_key,
-        "rotation_key": rotation_key,
-        "i0_key": data_key(i0),
-        "hints": {"dimensions": [([energy_key], "primary"), ([rotation_key], "primary")]},
+        **devices_md,
+        **series_fly_md(flies, deadtime, rotation, detector),
+        **dict(md or {}),
     }
-    if flies:
-        start_md.update(rotation_velocity_deg_s=flies[0].velocity, deadtime=deadtime,
-                        monitor_key=readback_of(rotation).name,
-                        timestamp_key=data_key(detector) + "-timestamp")  # fmt: skip
-    start_md.update(md or {})
     logger.info("xanes_tomo_scan: %d energies x %d angles, %s mode", len(energy_list),
                 len(angle_list), mode)  # fmt: skip
 
     def checked_scan() -> PlanGen:
-        check_within_limits(energy.name, energy_list, (yield from read_limits(energy)), "eV")
-        if focus_positions is not None:
-            zp_limits = yield from read_limits(zone_plate_z)
-            check_within_limits(zone_plate_z.name, [p[0] for p in focus_positions], zp_limits, "mm")
-            det_limits = yield from read_limits(detector_z)
-            check_within_limits(detector_z.name, [p[1] for p in focus_positions], det_limits, "mm")
-        rot_limits = yield from read_limits(rotation)
-        check_within_limits(rotation.name, angle_list, rot_limits, "deg")
-        for fly in flies:
-            yield from check_fly_axis(rotation, fly, rot_limits)
-        old_velocity = (yield from bps.rd(rotation.velocity)) if flies else None
-        check_within_limits(sample_x.name, [sample_out], (yield from read_limits(sample_x)), "")
-        sample_in = yield from bps.rd(sample_x)
-        if exposure is not None:
-            yield from set_exposure(detector, exposure)
-        stager = StreamStager(detector)
+        yield from check_energy_focus(energy, energy_list, zone_plate_z, detector_z,
+                                      focus_positions)  # fmt: skip
+        old_velocity, sample_in, _ = yield from prepare_tomo(
+            detector, rotation, sample_x, angle_list, flies, sample_out, exposure
+        )
 
         def move_to(index: int) -> PlanGen:
-            moves: list[Any] = [energy, energy_list[index]]
-            if focus_positions is not None:
-                zp, det = focus_positions[index]
-                moves += [zone_plate_z, zp, detector_z, det]
-            yield from bps.mv(*moves)
+            yield from move_energy(energy, zone_plate_z, detector_z, energy_list, focus_positions,
+                                   index)  # fmt: skip
 
-        def scan() -> PlanGen:
-            yield from bps.open_run(md=start_md)
-            yield from darks(stager, [detector, i0], shutter, n_dark, shutter_closed, shutter_open)
-            for k, tomogram in enumerate(tomograms):
-                yield from bps.checkpoint()
-                yield from move_to(k)
-                yield from flats(stager, [detector, i0, energy], sample_x, sample_out, sample_in,
-                                 n_flat)  # fmt: skip
-                yield from bps.checkpoint()
-                if mode == "step":
-                    yield from step_rotation(stager, [detector, rotation, energy, i0], rotation,
-                                             tomogram["angles_deg"])  # fmt: skip
-                else:
-                    yield from stager.close()
-                    yield from fly_rotation(detector, rotation, flies[k], len(angle_list),
-                                            exposure, deadtime, tomogram["stream"],
-                                            tomogram["monitor_stream"])  # fmt: skip
-            yield from stager.close()
-            return (yield from bps.close_run())
-
-        def restore() -> PlanGen:
-            yield from stager.close()
-            yield from bps.mv(sample_x, sample_in, shutter, shutter_open)
-            if old_velocity is not None:
-                yield from bps.mv(rotation.velocity, old_velocity)
-
-        devices = [energy, zone_plate_z, detector_z, rotation, sample_x, *baseline]
-        return (yield from bpp.finalize_wrapper(bpp.baseline_wrapper(scan(), devices), restore()))
+        return (yield from run_tomo_series(
+            start_md, detector=detector, rotation=rotation, sample_x=sample_x, shutter=shutter,
+            i0=i0, stager=StreamStager(detector), tomograms=tomograms, flies=flies,
+            move_to=move_to, extra=[energy], sample_out=sample_out, sample_in=sample_in,
+            n_dark=n_dark, n_flat=n_flat, exposure=exposure, deadtime=deadtime,
+            shutter_open=shutter_open, shutter_closed=shutter_closed, old_velocity=old_velocity,
+            devices=[energy, zone_plate_z, detector_z, rotation, sample_x, *baseline],
+        ))  # fmt: skip
 
     return checked_scan()

@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -70,8 +71,12 @@ class TXMFrameFile:
         self.data = self.file.create_dataset(
             DATA_PATH, shape=(0, h, w), dtype=np.uint16, maxshape=(None, h, w), chunks=(1, h, w)
         )
+        self.create_extra_datasets()  # every dataset must exist before SWMR mode starts
         self.file.swmr_mode = True
         self.frames_written = 0
+
+    def create_extra_datasets(self) -> None:
+        """Create datasets besides the frames (none here; subclasses add theirs)."""
 
     def append(self, frame: np.ndarray) -> None:
         """Append one frame and flush."""
@@ -198,20 +203,25 @@ class TXMDataLogic(DetectorDataLogic):
         directory = Path(info.directory_path)
         directory.mkdir(parents=True, exist_ok=True)
         self.writer.open_file(directory / f"{info.filename}.h5")
-        h, w = self.writer.shape
-        resource = StreamResourceInfo(
-            data_key=datakey_name,
-            shape=(h, w),
-            chunk_shape=(1, h, w),
-            dtype_numpy=np.dtype(np.uint16).str,
-            parameters={"dataset": DATA_PATH},
-        )
         return StreamResourceDataProvider(
             uri=f"{info.directory_uri}{info.filename}.h5",
-            resources=[resource],
+            resources=self.stream_resources(datakey_name),
             mimetype="application/x-hdf5",
             collections_written_signal=self.writer.images_written,
         )
+
+    def stream_resources(self, datakey_name: str) -> list[StreamResourceInfo]:
+        """The datasets of the file: the frames, under ``datakey_name``."""
+        h, w = self.writer.shape
+        return [
+            StreamResourceInfo(
+                data_key=datakey_name,
+                shape=(h, w),
+                chunk_shape=(1, h, w),
+                dtype_numpy=np.dtype(np.uint16).str,
+                parameters={"dataset": DATA_PATH},
+            )
+        ]
 
     async def stop(self) -> None:
         """Close the file."""
@@ -222,7 +232,43 @@ class TXMDataLogic(DetectorDataLogic):
         return [datakey_name]
 
 
-class TXMDetector(StandardDetector):
+class SimCamera(StandardDetector):
+    """Simulated camera: the TXM trigger and acquire logic around a frame writer.
+
+    Subclasses name their ``writer_class`` (``(model, sources, exposure_time)``)
+    and ``data_logic_class`` (``(path_provider, writer)``).
+    """
+
+    writer_class: type[TXMFrameWriter] = TXMFrameWriter
+    data_logic_class: type[TXMDataLogic] = TXMDataLogic
+
+    def __init__(
+        self,
+        path_provider: PathProvider,
+        model: Any,
+        sources: BeamlineStateSources,
+        exposure_time: float = 0.02,
+        name: str = "",
+    ) -> None:
+        validate_exposure_time(exposure_time)
+        self.exposure_time = soft_signal_rw(
+            float, exposure_time, units="s", setter=self._check_exposure
+        )
+        self.model = model
+        self.writer = self.writer_class(model, sources, self.exposure_time)
+        self.images_written = self.writer.images_written
+        self.add_detector_logics(
+            TXMTriggerLogic(self.writer, self.exposure_time),
+            TXMAcquireLogic(self.writer),
+            self.data_logic_class(path_provider, self.writer),
+        )
+        super().__init__(name=name)
+
+    def _check_exposure(self, value: float) -> None:
+        validate_exposure_time(value)
+
+
+class TXMDetector(SimCamera):
     """Simulated TXM camera writing uint16 frames to HDF5.
 
     Parameters
@@ -246,31 +292,6 @@ class TXMDetector(StandardDetector):
     images_written : SignalR[int]
         Frames written to the current file.
     """
-
-    def __init__(
-        self,
-        path_provider: PathProvider,
-        model: TXMImageModel,
-        sources: BeamlineStateSources,
-        exposure_time: float = 0.02,
-        name: str = "",
-    ) -> None:
-        validate_exposure_time(exposure_time)
-        self.exposure_time = soft_signal_rw(
-            float, exposure_time, units="s", setter=self._check_exposure
-        )
-        self.model = model
-        self.writer = TXMFrameWriter(model, sources, self.exposure_time)
-        self.images_written = self.writer.images_written
-        self.add_detector_logics(
-            TXMTriggerLogic(self.writer, self.exposure_time),
-            TXMAcquireLogic(self.writer),
-            TXMDataLogic(path_provider, self.writer),
-        )
-        super().__init__(name=name)
-
-    def _check_exposure(self, value: float) -> None:
-        validate_exposure_time(value)
 
     @property
     def sources(self) -> BeamlineStateSources:

@@ -93,6 +93,44 @@ class OpticsConfig:
         )
 
 
+def optics_blur_sigma_px(state: BeamlineState, pixel_size_um: float, optics: OpticsConfig) -> float:
+    """Zone-plate defocus blur sigma (px) for the state's energy and optics positions."""
+    return defocus_blur_sigma_px(
+        state.energy_ev,
+        state.zp_z_mm,
+        state.det_z_mm,
+        pixel_size_um,
+        zone_plate_diameter_um=optics.zone_plate_diameter_um,
+        outermost_zone_nm=optics.outermost_zone_nm,
+    )
+
+
+def defocus_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of ``sigma`` px, or ``image`` itself below `MIN_BLUR_SIGMA_PX`."""
+    if sigma >= MIN_BLUR_SIGMA_PX:
+        return ndimage.gaussian_filter(image, sigma, mode="nearest", truncate=3.0)
+    return image
+
+
+def noisy_frame(
+    mean: np.ndarray, noise: DetectorNoiseConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """One uint16 frame from mean counts: shot and read noise, dark offset, clipped.
+
+    Shot noise is exact Poisson below `POISSON_EXACT_BELOW` mean counts and its
+    normal approximation (combined with the read noise) above.
+    """
+    read_var = np.float32(noise.read_noise**2)
+    z = rng.standard_normal(mean.shape, dtype=np.float32)
+    counts = mean + np.sqrt(mean + read_var) * z
+    low = mean < POISSON_EXACT_BELOW
+    if np.any(low):
+        exact = rng.poisson(mean[low]).astype(np.float32)
+        counts[low] = exact + np.float32(noise.read_noise) * z[low]
+    counts += np.float32(noise.dark_offset)
+    return np.clip(np.rint(counts), 0, UINT16_MAX).astype(np.uint16)
+
+
 @dataclass
 class TXMImageModel:
     """Computes TXM frames of a phantom for a `BeamlineState`.
@@ -129,14 +167,7 @@ class TXMImageModel:
 
     def blur_sigma_px(self, state: BeamlineState) -> float:
         """Defocus blur sigma (px) for the state's energy and optics positions."""
-        return defocus_blur_sigma_px(
-            state.energy_ev,
-            state.zp_z_mm,
-            state.det_z_mm,
-            self.pixel_size_um,
-            zone_plate_diameter_um=self.optics.zone_plate_diameter_um,
-            outermost_zone_nm=self.optics.outermost_zone_nm,
-        )
+        return optics_blur_sigma_px(state, self.pixel_size_um, self.optics)
 
     def sample_transmission(self, state: BeamlineState) -> np.ndarray:
         """Transmission of the (shifted, drifted) sample; 1 where there is none."""
@@ -157,9 +188,7 @@ class TXMImageModel:
             return np.zeros(self.phantom.shape, np.float32)
         scale = np.float32(self.noise.counts_per_s * exposure_s * state.flux)
         image = self.beam_profile * self.sample_transmission(state)
-        sigma = self.blur_sigma_px(state)
-        if sigma >= MIN_BLUR_SIGMA_PX:
-            image = ndimage.gaussian_filter(image, sigma, mode="nearest", truncate=3.0)
+        image = defocus_blur(image, self.blur_sigma_px(state))
         return image * scale
 
     def render(self, state: BeamlineState, exposure_s: float) -> np.ndarray:
@@ -169,13 +198,4 @@ class TXMImageModel:
         normal approximation (combined with the read noise) above, which is
         several times faster and indistinguishable at those counts.
         """
-        mean = self.expected_counts(state, exposure_s)
-        read_var = np.float32(self.noise.read_noise**2)
-        z = self._rng.standard_normal(mean.shape, dtype=np.float32)
-        counts = mean + np.sqrt(mean + read_var) * z
-        low = mean < POISSON_EXACT_BELOW
-        if np.any(low):
-            exact = self._rng.poisson(mean[low]).astype(np.float32)
-            counts[low] = exact + np.float32(self.noise.read_noise) * z[low]
-        counts += np.float32(self.noise.dark_offset)
-        return np.clip(np.rint(counts), 0, UINT16_MAX).astype(np.uint16)
+        return noisy_frame(self.expected_counts(state, exposure_s), self.noise, self._rng)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from ophyd_async.core import (
     MovableLogic,
@@ -145,19 +146,23 @@ class SimAxis(StandardReadable, StandardMovable[float]):
         self.motor_done_move, self._done_set = soft_signal_r_and_setter(int, 1)
         super().__init__(name=name)
 
+    def move_logic_signals(self) -> dict[str, Any]:
+        """The signals (and setters) of this axis a `SimAxisMoveLogic` drives, by argument."""
+        return {
+            "setpoint": self.user_setpoint,
+            "readback": self.user_readback,
+            "readback_set": self._readback_set,
+            "velocity": self.velocity,
+            "settle_time": self.settle_time,
+            "low_limit": self.low_limit_travel,
+            "high_limit": self.high_limit_travel,
+            "done_set": self._done_set,
+        }
+
     @cached_property
     def movable_logic(self) -> SimAxisMoveLogic:
         """Move logic used by `StandardMovable.set`."""
-        return SimAxisMoveLogic(
-            setpoint=self.user_setpoint,
-            readback=self.user_readback,
-            readback_set=self._readback_set,
-            velocity=self.velocity,
-            settle_time=self.settle_time,
-            low_limit=self.low_limit_travel,
-            high_limit=self.high_limit_travel,
-            done_set=self._done_set,
-        )
+        return SimAxisMoveLogic(**self.move_logic_signals())
 
     def set_name(self, name: str, *, child_name_separator: str | None = None) -> None:
         """Set the name of the axis and its signals."""

@@ -38,13 +38,13 @@ from scipy import ndimage
 
 from .beam import make_beam_profile
 from .image_model import (
-    MIN_BLUR_SIGMA_PX,
-    POISSON_EXACT_BELOW,
-    UINT16_MAX,
     DetectorNoiseConfig,
     OpticsConfig,
+    defocus_blur,
+    noisy_frame,
+    optics_blur_sigma_px,
 )
-from .optics import HC_EV_NM, defocus_blur_sigma_px
+from .optics import HC_EV_NM
 
 if TYPE_CHECKING:
     from .tomo_detector import TomoState
@@ -164,14 +164,7 @@ class ProjectionImageModel:
         """Zone-plate defocus blur sigma (px); 0 in ``holo`` mode."""
         if self.mode != "txm":
             return 0.0
-        return defocus_blur_sigma_px(
-            state.energy_ev,
-            state.zp_z_mm,
-            state.det_z_mm,
-            self.pixel_size_um,
-            zone_plate_diameter_um=self.optics.zone_plate_diameter_um,
-            outermost_zone_nm=self.optics.outermost_zone_nm,
-        )
+        return optics_blur_sigma_px(state, self.pixel_size_um, self.optics)
 
     def sample_intensity(self, state: TomoState) -> np.ndarray:
         """Flat-normalised intensity of the (shifted) sample; 1 where there is none."""
@@ -194,11 +187,7 @@ class ProjectionImageModel:
 
     def expected_intensity(self, state: TomoState) -> np.ndarray:
         """Noiseless flat-normalised frame (sample and defocus blur), float32."""
-        image = self.sample_intensity(state)
-        sigma = self.blur_sigma_px(state)
-        if sigma >= MIN_BLUR_SIGMA_PX:
-            image = ndimage.gaussian_filter(image, sigma, mode="nearest", truncate=3.0)
-        return image
+        return defocus_blur(self.sample_intensity(state), self.blur_sigma_px(state))
 
     def expected_counts(self, state: TomoState, exposure_s: float) -> np.ndarray:
         """Noiseless mean counts above the dark offset, float32 ``(Z, X)``."""
@@ -209,16 +198,7 @@ class ProjectionImageModel:
 
     def render(self, state: TomoState, exposure_s: float) -> np.ndarray:
         """One noisy uint16 frame ``(Z, X)`` (Poisson + read noise, dark offset, clip)."""
-        mean = self.expected_counts(state, exposure_s)
-        read_var = np.float32(self.noise.read_noise**2)
-        z = self._rng.standard_normal(mean.shape, dtype=np.float32)
-        counts = mean + np.sqrt(mean + read_var) * z
-        low = mean < POISSON_EXACT_BELOW
-        if np.any(low):
-            exact = self._rng.poisson(mean[low]).astype(np.float32)
-            counts[low] = exact + np.float32(self.noise.read_noise) * z[low]
-        counts += np.float32(self.noise.dark_offset)
-        return np.clip(np.rint(counts), 0, UINT16_MAX).astype(np.uint16)
+        return noisy_frame(self.expected_counts(state, exposure_s), self.noise, self._rng)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,21 @@ from ophyd_async.core import StandardReadable
 from .motors import SimAxis
 
 
+def translation_axes(
+    xy_limits_um: tuple[float, float],
+    z_limits_um: tuple[float, float],
+    velocity_um_s: float,
+    settle_time: float,
+) -> tuple[SimAxis, SimAxis, SimAxis]:
+    """The ``x``, ``y`` and ``z`` translation axes (um) of a sample stage, all at 0."""
+    speed = {"velocity": velocity_um_s, "settle_time": settle_time}
+    return (
+        SimAxis(0.0, "um", limits=xy_limits_um, **speed),
+        SimAxis(0.0, "um", limits=xy_limits_um, **speed),
+        SimAxis(0.0, "um", limits=z_limits_um, **speed),
+    )
+
+
 class SampleStage(StandardReadable):
     """Sample stage with `SimAxis` children ``x``, ``y``, ``z`` (um) and ``rotation`` (deg).
 
@@ -38,11 +53,10 @@ class SampleStage(StandardReadable):
         settle_time: float = 0.005,
         name: str = "",
     ) -> None:
-        speed = {"velocity": velocity_um_s, "settle_time": settle_time}
         with self.add_children_as_readables():
-            self.x = SimAxis(0.0, "um", limits=xy_limits_um, **speed)
-            self.y = SimAxis(0.0, "um", limits=xy_limits_um, **speed)
-            self.z = SimAxis(0.0, "um", limits=z_limits_um, **speed)
+            self.x, self.y, self.z = translation_axes(
+                xy_limits_um, z_limits_um, velocity_um_s, settle_time
+            )
             self.rotation = SimAxis(
                 0.0,
                 "deg",

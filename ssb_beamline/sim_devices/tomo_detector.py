@@ -22,25 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import h5py
 import numpy as np
 from ophyd_async.core import (
-    PathProvider,
     SignalR,
-    StandardDetector,
-    StreamableDataProvider,
-    StreamResourceDataProvider,
     StreamResourceInfo,
-    soft_signal_rw,
 )
 
 from .detector import (
-    DATA_PATH,
-    TXMAcquireLogic,
+    SimCamera,
     TXMDataLogic,
     TXMFrameFile,
     TXMFrameWriter,
-    TXMTriggerLogic,
     validate_exposure_time,
 )
 from .state import BeamlineState, BeamlineStateSources, is_open, read_value
@@ -116,19 +108,11 @@ class FrameModel(Protocol):
 class TomoFrameFile(TXMFrameFile):
     """HDF5 file with the frames and their time stamps."""
 
-    def __init__(self, path: Path, shape: tuple[int, int]) -> None:
-        # not super().__init__: every dataset must exist before SWMR mode starts
-        h, w = shape
-        self.path = path
-        self.file = h5py.File(path, "w", libver="latest")
-        self.data = self.file.create_dataset(
-            DATA_PATH, shape=(0, h, w), dtype=np.uint16, maxshape=(None, h, w), chunks=(1, h, w)
-        )
+    def create_extra_datasets(self) -> None:
+        """The time-stamp dataset (UNIX time at mid-exposure, s)."""
         self.timestamps = self.file.create_dataset(
             TIMESTAMP_PATH, shape=(0,), dtype=np.float64, maxshape=(None,), chunks=(1,)
         )
-        self.file.swmr_mode = True
-        self.frames_written = 0
 
     def append_frame(self, frame: np.ndarray, timestamp: float) -> None:
         """Append one frame and its time stamp, then flush."""
@@ -194,20 +178,8 @@ class TomoFrameWriter(TXMFrameWriter):
 class TomoDataLogic(TXMDataLogic):
     """One HDF5 file per prepare, described by two StreamResources (frames, times)."""
 
-    async def prepare_unbounded(self, datakey_name: str) -> StreamableDataProvider:
-        """Open ``<directory>/<filename>.h5`` and return its stream provider."""
-        info = self.path_provider(datakey_name)
-        directory = Path(info.directory_path)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.writer.open_file(directory / f"{info.filename}.h5")
-        h, w = self.writer.shape
-        frames = StreamResourceInfo(
-            data_key=datakey_name,
-            shape=(h, w),
-            chunk_shape=(1, h, w),
-            dtype_numpy=np.dtype(np.uint16).str,
-            parameters={"dataset": DATA_PATH},
-        )
+    def stream_resources(self, datakey_name: str) -> list[StreamResourceInfo]:
+        """The frames (``datakey_name``) and their time stamps (``<datakey_name>-timestamp``)."""
         stamps = StreamResourceInfo(
             data_key=datakey_name + TIMESTAMP_SUFFIX,
             shape=(),
@@ -215,15 +187,10 @@ class TomoDataLogic(TXMDataLogic):
             dtype_numpy=np.dtype(np.float64).str,
             parameters={"dataset": TIMESTAMP_PATH},
         )
-        return StreamResourceDataProvider(
-            uri=f"{info.directory_uri}{info.filename}.h5",
-            resources=[frames, stamps],
-            mimetype="application/x-hdf5",
-            collections_written_signal=self.writer.images_written,
-        )
+        return [*super().stream_resources(datakey_name), stamps]
 
 
-class TomoDetector(StandardDetector):
+class TomoDetector(SimCamera):
     """Simulated tomography camera writing uint16 frames and time stamps to HDF5.
 
     Parameters
@@ -248,30 +215,8 @@ class TomoDetector(StandardDetector):
         Frames written to the current file.
     """
 
-    def __init__(
-        self,
-        path_provider: PathProvider,
-        model: FrameModel,
-        sources: TomoStateSources,
-        exposure_time: float = 0.02,
-        name: str = "",
-    ) -> None:
-        validate_exposure_time(exposure_time)
-        self.exposure_time = soft_signal_rw(
-            float, exposure_time, units="s", setter=self._check_exposure
-        )
-        self.model = model
-        self.writer = TomoFrameWriter(model, sources, self.exposure_time)
-        self.images_written = self.writer.images_written
-        self.add_detector_logics(
-            TXMTriggerLogic(self.writer, self.exposure_time),
-            TXMAcquireLogic(self.writer),
-            TomoDataLogic(path_provider, self.writer),
-        )
-        super().__init__(name=name)
-
-    def _check_exposure(self, value: float) -> None:
-        validate_exposure_time(value)
+    writer_class = TomoFrameWriter
+    data_logic_class = TomoDataLogic
 
     @property
     def sources(self) -> TomoStateSources:

@@ -45,6 +45,7 @@ from .projection_model import (
     default_spheres,
 )
 from .shutter import SimShutter
+from .stage import translation_axes
 from .tomo_detector import TomoDetector, TomoStateSources
 
 logger = logging.getLogger(__name__)
@@ -147,16 +148,7 @@ class RotationAxis(SimAxis):
     def movable_logic(self) -> TrackedMoveLogic:
         """Move logic used by `StandardMovable.set`."""
         return TrackedMoveLogic(
-            setpoint=self.user_setpoint,
-            readback=self.user_readback,
-            readback_set=self._readback_set,
-            velocity=self.velocity,
-            settle_time=self.settle_time,
-            low_limit=self.low_limit_travel,
-            high_limit=self.high_limit_travel,
-            done_set=self._done_set,
-            update_period=self._update_period,
-            position=self._initial,
+            **self.move_logic_signals(), update_period=self._update_period, position=self._initial
         )
 
     def position_at(self, t: float) -> float:
@@ -180,11 +172,10 @@ class TomoStage(StandardReadable):
         settle_time: float = 0.005,
         name: str = "",
     ) -> None:
-        speed = {"velocity": velocity_um_s, "settle_time": settle_time}
         with self.add_children_as_readables():
-            self.x = SimAxis(0.0, "um", limits=xy_limits_um, **speed)
-            self.y = SimAxis(0.0, "um", limits=xy_limits_um, **speed)
-            self.z = SimAxis(0.0, "um", limits=xy_limits_um, **speed)
+            self.x, self.y, self.z = translation_axes(
+                xy_limits_um, xy_limits_um, velocity_um_s, settle_time
+            )
             self.rotation = rotation or RotationAxis()
         super().__init__(name=name)
 

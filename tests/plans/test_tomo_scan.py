@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from urllib.parse import urlparse
 
 import bluesky.plan_stubs as bps
-import h5py
 import numpy as np
 import pytest
 from bluesky.run_engine import call_in_bluesky_event_loop
@@ -61,39 +59,10 @@ def value(signal):
     return call_in_bluesky_event_loop(signal.get_value())
 
 
-def stream_data(docs, stream: str, key: str) -> np.ndarray:
-    """Data of ``key`` (frames or time stamps) of one stream, read from the HDF5 files."""
-    descriptors = {d["uid"] for d in docs.of("descriptor") if d["name"] == stream}
-    resources = {d["uid"]: d for d in docs.of("stream_resource")}
-    out = []
-    for datum in docs.of("stream_datum"):
-        resource = resources[datum["stream_resource"]]
-        if datum["descriptor"] in descriptors and resource["data_key"] == key:
-            with h5py.File(urlparse(resource["uri"]).path, "r", swmr=True) as f:
-                dataset = f[resource["parameters"]["dataset"]]
-                out.append(dataset[datum["indices"]["start"] : datum["indices"]["stop"]])
-    return np.concatenate(out).astype(np.float64)
-
-
-def assert_follows_commanded(recovered, commanded, travel) -> None:
-    """Check fly-scan frame angles against the commanded grid.
-
-    The camera runs on its own clock, so under CPU load the frames may start a little
-    late: check direction, spacing (median) and travel rather than each angle.
-    """
-    commanded = np.asarray(commanded)
-    step = commanded[1] - commanded[0]
-    steps = np.diff(recovered)
-    assert np.all(steps * np.sign(step) >= -1e-6)
-    assert np.median(steps) == pytest.approx(step, rel=0.15)
-    low, high = sorted(travel)
-    assert np.all((recovered >= low - 1e-6) & (recovered <= high + 1e-6))
-
-
-def transmission(docs, stream: str = "primary") -> np.ndarray:
-    dark = stream_data(docs, "dark", "detector").mean(0)
-    flat = stream_data(docs, "flat", "detector").mean(0)
-    return (stream_data(docs, stream, "detector") - dark) / (flat - dark)
+def transmission(stream_data, stream: str = "primary") -> np.ndarray:
+    dark = stream_data("dark", "detector").mean(0)
+    flat = stream_data("flat", "detector").mean(0)
+    return (stream_data(stream, "detector") - dark) / (flat - dark)
 
 
 def chi2(measured: np.ndarray, expected: np.ndarray, tomo, exposure: float) -> float:
@@ -104,7 +73,7 @@ def chi2(measured: np.ndarray, expected: np.ndarray, tomo, exposure: float) -> f
 
 
 @pytest.mark.parametrize("sample", ["spheres", "phantom"])
-def test_step_scan_streams_documents_and_frames(RE, docs, make_tomo, sample):
+def test_step_scan_streams_documents_and_frames(RE, docs, make_tomo, sample, stream_data):
     if sample == "phantom":
         phantom3d = pytest.importorskip("ssb_beamline.sim_devices.phantom3d")
         config = phantom3d.Phantom3DConfig(shape=(40, 48, 64), n_particles=8, seed=3)
@@ -132,7 +101,7 @@ def test_step_scan_streams_documents_and_frames(RE, docs, make_tomo, sample):
     indices = [d["indices"]["stop"] - d["indices"]["start"] for d in docs.of("stream_datum")]
     assert sum(indices) == 2 * (2 + 3 + 13)
     # flat-normalised frames match the projector within the noise
-    measured = transmission(docs)
+    measured = transmission(stream_data)
     expected = np.stack([tomo.projector.intensity(a, 8333.0) for a in angles])
     assert expected.min() < (0.75 if sample == "spheres" else 0.95)  # the sample is there
     assert chi2(measured, expected, tomo, 0.01) < 2.0
@@ -141,7 +110,9 @@ def test_step_scan_streams_documents_and_frames(RE, docs, make_tomo, sample):
     assert docs.of("stop")[0]["exit_status"] == "success"
 
 
-def test_fly_scan_recovers_the_angles_from_the_monitored_rotation(RE, docs, make_tomo):
+def test_fly_scan_recovers_the_angles_from_the_monitored_rotation(
+    RE, docs, make_tomo, stream_data, assert_follows_commanded
+):
     tomo = make_tomo(rotation_velocity_deg_s=90.0)
     angles = AngleRange(0.0, 180.0, 41)
     RE(scan(tomo, angles, mode="fly", exposure_time=0.03, deadtime=0.01))
@@ -150,7 +121,7 @@ def test_fly_scan_recovers_the_angles_from_the_monitored_rotation(RE, docs, make
     assert start["rotation_velocity_deg_s"] == pytest.approx(4.5 / 0.04)
     assert {d["name"] for d in docs.of("descriptor")} >= {"primary", "rotation_monitor"}
     assert docs.events("primary") == []  # frames arrive as StreamDatum only
-    stamps = stream_data(docs, "primary", start["timestamp_key"])
+    stamps = stream_data("primary", start["timestamp_key"])
     assert stamps.shape == (41,)
     monitor = docs.events("rotation_monitor")
     assert len(monitor) > 41
@@ -162,7 +133,7 @@ def test_fly_scan_recovers_the_angles_from_the_monitored_rotation(RE, docs, make
     assert np.max(np.abs(recovered - truth)) < 0.1  # deg
     assert_follows_commanded(recovered, np.linspace(0.0, 180.0, 41), start["rotation_travel_deg"])
     # the frames show the sample at the recovered angles; the speed is restored
-    measured = transmission(docs)
+    measured = transmission(stream_data)
     expected = np.stack([tomo.projector.intensity(a, 8333.0) for a in recovered])
     assert chi2(measured, expected, tomo, 0.03) < 2.5
     assert value(tomo.sample.rotation.velocity) == 90.0
@@ -255,7 +226,7 @@ def xanes_tomo(tomo, energies, angles, **kwargs):
     )  # fmt: skip
 
 
-def test_xanes_tomo_step_tells_energies_apart_and_tracks_focus(RE, docs, make_tomo):
+def test_xanes_tomo_step_tells_energies_apart_and_tracks_focus(RE, docs, make_tomo, stream_data):
     tomo = make_tomo()
     RE(bps.mv(tomo.energy.velocity, 1000.0, tomo.zp_z.velocity, 50.0))
     energies = [8300.0, 8345.0, 8400.0]
@@ -271,16 +242,18 @@ def test_xanes_tomo_step_tells_energies_apart_and_tracks_focus(RE, docs, make_to
     zigzag = [e["data"]["sample_rotation"] for e in primary[5:10]]
     np.testing.assert_allclose(zigzag, [180, 135, 90, 45, 0])
     # the edge: the frames absorb more above it; focus followed the energy
-    dark = stream_data(docs, "dark", "detector").mean(0)
-    flats = stream_data(docs, "flat", "detector").reshape(3, 2, 40, 64).mean(1)
-    frames = stream_data(docs, "primary", "detector").reshape(3, 5, 40, 64)
+    dark = stream_data("dark", "detector").mean(0)
+    flats = stream_data("flat", "detector").reshape(3, 2, 40, 64).mean(1)
+    frames = stream_data("primary", "detector").reshape(3, 5, 40, 64)
     t = (frames[:, 0] - dark) / (flats - dark)
     assert t[2].min() < t[0].min() - 0.1
     assert value(tomo.zp_z.user_readback) == pytest.approx(tomo.focus_positions(8400.0).zp_z_mm)
     assert docs.of("stop")[0]["exit_status"] == "success"
 
 
-def test_xanes_tomo_fly_collects_one_stream_per_energy(RE, docs, make_tomo):
+def test_xanes_tomo_fly_collects_one_stream_per_energy(
+    RE, docs, make_tomo, stream_data, assert_follows_commanded
+):
     tomo = make_tomo(rotation_velocity_deg_s=120.0)
     RE(
         xanes_tomo(
@@ -291,7 +264,7 @@ def test_xanes_tomo_fly_collects_one_stream_per_energy(RE, docs, make_tomo):
     streams = [t["stream"] for t in start["tomograms"]]
     assert streams == ["primary_000", "primary_001"]
     for tomogram in start["tomograms"]:
-        stamps = stream_data(docs, tomogram["stream"], start["timestamp_key"])
+        stamps = stream_data(tomogram["stream"], start["timestamp_key"])
         monitor = docs.events(tomogram["monitor_stream"])
         key = start["monitor_key"]
         recovered = angles_from_monitor(
