@@ -29,6 +29,7 @@ from ssb_beamline.analysis import (
 )
 
 from .frames import HDF5FrameResolver
+from .guard import guarded
 from .xanes_results import (
     RESULT_UNITS,
     LiveOutcome,
@@ -63,33 +64,7 @@ LIVE_BIN = 8
 LIVE_ESTIMATE_INTERVAL_S = 1.0
 
 
-def _guarded(method):
-    """Run a document handler; log and record any failure instead of raising.
-
-    Live analysis must never stop an acquisition: an exception here would
-    propagate into the RunEngine.
-    """
-
-    def wrapper(self, doc):
-        if self._failed:
-            return None
-        try:
-            return method(self, doc)
-        except Exception as exc:
-            self._failed = True
-            message = f"{type(exc).__name__}: {exc}"
-            self.outcome.errors.append(message)
-            logger.exception(
-                "live XANES analysis of run %s failed in %s; the acquisition goes on and "
-                "the raw data are still stored (replay the run to analyse it)",
-                self.outcome.run_uid,
-                method.__name__,
-            )
-            return None
-
-    wrapper.__name__ = method.__name__
-    wrapper.__doc__ = method.__doc__
-    return wrapper
+_guarded = guarded("live XANES analysis")
 
 
 class XanesLiveAnalysis(DocumentRouter):

@@ -38,6 +38,7 @@ class ResultSink(Protocol):
         units: Mapping[str, str],
         metadata: Mapping[str, Any],
         tables: Mapping[str, Any] | None = None,
+        chunks: Mapping[str, tuple[int, ...]] | None = None,
     ) -> str: ...
 
 

@@ -234,6 +234,13 @@ class SimulatedBeamline:
                 raise RunAborted(uids) from exc
 
 
+def attach_journaled_writer(session: SimulatedBeamline, store: TiledStore) -> None:
+    """Journal every document locally and write it to tiled, on a background thread."""
+    session.journal = DocumentJournal(store.journal_dir)
+    session.writer = BackgroundCallback(JournaledWriter(store.raw, session.journal), "tiled writer")
+    session.RE.subscribe(session.writer)
+
+
 def simulated_beamline(
     *,
     tiled_uri: str | None = None,
@@ -304,11 +311,7 @@ def simulated_beamline(
         # Writer and live analysis run on their own threads: the RunEngine only
         # queues documents, so neither can slow or stop the acquisition.
         if write_to_tiled:
-            beamline.journal = DocumentJournal(store.journal_dir)
-            beamline.writer = BackgroundCallback(
-                JournaledWriter(store.raw, beamline.journal), "tiled writer"
-            )
-            RE.subscribe(beamline.writer)
+            attach_journaled_writer(beamline, store)
         if live_analysis:
             factory = xanes_live_factory(
                 ni_k_edge_references(),
