@@ -19,7 +19,7 @@ from ._parallel import default_workers, run_chunks
 from .edge_fit import X_SCALE_EV
 from .lcf import reference_matrix
 
-__all__ = ["JointFitAccumulator", "JointFitSums"]
+__all__ = ["JointFitAccumulator", "JointFitSums", "sums_to_coefficients"]
 
 log = logging.getLogger(__name__)
 
@@ -186,3 +186,33 @@ class JointFitAccumulator:
             sum_squares=self._sum_squares,
             reference_frame=self._reference,
         )
+
+
+def sums_to_coefficients(
+    sums: JointFitSums, e: np.ndarray, e0: float, gram: np.ndarray, fit_sl: slice, p: int
+) -> np.ndarray:
+    """(4, 4) ``M`` with joint-fit coefficients ``c = M @ sums.projections``.
+
+    The sums use the reduced energy ``xs = (E - center) / X_SCALE_EV``; the fit uses
+    ``x = (E - e0) / X_SCALE_EV = xs - delta``, so ``B = Bs T`` with ``T[0, 1] = -delta``
+    and ``c = G^-1 B^T D = G^-1 T^T (Bs^T D)``.
+    """
+    n = e.size
+    if fit_sl != slice(0, n):
+        raise ValueError(
+            "joint_sums cover every energy; they cannot be used with an lcf_range that "
+            "leaves energies out. Drop joint_sums or lcf_range."
+        )
+    if sums.energies.shape != e.shape or not np.array_equal(sums.energies, e):
+        raise ValueError(
+            "joint_sums were accumulated over other energies than the stack's; "
+            "accumulate them over the stack's energies or drop joint_sums."
+        )
+    if sums.projections.shape != (4, p) or sums.sum_squares.shape != (p,):
+        raise ValueError(
+            f"joint_sums hold {sums.projections.shape[-1]} pixels, the stack {p}; "
+            "accumulate them over this stack or drop joint_sums."
+        )
+    transform = np.eye(4)
+    transform[0, 1] = -(e0 - sums.center_ev) / X_SCALE_EV
+    return np.linalg.solve(gram, transform.T)

@@ -16,8 +16,8 @@ from ._maps import XanesMaps
 from ._parallel import DEFAULT_CHUNK_PIXELS, run_chunks
 from ._uniform import uniform_step
 from ._validation import check_mask, check_stack, output_array
-from .edge_fit import EDGE_WINDOW_EV, X_SCALE_EV, build_edge_fit, find_e0
-from .joint_sums import JointFitSums
+from .edge_fit import EDGE_WINDOW_EV, build_edge_fit, find_e0
+from .joint_sums import JointFitSums, sums_to_coefficients
 from .lcf import normalize_references, reference_matrix
 from .masks import edge_jump_mask
 from .soc import SocCalibration, soc_map
@@ -222,7 +222,7 @@ def analyse_xanes_stack(
         jw32 = jw.astype(np.float32)
         jg32 = jg.astype(np.float32)
         if joint_sums is not None:
-            sums_to_coef = _sums_operator(joint_sums, e, fit.e0, jg, fit_sl, p)
+            sums_to_coef = sums_to_coefficients(joint_sums, e, fit.e0, jg, fit_sl, p)
         if calibration is None and not isinstance(references, np.ndarray):
             # the edges of the end members under their own (full-range) normalisation
             own = SocCalibration.from_references(tuple(references))
@@ -398,33 +398,3 @@ def analyse_xanes_stack(
         timings=timings,
         pre_edge=pre_edge.reshape((2, *shp)),
     )
-
-
-def _sums_operator(
-    sums: JointFitSums, e: np.ndarray, e0: float, gram: np.ndarray, fit_sl: slice, p: int
-) -> np.ndarray:
-    """(4, 4) ``M`` with joint-fit coefficients ``c = M @ sums.projections``.
-
-    The sums use the reduced energy ``xs = (E - center) / X_SCALE_EV``; the fit uses
-    ``x = (E - e0) / X_SCALE_EV = xs - delta``, so ``B = Bs T`` with ``T[0, 1] = -delta``
-    and ``c = G^-1 B^T D = G^-1 T^T (Bs^T D)``.
-    """
-    n = e.size
-    if fit_sl != slice(0, n):
-        raise ValueError(
-            "joint_sums cover every energy; they cannot be used with an lcf_range that "
-            "leaves energies out. Drop joint_sums or lcf_range."
-        )
-    if sums.energies.shape != e.shape or not np.array_equal(sums.energies, e):
-        raise ValueError(
-            "joint_sums were accumulated over other energies than the stack's; "
-            "accumulate them over the stack's energies or drop joint_sums."
-        )
-    if sums.projections.shape != (4, p) or sums.sum_squares.shape != (p,):
-        raise ValueError(
-            f"joint_sums hold {sums.projections.shape[-1]} pixels, the stack {p}; "
-            "accumulate them over this stack or drop joint_sums."
-        )
-    transform = np.eye(4)
-    transform[0, 1] = -(e0 - sums.center_ev) / X_SCALE_EV
-    return np.linalg.solve(gram, transform.T)
