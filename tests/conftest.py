@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
+# The tests kill and restart tiled servers on purpose. tiled's client retries a dead
+# server for up to 45 s by default (10 attempts); a beamline wants that, the tests
+# only need to see the failure. Read by tiled at import, so set before any import.
+os.environ.setdefault("TILED_RETRY_ATTEMPTS", "2")
+os.environ.setdefault("TILED_RETRY_TIMEOUT", "5")
+
 import pytest
 from bluesky.run_engine import RunEngine
 from ophyd_async.plan_stubs import ensure_connected
