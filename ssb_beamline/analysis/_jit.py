@@ -14,33 +14,60 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["absorbance_table_rows", "edge_window_uniform", "warm_up"]
+__all__ = ["absorbance_table_rows", "edge_window_uniform", "open_counts", "warm_up"]
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
-def absorbance_table_rows(frame, dark_plus1, limit, table, log_open, shift, out, valid):
-    """``out = log_open - table[frame - dark_plus1] + shift`` where valid, else 0.
+def open_counts(flat, dark_plus1, top, flat_w, valid):
+    """``flat_w = flat - dark_plus1`` (uint16, wrapping) and its validity.
 
-    Returns the number of invalid pixels.
+    A flat pixel is valid when ``flat_w < top - dark_plus1``: above the dark and
+    below the saturation ``top`` (see :class:`~ssb_beamline.analysis.CountTable`).
+    Returns the number of pixels above the dark.
+    """
+    h, w = flat.shape
+    top32 = np.int32(top)
+    n_above = 0
+    for i in range(h):
+        f, d1, fw_row, v = flat[i], dark_plus1[i], flat_w[i], valid[i]
+        for j in range(w):
+            d = np.int32(d1[j])
+            fw = np.uint16(f[j] - d1[j])
+            fw_row[j] = fw
+            v[j] = np.int32(fw) < top32 - d
+            n_above += np.int32(f[j]) >= d
+    return n_above
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def absorbance_table_rows(frame, dark_plus1, top, table, flat_w, shift, out, valid, and_valid):
+    """``out = table[flat_w] - table[frame - dark_plus1] + shift`` where valid, else 0.
 
     The logarithm-table path of
     :func:`~ssb_beamline.analysis.absorbance_with_open_beam` for (rows, W) blocks:
     ``w = frame - dark_plus1`` wraps in uint16 arithmetic, and a pixel is valid
-    when ``w < limit`` (see :class:`~ssb_beamline.analysis.CountTable`).
+    when ``w`` and the flat's index ``flat_w`` (from :func:`open_counts`) are both
+    below ``top - dark_plus1`` (above the dark, below saturation); see
+    :class:`~ssb_beamline.analysis.CountTable`. ``valid`` receives the validity, or
+    is ANDed with it when ``and_valid`` (a mask accumulated over frames).
     """
     h, w = frame.shape
-    n_bad = 0
+    top32 = np.int32(top)
     for i in range(h):
+        f, d1, fw_row, o, v = frame[i], dark_plus1[i], flat_w[i], out[i], valid[i]
         for j in range(w):
-            k = np.uint16(frame[i, j] - dark_plus1[i, j])
-            ok = k < limit[i, j]
-            valid[i, j] = ok
-            if ok:
-                out[i, j] = log_open[i, j] - table[k] + shift
+            k = np.uint16(f[j] - d1[j])
+            fw = fw_row[j]
+            lim = top32 - np.int32(d1[j])
+            # (a branch, not a select: nearly every pixel is valid, and a select makes
+            # LLVM vectorise the table look-ups with slow gathers)
+            if np.int32(k) < lim and np.int32(fw) < lim:
+                o[j] = table[fw] - table[k] + shift
+                if not and_valid:
+                    v[j] = True
             else:
-                out[i, j] = np.float32(0.0)
-                n_bad += 1
-    return n_bad
+                o[j] = np.float32(0.0)
+                v[j] = False
 
 
 #: Pixels per block of :func:`edge_window_uniform`: (n, block) float32 stays in L2.
@@ -156,6 +183,7 @@ def warm_up() -> None:
     frame, ones = np.zeros((2, 4), u16), np.ones((2, 4), u16)
     out, valid = np.empty((2, 4), f32), np.empty((2, 4), np.bool_)
     table = np.zeros(65536, f32)
-    absorbance_table_rows(frame, ones, ones, table, out, f32(0.0), out, valid)
+    absorbance_table_rows(frame, ones, 65535, table, ones, f32(0.0), out, valid, False)
+    open_counts(frame, ones, 65535, frame.copy(), valid)
     window, px = np.zeros((8, 4), f32), np.zeros(4, f32)
     edge_window_uniform(window, px, px, px, px, 0.0, 0.01, 8330.0, 0.5, True, px, px.copy())

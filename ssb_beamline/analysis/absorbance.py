@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._jit import absorbance_table_rows
+from ._jit import absorbance_table_rows, open_counts
 from ._kernels import scratch
 from ._parallel import default_workers, run_chunks
 from ._validation import output_array
@@ -126,7 +126,8 @@ class CountTable(NamedTuple):
 
     For an integer frame ``I`` and a dark ``d`` (0 <= d < 65535), ``I > d`` holds
     exactly when ``I >= floor(d) + 1``, so ``w = I - (floor(d) + 1)`` (wrapping
-    uint16 arithmetic) is below ``limit`` exactly for the valid pixels, and
+    uint16 arithmetic) is below ``top - floor(d) - 1`` exactly for the pixels above
+    the dark and below the saturation, and
     ``ln(I - d)`` is taken from ``table[w] = ln(w + 1 - offset)``, ``offset`` being
     the middle of the range of the fractional parts of the dark (0 for an
     integer dark, which makes the table exact).  The error is at most half the
@@ -140,40 +141,70 @@ class CountTable(NamedTuple):
         The dark this table was built from (matched by identity).
     dark_plus1 : ndarray of uint16
         ``floor(dark) + 1``.
-    limit : ndarray of uint16
-        ``saturation - floor(dark) - 1`` (0 where the flat is invalid).
+    top : int
+        ``ceil(saturation)`` (at most 65536): frames at or above it are saturated.
     table : ndarray of float32, shape (65536,)
         ``ln(w + 1 - offset)``.
     offset : float
         Dark fraction folded into the table.
     saturation : float
-        Saturation level used for ``limit``.
+        Saturation level ``top`` was made from.
     """
 
     dark: np.ndarray
     dark_plus1: np.ndarray
-    limit: np.ndarray
+    top: int
     table: np.ndarray
     offset: float
     saturation: float
 
 
-class OpenBeam(NamedTuple):
-    """A flat field prepared once for many frames: ``ln(flat - dark)`` and its validity.
+class OpenBeam:
+    """A flat field prepared once for many frames (made by :func:`open_beam`).
 
     Attributes
     ----------
-    log_open : ndarray of float32
-        ``ln(flat - dark)``; 0.0 where ``valid`` is False.
     valid : ndarray of bool
         False where the flat is saturated or not above the dark.
     counts : CountTable or None
         Integer form of the dark for integer (uint8/uint16) frames, or None.
+    flat_counts : ndarray of uint16 or None
+        With ``counts``: the flat as ``flat - (floor(dark) + 1)`` (wrapping), the
+        table index of ``ln(flat - dark)``; valid exactly where below
+        ``counts.top - counts.dark_plus1``.
+    log_open : ndarray of float32
+        ``ln(flat - dark)``, NaN where ``valid`` is False (computed on first use
+        when the flat has its integer form, which integer frames do not need).
     """
 
-    log_open: np.ndarray
-    valid: np.ndarray
-    counts: CountTable | None = None
+    __slots__ = ("_dark", "_flat", "_log_open", "counts", "flat_counts", "valid")
+
+    def __init__(
+        self,
+        flat: np.ndarray,
+        dark: np.ndarray,
+        valid: np.ndarray,
+        counts: CountTable | None = None,
+        flat_counts: np.ndarray | None = None,
+        log_open: np.ndarray | None = None,
+    ) -> None:
+        self._flat, self._dark, self.valid = flat, dark, valid
+        self.counts, self.flat_counts, self._log_open = counts, flat_counts, log_open
+
+    @property
+    def log_open(self) -> np.ndarray:
+        if self._log_open is None:
+            self._log_open = _log_open(self._flat, self._dark, self.valid)
+        return self._log_open
+
+
+def _log_open(flat: np.ndarray, dark: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``ln(flat - dark)`` (float32), NaN where not ``valid``."""
+    den = np.subtract(flat, dark, dtype=np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.log(den, out=den)
+    np.copyto(den, np.nan, where=~valid)
+    return den
 
 
 _LOG_TABLES: dict[float, np.ndarray] = {}
@@ -189,41 +220,30 @@ def _log_table(offset: float) -> np.ndarray:
     return table
 
 
-#: Integer forms of the last few darks: every flat of a scan shares one dark, so its
-#: floor, fraction range and limits are computed once, not per flat.
-_DARK_FORMS: list[tuple[np.ndarray, float, tuple[np.ndarray, np.ndarray, float] | None]] = []
+#: Count tables of the last few darks: every flat of a scan shares one dark, so its
+#: table is made once, not per flat.
+_COUNT_TABLES: list[tuple[np.ndarray, float, CountTable | None]] = []
 
 
-def _dark_form(dark: np.ndarray, saturation: float) -> tuple[np.ndarray, np.ndarray, float] | None:
-    """``(floor(dark) + 1, limit for valid pixels, offset)`` of a dark in [0, 65535), else None."""
-    for cached, sat, form in _DARK_FORMS:
+def _count_table(dark: np.ndarray, saturation: float) -> CountTable | None:
+    """The :class:`CountTable` of a 2-D dark in [0, 65535) (cached), else None."""
+    if dark.ndim != 2 or not np.isfinite(saturation) or saturation <= 0:
+        return None
+    for cached, sat, table in _COUNT_TABLES:
         if cached is dark and sat == saturation:
-            return form
+            return table
     d = np.asarray(dark, np.float64)
-    form = None
+    table = None
     if np.isfinite(d).all() and d.min() >= 0 and d.max() < 65535:
         base = np.floor(d)
         frac = d - base
         offset = 0.5 * float(frac.min() + frac.max())
         d1 = (base + 1).astype(np.uint16)
-        top = min(float(np.ceil(saturation)), 65536.0)
-        lim = np.clip(top - d1, 0, 65535).astype(np.uint16)
-        form = (d1, lim, offset)
-    _DARK_FORMS.insert(0, (dark, saturation, form))
-    del _DARK_FORMS[2:]
-    return form
-
-
-def _count_table(dark: np.ndarray, valid: np.ndarray, saturation: float) -> CountTable | None:
-    """The :class:`CountTable` of a 2-D dark in [0, 65534], else None."""
-    if dark.ndim != 2 or dark.shape != valid.shape or not np.isfinite(saturation):
-        return None
-    form = _dark_form(dark, float(saturation))
-    if form is None:
-        return None
-    d1, lim_all, offset = form
-    lim = np.where(valid, lim_all, np.uint16(0))
-    return CountTable(dark, d1, lim, _log_table(offset), offset, float(saturation))
+        top = int(min(np.ceil(saturation), 65536.0))
+        table = CountTable(dark, d1, top, _log_table(offset), offset, float(saturation))
+    _COUNT_TABLES.insert(0, (dark, saturation, table))
+    del _COUNT_TABLES[2:]
+    return table
 
 
 def open_beam(
@@ -237,8 +257,10 @@ def open_beam(
 
     A live scan prepares each flat as it arrives, so that each image then costs one
     logarithm instead of a division and a logarithm.  With ``count_table`` (and a
-    2-D dark within [0, 65535)), integer frames then take ``ln(I - dark)`` from a
-    65536-entry table (see :class:`CountTable`) instead of computing it.
+    2-D dark within [0, 65535)), integer frames then take ``ln(I - dark)`` and an
+    integer flat ``ln(flat - dark)`` from a 65536-entry table (see
+    :class:`CountTable`) instead of computing them: the flat is then kept as
+    2-byte table indices, which halves what each image reads of it.
 
     Raises
     ------
@@ -253,19 +275,30 @@ def open_beam(
     """
     flat = _check_image(flat, "flat")
     dark = _check_image(dark, "dark")
-    den = np.subtract(flat, dark, dtype=np.float32)
-    above_dark = den > 0
-    if not above_dark.any():  # a saturated flat is usable (its pixels are invalid)
+    counts = _count_table(dark, float(saturation)) if count_table else None
+    integer_flat = flat.dtype in (np.uint8, np.uint16) and flat.shape[-2:] == dark.shape
+    if counts is not None and integer_flat and flat.ndim in (2, 3):
+        # one compiled sweep per flat: table indices and validity
+        flat_counts = np.empty(flat.shape, np.uint16)
+        valid = np.empty(flat.shape, bool)
+        f16 = flat.astype(np.uint16, copy=False).reshape(-1, *dark.shape)
+        n_above = sum(
+            open_counts(f, counts.dark_plus1, counts.top, fc, v)
+            for f, fc, v in zip(f16, flat_counts.reshape(f16.shape),
+                                valid.reshape(f16.shape), strict=True)
+        )  # fmt: skip
+        beam = OpenBeam(flat, dark, valid, counts, flat_counts)
+    else:
+        above_dark = np.greater(flat, dark)
+        n_above = np.count_nonzero(above_dark)
+        valid = above_dark & (flat < saturation)
+        beam = OpenBeam(flat, dark, valid, counts, log_open=_log_open(flat, dark, valid))
+    if n_above == 0:  # a saturated flat is usable (its pixels are invalid)
         raise ValueError(
             "no pixel of the flat lies above the dark (flat - dark <= 0 everywhere, e.g. "
             "all-zero flats). Record the flat with the beam on and the sample out."
         )
-    valid = above_dark & (flat < saturation)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        np.log(den, out=den)
-    np.copyto(den, 0.0, where=~valid)
-    counts = _count_table(dark, valid, saturation) if count_table else None
-    return OpenBeam(den, valid, counts)
+    return beam
 
 
 def _zero_invalid(o: np.ndarray, v: np.ndarray, scratch_bool: np.ndarray, *, finite: bool) -> None:
@@ -292,6 +325,7 @@ def absorbance_with_open_beam(
     *,
     saturation: float = 65535,
     out: np.ndarray | None = None,
+    valid: np.ndarray | None = None,
     workers: int | None = None,
     count_table: bool = True,
     offset: float = 0.0,
@@ -309,6 +343,10 @@ def absorbance_with_open_beam(
     validity is identical, the values differ by at most ``0.5 / (I - dark)``
     (exact for an integer dark), far below the Poisson noise.
 
+    ``valid``, when given (bool, the frames' shape, C-contiguous), is ANDed in
+    place with this validity and returned: a scan's mask of pixels valid in every
+    frame, kept without a second pass over a new mask.
+
     Examples
     --------
     >>> dark = np.full((1, 2), 100, np.uint16)
@@ -319,7 +357,14 @@ def absorbance_with_open_beam(
     """
     frames = _check_image(frames, "frames")
     out = output_array(out, frames.shape)
-    valid = np.empty(frames.shape, bool)
+    and_valid = valid is not None
+    if valid is None:
+        valid = np.empty(frames.shape, bool)
+    elif valid.shape != frames.shape or valid.dtype != bool or not valid.flags.c_contiguous:
+        raise ValueError(
+            f"valid must be a C-contiguous bool array of the frames' shape {frames.shape}, "
+            f"got {valid.dtype} {valid.shape}; pass np.ones(frames.shape, bool) to start a mask."
+        )
     width = frames.shape[-1]
     n_lead = int(np.prod(frames.shape[:-1]))
     f2 = frames.reshape(n_lead, width)
@@ -329,6 +374,7 @@ def absorbance_with_open_beam(
     use_table = (
         count_table
         and ct is not None
+        and beam.flat_counts is not None
         and dark is ct.dark
         and float(saturation) == ct.saturation
         and frames.dtype in (np.uint8, np.uint16)
@@ -342,28 +388,28 @@ def absorbance_with_open_beam(
 
     if use_table:
         d2 = per_pixel(ct.dark_plus1)
-        lim2 = per_pixel(ct.limit)
+        l2 = per_pixel(beam.flat_counts)
     else:
         d2 = per_pixel(np.asarray(dark))
         b2 = per_pixel(beam.valid)
-    l2 = per_pixel(beam.log_open)
+        l2 = per_pixel(beam.log_open)
     shift = np.float32(offset)
     sat = float(saturation)
     check_sat = not (np.issubdtype(frames.dtype, np.integer) and np.iinfo(frames.dtype).max < sat)
 
     def work_table(rows: slice) -> None:
-        # one compiled sweep: w = I - (dark + 1) (uint16), valid = w < limit,
-        # out = ln(flat - dark) - table[w] (0 where invalid)
+        # one compiled sweep: w = I - (dark + 1) (uint16), valid = w < top - (dark + 1)
+        # and the same for the flat's index, out = table[flat index] - table[w]
         f = f2[rows]
         if f.dtype != np.uint16:
             f = f.astype(np.uint16)
         absorbance_table_rows(
-            f, d2[rows], lim2[rows], ct.table, l2[rows], shift, o2[rows], v2[rows]
+            f, d2[rows], ct.top, ct.table, l2[rows], shift, o2[rows], v2[rows], and_valid
         )
 
     def work_float(rows: slice) -> None:
         o = o2[rows]
-        v = v2[rows]
+        v = scratch("absorbance_v", o.shape, bool) if and_valid else v2[rows]
         t = scratch("absorbance_t", o.shape, bool)
         np.subtract(f2[rows], d2[rows], out=o, dtype=np.float32)
         np.greater(o, 0, out=v)
@@ -377,6 +423,8 @@ def absorbance_with_open_beam(
         if shift:
             o += shift
         _zero_invalid(o, v, t, finite=False)
+        if and_valid:
+            v2[rows] &= v
 
     chunk_rows = max(1, (1 << 17) // max(1, width))
     run_chunks(

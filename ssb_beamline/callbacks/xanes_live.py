@@ -325,12 +325,14 @@ class XanesLiveAnalysis(DocumentRouter):
         row = self._stack[index]
         # The flat was taken with flux flat_i0, the image with i0.
         flux = math.log(i0 / flat_i0) if i0 > 0 and flat_i0 > 0 else 0.0
-        result = absorbance_with_open_beam(frame, self._dark_frame(), flat, out=row, offset=flux)
+        # the frame's validity is ANDed into the run's mask in the same sweep
+        absorbance_with_open_beam(
+            frame, self._dark_frame(), flat, out=row, valid=self._valid, offset=flux
+        )
         # flats below this energy are not needed again (images arrive in energy order)
         for k in [k for k in self._flats if k < flat_index]:
             del self._flats[k]
         self._binned[index] = self._stack[index, ::LIVE_BIN, ::LIVE_BIN]
-        self._valid &= result.valid
         self._filled[index] = True
         if self._sums is not None:
             self._sums.add(index)  # every `batch` images, sums the batch (amortised)

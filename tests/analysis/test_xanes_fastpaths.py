@@ -1,8 +1,9 @@
 """The fast paths equal the reference computations they replace.
 
 * absorbance of integer frames through the logarithm table of the dark
-  (:class:`~ssb_beamline.analysis.absorbance.CountTable`): identical validity,
-  values within half a count of the dark, negligible against Poisson noise;
+  (:class:`~ssb_beamline.analysis.absorbance.CountTable`), for the frame and for
+  an integer flat: identical validity, ``I - dark`` and ``flat - dark`` within half
+  a count, negligible against Poisson noise;
 * the uniform-grid edge-window kernels (:mod:`ssb_beamline.analysis._uniform`)
   against the general kernels.
 """
@@ -38,7 +39,8 @@ def test_count_table_exact_for_integer_dark():
 
 
 def test_count_table_rounding_negligible_vs_poisson_noise():
-    """A mean-of-darks (fractional) dark: error <= 0.5 / (I - dark), < 1 % of the noise."""
+    """A mean-of-darks (fractional) dark: error <= 0.5 / (I - dark) + 0.5 / (flat - dark),
+    < 1 % of the noise."""
     rng = np.random.default_rng(1)
     shape = (256, 256)
     dark = (100 + rng.random(shape) * 8).astype(np.float32)  # fractional counts
@@ -52,7 +54,8 @@ def test_count_table_rounding_negligible_vs_poisson_noise():
     v = ref.valid
     err = np.abs(fast.values - ref.values)[v]
     net = (frame.astype(np.float64) - dark)[v]
-    assert np.all(err <= 0.5 / net + 1e-5)
+    flat_net = (flat.astype(np.float64) - dark)[v]
+    assert np.all(err <= 0.5 / net + 0.5 / flat_net + 1e-5)
     # Poisson noise of ln(I - dark) is sqrt(I) / (I - dark)
     noise = np.sqrt(frame.astype(np.float64)[v]) / net
     assert np.sqrt(np.mean(err**2)) < 0.01 * np.sqrt(np.mean(noise**2))
@@ -81,10 +84,13 @@ def test_count_table_validity_equals_float_path(data, saturation, dark_scale):
     np.testing.assert_array_equal(fast.valid, ref.valid)
     v = ref.valid
     net = (frames.astype(np.float64) - dark)[v]
+    flat_net = np.broadcast_to(flat.astype(np.float64) - dark, frames.shape)[v]
     err = np.abs(fast.values - ref.values)[v]
-    # the table's I - dark is within 0.5 counts: |ln error| <= ln(net / (net - 0.5))
-    sure = net >= 1.0
-    assert np.all(err[sure] <= 0.5 / (net[sure] - 0.5) + 1e-4)
+    # the table's I - dark and flat - dark are within 0.5 counts:
+    # |ln error| <= ln(net / (net - 0.5)) for each
+    sure = (net >= 1.0) & (flat_net >= 1.0)
+    bound = 0.5 / (net[sure] - 0.5) + 0.5 / (flat_net[sure] - 0.5)
+    assert np.all(err[sure] <= bound + 1e-4)
     assert np.all(np.isfinite(fast.values))
     assert np.all(fast.values[~v] == 0.0)
 
