@@ -182,3 +182,33 @@ def test_otsu_of_an_almost_constant_map_is_not_a_numpy_error():
 
     v = np.float32(0.6) + np.arange(100, dtype=np.float32) * np.float32(1e-8)
     assert otsu_threshold(v) == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize("count_table", [True, False])
+def test_validity_is_anded_into_a_given_mask(count_table):
+    """``valid=``: the scan's mask keeps only pixels valid in every frame (both paths)."""
+    dark = np.full((3, 4), 100, np.uint16)
+    flat = np.full((3, 4), 20000, np.uint16)
+    flat[0, 0] = 65535  # saturated flat pixel: never valid
+    beam = open_beam(flat, dark)
+    first = np.full((3, 4), 5000, np.uint16)
+    first[1, 1] = 50  # below the dark in the first frame only
+    second = np.full((3, 4), 6000, np.uint16)
+    second[2, 3] = 65535  # saturated in the second frame only
+    mask = np.ones((3, 4), bool)
+    for frame in (first, second):
+        res = absorbance_with_open_beam(frame, dark, beam, valid=mask, count_table=count_table)
+        assert res.valid is mask
+    expected = np.ones((3, 4), bool)
+    expected[0, 0] = expected[1, 1] = expected[2, 3] = False
+    np.testing.assert_array_equal(mask, expected)
+    # the values are those of the last frame alone (0 where it is invalid)
+    alone = absorbance_with_open_beam(second, dark, beam, count_table=count_table)
+    np.testing.assert_array_equal(res.values, alone.values)
+
+
+def test_a_mask_of_the_wrong_shape_is_refused():
+    dark = np.full((3, 4), 100, np.uint16)
+    beam = open_beam(np.full((3, 4), 20000, np.uint16), dark)
+    with pytest.raises(ValueError, match=r"valid must be a C-contiguous bool array.*np\.ones"):
+        absorbance_with_open_beam(dark + 5, dark, beam, valid=np.ones((4, 3), bool))
