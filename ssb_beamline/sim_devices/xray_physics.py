@@ -14,8 +14,12 @@ Model, all linear attenuation coefficients in 1/um:
   (0 below the reference range, the last value above it). ``J`` is the Ni K-edge
   jump of NMC811 at 8333 eV from xraydb (about 0.065 /um, so a 10 um chord through
   a 5 um radius particle has an edge step of about 0.65 in absorbance). ``J`` is
-  kept constant over the scan (the few-% post-edge fall-off of the real
-  photo-absorption is neglected, so normalised spectra stay exactly the mixture).
+  kept constant over the measured references' range, up to about 9 keV (the
+  few-% post-edge fall-off of the real photo-absorption is neglected there, so
+  normalised spectra stay exactly the mixture); above it the resonant part falls
+  off like Ni's K-shell photo-absorption in xraydb (at 17 keV it is a fifth of
+  its value at the edge), so that NMC does not absorb several times too much at
+  higher energies.
 * **SSE** (Li6PS5Cl, 1.64 g/cm3) and **carbon** (2.0 g/cm3): xraydb
   ``material_mu``, smooth in energy.
 
@@ -111,12 +115,27 @@ def ni_edge_jump_per_um() -> float:
     return _ni_partial_density() * (post - _ni_pre_edge_mass_mu(e)) * _PER_CM_TO_PER_UM
 
 
+def _ni_k_shell_mass_mu(energy_ev: np.ndarray) -> np.ndarray:
+    """Ni's K-shell photo-absorption (Elam mu minus the pre-edge power law), cm2/g."""
+    a, b = _ni_pre_edge_power_law()
+    e = np.asarray(energy_ev, dtype=float)
+    return np.asarray(xraydb.mu_elam("Ni", e)) - np.exp(a + b * np.log(e))
+
+
 def _reference_curves(energy_ev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised Ni2+/Ni3+ spectra; 0 below and last value above the range."""
+    """Normalised Ni2+/Ni3+ spectra; 0 below the range, and above it the last value
+    times the fall-off of Ni's K-shell absorption since the reference's last energy."""
     ni2, ni3 = ni_k_edge_references()
+    e = np.asarray(energy_ev, dtype=float)
     out = []
     for ref in (ni2, ni3):
-        out.append(np.interp(energy_ev, ref.energy_ev, ref.mu_norm, left=0.0))
+        curve = np.interp(e, ref.energy_ev, ref.mu_norm, left=0.0)
+        end = float(ref.energy_ev[-1])
+        above = e > end
+        if np.any(above):
+            fall = _ni_k_shell_mass_mu(e[above]) / _ni_k_shell_mass_mu(np.array([end]))[0]
+            curve[above] = ref.mu_norm[-1] * fall
+        out.append(curve)
     return out[0], out[1]
 
 

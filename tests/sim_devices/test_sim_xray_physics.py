@@ -47,6 +47,25 @@ def test_coefficients_ordering_and_smoothness():
         absorption_coefficients(-1.0)
 
 
+@pytest.mark.parametrize("energy_ev", [11000.0, 17000.0, 33600.0])
+def test_nmc_absorption_falls_off_above_the_references_like_xraydb(energy_ev):
+    """Above the measured spectra (~9 keV) the Ni resonance follows Ni's K-shell fall-off:
+    NMC811 stays within 20 % of xraydb's compound value instead of keeping the edge's."""
+    import xraydb
+
+    tabulated = xraydb.material_mu("LiNi0.8Co0.1Mn0.1O2", energy_ev, density=4.7) * 1e-4
+    simulated = float(absorption_coefficients(energy_ev).nmc(0.35))
+    assert abs(simulated / tabulated - 1) < 0.2
+
+
+def test_nmc_absorption_is_continuous_at_the_end_of_the_references():
+    from ssb_beamline.reference_data import ni_k_edge_references
+
+    end = min(float(ref.energy_ev[-1]) for ref in ni_k_edge_references())
+    below, above = (absorption_coefficients(end + d).nmc(0.5) for d in (-0.5, 0.5))
+    assert abs(above / below - 1) < 1e-3
+
+
 def test_transmission_range_and_phases(phantom):
     t = transmission(phantom, 8350.0)
     assert t.shape == phantom.shape and t.dtype == np.float32
