@@ -27,6 +27,14 @@ import numpy as np
 import xraydb
 from numpy.typing import ArrayLike
 
+from ssb_beamline.analysis.phase_retrieval import R_E_M as CLASSICAL_ELECTRON_RADIUS_M
+from ssb_beamline.analysis.phase_retrieval import (
+    delta_from_electron_density as _delta_from_density,
+)
+from ssb_beamline.analysis.phase_retrieval import (
+    electron_density_from_delta as _density_from_delta,
+)
+from ssb_beamline.analysis.phase_retrieval import wavelength_m
 from ssb_beamline.analysis.phases import Phase
 
 from .xray_physics import CARBON_DENSITY_G_CM3, absorption_coefficients
@@ -50,15 +58,12 @@ __all__ = [
     "wavelength_m",
 ]
 
-CLASSICAL_ELECTRON_RADIUS_M = 2.8179403262e-15
-HC_EV_M = 1.239841984e-6  # h c, eV m
 NMC_FORMULA, NMC_DENSITY_G_CM3 = "LiNi0.8Mn0.1Co0.1O2", 4.75
 SSE_FORMULA, SSE_DENSITY_G_CM3 = "Li6PS5Cl", 1.64
 GRAPHITE_DENSITY_G_CM3, CARBON_FIBRE_DENSITY_G_CM3 = 2.2, 1.8
 #: Relative electron-density loss of NMC811 per unit SOC (2.4 of 46.6 electrons).
 NMC_DELITHIATION_K = 2.4 / 46.6
 _AVOGADRO = 6.02214076e23
-_NM3_PER_M3 = 1e27
 
 
 def _check_energy(energy_ev: float) -> float:
@@ -69,17 +74,6 @@ def _check_energy(energy_ev: float) -> float:
     if not np.isfinite(e) or e <= 0:
         raise ValueError(f"energy_ev={energy_ev!r} must be finite and > 0 (eV), e.g. 8350.0")
     return e
-
-
-def wavelength_m(energy_ev: float) -> float:
-    """X-ray wavelength for a photon energy, m.
-
-    Examples
-    --------
-    >>> round(wavelength_m(12398.42) * 1e10, 5)
-    1.0
-    """
-    return HC_EV_M / _check_energy(energy_ev)
 
 
 @cache
@@ -104,10 +98,13 @@ def nmc_electron_density(soc: ArrayLike) -> np.ndarray:
 
 
 def delta_from_electron_density(n_e_per_nm3: ArrayLike, energy_ev: float) -> np.ndarray:
-    """``delta = r_e lambda^2 n_e / (2 pi)`` for electron densities in e/nm^3 (float32)."""
-    lam = wavelength_m(energy_ev)
-    factor = CLASSICAL_ELECTRON_RADIUS_M * lam**2 * _NM3_PER_M3 / (2 * np.pi)
-    return (np.asarray(n_e_per_nm3, dtype=np.float64) * factor).astype(np.float32)
+    """``delta = r_e lambda^2 n_e / (2 pi)`` for electron densities in e/nm^3 (float32).
+
+    The float32 volumes the simulator uses of
+    :func:`ssb_beamline.analysis.phase_retrieval.delta_from_electron_density`.
+    """
+    n_e = np.asarray(n_e_per_nm3, dtype=np.float64)
+    return _delta_from_density(n_e, _check_energy(energy_ev)).astype(np.float32)
 
 
 def electron_density_from_delta(delta: ArrayLike, energy_ev: float) -> np.ndarray:
@@ -119,9 +116,8 @@ def electron_density_from_delta(delta: ArrayLike, energy_ev: float) -> np.ndarra
     >>> round(float(electron_density_from_delta(d, 17000.0)))
     1370
     """
-    lam = wavelength_m(energy_ev)
-    factor = CLASSICAL_ELECTRON_RADIUS_M * lam**2 * _NM3_PER_M3 / (2 * np.pi)
-    return (np.asarray(delta, dtype=np.float64) / factor).astype(np.float32)
+    d = np.asarray(delta, dtype=np.float64)
+    return _density_from_delta(d, _check_energy(energy_ev)).astype(np.float32)
 
 
 def phase_attenuation_per_um(
