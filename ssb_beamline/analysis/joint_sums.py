@@ -129,8 +129,12 @@ class JointFitAccumulator:
         self.workers = default_workers() if workers is None else max(1, int(workers))
         self._added = np.zeros(n, bool)
         self._pending: list[int] = []
-        self._projections = np.zeros((4, self.n_pixels), np.float64)
-        self._sum_squares = np.zeros(self.n_pixels, np.float64)
+        # written now (not left to np.zeros' lazy pages), so that the first batch
+        # does not pay a page fault per 4 kB of the sums
+        self._projections = np.empty((4, self.n_pixels), np.float64)
+        self._projections.fill(0.0)
+        self._sum_squares = np.empty(self.n_pixels, np.float64)
+        self._sum_squares.fill(0.0)
         self._reference: np.ndarray | None = None
         self.broken: str | None = None
 
