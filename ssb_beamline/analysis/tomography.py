@@ -18,7 +18,7 @@ from scipy import fft as sfft
 from scipy.sparse import csr_matrix
 
 __all__ = ["check_angles", "find_rotation_center", "flat_field_projections"]
-__all__ += ["reconstruct_fbp", "reconstruct_sirt"]
+__all__ += ["opposed_pair_center", "reconstruct_fbp", "reconstruct_sirt"]
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def find_rotation_center(
     >>> abs(find_rotation_center(sino, np.arange(0, 180, 1.0)) - 34.0) < 0.5
     True
     """
-    from algotom.prep.calculation import find_center_based_phase_correlation, find_center_vo
+    from algotom.prep.calculation import find_center_vo
 
     arr = _stack(data, "data", (2, 3)).astype(np.float32, copy=False)
     ang = check_angles(angles_deg, arr.shape[0])
@@ -193,10 +193,7 @@ def find_rotation_center(
         raise ValueError(f"slice_index={row} outside 0..{frames.shape[1] - 1}")
     i0 = int(np.argmin(ang))
     half = np.flatnonzero(ang - ang[i0] < 180.0 - 1e-9)
-    off = np.abs(ang - ang[i0] - 180.0)
-    corr = None
-    if off.min() <= 0.5 * float(np.median(np.diff(np.sort(ang)))) + 1e-9:
-        corr = float(find_center_based_phase_correlation(frames[i0], frames[np.argmin(off)]))
+    corr = opposed_pair_center(frames, ang)
     vo = np.nan
     try:
         sino = np.ascontiguousarray(frames[half[np.argsort(ang[half])], row])
@@ -212,6 +209,47 @@ def find_rotation_center(
         logger.warning("rotation centre: Vo %.2f vs 0/180 correlation %.2f px disagree", vo, corr)
     logger.info("rotation centre %.2f px (0/180 correlation: %s)", vo, corr)
     return _check_center(vo, width, "found")
+
+
+def opposed_pair_center(data: ArrayLike, angles_deg: ArrayLike) -> float | None:
+    """Rotation-axis column from the projections at the first angle and 180 degrees on.
+
+    The projection at exactly ``angles[0] + 180`` is interpolated linearly in angle
+    between the two frames around it (so a fly scan's irregular angles do not
+    matter), mirrored and registered to the first one by phase correlation
+    (algotom's ``find_center_based_phase_correlation``, on whole projections).
+    None when the scan does not reach 180 degrees, or only across a gap of more
+    than twice the median angle step.
+
+    Examples
+    --------
+    >>> ang = np.arange(0.0, 182.0, 3.0)
+    >>> u = np.arange(64)[None, None, :]
+    >>> th = np.radians(ang)[:, None, None]
+    >>> proj = np.clip(25 - (u - 34.0 - 10 * np.cos(th)) ** 2, 0, None) * np.ones((1, 8, 1))
+    >>> abs(opposed_pair_center(proj, ang) - 34.0) < 0.25
+    True
+    """
+    from algotom.prep.calculation import find_center_based_phase_correlation
+
+    arr = _stack(data, "data", (2, 3)).astype(np.float32, copy=False)
+    ang = check_angles(angles_deg, arr.shape[0])
+    frames = arr[:, None, :] if arr.ndim == 2 else arr
+    order = np.argsort(ang)
+    a = ang[order]
+    target = a[0] + 180.0
+    hi = int(np.searchsorted(a, target - 1e-9))
+    if hi >= a.size:
+        return None
+    if a[hi] - target <= 1e-9:  # a frame at 180 degrees (within rounding)
+        opposite = frames[order[hi]]
+    else:
+        lo, step = hi - 1, float(np.median(np.diff(a)))
+        if a[hi] - a[lo] > 2.0 * step:
+            return None
+        w = np.float32((target - a[lo]) / (a[hi] - a[lo]))
+        opposite = frames[order[lo]] * (1 - w) + frames[order[hi]] * w
+    return float(find_center_based_phase_correlation(frames[order[0]], opposite))
 
 
 def _prepare(

@@ -22,6 +22,7 @@ from ssb_beamline.analysis.tomography import (
     check_angles,
     find_rotation_center,
     flat_field_projections,
+    opposed_pair_center,
     reconstruct_fbp,
     reconstruct_sirt,
 )
@@ -178,6 +179,20 @@ def test_center_falls_back_to_correlation(monkeypatch):
     )
     with pytest.raises(ValueError, match="no 0/180-degree pair"):
         find_rotation_center(sphere_projections(ANG, CENTER), ANG)
+
+
+def test_opposed_pair_center_with_irregular_fly_angles():
+    """A fly scan on a busy machine: steps of 3-12 degrees, no frame at 180 exactly."""
+    rng = np.random.default_rng(3)
+    ang = np.cumsum(np.r_[1.3, rng.uniform(3.0, 12.0, 60)])
+    ang = ang[ang < 200.0]
+    proj = sphere_projections(ang, CENTER)
+    assert opposed_pair_center(proj, ang) == pytest.approx(CENTER, abs=0.1)
+    # short of 180 degrees, or only across a gap of more than twice the step: no pair
+    uniform = np.arange(0.0, 180.0, 4.0)  # the usual half scan: 176 degrees is the last
+    assert opposed_pair_center(sphere_projections(uniform, CENTER), uniform) is None
+    ends = np.r_[np.arange(0.0, 170.0, 4.0), 190.0]
+    assert opposed_pair_center(sphere_projections(ends, CENTER), ends) is None
 
 
 def test_center_outside_detector_raises(monkeypatch):

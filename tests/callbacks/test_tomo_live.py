@@ -83,7 +83,7 @@ def test_a_tomogram_is_reconstructed_with_its_centre_and_angles(RE, make_tomo, m
     assert call["arrays"]["energies"].tolist() == [DEFAULT_ENERGY_EV]
     md = call["metadata"]
     assert md["plan_name"] == "tomo_scan" and md["exit_status"] == "success"
-    assert abs(md["rotation_center_px"] - tomo.truth_rotation_center_px()) <= 0.5
+    assert abs(md["rotation_center_px"] - tomo.truth_rotation_center_px()) <= 0.25
     # step: the readbacks; fly: the monitored rotation at each frame's time stamp
     truth = np.sort(tomo.truth_frame_angles()[-41:])
     assert np.allclose(np.sort(md["angles_deg"][0]), truth, atol=0.05)

@@ -107,7 +107,7 @@ def test_reconstructed_attenuation_is_close_to_the_truth(xanes):
     assert stored.metadata["run_uid"] == uid and stored.metadata["source"] == "live"
     assert stored.metadata["units"]["attenuation"].startswith("1/um")
     centre = stored.metadata["rotation_center_px"]
-    assert abs(centre - session.tomo.truth_rotation_center_px()) <= 1.0
+    assert abs(centre - session.tomo.truth_rotation_center_px()) <= 0.25  # the 0/180-degree pair
     stack = stored.arrays["attenuation"]
     assert stack.shape == (len(ENERGIES), *session.phantom.shape)
     sample = _sample(session)
@@ -146,7 +146,7 @@ def test_3d_xanes_edge_energy_inside_nmc(xanes):
           f"SOC median |error| {np.median(np.abs(soc_err)):.3f}; "
           f"reconstruction s per energy {stored.metadata['reconstruction_seconds']}")  # fmt: skip
     assert np.median(np.abs(edge_err)) < 1.5
-    # (the SOC error follows the rotation-centre error of Vo's method, 0.25-1 px here)
+    # (a coarse bound: 31 angles of 0.02 s projections, 11 energies; 0.24 measured)
     assert np.median(np.abs(soc_err)) < 0.3
 
 
