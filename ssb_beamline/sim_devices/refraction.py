@@ -101,10 +101,11 @@ def delta_from_electron_density(n_e_per_nm3: ArrayLike, energy_ev: float) -> np.
     """``delta = r_e lambda^2 n_e / (2 pi)`` for electron densities in e/nm^3 (float32).
 
     The float32 volumes the simulator uses of
-    :func:`ssb_beamline.analysis.phase_retrieval.delta_from_electron_density`.
+    :func:`ssb_beamline.analysis.phase_retrieval.delta_from_electron_density`,
+    which checks the energy.
     """
     n_e = np.asarray(n_e_per_nm3, dtype=np.float64)
-    return _delta_from_density(n_e, _check_energy(energy_ev)).astype(np.float32)
+    return _delta_from_density(n_e, energy_ev).astype(np.float32)  # (checks the energy)
 
 
 def electron_density_from_delta(delta: ArrayLike, energy_ev: float) -> np.ndarray:
@@ -117,7 +118,7 @@ def electron_density_from_delta(delta: ArrayLike, energy_ev: float) -> np.ndarra
     1370
     """
     d = np.asarray(delta, dtype=np.float64)
-    return _density_from_delta(d, _check_energy(energy_ev)).astype(np.float32)
+    return _density_from_delta(d, energy_ev).astype(np.float32)  # (checks the energy)
 
 
 def phase_attenuation_per_um(

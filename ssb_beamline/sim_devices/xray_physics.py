@@ -102,9 +102,10 @@ def _ni_pre_edge_power_law() -> tuple[float, float]:
     return float(np.log(mu[0]) - slope * np.log(e[0])), float(slope)
 
 
-def _ni_pre_edge_mass_mu(energy_ev: float) -> float:
+def _ni_pre_edge_mass_mu(energy_ev: np.ndarray | float) -> np.ndarray:
+    """Ni's mass attenuation without its K-edge (the pre-edge power law), cm2/g."""
     a, b = _ni_pre_edge_power_law()
-    return float(np.exp(a + b * np.log(energy_ev)))
+    return np.exp(a + b * np.log(np.asarray(energy_ev, dtype=float)))
 
 
 @cache
@@ -112,14 +113,13 @@ def ni_edge_jump_per_um() -> float:
     """Ni K-edge jump of NMC811 at 8333 eV, 1/um (about 0.065)."""
     e = NI_K_EDGE_EV + 0.01
     post = float(np.asarray(xraydb.mu_elam("Ni", e)))
-    return _ni_partial_density() * (post - _ni_pre_edge_mass_mu(e)) * _PER_CM_TO_PER_UM
+    return _ni_partial_density() * (post - float(_ni_pre_edge_mass_mu(e))) * _PER_CM_TO_PER_UM
 
 
 def _ni_k_shell_mass_mu(energy_ev: np.ndarray) -> np.ndarray:
     """Ni's K-shell photo-absorption (Elam mu minus the pre-edge power law), cm2/g."""
-    a, b = _ni_pre_edge_power_law()
     e = np.asarray(energy_ev, dtype=float)
-    return np.asarray(xraydb.mu_elam("Ni", e)) - np.exp(a + b * np.log(e))
+    return np.asarray(xraydb.mu_elam("Ni", e)) - _ni_pre_edge_mass_mu(e)
 
 
 def _reference_curves(energy_ev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -154,7 +154,7 @@ def _smooth_at_node(energy_ev: int) -> np.ndarray:
     ni_actual = rho_ni * float(np.asarray(xraydb.mu_elam("Ni", e)))
     return np.array(
         [
-            nmc_total - ni_actual + rho_ni * _ni_pre_edge_mass_mu(e),
+            nmc_total - ni_actual + rho_ni * float(_ni_pre_edge_mass_mu(e)),
             float(xraydb.material_mu(SSE_FORMULA, e, density=SSE_DENSITY_G_CM3)),
             float(xraydb.material_mu(CARBON_FORMULA, e, density=CARBON_DENSITY_G_CM3)),
         ]
