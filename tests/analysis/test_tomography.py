@@ -195,6 +195,28 @@ def test_opposed_pair_center_with_irregular_fly_angles():
     assert opposed_pair_center(sphere_projections(ends, CENTER), ends) is None
 
 
+def test_opposed_pair_center_on_noisy_faint_projections():
+    """Noise of 10 % of the peak line integral, 20 noise draws: every centre within 0.15 px.
+
+    algotom's whitened phase correlation was more than 1 px off (by up to 19 px) on 10
+    of these 20 draws; it once put a live tomogram's axis 12 px off.
+    """
+    ang = np.arange(0.0, 181.0, 5.0)
+    clean = sphere_projections(ang, CENTER)
+    errors = []
+    for seed in range(20):
+        noise = np.random.default_rng(seed).normal(0.0, 0.1 * clean.max(), clean.shape)
+        errors.append(opposed_pair_center(clean + noise.astype(np.float32), ang) - CENTER)
+    assert np.max(np.abs(errors)) < 0.15
+
+
+def test_mirror_shift_needs_matching_shapes_and_structure():
+    u = np.arange(32.0)
+    with pytest.raises(ValueError, match="equal shapes"):
+        tomography.mirror_shift(u[None], u[None, :16], min_overlap=8)
+    assert tomography.mirror_shift(np.ones((2, 32)), np.ones((2, 32)), min_overlap=8) is None
+
+
 def test_center_outside_detector_raises(monkeypatch):
     proj = sphere_projections(ANG, CENTER)
     for bad in (-1.0, 1.0, NX + 3.0, np.nan):  # 1.0: no reconstruction circle

@@ -122,6 +122,7 @@ def test_each_energy_is_reconstructed_before_the_next_one_is_acquired(RE, make_t
     (call,) = sink.calls
     assert call["arrays"]["attenuation"].shape == (2, 24, 48, 48)
     assert call["arrays"]["energies"].tolist() == energies
+    assert abs(call["metadata"]["rotation_center_px"] - tomo.truth_rotation_center_px()) <= 0.25
     # the spheres absorb more above the (tanh) edge at 8345 eV
     centre = call["arrays"]["attenuation"][:, 11:13, 23:25, 23:25].mean(axis=(1, 2, 3))
     assert centre[0] < centre[1]
