@@ -97,9 +97,9 @@ from .phase_retrieval import (
     wavelength_m,
 )
 from .phases import Phase, segment_phases
+from .rotation_center import find_rotation_center, opposed_pair_center
 from .tomography import (
     check_angles,
-    find_rotation_center,
     flat_field_projections,
     reconstruct_fbp,
     reconstruct_sirt,
@@ -128,6 +128,7 @@ __all__ += [
     "electron_density_from_delta",
     "find_rotation_center",
     "flat_field_projections",
+    "opposed_pair_center",
     "paganin_phase",
     "paganin_thickness",
     "phase_to_delta_projection",

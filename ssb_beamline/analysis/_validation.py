@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "as_float_array",
+    "check_angles",
     "check_energies",
     "check_mask",
     "check_stack",
+    "numeric_stack",
 ]
 
 
@@ -211,3 +214,55 @@ def output_array(out: np.ndarray | None, shape: tuple[int, ...], name: str = "ou
             f"Allocate it with np.empty({tuple(shape)}, np.float32)."
         )
     return out
+
+
+def numeric_stack(a: ArrayLike, name: str, ndims: tuple[int, ...]) -> NDArray:
+    """Non-empty numeric array with an allowed ndim (dtype kept)."""
+    arr = np.asarray(a)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{name} has non-numeric dtype {arr.dtype}; pass a numeric array")
+    if arr.ndim not in ndims or arr.size == 0:
+        want = " or ".join(f"{d}-D" for d in ndims)
+        raise ValueError(f"{name} must be a non-empty {want} array, got shape {arr.shape}")
+    return arr
+
+
+def check_angles(angles_deg: ArrayLike, n_projections: int | None = None) -> NDArray[np.float64]:
+    """Validate angles (degrees): finite, distinct, span >= 180 - one step; -> float64.
+
+    Examples
+    --------
+    >>> check_angles(np.arange(0, 180, 1.0)).size
+    180
+    >>> check_angles([0, 45, 90])
+    Traceback (most recent call last):
+    ...
+    ValueError: angles cover only 90 degrees (step 45); tomography needs >= 180: acquire \
+e.g. np.linspace(0, 180, n, endpoint=False) or a 360-degree scan
+    """
+    a = np.asarray(angles_deg, dtype=np.float64)
+    if a.ndim != 1 or a.size < 2:
+        raise ValueError(f"angles must be 1-D with >= 2 angles in degrees, got shape {a.shape}")
+    if n_projections is not None and a.size != n_projections:
+        raise ValueError(
+            f"{a.size} angles for {n_projections} projections; pass one per projection"
+        )
+    if not np.isfinite(a).all():
+        n_bad = int((~np.isfinite(a)).sum())
+        raise ValueError(f"angles contain {n_bad} NaN/inf; drop them or fix the stage readback")
+    s = np.sort(a)
+    step = float(np.median(np.diff(s)))
+    dup = np.flatnonzero(np.diff(s) <= 1e-6 * max(step, 1e-9))
+    if dup.size:
+        raise ValueError(
+            f"duplicate angle(s) {s[dup][:5].tolist()} deg; average or drop the repeated "
+            "projections (e.g. np.unique(angles, return_index=True))"
+        )
+    span = float(s[-1] - s[0])
+    if span < 180.0 - step - 1e-9:
+        hint = " (radians? pass np.degrees(angles))" if span <= 2 * np.pi else ""
+        raise ValueError(
+            f"angles cover only {span:.4g} degrees (step {step:.4g}){hint}; tomography needs "
+            ">= 180: acquire e.g. np.linspace(0, 180, n, endpoint=False) or a 360-degree scan"
+        )
+    return a

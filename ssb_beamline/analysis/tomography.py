@@ -1,11 +1,11 @@
-"""Parallel-beam tomography: flat-field correction, centre finding, FBP and SIRT.
+"""Parallel-beam tomography: flat-field correction, FBP and SIRT.
 
 Geometry (as :mod:`algotom`): projections ``(A, Z, X)``, slices ``(X, X)``; slice point
 ``(y, x)`` is seen at angle ``t`` on column ``u = center + (x - c0) cos t - (y - c0) sin t``,
 ``c0 = (X - 1) / 2``.  Values are per pixel unless ``pixel_size`` is given.  algotom's
 numba ``back_projection_cpu`` loses updates with > 1 numba thread (``prange`` over angles
 into one image; seen: up to 17 % of the maximum at 256^3), so its interpolation is used
-here as a sparse matrix.
+here as a sparse matrix.  The rotation centre is found by :mod:`.rotation_center`.
 """
 
 from __future__ import annotations
@@ -17,23 +17,15 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import fft as sfft
 from scipy.sparse import csr_matrix
 
+from ._validation import check_angles, numeric_stack
+from .rotation_center import check_center, find_rotation_center
+
 __all__ = ["check_angles", "find_rotation_center", "flat_field_projections"]
-__all__ += ["mirror_shift", "opposed_pair_center", "reconstruct_fbp", "reconstruct_sirt"]
+__all__ += ["reconstruct_fbp", "reconstruct_sirt"]
 
 logger = logging.getLogger(__name__)
 
 FILTERS = ("ramp", "hann", "hamming", "bartlett", "blackman", "nuttall", "parzen", "triang")
-
-
-def _stack(a: ArrayLike, name: str, ndims: tuple[int, ...]) -> NDArray:
-    """Non-empty numeric array with an allowed ndim (dtype kept)."""
-    arr = np.asarray(a)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise ValueError(f"{name} has non-numeric dtype {arr.dtype}; pass a numeric array")
-    if arr.ndim not in ndims or arr.size == 0:
-        want = " or ".join(f"{d}-D" for d in ndims)
-        raise ValueError(f"{name} must be a non-empty {want} array, got shape {arr.shape}")
-    return arr
 
 
 def _frame_mean(a: ArrayLike | None, name: str, frame: tuple[int, ...]) -> NDArray[np.float32]:
@@ -41,7 +33,7 @@ def _frame_mean(a: ArrayLike | None, name: str, frame: tuple[int, ...]) -> NDArr
     if a is None or np.size(a) == 0:
         what = "None" if a is None else "empty"
         raise ValueError(f"{name} are missing ({what}); record {name} with the scan and pass them")
-    arr = _stack(a, name, (2, 3)).astype(np.float32, copy=False)
+    arr = numeric_stack(a, name, (2, 3)).astype(np.float32, copy=False)
     m = arr if arr.ndim == 2 else arr.mean(axis=0, dtype=np.float64).astype(np.float32)
     if m.shape != frame:
         raise ValueError(f"{name} have shape {m.shape}, projections {frame}: use the same ROI")
@@ -78,7 +70,7 @@ def flat_field_projections(
     >>> float(flat_field_projections(p, f, d, log=False)[0, 0, 0])
     0.5
     """
-    proj = _stack(projections, "projections", (3,))
+    proj = numeric_stack(projections, "projections", (3,))
     frame = proj.shape[1:]
     flat = _frame_mean(flats, "flats", frame)
     dark = np.zeros(frame, np.float32) if darks is None else _frame_mean(darks, "darks", frame)
@@ -103,47 +95,6 @@ def flat_field_projections(
     return out
 
 
-def check_angles(angles_deg: ArrayLike, n_projections: int | None = None) -> NDArray[np.float64]:
-    """Validate angles (degrees): finite, distinct, span >= 180 - one step; -> float64.
-
-    Examples
-    --------
-    >>> check_angles(np.arange(0, 180, 1.0)).size
-    180
-    >>> check_angles([0, 45, 90])
-    Traceback (most recent call last):
-    ...
-    ValueError: angles cover only 90 degrees (step 45); tomography needs >= 180: acquire \
-e.g. np.linspace(0, 180, n, endpoint=False) or a 360-degree scan
-    """
-    a = np.asarray(angles_deg, dtype=np.float64)
-    if a.ndim != 1 or a.size < 2:
-        raise ValueError(f"angles must be 1-D with >= 2 angles in degrees, got shape {a.shape}")
-    if n_projections is not None and a.size != n_projections:
-        raise ValueError(
-            f"{a.size} angles for {n_projections} projections; pass one per projection"
-        )
-    if not np.isfinite(a).all():
-        n_bad = int((~np.isfinite(a)).sum())
-        raise ValueError(f"angles contain {n_bad} NaN/inf; drop them or fix the stage readback")
-    s = np.sort(a)
-    step = float(np.median(np.diff(s)))
-    dup = np.flatnonzero(np.diff(s) <= 1e-6 * max(step, 1e-9))
-    if dup.size:
-        raise ValueError(
-            f"duplicate angle(s) {s[dup][:5].tolist()} deg; average or drop the repeated "
-            "projections (e.g. np.unique(angles, return_index=True))"
-        )
-    span = float(s[-1] - s[0])
-    if span < 180.0 - step - 1e-9:
-        hint = " (radians? pass np.degrees(angles))" if span <= 2 * np.pi else ""
-        raise ValueError(
-            f"angles cover only {span:.4g} degrees (step {step:.4g}){hint}; tomography needs "
-            ">= 180: acquire e.g. np.linspace(0, 180, n, endpoint=False) or a 360-degree scan"
-        )
-    return a
-
-
 def _angle_weights(angles_deg: NDArray) -> NDArray[np.float64]:
     """Angular interval (rad) of each projection, folded mod 180 degrees; sums to pi."""
     t = np.mod(np.radians(angles_deg), np.pi)
@@ -153,161 +104,10 @@ def _angle_weights(angles_deg: NDArray) -> NDArray[np.float64]:
     return w * (np.pi / w.sum())
 
 
-def _check_center(center: float, width: int, what: str) -> float:
-    c = float(center)
-    if not np.isfinite(c) or not 2.0 <= c <= width - 3:  # else no reconstruction circle
-        raise ValueError(
-            f"{what} rotation centre {c:.4g} lies outside the detector [2, {width - 3}]; pass "
-            "center= (the axis column) or re-align the rotation axis into the field of view"
-        )
-    return c
-
-
-def find_rotation_center(
-    data: ArrayLike, angles_deg: ArrayLike, *, slice_index: int | None = None
-) -> float:
-    """Rotation-axis column (pixels, sub-pixel) of a parallel-beam scan.
-
-    ``data``: (A, X) sinogram or (A, Z, X) projections (line integrals).  algotom's
-    ``find_center_vo`` (0.25 px steps, within ``(X-1)/2 +- X/4``) on the first 180
-    degrees of row ``slice_index`` (default middle), cross-checked by correlating
-    the 0/180-degree projections if both exist (a difference > 1 px
-    is logged; used if Vo fails).  Outside the detector: ValueError.
-
-    Examples
-    --------
-    >>> th = np.radians(np.arange(0, 180, 1.0))[:, None]
-    >>> u = np.arange(64)[None, :]
-    >>> sino = np.clip(25 - (u - 34.0 - 10 * np.cos(th)) ** 2, 0, None)  # axis at 34
-    >>> abs(find_rotation_center(sino, np.arange(0, 180, 1.0)) - 34.0) < 0.5
-    True
-    """
-    from algotom.prep.calculation import find_center_vo
-
-    arr = _stack(data, "data", (2, 3)).astype(np.float32, copy=False)
-    ang = check_angles(angles_deg, arr.shape[0])
-    width = arr.shape[-1]
-    frames = arr[:, None, :] if arr.ndim == 2 else arr
-    row = frames.shape[1] // 2 if slice_index is None else int(slice_index)
-    if not 0 <= row < frames.shape[1]:
-        raise ValueError(f"slice_index={row} outside 0..{frames.shape[1] - 1}")
-    i0 = int(np.argmin(ang))
-    half = np.flatnonzero(ang - ang[i0] < 180.0 - 1e-9)
-    corr = opposed_pair_center(frames, ang)
-    vo = np.nan
-    try:
-        sino = np.ascontiguousarray(frames[half[np.argsort(ang[half])], row])
-        lo, hi = (width - 1) / 2 - width / 4, (width - 1) / 2 + width / 4
-        vo = float(find_center_vo(sino, start=max(lo, 0), stop=min(hi, width - 1), ncore=1))
-    except (ValueError, IndexError, ZeroDivisionError) as exc:
-        logger.warning("find_center_vo failed (%s); using the 0/180-degree correlation", exc)
-    if not np.isfinite(vo):
-        if corr is None:
-            raise ValueError("centre not found (Vo failed, no 0/180-degree pair): pass center=")
-        vo = corr
-    elif corr is not None and abs(vo - corr) > 1.0:
-        logger.warning("rotation centre: Vo %.2f vs 0/180 correlation %.2f px disagree", vo, corr)
-    pair = "none" if corr is None else f"{corr:.2f}"
-    logger.info("rotation centre %.2f px (0/180 correlation: %s)", vo, pair)
-    return _check_center(vo, width, "found")
-
-
-def opposed_pair_center(data: ArrayLike, angles_deg: ArrayLike) -> float | None:
-    """Rotation-axis column from the projections at the first angle and 180 degrees on.
-
-    The projection at exactly ``angles[0] + 180`` is interpolated linearly in angle
-    between the two frames around it (so a fly scan's irregular angles do not
-    matter), mirrored and registered to the first one by :func:`mirror_shift`
-    (normalised cross-correlation over all rows).  None when the scan does not
-    reach 180 degrees, or only across a gap of more than twice the median angle step.
-
-    Examples
-    --------
-    >>> ang = np.arange(0.0, 182.0, 3.0)
-    >>> u = np.arange(64)[None, None, :]
-    >>> th = np.radians(ang)[:, None, None]
-    >>> proj = np.clip(25 - (u - 34.0 - 10 * np.cos(th)) ** 2, 0, None) * np.ones((1, 8, 1))
-    >>> abs(opposed_pair_center(proj, ang) - 34.0) < 0.25
-    True
-    """
-    arr = _stack(data, "data", (2, 3)).astype(np.float32, copy=False)
-    ang = check_angles(angles_deg, arr.shape[0])
-    frames = arr[:, None, :] if arr.ndim == 2 else arr
-    order = np.argsort(ang)
-    a = ang[order]
-    target = a[0] + 180.0
-    hi = int(np.searchsorted(a, target - 1e-9))
-    if hi >= a.size:
-        return None
-    if a[hi] - target <= 1e-9:  # a frame at 180 degrees (within rounding)
-        opposite = frames[order[hi]]
-    else:
-        lo, step = hi - 1, float(np.median(np.diff(a)))
-        if a[hi] - a[lo] > 2.0 * step:
-            return None
-        w = np.float32((target - a[lo]) / (a[hi] - a[lo]))
-        opposite = frames[order[lo]] * (1 - w) + frames[order[hi]] * w
-    width = frames.shape[-1]
-    shift = mirror_shift(frames[order[0]], opposite[:, ::-1], min_overlap=width // 2)
-    return None if shift is None else float((width - 1 + shift) / 2)
-
-
-def _row_correlation(a: NDArray, b: NDArray, n: int) -> NDArray[np.float64]:
-    """``sum over rows and u of a[u] b[u - s]`` for every shift ``s`` (index ``s mod n``)."""
-    spec = sfft.rfft(a, n, axis=-1) * np.conj(sfft.rfft(b, n, axis=-1))
-    return sfft.irfft(spec.reshape(-1, spec.shape[-1]).sum(axis=0), n)
-
-
-def mirror_shift(reference: ArrayLike, moving: ArrayLike, *, min_overlap: int) -> float | None:
-    """Column shift ``s`` best aligning ``moving[:, u - s]`` with ``reference[:, u]``.
-
-    The Pearson correlation of the two over their overlapping columns (at least
-    ``min_overlap``), for every integer shift at once by FFT (masked normalised
-    cross-correlation, Padfield 2012), refined by a parabola through the peak.  Unlike
-    whitened phase correlation it is not led astray by noise on faint, small
-    projections, and an overlap of flat background cannot score.  None when no shift
-    has both sides varying.
-
-    Examples
-    --------
-    >>> u = np.arange(40.0)
-    >>> ref = np.exp(-((u - 22.3) ** 2) / 8)[None, :]
-    >>> mov = np.exp(-((u - 17.3) ** 2) / 8)[None, :]
-    >>> round(mirror_shift(ref, mov, min_overlap=20), 1)
-    5.0
-    """
-    ref = np.atleast_2d(np.asarray(reference, dtype=np.float64))
-    mov = np.atleast_2d(np.asarray(moving, dtype=np.float64))
-    if ref.shape != mov.shape:
-        raise ValueError(f"mirror_shift needs equal shapes, got {ref.shape} and {mov.shape}")
-    rows, width = ref.shape[0] if ref.ndim == 2 else int(np.prod(ref.shape[:-1])), ref.shape[-1]
-    n, one = sfft.next_fast_len(2 * width), np.ones((1, width))
-    shifts = np.arange(1 - width, width)
-    pick = shifts % n
-    count = _row_correlation(one, one, n)[pick] * rows
-    s_ref, s_mov = _row_correlation(ref, one, n)[pick], _row_correlation(one, mov, n)[pick]
-    cross = _row_correlation(ref, mov, n)[pick]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        var_ref = _row_correlation(ref * ref, one, n)[pick] - s_ref**2 / count
-        var_mov = _row_correlation(one, mov * mov, n)[pick] - s_mov**2 / count
-        denom = np.sqrt(np.clip(var_ref, 0, None) * np.clip(var_mov, 0, None))
-        ok = (count >= min_overlap * rows - 0.5) & (denom > 1e-12 * rows * width)
-        score = np.where(ok, (cross - s_ref * s_mov / count) / denom, -np.inf)
-    k = int(np.argmax(score))
-    if not np.isfinite(score[k]):
-        return None
-    shift = float(shifts[k])
-    if 0 < k < shifts.size - 1 and np.isfinite(score[k - 1]) and np.isfinite(score[k + 1]):
-        left, mid, right = score[k - 1], score[k], score[k + 1]
-        if (curve := left - 2 * mid + right) < 0:
-            shift += 0.5 * (left - right) / curve
-    return float(shift)
-
-
 def _prepare(
     projections: ArrayLike, angles_deg: ArrayLike, center: float | None, pixel_size: float
 ) -> tuple[NDArray[np.float32], NDArray[np.float64], float]:
-    proj = _stack(projections, "projections", (3,)).astype(np.float32, copy=False)
+    proj = numeric_stack(projections, "projections", (3,)).astype(np.float32, copy=False)
     ang = check_angles(angles_deg, proj.shape[0])
     if not np.isfinite(proj).all():
         raise ValueError("projections contain NaN/inf: use flat_field_projections / fix bad pixels")
@@ -315,7 +115,7 @@ def _prepare(
         raise ValueError(f"pixel_size={pixel_size!r} must be a positive voxel size")
     if center is None:
         center = find_rotation_center(proj, ang)
-    return proj, ang, _check_center(center, proj.shape[2], "given")
+    return proj, ang, check_center(center, proj.shape[2], "given")
 
 
 def _circle(n_x: int, c: float) -> NDArray[np.intp]:

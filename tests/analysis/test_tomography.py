@@ -3,8 +3,7 @@
 Measured on the 64 x 64 x 12 phantom (three spheres, 180 projections, axis +3.5 px
 off the detector middle): FBP relative RMS error vs the partial-volume truth 0.068
 (ramp) / 0.117 (hann) - the error sits at the sphere surfaces - and sphere-core mean
-within 0.1 % of mu; SIRT (90 projections, 150 iterations) 0.066 and 0.3 %; centre
-found within 0.0 / 0.0 / 0.15 px for offsets +3.5 / -2.25 / +7.1 px; FBP equal to
+within 0.1 % of mu; SIRT (90 projections, 150 iterations) 0.066 and 0.3 %; FBP equal to
 algotom's fbp_reconstruction (one numba thread) to 1e-5 of the maximum.
 """
 
@@ -16,33 +15,15 @@ import logging
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
+from sphere_synth import ANG, CENTER, MU, NX, NZ, SPHERES, sphere_projections
 
 from ssb_beamline.analysis import tomography
 from ssb_beamline.analysis.tomography import (
     check_angles,
-    find_rotation_center,
     flat_field_projections,
-    opposed_pair_center,
     reconstruct_fbp,
     reconstruct_sirt,
 )
-
-NX, NZ = 64, 12
-MU = 0.02
-SPHERES = [(32.0, 32.0, 6.0, 14.0, MU), (24.0, 27.0, 5.0, 5.0, 0.03), (42.0, 41.0, 7.0, 6.0, 0.015)]
-
-
-def sphere_projections(angles_deg, center, spheres=SPHERES, nx=NX, nz=NZ):
-    """Exact line integrals (at pixel centres) of spheres (x, y, z, r, mu) in slice pixels."""
-    th = np.radians(np.asarray(angles_deg, float))[:, None, None]
-    u = np.arange(nx)[None, None, :]
-    z = np.arange(nz)[None, :, None]
-    c0 = (nx - 1) / 2
-    p = np.zeros((th.shape[0], nz, nx))
-    for x0, y0, z0, r, mu in spheres:
-        us = center + (x0 - c0) * np.cos(th) - (y0 - c0) * np.sin(th)
-        p += 2 * mu * np.sqrt(np.clip(r * r - (u - us) ** 2 - (z - z0) ** 2, 0, None))
-    return p.astype(np.float32)
 
 
 def sphere_volume(spheres=SPHERES, nx=NX, nz=NZ, sub=4):
@@ -71,10 +52,6 @@ def core(truth):
 
 def nrmse(rec, truth):
     return float(np.linalg.norm(rec - truth) / np.linalg.norm(truth))
-
-
-CENTER = (NX - 1) / 2 + 3.5
-ANG = np.arange(0, 180, 1.0)
 
 
 # --------------------------------------------------------------------------- FBP
@@ -146,87 +123,6 @@ def test_fbp_finds_center_when_not_given():
     np.testing.assert_allclose(
         reconstruct_fbp(proj, ANG), reconstruct_fbp(proj, ANG, CENTER), atol=2e-4
     )
-
-
-# --------------------------------------------------------------------------- centre
-@pytest.mark.parametrize("offset", [3.5, -2.25, 7.1])
-def test_center_found_within_half_pixel(offset):
-    center = (NX - 1) / 2 + offset
-    proj = sphere_projections(ANG, center)
-    assert find_rotation_center(proj, ANG) == pytest.approx(center, abs=0.5)
-    assert find_rotation_center(proj[:, 6], ANG) == pytest.approx(center, abs=0.5)  # sinogram
-
-
-def test_center_360_scan_crosschecked_by_correlation(caplog):
-    ang = np.arange(0, 360, 2.0)
-    proj = sphere_projections(ang, CENTER)
-    with caplog.at_level(logging.INFO, logger="ssb_beamline.analysis.tomography"):
-        c = find_rotation_center(proj, ang)
-    assert c == pytest.approx(CENTER, abs=0.5)
-    assert "0/180 correlation: 35." in caplog.text
-
-
-def test_center_falls_back_to_correlation(monkeypatch):
-    import algotom.prep.calculation as calc
-
-    def broken(*args, **kwargs):
-        raise ValueError("synthetic failure")
-
-    monkeypatch.setattr(calc, "find_center_vo", broken)
-    ang = np.linspace(0, 180, 181)
-    assert find_rotation_center(sphere_projections(ang, CENTER), ang) == pytest.approx(
-        CENTER, abs=0.5
-    )
-    with pytest.raises(ValueError, match="no 0/180-degree pair"):
-        find_rotation_center(sphere_projections(ANG, CENTER), ANG)
-
-
-def test_opposed_pair_center_with_irregular_fly_angles():
-    """A fly scan on a busy machine: steps of 3-12 degrees, no frame at 180 exactly."""
-    rng = np.random.default_rng(3)
-    ang = np.cumsum(np.r_[1.3, rng.uniform(3.0, 12.0, 60)])
-    ang = ang[ang < 200.0]
-    proj = sphere_projections(ang, CENTER)
-    assert opposed_pair_center(proj, ang) == pytest.approx(CENTER, abs=0.1)
-    # short of 180 degrees, or only across a gap of more than twice the step: no pair
-    uniform = np.arange(0.0, 180.0, 4.0)  # the usual half scan: 176 degrees is the last
-    assert opposed_pair_center(sphere_projections(uniform, CENTER), uniform) is None
-    ends = np.r_[np.arange(0.0, 170.0, 4.0), 190.0]
-    assert opposed_pair_center(sphere_projections(ends, CENTER), ends) is None
-
-
-def test_opposed_pair_center_on_noisy_faint_projections():
-    """Noise of 10 % of the peak line integral, 20 noise draws: every centre within 0.15 px.
-
-    algotom's whitened phase correlation was more than 1 px off (by up to 19 px) on 10
-    of these 20 draws; it once put a live tomogram's axis 12 px off.
-    """
-    ang = np.arange(0.0, 181.0, 5.0)
-    clean = sphere_projections(ang, CENTER)
-    errors = []
-    for seed in range(20):
-        noise = np.random.default_rng(seed).normal(0.0, 0.1 * clean.max(), clean.shape)
-        errors.append(opposed_pair_center(clean + noise.astype(np.float32), ang) - CENTER)
-    assert np.max(np.abs(errors)) < 0.15
-
-
-def test_mirror_shift_needs_matching_shapes_and_structure():
-    u = np.arange(32.0)
-    with pytest.raises(ValueError, match="equal shapes"):
-        tomography.mirror_shift(u[None], u[None, :16], min_overlap=8)
-    assert tomography.mirror_shift(np.ones((2, 32)), np.ones((2, 32)), min_overlap=8) is None
-
-
-def test_center_outside_detector_raises(monkeypatch):
-    proj = sphere_projections(ANG, CENTER)
-    for bad in (-1.0, 1.0, NX + 3.0, np.nan):  # 1.0: no reconstruction circle
-        with pytest.raises(ValueError, match=r"given rotation centre .* outside the detector"):
-            reconstruct_fbp(proj, ANG, bad)
-    import algotom.prep.calculation as calc
-
-    monkeypatch.setattr(calc, "find_center_vo", lambda *a, **k: 80.0)
-    with pytest.raises(ValueError, match=r"found rotation centre 80 lies outside"):
-        find_rotation_center(proj, ANG)
 
 
 # --------------------------------------------------------------------------- SIRT
