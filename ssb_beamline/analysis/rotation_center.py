@@ -155,12 +155,16 @@ def mirror_shift(reference: ArrayLike, moving: ArrayLike, *, min_overlap: int) -
     count = _row_correlation(one, one, n)[pick] * rows
     s_ref, s_mov = _row_correlation(ref, one, n)[pick], _row_correlation(one, mov, n)[pick]
     cross = _row_correlation(ref, mov, n)[pick]
+    sq_ref, sq_mov = (
+        _row_correlation(ref * ref, one, n)[pick],
+        _row_correlation(one, mov * mov, n)[pick],
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
-        var_ref = _row_correlation(ref * ref, one, n)[pick] - s_ref**2 / count
-        var_mov = _row_correlation(one, mov * mov, n)[pick] - s_mov**2 / count
-        denom = np.sqrt(np.clip(var_ref, 0, None) * np.clip(var_mov, 0, None))
-        ok = (count >= min_overlap * rows - 0.5) & (denom > 1e-12 * rows * width)
-        score = np.where(ok, (cross - s_ref * s_mov / count) / denom, -np.inf)
+        var_ref, var_mov = sq_ref - s_ref**2 / count, sq_mov - s_mov**2 / count
+        # a side is flat when its variance is FFT rounding of its sum of squares
+        varying = (var_ref > 1e-9 * sq_ref) & (var_mov > 1e-9 * sq_mov)
+        ok = (count >= min_overlap * rows - 0.5) & varying
+        score = np.where(ok, (cross - s_ref * s_mov / count) / np.sqrt(var_ref * var_mov), -np.inf)
     k = int(np.argmax(score))
     if not np.isfinite(score[k]):
         return None

@@ -88,7 +88,11 @@ def test_mirror_shift_needs_matching_shapes_and_structure():
     u = np.arange(32.0)
     with pytest.raises(ValueError, match="equal shapes"):
         mirror_shift(u[None], u[None, :16], min_overlap=8)
-    assert mirror_shift(np.ones((2, 32)), np.ones((2, 32)), min_overlap=8) is None
+    for level in (1.0, 1e3, 1e-6):  # flat on either side: no shift, whatever the scale
+        flat = np.full((2, 32), level)
+        assert mirror_shift(flat, flat, min_overlap=8) is None
+        assert mirror_shift(flat, flat + np.sin(u), min_overlap=8) is None
+    assert mirror_shift(np.full((2, 32), np.nan), np.ones((2, 32)), min_overlap=8) is None
 
 
 def test_center_outside_detector_raises(monkeypatch):
