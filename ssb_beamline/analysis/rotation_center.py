@@ -148,11 +148,11 @@ def mirror_shift(reference: ArrayLike, moving: ArrayLike, *, min_overlap: int) -
     mov = np.atleast_2d(np.asarray(moving, dtype=np.float64))
     if ref.shape != mov.shape:
         raise ValueError(f"mirror_shift needs equal shapes, got {ref.shape} and {mov.shape}")
-    rows, width = ref.shape[0] if ref.ndim == 2 else int(np.prod(ref.shape[:-1])), ref.shape[-1]
+    rows, width = int(np.prod(ref.shape[:-1])), ref.shape[-1]
     n, one = sfft.next_fast_len(2 * width), np.ones((1, width))
     shifts = np.arange(1 - width, width)
     pick = shifts % n
-    count = _row_correlation(one, one, n)[pick] * rows
+    count = (width - np.abs(shifts)) * rows  # overlapping pixels at each shift
     s_ref, s_mov = _row_correlation(ref, one, n)[pick], _row_correlation(one, mov, n)[pick]
     cross = _row_correlation(ref, mov, n)[pick]
     sq_ref, sq_mov = (
@@ -163,7 +163,7 @@ def mirror_shift(reference: ArrayLike, moving: ArrayLike, *, min_overlap: int) -
         var_ref, var_mov = sq_ref - s_ref**2 / count, sq_mov - s_mov**2 / count
         # a side is flat when its variance is FFT rounding of its sum of squares
         varying = (var_ref > 1e-9 * sq_ref) & (var_mov > 1e-9 * sq_mov)
-        ok = (count >= min_overlap * rows - 0.5) & varying
+        ok = (count >= min_overlap * rows) & varying
         score = np.where(ok, (cross - s_ref * s_mov / count) / np.sqrt(var_ref * var_mov), -np.inf)
     k = int(np.argmax(score))
     if not np.isfinite(score[k]):

@@ -11,7 +11,7 @@ Model, all linear attenuation coefficients in 1/um:
   contribution extrapolated from below the edge (power law fitted to Ni's Elam
   mu at 8000 and 8300 eV). ``n2``/``n3`` are the measured, normalised NiO (Ni2+)
   and LiNiO2 (Ni3+) spectra of `ssb_beamline.reference_data` on the NIST scale
-  (0 below the reference range, the last value above it). ``J`` is the Ni K-edge
+  (0 below the reference range; above it see ``J``). ``J`` is the Ni K-edge
   jump of NMC811 at 8333 eV from xraydb (about 0.065 /um, so a 10 um chord through
   a 5 um radius particle has an edge step of about 0.65 in absorbance). ``J`` is
   kept constant over the measured references' range, up to about 9 keV (the
