@@ -6,13 +6,20 @@ brings a frame under 10 ms on two cores.  The kernels are ``nogil`` and serial:
 :func:`~ssb_beamline.analysis._parallel.run_chunks` runs them on its thread
 pool over row/pixel chunks, which avoids numba's threading layers (not all of
 them tolerate calls from several threads).  ``cache=True`` keeps the compiled
-code next to this module, so only the first process compiles (about 1 s).
+code in a user cache directory (:mod:`._jit_cache`: ``$SSB_BEAMLINE_NUMBA_CACHE``,
+else ``$XDG_CACHE_HOME/ssb_beamline/numba`` or ``~/.cache/ssb_beamline/numba``),
+so only the first process on a machine compiles (a few seconds); the others load.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from ._jit_cache import install_locator
+from .edge_interp import _NEWTON_STEPS
+
+install_locator()  # before the decorators below: they pick their cache directory
 
 __all__ = ["absorbance_table_rows", "edge_window_uniform", "open_counts", "warm_up"]
 
@@ -70,6 +77,66 @@ def absorbance_table_rows(frame, dark_plus1, top, table, flat_w, shift, out, val
                 v[j] = False
 
 
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def _cubic_crossing1(y_prev, y0, y1, y_next, level):
+    """Scalar :func:`~.edge_interp.cubic_crossing` on a uniform grid; -1 if not bracketed."""
+    if not (y0 < level and y1 >= level and np.isfinite(y_prev) and np.isfinite(y_next)):
+        return -1.0
+    d = y1 - y0
+    m0 = 0.0
+    s0 = y0 - y_prev
+    if s0 * d > 0:
+        m0 = 2.0 * s0 * d / (s0 + d)
+    m1 = 0.0
+    s1 = y_next - y1
+    if s1 * d > 0:
+        m1 = 2.0 * s1 * d / (s1 + d)
+    b = 3.0 * d - 2.0 * m0 - m1
+    c3 = m0 + m1 - 2.0 * d
+    t = (level - y0) / d
+    for _ in range(_NEWTON_STEPS):
+        p = y0 + t * (m0 + t * (b + t * c3)) - level
+        dp = m0 + t * (2.0 * b + 3.0 * t * c3)
+        if dp > 0:
+            t = min(max(t - p / dp, 0.0), 1.0)
+    return t
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def _half_step_rows(dw, k, c, a, b, iv, xl0, dxl):
+    """Crossing of pixel ``k`` in rows (``0 < c < n`` samples below): the monotone
+    cubic through rows ``c - 2 .. c + 1`` (see :mod:`.edge_interp`), or where they
+    do not bracket 0.5, the least-squares line of the 4 rows around the count."""
+    n = dw.shape[0]
+    q = min(max(c - 1, 0), n - 2)
+    u0 = (np.float64(dw[q, k]) - a - b * (xl0 + dxl * q)) * iv
+    u1 = (np.float64(dw[q + 1, k]) - a - b * (xl0 + dxl * (q + 1))) * iv
+    up = u0 - (u1 - u0)
+    if q >= 1:
+        up = (np.float64(dw[q - 1, k]) - a - b * (xl0 + dxl * (q - 1))) * iv
+    un = u1 + (u1 - u0)
+    if q + 2 <= n - 1:
+        un = (np.float64(dw[q + 2, k]) - a - b * (xl0 + dxl * (q + 2))) * iv
+    t_c = _cubic_crossing1(up, u0, u1, un, 0.5)
+    if t_c >= 0.0:
+        return q + t_c
+    half, f32_3, f32_01, f32_q = np.float32(0.5), np.float32(3.0), np.float32(0.1), np.float32(0.25)
+    dxl32 = np.float32(dxl)
+    start = min(max(c - 2, 0), n - 4)
+    y0, y1, y2, y3 = dw[start, k], dw[start + 1, k], dw[start + 2, k], dw[start + 3, k]
+    slope = ((y3 - y0) * f32_3 + y2 - y1) * f32_01
+    ym = (y0 + y1 + y2 + y3) * f32_q
+    mid = np.float32(start) + np.float32(1.5)
+    ym = (ym - a - b * (np.float32(xl0) + dxl32 * mid)) * iv
+    slope = (slope - b * dxl32) * iv
+    off = (half - ym) / slope
+    if np.isfinite(off) and slope > 0:
+        return np.float64(mid) + min(max(np.float64(off), -1.5), 1.5)
+    t = (0.5 - u0) / (u1 - u0)  # linear interpolation between rows q and q + 1
+    t = min(max(t, 0.0), 1.0) if np.isfinite(t) else 0.5
+    return q + t
+
+
 #: Pixels per block of :func:`edge_window_uniform`: (n, block) float32 stays in L2.
 _WINDOW_BLOCK = 512
 
@@ -101,13 +168,9 @@ def edge_window_uniform(dw, p0, p1, step, inv, xl0, dxl, e_first, h, derivative,
     """
     n, n_px = dw.shape
     half = np.float32(0.5)
-    f32_3 = np.float32(3.0)
-    f32_01 = np.float32(0.1)
-    f32_q = np.float32(0.25)
     xl = np.empty(n, np.float32)
     for r in range(n):
         xl[r] = np.float32(xl0 + dxl * r)
-    dxl32 = np.float32(dxl)
     count = np.empty(_WINDOW_BLOCK, np.int32)
     best = np.empty(_WINDOW_BLOCK, np.float32)
     arg = np.empty(_WINDOW_BLOCK, np.int32)
@@ -136,28 +199,12 @@ def edge_window_uniform(dw, p0, p1, step, inv, xl0, dxl, e_first, h, derivative,
         for j in range(m):
             k = b0 + j
             c = count[j]
-            a, b, iv = p0[k], p1[k], inv[k]
             if c in (0, n):
                 edge_out[k] = np.nan
             else:
-                start = min(max(c - 2, 0), n - 4)
-                y0, y1, y2, y3 = dw[start, k], dw[start + 1, k], dw[start + 2, k], dw[start + 3, k]
-                slope = ((y3 - y0) * f32_3 + y2 - y1) * f32_01
-                ym = (y0 + y1 + y2 + y3) * f32_q
-                mid = np.float32(start) + np.float32(1.5)
-                ym = (ym - a - b * (np.float32(xl0) + dxl32 * mid)) * iv
-                slope = (slope - b * dxl32) * iv
-                off = (half - ym) / slope
-                if np.isfinite(off) and slope > 0:
-                    res = np.float64(mid) + min(max(np.float64(off), -1.5), 1.5)
-                else:  # linear interpolation between rows q and q + 1
-                    q = min(max(c - 1, 0), n - 2)
-                    yq = (np.float64(dw[q, k]) - a - b * (xl0 + dxl * q)) * iv
-                    yq1 = (np.float64(dw[q + 1, k]) - a - b * (xl0 + dxl * (q + 1))) * iv
-                    t = (0.5 - yq) / (yq1 - yq)
-                    t = min(max(t, 0.0), 1.0) if np.isfinite(t) else 0.5
-                    res = q + t
-                edge_out[k] = res * h + e_first
+                edge_out[k] = (
+                    _half_step_rows(dw, k, c, p0[k], p1[k], inv[k], xl0, dxl) * h + e_first
+                )
             if derivative:
                 i = arg[j]
                 y1 = best[j]

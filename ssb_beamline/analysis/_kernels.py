@@ -296,13 +296,14 @@ def half_step_from_count(
     level: float = 0.5,
     npts: int = 4,
     line: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    interp: str = "pchip",
 ) -> np.ndarray:
     """Half-step energies from the per-pixel count of samples below ``level``.
 
     ``block`` (n, P) holds normalised spectra, or raw spectra with
     ``line = (p0, p1, x, inv)`` such that ``norm = (block - p0 - p1 * x[:, None]) * inv``
     (``x`` (n,) linear in energy).  See :func:`half_step_block` for the
-    algorithm.
+    algorithm and ``interp``.
 
     Examples
     --------
@@ -312,12 +313,23 @@ def half_step_from_count(
     2.0
     """
     e = np.asarray(energies, np.float64)
-    n, p = block.shape
     from ._uniform import try_uniform
 
-    fast = try_uniform("half_step", block, e, count=count, level=level, npts=npts, line=line)
+    fast = try_uniform(
+        "half_step", block, e, count=count, level=level, npts=npts, line=line, interp=interp
+    )
     if fast is not None:
         return fast
+    if interp == "pchip":
+        from .edge_interp import pchip_half_step
+
+        return pchip_half_step(count, block, e, level=level, line=line, fallback=_half_step_line)
+    return _half_step_line(count, block, e, level=level, npts=npts, line=line)
+
+
+def _half_step_line(count, block, e, *, level=0.5, npts=4, line=None):
+    """The least-squares line of :func:`half_step_from_count` (``interp="line"``)."""
+    n, p = block.shape
     count = np.asarray(count).astype(np.intp)
     found = (count > 0) & (count < n)
     k = min(npts, n)
@@ -359,19 +371,31 @@ def half_step_from_count(
 
 
 def half_step_block(
-    norm: np.ndarray, energies: np.ndarray, *, level: float = 0.5, npts: int = 4
+    norm: np.ndarray,
+    energies: np.ndarray,
+    *,
+    level: float = 0.5,
+    npts: int = 4,
+    interp: str = "pchip",
 ) -> np.ndarray:
     """Energy where normalised spectra cross ``level`` going up, per pixel.
 
-    Algorithm (robust to noise, no per-pixel loop):
+    Algorithm (no per-pixel loop):
 
     1. count the window samples below ``level``; for an edge rising through the
        window the crossing lies between sample ``j = count - 1`` and ``j + 1``
        (a noise flip near the crossing moves ``j`` by one sample at most);
-    2. fit a straight line by least squares to the ``npts`` samples around the
+    2. ``interp="pchip"`` (default): where ``y[j] < level <= y[j + 1]``, solve
+       the monotone cubic (Fritsch-Carlson PCHIP) through ``j - 1 .. j + 2``
+       for ``level`` (:func:`~.edge_interp.cubic_crossing`): it follows the
+       curvature of the edge, so the answer does not depend on the grid step;
+    3. ``interp="line"`` (and where the samples do not bracket ``level``):
+       fit a straight line by least squares to the ``npts`` samples around the
        crossing (``j - 1 .. j + 2`` for 4) and solve it for ``level``; the
        result is clipped to that energy span.  Where the local slope is not
        positive, linear interpolation between ``j`` and ``j + 1`` is used.
+       The line averages noise (about 0.55x the per-pixel scatter of the
+       cubic) but lands early on a curved edge, by up to a quarter of a step.
 
     Pixels whose spectrum is everywhere below or everywhere above ``level`` in
     the window have no edge there and get NaN.  Keep the window short enough
@@ -390,5 +414,7 @@ def half_step_block(
             f"too few points: the edge window holds {n} energies, at least 3 are needed "
             "to locate the half-step crossing. Measure more energies across the edge."
         )
+    if interp not in ("pchip", "line"):
+        raise ValueError(f"interp must be 'pchip' or 'line'; got {interp!r}. Pick one of those.")
     count = count_below(norm, np.float32(level))
-    return half_step_from_count(count, norm, energies, level=level, npts=npts)
+    return half_step_from_count(count, norm, energies, level=level, npts=npts, interp=interp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -65,6 +66,9 @@ class XanesMaps:
         Pre-edge line per pixel: absorbance at ``e0_global`` and slope per
         ``X_SCALE_EV`` (50 eV); with ``edge_step`` it gives the normalised
         stack (:func:`normalized_stack`).
+    edge_estimator : dict
+        Edge-energy estimators and the energy grid they ran on
+        (:func:`~ssb_beamline.analysis.edge_interp.estimator_record`).
     """
 
     e0: np.ndarray
@@ -86,6 +90,7 @@ class XanesMaps:
     norm: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
     pre_edge: np.ndarray | None = None
+    edge_estimator: dict[str, Any] = field(default_factory=dict)
 
     @property
     def oxidation_state(self) -> np.ndarray:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .edge_interp import cubic_crossing
+
 __all__ = ["derivative_max_uniform", "half_step_uniform", "try_uniform", "uniform_step"]
 
 #: Relative tolerance on the spacing of a "uniform" grid.
@@ -124,11 +126,15 @@ def half_step_uniform(
     *,
     level: float = 0.5,
     line: tuple[np.ndarray, np.ndarray, float, float, np.ndarray] | None = None,
+    interp: str = "pchip",
 ) -> np.ndarray:
     """:func:`~._kernels.half_step_from_count` (``npts=4``) on a uniform grid.
 
     ``line = (p0, p1, xl0, dxl, inv)``: ``norm = (block - p0 - p1 * xl) * inv``
-    with ``xl = xl0 + dxl * row``.
+    with ``xl = xl0 + dxl * row``.  ``interp`` is ``"pchip"`` (the monotone
+    cubic of :func:`~.edge_interp.cubic_crossing`, the default) or ``"line"``
+    (the 4-point least-squares line, also the fallback where the samples around
+    the count do not bracket ``level``).
 
     Examples
     --------
@@ -136,6 +142,80 @@ def half_step_uniform(
     >>> float(half_step_uniform(np.array([2]), y, 0.0, 1.0)[0])
     2.0
     """
+    if interp == "line":
+        return _half_step_line_uniform(count, block, e_first, h, level=level, line=line)
+    n = block.shape[0]
+    count = np.asarray(count).astype(np.intp)
+    found = (count > 0) & (count < n)
+    j = np.clip(count - 1, 0, n - 2)
+    rows = (np.maximum(j - 1, 0), j, j + 1, np.minimum(j + 2, n - 1))
+    ys = [gather_norm(block, r, line) for r in rows]
+    t, ok = bracketed_crossing(ys, j, n, level)
+    res = j.astype(np.float64)
+    res += t
+    res *= h
+    res += e_first
+    bad = np.flatnonzero(~ok & found)
+    if bad.size:
+        sub_line = None
+        if line is not None:
+            sub_line = (line[0][bad], line[1][bad], line[2], line[3], line[4][bad])
+        res[bad] = _half_step_line_uniform(
+            count[bad], block[:, bad], e_first, h, level=level, line=sub_line
+        )
+    res[~found] = np.nan
+    return res
+
+
+def gather_norm(block: np.ndarray, rows: np.ndarray, line: tuple | None) -> np.ndarray:
+    """``block[rows[p], p]`` as float64, normalised with a uniform ``line`` if given.
+
+    Examples
+    --------
+    >>> gather_norm(np.arange(6.0).reshape(2, 3), np.array([1, 0, 1]), None).tolist()
+    [3.0, 1.0, 5.0]
+    """
+    from ._kernels import gather_rows
+
+    y = gather_rows(block, rows).astype(np.float64)
+    if line is not None:
+        p0, p1, xl0, dxl, inv = line
+        y -= p0
+        y -= p1 * (xl0 + dxl * rows)
+        y *= inv
+    return y
+
+
+def bracketed_crossing(
+    ys: list[np.ndarray], j: np.ndarray, n: int, level: float, h: tuple | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~.edge_interp.cubic_crossing` of rows ``j - 1 .. j + 2`` (clipped to
+    ``0 .. n - 1``): a missing neighbour is replaced by the secant extension.
+
+    Examples
+    --------
+    >>> ys = [np.array([0.25]), np.array([0.25]), np.array([0.75]), np.array([1.0])]
+    >>> t, ok = bracketed_crossing(ys, np.array([0]), 4, 0.5)
+    >>> bool(ok[0]), round(float(t[0]), 2)
+    (True, 0.46)
+    """
+    y_prev, y0, y1, y_next = ys
+    y_prev = np.where(j >= 1, y_prev, y0 - (y1 - y0))
+    y_next = np.where(j + 2 <= n - 1, y_next, y1 + (y1 - y0))
+    return cubic_crossing(y_prev, y0, y1, y_next, level, h=h or (1.0, 1.0, 1.0))
+
+
+def _half_step_line_uniform(
+    count: np.ndarray,
+    block: np.ndarray,
+    e_first: float,
+    h: float,
+    *,
+    level: float = 0.5,
+    line: tuple[np.ndarray, np.ndarray, float, float, np.ndarray] | None = None,
+) -> np.ndarray:
+    """The 4-point least-squares line through the rows around the crossing (the
+    estimator before the monotone cubic; its fallback and ``interp="line"``)."""
     n, p = block.shape
     count = np.asarray(count).astype(np.intp)
     found = (count > 0) & (count < n)
@@ -206,6 +286,7 @@ def try_uniform(
     level: float = 0.5,
     npts: int = 4,
     line: tuple | None = None,
+    interp: str = "pchip",
 ) -> np.ndarray | None:
     """The uniform-grid result of ``kind`` ("derivative" or "half_step"), or None
     when the grid (or the line abscissa) is not uniform or the options differ.
@@ -232,4 +313,4 @@ def try_uniform(
         if uniform_step(xl) is None:
             return None
         uline = (line[0], line[1], float(xl[0]), float(xl[1] - xl[0]), line[3])
-    return half_step_uniform(count, block, e_first, h, level=level, line=uline)
+    return half_step_uniform(count, block, e_first, h, level=level, line=uline, interp=interp)

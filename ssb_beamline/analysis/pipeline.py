@@ -17,6 +17,7 @@ from ._parallel import DEFAULT_CHUNK_PIXELS, run_chunks
 from ._uniform import uniform_step
 from ._validation import check_mask, check_stack, output_array
 from .edge_fit import EDGE_WINDOW_EV, build_edge_fit, find_e0
+from .edge_interp import estimator_record
 from .joint_sums import JointFitSums, sums_to_coefficients
 from .lcf import normalize_references, reference_matrix
 from .masks import edge_jump_mask
@@ -397,4 +398,5 @@ def analyse_xanes_stack(
         else (None if norm2 is None else norm2.reshape(np.shape(mu))),
         timings=timings,
         pre_edge=pre_edge.reshape((2, *shp)),
+        edge_estimator=estimator_record(e, win),
     )

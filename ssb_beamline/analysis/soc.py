@@ -52,8 +52,8 @@ class SocCalibration:
 
     reduced_name: str = "NiO"
     oxidised_name: str = "LiNiO2"
-    reduced_edge_ev: float = 8342.46
-    oxidised_edge_ev: float = 8344.23
+    reduced_edge_ev: float = 8342.50
+    oxidised_edge_ev: float = 8344.27
     edge_method: str = "half_step"
     reduced_index: int = 0
     oxidised_index: int = 1

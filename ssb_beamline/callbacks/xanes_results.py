@@ -157,4 +157,7 @@ def result_metadata(maps: Any) -> dict[str, Any]:
         "reference_names": list(maps.reference_names),
         "calibration": dataclasses.asdict(maps.calibration),
         "timings_s": {k: float(v) for k, v in maps.timings.items()},
+        # which half-step / derivative estimator, on which energy grid (edge energies
+        # from different grids or estimators are only comparable knowing both)
+        "edge_estimator": dict(getattr(maps, "edge_estimator", {}) or {}),
     }

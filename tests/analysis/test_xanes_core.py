@@ -179,7 +179,7 @@ def test_soc_from_fractions_and_edges():
     res = soc_map(fractions=np.array([[0.7, 0.0], [0.3, 1.0]]))
     np.testing.assert_allclose(res.soc, [0.3, 1.0])
     np.testing.assert_allclose(res.oxidation_state, [2.3, 3.0])
-    soc, cal = soc_map(np.array([8342.46, 8344.23]))
+    soc, cal = soc_map(np.array([8342.50, 8344.27]))
     np.testing.assert_allclose(soc, [0.0, 1.0], atol=1e-5)
     assert cal == SocCalibration()
 
@@ -235,7 +235,11 @@ def test_analyse_xanes_stack_noisy(particle_stack):
     e0 = maps.e0_global
     ys, xs = np.nonzero(particle)
     truth = np.array([true_half_step(E, mu[:, y, x], e0) for y, x in zip(ys, xs, strict=True)])
-    assert np.median(np.abs(maps.edge_energy[particle] - truth)) < 0.2
+    err = maps.edge_energy[particle] - truth
+    # the monotone cubic interpolates (no averaging): per-pixel scatter ~1.6x the old
+    # least-squares line's, but no bias (see edge_interp)
+    assert np.median(np.abs(err)) < 0.25
+    assert abs(np.mean(err)) < 0.05
     # normalised stack equals the standalone normalisation with the same e0
     ref = normalize_stack(noisy, E, e0=e0)
     np.testing.assert_allclose(maps.norm[:, particle], ref.norm[:, particle], atol=1e-4)
@@ -244,9 +248,11 @@ def test_analyse_xanes_stack_noisy(particle_stack):
     assert maps.reference_names == ("NiO", "LiNiO2")
     cal = SocCalibration.from_references(REFS, edge_fit=build_edge_fit(E, e0))
     assert maps.calibration == cal and cal.reduced_name == "NiO"
-    # edge-shift SOC: small bias; noisier than the LCF (the two edges are only 1.8 eV apart)
-    assert abs(np.median(maps.soc_edge[particle] - frac[particle])) < 0.08
-    assert np.median(np.abs(maps.soc_edge[particle] - frac[particle])) < 0.15
+    # edge-shift SOC: noisier than the LCF (the two edges are only 1.8 eV apart), and the
+    # half-step of a mixture is not linear in it: score against the true edge's SOC
+    soc_true = (truth - cal.reduced_edge_ev) / (cal.oxidised_edge_ev - cal.reduced_edge_ev)
+    assert abs(np.median(maps.soc_edge[particle] - soc_true)) < 0.03
+    assert np.median(np.abs(maps.soc_edge[particle] - soc_true)) < 0.15
 
 
 def test_analyse_matches_standalone_functions(particle_stack):
@@ -293,7 +299,9 @@ def test_soc_edge_calibrated_like_the_data():
     mu = mu_stack(E, f, np.full((1, 3), 0.6)).astype(np.float32)
     maps = analyse_xanes_stack(mu, E, REFS, mask=np.ones((1, 3), bool))
     np.testing.assert_allclose(maps.soc_edge[0, [0, 2]], [0.0, 1.0], atol=0.01)
-    assert abs(maps.soc_edge[0, 1] - 0.5) < 0.08
+    # the half-step of a 50 % NiO / LiNiO2 mixture lies 0.415 of the way from NiO's to
+    # LiNiO2's (8343.233 eV on a 0.001 eV grid): soc_edge is not linear in the mixture
+    assert abs(maps.soc_edge[0, 1] - 0.415) < 0.03
     assert "normalised like the data" in maps.calibration.edge_method
 
 
@@ -313,7 +321,11 @@ def test_reference_normalisation_recovers_the_full_range_edge(particle_stack):
     assert np.max(np.abs(clean.edge_energy[particle] - truth)) < 0.2
     np.testing.assert_allclose(clean.soc[particle], frac[particle], atol=2e-3)
     maps = analyse_xanes_stack(noisy, E, REFS)
-    assert np.median(np.abs(maps.edge_energy[particle] - truth)) < 0.2
+    err = maps.edge_energy[particle] - truth
+    # the monotone cubic interpolates (no averaging): per-pixel scatter ~1.6x the old
+    # least-squares line's, but no bias (see edge_interp)
+    assert np.median(np.abs(err)) < 0.25
+    assert abs(np.mean(err)) < 0.05
     assert abs(np.median(maps.edge_energy[particle] - truth)) < 0.1
     assert np.median(np.abs(maps.soc[particle] - frac[particle])) < 0.03
     # the measured-range normalisation is biased low against this truth

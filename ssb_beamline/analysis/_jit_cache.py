@@ -1,0 +1,135 @@
+"""Where the compiled numba kernels of this package are cached on disk.
+
+numba's ``cache=True`` writes next to the source (``__pycache__``), which is
+read-only in a system or container install, and otherwise falls back to a
+numba-wide directory.  The kernels of ``ssb_beamline`` are cached instead in
+a user cache directory of their own, so every new process (a replay, a
+restarted queue worker, a new session) loads them instead of compiling:
+
+1. ``$SSB_BEAMLINE_NUMBA_CACHE`` if set (e.g. a shared, pre-warmed directory);
+2. ``$XDG_CACHE_HOME/ssb_beamline/numba``;
+3. ``~/.cache/ssb_beamline/numba``.
+
+``NUMBA_CACHE_DIR``, when the user sets it, still wins (numba's own locator is
+asked first).  Directories are created private (0700).
+
+Several processes may compile and write the same kernel at once: numba writes
+each index and data file to a temporary file and renames it into place
+(atomic on POSIX), and every entry is keyed by the source file's content hash
+and the target CPU, so a reader sees either a complete old entry or a complete
+new one.  numba has no public hook for a per-package directory, so this
+module adds a locator class to numba's (private) list of locators; if that
+list is missing in a future numba, caching falls back to numba's default.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+__all__ = ["CACHE_ENV", "install_locator", "kernel_cache_dir"]
+
+log = logging.getLogger(__name__)
+
+#: Environment variable overriding the kernel cache directory.
+CACHE_ENV = "SSB_BEAMLINE_NUMBA_CACHE"
+
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def kernel_cache_dir() -> Path:
+    """The directory the compiled kernels are cached in (not created here).
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ[CACHE_ENV] = "/tmp/ssb-doc-cache"
+    >>> str(kernel_cache_dir())
+    '/tmp/ssb-doc-cache'
+    >>> del os.environ[CACHE_ENV]
+    """
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "ssb_beamline" / "numba"
+
+
+def _make_private_dirs(path: Path) -> None:
+    """Create ``path`` and its missing parents, each missing one with mode 0700."""
+    missing = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o700, exist_ok=True)
+
+
+def _locator_class() -> type | None:
+    try:
+        from numba.core import caching
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return None
+    if not hasattr(caching, "_SourceFileBackedLocatorMixin"):
+        return None
+
+    class PackageCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
+        """numba locator: functions defined in ``ssb_beamline`` -> :func:`kernel_cache_dir`."""
+
+        def __init__(self, py_func, py_file):
+            self._py_file = py_file
+            self._lineno = py_func.__code__.co_firstlineno
+            sub = self.get_suitable_cache_subpath(py_file)
+            self._cache_path = str(kernel_cache_dir() / sub)
+
+        def get_cache_path(self) -> str:
+            return self._cache_path
+
+        def ensure_cache_path(self) -> None:
+            _make_private_dirs(Path(self._cache_path))
+            super().ensure_cache_path()
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            try:
+                Path(py_file).resolve().relative_to(_PACKAGE_DIR)
+            except (ValueError, OSError):
+                return None
+            return super().from_function(py_func, py_file)
+
+    return PackageCacheLocator
+
+
+def install_locator() -> bool:
+    """Make numba cache this package's kernels in :func:`kernel_cache_dir`.
+
+    Must run before the ``@njit(cache=True)`` decorators (``_jit`` imports it
+    first).  Idempotent.  Returns False when numba's locator list is not
+    available (caching then uses numba's default places).
+
+    Examples
+    --------
+    >>> install_locator()
+    True
+    """
+    try:
+        from numba.core import caching
+    except ImportError:  # pragma: no cover
+        return False
+    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
+    locators = getattr(impl, "_locator_classes", None)
+    if not isinstance(locators, list):
+        return False
+    if any(getattr(c, "__name__", "") == "PackageCacheLocator" for c in locators):
+        return True
+    cls = _locator_class()
+    if cls is None:
+        return False
+    # after numba's NUMBA_CACHE_DIR locator (a user's explicit choice), before the rest
+    pos = 1 if locators and locators[0].__name__ == "UserProvidedCacheLocator" else 0
+    locators.insert(pos, cls)
+    log.debug("numba kernels of ssb_beamline cached in %s", kernel_cache_dir())
+    return True
