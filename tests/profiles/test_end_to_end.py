@@ -37,6 +37,7 @@ def test_live_maps_match_the_phantom_truth(xanes_run):
     edge = score_map(stored.arrays["edge_energy"], beamline.txm.truth_edge_energy_map(), nmc)
     soc = score_map(stored.arrays["soc"], beamline.txm.truth_soc(), nmc)
     assert edge.median_abs_error < 0.3, edge
+    assert abs(edge.bias) < 0.05, edge  # the half-step estimator is unbiased (issue 18)
     assert soc.rmse < 0.05, soc
 
 
@@ -50,6 +51,9 @@ def test_results_sit_next_to_the_run_with_units_and_its_uid(xanes_run):
     assert stored.arrays["normalized"].shape == (41, 512, 512)
     assert stored.arrays["mask"].dtype == bool
     assert stored.metadata["calibration"]["oxidised_name"] == "LiNiO2"
+    estimator = stored.metadata["edge_estimator"]
+    assert estimator["half_step"] == "pchip_crossing"
+    assert len(estimator["grid"]["energies_ev"]) == 41
     node = beamline.store.results[uid]["v1"]["edge_energy"]
     assert node.metadata["units"] == "eV"
 

@@ -1,0 +1,106 @@
+"""First call in a fresh process vs warm, and the maps against the read-pass floor.
+
+Each case runs in its own Python process (``python bench_first_call.py --child``):
+the stack (default 100 x 2048 x 2048 float32, the synthetic mixture of
+``bench_analysis.py``) is built, then ``analyse_xanes_stack`` is timed on its
+first call (``cold``: kernels compiled, or loaded from the disk cache, thread
+pool and scratch buffers created) and on ``--runs`` more calls (``warm``:
+median and best), next to ``--runs`` read passes over the same stack in the same
+process (``stack.sum`` over the energy axis split over the same workers: the
+floor for any per-pixel map).  Two processes are started:
+
+* ``empty cache``: ``SSB_BEAMLINE_NUMBA_CACHE`` points at a new, empty
+  directory, so the first call compiles every kernel (a first install);
+* ``disk cache``: the same directory again, so the first call loads them
+  (every later process on the machine).
+
+Goals (issue 18): cold <= 1.5 x warm; maps <= 5 x the read pass (medians).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_first_call.py             # 100 x 2048 x 2048
+    .venv/bin/python benchmarks/bench_first_call.py --size 512  # quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def child(n: int, size: int, runs: int) -> dict:
+    t_import = time.perf_counter()
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_analysis import read_pass, synthetic_stack
+
+    from ssb_beamline.analysis import analyse_xanes_stack
+    from ssb_beamline.reference_data import ni_k_edge_references
+
+    t_import = time.perf_counter() - t_import
+    stack, e = synthetic_stack((n, size, size))
+    refs = ni_k_edge_references()
+    t0 = time.perf_counter()
+    analyse_xanes_stack(stack, e, refs)
+    cold = time.perf_counter() - t0
+    warm, floor = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        analyse_xanes_stack(stack, e, refs)
+        warm.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        read_pass(stack)
+        floor.append(time.perf_counter() - t0)
+    return {
+        "import": t_import,
+        "cold": cold,
+        "warm_median": float(np.median(warm)),
+        "warm_best": min(warm),
+        "floor_median": float(np.median(floor)),
+        "floor_best": min(floor),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--energies", type=int, default=100)
+    ap.add_argument("--size", type=int, default=2048)
+    ap.add_argument("--runs", type=int, default=5, help="warm calls and read passes")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.energies, args.size, args.runs)))
+        return
+    load = os.getloadavg()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ssb-numba-") as cache:
+        env = {**os.environ, "SSB_BEAMLINE_NUMBA_CACHE": cache}
+        for label in ("empty cache", "disk cache"):
+            cmd = [sys.executable, __file__, "--child", "--energies", str(args.energies)]
+            cmd += ["--size", str(args.size), "--runs", str(args.runs)]
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+            rows.append((label, json.loads(out.stdout.strip().splitlines()[-1])))
+    shape = f"{args.energies} x {args.size} x {args.size}"
+    print(f"analyse_xanes_stack, {shape} float32; load average before: {load[0]:.2f}")
+    print(
+        f"{'process':12} {'import s':>8} {'cold s':>7} {'warm med':>8} {'warm best':>9} "
+        f"{'cold/warm':>9} {'floor med':>9} {'maps/floor':>10}"
+    )
+    for label, r in rows:
+        print(
+            f"{label:12} {r['import']:8.2f} {r['cold']:7.2f} {r['warm_median']:8.3f} "
+            f"{r['warm_best']:9.3f} {r['cold'] / r['warm_median']:9.2f} "
+            f"{r['floor_median']:9.3f} {r['warm_median'] / r['floor_median']:10.1f}"
+        )
+    print("goals: cold/warm <= 1.5 (disk cache); maps/floor <= 5 (medians of --runs)")
+
+
+if __name__ == "__main__":
+    main()
