@@ -78,48 +78,62 @@ def absorbance_table_rows(frame, dark_plus1, top, table, flat_w, shift, out, val
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
-def _cubic_crossing1(y_prev, y0, y1, y_next, level):
-    """Scalar :func:`~.edge_interp.cubic_crossing` on a uniform grid; -1 if not bracketed."""
-    if not (y0 < level and y1 >= level and np.isfinite(y_prev) and np.isfinite(y_next)):
-        return -1.0
-    d = y1 - y0
-    m0 = 0.0
-    s0 = y0 - y_prev
-    if s0 * d > 0:
-        m0 = 2.0 * s0 * d / (s0 + d)
-    m1 = 0.0
-    s1 = y_next - y1
-    if s1 * d > 0:
-        m1 = 2.0 * s1 * d / (s1 + d)
-    b = 3.0 * d - 2.0 * m0 - m1
-    c3 = m0 + m1 - 2.0 * d
-    t = (level - y0) / d
+def _cubic_block(dw, b0, m, count, p0, p1, inv, xl, scr, t_out, ok_out):
+    """Monotone-cubic half-step crossing of pixels ``b0 .. b0 + m`` (see :mod:`.edge_interp`).
+
+    ``t_out[j]`` receives the crossing in rows (``q + t``, ``q = count - 1``) and
+    ``ok_out[j]`` whether rows ``q``, ``q + 1`` bracket 0.5.  The Newton steps run
+    as branch-free loops over the block (vectorised, many pixels in flight):
+    a per-pixel loop would wait on each step's division in turn.
+    """
+    n = dw.shape[0]
+    y0, m0, bb, cc, t = scr[0], scr[1], scr[2], scr[3], scr[4]
+    half, one, two, three = np.float32(0.5), np.float32(1.0), np.float32(2.0), np.float32(3.0)
+    zero = np.float32(0.0)
+    for j in range(m):  # gather the 4 rows around the count, normalised, and the tangents
+        k = b0 + j
+        q = min(max(count[j] - 1, 0), n - 2)
+        qp, qn = max(q - 1, 0), min(q + 2, n - 1)
+        a, b, iv = p0[k], p1[k], inv[k]
+        u0 = (dw[q, k] - a - b * xl[q]) * iv
+        u1 = (dw[q + 1, k] - a - b * xl[q + 1]) * iv
+        up = (dw[qp, k] - a - b * xl[qp]) * iv
+        un = (dw[qn, k] - a - b * xl[qn]) * iv
+        d = u1 - u0
+        up = up if q >= 1 else u0 - d
+        un = un if q + 2 <= n - 1 else u1 + d
+        s0, s1 = u0 - up, un - u1
+        t0 = two * s0 * d / (s0 + d)
+        t1 = two * s1 * d / (s1 + d)
+        tan0 = t0 if s0 * d > zero else zero
+        tan1 = t1 if s1 * d > zero else zero
+        ok_out[j] = (u0 < half) and (u1 >= half) and np.isfinite(up) and np.isfinite(un)
+        y0[j] = u0
+        m0[j] = tan0
+        bb[j] = three * d - two * tan0 - tan1
+        cc[j] = tan0 + tan1 - two * d
+        t0 = (half - u0) / d
+        t[j] = min(max(t0, zero), one) if np.isfinite(t0) else half
+        t_out[j] = np.float64(q)
     for _ in range(_NEWTON_STEPS):
-        p = y0 + t * (m0 + t * (b + t * c3)) - level
-        dp = m0 + t * (2.0 * b + 3.0 * t * c3)
-        if dp > 0:
-            t = min(max(t - p / dp, 0.0), 1.0)
-    return t
+        for j in range(m):
+            tj = t[j]
+            pj = y0[j] + tj * (m0[j] + tj * (bb[j] + tj * cc[j])) - half
+            dp = m0[j] + tj * (two * bb[j] + three * tj * cc[j])
+            step = pj / dp
+            step = step if dp > zero else zero
+            t[j] = min(max(tj - step, zero), one)
+    for j in range(m):
+        t_out[j] += np.float64(t[j])
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
-def _half_step_rows(dw, k, c, a, b, iv, xl0, dxl):
-    """Crossing of pixel ``k`` in rows (``0 < c < n`` samples below): the monotone
-    cubic through rows ``c - 2 .. c + 1`` (see :mod:`.edge_interp`), or where they
-    do not bracket 0.5, the least-squares line of the 4 rows around the count."""
+def _half_step_line_rows(dw, k, c, a, b, iv, xl0, dxl):
+    """Crossing of pixel ``k`` in rows (``0 < c < n`` samples below) by the
+    least-squares line through the 4 rows around the count (where the monotone
+    cubic's rows do not bracket 0.5), or linear interpolation if its slope is not
+    positive."""
     n = dw.shape[0]
-    q = min(max(c - 1, 0), n - 2)
-    u0 = (np.float64(dw[q, k]) - a - b * (xl0 + dxl * q)) * iv
-    u1 = (np.float64(dw[q + 1, k]) - a - b * (xl0 + dxl * (q + 1))) * iv
-    up = u0 - (u1 - u0)
-    if q >= 1:
-        up = (np.float64(dw[q - 1, k]) - a - b * (xl0 + dxl * (q - 1))) * iv
-    un = u1 + (u1 - u0)
-    if q + 2 <= n - 1:
-        un = (np.float64(dw[q + 2, k]) - a - b * (xl0 + dxl * (q + 2))) * iv
-    t_c = _cubic_crossing1(up, u0, u1, un, 0.5)
-    if t_c >= 0.0:
-        return q + t_c
     half, f32_3, f32_01, f32_q = np.float32(0.5), np.float32(3.0), np.float32(0.1), np.float32(0.25)
     dxl32 = np.float32(dxl)
     start = min(max(c - 2, 0), n - 4)
@@ -132,7 +146,10 @@ def _half_step_rows(dw, k, c, a, b, iv, xl0, dxl):
     off = (half - ym) / slope
     if np.isfinite(off) and slope > 0:
         return np.float64(mid) + min(max(np.float64(off), -1.5), 1.5)
-    t = (0.5 - u0) / (u1 - u0)  # linear interpolation between rows q and q + 1
+    q = min(max(c - 1, 0), n - 2)  # linear interpolation between rows q and q + 1
+    u0 = (np.float64(dw[q, k]) - a - b * (xl0 + dxl * q)) * iv
+    u1 = (np.float64(dw[q + 1, k]) - a - b * (xl0 + dxl * (q + 1))) * iv
+    t = (0.5 - u0) / (u1 - u0)
     t = min(max(t, 0.0), 1.0) if np.isfinite(t) else 0.5
     return q + t
 
@@ -174,6 +191,9 @@ def edge_window_uniform(dw, p0, p1, step, inv, xl0, dxl, e_first, h, derivative,
     count = np.empty(_WINDOW_BLOCK, np.int32)
     best = np.empty(_WINDOW_BLOCK, np.float32)
     arg = np.empty(_WINDOW_BLOCK, np.int32)
+    scr = np.empty((5, _WINDOW_BLOCK), np.float32)
+    rows = np.empty(_WINDOW_BLOCK, np.float64)
+    bracketed = np.empty(_WINDOW_BLOCK, np.bool_)
     for b0 in range(0, n_px, _WINDOW_BLOCK):
         b1 = min(n_px, b0 + _WINDOW_BLOCK)
         m = b1 - b0
@@ -196,15 +216,17 @@ def edge_window_uniform(dw, p0, p1, step, inv, xl0, dxl, e_first, h, derivative,
                     better = d > best[j]
                     best[j] = d if better else best[j]
                     arg[j] = i32 if better else arg[j]
+        _cubic_block(dw, b0, m, count, p0, p1, inv, xl, scr, rows, bracketed)
         for j in range(m):
             k = b0 + j
             c = count[j]
             if c in (0, n):
                 edge_out[k] = np.nan
+            elif bracketed[j]:
+                edge_out[k] = rows[j] * h + e_first
             else:
-                edge_out[k] = (
-                    _half_step_rows(dw, k, c, p0[k], p1[k], inv[k], xl0, dxl) * h + e_first
-                )
+                r = _half_step_line_rows(dw, k, c, p0[k], p1[k], inv[k], xl0, dxl)
+                edge_out[k] = r * h + e_first
             if derivative:
                 i = arg[j]
                 y1 = best[j]
