@@ -1,25 +1,36 @@
-"""Side-by-side benchmark: this package vs pyxas vs TXM-Sandbox vs one read pass.
+"""Like-for-like benchmark: this package vs pyxas vs TXM-Sandbox vs one read pass.
 
 Every tool runs in its own subprocess (``_peer_child.py``) on the SAME synthetic
-stack, saved once per size to an ``.npy`` file that each child memory-maps and
-(unless ``--mmap``) copies into RAM before timing; the child reports its wall
-time and peak extra resident memory (``VmHWM`` / ``getrusage``).
+stack (100 energies, float32 absorbance), saved once per size to an ``.npy`` file
+that each child memory-maps and (unless ``--mmap``) copies into RAM before timing.
+EVERY tool is timed as the best of the same ``--repeat`` runs in its process;
+the child reports that, its peak extra resident memory (``VmHWM`` /
+``getrusage``) and the dtype of each output (the tool's float precision).
 
-* ours: ``analyse_xanes_stack`` (normalise + half-step edge energy + derivative e0
-  + 2-reference LCF + Otsu edge-jump mask), maps only and with the normalised
-  stack written into a preallocated ``norm_out``; ``ours_lean`` skips the
-  per-pixel derivative e0 map (``derivative_e0=False``), which no peer computes.
-* pyxas: ``normalize_2D_xanes2`` + ``fit_2D_xanes_non_iter`` (closed-form LCF)
-  + a thickness mask (pyxas has no per-pixel edge-energy map in this path).
-* TXM-Sandbox: ``xanes_analysis`` pre/post-edge fits (``full_spec_preprocess``:
-  normalisation + edge-jump mask) + its direct half-step lookup; ``txm_lcf`` adds
-  its LCF (``xanes_math.lcf``: one SLSQP minimisation per pixel), small stacks only.
+Rows, grouped by what they compute ("time / same" divides by the row of ours
+that computes at least the same outputs: ``ours_norm``):
+
+* ours_norm: ``analyse_xanes_stack`` with the normalised stack written into a
+  preallocated ``norm_out`` (normalised stack + half-step edge map + derivative
+  e0 + 2-reference LCF + edge-jump mask): the full output set;
+* ours / ours_lean: maps only (no normalised stack), with and without the
+  per-pixel derivative e0 (which no peer computes); for scale, not like for like;
+* pyxas_pipeline: pyxas's documented 2D pipeline ``fit_2D_xanes`` (normalised
+  stack + closed-form LCF normalised to [0, 1]); pyxas has no edge-energy map;
+* pyxas: its low-level pair ``normalize_2D_xanes2`` + ``fit_2D_xanes_non_iter``
+  (normalised stack + LCF);
+* txm: TXM-Sandbox ``xanes_analysis``: ``full_spec_preprocess`` (normalised
+  stack + edge-jump mask) + its documented half-step ``fit_spec`` +
+  ``find_edge_0p5(optimizer="model")`` (a per-pixel Python loop: small stacks
+  only); its ``optimizer="direct"`` half-step fails in the released package
+  (KeyError 'eoff', then TypeError in ``lookup``), so it is not a row;
+* txm_lcf: the same + its ``lcf()`` (one SLSQP minimisation per pixel), 64 px only;
 * floor: one read pass over the stack (``sum`` over energy, 2 threads).
 
-pyxas and TXM-Sandbox are never project dependencies: they live in their own
-virtualenv (default ``/tmp/peers-venv``, created on first use: ``pip install
-pyxas multiprocess scikit-learn`` and ``pip install --no-deps txm-sandbox``; tomopy,
-which is not on PyPI, is not needed by the XANES fitting modules).
+pyxas and TXM-Sandbox are never project dependencies: they live in a separate
+virtualenv (``--peers-venv``, default ``.peers/venv`` in the checkout, created on
+first use: ``pip install pyxas multiprocess scikit-learn`` and ``pip install
+--no-deps txm-sandbox``; tomopy, not on PyPI, is not needed by these modules).
 
 Usage::
 
@@ -46,23 +57,25 @@ from bench_analysis import synthetic_stack  # noqa: E402
 
 from ssb_beamline.reference_data import ni_k_edge_references  # noqa: E402
 
-#: (tool, label, interpreter) ; "peers" means the peers' virtualenv
+#: tool -> (label, outputs)
 TOOLS = {
-    "ours": "ssb_beamline analyse_xanes_stack (maps)",
-    "ours_norm": "ssb_beamline analyse_xanes_stack (+norm_out)",
-    "ours_lean": "ssb_beamline analyse (maps, derivative_e0=False)",
-    "floor": "read-pass floor (np.sum over energy)",
-    "pyxas": "pyxas normalize_2D_xanes2 + fit_2D_xanes_non_iter",
-    "txm": "TXM-Sandbox normalize + edge-jump + 0.5 lookup",
-    "txm_lcf": "TXM-Sandbox same + lcf (SLSQP per pixel)",
+    "ours_norm": ("ssb_beamline analyse_xanes_stack (+norm_out)", "norm+edge+e0+LCF"),
+    "ours": ("ssb_beamline analyse_xanes_stack (maps)", "edge+e0+LCF"),
+    "ours_lean": ("ssb_beamline analyse (derivative_e0=False)", "edge+LCF"),
+    "pyxas_pipeline": ("pyxas fit_2D_xanes (documented pipeline)", "norm+LCF"),
+    "pyxas": ("pyxas normalize_2D_xanes2 + fit_2D_xanes_non_iter", "norm+LCF"),
+    "txm": ("TXM-Sandbox preprocess + find_edge_0p5(model)", "norm+edge"),
+    "txm_lcf": ("TXM-Sandbox same + lcf (SLSQP per pixel)", "norm+edge+LCF"),
+    "floor": ("read-pass floor (np.sum over energy)", "-"),
 }
-PEER_TOOLS = {"pyxas", "txm", "txm_lcf"}
-#: Which tools run at which frame size (px).  TXM-Sandbox's LCF takes ~ms per
-#: pixel, so it runs on the small stack only; pyxas needs ~5x the stack in RAM.
+PEER_TOOLS = {"pyxas", "pyxas_pipeline", "txm", "txm_lcf"}
+#: Which tools run at which frame size (px).  TXM-Sandbox's half-step and LCF loop
+#: over pixels in Python, so they run on the small stacks only; pyxas needs ~5x the
+#: stack in RAM.
 DEFAULT_PLAN = {
-    2048: ["floor", "ours", "ours_norm", "ours_lean", "pyxas"],
-    512: ["floor", "ours", "ours_norm", "ours_lean", "pyxas", "txm"],
-    64: ["floor", "ours", "ours_norm", "pyxas", "txm", "txm_lcf"],
+    2048: ["floor", "ours_norm", "ours", "ours_lean", "pyxas_pipeline", "pyxas"],
+    512: ["floor", "ours_norm", "ours", "ours_lean", "pyxas_pipeline", "pyxas", "txm"],
+    64: ["floor", "ours_norm", "ours", "pyxas_pipeline", "pyxas", "txm", "txm_lcf"],
 }
 
 
@@ -160,9 +173,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=sorted(DEFAULT_PLAN, reverse=True))
     ap.add_argument("--energies", type=int, default=100, help="energies per stack")
-    ap.add_argument("--peers-venv", type=Path, default=Path("/tmp/peers-venv"))
+    ap.add_argument("--peers-venv", type=Path, default=HERE.parent / ".peers" / "venv")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/ssb_bench_peers"))
-    ap.add_argument("--repeat", type=int, default=3, help="runs of ours/floor (best)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of every tool (best)")
     ap.add_argument("--timeout", type=float, default=900.0, help="per child, s")
     ap.add_argument(
         "--mmap",
@@ -190,22 +203,24 @@ def main() -> None:
         for tool in plan:
             peer = tool in PEER_TOOLS
             py = peers_py if peer else sys.executable
-            res = run_child(
-                py, tool, paths, 1 if peer else args.repeat, args.timeout, mem_limit, args.mmap
-            )
+            res = run_child(py, tool, paths, args.repeat, args.timeout, mem_limit, args.mmap)
             results[tool] = res
             print(f"# {label} {tool}: {res}", file=sys.stderr, flush=True)
-        ours = results.get("ours", {}).get("wall_s")
+        ours = results.get("ours_norm", {}).get("wall_s")
         for tool in plan:
             res = results[tool]
+            label_t, outputs = TOOLS[tool]
             if "error" in res:
-                rows.append((TOOLS[tool], label, res["error"], "", ""))
+                rows.append((label_t, outputs, label, res["error"], "", "", ""))
                 continue
             mem = res["peak_extra_bytes"] / res["stack_bytes"]
             ratio = f"{res['wall_s'] / ours:.1f}x" if ours else "-"
-            rows.append((TOOLS[tool], label, f"{res['wall_s']:.3f}", f"{mem:.2f}x", ratio))
-    head = ("tool", "stack", "wall s", "peak extra mem (x stack)", "time / ours")
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(5)]
+            rows.append(
+                (label_t, outputs, label, f"{res['wall_s']:.3f}", f"{mem:.2f}x", ratio,
+                 res.get("precision", "?"))
+            )  # fmt: skip
+    head = ("tool", "outputs", "stack", "wall s", "peak mem", "time/same", "precision")
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     line = "  ".join(f"{{:<{w}}}" for w in widths)
     print(f"cpus={os.cpu_count()} numpy={np.__version__} load={os.getloadavg()[0]:.2f}")
     print(line.format(*head))
@@ -213,10 +228,12 @@ def main() -> None:
     for r in rows:
         print(line.format(*r))
     print(
-        f"stack {'memory-mapped' if args.mmap else 'loaded into RAM'} in each child. "
-        "ours and the floor: best of --repeat runs; peers: one run.\nPeak extra memory: RSS "
-        "growth during the call (+ that of TXM-Sandbox's forked workers) / stack\nsize; "
-        "ours_norm's preallocated norm_out is not counted. pyxas computes no edge-energy map."
+        f"stack {'memory-mapped' if args.mmap else 'loaded into RAM'} in each child; every "
+        f"tool: best of {args.repeat} runs in its own process.\ntime/same: wall / "
+        "ours_norm's (which computes every output of every row). peak mem: RSS growth "
+        "during the call\n(+ TXM-Sandbox's forked workers) / stack size; ours_norm's "
+        "preallocated norm_out is not counted.\nprecision: dtype of each output as "
+        "returned (pyxas keeps the input's float32 for the normalised stack)."
     )
 
 
