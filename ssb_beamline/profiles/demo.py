@@ -100,7 +100,7 @@ def run_demo(
         ("live ingest per frame (median)", f"{1e3 * np.median(outcome.ingest_seconds):.1f} ms"),
         ("edge energy (1st-99th pct)", edge_range),
         ("edge-energy error, median |dE| (NMC)", f"{edge_score.median_abs_error:.3f} eV"),
-        ("edge-energy bias, mean signed dE (NMC)", f"{edge_score.bias:+.3f} eV"),
+        ("edge-energy bias, mean dE (NMC)", f"{edge_score.bias:+.3f} eV"),
         ("SOC bias, mean signed (NMC)", f"{soc_score.bias:+.4f}"),
         ("SOC RMSE against truth (NMC)", f"{soc_score.rmse:.4f}"),
         ("results in tiled", outcome.stored_at or "-"),
