@@ -56,9 +56,12 @@ def edge_energy_map(
     -------
     ``"half_step"``
         Energy where the normalised absorbance first crosses ``level`` (0.5)
-        going up through the edge window.  Robust to noise: the crossing is
-        detected on a [1, 2, 1]-smoothed copy, then located by a local
-        least-squares line through the 4 unsmoothed samples around it (see
+        going up through the edge window.  The crossing interval is found from
+        the count of samples below ``level``, then the crossing is solved on the
+        monotone cubic (PCHIP) through the 4 samples around it, which follows
+        the curvature of the edge, so the answer does not depend on the grid
+        step (:mod:`ssb_beamline.analysis.edge_interp`; where noise leaves the
+        interval unbracketed, a least-squares line through the 4 samples; see
         :func:`ssb_beamline.analysis._kernels.half_step_block`).
     ``"derivative"``
         Maximum of the [1, 2, 1]-smoothed finite-difference derivative,
