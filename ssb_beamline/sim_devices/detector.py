@@ -2,9 +2,10 @@
 
 `TXMDetector` is an ophyd-async `StandardDetector` assembled from a trigger,
 an acquire and a data logic, exactly like ``ophyd_async.sim.SimBlobDetector``:
-frames are appended to ``/entry/data/data`` (uint16, ``(N, H, W)``) of an HDF5
-file named by the `PathProvider`, and the detector emits StreamResource /
-StreamDatum documents through ophyd-async's own `StreamResourceDataProvider`.
+frames are appended to ``/entry/data/data`` (uint16, ``(N, H, W)``, one chunk
+with a Fletcher-32 checksum per frame) of an HDF5 file named by the
+`PathProvider`, and the detector emits StreamResource / StreamDatum documents
+through ophyd-async's own `StreamResourceDataProvider`.
 Each frame is computed from the beamline state read at the start of its exposure.
 """
 
@@ -62,14 +63,23 @@ def validate_exposure_time(value: float) -> float:
 
 
 class TXMFrameFile:
-    """An open HDF5 file receiving frames (single writer, multiple readers)."""
+    """An open HDF5 file receiving frames (single writer, multiple readers).
+
+    Each frame is one chunk with a Fletcher-32 checksum (HDF5's ``fletcher32``
+    filter), so a reader detects a frame whose bytes changed on disk.
+    """
 
     def __init__(self, path: Path, shape: tuple[int, int]) -> None:
         h, w = shape
         self.path = path
         self.file = h5py.File(path, "w", libver="latest")
         self.data = self.file.create_dataset(
-            DATA_PATH, shape=(0, h, w), dtype=np.uint16, maxshape=(None, h, w), chunks=(1, h, w)
+            DATA_PATH,
+            shape=(0, h, w),
+            dtype=np.uint16,
+            maxshape=(None, h, w),
+            chunks=(1, h, w),
+            fletcher32=True,
         )
         self.create_extra_datasets()  # every dataset must exist before SWMR mode starts
         self.file.swmr_mode = True

@@ -111,7 +111,12 @@ class TomoFrameFile(TXMFrameFile):
     def create_extra_datasets(self) -> None:
         """The time-stamp dataset (UNIX time at mid-exposure, s)."""
         self.timestamps = self.file.create_dataset(
-            TIMESTAMP_PATH, shape=(0,), dtype=np.float64, maxshape=(None,), chunks=(1,)
+            TIMESTAMP_PATH,
+            shape=(0,),
+            dtype=np.float64,
+            maxshape=(None,),
+            chunks=(1,),
+            fletcher32=True,
         )
 
     def append_frame(self, frame: np.ndarray, timestamp: float) -> None:

@@ -5,7 +5,8 @@ with one given fault (a missing stream, a frame shape that changes, no stop
 document), without simulating an acquisition: the documents are those the
 simulated beamline emits (start, descriptor, StreamResource, StreamDatum, event,
 stop), made with event-model's composers, and the frames are written the way
-ophyd-async's HDF5 writer writes them (one chunk per frame).
+the simulated detectors write them (one chunk per frame, each with a
+Fletcher-32 checksum).
 """
 
 from __future__ import annotations
@@ -62,10 +63,10 @@ def mixture_frames(energies: Sequence[float], shape: tuple[int, int], seed: int 
 
 
 def write_frames(path: Path, stream: str, count: int, shape: tuple[int, int], frames: FrameSource):
-    """Write ``count`` frames of one stream to an HDF5 file, one chunk per frame."""
+    """Write ``count`` frames of one stream to an HDF5 file, one checksummed chunk per frame."""
     with h5py.File(path, "w") as f:
         dataset = f.create_dataset(
-            DATASET, shape=(count, *shape), dtype=np.uint16, chunks=(1, *shape)
+            DATASET, shape=(count, *shape), dtype=np.uint16, chunks=(1, *shape), fletcher32=True
         )
         for i in range(count):
             dataset[i] = frames(stream, i, shape)
