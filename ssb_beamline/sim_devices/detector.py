@@ -37,6 +37,8 @@ from ophyd_async.core import (
     soft_signal_rw,
 )
 
+from ssb_beamline.diskspace import MIN_FREE_BYTES, check_free_space
+
 from .image_model import TXMImageModel
 from .state import BeamlineStateSources
 
@@ -66,12 +68,20 @@ class TXMFrameFile:
     """An open HDF5 file receiving frames (single writer, multiple readers).
 
     Each frame is one chunk with a Fletcher-32 checksum (HDF5's ``fletcher32``
-    filter), so a reader detects a frame whose bytes changed on disk.
+    filter), so a reader detects a frame whose bytes changed on disk. A frame that
+    would leave less than ``min_free_bytes`` on the file system is refused with
+    `DiskFullError` before HDF5 writes anything (see :mod:`ssb_beamline.diskspace`:
+    a write that fails for lack of space breaks HDF5 for the whole process).
     """
+
+    #: Space left free on the file system (the run must still be closed and stored).
+    min_free_bytes: int = MIN_FREE_BYTES
 
     def __init__(self, path: Path, shape: tuple[int, int]) -> None:
         h, w = shape
         self.path = path
+        self.frame_bytes = h * w * np.dtype(np.uint16).itemsize
+        self.check_space(f"the new detector file {path}")
         self.file = h5py.File(path, "w", libver="latest")
         self.data = self.file.create_dataset(
             DATA_PATH,
@@ -88,8 +98,14 @@ class TXMFrameFile:
     def create_extra_datasets(self) -> None:
         """Create datasets besides the frames (none here; subclasses add theirs)."""
 
+    def check_space(self, what: str) -> None:
+        """Raise `DiskFullError` unless one more frame fits above the reserve."""
+        # a frame, its checksum and chunk-index entries, and HDF5 metadata: 2 frames
+        check_free_space(self.path, 2 * self.frame_bytes, what=what, reserve=self.min_free_bytes)
+
     def append(self, frame: np.ndarray) -> None:
-        """Append one frame and flush."""
+        """Append one frame and flush (refused first if the file system is full)."""
+        self.check_space(f"frame {self.frames_written} of {self.path}")
         self.data.resize(self.frames_written + 1, axis=0)
         self.data[self.frames_written] = frame
         self.data.flush()

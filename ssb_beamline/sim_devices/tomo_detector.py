@@ -120,7 +120,8 @@ class TomoFrameFile(TXMFrameFile):
         )
 
     def append_frame(self, frame: np.ndarray, timestamp: float) -> None:
-        """Append one frame and its time stamp, then flush."""
+        """Append one frame and its time stamp, then flush (refused if the disk is full)."""
+        self.check_space(f"frame {self.frames_written} of {self.path}")
         self.timestamps.resize(self.frames_written + 1, axis=0)
         self.timestamps[self.frames_written] = timestamp
         self.timestamps.flush()
