@@ -19,6 +19,7 @@ from ssb_beamline.callbacks.background import BackgroundCallback, CallbackFailed
 from ssb_beamline.diskspace import DiskFullError, disk_full_cause
 from ssb_beamline.plans import ni_k_edge_grid, xanes_scan
 from ssb_beamline.plans.suspenders import beamline_suspenders, checkpoint_after_each_event
+from ssb_beamline.private_files import make_private_dir
 from ssb_beamline.profiles.standard import standard_post_processors
 from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.sim_devices.factory import SimTXM, make_sim_txm
@@ -323,7 +324,7 @@ def simulated_beamline(
     store = open_store(tiled_uri, data_dir=data_dir)
     try:
         folder = Path(detector_dir or store.detector_dir or Path(data_dir or ".") / "detector")
-        folder.mkdir(parents=True, exist_ok=True)
+        make_private_dir(folder)
         txm = make_sim_txm(
             phantom,
             StaticPathProvider(UUIDFilenameProvider(), folder),

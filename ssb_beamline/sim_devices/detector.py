@@ -38,6 +38,7 @@ from ophyd_async.core import (
 )
 
 from ssb_beamline.diskspace import MIN_FREE_BYTES, check_free_space
+from ssb_beamline.private_files import create_private_file, make_private_dir
 
 from .image_model import TXMImageModel
 from .state import BeamlineStateSources
@@ -82,6 +83,7 @@ class TXMFrameFile:
         self.path = path
         self.frame_bytes = h * w * np.dtype(np.uint16).itemsize
         self.check_space(f"the new detector file {path}")
+        create_private_file(path)  # h5py keeps the mode of a file it truncates
         self.file = h5py.File(path, "w", libver="latest")
         self.data = self.file.create_dataset(
             DATA_PATH,
@@ -227,7 +229,7 @@ class TXMDataLogic(DetectorDataLogic):
         """Open ``<directory>/<filename>.h5`` and return its stream provider."""
         info = self.path_provider(datakey_name)
         directory = Path(info.directory_path)
-        directory.mkdir(parents=True, exist_ok=True)
+        make_private_dir(directory)
         self.writer.open_file(directory / f"{info.filename}.h5")
         return StreamResourceDataProvider(
             uri=f"{info.directory_uri}{info.filename}.h5",

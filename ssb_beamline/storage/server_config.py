@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ssb_beamline.diskspace import file_system_of, free_bytes
+from ssb_beamline.private_files import make_private_dir, restrict_dir
 
 #: Environment variable naming a tiled server to use instead of the embedded one.
 TILED_URI_ENV = "SSB_TILED_URI"
@@ -64,7 +65,10 @@ class DataLayout:
         return self.root / ".api_key"
 
     def create(self) -> DataLayout:
-        """Make the folders (idempotent).
+        """Make the folders, private to their owner (0700; idempotent).
+
+        A data directory that other users can enter (made by an older version) is
+        made 0700 too: its mode guards everything in it.
 
         Raises
         ------
@@ -73,7 +77,8 @@ class DataLayout:
         """
         try:
             for folder in (self.root, self.files, self.detector):
-                folder.mkdir(parents=True, exist_ok=True)
+                make_private_dir(folder)
+            restrict_dir(self.root)
         except OSError as exc:
             raise DataDirectoryError(self.root, exc) from exc
         if not os.access(self.root, os.W_OK | os.X_OK):

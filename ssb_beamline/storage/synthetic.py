@@ -19,6 +19,8 @@ import h5py
 import numpy as np
 from event_model import compose_run
 
+from ssb_beamline.private_files import create_private_file
+
 HDF5_MIMETYPE = "application/x-hdf5"
 DATASET = "/entry/data/data"
 
@@ -64,6 +66,7 @@ def mixture_frames(energies: Sequence[float], shape: tuple[int, int], seed: int 
 
 def write_frames(path: Path, stream: str, count: int, shape: tuple[int, int], frames: FrameSource):
     """Write ``count`` frames of one stream to an HDF5 file, one checksummed chunk per frame."""
+    create_private_file(path)
     with h5py.File(path, "w") as f:
         dataset = f.create_dataset(
             DATASET, shape=(count, *shape), dtype=np.uint16, chunks=(1, *shape), fletcher32=True
