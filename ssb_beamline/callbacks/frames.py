@@ -1,4 +1,14 @@
-"""Resolve detector frames referenced by StreamResource / StreamDatum documents."""
+"""Resolve detector frames referenced by StreamResource / StreamDatum documents.
+
+A detector file is opened the plain way (HDF5 checks that it is complete: a file
+cut short is refused as "truncated") unless another process still writes it, which
+HDF5 reports as "already open for write": only then is it opened in SWMR mode
+(single writer, multiple readers) and refreshed before each read. A closed file is
+never read through SWMR, which skips the end-of-file check and returns the frames
+past a cut as zeros. The simulated detectors store one Fletcher-32 checksum per
+frame (``fletcher32=True``, one chunk per frame); a frame whose bytes changed fails
+its checksum and is reported with its file and index.
+"""
 
 from __future__ import annotations
 
@@ -33,8 +43,15 @@ def _shape(shape: tuple[int, ...]) -> str:
     return " x ".join(str(n) for n in shape) + " px"
 
 
-def _open_hdf5(path: Path) -> h5py.File:
-    """Open a detector file for reading while it may still be written (SWMR)."""
+#: What HDF5 says when a file is open for writing by another process.
+_BEING_WRITTEN = "already open for write"
+
+
+def _open_hdf5(path: Path, what: str) -> h5py.File:
+    """Open a detector file: plainly if closed, in SWMR mode while it is being written.
+
+    ``what`` names the frames wanted (e.g. "frames 0-4 of 'det'"), for the messages.
+    """
     if not path.exists():
         raise FrameResolverError(
             f"The detector file {path} does not exist: it was moved or deleted, or this "
@@ -42,20 +59,31 @@ def _open_hdf5(path: Path) -> h5py.File:
             "the run from tiled with fill='always' (--fill always) if the server has it."
         )
     try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        if _BEING_WRITTEN not in str(exc):
+            raise _damaged(path, what, exc) from exc
+    try:  # a live scan: the detector (another process) still appends frames
         return h5py.File(path, "r", swmr=True)
     except OSError as exc:
-        raise FrameResolverError(
-            f"The detector file {path} is not a readable HDF5 file ({exc}): it is "
-            "truncated or damaged (a full disk, an interrupted copy). Restore it from a "
-            "backup; frames cannot be read from it."
-        ) from exc
+        raise _damaged(path, what, exc) from exc
+
+
+def _damaged(path: Path, what: str, exc: BaseException) -> FrameResolverError:
+    first_line = (str(exc).splitlines() or [""])[0]
+    return FrameResolverError(
+        f"The detector file {path} is not a readable HDF5 file ({first_line}), so {what} "
+        "cannot be read: it is truncated or damaged (a full disk, an interrupted copy). "
+        "Restore it from a backup; frames cannot be read from it."
+    )
 
 
 class HDF5FrameResolver:
-    """Read the frames of StreamDatum documents from the HDF5 files being written.
+    """Read the frames of StreamDatum documents from the detector's HDF5 files.
 
-    Files are opened in SWMR mode (single writer, multiple readers) and refreshed
-    before each read, so frames are read while the detector is still writing.
+    A file still being written by another process is opened in SWMR mode and
+    refreshed before each read, so frames are read while the detector writes;
+    a closed file is opened plainly (see the module docstring).
     """
 
     def __init__(self) -> None:
@@ -87,25 +115,56 @@ class HDF5FrameResolver:
                 f"only {HDF5_MIMETYPE} is supported."
             )
         uid = resource["uid"]
+        start, stop = datum["indices"]["start"], datum["indices"]["stop"]
+        what = f"frames {start}-{stop - 1} of {resource['data_key']!r}"
         dataset = self._datasets.get(uid)
         if dataset is None:
-            dataset = self._datasets[uid] = self._open_dataset(resource)
-        dataset.refresh()
+            dataset = self._datasets[uid] = self._open_dataset(resource, what)
+        if dataset.file.swmr_mode:
+            dataset.refresh()
         self._check_frame_shape(resource, dataset.shape[1:])
-        start, stop = datum["indices"]["start"], datum["indices"]["stop"]
         if stop > dataset.shape[0]:
             raise FrameResolverError(
                 f"{resource['uri']} holds {dataset.shape[0]} frames; StreamDatum asks for "
                 f"frames {start}-{stop - 1}. The file is truncated or still being written."
             )
         frames = np.empty((stop - start, *dataset.shape[1:]), dataset.dtype)
-        dataset.read_direct(frames, np.s_[start:stop])  # no intermediate copy
+        try:
+            dataset.read_direct(frames, np.s_[start:stop])  # no intermediate copy
+        except OSError as exc:
+            raise self._bad_frame(resource, dataset, start, stop, exc) from exc
         return frames
 
-    def _open_dataset(self, resource: dict) -> h5py.Dataset:
+    @staticmethod
+    def _bad_frame(
+        resource: dict, dataset: h5py.Dataset, start: int, stop: int, exc: OSError
+    ) -> FrameResolverError:
+        """The error for a read that failed: it names the first frame that cannot be read."""
+        bad = start
+        for index in range(start, stop):  # find the frame (one chunk each)
+            try:
+                dataset[index]
+            except OSError:
+                bad = index
+                break
+        checksummed = dataset.fletcher32
+        why = (
+            "its Fletcher-32 checksum does not match: bytes of the file were overwritten "
+            "or lost (a damaged disk or copy)"
+            if checksummed
+            else f"HDF5 cannot read it ({(str(exc).splitlines() or [''])[0]})"
+        )
+        path = uri_to_path(resource["uri"])
+        return FrameResolverError(
+            f"Frame {bad} of {resource['data_key']!r} in the detector file {path} "
+            f"(dataset {dataset.name}) is damaged: {why}. Restore the file from a backup; "
+            "the run is not analysed from damaged frames."
+        )
+
+    def _open_dataset(self, resource: dict, what: str) -> h5py.Dataset:
         uid = resource["uid"]
         if uid not in self._files:
-            self._files[uid] = _open_hdf5(uri_to_path(resource["uri"]))
+            self._files[uid] = _open_hdf5(uri_to_path(resource["uri"]), what)
         name = resource["parameters"]["dataset"]
         try:
             return self._files[uid][name]

@@ -249,7 +249,21 @@ class XanesLiveAnalysis(DocumentRouter):
         stack = self._stack if filled.all() else self._stack[filled]
         sums = self._sums.result() if self._sums is not None and filled.all() else None
         energies = self.energies[filled]
-        maps = analyse_xanes_stack(stack, energies, self.references, joint_sums=sums)
+        try:
+            maps = analyse_xanes_stack(stack, energies, self.references, joint_sums=sums)
+        except ValueError as exc:
+            if doc.get("exit_status") not in ("abort", "fail"):
+                raise
+            # an interrupted run with too few images (e.g. the disk filled up)
+            logger.warning(
+                "run %s ended (%s) after %d image(s); no maps: %s",
+                self.outcome.run_uid,
+                doc.get("exit_status"),
+                int(filled.sum()),
+                exc,
+            )
+            self.outcome.errors.append(f"run ended ({doc.get('exit_status')}): {exc}")
+            return
         arrays, units = result_arrays(maps, self._valid)
         arrays["energies"] = energies
         units["energies"] = "eV"

@@ -16,8 +16,10 @@ from ophyd_async.plan_stubs import ensure_connected
 
 from ssb_beamline.callbacks import LiveOutcome, LiveUpdate, xanes_live_factory
 from ssb_beamline.callbacks.background import BackgroundCallback, CallbackFailedError
+from ssb_beamline.diskspace import DiskFullError, disk_full_cause
 from ssb_beamline.plans import ni_k_edge_grid, xanes_scan
 from ssb_beamline.plans.suspenders import beamline_suspenders, checkpoint_after_each_event
+from ssb_beamline.private_files import make_private_dir
 from ssb_beamline.profiles.standard import standard_post_processors
 from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.sim_devices.factory import SimTXM, make_sim_txm
@@ -54,6 +56,28 @@ class _DropExpectedAbort(logging.Filter):
         return record.getMessage() != "Run aborted"
 
 
+class _DropDiskFullTraceback(logging.Filter):
+    """Drop the RunEngine's "Run aborted" traceback of a run stopped by a full disk.
+
+    :meth:`SimulatedBeamline.run` raises the `DiskFullError` itself, whose message
+    names the file system and the fix; the traceback would only bury it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (record.getMessage() == "Run aborted" and disk_full_cause(exc) is not None)
+
+
+_DISK_FULL_FILTER = _DropDiskFullTraceback()
+
+
+def quiet_disk_full_tracebacks(RE: RunEngine) -> None:
+    """Install :class:`_DropDiskFullTraceback` on the RunEngine's logger (once)."""
+    re_logger = getattr(RE.log, "logger", None)  # bluesky's shared "bluesky" logger
+    if re_logger is not None and _DISK_FULL_FILTER not in re_logger.filters:
+        re_logger.addFilter(_DISK_FULL_FILTER)
+
+
 @dataclass
 class SimulatedBeamline:
     """Everything a simulated XANES session needs, wired together.
@@ -88,8 +112,19 @@ class SimulatedBeamline:
         bluesky.utils.RunEngineInterrupted
             If the run paused (Ctrl-C, ``RE.request_pause``): it stays paused; call
             :meth:`resume` or :meth:`abort` (closing the session aborts it).
+        ssb_beamline.diskspace.DiskFullError
+            If the detector's file system filled up: the run is closed (exit status
+            "fail") with the frames taken so far, journaled and written to tiled.
         """
-        return self._finish(self.RE(plan), timeout)
+        try:
+            uids = self.RE(plan)
+        except Exception as exc:
+            full = disk_full_cause(exc)
+            if full is None:
+                raise
+            self._finish((), timeout)  # the closed run reaches the journal and tiled
+            raise DiskFullError(full.path, str(full)) from exc
+        return self._finish(uids, timeout)
 
     def resume(self, *, timeout: float = 600.0) -> tuple[str, ...]:
         """Resume a paused run from its last checkpoint; then as :meth:`run`."""
@@ -289,13 +324,14 @@ def simulated_beamline(
     store = open_store(tiled_uri, data_dir=data_dir)
     try:
         folder = Path(detector_dir or store.detector_dir or Path(data_dir or ".") / "detector")
-        folder.mkdir(parents=True, exist_ok=True)
+        make_private_dir(folder)
         txm = make_sim_txm(
             phantom,
             StaticPathProvider(UUIDFilenameProvider(), folder),
             **txm_options,
         )
         RE = RunEngine({}, call_returns_result=False)
+        quiet_disk_full_tracebacks(RE)
         RE(ensure_connected(*txm.devices))
         # a pause or suspension rewinds to the last checkpoint: never behind a stored event
         RE.preprocessors.append(checkpoint_after_each_event)

@@ -41,7 +41,12 @@ from ssb_beamline.plans.holotomo import holotomo_scan
 from ssb_beamline.plans.suspenders import checkpoint_after_each_event
 from ssb_beamline.plans.tomo import tomo_scan
 from ssb_beamline.plans.xanes_tomo import xanes_tomo_scan
-from ssb_beamline.profiles.simulated import SimulatedBeamline, attach_journaled_writer
+from ssb_beamline.private_files import make_private_dir
+from ssb_beamline.profiles.simulated import (
+    SimulatedBeamline,
+    attach_journaled_writer,
+    quiet_disk_full_tracebacks,
+)
 from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.sim_devices.factory import DEFAULT_ENERGY_EV
 from ssb_beamline.sim_devices.phantom3d import Phantom3D, Phantom3DConfig, make_phantom3d
@@ -234,7 +239,7 @@ def simulated_tomo(
     store = open_store(tiled_uri, data_dir=data_dir)
     try:
         folder = Path(detector_dir or store.detector_dir or Path(data_dir or ".") / "detector")
-        folder.mkdir(parents=True, exist_ok=True)
+        make_private_dir(folder)
         sample = make_phantom3d(phantom or Phantom3DConfig())
         margin = full_view_margin(sample.shape) if margin_px is None else margin_px
         padded = pad_phantom3d(sample, margin)
@@ -248,6 +253,7 @@ def simulated_tomo(
         tomo = make_sim_tomo(projector=projector, directory=folder, mode=mode, energy_ev=energy,
                              **options)  # fmt: skip
         RE = RunEngine({}, call_returns_result=False)
+        quiet_disk_full_tracebacks(RE)
         RE(ensure_connected(*tomo.devices))
         RE.preprocessors.append(checkpoint_after_each_event)
         session = SimulatedTomography(RE, tomo, store, phantom=padded, energy_ev=energy)

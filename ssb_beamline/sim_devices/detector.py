@@ -2,9 +2,10 @@
 
 `TXMDetector` is an ophyd-async `StandardDetector` assembled from a trigger,
 an acquire and a data logic, exactly like ``ophyd_async.sim.SimBlobDetector``:
-frames are appended to ``/entry/data/data`` (uint16, ``(N, H, W)``) of an HDF5
-file named by the `PathProvider`, and the detector emits StreamResource /
-StreamDatum documents through ophyd-async's own `StreamResourceDataProvider`.
+frames are appended to ``/entry/data/data`` (uint16, ``(N, H, W)``, one chunk
+with a Fletcher-32 checksum per frame) of an HDF5 file named by the
+`PathProvider`, and the detector emits StreamResource / StreamDatum documents
+through ophyd-async's own `StreamResourceDataProvider`.
 Each frame is computed from the beamline state read at the start of its exposure.
 """
 
@@ -36,6 +37,9 @@ from ophyd_async.core import (
     soft_signal_rw,
 )
 
+from ssb_beamline.diskspace import MIN_FREE_BYTES, check_free_space
+from ssb_beamline.private_files import create_private_file, make_private_dir
+
 from .image_model import TXMImageModel
 from .state import BeamlineStateSources
 
@@ -62,14 +66,32 @@ def validate_exposure_time(value: float) -> float:
 
 
 class TXMFrameFile:
-    """An open HDF5 file receiving frames (single writer, multiple readers)."""
+    """An open HDF5 file receiving frames (single writer, multiple readers).
+
+    Each frame is one chunk with a Fletcher-32 checksum (HDF5's ``fletcher32``
+    filter), so a reader detects a frame whose bytes changed on disk. A frame that
+    would leave less than ``min_free_bytes`` on the file system is refused with
+    `DiskFullError` before HDF5 writes anything (see :mod:`ssb_beamline.diskspace`:
+    a write that fails for lack of space breaks HDF5 for the whole process).
+    """
+
+    #: Space left free on the file system (the run must still be closed and stored).
+    min_free_bytes: int = MIN_FREE_BYTES
 
     def __init__(self, path: Path, shape: tuple[int, int]) -> None:
         h, w = shape
         self.path = path
+        self.frame_bytes = h * w * np.dtype(np.uint16).itemsize
+        self.check_space(f"the new detector file {path}")
+        create_private_file(path)  # h5py keeps the mode of a file it truncates
         self.file = h5py.File(path, "w", libver="latest")
         self.data = self.file.create_dataset(
-            DATA_PATH, shape=(0, h, w), dtype=np.uint16, maxshape=(None, h, w), chunks=(1, h, w)
+            DATA_PATH,
+            shape=(0, h, w),
+            dtype=np.uint16,
+            maxshape=(None, h, w),
+            chunks=(1, h, w),
+            fletcher32=True,
         )
         self.create_extra_datasets()  # every dataset must exist before SWMR mode starts
         self.file.swmr_mode = True
@@ -78,8 +100,14 @@ class TXMFrameFile:
     def create_extra_datasets(self) -> None:
         """Create datasets besides the frames (none here; subclasses add theirs)."""
 
+    def check_space(self, what: str) -> None:
+        """Raise `DiskFullError` unless one more frame fits above the reserve."""
+        # a frame, its checksum and chunk-index entries, and HDF5 metadata: 2 frames
+        check_free_space(self.path, 2 * self.frame_bytes, what=what, reserve=self.min_free_bytes)
+
     def append(self, frame: np.ndarray) -> None:
-        """Append one frame and flush."""
+        """Append one frame and flush (refused first if the file system is full)."""
+        self.check_space(f"frame {self.frames_written} of {self.path}")
         self.data.resize(self.frames_written + 1, axis=0)
         self.data[self.frames_written] = frame
         self.data.flush()
@@ -201,7 +229,7 @@ class TXMDataLogic(DetectorDataLogic):
         """Open ``<directory>/<filename>.h5`` and return its stream provider."""
         info = self.path_provider(datakey_name)
         directory = Path(info.directory_path)
-        directory.mkdir(parents=True, exist_ok=True)
+        make_private_dir(directory)
         self.writer.open_file(directory / f"{info.filename}.h5")
         return StreamResourceDataProvider(
             uri=f"{info.directory_uri}{info.filename}.h5",

@@ -111,11 +111,17 @@ class TomoFrameFile(TXMFrameFile):
     def create_extra_datasets(self) -> None:
         """The time-stamp dataset (UNIX time at mid-exposure, s)."""
         self.timestamps = self.file.create_dataset(
-            TIMESTAMP_PATH, shape=(0,), dtype=np.float64, maxshape=(None,), chunks=(1,)
+            TIMESTAMP_PATH,
+            shape=(0,),
+            dtype=np.float64,
+            maxshape=(None,),
+            chunks=(1,),
+            fletcher32=True,
         )
 
     def append_frame(self, frame: np.ndarray, timestamp: float) -> None:
-        """Append one frame and its time stamp, then flush."""
+        """Append one frame and its time stamp, then flush (refused if the disk is full)."""
+        self.check_space(f"frame {self.frames_written} of {self.path}")
         self.timestamps.resize(self.frames_written + 1, axis=0)
         self.timestamps[self.frames_written] = timestamp
         self.timestamps.flush()

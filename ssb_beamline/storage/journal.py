@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ssb_beamline.private_files import make_private_dir, open_private
+
 from .server_config import DataDirectoryError
 
 try:  # POSIX: a run being acquired holds a lock on its journal file
@@ -64,7 +66,7 @@ class DocumentJournal:
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.directory)
         except OSError as exc:
             raise DataDirectoryError(self.directory, exc, "journal directory") from exc
         self._files: dict[str, object] = {}
@@ -76,7 +78,7 @@ class DocumentJournal:
         """Record one document of run ``uid`` (flushed; fsynced at the stop document)."""
         f = self._files.get(uid)
         if f is None:
-            f = self._files[uid] = self.path(uid).open("a", encoding="utf-8")
+            f = self._files[uid] = open_private(self.path(uid), "a", encoding="utf-8")
             if fcntl is not None:  # released when the file closes or the process dies
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         f.write(json.dumps({"name": name, "doc": doc}, default=_to_json) + "\n")
@@ -177,7 +179,8 @@ class DocumentJournal:
         data = path.read_bytes()
         keep = data.rfind(b"\n") + 1
         if keep < len(data):  # the torn write: keep it beside the journal, not in it
-            path.with_name(path.name + ".torn").write_bytes(data[keep:])
+            with open_private(path.with_name(path.name + ".torn"), "wb") as torn:
+                torn.write(data[keep:])
             with path.open("r+b") as f:
                 f.truncate(keep)
         if not docs or docs[0][0] != "start":

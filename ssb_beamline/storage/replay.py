@@ -141,6 +141,23 @@ class _FrameFetcher:
         self._start = 0
         self._block: np.ndarray | None = None
 
+    def _first_unreadable(self, start: int, stop: int) -> int:
+        """The first frame of ``start:stop`` that tiled cannot serve (``start`` if none).
+
+        Each frame is asked for twice: the connection that carried a server error
+        can fail the next request once, which says nothing about that frame.
+        """
+        for index in range(start, min(stop, len(self.node))):
+            for _ in range(2):
+                try:
+                    self.node[index]
+                    break
+                except Exception:
+                    continue
+            else:
+                return index
+        return start
+
     def frame(self, index: int) -> np.ndarray:
         block = self._block
         if block is None or not self._start <= index < self._start + len(block):
@@ -148,12 +165,13 @@ class _FrameFetcher:
             try:
                 self._block = block = self.node[index : index + FILL_BLOCK]
             except Exception as exc:  # tiled answers 500 when it cannot read the file
+                bad = self._first_unreadable(index, index + FILL_BLOCK)
                 first_line = (str(exc).splitlines() or [""])[0]
                 raise ReplayError(
-                    f"tiled could not serve frame {index} of {self.where} "
+                    f"tiled could not serve frame {bad} of {self.where} "
                     f"({type(exc).__name__}: {first_line}). The server cannot read the detector "
-                    "file (moved, deleted or truncated): restore it where the server "
-                    "reads it, then replay again."
+                    "file (moved, deleted, truncated, or the frame's checksum does not match): "
+                    "restore it where the server reads it, then replay again."
                 ) from exc
             if len(block) == 0:
                 raise ReplayError(

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from ssb_beamline.private_files import PRIVATE_DIR, make_private_dir, open_private
+
 from .server_config import DataDirectoryError
 
 logger = logging.getLogger(__name__)
@@ -83,10 +85,13 @@ class ResultJournal:
         entry = self.directory / name
         tmp = self.directory / f".{name}.tmp"
         try:
-            tmp.mkdir(parents=True)
-            np.savez(tmp / _ARRAYS, **{k: np.asarray(v) for k, v in arrays.items()})
+            make_private_dir(self.directory)
+            tmp.mkdir(mode=PRIVATE_DIR)
+            with open_private(tmp / _ARRAYS, "xb") as f:
+                np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
             for key, table in (tables or {}).items():
-                table.to_parquet(tmp / f"{key}.parquet")
+                with open_private(tmp / f"{key}.parquet", "xb") as f:
+                    table.to_parquet(f)
             record = {
                 "run_uid": run_uid,
                 "units": dict(units),
@@ -95,7 +100,8 @@ class ResultJournal:
                 "tables": list(tables or {}),
                 "partial_version": partial_version,
             }
-            (tmp / _METADATA).write_text(json.dumps(record, default=_json_default))
+            with open_private(tmp / _METADATA, "x", encoding="utf-8") as f:
+                f.write(json.dumps(record, default=_json_default))
             tmp.rename(entry)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)

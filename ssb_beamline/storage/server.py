@@ -19,6 +19,8 @@ from pathlib import Path
 
 import uvicorn
 
+from ssb_beamline.private_files import PRIVATE_UMASK, open_private
+
 from .access import ReadOnlyKeys, load_readonly_keys
 from .server_config import DataLayout, load_or_create_api_key, server_config
 
@@ -120,7 +122,7 @@ class EmbeddedTiledServer:
 
     def _start_process(self, port: int) -> int:
         env = {**os.environ, _CHILD_KEY_ENV: self.api_key}
-        log = (self.layout.root / "server.log").open("ab")
+        log = open_private(self.layout.root / "server.log", "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", __name__, str(self.layout.root), "--port", str(port)],
             stdin=subprocess.PIPE,  # the child exits when this pipe closes
@@ -176,6 +178,7 @@ class EmbeddedTiledServer:
 
 def serve_forever(data_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the persistent server in the foreground (``ssb-beamline serve``)."""
+    os.umask(PRIVATE_UMASK)  # this process only serves the data: all it writes is private
     layout = DataLayout(Path(data_dir).expanduser().resolve()).create()
     api_key = load_or_create_api_key(layout)
     logger.info("serving %s on http://%s:%d/api/v1", layout.root, host, port)
@@ -194,6 +197,8 @@ def _child_main(argv: list[str] | None = None) -> None:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
+    # the catalog, tables and result files tiled creates here are private (0600/0700)
+    os.umask(PRIVATE_UMASK)
     layout = DataLayout(args.data_dir).create()
     api_key = os.environ.pop(_CHILD_KEY_ENV, None) or load_or_create_api_key(layout)
     threading.Thread(target=_exit_with_parent, daemon=True).start()

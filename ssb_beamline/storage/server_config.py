@@ -17,11 +17,15 @@ The bluesky ``application/json-seq`` exporter is registered so that
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ssb_beamline.diskspace import file_system_of, free_bytes
+from ssb_beamline.private_files import make_private_dir, restrict_dir
 
 #: Environment variable naming a tiled server to use instead of the embedded one.
 TILED_URI_ENV = "SSB_TILED_URI"
@@ -61,7 +65,10 @@ class DataLayout:
         return self.root / ".api_key"
 
     def create(self) -> DataLayout:
-        """Make the folders (idempotent).
+        """Make the folders, private to their owner (0700; idempotent).
+
+        A data directory that other users can enter (made by an older version) is
+        made 0700 too: its mode guards everything in it.
 
         Raises
         ------
@@ -70,7 +77,8 @@ class DataLayout:
         """
         try:
             for folder in (self.root, self.files, self.detector):
-                folder.mkdir(parents=True, exist_ok=True)
+                make_private_dir(folder)
+            restrict_dir(self.root)
         except OSError as exc:
             raise DataDirectoryError(self.root, exc) from exc
         if not os.access(self.root, os.W_OK | os.X_OK):
@@ -86,10 +94,19 @@ class DataDirectoryError(OSError, ValueError):
     """
 
     def __init__(self, path: Path, cause: BaseException, what: str = "data directory") -> None:
-        super().__init__(
-            f"Cannot use {path} as the {what} ({type(cause).__name__}: {cause}). "
-            "Choose a writable directory with --data-dir or $SSB_DATA_DIR."
-        )
+        if getattr(cause, "errno", None) == errno.ENOSPC:
+            mount = file_system_of(path)
+            fix = (
+                f"its file system {mount} is full ({free_bytes(path) / 1024**2:.1f} MB free). "
+                f"Free space on {mount}, or choose a data directory on a larger file system "
+                "with --data-dir or $SSB_DATA_DIR; then run `ssb-beamline sync`."
+            )
+            super().__init__(f"Cannot write the {what} {path}: {fix}")
+        else:
+            super().__init__(
+                f"Cannot use {path} as the {what} ({type(cause).__name__}: {cause}). "
+                "Choose a writable directory with --data-dir or $SSB_DATA_DIR."
+            )
         self.path = path
 
 

@@ -5,7 +5,8 @@ with one given fault (a missing stream, a frame shape that changes, no stop
 document), without simulating an acquisition: the documents are those the
 simulated beamline emits (start, descriptor, StreamResource, StreamDatum, event,
 stop), made with event-model's composers, and the frames are written the way
-ophyd-async's HDF5 writer writes them (one chunk per frame).
+the simulated detectors write them (one chunk per frame, each with a
+Fletcher-32 checksum).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 from event_model import compose_run
+
+from ssb_beamline.private_files import create_private_file
 
 HDF5_MIMETYPE = "application/x-hdf5"
 DATASET = "/entry/data/data"
@@ -62,10 +65,11 @@ def mixture_frames(energies: Sequence[float], shape: tuple[int, int], seed: int 
 
 
 def write_frames(path: Path, stream: str, count: int, shape: tuple[int, int], frames: FrameSource):
-    """Write ``count`` frames of one stream to an HDF5 file, one chunk per frame."""
+    """Write ``count`` frames of one stream to an HDF5 file, one checksummed chunk per frame."""
+    create_private_file(path)
     with h5py.File(path, "w") as f:
         dataset = f.create_dataset(
-            DATASET, shape=(count, *shape), dtype=np.uint16, chunks=(1, *shape)
+            DATASET, shape=(count, *shape), dtype=np.uint16, chunks=(1, *shape), fletcher32=True
         )
         for i in range(count):
             dataset[i] = frames(stream, i, shape)

@@ -1,0 +1,99 @@
+"""Every file the package writes is private: folders 0700, files 0600 (issue 11, finding 5).
+
+The demo runs with the permissive umask 0022, so the modes checked come from where
+the package creates each file, not from the test's environment. Figures written to
+``--out`` are the user's own outputs (reports to share) and follow the user's umask.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ssb_beamline.cli import main
+from ssb_beamline.private_files import make_private_dir
+from ssb_beamline.storage.journal import DocumentJournal
+from ssb_beamline.storage.result_journal import ResultJournal
+from ssb_beamline.storage.server_config import DATA_DIR_ENV, TILED_API_KEY_ENV, TILED_URI_ENV
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def not_private(root: Path) -> list[str]:
+    """Every folder (root included) that is not 0700 and every file that is not 0600."""
+    found = []
+    for folder, _dirs, files in os.walk(root):
+        base = Path(folder)
+        if mode(base) != 0o700:
+            found.append(f"{base} {mode(base):o}")
+        found += [f"{base / n} {mode(base / n):o}" for n in files if mode(base / n) != 0o600]
+    return found
+
+
+@pytest.fixture
+def open_umask():
+    """The usual umask 0022: a file made without an explicit mode is world-readable."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.mark.slow
+def test_after_a_demo_every_file_in_the_data_directory_is_private(
+    tmp_path, monkeypatch, open_umask
+):
+    for name in (DATA_DIR_ENV, TILED_URI_ENV, TILED_API_KEY_ENV):
+        monkeypatch.delenv(name, raising=False)
+    data = tmp_path / "home" / "data"  # the parent does not exist yet either
+    out = tmp_path / "figures"
+    args = ["--data-dir", str(data), "--out", str(out), "--preset", "quick", "--size", "64"]
+    assert main(["demo", *args]) == 0
+    files = {p.relative_to(data).parts[0] for p in data.rglob("*") if p.is_file()}
+    # the store, the server's own files, the detector's and the journal's
+    for name in (".api_key", "catalog.db", "storage.duckdb", "server.log", "detector", "files"):
+        assert name in files, sorted(files)
+    assert list((data / "journal").glob("*.synced.jsonl"))
+    assert not_private(data) == []
+    assert mode(data.parent) == 0o700  # made by the package too
+
+
+def test_an_existing_open_data_directory_is_made_private(tmp_path, open_umask):
+    from ssb_beamline.storage.server_config import DataLayout
+
+    root = tmp_path / "old"
+    root.mkdir(mode=0o755)
+    DataLayout(root).create()
+    assert not_private(root) == []
+
+
+def test_journals_and_journaled_results_are_private(tmp_path, open_umask):
+    journal = DocumentJournal(tmp_path / "journal")
+    journal.append("run-1", "start", {"uid": "run-1", "time": 1.0})
+    with journal.path("run-1").open("a") as f:
+        f.write('{"name": "event", "doc": {"tor')  # the write a crash interrupted
+    journal._files.pop("run-1").close()  # as if the process had died
+    journal.close_interrupted("run-1")
+    assert (tmp_path / "journal" / "run-1.jsonl.torn").exists()
+    ResultJournal(tmp_path / "journal" / "results").write(
+        "run-1",
+        {"soc": np.zeros((4, 4), np.float32)},
+        units={"soc": ""},
+        metadata={"source": "live"},
+        tables={"particles": pd.DataFrame({"label": [1, 2]})},
+    )
+    (entry,) = (tmp_path / "journal" / "results").iterdir()
+    assert {p.name for p in entry.iterdir()} == {"arrays.npz", "particles.parquet", "metadata.json"}
+    assert not_private(tmp_path / "journal") == []
+
+
+def test_private_folders_are_made_with_their_parents(tmp_path, open_umask):
+    made = make_private_dir(tmp_path / "a" / "b" / "c")
+    assert [mode(p) for p in (made, made.parent, made.parent.parent)] == [0o700] * 3
+    assert make_private_dir(made) == made  # idempotent
