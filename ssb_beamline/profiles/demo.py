@@ -85,7 +85,7 @@ def run_demo(
                 console.print(f"[bold red]Run {uid} had errors:[/] {outcome.errors}")
             unpublished = not outcome.stored_at  # computed, but journaled, not in tiled
             console.print(_where_data_are(beamline, uid, journaled, results=unpublished))
-            console.print("figures (from the maps computed live): " + ", ".join(map(str, files)))
+            console.print("figures of the maps: " + ", ".join(map(str, files)))
             return 1
         truth_mask = txm.phantom.labels > 0
         edge_score = score_map(arrays["edge_energy"], txm.truth_edge_energy_map(), truth_mask)

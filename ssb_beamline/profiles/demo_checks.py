@@ -25,11 +25,13 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Peak bytes per pixel of the field of view, per energy point (the frame stack,
-#: its absorbance, normalised copy and the detector's frame buffers) and fixed
-#: (phantom, truth maps, result maps). Measured with ``benchmarks``-style runs of
-#: the demo at 256 and 512 px (peak RSS growth); rounded up.
-BYTES_PER_PIXEL_PER_ENERGY = 16.0
-BYTES_PER_PIXEL_FIXED = 400.0
+#: its absorbance, normalised copy) and fixed (phantom, truth and result maps),
+#: and the interpreter with its libraries. Measured from the peak RSS (ru_maxrss)
+#: of ``ssb-beamline demo`` (2026-12-06): quick 128 px 590 MiB, quick 256 px
+#: 633 MiB, standard 256 px 681 MiB, i.e. 39 B/px per energy + 91 B/px; rounded up.
+BYTES_PER_PIXEL_PER_ENERGY = 40.0
+BYTES_PER_PIXEL_FIXED = 120.0
+BASE_BYTES = 600 * 2**20
 #: Smallest field of view the analysis handles (the masks and fits need pixels).
 MIN_SIZE_PX = 16
 
@@ -63,7 +65,7 @@ def demo_memory_bytes(size: int, preset: str) -> int:
     """Estimated peak memory (bytes) of a demo of ``size`` x ``size`` px and ``preset``."""
     n_energies = sum(NI_K_EDGE_PRESETS.get(preset, NI_K_EDGE_PRESETS["full"]))
     per_pixel = BYTES_PER_PIXEL_FIXED + BYTES_PER_PIXEL_PER_ENERGY * n_energies
-    return int(size) * int(size) * int(per_pixel)
+    return BASE_BYTES + int(size) * int(size) * int(per_pixel)
 
 
 def available_memory_bytes() -> int | None:
@@ -97,7 +99,8 @@ def check_demo_inputs(*, out_dir: Path, size: int, preset: str) -> None:
     needed = demo_memory_bytes(size, preset)
     available = available_memory_bytes()
     if available is not None and needed > available:
-        fits = int((available / max(needed / size**2, 1)) ** 0.5)
+        per_pixel = (needed - BASE_BYTES) / size**2
+        fits = int((max(available - BASE_BYTES, 0) / per_pixel) ** 0.5)
         raise DemoInputError(
             f"A {size} x {size} px demo with the {preset!r} preset needs about "
             f"{needed / 2**30:.1f} GiB of memory; only {available / 2**30:.1f} GiB is "

@@ -201,11 +201,16 @@ class EmbeddedTiledServer:
 def serve_forever(data_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the persistent server in the foreground (``ssb-beamline serve``)."""
     layout = DataLayout(Path(data_dir).expanduser().resolve()).create()
-    api_key = load_or_create_api_key(layout)
-    logger.info("serving %s on http://%s:%d/api/v1", layout.root, host, port)
-    config = uvicorn.Config(build_app(layout, api_key), host=host, port=port, log_level="info")
-    _redact_keys(layout, api_key)  # uvicorn configured its log handlers just above
-    uvicorn.Server(config).run()
+    release = hold_lock(layout.root, SERVER_LOCK, waiting=_waiting(layout.root))
+    try:
+        api_key = load_or_create_api_key(layout)
+        logger.info("serving %s on http://%s:%d/api/v1", layout.root, host, port)
+        app = build_app(layout, api_key)
+        config = uvicorn.Config(app, host=host, port=port, log_level="info")
+        _redact_keys(layout, api_key)  # uvicorn configured its log handlers just above
+        uvicorn.Server(config).run()
+    finally:
+        release()
 
 
 def _redact_keys(layout: DataLayout, api_key: str) -> None:
