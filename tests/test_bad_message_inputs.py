@@ -180,22 +180,10 @@ def demo_args(out: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_demo_with_a_uri_and_no_data_dir_uses_ssb_data_dir(served, tmp_path, monkeypatch,
-                                                           capsys):  # fmt: skip
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(DATA_DIR_ENV, str(served.layout.root))
-    monkeypatch.setenv(TILED_API_KEY_ENV, served.api_key)
-    monkeypatch.delenv(TILED_URI_ENV, raising=False)
-    code, text = run_cli(["demo", "--tiled", served.url, *demo_args(tmp_path / "figs")[1:]], capsys)
-    assert code == 0, text
-    assert "SOC RMSE against truth" in text and "directory_path" not in text
-    assert not (tmp_path / "detector").exists()  # nothing written into the working directory
-    assert list(served.layout.detector.glob("*.h5"))
-
-
-@pytest.mark.slow
 def test_demo_with_a_read_only_key_says_journaled_and_still_draws(served, tmp_path, monkeypatch,
                                                                   capsys):  # fmt: skip
+    """Also: ``--tiled`` without ``--data-dir`` uses $SSB_DATA_DIR, not ./detector."""
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(DATA_DIR_ENV, str(served.layout.root))
     monkeypatch.setenv(TILED_API_KEY_ENV, served.readonly_key)
     monkeypatch.delenv(TILED_URI_ENV, raising=False)
@@ -208,3 +196,5 @@ def test_demo_with_a_read_only_key_says_journaled_and_still_draws(served, tmp_pa
     assert "Run `ssb-beamline sync`" in text
     for name in ("maps.png", "truth_vs_result.png"):
         assert (out / name).stat().st_size > 10_000
+    assert "directory_path" not in text and not (tmp_path / "detector").exists()
+    assert list(served.layout.detector.glob("*.h5"))  # the server's readable folder
