@@ -108,3 +108,18 @@ def test_a_lock_held_by_another_process_times_out_with_a_clear_message(tmp_path)
         holder.wait(timeout=60)
     with data_dir_lock(tmp_path, timeout_s=60):  # released when its holder ended
         assert Path(tmp_path, ".lock").exists()
+
+
+def test_only_this_sessions_runs_are_reported_as_not_in_tiled(tmp_path):
+    """Another process's live run in a shared journal is not this session's alarm."""
+    from types import SimpleNamespace
+
+    from ssb_beamline.profiles.simulated import SimulatedBeamline
+    from ssb_beamline.storage.journal import DocumentJournal
+
+    journal = DocumentJournal(tmp_path / "journal")
+    for uid in ("mine-1", "theirs-1"):
+        journal.append(uid, "start", {"uid": uid, "time": 0.0})
+    session = SimpleNamespace(journal=journal, own_runs={"mine-1"})
+    assert SimulatedBeamline.journaled_only(session) == ["mine-1"]
+    assert SimulatedBeamline.journaled_only(SimpleNamespace(journal=None, own_runs=set())) == []
