@@ -99,10 +99,23 @@ def _resolve_uid(runs, partial: str) -> str:
     return resolve_uid(runs, partial)
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (argparse prints the message and exits 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
 def _write_stored_figures(args: argparse.Namespace, draw) -> int:
     """Figures of a stored run's results: ``draw(folder, result, title)`` returns the files."""
+    from ssb_beamline.profiles.demo_checks import check_output_folder
     from ssb_beamline.storage import open_store, read_results
 
+    check_output_folder(args.out)  # before connecting: a file there fails at the end
     with open_store(args.tiled, data_dir=args.data_dir) as store:
         uid = _resolve_uid(store.raw, args.uid)
         result = read_results(store.results, uid, args.version)
@@ -235,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = sub.add_parser("runs", help="list stored runs")
     _store_options(runs)
-    runs.add_argument("--limit", type=int, default=50, help="show the newest N runs")
+    runs.add_argument("--limit", type=_positive_int, default=50, help="show the newest N runs")
     runs.set_defaults(func=_cmd_runs)
 
     show = sub.add_parser("show", help="write the figures of a stored run")

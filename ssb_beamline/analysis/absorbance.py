@@ -49,6 +49,20 @@ def _check_image(arr: object, name: str) -> np.ndarray:
     return a
 
 
+def _check_saturation(saturation: object) -> float:
+    """``saturation`` as a float, or a ValueError: NaN would mark every pixel valid or none."""
+    try:
+        value = float(saturation)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not value > 0:  # also NaN
+        raise ValueError(
+            f"saturation must be a positive number of counts (or inf for none); got "
+            f"{saturation!r}. Use the camera's full scale, e.g. 65535 for 16 bits."
+        )
+    return value
+
+
 def absorbance(
     frames: np.ndarray,
     dark: np.ndarray,
@@ -275,7 +289,8 @@ def open_beam(
     """
     flat = _check_image(flat, "flat")
     dark = _check_image(dark, "dark")
-    counts = _count_table(dark, float(saturation)) if count_table else None
+    saturation = _check_saturation(saturation)
+    counts = _count_table(dark, saturation) if count_table else None
     integer_flat = flat.dtype in (np.uint8, np.uint16) and flat.shape[-2:] == dark.shape
     if counts is not None and integer_flat and flat.ndim in (2, 3):
         # one compiled sweep per flat: table indices and validity
@@ -356,6 +371,7 @@ def absorbance_with_open_beam(
     ([[0.6931, 0.0]], [[True, False]])
     """
     frames = _check_image(frames, "frames")
+    saturation = _check_saturation(saturation)
     out = output_array(out, frames.shape)
     and_valid = valid is not None
     if valid is None:

@@ -112,6 +112,11 @@ def edge_energy_map(
         raise ValueError(
             f"method must be 'half_step' or 'derivative'; got {method!r}. Pick one of those."
         )
+    if not (isinstance(level, int | float | np.floating | np.integer) and 0.0 < level < 1.0):
+        raise ValueError(
+            f"level must be a number strictly between 0 and 1 (the fraction of the edge step "
+            f"the half-step crossing is taken at); got {level!r}. The usual value is 0.5."
+        )
     x2, e, spatial = check_stack(mu_or_norm, energies, name="mu_or_norm", min_points=5)
     m = check_mask(mask, spatial)
     if e0 is None:

@@ -220,6 +220,14 @@ def soc_map(
                 f"fractions has shape {f.shape}; needs at least {k_needed} references along "
                 "axis 0. Pass lcf_map(...).fractions."
             )
+        if f.shape[0] != 2:
+            # a third component's share would silently vanish from f_ox / (f_ox + f_red)
+            raise ValueError(
+                f"fractions has {f.shape[0]} components (shape {f.shape}); the state of "
+                f"charge is defined by exactly two end members ({cal.reduced_name}, "
+                f"{cal.oxidised_name}). Fit with those two references only, e.g. "
+                "lcf_map(norm, energies, [reduced, oxidised])."
+            )
         ox = f[cal.oxidised_index]
         tot = ox + f[cal.reduced_index]
         with np.errstate(divide="ignore", invalid="ignore"):

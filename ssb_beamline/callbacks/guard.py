@@ -38,7 +38,8 @@ def guarded(what: str) -> Callable[[Callable[[Any, dict], Any]], Callable[[Any, 
                 self.outcome.errors.append(f"{type(exc).__name__}: {exc}")
                 log.exception(
                     "%s of run %s failed in %s; the acquisition goes on and the raw data "
-                    "are still stored (replay the run to analyse it)",
+                    "are still kept, in tiled or journaled for `ssb-beamline sync` (replay "
+                    "the run to analyse it)",
                     what,
                     self.outcome.run_uid,
                     method.__name__,

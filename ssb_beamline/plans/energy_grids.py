@@ -86,10 +86,22 @@ def validate_energies(energies) -> np.ndarray:
     Raises
     ------
     ValueError
-        If the list is empty, not finite, or not strictly increasing (duplicates
-        included); the message names the offending entries.
+        If the list is empty, not one-dimensional, not finite, not positive, or not
+        strictly increasing (duplicates included); the message names the offending
+        entries.
     """
-    arr = np.asarray(energies, dtype=float).ravel() if np.size(energies) else np.array([])
+    try:
+        arr = np.asarray(energies, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Energies must be a flat list of numbers (eV), not {energies!r:.80}."
+        ) from None
+    if arr.ndim > 1:
+        raise ValueError(
+            f"Energies must be a flat list of numbers (eV); got a {arr.ndim}-D array of "
+            f"shape {arr.shape}. Pass one energy per point, e.g. ni_k_edge_grid('standard')."
+        )
+    arr = arr.ravel() if arr.size else np.array([])
     if arr.size == 0:
         raise ValueError(
             "The energy list is empty. Pass energies in eV, e.g. ni_k_edge_grid('standard')."
@@ -97,6 +109,12 @@ def validate_energies(energies) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         bad = np.flatnonzero(~np.isfinite(arr)).tolist()
         raise ValueError(f"Energies must be finite numbers (eV); entries {bad} are not.")
+    if np.any(arr <= 0):
+        bad = np.flatnonzero(arr <= 0).tolist()
+        raise ValueError(
+            f"Energies are photon energies in eV and must be positive; entries {bad} "
+            f"({arr[bad[0]]} eV first) are not. The Ni K edge is at about 8333 eV."
+        )
     steps = np.diff(arr)
     if np.any(steps == 0):
         i = int(np.flatnonzero(steps == 0)[0])

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ssb_beamline.analysis.scoring import score_map
 from ssb_beamline.callbacks import LiveUpdate
+from ssb_beamline.profiles.demo_checks import check_demo_inputs
 from ssb_beamline.profiles.simulated import simulated_beamline
 from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.report import write_xanes_figures
@@ -35,6 +36,7 @@ def run_demo(
     from ssb_beamline.cli import progress_bar
 
     console = console or Console()
+    check_demo_inputs(out_dir=out_dir, size=size, preset=preset)
     phantom = PhantomConfig(shape=(size, size), seed=seed)
     with console.status("Starting tiled and the simulated TXM..."):
         beamline = simulated_beamline(tiled_uri=tiled_uri, data_dir=data_dir, phantom=phantom)
@@ -61,30 +63,38 @@ def run_demo(
         scan_seconds = time.perf_counter() - t0
         progress.update(task, status="done")
         outcome = beamline.outcomes[-1] if beamline.outcomes else None
-        if outcome is None or not outcome.ok:
+        journaled = beamline.journaled_only()
+        stored_ok = uid not in journaled and outcome is not None and bool(outcome.stored_at)
+        if outcome is None or outcome.maps is None:
             errors = outcome.errors if outcome else ["no live analysis ran"]
             console.print(f"[bold red]Live analysis failed for run {uid}:[/] {errors}")
-            console.print("The raw data are stored; see `ssb-beamline runs`.")
+            console.print(_where_data_are(beamline, uid, journaled, results=False))
             return 1
-        stored = read_results(beamline.store.results, uid)
-        run = beamline.store.raw[uid]
         txm = beamline.txm
-        truth_mask = txm.phantom.labels > 0
-        edge_score = score_map(
-            stored.arrays["edge_energy"], txm.truth_edge_energy_map(), truth_mask
-        )
-        soc_score = score_map(stored.arrays["soc"], txm.truth_soc(), truth_mask)
-        counts = {s: len(run[s]["seq_num"].read()) for s in ("dark", "flat", "primary")}
-        energies = np.asarray(stored.arrays["energies"])
-        edge = stored.arrays["edge_energy"][stored.arrays["mask"].astype(bool)]
-        edge = edge[np.isfinite(edge)]
+        # the maps as stored in tiled, else as computed (they are journaled for `sync`)
+        arrays = read_results(beamline.store.results, uid).arrays if stored_ok else outcome.maps
         files = write_xanes_figures(
             out_dir,
-            stored.arrays,
+            arrays,
             references=ni_k_edge_references(),
             truth={"soc": txm.truth_soc(), "edge_energy": txm.truth_edge_energy_map()},
             title=f"Simulated Ni K-edge XANES, run {uid[:8]}",
         )
+        if not outcome.ok or not stored_ok:
+            if outcome.errors:
+                console.print(f"[bold red]Run {uid} had errors:[/] {outcome.errors}")
+            unpublished = not outcome.stored_at  # computed, but journaled, not in tiled
+            console.print(_where_data_are(beamline, uid, journaled, results=unpublished))
+            console.print("figures of the maps: " + ", ".join(map(str, files)))
+            return 1
+        truth_mask = txm.phantom.labels > 0
+        edge_score = score_map(arrays["edge_energy"], txm.truth_edge_energy_map(), truth_mask)
+        soc_score = score_map(arrays["soc"], txm.truth_soc(), truth_mask)
+        run = beamline.store.raw[uid]
+        counts = {s: len(run[s]["seq_num"].read()) for s in ("dark", "flat", "primary")}
+        energies = np.asarray(arrays["energies"])
+        edge = arrays["edge_energy"][arrays["mask"].astype(bool)]
+        edge = edge[np.isfinite(edge)]
     table = Table(title="ssb-beamline demo: simulated TXM XANES scan")
     table.add_column("quantity")
     table.add_column("value", justify="right")
@@ -110,3 +120,26 @@ def run_demo(
         table.add_row(name, value)
     console.print(table)
     return 0
+
+
+def _where_data_are(beamline, uid: str, journaled: list[str], *, results: bool) -> str:
+    """Where run ``uid``'s raw data (and results) really are, and what to do about it."""
+    journal = beamline.journal.directory if beamline.journal is not None else None
+    if uid in journaled:
+        where = (
+            f"[bold yellow]The raw data of run {uid} are only journaled[/] in {journal}, "
+            f"not (completely) in tiled at {beamline.store.uri}."
+        )
+    else:
+        where = f"The raw data of run {uid} are stored in tiled; see `ssb-beamline runs`."
+    if results:
+        where += (
+            " The maps did not reach tiled; they are journaled in "
+            f"{journal / 'results' if journal else 'the results journal'}."
+        )
+    if uid in journaled or results:
+        where += (
+            " Run `ssb-beamline sync` (same --tiled / --data-dir) once the server is back "
+            "and the key can write."
+        )
+    return where

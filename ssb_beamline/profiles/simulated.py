@@ -27,6 +27,7 @@ from ssb_beamline.sim_devices.faults import FaultSchedule
 from ssb_beamline.sim_devices.phantom import PhantomConfig
 from ssb_beamline.storage import TiledResultSink, TiledStore, open_store
 from ssb_beamline.storage.journal import DocumentJournal, JournaledWriter
+from ssb_beamline.storage.server_config import default_data_dir
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,8 @@ class SimulatedBeamline:
     live: BackgroundCallback | None = None
     faults: FaultSchedule | None = None
     aborted: list[str] = field(default_factory=list)
+    #: Start uids of the runs this session took (another process may share the journal).
+    own_runs: set[str] = field(default_factory=set)
     _fault_token: int | None = field(default=None, repr=False)
 
     def run(self, plan, *, timeout: float = 600.0) -> tuple[str, ...]:
@@ -169,6 +172,7 @@ class SimulatedBeamline:
         return schedule
 
     def _finish(self, uids: tuple[str, ...], timeout: float) -> tuple[str, ...]:
+        self.own_runs.update(uids)
         if self.live is not None:
             try:
                 self.live.flush(timeout)
@@ -176,7 +180,7 @@ class SimulatedBeamline:
                 logger.exception("live analysis failed; the acquisition was not affected")
         if self.writer is not None:
             self.writer.flush(timeout)
-            pending = self.journal.pending() if self.journal is not None else []
+            pending = self.journaled_only()
             if pending:
                 logger.error(
                     "%d run(s) are not (completely) in tiled yet: %s. Their documents are "
@@ -186,6 +190,16 @@ class SimulatedBeamline:
                     self.journal.directory,
                 )
         return uids
+
+    def journaled_only(self) -> list[str]:
+        """This session's runs whose documents are journaled but not all in tiled.
+
+        Runs of other sessions sharing the data directory (their live runs are
+        pending too) are not this session's concern.
+        """
+        if self.journal is None:
+            return []
+        return [uid for uid in self.journal.pending() if uid in self.own_runs]
 
     def _notify(self, update: LiveUpdate) -> None:
         if self.on_update is not None:
@@ -323,7 +337,10 @@ def simulated_beamline(
     """
     store = open_store(tiled_uri, data_dir=data_dir)
     try:
-        folder = Path(detector_dir or store.detector_dir or Path(data_dir or ".") / "detector")
+        # a remote server reads the files from its own data directory: by default the
+        # same one as here ($SSB_DATA_DIR), always as an absolute path
+        local = Path(data_dir or default_data_dir()).expanduser().resolve() / "detector"
+        folder = Path(detector_dir or store.detector_dir or local).expanduser().resolve()
         make_private_dir(folder)
         txm = make_sim_txm(
             phantom,

@@ -66,9 +66,13 @@ class TomoStateSources(BeamlineStateSources):
     rotation: Any = 0.0
     holo_z: Any = 0.0
 
-    async def snapshot(self) -> TomoState:
-        """Read the rotation (time-stamped), then all other sources concurrently."""
-        stamp = time.time()
+    async def snapshot(self, stamp: float | None = None) -> TomoState:
+        """Read the rotation (time-stamped), then all other sources concurrently.
+
+        ``stamp`` (UNIX s, default now) is the instant of the frame: a rotation with
+        ``position_at`` gives its exact angle then, even if that instant has passed.
+        """
+        stamp = time.time() if stamp is None else stamp
         position_at = getattr(self.rotation, "position_at", None)
         if callable(position_at):  # exact angle at the time stamp (simulated axes)
             rotation = position_at(stamp)
@@ -159,21 +163,24 @@ class TomoFrameWriter(TXMFrameWriter):
     async def acquire(self) -> None:
         """Expose ``number_of_frames`` frames on a fixed clock; state read at mid-exposure.
 
-        Frame ``i`` starts at ``t0 + i * (exposure + deadtime)``; a frame whose
-        computation overruns delays the following ones.
+        Frame ``i`` is exposed from ``t0 + i * (exposure + deadtime)`` and sees the
+        sample as it was at mid-exposure, like a camera on its own hardware clock:
+        when computing a frame overruns (a loaded machine), the following frames
+        are delivered late but keep their instants, time stamps and angles.
         """
         file = self._file
         if not isinstance(file, TomoFrameFile):
             raise RuntimeError("Tomography detector file not open: prepare() was not run")
-        t0 = time.monotonic()
+        t0, t0_unix = time.monotonic(), time.time()
+        scheduled = t0
         for i in range(self.number_of_frames):
             exposure = validate_exposure_time(await self.exposure_time.get_value())
-            scheduled = t0 + i * (exposure + self.deadtime)
-            start = max(scheduled, time.monotonic())
-            if start - scheduled > exposure:
-                logger.debug("frame %d starts %.3f s late", i, start - scheduled)
+            start = scheduled
+            scheduled += exposure + self.deadtime
+            if (late := time.monotonic() - start) > exposure:
+                logger.debug("frame %d is computed %.3f s after its exposure began", i, late)
             await asyncio.sleep(max(0.0, start + exposure / 2 - time.monotonic()))
-            state = await self.sources.snapshot()
+            state = await self.sources.snapshot(stamp=t0_unix + (start - t0) + exposure / 2)
             frame = await asyncio.to_thread(self.model.render, state, exposure)
             await asyncio.sleep(max(0.0, start + exposure - time.monotonic()))
             file.append_frame(frame, state.timestamp)

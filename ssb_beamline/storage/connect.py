@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .dir_lock import data_dir_lock
 from .server import EmbeddedTiledServer
 from .server_config import TILED_API_KEY_ENV, TILED_URI_ENV, default_data_dir
 
@@ -98,6 +99,20 @@ def open_store(
     api_key: str | None = None,
     data_dir: str | Path | None = None,
 ) -> TiledStore:
+    if uri or os.environ.get(TILED_URI_ENV):
+        return _open_store(uri, api_key=api_key, data_dir=data_dir)
+    # Two sessions on one data directory start their embedded servers one at a
+    # time: a fresh catalog is initialised once, ``raw``/``results`` created once.
+    with data_dir_lock(data_dir or default_data_dir()):
+        return _open_store(uri, api_key=api_key, data_dir=data_dir)
+
+
+def _open_store(
+    uri: str | None = None,
+    *,
+    api_key: str | None = None,
+    data_dir: str | Path | None = None,
+) -> TiledStore:
     """Connect to tiled: ``uri`` (or ``$SSB_TILED_URI``), else start the embedded server.
 
     Parameters
@@ -153,3 +168,6 @@ def open_store(
         uri=uri,
         journal_dir=journal_dir,
     )
+
+
+open_store.__doc__ = _open_store.__doc__

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -30,8 +31,26 @@ class ReplayError(ValueError):
     """A run cannot be replayed; the message says why and what to do."""
 
 
+#: What a run uid (or a prefix of one) may contain: no path separators, no "..".
+_UID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+#: The largest scan id the catalog can search for (a signed 64-bit integer).
+MAX_SCAN_ID = 2**63 - 1
+
+
+def check_uid(partial: object) -> str:
+    """``partial`` if it can be (a prefix of) a run uid, else a :class:`ReplayError`."""
+    if not isinstance(partial, str) or not _UID_PATTERN.fullmatch(partial):
+        raise ReplayError(
+            f"{partial!r} is not a run uid: uids are letters, digits and '-' (e.g. "
+            "3f2a9c1e-...), and a unique prefix of one is enough. List the runs with "
+            "`ssb-beamline runs`."
+        )
+    return partial
+
+
 def resolve_uid(raw, partial: str) -> str:
     """The full uid of the stored run whose uid is or starts with ``partial``."""
+    check_uid(partial)
     if partial in raw:
         return partial
     matches = [uid for uid in raw if uid.startswith(partial)]
@@ -62,10 +81,15 @@ def _timestamp(value: str | float | dt.datetime | None) -> float | None:
 
 
 def _scan_id(value: object) -> int:
-    if isinstance(value, int | np.integer) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-        return int(value)
+    whole = isinstance(value, int | np.integer) and not isinstance(value, bool)
+    if whole or (isinstance(value, str) and value.strip().lstrip("+-").isdigit()):
+        number = int(value)  # type: ignore[arg-type]
+        if not 0 <= number <= MAX_SCAN_ID:
+            raise ReplayError(
+                f"scan_id {number} is out of range: scan ids are whole numbers from 0 to "
+                f"{MAX_SCAN_ID}. Give the scan number `ssb-beamline runs` lists."
+            )
+        return number
     raise ReplayError(
         f"scan_id must be a whole number (the scan number `ssb-beamline runs` lists), "
         f"not {value!r}."

@@ -22,13 +22,26 @@ import uvicorn
 from ssb_beamline.private_files import PRIVATE_UMASK, open_private
 
 from .access import ReadOnlyKeys, load_readonly_keys
+from .dir_lock import data_dir_lock, hold_lock
+from .log_redaction import redact_server_logs
 from .server_config import DataLayout, load_or_create_api_key, server_config
 
 logger = logging.getLogger(__name__)
 
-_STARTUP_TIMEOUT_S = 60.0
+#: Importing tiled alone can take a minute on a loaded machine (seen at load 10).
+_STARTUP_TIMEOUT_S = 180.0
 _READY = "SSB-TILED-READY"
+#: Held by the process whose embedded server uses the data directory.
+SERVER_LOCK = ".server.lock"
 _CHILD_KEY_ENV = "SSB_TILED_CHILD_API_KEY"
+
+
+def _waiting(data_dir: str | Path) -> str:
+    return (
+        f"Another session (process {{pid}}) has its embedded tiled server on {data_dir}; "
+        "waiting for it to end (one server writes a data directory at a time). To work "
+        "in parallel, run `ssb-beamline serve` once and give every session --tiled URI."
+    )
 
 
 class _ThreadedServer(uvicorn.Server):
@@ -93,14 +106,23 @@ class EmbeddedTiledServer:
         port: int = 0,
         in_process: bool = False,
     ):
-        self.layout = DataLayout(Path(data_dir).expanduser().resolve()).create()
-        self.api_key = api_key or load_or_create_api_key(self.layout)
         self.process: subprocess.Popen | None = None
         self._server: _ThreadedServer | None = None
-        if in_process:
-            self.port = self._start_thread(port)
-        else:
-            self.port = self._start_process(port)
+        # one embedded server per data directory at a time: DuckDB lets one process
+        # write the table storage (a second session waits for the first to end)
+        self._release = hold_lock(data_dir, SERVER_LOCK, waiting=_waiting(data_dir))
+        try:
+            # one server at a time initialises a fresh catalog and writes the key file
+            with data_dir_lock(data_dir):
+                self.layout = DataLayout(Path(data_dir).expanduser().resolve()).create()
+                self.api_key = api_key or load_or_create_api_key(self.layout)
+                if in_process:
+                    self.port = self._start_thread(port)
+                else:
+                    self.port = self._start_process(port)
+        except BaseException:
+            self._release()
+            raise
         self.url = f"http://127.0.0.1:{self.port}/api/v1"
         logger.info("embedded tiled server at %s (data in %s)", self.url, self.layout.root)
 
@@ -109,6 +131,7 @@ class EmbeddedTiledServer:
         config = uvicorn.Config(
             app, host="127.0.0.1", port=port, loop="asyncio", log_level="warning"
         )
+        _redact_keys(self.layout, self.api_key)
         self._server = _ThreadedServer(config)
         self._thread = threading.Thread(target=self._server.run, name="tiled-server", daemon=True)
         self._thread.start()
@@ -168,6 +191,7 @@ class EmbeddedTiledServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._release()
 
     def __enter__(self) -> EmbeddedTiledServer:
         return self
@@ -180,9 +204,21 @@ def serve_forever(data_dir: str | Path, *, host: str = "127.0.0.1", port: int = 
     """Run the persistent server in the foreground (``ssb-beamline serve``)."""
     os.umask(PRIVATE_UMASK)  # this process only serves the data: all it writes is private
     layout = DataLayout(Path(data_dir).expanduser().resolve()).create()
-    api_key = load_or_create_api_key(layout)
-    logger.info("serving %s on http://%s:%d/api/v1", layout.root, host, port)
-    uvicorn.run(build_app(layout, api_key), host=host, port=port, log_level="info")
+    release = hold_lock(layout.root, SERVER_LOCK, waiting=_waiting(layout.root))
+    try:
+        api_key = load_or_create_api_key(layout)
+        logger.info("serving %s on http://%s:%d/api/v1", layout.root, host, port)
+        app = build_app(layout, api_key)
+        config = uvicorn.Config(app, host=host, port=port, log_level="info")
+        _redact_keys(layout, api_key)  # uvicorn configured its log handlers just above
+        uvicorn.Server(config).run()
+    finally:
+        release()
+
+
+def _redact_keys(layout: DataLayout, api_key: str) -> None:
+    """No key, read-write or read-only, in any log line (uvicorn prints query strings)."""
+    redact_server_logs([api_key, *load_readonly_keys(layout.root)])
 
 
 def _exit_with_parent() -> None:
@@ -205,6 +241,7 @@ def _child_main(argv: list[str] | None = None) -> None:
     config = uvicorn.Config(
         build_app(layout, api_key), host="127.0.0.1", port=args.port, log_level="warning"
     )
+    _redact_keys(layout, api_key)
     server = uvicorn.Server(config)
 
     async def announce() -> None:

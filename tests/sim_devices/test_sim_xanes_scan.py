@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import h5py
@@ -59,9 +57,7 @@ def test_xanes_scan_recovers_edge_energies(RE, tmp_path):
             yield from bps.mv(txm.sample.x, 0.0)
             yield from bps.trigger_and_read([det, txm.energy, txm.i0], name="primary")
 
-    t0 = time.monotonic()
     RE(scan())
-    assert time.monotonic() - t0 < 20
     (path,) = tmp_path.glob("*.h5")
     with h5py.File(path) as f:
         frames = f[DATA_PATH][()].astype(float)

@@ -1,0 +1,110 @@
+"""Checks of the demo's arguments that must fail before anything starts.
+
+A demo with an output path that is a file, or a field of view that cannot fit in
+memory, would otherwise fail only after tiled has started and the scan has run
+(a traceback, and an aborted run in the catalog). These checks name the problem
+and the fix up front.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from ssb_beamline.plans.energy_grids import NI_K_EDGE_PRESETS
+
+__all__ = [
+    "DemoInputError",
+    "available_memory_bytes",
+    "check_demo_inputs",
+    "check_output_folder",
+    "demo_memory_bytes",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Peak bytes per pixel of the field of view, per energy point (the frame stack,
+#: its absorbance, normalised copy) and fixed (phantom, truth and result maps),
+#: and the interpreter with its libraries. Measured from the peak RSS (ru_maxrss)
+#: of ``ssb-beamline demo`` (2026-12-06): quick 128 px 590 MiB, quick 256 px
+#: 633 MiB, standard 256 px 681 MiB, i.e. 39 B/px per energy + 91 B/px; rounded up.
+BYTES_PER_PIXEL_PER_ENERGY = 40.0
+BYTES_PER_PIXEL_FIXED = 120.0
+BASE_BYTES = 600 * 2**20
+#: Smallest field of view the analysis handles (the masks and fits need pixels).
+MIN_SIZE_PX = 16
+
+
+class DemoInputError(ValueError):
+    """A demo argument that cannot work; the message says why and what to do."""
+
+
+def check_output_folder(path: Path, option: str = "--out") -> Path:
+    """``path`` as a folder figures can be written to, or a :class:`DemoInputError`.
+
+    It may not exist yet; it must not be a file, and no part of it may be a file.
+    """
+    path = Path(path).expanduser()
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise DemoInputError(
+                    f"{option} {path} cannot be a folder: {part} is a file. Give a folder "
+                    f"(new or existing), e.g. {option} {path.with_suffix('')}-figures."
+                )
+            if not os.access(part, os.W_OK | os.X_OK):
+                raise DemoInputError(
+                    f"{option} {path}: {part} is not writable. Give a folder you can write to."
+                )
+            break
+    return path
+
+
+def demo_memory_bytes(size: int, preset: str) -> int:
+    """Estimated peak memory (bytes) of a demo of ``size`` x ``size`` px and ``preset``."""
+    n_energies = sum(NI_K_EDGE_PRESETS.get(preset, NI_K_EDGE_PRESETS["full"]))
+    per_pixel = BYTES_PER_PIXEL_FIXED + BYTES_PER_PIXEL_PER_ENERGY * n_energies
+    return BASE_BYTES + int(size) * int(size) * int(per_pixel)
+
+
+def available_memory_bytes() -> int | None:
+    """Memory this process may still use: MemAvailable, capped by a cgroup limit (or None)."""
+    available = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+        if limit != "max":
+            headroom = int(limit) - used
+            available = headroom if available is None else min(available, headroom)
+    except (OSError, ValueError):
+        pass
+    return available
+
+
+def check_demo_inputs(*, out_dir: Path, size: int, preset: str) -> None:
+    """Raise :class:`DemoInputError` for arguments that cannot work, before any set-up."""
+    check_output_folder(out_dir)
+    if not isinstance(size, int) or size < MIN_SIZE_PX:
+        raise DemoInputError(
+            f"--size must be a whole number of pixels >= {MIN_SIZE_PX}; got {size!r}. "
+            "The default is 512."
+        )
+    needed = demo_memory_bytes(size, preset)
+    available = available_memory_bytes()
+    if available is not None and needed > available:
+        per_pixel = (needed - BASE_BYTES) / size**2
+        fits = int((max(available - BASE_BYTES, 0) / per_pixel) ** 0.5)
+        raise DemoInputError(
+            f"A {size} x {size} px demo with the {preset!r} preset needs about "
+            f"{needed / 2**30:.1f} GiB of memory; only {available / 2**30:.1f} GiB is "
+            f"available. Use --size {max(MIN_SIZE_PX, fits // 16 * 16)} or less (or a "
+            "shorter --preset)."
+        )
+    logger.debug("demo memory estimate %.2f GiB (available %s)", needed / 2**30, available)
