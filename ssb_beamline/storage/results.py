@@ -7,6 +7,13 @@ the same run is stored as the next version (``v1``, ``v2``, ...): live results a
 never overwritten. Results that cannot be published (tiled is down) are journaled
 on local disk and uploaded by ``ssb-beamline sync`` (see :mod:`.result_journal`).
 
+Each version is an ``xarray_dataset`` for tiled's stock client: every array carries
+its dimension names and the version holds coordinate arrays (``x``/``y``/``z`` in um,
+``energy`` in eV; see :mod:`.coords`). Its metadata lists what it ``contents`` so that
+a version cut short (the process died during the upload) is recognised
+(:func:`complete_versions`, :func:`drop_incomplete_versions`). When the sink knows
+the raw runs, the run's metadata links its results (``results: {latest, versions}``).
+
 Volumes (tomograms, 3D maps) are stored chunked, one 2-D slice per chunk
 (``publish(..., chunks={"volume": slice_chunks(volume.shape)})``), so that a client
 reads ``node[k]`` without fetching the volume.
@@ -27,6 +34,7 @@ import numpy as np
 
 import ssb_beamline
 
+from .coords import pixel_size_of, result_axes
 from .result_journal import ResultJournal
 
 logger = logging.getLogger(__name__)
@@ -43,6 +51,7 @@ class StoredResult:
     metadata: dict[str, Any]
     arrays: dict[str, np.ndarray]
     tables: dict[str, Any] = field(default_factory=dict)  # name -> pandas DataFrame
+    coords: dict[str, np.ndarray] = field(default_factory=dict)  # x, y (um), energy (eV)
 
 
 def slice_chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -82,10 +91,16 @@ class TiledResultSink:
         The store's journal directory (``store.journal_dir``): results that cannot
         be published are kept in ``<journal_dir>/results`` until ``ssb-beamline
         sync`` uploads them. Without it a failure only raises.
+    runs : tiled container client, optional
+        The store's ``raw`` container: each run's metadata then links its results,
+        and the coordinates take the pixel size from its start document.
     """
 
-    def __init__(self, results_container, journal_dir: str | Path | None = None) -> None:
+    def __init__(
+        self, results_container, journal_dir: str | Path | None = None, *, runs=None
+    ) -> None:
         self._results = results_container
+        self._runs = runs
         self.journal = ResultJournal(Path(journal_dir) / "results") if journal_dir else None
 
     def publish(
@@ -148,18 +163,26 @@ class TiledResultSink:
     def _publish(
         self, run_uid, arrays, units, metadata, tables, started: list[str], chunks=None
     ) -> str:
+        from tiled.structures.core import Spec
+
         if run_uid not in self._results:
             self._results.create_container(run_uid, metadata={"run_uid": run_uid})
         run_node = self._results[run_uid]
         version = _next_version(list(run_node))
+        start = self._start_of(run_uid)
+        dims, coords = result_axes(
+            arrays, pixel_size_um=pixel_size_of(start), energies=start.get("energies_ev")
+        )
         md = {
             "run_uid": run_uid,
             "version": version,
             "software": f"ssb_beamline {ssb_beamline.__version__}",
             "units": dict(units),
             **metadata,
+            "contents": sorted([*arrays, *coords, *(tables or {})]),
+            "attrs": {"run_uid": run_uid, "version": version},
         }
-        node = run_node.create_container(version, metadata=md)
+        node = run_node.create_container(version, metadata=md, specs=[Spec("xarray_dataset")])
         started.append(version)
 
         def write(item: tuple[str, np.ndarray]) -> None:
@@ -169,15 +192,79 @@ class TiledResultSink:
                 import dask.array
 
                 data = dask.array.from_array(data, chunks=tuple(chunks[key]))
-            node.write_array(data, key=key, metadata={"units": units.get(key, "")})
+            unit = units.get(key, "")
+            node.write_array(
+                data, key=key, metadata={"units": unit, "attrs": {"units": unit}},
+                dims=list(dims[key]), specs=[Spec("xarray_data_var")],
+            )  # fmt: skip
+
+        def write_coord(item: tuple[str, tuple[np.ndarray, dict]]) -> None:
+            key, (values, attrs) = item
+            node.write_array(
+                values, key=key, metadata={"units": attrs["units"], "attrs": attrs},
+                dims=[key], specs=[Spec("xarray_coord")],
+            )  # fmt: skip
 
         # Each array is a few HTTP requests; overlap them (the server is concurrent).
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(write, arrays.items()))
+            list(pool.map(write_coord, coords.items()))
         for key, table in (tables or {}).items():
             node.write_table(table, key=key, metadata={"kind": "table"})
         logger.info("stored %d result arrays at results/%s/%s", len(arrays), run_uid, version)
-        return f"results/{run_uid}/{version}"
+        path = f"results/{run_uid}/{version}"
+        self._link(run_uid, path)
+        return path
+
+    def _start_of(self, run_uid: str) -> dict:
+        if self._runs is None:
+            return {}
+        try:
+            return dict(self._runs[run_uid].metadata.get("start") or {})
+        except Exception:  # no such run (results of a run stored elsewhere)
+            logger.debug("no start document for run %s", run_uid, exc_info=True)
+            return {}
+
+    def _link(self, run_uid: str, path: str) -> None:
+        """Record the results in the run's metadata (the results are stored already)."""
+        if self._runs is None:
+            return
+        try:
+            run = self._runs[run_uid]
+            run.update_metadata(
+                metadata={"results": {"latest": path,
+                                      "versions": result_versions(self._results, run_uid)}},
+                drop_revision=True,
+            )  # fmt: skip
+        except Exception:  # the results are stored: a missing link must not lose them
+            logger.exception("results of run %s stored at %s, not linked from it", run_uid, path)
+
+
+def _is_complete(node) -> bool:
+    """Whether a stored version holds everything its metadata lists (older: no list)."""
+    contents = node.metadata.get("contents")
+    return contents is None or set(contents) <= set(node)
+
+
+def complete_versions(results_container, run_uid: str) -> list[str]:
+    """Versions of a run's results that were stored completely, oldest first."""
+    if run_uid not in results_container:
+        return []
+    node = results_container[run_uid]
+    return [v for v in result_versions(results_container, run_uid) if _is_complete(node[v])]
+
+
+def drop_incomplete_versions(results_container, run_uid: str) -> list[str]:
+    """Delete versions cut short during their upload (e.g. a killed worker); their names."""
+    if run_uid not in results_container:
+        return []
+    node = results_container[run_uid]
+    dropped = []
+    for version in result_versions(results_container, run_uid):
+        if not _is_complete(node[version]):
+            node[version].delete(recursive=True)
+            dropped.append(version)
+    return dropped
 
 
 def result_versions(results_container, run_uid: str) -> list[str]:
@@ -210,11 +297,13 @@ def read_results(results_container, run_uid: str, version: str | None = None) ->
             "(--version), or none for the latest."
         )
     node = results_container[run_uid][version]
-    arrays, tables = {}, {}
+    arrays, tables, coords = {}, {}, {}
     for key in node:
         child = node[key]
         if child.structure_family == "table":
             tables[key] = child.read()
+        elif any(spec.name == "xarray_coord" for spec in child.specs):
+            coords[key] = child.read()
         else:
             arrays[key] = child.read()
-    return StoredResult(run_uid, version, dict(node.metadata), arrays, tables)
+    return StoredResult(run_uid, version, dict(node.metadata), arrays, tables, coords)
