@@ -82,6 +82,11 @@ def analysis_factories(
     ]  # fmt: skip
 
 
+def _by_worker(metadata: dict) -> bool:
+    """Whether a result version was stored by an analysis worker."""
+    return (metadata.get("analysed_by") or {}).get("process") == "worker"
+
+
 class _TaggedSink:
     """The store's sink, recording in each result that the worker made it, and how."""
 
@@ -120,11 +125,13 @@ class AnalysisWorker:
         self._live_sink = _TaggedSink(self.sink, recovered=False)
         self._runs: dict[str, tuple[RunTracker, RunRouter]] = {}
         self._waiting: dict[str, str] = {}  # uid -> why it is analysed from tiled
+        self._own: set[str] = set()  # runs whose results this worker owes
         self._queue: queue.Queue = queue.Queue()
         self._idle = threading.Event()
         self._stop = threading.Event()
         for uid in self.state.in_progress:
             self._waiting[uid] = "the worker stopped while analysing it"
+            self._own.add(uid)
         self._scan_for_unanalysed(recover_last)
         self._thread = threading.Thread(target=self._work, name="analysis-worker", daemon=True)
         self._thread.start()
@@ -204,6 +211,7 @@ class AnalysisWorker:
         if uid not in self._waiting:
             logger.warning("run %s will be analysed from tiled: %s", uid, why)
         self._waiting[uid] = why
+        self._own.add(uid)
         if uid not in self.state.in_progress:
             self.state.begin(uid)
         self._recover_waiting()
@@ -232,6 +240,7 @@ class AnalysisWorker:
                 done = True
             if done:
                 self._waiting.pop(uid, None)
+                self._own.discard(uid)
                 self.state.finish(uid)
 
     def _recover(self, uid: str) -> bool:
@@ -242,10 +251,13 @@ class AnalysisWorker:
         run = raw[uid]
         if not run.metadata.get("stop"):
             return False  # still being acquired (or written): look again later
-        dropped = drop_incomplete_versions(results, uid)
+        dropped = drop_incomplete_versions(results, uid, _by_worker)
         if dropped:
             logger.warning("run %s: removed incomplete result version(s) %s", uid, dropped)
-        if complete_versions(results, uid):
+        # a run the worker was analysing: only its own results count (an in-process
+        # analysis may have stored others); a run found without results: any count
+        own_only = uid in self._own
+        if complete_versions(results, uid, _by_worker if own_only else None):
             logger.info("run %s already has complete results; not analysed again", uid)
             return True
         logger.warning("analysing run %s from tiled (%s)", uid, self._waiting.get(uid, ""))

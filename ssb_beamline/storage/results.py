@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,22 +246,35 @@ def _is_complete(node) -> bool:
     return contents is None or set(contents) <= set(node)
 
 
-def complete_versions(results_container, run_uid: str) -> list[str]:
-    """Versions of a run's results that were stored completely, oldest first."""
+def complete_versions(
+    results_container, run_uid: str, where: Callable[[dict], bool] | None = None
+) -> list[str]:
+    """Versions of a run's results stored completely (and whose metadata pass ``where``)."""
     if run_uid not in results_container:
         return []
     node = results_container[run_uid]
-    return [v for v in result_versions(results_container, run_uid) if _is_complete(node[v])]
+    found = []
+    for version in result_versions(results_container, run_uid):
+        child = node[version]
+        if _is_complete(child) and (where is None or where(dict(child.metadata))):
+            found.append(version)
+    return found
 
 
-def drop_incomplete_versions(results_container, run_uid: str) -> list[str]:
-    """Delete versions cut short during their upload (e.g. a killed worker); their names."""
+def drop_incomplete_versions(
+    results_container, run_uid: str, where: Callable[[dict], bool]
+) -> list[str]:
+    """Delete the versions cut short during their upload that pass ``where``; their names.
+
+    ``where`` (on the version's metadata) must single out the versions of the dead
+    process (e.g. a killed worker): another process may be uploading one right now.
+    """
     if run_uid not in results_container:
         return []
     node = results_container[run_uid]
     dropped = []
     for version in result_versions(results_container, run_uid):
-        if not _is_complete(node[version]):
+        if not _is_complete(node[version]) and where(dict(node[version].metadata)):
             node[version].delete(recursive=True)
             dropped.append(version)
     return dropped
