@@ -27,6 +27,7 @@ What bluesky's dispatcher does not do, and this module adds:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import queue
@@ -49,7 +50,12 @@ from ssb_beamline.profiles.zmq_link import DEFAULT_CONNECT_TIMEOUT_S, check_zmq_
 from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.storage import TiledResultSink, TiledStore, TiledUnavailableError, open_store
 from ssb_beamline.storage.replay import run_documents
-from ssb_beamline.storage.results import complete_versions, drop_incomplete_versions
+from ssb_beamline.storage.result_journal import sync_results
+from ssb_beamline.storage.results import (
+    ResultsNotPublishedError,
+    complete_versions,
+    drop_incomplete_versions,
+)
 from ssb_beamline.storage.server_config import TILED_URI_ENV
 
 __all__ = ["ANALYSED_PLANS", "AnalysisWorker", "analysis_factories", "run_worker"]
@@ -60,6 +66,8 @@ logger = logging.getLogger(__name__)
 ANALYSED_PLANS = frozenset({"xanes_scan", *TOMO_PLANS, *HOLO_PLANS})
 #: How often runs waiting to be closed in tiled are looked at again, s.
 RECHECK_S = 0.5
+#: How often journaled results (tiled refused them) are offered to tiled again, s.
+JOURNAL_RETRY_S = 30.0
 
 
 def analysis_factories(
@@ -96,9 +104,14 @@ class _TaggedSink:
             "analysed_by": {"process": "worker", "host": socket.gethostname(), "pid": os.getpid()},
             "recovered_from_tiled": recovered,
         }
+        self.journaled: set[str] = set()  # runs whose results wait in the local journal
 
     def publish(self, run_uid, arrays, *, metadata, **kwargs) -> str:
-        return self.sink.publish(run_uid, arrays, metadata={**metadata, **self.tag}, **kwargs)
+        try:
+            return self.sink.publish(run_uid, arrays, metadata={**metadata, **self.tag}, **kwargs)
+        except ResultsNotPublishedError:
+            self.journaled.add(run_uid)  # kept on disk; uploaded when tiled takes them
+            raise
 
 
 class AnalysisWorker:
@@ -126,6 +139,7 @@ class AnalysisWorker:
         self._runs: dict[str, tuple[RunTracker, RunRouter]] = {}
         self._waiting: dict[str, str] = {}  # uid -> why it is analysed from tiled
         self._own: set[str] = set()  # runs whose results this worker owes
+        self._journal_checked = time.monotonic()
         self._queue: queue.Queue = queue.Queue()
         self._idle = threading.Event()
         self._stop = threading.Event()
@@ -163,6 +177,7 @@ class AnalysisWorker:
                 name, doc = self._queue.get(timeout=RECHECK_S)
             except queue.Empty:
                 self._recover_waiting()
+                self._upload_journaled()
                 if not self._waiting:
                     self._idle.set()
                     if self._stop.is_set():
@@ -202,6 +217,8 @@ class AnalysisWorker:
         if outcome is not None and outcome.stored_at:
             self.stored.append(outcome.stored_at)
             self.state.finish(tracker.uid)
+        elif tracker.uid in self._live_sink.journaled:  # not lost: uploaded later
+            self.state.finish(tracker.uid)
         elif outcome is not None and doc.get("exit_status") == "success":
             self._later(tracker.uid, f"the live analysis failed ({'; '.join(outcome.errors)})")
         else:
@@ -215,6 +232,15 @@ class AnalysisWorker:
         if uid not in self.state.in_progress:
             self.state.begin(uid)
         self._recover_waiting()
+
+    def _upload_journaled(self) -> None:
+        """Results journaled while tiled refused them: upload them when idle."""
+        now = time.monotonic()
+        if self.sink.journal is None or now - self._journal_checked < JOURNAL_RETRY_S:
+            return
+        self._journal_checked = now
+        if self.sink.journal.pending():
+            sync_results(self.store.results, self.sink.journal)
 
     # -- recovery from tiled ---------------------------------------------------
     def _scan_for_unanalysed(self, newest: int) -> None:
@@ -321,7 +347,6 @@ def run_worker(
         )
     store = open_store(uri, data_dir=data_dir)
     worker = None
-    previous = signal.getsignal(signal.SIGTERM)
     try:
         worker = AnalysisWorker(
             store, state_dir or store.journal_dir.parent / "worker", recover_last=recover_last
@@ -329,19 +354,20 @@ def run_worker(
         dispatcher = RemoteDispatcher(endpoint)
         dispatcher.subscribe(worker)
 
-        def terminate(signum, frame) -> None:
-            raise KeyboardInterrupt
+        def terminate() -> None:  # end the dispatcher's receive task cleanly
+            if dispatcher._task is not None:
+                dispatcher._task.cancel()
 
-        signal.signal(signal.SIGTERM, terminate)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            dispatcher.loop.add_signal_handler(signum, terminate)
         if on_ready is not None:
             on_ready(endpoint, store.uri)
         logger.info("analysis worker listening on %s, results to %s", endpoint, store.uri)
         try:
             dispatcher.start()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, asyncio.CancelledError):
             logger.info("analysis worker stopping; finishing the queued documents")
     finally:
-        signal.signal(signal.SIGTERM, previous)
         if worker is not None:
             worker.close()
         store.close()

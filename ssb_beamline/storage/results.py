@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -165,24 +166,19 @@ class TiledResultSink:
     ) -> str:
         from tiled.structures.core import Spec
 
-        if run_uid not in self._results:
-            self._results.create_container(run_uid, metadata={"run_uid": run_uid})
-        run_node = self._results[run_uid]
-        version = _next_version(list(run_node))
+        run_node = _child_container(self._results, run_uid, {"run_uid": run_uid})
         start = self._start_of(run_uid)
         dims, coords = result_axes(
             arrays, pixel_size_um=pixel_size_of(start), energies=start.get("energies_ev")
         )
         md = {
             "run_uid": run_uid,
-            "version": version,
             "software": f"ssb_beamline {ssb_beamline.__version__}",
             "units": dict(units),
             **metadata,
             "contents": sorted([*arrays, *coords, *(tables or {})]),
-            "attrs": {"run_uid": run_uid, "version": version},
         }
-        node = run_node.create_container(version, metadata=md, specs=[Spec("xarray_dataset")])
+        node, version = _new_version(run_node, md)
         started.append(version)
 
         def write(item: tuple[str, np.ndarray]) -> None:
@@ -193,24 +189,24 @@ class TiledResultSink:
 
                 data = dask.array.from_array(data, chunks=tuple(chunks[key]))
             unit = units.get(key, "")
-            node.write_array(
+            _retry_busy(lambda: node.write_array(
                 data, key=key, metadata={"units": unit, "attrs": {"units": unit}},
                 dims=list(dims[key]), specs=[Spec("xarray_data_var")],
-            )  # fmt: skip
+            ))  # fmt: skip
 
         def write_coord(item: tuple[str, tuple[np.ndarray, dict]]) -> None:
             key, (values, attrs) = item
-            node.write_array(
+            _retry_busy(lambda: node.write_array(
                 values, key=key, metadata={"units": attrs["units"], "attrs": attrs},
                 dims=[key], specs=[Spec("xarray_coord")],
-            )  # fmt: skip
+            ))  # fmt: skip
 
         # Each array is a few HTTP requests; overlap them (the server is concurrent).
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(write, arrays.items()))
             list(pool.map(write_coord, coords.items()))
         for key, table in (tables or {}).items():
-            node.write_table(table, key=key, metadata={"kind": "table"})
+            _retry_busy(lambda: node.write_table(table, key=key, metadata={"kind": "table"}))  # noqa: B023
         logger.info("stored %d result arrays at results/%s/%s", len(arrays), run_uid, version)
         path = f"results/{run_uid}/{version}"
         self._link(run_uid, path)
@@ -238,6 +234,59 @@ class TiledResultSink:
             )  # fmt: skip
         except Exception:  # the results are stored: a missing link must not lose them
             logger.exception("results of run %s stored at %s, not linked from it", run_uid, path)
+
+
+#: Attempts of a write that tiled refused with a server error (SQLite busy under
+#: concurrent writers: the RunEngine's writer, a worker, an in-process analysis).
+BUSY_ATTEMPTS = 4
+
+
+def _retry_busy(write: Callable[[], Any]) -> Any:
+    """Run ``write``, again after a short wait when tiled answers 5xx (database locked)."""
+    import httpx
+
+    for attempt in range(BUSY_ATTEMPTS):
+        try:
+            return write()
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code < 500 or attempt == BUSY_ATTEMPTS - 1:
+                raise
+            logger.info("tiled busy (%s); writing again", exc.response.status_code)
+            time.sleep(0.2 * 2**attempt)
+    return None
+
+
+def _child_container(parent, key: str, metadata: dict):
+    """``parent[key]``, created if missing (another process may create it at the same time)."""
+    if key not in parent:
+        try:
+            _retry_busy(lambda: parent.create_container(key, metadata=metadata))
+        except Exception:
+            if key not in parent:  # not a lost race: a real failure
+                raise
+    return parent[key]
+
+
+def _new_version(run_node, metadata: dict):
+    """Create the next version container (the next free ``vN`` if another took this one)."""
+    from tiled.structures.core import Spec
+
+    for _ in range(5):
+        version = _next_version(list(run_node))
+        md = {**metadata, "version": version,
+              "attrs": {"run_uid": metadata["run_uid"], "version": version}}  # fmt: skip
+        try:
+            node = _retry_busy(
+                lambda md=md, version=version: run_node.create_container(
+                    version, metadata=md, specs=[Spec("xarray_dataset")]
+                )
+            )
+        except Exception:
+            if version not in run_node:  # not taken by another process: a real failure
+                raise
+            continue
+        return node, version
+    raise RuntimeError(f"could not create a new results version under {run_node.uri}")
 
 
 def _is_complete(node) -> bool:
