@@ -26,6 +26,7 @@ from ssb_beamline.profiles.simulated import simulated_beamline
 from ssb_beamline.sim_devices.factory import MotionConfig
 from ssb_beamline.sim_devices.phantom import PhantomConfig
 from ssb_beamline.storage import read_results, result_versions
+from ssb_beamline.storage.results import complete_versions
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -45,7 +46,8 @@ class WorkerProcess:
 
     def __init__(self, zmq: str, tiled_uri: str, api_key: str, data_dir: Path) -> None:
         self.args = [sys.executable, "-m", "ssb_beamline.cli", "-v", "analyze", "--zmq", zmq,
-                     "--tiled", tiled_uri, "--data-dir", str(data_dir), "--recover-last", "0"]  # fmt: skip
+                     "--tiled", tiled_uri, "--data-dir", str(data_dir),
+                     "--recover-last", "0"]  # fmt: skip
         self.env = {**os.environ, "SSB_TILED_API_KEY": api_key, "COLUMNS": "400"}
         self.log = data_dir / "worker.log"
         self.process: subprocess.Popen | None = None
@@ -112,19 +114,27 @@ def stack(tiled_server, tmp_path_factory):
         proxy.wait(10)
 
 
+def by_worker(metadata: dict) -> bool:
+    return (metadata.get("analysed_by") or {}).get("process") == "worker"
+
+
 def worker_versions(results, uid: str, *, timeout: float = RESULT_TIMEOUT_S) -> list[str]:
-    """The versions of ``uid``'s results stored by the worker, once there is one."""
+    """The versions of ``uid``'s results stored (completely) by the worker, once there is one."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [
-            v
-            for v in result_versions(results, uid)
-            if (results[uid][v].metadata.get("analysed_by") or {}).get("process") == "worker"
-        ]
+        found = complete_versions(results, uid, by_worker)
         if found:
             return found
         time.sleep(0.25)
     pytest.fail(f"the worker stored no results for run {uid} within {timeout} s")
+
+
+def in_process_result(session, uid: str):
+    """The run's results from the session's own live analysis (stored before run() returns)."""
+    (version,) = complete_versions(session.store.results, uid, lambda md: not by_worker(md))
+    result = read_results(session.store.results, uid, version)
+    assert result.metadata["source"] == "live"
+    return result
 
 
 def assert_same_maps(live, worker) -> None:
@@ -141,8 +151,7 @@ def test_worker_maps_equal_the_in_process_maps(stack):
     (version,) = worker_versions(session.store.results, uid)
     time.sleep(1.0)  # a duplicate would come right after
     assert len(worker_versions(session.store.results, uid)) == 1
-    live = read_results(session.store.results, uid, "v1")
-    assert live.metadata["source"] == "live" and "analysed_by" not in live.metadata
+    live = in_process_result(session, uid)
     stored = read_results(session.store.results, uid, version)
     assert stored.metadata["recovered_from_tiled"] is False
     assert_same_maps(live, stored)  # bit-identical: same code, same frames
@@ -189,7 +198,7 @@ def test_a_worker_killed_mid_run_completes_the_run_from_tiled_once(stack, tmp_pa
     stored = read_results(session.store.results, uid, versions[0])
     assert stored.metadata["recovered_from_tiled"] is True
     assert set(stored.metadata["contents"]) <= set(session.store.results[uid][versions[0]])
-    assert_same_maps(read_results(session.store.results, uid, "v1"), stored)
+    assert_same_maps(in_process_result(session, uid), stored)
     assert uid not in json.loads(state.read_text())["in_progress"]
 
 
