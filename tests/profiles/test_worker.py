@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ssb_beamline.cli import main
 from ssb_beamline.profiles.simulated import simulated_beamline
 from ssb_beamline.sim_devices.factory import MotionConfig
 from ssb_beamline.sim_devices.phantom import PhantomConfig
@@ -200,18 +199,3 @@ def test_a_worker_killed_mid_run_completes_the_run_from_tiled_once(stack, tmp_pa
     assert set(stored.metadata["contents"]) <= set(session.store.results[uid][versions[0]])
     assert_same_maps(in_process_result(session, uid), stored)
     assert uid not in json.loads(state.read_text())["in_progress"]
-
-
-def test_a_worker_pointed_at_a_dead_address_says_so(capsys):
-    port = free_port()  # nothing listens there
-    code = main(["analyze", "--zmq", f"127.0.0.1:{port}", "--connect-timeout", "1",
-                 "--tiled", "http://127.0.0.1:9/api/v1"])  # fmt: skip
-    out = capsys.readouterr().out
-    assert code == 2
-    assert f"No 0MQ proxy answered at tcp://127.0.0.1:{port}" in " ".join(out.split())
-    assert "bluesky-0MQ-proxy" in out
-
-
-def test_a_malformed_address_names_the_form_to_use(capsys):
-    assert main(["analyze", "--zmq", "localhost", "--tiled", "http://127.0.0.1:9/api/v1"]) == 2
-    assert "HOST:PORT" in capsys.readouterr().out
