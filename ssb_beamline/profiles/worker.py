@@ -248,7 +248,7 @@ class AnalysisWorker:
         if newest <= 0:
             return
         raw = self.store.raw
-        for uid in list(raw.keys())[-newest:]:
+        for uid in raw.keys()[-1 : -newest - 1 : -1]:  # newest first, not the whole catalogue
             if uid in self._waiting or self.state.is_done(uid):
                 continue
             start = raw[uid].metadata.get("start") or {}

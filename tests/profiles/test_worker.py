@@ -22,9 +22,10 @@ import numpy as np
 import pytest
 
 from ssb_beamline.profiles.simulated import simulated_beamline
+from ssb_beamline.profiles.worker import AnalysisWorker
 from ssb_beamline.sim_devices.factory import MotionConfig
 from ssb_beamline.sim_devices.phantom import PhantomConfig
-from ssb_beamline.storage import read_results, result_versions
+from ssb_beamline.storage import open_store, read_results, result_versions
 from ssb_beamline.storage.results import complete_versions
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -199,3 +200,32 @@ def test_a_worker_killed_mid_run_completes_the_run_from_tiled_once(stack, tmp_pa
     assert set(stored.metadata["contents"]) <= set(session.store.results[uid][versions[0]])
     assert_same_maps(in_process_result(session, uid), stored)
     assert uid not in json.loads(state.read_text())["in_progress"]
+
+
+def test_on_start_a_worker_analyses_closed_runs_without_results_once(tiled_server, tmp_path):
+    quiet = simulated_beamline_without_analysis(tiled_server, tmp_path)
+    try:
+        (uid,) = quiet.run(quiet.xanes("quick"))
+    finally:
+        quiet.close()
+    assert result_versions(quiet.store.results, uid) == []
+    store = open_store(tiled_server.url, api_key=tiled_server.api_key, data_dir=tmp_path)
+    for state in ("state", "state", "fresh-state"):  # restarted; then a worker new to it
+        worker = AnalysisWorker(store, tmp_path / state, recover_last=1)
+        try:
+            assert worker.wait_idle(RESULT_TIMEOUT_S)
+        finally:
+            worker.close()
+    (version,) = result_versions(store.results, uid)  # analysed once, by the first
+    assert store.results[uid][version].metadata["recovered_from_tiled"] is True
+    assert store.raw[uid].metadata["results"]["latest"] == f"results/{uid}/{version}"
+
+
+def simulated_beamline_without_analysis(tiled_server, data_dir: Path):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SSB_TILED_API_KEY", tiled_server.api_key)
+        return simulated_beamline(
+            tiled_uri=tiled_server.url, detector_dir=tiled_server.layout.detector,
+            data_dir=data_dir, phantom=PHANTOM, live_analysis=False, motion=FAST,
+            suspenders=False,
+        )  # fmt: skip
