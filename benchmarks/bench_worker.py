@@ -40,6 +40,7 @@ from rich.table import Table
 from ssb_beamline.profiles.simulated import simulated_beamline
 from ssb_beamline.sim_devices.phantom import PhantomConfig
 from ssb_beamline.storage import EmbeddedTiledServer
+from ssb_beamline.storage import server as server_module
 from ssb_beamline.storage.results import complete_versions
 
 console = Console()
@@ -123,6 +124,7 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-worker-"))
     phantom = PhantomConfig(shape=(args.size, args.size), seed=1)
+    server_module._STARTUP_TIMEOUT_S = 300.0  # a loaded machine starts tiled slowly
     server = EmbeddedTiledServer(root / "tiled")
     os.environ["SSB_TILED_API_KEY"] = server.api_key
     pin, pout = free_port(), free_port()

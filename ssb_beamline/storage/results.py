@@ -324,7 +324,7 @@ def drop_incomplete_versions(
     dropped = []
     for version in result_versions(results_container, run_uid):
         if not _is_complete(node[version]) and where(dict(node[version].metadata)):
-            node[version].delete(recursive=True)
+            node[version].delete(recursive=True, external_only=False)  # our own arrays
             dropped.append(version)
     return dropped
 
