@@ -183,7 +183,9 @@ def _read_record(path: Path) -> dict[str, Any]:
         raise ResultEntryError(path, "is missing (the entry is incomplete)") from None
     except json.JSONDecodeError as exc:
         raise ResultEntryError(
-            path, f"is not valid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno
+            path,
+            f"is not valid JSON at column {exc.colno}: {exc.msg.removesuffix(' at')}",
+            line=exc.lineno,
         ) from None
     except OSError as exc:
         raise ResultEntryError(path, f"cannot be read ({exc.strerror or exc})") from None

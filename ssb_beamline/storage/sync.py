@@ -122,6 +122,13 @@ def sync_run(raw, journal: DocumentJournal, uid: str, *, writer_factory=None) ->
     journal.close_interrupted(uid)
     records = list(journal.records(uid))  # read it all before touching tiled
     path = journal.path(uid)
+    if not records or records[0][1] != "start":
+        raise JournalCorruptError(
+            f"{path}, line 1, is not the run's start document; the run cannot be "
+            "written to tiled. Move the journal aside (its detector files are untouched).",
+            path=path,
+            line=1,
+        )
     if uid in raw:
         logger.info("removing the partial copy of run %s from tiled", uid)
         try:  # its event tables are tiled's own; the detector files are never deleted
@@ -219,8 +226,11 @@ def sync_results(
 
 
 def _fail(report: SyncReport | None, path: Path, line: int | None, message: str) -> None:
-    logger.error("%s", message)
-    if report is not None:
+    """Keep a failure in ``report`` (its reader shows it); without one, log it as an error."""
+    if report is None:
+        logger.error("%s", message)
+    else:
+        logger.info("%s", message)
         report.failures.append(SyncFailure(Path(path), line, message))
 
 
