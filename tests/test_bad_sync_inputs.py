@@ -142,9 +142,3 @@ def test_a_journal_line_that_is_json_but_not_a_document(tmp_path):
     with pytest.raises(JournalCorruptError, match=r"line 1, is not a journaled document") as err:
         list(journal.read("odd"))
     assert err.value.path == journal.path("odd") and err.value.line == 1
-
-
-def test_sync_with_nothing_pending_says_so(tmp_path, tiled_server, monkeypatch, capsys):
-    monkeypatch.setenv(TILED_API_KEY_ENV, tiled_server.api_key)
-    assert main(["sync", "--tiled", tiled_server.url, "--data-dir", str(tmp_path)]) == 0
-    assert "Nothing to sync" in capsys.readouterr().out
