@@ -187,8 +187,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_sync(args: argparse.Namespace) -> int:
     from ssb_beamline.storage import open_store
-    from ssb_beamline.storage.journal import DocumentJournal, sync_pending
+    from ssb_beamline.storage.journal import DocumentJournal
     from ssb_beamline.storage.result_journal import ResultJournal
+    from ssb_beamline.storage.sync import sync_all
 
     with open_store(args.tiled, data_dir=args.data_dir) as store:
         journal = DocumentJournal(store.journal_dir)
@@ -203,14 +204,31 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         with console.status(
             f"Writing {len(pending)} run(s) and {len(results_pending)} result(s) to {store.uri}..."
         ):
-            synced = sync_pending(store.raw, journal, results=store.results)
-        left = results_journal.pending()
-    for uid in synced:
+            report = sync_all(store.raw, journal, results=store.results)
+    return _print_sync_report(report)
+
+
+def _print_sync_report(report) -> int:
+    """Print what ``sync`` did, every failure with its file; 1 if any entry failed."""
+    from rich.markup import escape
+
+    for uid in report.runs:
         console.print(f"synced {uid}")
-    uploaded = len(results_pending) - len(left)
-    still = f"; {len(left)} still pending (see the log)" if left else ""
-    console.print(f"uploaded {uploaded} journaled result(s){still}")
-    return 1 if left else 0
+    for path in report.results:
+        console.print(f"uploaded {path}")
+    for uid in report.busy:
+        console.print(f"skipped {uid}: still being acquired (its writer syncs it at the end)")
+    for failure in report.failures:
+        console.print(f"[bold red]not synced:[/] {escape(str(failure))}", highlight=False)
+    total = len(report.runs) + len(report.results) + len(report.failures)
+    if report.failures:
+        console.print(
+            f"{len(report.failures)} of {total} journal entries failed and stay pending "
+            "(listed above); the others are in tiled."
+        )
+        return 1
+    console.print(f"{len(report.runs)} run(s) and {len(report.results)} result(s) written.")
+    return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

@@ -3,15 +3,15 @@
 Each run's documents are appended to ``<journal>/<run uid>.jsonl`` before they are
 sent to tiled. A run whose documents all reached tiled is marked synced (renamed
 ``.synced.jsonl``); any other run is pending and is written to tiled again, from
-its first document, by :func:`sync_pending` (``ssb-beamline sync``), after the
-partial copy in tiled is removed. The detector's HDF5 files stay where they were
-written, so the journal holds only the (small) documents.
+its first document, by :func:`~.sync.sync_pending` (``ssb-beamline sync``), after
+the partial copy in tiled is removed. The detector's HDF5 files stay where they
+were written, so the journal holds only the (small) documents.
 
 A run whose process died is recognised (its journal is not locked by a writer):
 a torn last line (the write the crash interrupted) is set aside, and the run is
 closed with a stop document (``exit_status="abort"``) when it is synced, so that it
 can be replayed. Analysis results that could not be published are journaled too
-(see :mod:`.result_journal`) and uploaded by the same :func:`sync_pending`.
+(see :mod:`.result_journal`) and uploaded by the same :func:`~.sync.sync_pending`.
 """
 
 from __future__ import annotations
@@ -43,7 +43,20 @@ SYNCED_SUFFIX = ".synced.jsonl"
 
 
 class JournalCorruptError(ValueError):
-    """A journal file cannot be read back; the message names the file and line."""
+    """A journal file cannot be read back; the message names the file and line.
+
+    Attributes
+    ----------
+    path : Path or None
+        The journal file.
+    line : int or None
+        The line (1-based) that is damaged, when one is.
+    """
+
+    def __init__(self, message: str, *, path: Path | None = None, line: int | None = None):
+        super().__init__(message)
+        self.path = path
+        self.line = line
 
 
 def _to_json(value):
@@ -119,7 +132,12 @@ class DocumentJournal:
         ]
 
     def read(self, uid: str) -> Iterator[tuple[str, dict]]:
-        """The journaled documents of a run, in order.
+        """The journaled documents of a run, in order (see :meth:`records`)."""
+        for _, name, doc in self.records(uid):
+            yield name, doc
+
+    def records(self, uid: str) -> Iterator[tuple[int, str, dict]]:
+        """The journaled documents of a run with their line numbers: ``(line, name, doc)``.
 
         Raises
         ------
@@ -132,12 +150,16 @@ class DocumentJournal:
         if not path.exists():
             path = self.path(uid, synced=True)
         if not path.exists():
-            raise JournalCorruptError(f"No journal for run {uid} in {self.directory}.")
-        with path.open(encoding="utf-8") as f:
+            raise JournalCorruptError(
+                f"No journal for run {uid} in {self.directory}.", path=self.directory
+            )
+        with path.open(encoding="utf-8", errors="replace") as f:
             for number, line in enumerate(f, start=1):
                 try:
                     record = json.loads(line)
                     name, doc = record["name"], record["doc"]
+                    if not isinstance(name, str) or not isinstance(doc, dict):
+                        raise TypeError("'name' must be a string and 'doc' an object")
                 except (json.JSONDecodeError, KeyError, TypeError) as exc:
                     if not line.endswith("\n"):  # only the last line can lack one
                         logger.warning(
@@ -152,9 +174,11 @@ class DocumentJournal:
                     raise JournalCorruptError(
                         f"{path}, line {number}, is not a journaled document ({exc}). The "
                         "journal is damaged: restore it from a backup, or move it aside to "
-                        "skip this run (its detector files are untouched)."
+                        "skip this run (its detector files are untouched).",
+                        path=path,
+                        line=number,
                     ) from None
-                yield name, doc
+                yield number, name, doc
 
     def close_interrupted(self, uid: str) -> dict | None:
         """Close a run whose writer died: set a torn last line aside, journal a stop.
@@ -170,7 +194,8 @@ class DocumentJournal:
         if self.is_being_written(uid):
             raise JournalCorruptError(
                 f"Run {uid} is still being acquired (its journal {self.path(uid)} is open "
-                "by a writer); sync it after the run ends."
+                "by a writer); sync it after the run ends.",
+                path=self.path(uid),
             )
         docs = list(self.read(uid))
         if any(name == "stop" for name, _ in docs):
@@ -185,11 +210,13 @@ class DocumentJournal:
                 f.truncate(keep)
         if not docs or docs[0][0] != "start":
             raise JournalCorruptError(
-                f"{path} does not begin with the run's start document; it cannot be "
-                "written to tiled. Move it aside (its detector files are untouched)."
+                f"{path}, line 1, is not the run's start document; the run cannot be "
+                "written to tiled. Move the journal aside (its detector files are untouched).",
+                path=path,
+                line=1,
             )
-        streams = {d["uid"]: d.get("name") for n, d in docs if n == "descriptor"}
-        events = Counter(streams.get(d["descriptor"]) for n, d in docs if n == "event")
+        streams = {d.get("uid"): d.get("name") for n, d in docs if n == "descriptor"}
+        events = Counter(streams.get(d.get("descriptor")) for n, d in docs if n == "event")
         times = [d["time"] for _, d in docs if isinstance(d.get("time"), int | float)]
         stop = {
             "uid": str(uuid.uuid4()),
@@ -211,7 +238,7 @@ class JournaledWriter:
     When writing to tiled fails (the server died, the disk filled), the failure is
     logged at ERROR level once per run, the run's remaining documents are only
     journaled, and at its stop document the run is written again from the journal
-    if tiled answers by then; otherwise it stays pending for :func:`sync_pending`.
+    if tiled answers by then; otherwise it stays pending for :func:`~.sync.sync_pending`.
 
     Parameters
     ----------
@@ -258,6 +285,8 @@ class JournaledWriter:
             if not self._failed:
                 self.journal.mark_synced(uid)
                 return
+            from .sync import sync_run
+
             try:
                 sync_run(self.raw, self.journal, uid, writer_factory=self._factory)
             except Exception as exc:
@@ -269,71 +298,16 @@ class JournaledWriter:
                 )
 
 
-def _tiled_writer(raw):
+def _tiled_writer(raw):  # also the default of :func:`.sync.sync_run`
     from bluesky.callbacks.tiled_writer import TiledWriter
 
     return TiledWriter(raw)
 
 
-def sync_run(raw, journal: DocumentJournal, uid: str, *, writer_factory=None) -> None:
-    """Write one journaled run to tiled from scratch (its partial copy is removed).
+def __getattr__(name: str):
+    """``sync_run`` and ``sync_pending`` moved to :mod:`.sync`; still importable here."""
+    if name in ("sync_run", "sync_pending"):
+        from . import sync
 
-    A run whose writer died without a stop document is closed first (see
-    :meth:`DocumentJournal.close_interrupted`).
-    """
-    journal.close_interrupted(uid)
-    if uid in raw:
-        logger.info("removing the partial copy of run %s from tiled", uid)
-        raw[uid].delete(recursive=True)
-    writer = (writer_factory or _tiled_writer)(raw)
-    for name, doc in journal.read(uid):
-        writer(name, doc)
-    journal.mark_synced(uid)
-    logger.info("run %s written to tiled from the journal", uid)
-
-
-def sync_pending(raw, journal: DocumentJournal, *, results=None) -> list[str]:
-    """Write every pending run, then every journaled result, to tiled.
-
-    Runs still being acquired (their journal is locked by a writer) are skipped.
-    Results journaled in ``<journal>/results`` (see :mod:`.result_journal`) go to
-    ``results``, by default the ``results`` container beside ``raw``.
-
-    Returns
-    -------
-    list of str
-        The uids of the runs synced.
-    """
-    from .result_journal import ResultJournal, sync_results
-
-    synced = []
-    for uid in journal.pending():
-        if journal.is_being_written(uid):
-            logger.info("run %s is still being acquired; it is synced when it ends", uid)
-            continue
-        sync_run(raw, journal, uid)
-        synced.append(uid)
-    result_journal = ResultJournal(journal.directory / "results")
-    if result_journal.pending():
-        results = results if results is not None else _results_beside(raw)
-        if results is None:
-            logger.error(
-                "%d journaled result(s) in %s are not uploaded: tiled has no results "
-                "container beside %s",
-                len(result_journal.pending()),
-                result_journal.directory,
-                raw,
-            )
-        else:
-            sync_results(results, result_journal)
-    return synced
-
-
-def _results_beside(raw):
-    from .connect import RESULTS_CONTAINER
-
-    try:
-        parent = raw.parent
-        return parent.get(RESULTS_CONTAINER)
-    except (AttributeError, KeyError):
-        return None
+        return getattr(sync, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

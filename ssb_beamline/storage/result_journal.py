@@ -5,9 +5,11 @@ When publishing a run's results fails (the server is down),
 ``<journal>/results/<entry>/`` holds ``metadata.json`` (run uid, units, metadata,
 which arrays and tables), ``arrays.npz`` (uncompressed: written at disk speed) and
 one Parquet file per table. An entry is written in a hidden folder and renamed
-when complete, so a crash never leaves half an entry behind. :func:`sync_results`
-(run by :func:`~.journal.sync_pending`, i.e. ``ssb-beamline sync``) uploads each
+when complete, so a crash never leaves half an entry behind. :func:`~.sync.sync_results`
+(run by :func:`~.sync.sync_pending`, i.e. ``ssb-beamline sync``) uploads each
 entry as the next version of the run's results and removes it once tiled has it.
+A damaged entry is refused by :meth:`ResultJournal.read` with a
+:class:`ResultEntryError` naming the file (and line), and sync goes on with the others.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import re
 import shutil
 import time
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +37,28 @@ logger = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _METADATA = "metadata.json"
 _ARRAYS = "arrays.npz"
+_FIX = (
+    "Restore the file, or move the entry folder out of the journal so that sync stops "
+    "retrying it (`ssb-beamline replay <uid>` recomputes a run's results)."
+)
+
+
+class ResultEntryError(ValueError):
+    """A journaled result cannot be read back; the message names the file (and line).
+
+    Attributes
+    ----------
+    path : Path
+        The damaged file (or the entry folder).
+    line : int or None
+        The line of ``metadata.json`` that is not valid JSON, when that is the problem.
+    """
+
+    def __init__(self, path: Path, problem: str, *, line: int | None = None) -> None:
+        where = f"{path}, line {line}" if line is not None else str(path)
+        super().__init__(f"{where}: {problem}. {_FIX}")
+        self.path = path
+        self.line = line
 
 
 @dataclass
@@ -117,19 +142,38 @@ class ResultJournal:
         )
 
     def read(self, entry: Path) -> JournaledResult:
-        """Read an entry back (arrays loaded into memory)."""
-        import pandas as pd
+        """Read an entry back (arrays loaded into memory).
 
-        record = json.loads((entry / _METADATA).read_text())
-        with np.load(entry / _ARRAYS, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in record["arrays"]}
-        tables = {key: pd.read_parquet(entry / f"{key}.parquet") for key in record["tables"]}
+        Raises
+        ------
+        ResultEntryError
+            If a file of the entry is missing or damaged (the message names it).
+        """
+        record = _read_record(entry / _METADATA)
+        arrays_path = entry / _ARRAYS
+        try:
+            with np.load(arrays_path, allow_pickle=False) as npz:
+                missing = [key for key in record["arrays"] if key not in npz.files]
+                if missing:
+                    raise ResultEntryError(
+                        arrays_path, f"has no array {', '.join(map(repr, missing))} "
+                        f"(listed in {_METADATA})"
+                    )  # fmt: skip
+                arrays = {key: npz[key] for key in record["arrays"]}
+        except FileNotFoundError:
+            raise ResultEntryError(arrays_path, "is missing (the entry is incomplete)") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            if isinstance(exc, ResultEntryError):
+                raise
+            raise ResultEntryError(
+                arrays_path, f"is not a readable .npz file ({type(exc).__name__}: {exc})"
+            ) from None
         return JournaledResult(
             record["run_uid"],
             arrays,
             record["units"],
             record["metadata"],
-            tables,
+            {key: _read_table(entry / f"{key}.parquet") for key in record["tables"]},
             record.get("partial_version"),
         )
 
@@ -137,47 +181,46 @@ class ResultJournal:
         shutil.rmtree(entry)
 
 
-def sync_results(results_container, journal: ResultJournal) -> list[str]:
-    """Upload every journaled result as the next version of its run's results.
+def _read_record(path: Path) -> dict[str, Any]:
+    """The parsed ``metadata.json`` of an entry, checked for the keys read needs."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except FileNotFoundError:
+        raise ResultEntryError(path, "is missing (the entry is incomplete)") from None
+    except json.JSONDecodeError as exc:
+        raise ResultEntryError(
+            path,
+            f"is not valid JSON at column {exc.colno}: {exc.msg.removesuffix(' at')}",
+            line=exc.lineno,
+        ) from None
+    except OSError as exc:
+        raise ResultEntryError(path, f"cannot be read ({exc.strerror or exc})") from None
+    expected = {"run_uid": str, "units": dict, "metadata": dict, "arrays": list, "tables": list}
+    if not isinstance(record, dict):
+        raise ResultEntryError(path, "does not hold a JSON object")
+    wrong = [key for key, kind in expected.items() if not isinstance(record.get(key), kind)]
+    if wrong:
+        raise ResultEntryError(path, f"lacks or has a wrong type for {', '.join(wrong)}")
+    return record
 
-    A version that tiled got only part of when publishing failed is removed first,
-    so that the complete copy takes its place. An entry that fails to upload stays
-    in the journal (the failure is logged) and the others are still tried.
 
-    Returns
-    -------
-    list of str
-        Where each result was stored, ``results/<uid>/<version>``.
-    """
-    from .results import TiledResultSink
+def _read_table(path: Path):
+    import pandas as pd
 
-    sink = TiledResultSink(results_container)  # no journal: a failure leaves the entry
-    stored = []
-    for entry in journal.pending():
-        result = journal.read(entry)
-        uid, partial = result.run_uid, result.partial_version
-        try:
-            if partial and uid in results_container and partial in results_container[uid]:
-                logger.warning("removing the incomplete results/%s/%s from tiled", uid, partial)
-                results_container[uid][partial].delete(recursive=True)
-            metadata = {
-                **result.metadata,
-                "journaled": {"entry": entry.name, "uploaded": dt.datetime.now(dt.UTC).isoformat()},
-            }
-            path = sink.publish(
-                uid, result.arrays, units=result.units, metadata=metadata, tables=result.tables
-            )
-        except Exception as exc:  # the server may fail in many ways; keep the entry
-            logger.error(
-                "journaled results %s of run %s not uploaded (%s: %s); they stay in %s",
-                entry.name,
-                uid,
-                type(exc).__name__,
-                exc,
-                journal.directory,
-            )
-            continue
-        journal.remove(entry)
-        stored.append(path)
-        logger.info("journaled results of run %s uploaded to %s", uid, path)
-    return stored
+    try:
+        return pd.read_parquet(path)
+    except FileNotFoundError:
+        raise ResultEntryError(path, "is missing (the entry is incomplete)") from None
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise ResultEntryError(
+            path, f"is not a readable Parquet file ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def __getattr__(name: str):
+    """``sync_results`` moved to :mod:`.sync`; still importable here."""
+    if name == "sync_results":
+        from . import sync
+
+        return sync.sync_results
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

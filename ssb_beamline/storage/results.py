@@ -157,7 +157,7 @@ class TiledResultSink:
 
     def _upload_journaled(self) -> None:
         """Upload results journaled during an outage (failures are logged, not raised)."""
-        from .result_journal import sync_results
+        from .sync import sync_results
 
         sync_results(self._results, self.journal)
 

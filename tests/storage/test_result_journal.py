@@ -144,3 +144,21 @@ def test_an_entry_that_fails_to_upload_stays_journaled(tmp_path, tiled_server, c
     results = tiled_server.client().create_container("results-journal")
     assert sync_results(results, journal) == ["results/run-b/v1"]
     assert journal.pending() == []
+
+
+def test_a_result_tiled_stored_but_never_acknowledged_is_stored_once(tmp_path, tiled_server):
+    """The server stored the upload, then died before answering: sync replaces, not adds."""
+    from ssb_beamline.storage.sync import sync_results
+
+    results = tiled_server.client().create_container(f"results-{uuid.uuid4().hex[:8]}")
+    created = "2026-12-06T01:02:03.456789+00:00"
+    arrays = {"soc": np.ones((2, 2), np.float32)}
+    half = {"soc": np.zeros((2, 2), np.float32)}
+    TiledResultSink(results).publish("run-c", half, units={}, metadata={"created": created})
+    journal = ResultJournal(tmp_path / "results")  # what the client journaled meanwhile
+    journal.write("run-c", arrays, units={}, metadata={"created": created, "source": "live"})
+    assert sync_results(results, journal) == ["results/run-c/v1"]
+    assert result_versions(results, "run-c") == ["v1"]
+    stored = read_results(results, "run-c")
+    assert stored.metadata["source"] == "live" and stored.metadata["created"] == created
+    np.testing.assert_array_equal(stored.arrays["soc"], arrays["soc"])
