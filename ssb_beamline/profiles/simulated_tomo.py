@@ -37,11 +37,17 @@ from ophyd_async.plan_stubs import ensure_connected
 from ssb_beamline.analysis.phases import Phase
 from ssb_beamline.callbacks.background import BackgroundCallback
 from ssb_beamline.callbacks.holo_live import tomo_live_factory
+from ssb_beamline.plans.focus_models import register_focus_model
 from ssb_beamline.plans.holotomo import holotomo_scan
 from ssb_beamline.plans.suspenders import checkpoint_after_each_event
 from ssb_beamline.plans.tomo import tomo_scan
 from ssb_beamline.plans.xanes_tomo import xanes_tomo_scan
-from ssb_beamline.profiles.simulated import SimulatedBeamline, attach_journaled_writer
+from ssb_beamline.profiles.simulated import (
+    SIM_FOCUS_MODEL,
+    SimulatedBeamline,
+    attach_journaled_writer,
+    sim_focus_model,
+)
 from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.sim_devices.factory import DEFAULT_ENERGY_EV
 from ssb_beamline.sim_devices.phantom3d import Phantom3D, Phantom3DConfig, make_phantom3d
@@ -162,10 +168,7 @@ class SimulatedTomography(SimulatedBeamline):
                    **kwargs: Any):  # fmt: skip
         """A ``xanes_tomo_scan`` plan with focus tracking."""
         t = self.tomo
-
-        def focus(energy_ev: float) -> tuple[float, float]:
-            positions = t.focus_positions(energy_ev)
-            return positions.zp_z_mm, positions.det_z_mm
+        focus = sim_focus_model(t)
 
         return xanes_tomo_scan(t.detector, t.energy, t.zp_z, t.det_z, t.sample.rotation,
                                t.sample.x, t.shutter, t.i0, energies, angles, focus=focus,
@@ -247,6 +250,7 @@ def simulated_tomo(
         projector = PhantomProjector(padded, center_offset_px=center_offset_px)
         tomo = make_sim_tomo(projector=projector, directory=folder, mode=mode, energy_ev=energy,
                              **options)  # fmt: skip
+        register_focus_model(SIM_FOCUS_MODEL, sim_focus_model(tomo))
         RE = RunEngine({}, call_returns_result=False)
         RE(ensure_connected(*tomo.devices))
         RE.preprocessors.append(checkpoint_after_each_event)
