@@ -213,6 +213,22 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from ssb_beamline.profiles.worker import run_worker
+
+    def ready(endpoint: str, uri: str) -> None:
+        console.print(
+            f"analysis worker listening on {endpoint}, storing results in {uri} "
+            "(Ctrl-C stops it; runs in progress are finished from tiled at the next start)"
+        )
+
+    run_worker(
+        args.zmq, tiled_uri=args.tiled, data_dir=args.data_dir, state_dir=args.state_dir,
+        connect_timeout_s=args.connect_timeout, recover_last=args.recover_last, on_ready=ready,
+    )  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ssb-beamline",
@@ -279,6 +295,24 @@ def build_parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync", help="write journaled runs that did not reach tiled")
     _store_options(sync)
     sync.set_defaults(func=_cmd_sync)
+
+    analyze = sub.add_parser(
+        "analyze", help="run the live analysis as its own process, on documents from 0MQ"
+    )
+    _store_options(analyze)
+    analyze.add_argument(
+        "--zmq", required=True, metavar="HOST:PORT",
+        help="output port of the 0MQ proxy (`bluesky-0MQ-proxy IN OUT`: OUT)",
+    )  # fmt: skip
+    analyze.add_argument("--state-dir", type=Path, help="default: <data dir>/worker")
+    analyze.add_argument(
+        "--connect-timeout", type=float, default=3.0, help="seconds to wait for the proxy"
+    )
+    analyze.add_argument(
+        "--recover-last", type=int, default=20,
+        help="on start, analyse those of the newest N runs that have no results",
+    )  # fmt: skip
+    analyze.set_defaults(func=_cmd_analyze)
 
     serve = sub.add_parser("serve", help="run the persistent tiled server in the foreground")
     serve.add_argument("--data-dir", type=Path, help="data directory")

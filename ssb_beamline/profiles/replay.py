@@ -71,7 +71,9 @@ def replay_runs(
     references = references if references is not None else ni_k_edge_references()
     if post_processors is None:
         post_processors = standard_post_processors()
-    sink = TiledResultSink(store.results, store.journal_dir) if store_results else None
+    sink = None
+    if store_results:
+        sink = TiledResultSink(store.results, store.journal_dir, runs=store.raw)
     outcomes = []
     for uid, run in runs.items():
         callback = XanesLiveAnalysis(

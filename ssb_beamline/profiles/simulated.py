@@ -20,11 +20,13 @@ from ssb_beamline.plans import ni_k_edge_grid, xanes_scan
 from ssb_beamline.plans.focus_models import FocusModel, register_focus_model
 from ssb_beamline.plans.suspenders import beamline_suspenders, checkpoint_after_each_event
 from ssb_beamline.profiles.standard import standard_post_processors
+from ssb_beamline.profiles.zmq_link import attach_publisher
 from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.sim_devices.factory import SimTXM, make_sim_txm
 from ssb_beamline.sim_devices.faults import FaultSchedule
 from ssb_beamline.sim_devices.phantom import PhantomConfig
 from ssb_beamline.storage import TiledResultSink, TiledStore, open_store
+from ssb_beamline.storage.catalog import ScanIdCounter
 from ssb_beamline.storage.journal import DocumentJournal, JournaledWriter
 
 logger = logging.getLogger(__name__)
@@ -90,6 +92,7 @@ class SimulatedBeamline:
     live: BackgroundCallback | None = None
     faults: FaultSchedule | None = None
     aborted: list[str] = field(default_factory=list)
+    publisher: Any = None  # bluesky's 0MQ Publisher, when documents go to a worker
     _fault_token: int | None = field(default=None, repr=False)
 
     def run(self, plan, *, timeout: float = 600.0) -> tuple[str, ...]:
@@ -231,6 +234,8 @@ class SimulatedBeamline:
             for worker in (self.live, self.writer):
                 if worker is not None:
                     worker.close()
+            if self.publisher is not None:
+                self.publisher.close()
             self.store.close()
 
     def __enter__(self) -> SimulatedBeamline:
@@ -243,6 +248,17 @@ class SimulatedBeamline:
             uids = tuple(self.aborted[aborted_before:])
             if uids:
                 raise RunAborted(uids) from exc
+
+
+def result_sink(store: TiledStore) -> TiledResultSink:
+    """Where live results go: tiled's ``results``, linked from each run, journaled on failure."""
+    return TiledResultSink(store.results, store.journal_dir, runs=store.raw)
+
+
+def new_run_engine(store: TiledStore) -> RunEngine:
+    """A RunEngine whose scan ids persist in the store's data directory (and in tiled)."""
+    counter = ScanIdCounter(store.journal_dir.parent, store.raw)
+    return RunEngine({}, call_returns_result=False, scan_id_source=counter)
 
 
 def attach_journaled_writer(session: SimulatedBeamline, store: TiledStore) -> None:
@@ -264,6 +280,7 @@ def simulated_beamline(
     suspenders: bool = True,
     suspender_options: Mapping[str, float] | None = None,
     faults: FaultSchedule | None = None,
+    zmq_publish: str | None = None,
     **txm_options: Any,
 ) -> SimulatedBeamline:
     """Build and connect a simulated beamline session.
@@ -294,6 +311,10 @@ def simulated_beamline(
     faults : FaultSchedule, optional
         Faults to inject (beam dumps, shutter closures, pauses); see
         :meth:`SimulatedBeamline.inject_faults`.
+    zmq_publish : str, optional
+        ``HOST:PORT`` of a 0MQ proxy's input: publish every document there for an
+        analysis worker (``ssb-beamline analyze --zmq``); pass
+        ``live_analysis=False`` so that the runs are not analysed twice.
     **txm_options
         Passed to :func:`~ssb_beamline.sim_devices.factory.make_sim_txm`.
     """
@@ -308,7 +329,7 @@ def simulated_beamline(
         )
         # queue items name the focus model: focus="sim" (the latest simulated session's)
         register_focus_model(SIM_FOCUS_MODEL, sim_focus_model(txm))
-        RE = RunEngine({}, call_returns_result=False)
+        RE = new_run_engine(store)
         RE(ensure_connected(*txm.devices))
         # a pause or suspension rewinds to the last checkpoint: never behind a stored event
         RE.preprocessors.append(checkpoint_after_each_event)
@@ -328,13 +349,15 @@ def simulated_beamline(
         if live_analysis:
             factory = xanes_live_factory(
                 ni_k_edge_references(),
-                sink=TiledResultSink(store.results, store.journal_dir) if write_to_tiled else None,
+                sink=result_sink(store) if write_to_tiled else None,
                 on_update=beamline._notify,
                 outcomes=beamline.outcomes,
                 post_processors=standard_post_processors(),
             )
             beamline.live = BackgroundCallback(RunRouter([factory]), "live analysis")
             RE.subscribe(beamline.live)
+        if zmq_publish:
+            beamline.publisher = attach_publisher(RE, zmq_publish)
     except BaseException:
         store.close()
         raise

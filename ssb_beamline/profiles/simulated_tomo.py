@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bluesky.run_engine import RunEngine
 from event_model import RunRouter
 from ophyd_async.plan_stubs import ensure_connected
 
@@ -46,8 +45,11 @@ from ssb_beamline.profiles.simulated import (
     SIM_FOCUS_MODEL,
     SimulatedBeamline,
     attach_journaled_writer,
+    new_run_engine,
+    result_sink,
     sim_focus_model,
 )
+from ssb_beamline.profiles.zmq_link import attach_publisher
 from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.sim_devices.factory import DEFAULT_ENERGY_EV
 from ssb_beamline.sim_devices.phantom3d import Phantom3D, Phantom3DConfig, make_phantom3d
@@ -59,7 +61,7 @@ from ssb_beamline.sim_devices.refraction import (
     wavelength_m,
 )
 from ssb_beamline.sim_devices.tomo_factory import SimTomo, make_sim_tomo
-from ssb_beamline.storage import TiledResultSink, open_store
+from ssb_beamline.storage import open_store
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +207,7 @@ def simulated_tomo(
     detector_dir: str | Path | None = None,
     live_analysis: bool = True,
     write_to_tiled: bool = True,
+    zmq_publish: str | None = None,
     tomo_options: Mapping[str, Any] | None = None,
     holo_options: Mapping[str, Any] | None = None,
     **tomo_kwargs: Any,
@@ -224,7 +227,7 @@ def simulated_tomo(
         Rotation axis relative to the detector centre, pixels (found live).
     energy_ev : float, optional
         Start energy (default 8333 eV for ``txm``, ``HOLO_ENERGY_EV`` for ``holo``).
-    tiled_uri, data_dir, detector_dir, live_analysis, write_to_tiled
+    tiled_uri, data_dir, detector_dir, live_analysis, write_to_tiled, zmq_publish
         As for :func:`~ssb_beamline.profiles.simulated.simulated_beamline`.
     tomo_options, holo_options : mapping, optional
         Keyword arguments of the live ``TomoLiveAnalysis`` / ``HoloLiveAnalysis``,
@@ -251,7 +254,7 @@ def simulated_tomo(
         tomo = make_sim_tomo(projector=projector, directory=folder, mode=mode, energy_ev=energy,
                              **options)  # fmt: skip
         register_focus_model(SIM_FOCUS_MODEL, sim_focus_model(tomo))
-        RE = RunEngine({}, call_returns_result=False)
+        RE = new_run_engine(store)
         RE(ensure_connected(*tomo.devices))
         RE.preprocessors.append(checkpoint_after_each_event)
         session = SimulatedTomography(RE, tomo, store, phantom=padded, energy_ev=energy)
@@ -260,13 +263,15 @@ def simulated_tomo(
         if live_analysis:
             factory = tomo_live_factory(
                 ni_k_edge_references(),
-                sink=TiledResultSink(store.results, store.journal_dir) if write_to_tiled else None,
+                sink=result_sink(store) if write_to_tiled else None,
                 outcomes=session.outcomes,
                 tomo_options=tomo_options,
                 holo_options=holo_options,
             )
             session.live = BackgroundCallback(RunRouter([factory]), "live tomography")
             RE.subscribe(session.live)
+        if zmq_publish:
+            session.publisher = attach_publisher(RE, zmq_publish)
     except BaseException:
         store.close()
         raise

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .catalog import catalog_specs, ensure_catalog_spec
 from .server import EmbeddedTiledServer
 from .server_config import TILED_API_KEY_ENV, TILED_URI_ENV, default_data_dir
 
@@ -62,9 +63,9 @@ class TiledStore:
         self.close()
 
 
-def _ensure_container(parent, key: str):
+def _ensure_container(parent, key: str, specs=None):
     if key not in parent:
-        parent.create_container(key, metadata={"ssb_beamline": key})
+        parent.create_container(key, metadata={"ssb_beamline": key}, specs=specs)
     return parent[key]
 
 
@@ -137,7 +138,8 @@ def open_store(
                 "Check the API key ($SSB_TILED_API_KEY) and the URI."
             ) from exc
     try:
-        raw = _ensure_container(client, RAW_CONTAINER)
+        raw = _ensure_container(client, RAW_CONTAINER, specs=catalog_specs())
+        raw = ensure_catalog_spec(client, RAW_CONTAINER)  # migrates an older data directory
         results = _ensure_container(client, RESULTS_CONTAINER)
     except Exception:
         if server is not None:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ssb_beamline.plans.focus_models import register_focus_model
-from ssb_beamline.profiles.qserver.namespace import attach_zmq_publisher, queue_namespace
+from ssb_beamline.profiles.qserver.namespace import ZMQ_PUBLISH_ENV, queue_namespace
 
 __all__ = [
     "DETECTOR_DIR_ENV",
@@ -128,9 +128,8 @@ def _worker_namespace() -> dict[str, Any]:
 
     from ssb_beamline.callbacks.background import BackgroundCallback
     from ssb_beamline.callbacks.holo_live import tomo_live_factory
-    from ssb_beamline.profiles.simulated import sim_focus_model, simulated_beamline
+    from ssb_beamline.profiles.simulated import result_sink, sim_focus_model, simulated_beamline
     from ssb_beamline.reference_data import ni_k_edge_references
-    from ssb_beamline.storage import TiledResultSink
     from ssb_beamline.storage.server_config import TILED_URI_ENV, default_data_dir
 
     live = os.environ.get(LIVE_ANALYSIS_ENV, "1").strip().lower() not in ("0", "off", "no")
@@ -139,20 +138,17 @@ def _worker_namespace() -> dict[str, Any]:
         detector_dir = str(default_data_dir() / "detector")
     px = _phantom_px()
     session = simulated_beamline(phantom=_phantom(px), detector_dir=detector_dir,
-                                 live_analysis=live)  # fmt: skip
+                                 live_analysis=live,
+                                 zmq_publish=os.environ.get(ZMQ_PUBLISH_ENV) or None)  # fmt: skip
     try:
         folder = Path(detector_dir) if detector_dir else session.store.detector_dir
         tomo = _make_tomo(Path(folder) / "tomo", min(px or 64, 64))
         session.RE(ensure_connected(*tomo.devices))
         register_focus_model(TOMO_FOCUS_MODEL, sim_focus_model(tomo))
         if live:
-            store = session.store
-            factory = tomo_live_factory(
-                ni_k_edge_references(), sink=TiledResultSink(store.results, store.journal_dir)
-            )
+            factory = tomo_live_factory(ni_k_edge_references(), sink=result_sink(session.store))
             tomo_live = BackgroundCallback(RunRouter([factory]), "live tomography")
             session.RE.subscribe(tomo_live)
-        attach_zmq_publisher(session.RE)
     except BaseException:
         session.close()
         raise

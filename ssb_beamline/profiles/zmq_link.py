@@ -1,0 +1,132 @@
+"""Documents over 0MQ: bluesky's ``Publisher`` -> ``Proxy`` -> ``RemoteDispatcher``.
+
+The RunEngine side subscribes bluesky's :class:`~bluesky.callbacks.zmq.Publisher`
+(a PUB socket: ``send`` queues the message and returns, and when a subscriber
+falls so far behind that 0MQ's high-water mark is reached the message is dropped
+for that subscriber; the publisher never waits). The analysis worker listens with
+bluesky's :class:`~bluesky.callbacks.zmq.RemoteDispatcher`. Between them runs the
+stock proxy, ``bluesky-0MQ-proxy IN_PORT OUT_PORT``.
+
+What bluesky does not provide, and is written here: a SUB socket connects
+silently to an address where nothing listens and waits forever, so
+:func:`check_zmq_address` watches the socket's connection events (0MQ's socket
+monitor) and says within seconds that no proxy answers.
+
+Examples
+--------
+>>> normalize_address("127.0.0.1:5568")
+'tcp://127.0.0.1:5568'
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT_S",
+    "ZmqUnavailableError",
+    "attach_publisher",
+    "check_zmq_address",
+    "normalize_address",
+]
+
+logger = logging.getLogger(__name__)
+
+#: How long :func:`check_zmq_address` waits for the proxy to accept the connection.
+DEFAULT_CONNECT_TIMEOUT_S = 3.0
+
+
+class ZmqUnavailableError(ConnectionError, ValueError):
+    """No 0MQ proxy answers at the address (the message says how to start one)."""
+
+
+def normalize_address(address: str) -> str:
+    """``HOST:PORT`` (or a full ``tcp://`` / ``ipc://`` address) as a 0MQ endpoint.
+
+    Raises
+    ------
+    ZmqUnavailableError
+        If ``address`` is not of that form.
+    """
+    text = str(address).strip()
+    if "://" in text:
+        return text
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ZmqUnavailableError(
+            f"{address!r} is not a 0MQ address; give HOST:PORT of the proxy's output "
+            "port, e.g. 127.0.0.1:5568 (start a proxy with `bluesky-0MQ-proxy 5567 5568`)."
+        )
+    return f"tcp://{host}:{port}"
+
+
+def check_zmq_address(address: str, *, timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> str:
+    """Return the endpoint once a peer accepts a connection there; raise otherwise.
+
+    A 0MQ ``connect`` never fails on a dead address: it retries in the
+    background. This opens a SUB socket with a monitor and waits up to
+    ``timeout_s`` for the ``CONNECTED`` event.
+
+    Raises
+    ------
+    ZmqUnavailableError
+        If nothing accepted the connection within ``timeout_s`` seconds.
+    """
+    import zmq
+    from zmq.utils.monitor import recv_monitor_message
+
+    endpoint = normalize_address(address)
+    context = zmq.Context()
+    socket = context.socket(zmq.SUB)
+    monitor = socket.get_monitor_socket()
+    seen: list[str] = []
+    try:
+        try:
+            socket.connect(endpoint)
+        except zmq.ZMQError as exc:
+            raise ZmqUnavailableError(
+                f"Cannot connect to the 0MQ address {endpoint} ({exc}). Give HOST:PORT of a "
+                "running proxy's output port (`bluesky-0MQ-proxy IN OUT`)."
+            ) from exc
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            if not monitor.poll(int(left * 1000) + 1):
+                break
+            event = recv_monitor_message(monitor)["event"]
+            if event == zmq.EVENT_CONNECTED:
+                return endpoint
+            seen.append(getattr(event, "name", str(event)))
+        raise ZmqUnavailableError(
+            f"No 0MQ proxy answered at {endpoint} within {timeout_s:g} s (connection "
+            f"events: {', '.join(dict.fromkeys(seen)) or 'none'}). Start the proxy first "
+            "(`bluesky-0MQ-proxy 5567 5568`: the RunEngine publishes to 5567, the worker "
+            "listens on 5568) and check HOST:PORT."
+        )
+    finally:
+        socket.disable_monitor()
+        monitor.close(linger=0)
+        socket.close(linger=0)
+        context.term()
+
+
+def attach_publisher(RE, address: str):
+    """Subscribe bluesky's 0MQ ``Publisher`` to ``RE``, publishing to a proxy's input.
+
+    A proxy that does not answer is logged (the documents are then lost for the
+    worker; it analyses those runs from tiled when it starts), never an error: the
+    acquisition does not depend on the analysis.
+
+    Returns the publisher (``close()`` it with the session).
+    """
+    from bluesky.callbacks.zmq import Publisher
+
+    endpoint = normalize_address(address)
+    try:
+        check_zmq_address(endpoint, timeout_s=1.0)
+    except ZmqUnavailableError as exc:
+        logger.warning("publishing documents to %s anyway: %s", endpoint, exc)
+    publisher = Publisher(endpoint)
+    RE.subscribe(publisher)
+    logger.info("documents are published over 0MQ to %s", endpoint)
+    return publisher
