@@ -43,6 +43,7 @@ __all__ = [
     "TOMO_FOCUS_MODEL",
     "sim_devices",
     "sim_namespace",
+    "sim_phantom",
 ]
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ TOMO_FOCUS_MODEL = "sim_tomo"
 _LISTING_PX = 32
 
 
-def _phantom(px: int | None) -> Any:
+def sim_phantom(px: int | None) -> Any:
+    """The 2D phantom of the startup: the profile's default, or ``px`` x ``px`` small."""
     from ssb_beamline.sim_devices.phantom import PhantomConfig
 
     if px is None:
@@ -115,7 +117,7 @@ def _listing_namespace() -> dict[str, Any]:
     from ssb_beamline.sim_devices.factory import make_sim_txm
 
     folder = Path(tempfile.gettempdir()) / "ssb-qserver-listing"  # never written
-    txm = make_sim_txm(_phantom(_LISTING_PX), directory=folder)
+    txm = make_sim_txm(sim_phantom(_LISTING_PX), directory=folder)
     tomo = _make_tomo(folder, _LISTING_PX)
     register_focus_model(SIM_FOCUS_MODEL, sim_focus_model(txm))
     register_focus_model(TOMO_FOCUS_MODEL, sim_focus_model(tomo))
@@ -137,7 +139,7 @@ def _worker_namespace() -> dict[str, Any]:
     if detector_dir is None and os.environ.get(TILED_URI_ENV):
         detector_dir = str(default_data_dir() / "detector")
     px = _phantom_px()
-    session = simulated_beamline(phantom=_phantom(px), detector_dir=detector_dir,
+    session = simulated_beamline(phantom=sim_phantom(px), detector_dir=detector_dir,
                                  live_analysis=live,
                                  zmq_publish=os.environ.get(ZMQ_PUBLISH_ENV) or None)  # fmt: skip
     try:
