@@ -66,6 +66,8 @@ logger = logging.getLogger(__name__)
 ANALYSED_PLANS = frozenset({"xanes_scan", *TOMO_PLANS, *HOLO_PLANS})
 #: How often runs waiting to be closed in tiled are looked at again, s.
 RECHECK_S = 0.5
+#: Outcomes (with their maps) kept in memory, newest last.
+KEEP_OUTCOMES = 4
 #: How often journaled results (tiled refused them) are offered to tiled again, s.
 JOURNAL_RETRY_S = 30.0
 
@@ -214,6 +216,7 @@ class AnalysisWorker:
             return
         router(name, doc)
         outcome = next((o for o in reversed(self.outcomes) if o.run_uid == tracker.uid), None)
+        del self.outcomes[:-KEEP_OUTCOMES]  # they hold the maps: keep only the last few
         if outcome is not None and outcome.stored_at:
             self.stored.append(outcome.stored_at)
             self.state.finish(tracker.uid)
@@ -248,7 +251,7 @@ class AnalysisWorker:
         if newest <= 0:
             return
         raw = self.store.raw
-        for uid in list(raw.keys())[-newest:]:
+        for uid in raw.keys()[-1 : -newest - 1 : -1]:  # newest first, not the whole catalogue
             if uid in self._waiting or self.state.is_done(uid):
                 continue
             start = raw[uid].metadata.get("start") or {}

@@ -8,11 +8,11 @@
 - :class:`ScanIdCounter` numbers runs: the RunEngine's ``scan_id_source``. The
   next number is one more than the highest of (a counter file in the data
   directory, read and written under an ``flock``; the highest ``scan_id`` in
-  ``raw``; the session's last). Two sessions sharing a data directory therefore
-  never get the same number, and a session started on an existing server
-  continues its numbering. (Sessions on different hosts that share only the
-  server still number upwards, but two runs opened in the same instant could
-  collide: give each host its own range, e.g. with ``RE.md["scan_id"]``.)
+  ``raw`` when the session started; the session's last). Two sessions sharing a
+  data directory therefore never get the same number, and a session started on
+  an existing server continues its numbering. (Sessions on different hosts that
+  share only the server, each with its own data directory, can collide: give
+  them one data directory on a shared file system, or separate ranges.)
 
 bluesky's ``PersistentDict`` (``RE.md`` on disk) is not used for this: each
 session keeps its own copy in memory, so two concurrent sessions would hand out
@@ -77,8 +77,9 @@ class ScanIdCounter:
     directory : path
         The data directory; the counter is ``<directory>/scan_id`` (mode 0600).
     raw : tiled container, optional
-        The runs; its highest ``scan_id`` is a floor, read at every new run (a
-        failure to read it, e.g. tiled down, is logged and the file decides).
+        The runs; their highest ``scan_id`` is a floor, read once, here (never
+        while a run opens: tiled may be down then, and the RunEngine must not wait
+        for it; a failure is logged and the file decides).
 
     Examples
     --------
@@ -90,19 +91,15 @@ class ScanIdCounter:
 
     def __init__(self, directory: str | Path, raw=None) -> None:
         self.path = Path(directory) / "scan_id"
-        self.raw = raw
-
-    def _floor(self) -> int:
-        if self.raw is None:
-            return 0
-        try:
-            return highest_scan_id(self.raw)
-        except Exception as exc:  # numbering must never stop a run
-            logger.warning("could not read the highest scan_id from tiled (%s)", exc)
-            return 0
+        self.floor = 0
+        if raw is not None:
+            try:
+                self.floor = highest_scan_id(raw)
+            except Exception as exc:  # numbering must never stop a session
+                logger.warning("could not read the highest scan_id from tiled (%s)", exc)
 
     def __call__(self, md: dict) -> int:
-        floor = max(self._floor(), int(md.get("scan_id") or 0))
+        floor = max(self.floor, int(md.get("scan_id") or 0))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         with os.fdopen(fd, "r+") as f:

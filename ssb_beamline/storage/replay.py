@@ -32,8 +32,11 @@ class ReplayError(ValueError):
 
 def resolve_uid(raw, partial: str) -> str:
     """The full uid of the stored run whose uid is or starts with ``partial``."""
-    if partial in raw:
-        return partial
+    try:  # a CatalogOfBlueskyRuns client also resolves a unique partial uid here
+        start = raw[partial].metadata.get("start") or {}
+        return start.get("uid") or partial
+    except (KeyError, ValueError):  # not a key; or ambiguous / too short for the catalogue
+        pass
     matches = [uid for uid in raw if uid.startswith(partial)]
     if len(matches) == 1:
         return matches[0]

@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ssb_beamline.cli import main
 from ssb_beamline.profiles.simulated import simulated_beamline
+from ssb_beamline.profiles.worker import AnalysisWorker
 from ssb_beamline.sim_devices.factory import MotionConfig
 from ssb_beamline.sim_devices.phantom import PhantomConfig
-from ssb_beamline.storage import read_results, result_versions
+from ssb_beamline.storage import open_store, read_results, result_versions
+from ssb_beamline.storage.results import complete_versions
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -45,7 +46,8 @@ class WorkerProcess:
 
     def __init__(self, zmq: str, tiled_uri: str, api_key: str, data_dir: Path) -> None:
         self.args = [sys.executable, "-m", "ssb_beamline.cli", "-v", "analyze", "--zmq", zmq,
-                     "--tiled", tiled_uri, "--data-dir", str(data_dir), "--recover-last", "0"]  # fmt: skip
+                     "--tiled", tiled_uri, "--data-dir", str(data_dir),
+                     "--recover-last", "0"]  # fmt: skip
         self.env = {**os.environ, "SSB_TILED_API_KEY": api_key, "COLUMNS": "400"}
         self.log = data_dir / "worker.log"
         self.process: subprocess.Popen | None = None
@@ -112,19 +114,27 @@ def stack(tiled_server, tmp_path_factory):
         proxy.wait(10)
 
 
+def by_worker(metadata: dict) -> bool:
+    return (metadata.get("analysed_by") or {}).get("process") == "worker"
+
+
 def worker_versions(results, uid: str, *, timeout: float = RESULT_TIMEOUT_S) -> list[str]:
-    """The versions of ``uid``'s results stored by the worker, once there is one."""
+    """The versions of ``uid``'s results stored (completely) by the worker, once there is one."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [
-            v
-            for v in result_versions(results, uid)
-            if (results[uid][v].metadata.get("analysed_by") or {}).get("process") == "worker"
-        ]
+        found = complete_versions(results, uid, by_worker)
         if found:
             return found
         time.sleep(0.25)
     pytest.fail(f"the worker stored no results for run {uid} within {timeout} s")
+
+
+def in_process_result(session, uid: str):
+    """The run's results from the session's own live analysis (stored before run() returns)."""
+    (version,) = complete_versions(session.store.results, uid, lambda md: not by_worker(md))
+    result = read_results(session.store.results, uid, version)
+    assert result.metadata["source"] == "live"
+    return result
 
 
 def assert_same_maps(live, worker) -> None:
@@ -141,8 +151,7 @@ def test_worker_maps_equal_the_in_process_maps(stack):
     (version,) = worker_versions(session.store.results, uid)
     time.sleep(1.0)  # a duplicate would come right after
     assert len(worker_versions(session.store.results, uid)) == 1
-    live = read_results(session.store.results, uid, "v1")
-    assert live.metadata["source"] == "live" and "analysed_by" not in live.metadata
+    live = in_process_result(session, uid)
     stored = read_results(session.store.results, uid, version)
     assert stored.metadata["recovered_from_tiled"] is False
     assert_same_maps(live, stored)  # bit-identical: same code, same frames
@@ -189,20 +198,34 @@ def test_a_worker_killed_mid_run_completes_the_run_from_tiled_once(stack, tmp_pa
     stored = read_results(session.store.results, uid, versions[0])
     assert stored.metadata["recovered_from_tiled"] is True
     assert set(stored.metadata["contents"]) <= set(session.store.results[uid][versions[0]])
-    assert_same_maps(read_results(session.store.results, uid, "v1"), stored)
+    assert_same_maps(in_process_result(session, uid), stored)
     assert uid not in json.loads(state.read_text())["in_progress"]
 
 
-def test_a_worker_pointed_at_a_dead_address_says_so(capsys):
-    port = free_port()  # nothing listens there
-    code = main(["analyze", "--zmq", f"127.0.0.1:{port}", "--connect-timeout", "1",
-                 "--tiled", "http://127.0.0.1:9/api/v1"])  # fmt: skip
-    out = capsys.readouterr().out
-    assert code == 2
-    assert f"No 0MQ proxy answered at tcp://127.0.0.1:{port}" in " ".join(out.split())
-    assert "bluesky-0MQ-proxy" in out
+def test_on_start_a_worker_analyses_closed_runs_without_results_once(tiled_server, tmp_path):
+    quiet = simulated_beamline_without_analysis(tiled_server, tmp_path)
+    try:
+        (uid,) = quiet.run(quiet.xanes("quick"))
+    finally:
+        quiet.close()
+    assert result_versions(quiet.store.results, uid) == []
+    store = open_store(tiled_server.url, api_key=tiled_server.api_key, data_dir=tmp_path)
+    for state in ("state", "state", "fresh-state"):  # restarted; then a worker new to it
+        worker = AnalysisWorker(store, tmp_path / state, recover_last=1)
+        try:
+            assert worker.wait_idle(RESULT_TIMEOUT_S)
+        finally:
+            worker.close()
+    (version,) = result_versions(store.results, uid)  # analysed once, by the first
+    assert store.results[uid][version].metadata["recovered_from_tiled"] is True
+    assert store.raw[uid].metadata["results"]["latest"] == f"results/{uid}/{version}"
 
 
-def test_a_malformed_address_names_the_form_to_use(capsys):
-    assert main(["analyze", "--zmq", "localhost", "--tiled", "http://127.0.0.1:9/api/v1"]) == 2
-    assert "HOST:PORT" in capsys.readouterr().out
+def simulated_beamline_without_analysis(tiled_server, data_dir: Path):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SSB_TILED_API_KEY", tiled_server.api_key)
+        return simulated_beamline(
+            tiled_uri=tiled_server.url, detector_dir=tiled_server.layout.detector,
+            data_dir=data_dir, phantom=PHANTOM, live_analysis=False, motion=FAST,
+            suspenders=False,
+        )  # fmt: skip
