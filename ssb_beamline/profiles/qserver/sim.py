@@ -143,14 +143,16 @@ def _worker_namespace() -> dict[str, Any]:
                                  live_analysis=live,
                                  zmq_publish=os.environ.get(ZMQ_PUBLISH_ENV) or None)  # fmt: skip
     try:
-        folder = Path(detector_dir) if detector_dir else session.store.detector_dir
-        tomo = _make_tomo(Path(folder) / "tomo", min(px or 64, 64))
+        folder = Path(detector_dir or session.store.detector_dir) / "tomo"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tomo = _make_tomo(folder, min(px or 64, 64))
         session.RE(ensure_connected(*tomo.devices))
         register_focus_model(TOMO_FOCUS_MODEL, sim_focus_model(tomo))
         if live:
             factory = tomo_live_factory(ni_k_edge_references(), sink=result_sink(session.store))
             tomo_live = BackgroundCallback(RunRouter([factory]), "live tomography")
             session.RE.subscribe(tomo_live)
+            session.tomo_live = tomo_live  # type: ignore[attr-defined]  # kept alive with it
     except BaseException:
         session.close()
         raise
