@@ -1,6 +1,12 @@
 """bluesky plans: XANES energy scans, tomography (step and fly), 3D XANES, holotomography."""
 
 from .energy_grids import NI_K_EDGE_PRESETS, edge_grid, ni_k_edge_grid, validate_energies
+from .focus_models import (
+    focus_model_names,
+    get_focus_model,
+    register_focus_model,
+    resolve_focus,
+)
 from .holotomo import holotomo_scan, validate_distances
 from .tomo import AngleRange, tomo_scan, validate_angles
 from .xanes import FocusModel, xanes_scan
@@ -11,8 +17,12 @@ __all__ = [
     "AngleRange",
     "FocusModel",
     "edge_grid",
+    "focus_model_names",
+    "get_focus_model",
     "holotomo_scan",
     "ni_k_edge_grid",
+    "register_focus_model",
+    "resolve_focus",
     "tomo_scan",
     "validate_angles",
     "validate_distances",

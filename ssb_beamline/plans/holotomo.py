@@ -1,7 +1,5 @@
 """Holotomography: tomograms at 1-4 propagation distances (focus-to-sample ``holo_z``)."""
 
-from __future__ import annotations
-
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -9,6 +7,8 @@ from typing import Any, Literal
 import bluesky.plan_stubs as bps
 import numpy as np
 from bluesky.protocols import Movable, Readable, Triggerable
+from bluesky.utils import plan
+from bluesky_queueserver import parameter_annotation_decorator
 
 from ._tomo_common import (
     angle_orders,
@@ -26,7 +26,7 @@ from .stubs import (
     data_key,
     read_limits,
 )
-from .tomo import AngleRange, validate_tomo_args
+from .tomo import QUEUE_ANGLES, AngleRange, validate_tomo_args
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ def validate_distances(distances: Sequence[float]) -> list[float]:
     return [float(d) for d in arr]
 
 
+@plan
+@parameter_annotation_decorator({"parameters": {"angles": QUEUE_ANGLES}})
 def holotomo_scan(
     detector: Triggerable,
     rotation: Movable,
@@ -94,19 +96,58 @@ def holotomo_scan(
 
     Parameters
     ----------
-    detector, rotation, sample_x, shutter, i0 : as in `tomo_scan`
-    holo_z : focus-to-sample distance axis, mm
-    angles : explicit angles (deg) or ``(start, stop, num)``; must cover 180 deg
-    distances : 1-4 distinct ``holo_z`` positions, mm
-    sample_out : ``sample_x`` position with the sample out of the beam
-    mode, n_dark, n_flat, exposure_time, deadtime, lead_time : as in `tomo_scan`
-    zigzag : reverse the angle order at every other distance
-    energy : optional energy axis, read into the start document
-    propagation_distances_m : effective propagation distances (m) of ``distances``,
-        recorded in the start document (phase retrieval needs them)
-    pixel_size_um, rotation_center_px, sample : start-document metadata
-    baseline : more devices read at the start and end
-    md : extra start-document metadata
+    detector : Triggerable
+        Area detector, as in `tomo_scan`.
+    rotation : Movable
+        Rotation axis, deg.
+    holo_z : Movable
+        Focus-to-sample distance axis, mm.
+    sample_x : Movable
+        Axis that moves the sample out of the beam for flats.
+    shutter : Movable
+        Movable shutter (``shutter_open``/``shutter_closed`` positions).
+    i0 : Readable
+        Incident-flux monitor, read with every step frame.
+    angles : list of float
+        Explicit angles (deg), or from Python also ``(start, stop, num)`` or an array;
+        must cover 180 deg.
+    distances : list of float
+        1-4 distinct ``holo_z`` positions, mm.
+    sample_out : float
+        ``sample_x`` position with the sample out of the beam.
+    mode : {"step", "fly"}
+        ``"step"`` or ``"fly"``, as in `tomo_scan`.
+    n_dark : int
+        Number of dark frames (>= 1).
+    n_flat : int
+        Number of flat frames per distance (>= 1).
+    exposure_time : float or None
+        Exposure, s; None keeps the detector's setting (step mode only).
+    deadtime : float
+        Fly mode: dead time between frames, s.
+    lead_time : float
+        Fly mode: run-up time of the rotation, s.
+    zigzag : bool
+        Reverse the angle order at every other distance.
+    energy : Readable or None
+        Optional energy axis, read into the start document.
+    propagation_distances_m : list of float or None
+        Effective propagation distances (m) of ``distances``, recorded in the start
+        document (phase retrieval needs them).
+    pixel_size_um : float or None
+        Pixel size at the sample, um, recorded in the start document.
+    rotation_center_px : float or None
+        Rotation centre, px, recorded in the start document.
+    shutter_open : object
+        Position of ``shutter`` that lets the beam through.
+    shutter_closed : object
+        Position of ``shutter`` that stops the beam (for darks).
+    sample : dict or None
+        Description of the sample for the start document.
+    baseline : list of Readable
+        More devices read at the start and end.
+    md : dict or None
+        Extra start-document metadata.
 
     Raises
     ------

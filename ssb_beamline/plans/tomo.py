@@ -5,8 +5,6 @@ rotation with the rotation readback monitored) are shared with `xanes_tomo_scan`
 and `holotomo_scan`.
 """
 
-from __future__ import annotations
-
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -14,6 +12,8 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from bluesky.protocols import Movable, Readable, Triggerable
+from bluesky.utils import plan
+from bluesky_queueserver import parameter_annotation_decorator
 
 from ._tomo_common import (  # noqa: F401  (building blocks re-exported from here)
     FlyGeometry,
@@ -37,6 +37,11 @@ logger = logging.getLogger(__name__)
 
 #: Angular range a parallel-beam tomogram needs, deg.
 HALF_TURN_DEG = 180.0
+
+
+#: What the queue server is told about ``angles``: a list of angles, deg (a queue item
+#: travels as JSON, so ``(start, stop, num)`` and arrays are for Python callers).
+QUEUE_ANGLES = {"annotation": "typing.List[float]"}
 
 
 class AngleRange(NamedTuple):
@@ -128,6 +133,8 @@ def validate_tomo_args(angles: Any, mode: str, exposure_time: float | None, n_da
     return angle_arr, exposure, validate_count("n_dark", n_dark), validate_count("n_flat", n_flat)
 
 
+@plan
+@parameter_annotation_decorator({"parameters": {"angles": QUEUE_ANGLES}})
 def tomo_scan(
     detector: Triggerable,
     rotation: Movable,
@@ -165,22 +172,49 @@ def tomo_scan(
 
     Parameters
     ----------
-    detector : area detector (ophyd-async ``StandardDetector`` for fly scans)
-    rotation : rotation axis (deg); a classic ``ophyd.sim.SynAxis`` works in step mode
-    sample_x : axis that moves the sample out of the beam for flats
-    shutter : movable shutter (``shutter_open``/``shutter_closed`` positions)
-    i0 : incident-flux monitor, read with every step frame
-    angles : explicit angles (deg) or ``(start, stop, num)``; must cover 180 deg
-    sample_out : ``sample_x`` position with the sample out of the beam
-    mode : ``"step"`` or ``"fly"``
-    n_dark, n_flat : numbers of dark and flat frames (>= 1)
-    exposure_time : s; None keeps the detector's setting (step mode only)
-    deadtime, lead_time : fly mode: dead time between frames and run-up time, s
-    energy : optional energy axis, read into the start document and the baseline
-    pixel_size_um, rotation_center_px : recorded in the start document
-    sample : description of the sample for the start document
-    baseline : more devices to read at the start and end
-    md : extra start-document metadata
+    detector : Triggerable
+        Area detector (an ophyd-async ``StandardDetector`` for fly scans).
+    rotation : Movable
+        Rotation axis, deg; a classic ``ophyd.sim.SynAxis`` works in step mode.
+    sample_x : Movable
+        Axis that moves the sample out of the beam for flats.
+    shutter : Movable
+        Movable shutter (``shutter_open``/``shutter_closed`` positions).
+    i0 : Readable
+        Incident-flux monitor, read with every step frame.
+    angles : list of float
+        Explicit angles (deg), or from Python also ``(start, stop, num)`` or an array;
+        must cover 180 deg.
+    sample_out : float
+        ``sample_x`` position with the sample out of the beam.
+    mode : {"step", "fly"}
+        ``"step"`` or ``"fly"``.
+    n_dark : int
+        Number of dark frames (>= 1).
+    n_flat : int
+        Number of flat frames (>= 1).
+    exposure_time : float or None
+        Exposure, s; None keeps the detector's setting (step mode only).
+    deadtime : float
+        Fly mode: dead time between frames, s.
+    lead_time : float
+        Fly mode: run-up time of the rotation, s.
+    energy : Readable or None
+        Optional energy axis, read into the start document and the baseline.
+    pixel_size_um : float or None
+        Pixel size at the sample, um, recorded in the start document.
+    rotation_center_px : float or None
+        Rotation centre, px, recorded in the start document.
+    shutter_open : object
+        Position of ``shutter`` that lets the beam through.
+    shutter_closed : object
+        Position of ``shutter`` that stops the beam (for darks).
+    sample : dict or None
+        Description of the sample for the start document.
+    baseline : list of Readable
+        More devices to read at the start and end.
+    md : dict or None
+        Extra start-document metadata.
 
     Raises
     ------

@@ -1,16 +1,17 @@
 """Full-field XANES energy scan on a transmission X-ray microscope."""
 
-from __future__ import annotations
-
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.protocols import Movable, Readable, Triggerable
+from bluesky.utils import plan
+from bluesky_queueserver import parameter_annotation_decorator
 
 from .energy_grids import validate_energies
+from .focus_models import QUEUE_FOCUS_ANNOTATION, FocusModel, resolve_focus
 from .stubs import (
     PlanGen,
     StreamStager,
@@ -21,11 +22,11 @@ from .stubs import (
     set_exposure,
 )
 
-#: Energy (eV) -> (zone-plate z, detector z) that keeps the image in focus at a
-#: fixed magnification.
-FocusModel = Callable[[float], tuple[float, float]]
+__all__ = ["FocusModel", "xanes_scan"]
 
 
+@plan
+@parameter_annotation_decorator(QUEUE_FOCUS_ANNOTATION)
 def xanes_scan(
     detector: Triggerable,
     energy: Movable,
@@ -37,7 +38,7 @@ def xanes_scan(
     energies: Sequence[float],
     *,
     sample_out: float,
-    focus: FocusModel | None,
+    focus: str | FocusModel | None,
     exposure_time: float | None = None,
     n_dark: int = 10,
     flat_every: int = 1,
@@ -69,38 +70,67 @@ def xanes_scan(
 
     Parameters
     ----------
-    detector : area detector (``Triggerable``, ``Readable``, ``Stageable``)
-    energy, zone_plate_z, detector_z : movable axes (eV, mm, mm)
-    sample_x : the sample axis used to move the sample out of the beam for flats
-    shutter : movable shutter; ``shutter_open``/``shutter_closed`` are its positions
-    i0 : incident-flux monitor, read with every frame
-    energies : strictly increasing energies, eV
-    sample_out : ``sample_x`` position with the sample out of the beam
-    focus : energy -> (zone-plate z, detector z); None leaves the focus where it is
-        (only for tests of what tracking is worth: frames blur off the focus energy)
-    exposure_time : s; None keeps the detector's current setting
-    n_dark : number of dark frames (>= 1)
-    flat_every : take flats at every k-th energy (1 = every energy)
-    flat_mode : ``"pass"`` (flats in a first pass) or ``"interleaved"``
-    element, edge : recorded in the start document
-    sample : description of the sample (name, formulation, ...) for the start document
-    optics : magnification, pixel size (``pixel_size_um``) and other optics metadata
-    baseline : more devices to read at the start and end of the run
-    md : extra start-document metadata
+    detector : Triggerable
+        Area detector (``Triggerable``, ``Readable``, ``Stageable``).
+    energy : Movable
+        Monochromator energy axis, eV.
+    zone_plate_z : Movable
+        Zone-plate focus axis, mm.
+    detector_z : Movable
+        Detector distance axis, mm.
+    sample_x : Movable
+        Sample axis used to move the sample out of the beam for flats.
+    shutter : Movable
+        Movable shutter; ``shutter_open``/``shutter_closed`` are its positions.
+    i0 : Readable
+        Incident-flux monitor, read with every frame.
+    energies : list of float
+        Strictly increasing energies, eV.
+    sample_out : float
+        ``sample_x`` position with the sample out of the beam.
+    focus : str, callable or None
+        Focus model: the name of a registered model (e.g. ``"sim"``, see
+        `ssb_beamline.plans.focus_models`) or, from Python, a callable energy ->
+        (zone-plate z, detector z). None leaves the focus where it is (only for
+        tests of what tracking is worth: frames blur off the focus energy).
+    exposure_time : float or None
+        Exposure, s; None keeps the detector's current setting.
+    n_dark : int
+        Number of dark frames (>= 1).
+    flat_every : int
+        Take flats at every k-th energy (1 = every energy).
+    flat_mode : {"pass", "interleaved"}
+        ``"pass"`` (flats in a first pass) or ``"interleaved"``.
+    shutter_open : object
+        Position of ``shutter`` that lets the beam through.
+    shutter_closed : object
+        Position of ``shutter`` that stops the beam (for darks).
+    element : str
+        Absorbing element, recorded in the start document.
+    edge : str
+        Absorption edge, recorded in the start document.
+    sample : dict or None
+        Description of the sample (name, formulation, ...) for the start document.
+    optics : dict or None
+        Magnification, pixel size (``pixel_size_um``) and other optics metadata.
+    baseline : list of Readable
+        More devices to read at the start and end of the run.
+    md : dict or None
+        Extra start-document metadata.
 
     Raises
     ------
     ValueError
         When the plan is built, for an empty, non-increasing or duplicated energy
-        list, ``exposure_time <= 0``, ``n_dark < 1`` or ``flat_every < 1``; and,
-        before anything moves, for any energy or focus position outside an axis's
-        limits.
+        list, ``exposure_time <= 0``, ``n_dark < 1``, ``flat_every < 1`` or an unknown
+        focus-model name (the message lists the known ones); and, before anything
+        moves, for any energy or focus position outside an axis's limits.
 
     Examples
     --------
     >>> from ssb_beamline.plans.energy_grids import ni_k_edge_grid
     >>> RE(xanes_scan(det, energy, zp_z, det_z, stage.x, shutter, i0,  # doctest: +SKIP
-    ...               ni_k_edge_grid("standard"), sample_out=3000, focus=focus))
+    ...               ni_k_edge_grid("standard"), sample_out=3000, focus="sim"))
     """
     grid = validate_energies(energies)
     if exposure_time is not None and not (math.isfinite(exposure_time) and exposure_time > 0):
@@ -117,7 +147,8 @@ def xanes_scan(
     if flat_mode not in ("pass", "interleaved"):
         raise ValueError(f"flat_mode must be 'pass' or 'interleaved', not {flat_mode!r}.")
     energy_list = [float(e) for e in grid]
-    focus_positions = [focus(e) for e in energy_list] if focus is not None else None
+    focus_model = resolve_focus(focus)
+    focus_positions = [focus_model(e) for e in energy_list] if focus_model is not None else None
 
     plan_args = {
         "detector": repr(detector),
@@ -129,7 +160,7 @@ def xanes_scan(
         "i0": repr(i0),
         "energies": energy_list,
         "sample_out": sample_out,
-        "focus": repr(focus),
+        "focus": focus if isinstance(focus, str) else repr(focus),
         "exposure_time": exposure_time,
         "n_dark": int(n_dark),
         "flat_every": int(flat_every),

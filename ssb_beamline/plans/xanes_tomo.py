@@ -1,13 +1,13 @@
 """XANES tomography: a tomogram at each energy of an absorption-edge grid."""
 
-from __future__ import annotations
-
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
 from bluesky.protocols import Movable, Readable, Triggerable
+from bluesky.utils import plan
+from bluesky_queueserver import parameter_annotation_decorator
 
 from ._tomo_common import (  # noqa: F401  (segment_streams is re-exported from here)
     angle_orders,
@@ -20,6 +20,7 @@ from ._tomo_common import (  # noqa: F401  (segment_streams is re-exported from 
     tomogram_list,
 )
 from .energy_grids import validate_energies
+from .focus_models import QUEUE_FOCUS_ANNOTATION, FocusModel, resolve_focus
 from .stubs import (
     PlanGen,
     StreamStager,
@@ -27,12 +28,15 @@ from .stubs import (
     data_key,
     move_energy,
 )
-from .tomo import AngleRange, validate_tomo_args
-from .xanes import FocusModel
+from .tomo import QUEUE_ANGLES, AngleRange, validate_tomo_args
 
 logger = logging.getLogger(__name__)
 
 
+@plan
+@parameter_annotation_decorator(
+    {"parameters": {**QUEUE_FOCUS_ANNOTATION["parameters"], "angles": QUEUE_ANGLES}}
+)
 def xanes_tomo_scan(
     detector: Triggerable,
     energy: Movable,
@@ -46,7 +50,7 @@ def xanes_tomo_scan(
     angles: Sequence[float] | np.ndarray | AngleRange,
     *,
     sample_out: float,
-    focus: FocusModel | None,
+    focus: str | FocusModel | None,
     mode: Literal["step", "fly"] = "step",
     n_dark: int = 10,
     n_flat: int = 10,
@@ -78,17 +82,64 @@ def xanes_tomo_scan(
 
     Parameters
     ----------
-    detector, energy, zone_plate_z, detector_z, rotation, sample_x, shutter, i0
-        As in `xanes_scan` and `tomo_scan`.
-    energies : strictly increasing energies, eV (e.g. ``ni_k_edge_grid("quick")``)
-    angles : explicit angles (deg) or ``(start, stop, num)``; must cover 180 deg
-    sample_out : ``sample_x`` position with the sample out of the beam
-    focus : energy -> (zone-plate z, detector z); None leaves the focus alone
-    mode, n_dark, n_flat, exposure_time, deadtime, lead_time : as in `tomo_scan`
-    zigzag : reverse the angle order at every other energy
-    pixel_size_um, rotation_center_px, element, edge, sample : start-document metadata
-    baseline : more devices read at the start and end
-    md : extra start-document metadata
+    detector : Triggerable
+        Area detector, as in `xanes_scan` and `tomo_scan`.
+    energy : Movable
+        Monochromator energy axis, eV.
+    zone_plate_z : Movable
+        Zone-plate focus axis, mm.
+    detector_z : Movable
+        Detector distance axis, mm.
+    rotation : Movable
+        Rotation axis, deg.
+    sample_x : Movable
+        Axis that moves the sample out of the beam for flats.
+    shutter : Movable
+        Movable shutter (``shutter_open``/``shutter_closed`` positions).
+    i0 : Readable
+        Incident-flux monitor, read with every step frame.
+    energies : list of float
+        Strictly increasing energies, eV (e.g. ``ni_k_edge_grid("quick")``).
+    angles : list of float
+        Explicit angles (deg), or from Python also ``(start, stop, num)`` or an array;
+        must cover 180 deg.
+    sample_out : float
+        ``sample_x`` position with the sample out of the beam.
+    focus : str, callable or None
+        Focus model: a registered name (e.g. ``"sim"``) or, from Python, a callable
+        energy -> (zone-plate z, detector z); None leaves the focus alone.
+    mode : {"step", "fly"}
+        ``"step"`` or ``"fly"``, as in `tomo_scan`.
+    n_dark : int
+        Number of dark frames (>= 1).
+    n_flat : int
+        Number of flat frames per energy (>= 1).
+    exposure_time : float or None
+        Exposure, s; None keeps the detector's setting (step mode only).
+    deadtime : float
+        Fly mode: dead time between frames, s.
+    lead_time : float
+        Fly mode: run-up time of the rotation, s.
+    zigzag : bool
+        Reverse the angle order at every other energy.
+    pixel_size_um : float or None
+        Pixel size at the sample, um, recorded in the start document.
+    rotation_center_px : float or None
+        Rotation centre, px, recorded in the start document.
+    shutter_open : object
+        Position of ``shutter`` that lets the beam through.
+    shutter_closed : object
+        Position of ``shutter`` that stops the beam (for darks).
+    element : str
+        Absorbing element, recorded in the start document.
+    edge : str
+        Absorption edge, recorded in the start document.
+    sample : dict or None
+        Description of the sample for the start document.
+    baseline : list of Readable
+        More devices read at the start and end.
+    md : dict or None
+        Extra start-document metadata.
 
     Raises
     ------
@@ -105,15 +156,16 @@ def xanes_tomo_scan(
     )
     orders = angle_orders(angle_arr, len(energy_list), zigzag)
     flies = fly_geometries(mode, exposure, orders, deadtime, lead_time)
-    focus_positions = [focus(e) for e in energy_list] if focus is not None else None
+    focus_model = resolve_focus(focus)
+    focus_positions = [focus_model(e) for e in energy_list] if focus_model is not None else None
     angle_list = [float(a) for a in angle_arr]
     plan_args = {
         "detector": repr(detector), "energy": repr(energy), "zone_plate_z": repr(zone_plate_z),
         "detector_z": repr(detector_z), "rotation": repr(rotation), "sample_x": repr(sample_x),
         "shutter": repr(shutter), "i0": repr(i0), "energies": energy_list, "angles": angle_list,
-        "sample_out": sample_out, "focus": repr(focus), "mode": mode, "n_dark": n_dark,
-        "n_flat": n_flat, "exposure_time": exposure_time, "deadtime": deadtime,
-        "lead_time": lead_time, "zigzag": zigzag,
+        "sample_out": sample_out, "focus": focus if isinstance(focus, str) else repr(focus),
+        "mode": mode, "n_dark": n_dark, "n_flat": n_flat, "exposure_time": exposure_time,
+        "deadtime": deadtime, "lead_time": lead_time, "zigzag": zigzag,
     }  # fmt: skip
     energy_key, rotation_key = data_key(energy), data_key(rotation)
     tomograms = tomogram_list("energy_ev", energy_list, orders, mode, flies)

@@ -18,6 +18,7 @@ from ssb_beamline.callbacks import LiveOutcome, LiveUpdate, xanes_live_factory
 from ssb_beamline.callbacks.background import BackgroundCallback, CallbackFailedError
 from ssb_beamline.diskspace import DiskFullError, disk_full_cause
 from ssb_beamline.plans import ni_k_edge_grid, xanes_scan
+from ssb_beamline.plans.focus_models import FocusModel, register_focus_model
 from ssb_beamline.plans.suspenders import beamline_suspenders, checkpoint_after_each_event
 from ssb_beamline.private_files import make_private_dir
 from ssb_beamline.profiles.standard import standard_post_processors
@@ -32,6 +33,19 @@ from ssb_beamline.storage.journal import DocumentJournal, JournaledWriter
 from ssb_beamline.storage.server_config import default_data_dir
 
 logger = logging.getLogger(__name__)
+
+#: Name under which the simulated profiles register their focus model (``focus="sim"``).
+SIM_FOCUS_MODEL = "sim"
+
+
+def sim_focus_model(txm: Any) -> FocusModel:
+    """The in-focus (zone-plate z, detector z) of a simulated microscope, as a focus model."""
+
+    def focus(energy_ev: float) -> tuple[float, float]:
+        positions = txm.focus_positions(energy_ev)
+        return positions.zp_z_mm, positions.det_z_mm
+
+    return focus
 
 
 class RunAborted(RunEngineInterrupted):
@@ -222,10 +236,7 @@ class SimulatedBeamline:
         """A ``xanes_scan`` plan on this TXM (``energies``: a preset name or a list, eV)."""
         txm = self.txm
         grid = ni_k_edge_grid(energies) if isinstance(energies, str) else energies
-
-        def focus(energy_ev: float) -> tuple[float, float]:
-            positions = txm.focus_positions(energy_ev)
-            return positions.zp_z_mm, positions.det_z_mm
+        focus = sim_focus_model(txm)
 
         config = txm.phantom.config if hasattr(txm.phantom, "config") else None
         return xanes_scan(
@@ -368,6 +379,8 @@ def simulated_beamline(
             StaticPathProvider(UUIDFilenameProvider(), folder),
             **txm_options,
         )
+        # queue items name the focus model: focus="sim" (the latest simulated session's)
+        register_focus_model(SIM_FOCUS_MODEL, sim_focus_model(txm))
         RE = new_run_engine(store)
         quiet_disk_full_tracebacks(RE)
         RE(ensure_connected(*txm.devices))

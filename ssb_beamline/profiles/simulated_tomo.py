@@ -36,17 +36,20 @@ from ophyd_async.plan_stubs import ensure_connected
 from ssb_beamline.analysis.phases import Phase
 from ssb_beamline.callbacks.background import BackgroundCallback
 from ssb_beamline.callbacks.holo_live import tomo_live_factory
+from ssb_beamline.plans.focus_models import register_focus_model
 from ssb_beamline.plans.holotomo import holotomo_scan
 from ssb_beamline.plans.suspenders import checkpoint_after_each_event
 from ssb_beamline.plans.tomo import tomo_scan
 from ssb_beamline.plans.xanes_tomo import xanes_tomo_scan
 from ssb_beamline.private_files import make_private_dir
 from ssb_beamline.profiles.simulated import (
+    SIM_FOCUS_MODEL,
     SimulatedBeamline,
     attach_journaled_writer,
     new_run_engine,
     quiet_disk_full_tracebacks,
     result_sink,
+    sim_focus_model,
 )
 from ssb_beamline.profiles.zmq_link import attach_publisher
 from ssb_beamline.reference_data import ni_k_edge_references
@@ -169,10 +172,7 @@ class SimulatedTomography(SimulatedBeamline):
                    **kwargs: Any):  # fmt: skip
         """A ``xanes_tomo_scan`` plan with focus tracking."""
         t = self.tomo
-
-        def focus(energy_ev: float) -> tuple[float, float]:
-            positions = t.focus_positions(energy_ev)
-            return positions.zp_z_mm, positions.det_z_mm
+        focus = sim_focus_model(t)
 
         return xanes_tomo_scan(t.detector, t.energy, t.zp_z, t.det_z, t.sample.rotation,
                                t.sample.x, t.shutter, t.i0, energies, angles, focus=focus,
@@ -255,6 +255,7 @@ def simulated_tomo(
         projector = PhantomProjector(padded, center_offset_px=center_offset_px)
         tomo = make_sim_tomo(projector=projector, directory=folder, mode=mode, energy_ev=energy,
                              **options)  # fmt: skip
+        register_focus_model(SIM_FOCUS_MODEL, sim_focus_model(tomo))
         RE = new_run_engine(store)
         quiet_disk_full_tracebacks(RE)
         RE(ensure_connected(*tomo.devices))
