@@ -17,6 +17,8 @@ import os
 import time
 from pathlib import Path
 
+from ssb_beamline.private_files import make_private_dir
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover (Windows)
@@ -45,7 +47,7 @@ class WorkerState:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(self.directory)
         self.path = self.directory / "worker-state.json"
         self._lock = self._take_lock()
         self.in_progress: dict[str, float] = {}

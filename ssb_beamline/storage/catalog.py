@@ -25,6 +25,8 @@ import logging
 import os
 from pathlib import Path
 
+from ssb_beamline.private_files import make_private_dir
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover (Windows)
@@ -100,7 +102,7 @@ class ScanIdCounter:
 
     def __call__(self, md: dict) -> int:
         floor = max(self.floor, int(md.get("scan_id") or 0))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         with os.fdopen(fd, "r+") as f:
             if fcntl is not None:

@@ -38,6 +38,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ssb_beamline.private_files import make_private_dir
+
 from .server_config import DataDirectoryError
 
 try:
@@ -75,7 +77,7 @@ _registry = threading.Lock()
 
 def _make(root: Path) -> None:
     try:
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dir(root)
     except OSError as exc:
         raise DataDirectoryError(root, exc) from exc
 

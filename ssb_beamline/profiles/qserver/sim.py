@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ssb_beamline.plans.focus_models import register_focus_model
+from ssb_beamline.private_files import make_private_dir
 from ssb_beamline.profiles.qserver.namespace import ZMQ_PUBLISH_ENV, queue_namespace
 
 __all__ = [
@@ -144,7 +145,7 @@ def _worker_namespace() -> dict[str, Any]:
                                  zmq_publish=os.environ.get(ZMQ_PUBLISH_ENV) or None)  # fmt: skip
     try:
         folder = Path(detector_dir or session.store.detector_dir) / "tomo"
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dir(folder)
         tomo = _make_tomo(folder, min(px or 64, 64))
         session.RE(ensure_connected(*tomo.devices))
         register_focus_model(TOMO_FOCUS_MODEL, sim_focus_model(tomo))
