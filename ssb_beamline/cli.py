@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 logger = logging.getLogger("ssb_beamline")
-console = Console()
+console = Console(soft_wrap=True)  # error lines keep paths whole: no hard breaks inserted
 
 
 def _configure_logging(verbosity: int) -> None:

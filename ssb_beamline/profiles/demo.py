@@ -35,7 +35,7 @@ def run_demo(
     """Run the demo; returns the exit code (0 when the live analysis succeeded)."""
     from ssb_beamline.cli import progress_bar
 
-    console = console or Console()
+    console = console or Console(soft_wrap=True)
     check_demo_inputs(out_dir=out_dir, size=size, preset=preset)
     phantom = PhantomConfig(shape=(size, size), seed=seed)
     with console.status("Starting tiled and the simulated TXM..."):

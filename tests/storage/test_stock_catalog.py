@@ -22,8 +22,19 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def two_demos(tiled_server, tmp_path_factory):
-    """Two tiny demos written through ``--tiled`` into the session's server; their uids."""
+def own_server(tmp_path_factory):
+    """A server of this module alone: other tests' runs would share its scan ids."""
+    from ssb_beamline.storage import EmbeddedTiledServer
+
+    server = EmbeddedTiledServer(tmp_path_factory.mktemp("stock-catalog"))
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def two_demos(own_server, tmp_path_factory):
+    """Two tiny demos written through ``--tiled`` into a fresh server; their uids."""
+    tiled_server = own_server
     out = tmp_path_factory.mktemp("demo-figures")
     client = from_uri(tiled_server.url, api_key=tiled_server.api_key)
     uids = []
