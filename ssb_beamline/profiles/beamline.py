@@ -189,7 +189,8 @@ def beamline_session(
     connect_timeout : float
         Seconds to wait for every PV.
     store : TiledStore, optional
-        An open store to use (closed with the session); default: ``open_store``.
+        An open store to use (closed with the session, left open if this fails);
+        default: ``open_store(tiled_uri, data_dir=data_dir)``.
 
     Raises
     ------
@@ -199,6 +200,7 @@ def beamline_session(
         Listing every PV that did not connect, with its file line.
     """
     loaded = load_beamline_file(beamline_file, prefix=prefix)
+    owned = store is None
     store = store or open_store(tiled_uri, data_dir=data_dir)
     try:
         txm = make_epics_txm(loaded.config, _path_provider(loaded, detector_dir))
@@ -216,7 +218,8 @@ def beamline_session(
             suspenders=suspenders, suspender_options=suspender_options,
         )  # fmt: skip
     except BaseException:
-        store.close()
+        if owned:
+            store.close()
         raise
     logger.info("Beamline %s (%s) connected", loaded.config.name, loaded.path)
     return session

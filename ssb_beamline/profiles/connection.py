@@ -8,15 +8,26 @@ them into one list, each PV with the beamline-file line of the device it belongs
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 from bluesky.run_engine import RunEngine
 from ophyd_async.core import Device, NotConnectedError
 from ophyd_async.plan_stubs import ensure_connected
 
-from ssb_beamline.devices.beamline_file import LoadedBeamline
-from ssb_beamline.devices.txm import DEVICE_KEYS
+from ssb_beamline.devices.beamline_file import (
+    LoadedBeamline,
+    default_beamline_file,
+    load_beamline_file,
+)
+from ssb_beamline.devices.txm import DEVICE_KEYS, make_epics_txm
 
-__all__ = ["BeamlineConnectionError", "connect_devices", "connection_report", "missing_pvs"]
+__all__ = [
+    "BeamlineConnectionError",
+    "check_beamline",
+    "connect_devices",
+    "connection_report",
+    "missing_pvs",
+]
 
 
 class BeamlineConnectionError(ConnectionError):
@@ -85,3 +96,27 @@ def connect_devices(
     except NotConnectedError as exc:
         missing = missing_pvs(exc, devices, loaded)
         raise BeamlineConnectionError(connection_report(missing, loaded), missing) from None
+
+
+def check_beamline(
+    path: str | Path | None, *, prefix: str | None = None, timeout: float = 5.0
+) -> tuple[LoadedBeamline, list[tuple[str, str]], int]:
+    """Try to connect every device of a beamline file; nothing is moved or written.
+
+    Returns
+    -------
+    (loaded file, [(PV, "FILE, line N (key)"), ...] that did not connect, number of devices)
+    """
+    from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
+
+    loaded = load_beamline_file(path or default_beamline_file(), prefix=prefix)
+    provider = StaticPathProvider(
+        UUIDFilenameProvider(), loaded.config.detector_files.ioc_directory
+    )
+    devices = make_epics_txm(loaded.config, provider).named_devices()
+    RE = RunEngine({}, call_returns_result=False)
+    try:
+        connect_devices(RE, devices, loaded, timeout)
+    except BeamlineConnectionError as exc:
+        return loaded, exc.missing, len(devices)
+    return loaded, [], len(devices)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -32,12 +33,33 @@ def run_demo(
     console: Console | None = None,
 ) -> int:
     """Run the demo; returns the exit code (0 when the live analysis succeeded)."""
-    from ssb_beamline.cli import progress_bar
-
     console = console or Console()
     phantom = PhantomConfig(shape=(size, size), seed=seed)
     with console.status("Starting tiled and the simulated TXM..."):
         beamline = simulated_beamline(tiled_uri=tiled_uri, data_dir=data_dir, phantom=phantom)
+    return scan_and_report(
+        beamline, beamline.txm, out_dir=out_dir, preset=preset, size=size, console=console,
+        title="simulated TXM XANES scan",
+    )  # fmt: skip
+
+
+def scan_and_report(
+    beamline: Any,
+    truth: Any,
+    *,
+    out_dir: Path,
+    preset: str,
+    size: int,
+    console: Console,
+    title: str,
+) -> int:
+    """Run the XANES scan of ``beamline``, score its maps against ``truth``, print the table.
+
+    ``truth`` has ``phantom``, ``truth_soc()``, ``truth_edge_energy_map()`` and
+    ``pixel_size_um`` (a `SimTXM`, or the phantom of a simulated IOC).
+    """
+    from ssb_beamline.cli import progress_bar
+
     with beamline, progress_bar() as progress:
         plan = beamline.xanes(preset)
         task = progress.add_task("XANES scan", total=None, status="darks, flats")
@@ -68,7 +90,7 @@ def run_demo(
             return 1
         stored = read_results(beamline.store.results, uid)
         run = beamline.store.raw[uid]
-        txm = beamline.txm
+        txm = truth
         truth_mask = txm.phantom.labels > 0
         edge_score = score_map(
             stored.arrays["edge_energy"], txm.truth_edge_energy_map(), truth_mask
@@ -85,7 +107,7 @@ def run_demo(
             truth={"soc": txm.truth_soc(), "edge_energy": txm.truth_edge_energy_map()},
             title=f"Simulated Ni K-edge XANES, run {uid[:8]}",
         )
-    table = Table(title="ssb-beamline demo: simulated TXM XANES scan")
+    table = Table(title=f"ssb-beamline demo: {title}")
     table.add_column("quantity")
     table.add_column("value", justify="right")
     frame_counts = f"{counts['dark']} / {counts['flat']} / {counts['primary']}"
