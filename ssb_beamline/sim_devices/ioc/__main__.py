@@ -1,0 +1,62 @@
+"""``python -m ssb_beamline.sim_devices.ioc --prefix P [--data-dir D] [--port N] ...``.
+
+Serves the simulated TXM over Channel Access on loopback until interrupted.
+Logs to stderr; prints nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from .server import serve_sim_txm_ioc, validate_prefix
+
+logger = logging.getLogger("ssb_beamline.sim_devices.ioc")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line options of the simulated IOC."""
+    parser = argparse.ArgumentParser(
+        prog="python -m ssb_beamline.sim_devices.ioc",
+        description="Simulated TXM IOC (caproto) serving the ssb_beamline physics over CA.",
+    )
+    parser.add_argument("--prefix", default="SSBSIM:", help="PV prefix ending with ':'")
+    parser.add_argument("--port", type=int, default=5064, help="CA server port (default 5064)")
+    parser.add_argument("--data-dir", default=None, help="directory the HDF5 plugin may write to")
+    parser.add_argument("--phantom-seed", type=int, default=0, help="phantom and noise seed")
+    parser.add_argument("--size", type=int, default=512, help="phantom size, pixels (N x N)")
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    return parser
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM stops the server like Ctrl-C, so open HDF5 files are closed."""
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse options and serve; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    try:
+        validate_prefix(args.prefix)
+        if not 0 < args.port < 65536:
+            raise ValueError(f"--port must be in 1..65535, got {args.port}")
+    except ValueError as exc:
+        logger.error("%s", exc)
+        return 2
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        serve_sim_txm_ioc(args.prefix, port=args.port)
+    except KeyboardInterrupt:
+        logger.info("Simulated IOC %s stopped", args.prefix)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

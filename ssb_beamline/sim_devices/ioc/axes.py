@@ -1,0 +1,56 @@
+"""The axes of the simulated TXM IOC: record names, units, limits, speeds.
+
+Units and limits are those of the in-process simulators
+(`ssb_beamline.sim_devices.factory`, `tomo_factory`, `stage`) so that a plan
+moves the same numbers over Channel Access as in process.
+"""
+
+from __future__ import annotations
+
+from ..factory import DEFAULT_ENERGY_EV, DET_Z_LIMITS_MM, ENERGY_LIMITS_EV, ZP_Z_LIMITS_MM
+from ..image_model import OpticsConfig
+from ..tomo_factory import HOLO_Z_LIMITS_MM, ROTATION_LIMITS_DEG
+from .motors import AxisSpec
+
+__all__ = ["AXIS_KEYS", "default_axes"]
+
+#: Short names of the axes (keys of `default_axes`) and what they are.
+AXIS_KEYS = {
+    "energy": "Mono:Energy",
+    "zp_x": "ZP:X",
+    "zp_y": "ZP:Y",
+    "zp_z": "ZP:Z",
+    "det_z": "Det:Z",
+    "sample_x": "Smpl:X",
+    "sample_y": "Smpl:Y",
+    "sample_z": "Smpl:Z",
+    "rotation": "Smpl:Rot",
+    "holo_z": "Holo:Dist",
+}
+
+
+def default_axes(
+    energy_ev: float = DEFAULT_ENERGY_EV, optics: OpticsConfig | None = None
+) -> dict[str, AxisSpec]:
+    """Axis specs keyed by `AXIS_KEYS`; zone plate and detector start in focus at ``energy_ev``."""
+    focus = (optics or OpticsConfig()).focus(energy_ev)
+    return {
+        "energy": AxisSpec("Mono:Energy", "eV", ENERGY_LIMITS_EV, energy_ev, 200.0, 1000.0, 3,
+                           "Monochromator energy"),
+        "zp_x": AxisSpec("ZP:X", "mm", (-5.0, 5.0), 0.0, 2.0, 10.0, 4, "Zone plate x"),
+        "zp_y": AxisSpec("ZP:Y", "mm", (-5.0, 5.0), 0.0, 2.0, 10.0, 4, "Zone plate y"),
+        "zp_z": AxisSpec("ZP:Z", "mm", ZP_Z_LIMITS_MM, focus.zp_z_mm, 20.0, 50.0, 4,
+                         "Zone plate z (sample-ZP distance)"),
+        "det_z": AxisSpec("Det:Z", "mm", DET_Z_LIMITS_MM, focus.det_z_mm, 2000.0, 5000.0, 3,
+                          "Detector z (ZP-detector distance)"),
+        "sample_x": AxisSpec("Smpl:X", "um", (-5000.0, 5000.0), 0.0, 5000.0, 20000.0, 3,
+                             "Sample x"),
+        "sample_y": AxisSpec("Smpl:Y", "um", (-5000.0, 5000.0), 0.0, 5000.0, 20000.0, 3,
+                             "Sample y"),
+        "sample_z": AxisSpec("Smpl:Z", "um", (-2000.0, 2000.0), 0.0, 5000.0, 20000.0, 3,
+                             "Sample z"),
+        "rotation": AxisSpec("Smpl:Rot", "deg", ROTATION_LIMITS_DEG, 0.0, 30.0, 360.0, 4,
+                             "Sample rotation"),
+        "holo_z": AxisSpec("Holo:Dist", "mm", HOLO_Z_LIMITS_MM, 10.0, 100.0, 500.0, 4,
+                           "Holotomography propagation distance"),
+    }  # fmt: skip
