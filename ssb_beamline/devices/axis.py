@@ -15,7 +15,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from functools import cached_property
 
-from ophyd_async.core import TimeoutCalculator
+from ophyd_async.core import DEFAULT_TIMEOUT, TimeoutCalculator
 from ophyd_async.epics.motor import Motor, MotorFlyableMovableLogic
 
 __all__ = ["AxisTimeoutError", "BeamlineAxis", "NamedTimeoutMoveLogic"]
@@ -30,7 +30,18 @@ class AxisTimeoutError(TimeoutError):
 
 @dataclass
 class NamedTimeoutMoveLogic(MotorFlyableMovableLogic):
-    """Stock motor-record move logic; a timed-out move names the axis and its PV."""
+    """Stock motor-record move logic; a timed-out move names the axis and its PV.
+
+    ``margin_s`` is the slack on top of the expected move time (travel / VELO +
+    2 ACCL); the stock value is ``DEFAULT_TIMEOUT`` (10 s).
+    """
+
+    margin_s: float = DEFAULT_TIMEOUT
+
+    async def calculate_timeout(self, old_position: float, new_position: float) -> float:
+        """Expected move time plus ``margin_s``."""
+        expected = await super().calculate_timeout(old_position, new_position)
+        return expected - DEFAULT_TIMEOUT + self.margin_s
 
     async def move(self, new_position: float, timeout: TimeoutCalculator) -> None:
         """Put VAL with completion; raise `AxisTimeoutError` if DMOV does not return."""
@@ -59,6 +70,17 @@ class BeamlineAxis(Motor):
     >>> axis.user_readback.source
     'ca://SSBSIM:Mono:Energy.RBV'
     """
+
+    @property
+    def timeout_margin_s(self) -> float:
+        """Seconds a move may take beyond travel / VELO + 2 ACCL before it times out."""
+        return self._logic.margin_s
+
+    @timeout_margin_s.setter
+    def timeout_margin_s(self, value: float) -> None:
+        if not value > 0:
+            raise ValueError(f"timeout_margin_s must be > 0 s, got {value}")
+        self._logic.margin_s = float(value)
 
     @cached_property
     def _logic(self) -> NamedTimeoutMoveLogic:
