@@ -30,7 +30,7 @@ from typing import Any
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.run_engine import RunEngine
-from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
+from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider, generate_directory_uri
 
 from ssb_beamline.callbacks import LiveUpdate
 from ssb_beamline.devices.beamline_file import LoadedBeamline, load_beamline_file
@@ -154,7 +154,8 @@ def _path_provider(loaded: LoadedBeamline, detector_dir: str | Path | None) -> S
     else:
         ioc_dir, local = files.ioc_directory, files.local_directory
     local.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return StaticPathProvider(UUIDFilenameProvider(), ioc_dir, directory_uri=local.as_uri() + "/")
+    uri = generate_directory_uri(local)  # file://localhost/<the folder as seen here>/
+    return StaticPathProvider(UUIDFilenameProvider(), ioc_dir, directory_uri=uri)
 
 
 def beamline_session(

@@ -1,8 +1,10 @@
 """The XANES demo over Channel Access against the real simulated TXM IOC.
 
-The IOC (a caproto subprocess) images a 96 x 96 px phantom (seed 0, the IOC's
-``--size 96``) so the 21-energy "quick" scan takes seconds; the maps are scored
-against that phantom's truth exactly as the demo scores the in-process run.
+The IOC (a caproto subprocess) images a 64 x 64 px phantom (seed 0, the IOC's
+``--size 64``) instead of the default 512 x 512, so that the demo's 41-energy
+"standard" scan takes about a minute; the maps are scored against that phantom's
+truth exactly as the demo scores the in-process run (the coarser 21-energy "quick"
+grid misses the 0.3 eV goal in process too: its median |dE| is about 0.86 eV).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def ca_run(sim_ioc, epics_store):
     session = open_session(sim_ioc, epics_store)
-    (uid,) = session.run(session.xanes("quick", n_dark=3))
+    (uid,) = session.run(session.xanes("standard", n_dark=3))
     yield session, uid
     session.close()
 
@@ -51,11 +53,11 @@ def test_raw_frames_and_ca_sources_are_in_tiled(ca_run, sim_ioc):
     run = session.store.raw[uid]
     start = run.metadata["start"]
     assert start["detector_key"] == "detector" and start["energy_key"] == "energy"
-    for stream, n in {"dark": 3, "flat": 21, "primary": 21}.items():
+    for stream, n in {"dark": 3, "flat": 41, "primary": 41}.items():
         frames = run[stream]["detector"].read()
         assert frames.shape == (n, IOC_SIZE, IOC_SIZE) and frames.dtype == np.uint16
     energies = run["primary"]["energy"].read()
-    np.testing.assert_allclose(energies, ni_k_edge_grid("quick"), atol=0.01)
+    np.testing.assert_allclose(energies, ni_k_edge_grid("standard"), atol=0.01)
     keys = run["primary"].metadata["data_keys"]
     assert keys["energy"]["source"] == f"ca://{sim_ioc.prefix}Mono:Energy.RBV"
     assert keys["i0_flux"]["source"] == f"ca://{sim_ioc.prefix}I0:Counts"
