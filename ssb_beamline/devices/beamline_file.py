@@ -35,6 +35,9 @@ its line and the fix. Schema (``?`` = optional)::
     detector_files:
       ioc_directory: /data/ssb       # where the IOC writes, as the IOC sees it
       analysis_directory?: /data/ssb # the same folder as this machine sees it
+    holo?:                           # holotomography (cone beam)
+      focus_to_detector_mm?: 1200    # none: parallel beam (distance = holo_distance)
+      pixel_size_um?: 0.1            # at the sample, if not focus.pixel_size_um
 """
 
 from __future__ import annotations
@@ -179,6 +182,13 @@ class DetectorFiles(_Strict):
         return Path(self.analysis_directory or self.ioc_directory)
 
 
+class HoloSettings(_Strict):
+    """Cone-beam geometry of holotomography (effective propagation distances)."""
+
+    focus_to_detector_mm: Positive | None = None
+    pixel_size_um: Positive | None = None
+
+
 class BeamlineFile(_Strict):
     """A validated beamline file (see the module docstring for the schema)."""
 
@@ -190,6 +200,7 @@ class BeamlineFile(_Strict):
     limits: Limits
     sample_out_x: float
     detector_files: DetectorFiles
+    holo: HoloSettings = HoloSettings()
 
     def with_prefix(self, prefix: str | None) -> BeamlineFile:
         """The same file with the common PV prefix replaced (``None``: unchanged)."""

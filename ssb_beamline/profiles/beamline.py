@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
@@ -39,9 +39,10 @@ from ssb_beamline.devices.txm import EpicsTXM, make_epics_txm
 from ssb_beamline.plans import ni_k_edge_grid, xanes_scan
 from ssb_beamline.plans.stubs import check_within_limits
 from ssb_beamline.plans.suspenders import checkpoint_after_each_event
+from ssb_beamline.profiles.beamline_tomo import holotomo_plan, tomo_plan, xanes_tomo_plan
 from ssb_beamline.profiles.connection import connect_devices
 from ssb_beamline.profiles.focus_model import ZonePlateFocusModel
-from ssb_beamline.profiles.session_wiring import wire_session
+from ssb_beamline.profiles.session_wiring import attach_tomo_analysis, wire_session
 from ssb_beamline.profiles.simulated import SimulatedBeamline
 from ssb_beamline.storage import TiledStore, open_store
 
@@ -112,6 +113,18 @@ class EpicsBeamline(SimulatedBeamline):
                     [p[index] for p in positions], bounds, "mm",
                 )  # fmt: skip
 
+    def tomo_scan(self, *args: Any, **kwargs: Any):
+        """A ``tomo_scan`` plan (see :func:`~ssb_beamline.profiles.beamline_tomo.tomo_plan`)."""
+        return tomo_plan(self, *args, **kwargs)
+
+    def xanes_tomo(self, *args: Any, **kwargs: Any):
+        """A ``xanes_tomo_scan`` plan (see :func:`.beamline_tomo.xanes_tomo_plan`)."""
+        return xanes_tomo_plan(self, *args, **kwargs)
+
+    def holotomo(self, *args: Any, **kwargs: Any):
+        """A ``holotomo_scan`` plan (see :func:`.beamline_tomo.holotomo_plan`)."""
+        return holotomo_plan(self, *args, **kwargs)
+
     def xanes(
         self,
         energies: Any = "standard",
@@ -172,6 +185,7 @@ def beamline_session(
     suspender_options: Mapping[str, float] | None = None,
     connect_timeout: float = 10.0,
     store: TiledStore | None = None,
+    analysis: Literal["xanes", "tomo"] = "xanes",
 ) -> EpicsBeamline:
     """Load a beamline file, connect its devices and wire a session.
 
@@ -189,6 +203,9 @@ def beamline_session(
         the file's ``detector_files``; default: the file's folders.
     connect_timeout : float
         Seconds to wait for every PV.
+    analysis : {"xanes", "tomo"}
+        The live analysis: 2D XANES maps, or tomography / 3D XANES / holotomography
+        (``tomo_live_factory``, as in the simulated tomography session).
     store : TiledStore, optional
         An open store to use (closed with the session, left open if this fails);
         default: ``open_store(tiled_uri, data_dir=data_dir)``.
@@ -215,9 +232,11 @@ def beamline_session(
         )  # fmt: skip
         wire_session(
             session, store, txm.ring_current, txm.fe_shutter,
-            live_analysis=live_analysis, write_to_tiled=write_to_tiled,
+            live_analysis=live_analysis and analysis == "xanes", write_to_tiled=write_to_tiled,
             suspenders=suspenders, suspender_options=suspender_options,
         )  # fmt: skip
+        if live_analysis and analysis == "tomo":
+            attach_tomo_analysis(session, store, write_to_tiled)
     except BaseException:
         if owned:
             store.close()

@@ -21,7 +21,7 @@ from ssb_beamline.storage import TiledResultSink, TiledStore
 if TYPE_CHECKING:
     from ssb_beamline.profiles.simulated import SimulatedBeamline
 
-__all__ = ["wire_session"]
+__all__ = ["attach_tomo_analysis", "wire_session"]
 
 
 def wire_session(
@@ -60,3 +60,24 @@ def wire_session(
         )
         session.live = BackgroundCallback(RunRouter([factory]), "live analysis")
         RE.subscribe(session.live)
+
+
+def attach_tomo_analysis(
+    session: SimulatedBeamline,
+    store: TiledStore,
+    write_to_tiled: bool = True,
+    tomo_options: Mapping[str, Any] | None = None,
+    holo_options: Mapping[str, Any] | None = None,
+) -> None:
+    """Subscribe the live tomography / 3D XANES / holotomography analysis (own thread)."""
+    from ssb_beamline.callbacks.holo_live import tomo_live_factory
+
+    factory = tomo_live_factory(
+        ni_k_edge_references(),
+        sink=TiledResultSink(store.results, store.journal_dir) if write_to_tiled else None,
+        outcomes=session.outcomes,
+        tomo_options=tomo_options,
+        holo_options=holo_options,
+    )
+    session.live = BackgroundCallback(RunRouter([factory]), "live tomography")
+    session.RE.subscribe(session.live)

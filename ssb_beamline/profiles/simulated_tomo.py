@@ -31,18 +31,15 @@ from typing import Any
 
 import numpy as np
 from bluesky.run_engine import RunEngine
-from event_model import RunRouter
 from ophyd_async.plan_stubs import ensure_connected
 
 from ssb_beamline.analysis.phases import Phase
-from ssb_beamline.callbacks.background import BackgroundCallback
-from ssb_beamline.callbacks.holo_live import tomo_live_factory
 from ssb_beamline.plans.holotomo import holotomo_scan
 from ssb_beamline.plans.suspenders import checkpoint_after_each_event
 from ssb_beamline.plans.tomo import tomo_scan
 from ssb_beamline.plans.xanes_tomo import xanes_tomo_scan
+from ssb_beamline.profiles.session_wiring import attach_tomo_analysis
 from ssb_beamline.profiles.simulated import SimulatedBeamline, attach_journaled_writer
-from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.sim_devices.factory import DEFAULT_ENERGY_EV
 from ssb_beamline.sim_devices.phantom3d import Phantom3D, Phantom3DConfig, make_phantom3d
 from ssb_beamline.sim_devices.projection import PhantomProjector
@@ -53,7 +50,7 @@ from ssb_beamline.sim_devices.refraction import (
     wavelength_m,
 )
 from ssb_beamline.sim_devices.tomo_factory import SimTomo, make_sim_tomo
-from ssb_beamline.storage import TiledResultSink, open_store
+from ssb_beamline.storage import open_store
 
 logger = logging.getLogger(__name__)
 
@@ -254,15 +251,7 @@ def simulated_tomo(
         if write_to_tiled:
             attach_journaled_writer(session, store)
         if live_analysis:
-            factory = tomo_live_factory(
-                ni_k_edge_references(),
-                sink=TiledResultSink(store.results, store.journal_dir) if write_to_tiled else None,
-                outcomes=session.outcomes,
-                tomo_options=tomo_options,
-                holo_options=holo_options,
-            )
-            session.live = BackgroundCallback(RunRouter([factory]), "live tomography")
-            RE.subscribe(session.live)
+            attach_tomo_analysis(session, store, write_to_tiled, tomo_options, holo_options)
     except BaseException:
         store.close()
         raise
