@@ -11,7 +11,9 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from .frames import MODELS, SimConfig
 from .server import serve_sim_txm_ioc, validate_prefix
 
 logger = logging.getLogger("ssb_beamline.sim_devices.ioc")
@@ -28,8 +30,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=None, help="directory the HDF5 plugin may write to")
     parser.add_argument("--phantom-seed", type=int, default=0, help="phantom and noise seed")
     parser.add_argument("--size", type=int, default=512, help="phantom size, pixels (N x N)")
+    parser.add_argument(
+        "--model",
+        default="TXM",
+        choices=MODELS,
+        help="camera frame model at start (TXM: 2-D XANES phantom; Tomo/Holo: "
+        "projections of the 3-D phantom); switch later with {P}Sim:Model",
+    )
+    parser.add_argument(
+        "--tomo-shape",
+        default="64,128,128",
+        help="3-D phantom voxels Z,Y,X for Tomo/Holo (default 64,128,128)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser
+
+
+def _tomo_shape(text: str) -> tuple[int, int, int]:
+    """``"64,128,128"`` -> ``(64, 128, 128)``; ValueError naming the option otherwise."""
+    try:
+        z, y, x = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--tomo-shape must be three integers Z,Y,X, got {text!r}") from None
+    return z, y, x
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -47,12 +70,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         validate_prefix(args.prefix)
         if not 0 < args.port < 65536:
             raise ValueError(f"--port must be in 1..65535, got {args.port}")
+        config = SimConfig(size=args.size, seed=args.phantom_seed, model=args.model,
+                           tomo_shape=_tomo_shape(args.tomo_shape))  # fmt: skip
+        if args.data_dir is not None and not Path(args.data_dir).is_dir():
+            raise ValueError(f"--data-dir {args.data_dir} is not a directory; create it first")
     except ValueError as exc:
         logger.error("%s", exc)
         return 2
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        serve_sim_txm_ioc(args.prefix, port=args.port)
+        serve_sim_txm_ioc(args.prefix, port=args.port, config=config, data_dir=args.data_dir)
     except KeyboardInterrupt:
         logger.info("Simulated IOC %s stopped", args.prefix)
     return 0

@@ -12,13 +12,21 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+from caproto import ChannelEnum
 from caproto.server import PVGroup, run
 
+from ..tomo_detector import TomoState
 from .axes import default_axes
 from .beam import BeamMonitors, ShutterRecord
+from .camera import CameraDriver
 from .faults import FaultPVs
+from .frames import BEAM_THRESHOLD_MA, FrameSource, SimConfig
+from .hdf import HDFPlugin
 from .motors import AxisSpec, MotorRecord
+from .ndattributes import AttributeSpec, parse_ndattributes, value_attributes
 
 __all__ = ["LOOPBACK", "SimTXMIOC", "serve_sim_txm_ioc", "server_env", "validate_prefix"]
 
@@ -47,6 +55,10 @@ class SimTXMIOC:
         PV prefix ending with ``:`` (e.g. ``"SSBSIM:"``).
     axes : dict of str to AxisSpec, optional
         Default `default_axes()`.
+    config : SimConfig, optional
+        Phantom size, seed and frame model of the camera.
+    data_dir : str or Path, optional
+        The HDF5 plugin writes only inside this directory (anywhere if None).
 
     Attributes
     ----------
@@ -56,11 +68,21 @@ class SimTXMIOC:
         ``Shtr:FE:`` and ``Shtr:Ph:``.
     beam : BeamMonitors
         ``I0:Counts`` and ``Ring:Current``.
+    camera : CameraDriver
+        ``cam1:``; ``camera.frames`` renders the frames.
+    hdf : HDFPlugin
+        ``HDF1:``.
     pvdb : dict
         Every PV, for ``caproto.server.run``.
     """
 
-    def __init__(self, prefix: str, axes: dict[str, AxisSpec] | None = None) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        axes: dict[str, AxisSpec] | None = None,
+        config: SimConfig | None = None,
+        data_dir: str | Path | None = None,
+    ) -> None:
         self.prefix = validate_prefix(prefix)
         self.motors = {key: MotorRecord(spec, prefix=prefix + spec.suffix)
                        for key, spec in (axes or default_axes()).items()}  # fmt: skip
@@ -68,20 +90,71 @@ class SimTXMIOC:
         self.shutter = ShutterRecord(prefix + "Shtr:Ph:")
         self.beam = BeamMonitors(prefix)
         by_suffix = {m.spec.suffix: m for m in self.motors.values()}
-        self.faults = FaultPVs(prefix, by_suffix)
+        self.frames = FrameSource(config or SimConfig(), self.state_at)
+        self.faults = FaultPVs(prefix, by_suffix, self.frames, self._model_changed)
+        self.camera = CameraDriver(prefix + "cam1:", self.frames, self.state_at,
+                                   self.attribute_values, self.beam.i0.write)  # fmt: skip
+        self.hdf = HDFPlugin(prefix + "HDF1:", self.attribute_specs, data_dir)
+        self.hdf.init_array_shape(*self.frames.shape)
+        self.camera.add_plugins([self.hdf])
         self.groups: list[PVGroup] = [*self.motors.values(), self.fe_shutter, self.shutter,
-                                      self.beam, self.faults]  # fmt: skip
+                                      self.beam, self.faults, self.camera, self.hdf]  # fmt: skip
+        self._pvdb: dict | None = None
+
+    async def _model_changed(self) -> None:
+        """Refuse a model switch while acquiring or capturing; else publish the new shape."""
+        if self.camera.acquiring or self.hdf.capturing:
+            raise RuntimeError("Sim:Model cannot change while cam1 acquires or HDF1 captures")
+        for group in (self.camera, self.hdf):
+            await group.set_array_shape(*self.frames.shape)
+
+    def _position(self, key: str, t: float, default: float = 0.0) -> float:
+        motor = self.motors.get(key)
+        return motor.axis.position_at(t) if motor is not None else default
+
+    def state_at(self, t: float) -> TomoState:
+        """Beamline state at UNIX time ``t``: exact axis positions, shutters, ring, flux."""
+        ring_ma = self.beam.current_ma()
+        fe_open = self.fe_shutter.is_open
+        p = self._position
+        return TomoState(
+            energy_ev=p("energy", t), zp_z_mm=p("zp_z", t), det_z_mm=p("det_z", t),
+            sample_x_um=p("sample_x", t), sample_y_um=p("sample_y", t),
+            shutter_open=self.shutter.is_open and fe_open and ring_ma >= BEAM_THRESHOLD_MA,
+            flux=self.frames.relative_flux(self.beam.relative_current()),
+            fe_shutter_open=fe_open, ring_current_ma=ring_ma,
+            rotation_deg=p("rotation", t), holo_z_mm=p("holo_z", t), timestamp=t,
+        )  # fmt: skip
+
+    def attribute_specs(self) -> list[AttributeSpec]:
+        """NDAttribute datasets declared by the camera's and the plugin's XML."""
+        return parse_ndattributes(self.camera.nd_attributes_file.value,
+                                  self.hdf.nd_attributes_file.value)  # fmt: skip
+
+    def attribute_values(self, t: float, info: dict[str, Any]) -> dict[str, Any]:
+        """NDAttribute values of a frame exposed at ``t`` (motor readbacks exact at ``t``)."""
+        exact = {m.prefix + ".RBV": (lambda m=m: m.axis.position_at(t))
+                 for m in self.motors.values()}  # fmt: skip
+        return value_attributes(self.attribute_specs(), info, exact, self._current)
+
+    def _current(self, pv: str) -> Any:
+        data = self.pvdb[pv]
+        if isinstance(data, ChannelEnum):
+            return data.enum_strings.index(data.value)
+        return data.value
 
     @property
     def pvdb(self) -> dict:
         """The PV database of every group."""
-        db: dict = {}
-        for group in self.groups:
-            clash = db.keys() & group.pvdb.keys()
-            if clash:
-                raise ValueError(f"PV names served twice: {sorted(clash)}")
-            db.update(group.pvdb)
-        return db
+        if self._pvdb is None:
+            db: dict = {}
+            for group in self.groups:
+                clash = db.keys() & group.pvdb.keys()
+                if clash:
+                    raise ValueError(f"PV names served twice: {sorted(clash)}")
+                db.update(group.pvdb)
+            self._pvdb = db
+        return self._pvdb
 
 
 def server_env(port: int) -> dict[str, str]:
@@ -103,6 +176,8 @@ def serve_sim_txm_ioc(
     port: int = 5064,
     interfaces: Sequence[str] = (LOOPBACK,),
     ioc: SimTXMIOC | None = None,
+    config: SimConfig | None = None,
+    data_dir: str | Path | None = None,
 ) -> None:
     """Serve the simulated TXM over Channel Access until interrupted (blocking).
 
@@ -116,8 +191,12 @@ def serve_sim_txm_ioc(
         Interfaces to listen on; loopback only unless you mean it.
     ioc : SimTXMIOC, optional
         A prebuilt IOC.
+    config : SimConfig, optional
+        Phantom size, seed and frame model (ignored if ``ioc`` is given).
+    data_dir : str or Path, optional
+        Directory the HDF5 plugin may write to (ignored if ``ioc`` is given).
     """
-    ioc = ioc or SimTXMIOC(prefix)
+    ioc = ioc or SimTXMIOC(prefix, config=config, data_dir=data_dir)
     os.environ.update(server_env(port))
     logger.info("Serving the simulated TXM IOC %r on %s port %d", ioc.prefix, interfaces, port)
     run(ioc.pvdb, interfaces=list(interfaces))
