@@ -91,15 +91,19 @@ def _cmd_demo_epics(args: argparse.Namespace) -> int:
 def _cmd_ioc(args: argparse.Namespace) -> int:
     from ssb_beamline.devices.beamline_file import default_beamline_file, load_beamline_file
     from ssb_beamline.sim_devices.ioc import serve_sim_txm_ioc
+    from ssb_beamline.sim_devices.ioc.frames import SimConfig
 
     loaded = load_beamline_file(args.beamline or default_beamline_file(), prefix=args.prefix)
     prefix = loaded.config.prefix
+    data_dir = args.data_dir or loaded.config.detector_files.local_directory
+    Path(data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
     console.print(
         f"Simulated TXM IOC {prefix} on 127.0.0.1:{args.port} (Channel Access); clients need "
         f"EPICS_CA_ADDR_LIST=127.0.0.1:{args.port} EPICS_CA_AUTO_ADDR_LIST=NO. Ctrl-C stops it."
     )
     try:
-        serve_sim_txm_ioc(prefix, port=args.port)
+        serve_sim_txm_ioc(prefix, port=args.port, data_dir=data_dir,
+                          config=SimConfig(size=args.size, seed=args.seed))  # fmt: skip
     except KeyboardInterrupt:
         console.print(f"IOC {prefix} stopped")
     return 0
@@ -301,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     ioc = sub.add_parser("ioc", help="serve the simulated TXM over Channel Access until stopped")
     _beamline_options(ioc)
     ioc.add_argument("--port", type=int, default=5064, help="CA server port (loopback)")
+    ioc.add_argument("--size", type=int, default=512, help="phantom size, pixels")
+    ioc.add_argument("--seed", type=int, default=0, help="phantom seed")
+    ioc.add_argument(
+        "--data-dir", type=Path,
+        help="folder the HDF5 plugin writes to (default: the beamline file's ioc_directory)",
+    )  # fmt: skip
     ioc.set_defaults(func=_cmd_ioc)
 
     check = sub.add_parser("check", help="list every PV of a beamline file that does not connect")

@@ -22,7 +22,8 @@ from rich.console import Console
 from ssb_beamline.devices.beamline_file import default_beamline_file, load_beamline_file
 from ssb_beamline.profiles.beamline import beamline_session
 from ssb_beamline.profiles.demo import scan_and_report
-from ssb_beamline.sim_devices.phantom import Phantom, PhantomConfig, make_phantom
+from ssb_beamline.sim_devices.ioc.frames import txm_phantom_config
+from ssb_beamline.sim_devices.phantom import Phantom, make_phantom
 from ssb_beamline.sim_devices.xray_physics import truth_edge_energy_map
 from ssb_beamline.storage import open_store
 
@@ -108,7 +109,7 @@ def run_epics_demo(
     path = Path(beamline_file) if beamline_file else default_beamline_file()
     loaded = load_beamline_file(path, prefix=prefix)
     prefix = loaded.config.prefix
-    truth = PhantomTruth(make_phantom(PhantomConfig(shape=(size, size), seed=seed)))
+    truth = PhantomTruth(make_phantom(txm_phantom_config(size, seed)))  # what the IOC images
     store = open_store(tiled_uri, data_dir=data_dir)
     try:
         folder = Path(store.detector_dir or loaded.config.detector_files.local_directory)

@@ -12,8 +12,8 @@ import copy
 import bluesky.plan_stubs as bps
 import pytest
 import yaml
+from bluesky.run_engine import call_in_bluesky_event_loop
 from bluesky.utils import FailedStatus
-from ophyd_async.core import call_in_bluesky_event_loop
 from ophyd_async.epics.core import epics_signal_rw
 
 from ssb_beamline.devices.axis import AxisTimeoutError
