@@ -74,16 +74,17 @@ def test_a_stalled_motor_times_out_naming_the_axis_and_the_shutter_closes(sim_io
         session.txm.energy.timeout_margin_s = 2.0
         starts: list[dict] = []
         session.RE.subscribe(lambda name, doc: starts.append(doc) if name == "start" else None)
-        call_in_bluesky_event_loop(stall.set("Mono:Energy"))
+        session.RE(bps.mv(stall, "Mono:Energy"))
         with pytest.raises(FailedStatus) as info:
             session.run(session.xanes("quick", n_dark=1))
         text = _chain(info.value)
         assert isinstance(info.value.__cause__, AxisTimeoutError), text
         assert f"Axis 'energy' ({sim_ioc.prefix}Mono:Energy) did not finish" in text
         assert _get(session.txm.shutter.state) == ShutterState.CLOSED
+        session.writer.flush(60)  # the tiled writer runs behind the RunEngine
         assert session.store.raw[starts[-1]["uid"]].metadata["stop"]["exit_status"] == "fail"
     finally:
-        call_in_bluesky_event_loop(stall.set(""))
+        session.RE(bps.mv(stall, ""))
         session.RE(bps.mv(session.txm.energy, 8333.0))
         session.close()
 
@@ -100,6 +101,7 @@ def test_ioc_killed_mid_scan_fails_the_run_and_keeps_every_document(doomed_ioc, 
     session = open_session(doomed_ioc, epics_store, live_analysis=False, suspenders=False)
     for axis in (session.txm.energy, session.txm.zp_z, session.txm.det_z, session.txm.sample.x):
         axis.timeout_margin_s = 3.0
+    session.RE(bps.mv(session.txm.shutter.timeout, 2.0))  # the close after the kill waits this
     emitted: list[tuple[str, dict]] = []
 
     def kill_after_third_flat(name, doc):
@@ -121,6 +123,7 @@ def test_ioc_killed_mid_scan_fails_the_run_and_keeps_every_document(doomed_ioc, 
         journaled = list(session.journal.read(start["uid"]))
         assert [n for n, _ in journaled] == [n for n, _ in emitted]
         assert [d.get("uid") for _, d in journaled] == [d.get("uid") for _, d in emitted]
+        session.writer.flush(60)  # the tiled writer runs behind the RunEngine
         run = session.store.raw[start["uid"]]
         assert run.metadata["stop"]["exit_status"] == "fail"
     finally:
