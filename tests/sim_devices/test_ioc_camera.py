@@ -13,7 +13,7 @@ import bluesky.plans as bp
 import h5py
 import numpy as np
 import pytest
-from aioca import caget, caput
+from aioca import DBR_CHAR_STR, CANothing, caget, caput
 from bluesky.callbacks.tiled_writer import TiledWriter
 from bluesky.run_engine import RunEngine, call_in_bluesky_event_loop
 from ophyd_async.core import FlyMotorInfo, StaticPathProvider, TriggerInfo, UUIDFilenameProvider
@@ -302,3 +302,27 @@ def test_holo_frames_follow_the_propagation_distance(ioc, run, RE, camera):
     predicted = (expected[0.6] - expected[0.15]).ravel()
     observed = (measured[0.6] - measured[0.15]).ravel()
     assert np.corrcoef(predicted, observed)[0, 1] > 0.5
+
+
+def test_bad_puts_are_refused(ioc, run):
+    """Out-of-range exposure, unknown stall axis, a file path outside the data directory."""
+
+    async def go():
+        refused = []
+        for pv, value in (("cam1:AcquireTime", 0.0), ("Sim:StallAxis", "Nope:Axis")):
+            try:
+                await caput(ioc.pv(pv), value, wait=True, timeout=5)
+            except CANothing:
+                refused.append(pv)
+        await caput(ioc.pv("HDF1:FilePath"), "/etc", datatype=DBR_CHAR_STR, wait=True)
+        exists = await caget(ioc.pv("HDF1:FilePathExists_RBV"))
+        try:
+            await caput(ioc.pv("HDF1:Capture"), 1, wait=True, timeout=5)
+        except CANothing:
+            refused.append("HDF1:Capture")
+        await caput(ioc.pv("HDF1:FilePath"), str(ioc.data_dir), datatype=DBR_CHAR_STR, wait=True)
+        return refused, exists, await caget(ioc.pv("HDF1:FilePathExists_RBV"))
+
+    refused, outside, restored = run(go())
+    assert refused == ["cam1:AcquireTime", "Sim:StallAxis", "HDF1:Capture"]
+    assert (outside, restored) == (0, 1)
