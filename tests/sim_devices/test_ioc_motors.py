@@ -147,7 +147,10 @@ def test_shutters_ring_and_i0(ioc, run):
 
 
 def test_two_iocs_at_once_do_not_see_each_other(ioc, run, tmp_path):
-    """A second IOC (own prefix, own port) runs beside the first; each answers only its PVs."""
+    """A second IOC (own prefix, own port) runs beside the first; each answers only its PVs.
+
+    Then it is SIGKILLed: its PVs stop answering, the first IOC is untouched.
+    """
     with running_sim_ioc(data_dir=tmp_path, args=["--size", "64"]) as other:
         assert other.port != ioc.port and other.prefix != ioc.prefix
         assert ca_search(other.pv("ZP:Z.RBV"), other.port)
@@ -161,5 +164,10 @@ def test_two_iocs_at_once_do_not_see_each_other(ioc, run, tmp_path):
             return before, await mine.user_readback.get_value(), await theirs.locate()
 
         before, after, theirs = run(go())
+        other.kill()  # SIGKILL: the fault "IOC dies mid-scan"
+        assert not other.alive
+        gone = run(caget(other.pv("Det:Z.RBV"), timeout=1.0, throw=False))  # never opened before
+        assert not gone.ok
+        assert not ca_search(other.pv("ZP:Z.RBV"), other.port, timeout=0.3)
     assert after == before
     assert theirs["readback"] == pytest.approx(40.0)

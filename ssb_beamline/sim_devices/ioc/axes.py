@@ -12,7 +12,11 @@ from ..image_model import OpticsConfig
 from ..tomo_factory import HOLO_Z_LIMITS_MM, ROTATION_LIMITS_DEG
 from .motors import AxisSpec
 
-__all__ = ["AXIS_KEYS", "default_axes"]
+__all__ = ["AXIS_KEYS", "HOLO_DIST_LIMITS_MM", "default_axes"]
+
+#: Holotomography distance travel, mm: ``make_sim_tomo``'s upper limit, and down to
+#: the 0.05 mm the simulated holotomography profile allows (it works at 0.15 mm).
+HOLO_DIST_LIMITS_MM = (0.05, HOLO_Z_LIMITS_MM[1])
 
 #: Short names of the axes (keys of `default_axes`) and what they are.
 AXIS_KEYS = {
@@ -49,8 +53,8 @@ def default_axes(
                              "Sample y"),
         "sample_z": AxisSpec("Smpl:Z", "um", (-2000.0, 2000.0), 0.0, 5000.0, 20000.0, 3,
                              "Sample z"),
-        "rotation": AxisSpec("Smpl:Rot", "deg", ROTATION_LIMITS_DEG, 0.0, 30.0, 360.0, 4,
+        "rotation": AxisSpec("Smpl:Rot", "deg", ROTATION_LIMITS_DEG, 0.0, 30.0, 720.0, 4,
                              "Sample rotation"),
-        "holo_z": AxisSpec("Holo:Dist", "mm", HOLO_Z_LIMITS_MM, 10.0, 100.0, 500.0, 4,
+        "holo_z": AxisSpec("Holo:Dist", "mm", HOLO_DIST_LIMITS_MM, 10.0, 100.0, 500.0, 4,
                            "Holotomography propagation distance"),
     }  # fmt: skip

@@ -163,6 +163,7 @@ class IOCHandle:
         if self.alive:
             self.process.kill()
         self.process.wait(timeout=10)
+        _IN_USE.discard(self.port)
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after ``timeout`` s; frees the port."""
@@ -191,7 +192,7 @@ def start_sim_ioc(
     data_dir: str | Path | None = None,
     port: int | None = None,
     args: Sequence[str] = (),
-    timeout: float = 60.0,
+    timeout: float = 120.0,
 ) -> IOCHandle:
     """Start the IOC subprocess and wait until it answers; the caller must ``stop()`` it.
 
@@ -244,7 +245,7 @@ def running_sim_ioc(
     data_dir: str | Path | None = None,
     port: int | None = None,
     args: Sequence[str] = (),
-    timeout: float = 60.0,
+    timeout: float = 120.0,
 ) -> Iterator[IOCHandle]:
     """Context manager around `start_sim_ioc`: the IOC is stopped on exit, whatever happens."""
     handle = start_sim_ioc(prefix, data_dir=data_dir, port=port, args=args, timeout=timeout)
