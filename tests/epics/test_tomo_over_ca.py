@@ -78,10 +78,11 @@ def test_fly_tomo_monitors_the_rotation_and_recovers_the_angles(tomo_session, fl
     # posts a readback late on a loaded machine (its post time, not its sample time,
     # stamps the monitored value: 1 ms late is 0.06 deg at 58 deg/s)
     assert np.percentile(error, 95) < 0.05 and np.max(error) < 0.1, error
-    # frames taken during the flight (free-running camera: their angles need not be the
-    # commanded ones; the analysis uses the recovered angles)
+    # frames in time order along the flight (free-running camera: their angles need not
+    # be the commanded ones, and a camera delayed by a loaded machine may take its last
+    # frames at the end of the travel; the analysis uses the recovered angles)
     low, high = sorted(start["rotation_travel_deg"])
-    assert np.all(np.diff(recovered) > 0) and low <= recovered.min() < recovered.max() <= high
+    assert np.all(np.diff(recovered) >= 0) and low <= recovered.min() < recovered.max() <= high
     assert tomo_session.outcomes[-1].ok, tomo_session.outcomes[-1].errors
 
 
