@@ -48,7 +48,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Number of CA ports a client process reserves for its IOCs.
-POOL_SIZE = 4
+POOL_SIZE = 8
 _POOL: list[int] = []
 _IN_USE: set[int] = set()
 
