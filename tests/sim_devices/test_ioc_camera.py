@@ -74,6 +74,8 @@ def camera(ioc, run):
         await det.connect(timeout=10)
         await i0.connect(timeout=10)
         await det.driver.acquire_time.set(0.02)
+        for axis in ("Mono:Energy", "ZP:Z", "Det:Z"):  # fast moves keep the tests short
+            await caput(ioc.pv(f"{axis}.VELO"), await caget(ioc.pv(f"{axis}.VMAX")), wait=True)
 
     run(connect())
     return det, i0

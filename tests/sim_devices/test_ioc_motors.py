@@ -160,7 +160,7 @@ def test_two_iocs_at_once_do_not_see_each_other(ioc, run, tmp_path):
             mine = await _motor(ioc.pv("ZP:Z"), "mine")
             theirs = await _motor(other.pv("ZP:Z"), "theirs")
             before = await mine.user_readback.get_value()
-            await theirs.set(40.0)
+            await theirs.set(49.0)
             return before, await mine.user_readback.get_value(), await theirs.locate()
 
         before, after, theirs = run(go())
@@ -170,4 +170,4 @@ def test_two_iocs_at_once_do_not_see_each_other(ioc, run, tmp_path):
         assert not gone.ok
         assert not ca_search(other.pv("ZP:Z.RBV"), other.port, timeout=0.3)
     assert after == before
-    assert theirs["readback"] == pytest.approx(40.0)
+    assert theirs["readback"] == pytest.approx(49.0)

@@ -7,14 +7,17 @@ Logs to stderr; prints nothing else.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from .frames import MODELS, SimConfig
-from .server import serve_sim_txm_ioc, validate_prefix
+from .server import PARENT_ENV, serve_sim_txm_ioc, validate_prefix
 
 logger = logging.getLogger("ssb_beamline.sim_devices.ioc")
 
@@ -55,6 +58,20 @@ def _tomo_shape(text: str) -> tuple[int, int, int]:
     return z, y, x
 
 
+def die_with_parent() -> None:
+    """Linux: get SIGTERM when the launching process (``$SSB_SIM_IOC_PARENT_PID``) dies.
+
+    A test session or CLI killed hard would otherwise leave its IOC running.
+    """
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(parent):  # the parent died before prctl took effect
+        raise KeyboardInterrupt
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM stops the server like Ctrl-C, so open HDF5 files are closed."""
     raise KeyboardInterrupt
@@ -79,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        die_with_parent()
         serve_sim_txm_ioc(args.prefix, port=args.port, config=config, data_dir=args.data_dir)
     except KeyboardInterrupt:
         logger.info("Simulated IOC %s stopped", args.prefix)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import caproto as ca
 
-from .server import LOOPBACK, server_env, validate_prefix
+from .server import LOOPBACK, PARENT_ENV, server_env, validate_prefix
 
 __all__ = [
     "IOCHandle",
@@ -48,7 +48,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Number of CA ports a client process reserves for its IOCs.
-POOL_SIZE = 4
+POOL_SIZE = 8
 _POOL: list[int] = []
 _IN_USE: set[int] = set()
 
@@ -220,7 +220,8 @@ def start_sim_ioc(
     data = Path(data_dir) if data_dir is not None else None
     log_dir = data if data is not None else Path(tempfile.gettempdir())
     log_path = log_dir / f"ioc-{prefix.rstrip(':')}-{port}.log"
-    env = {**os.environ, **server_env(port)}
+    # the IOC exits when this process dies (see __main__.die_with_parent): no orphans
+    env = {**os.environ, **server_env(port), PARENT_ENV: str(os.getpid())}
     with open(log_path, "w") as log:  # the child keeps its own descriptor
         process = subprocess.Popen(_ioc_command(prefix, port, data, args), env=env,
                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log)  # fmt: skip

@@ -28,12 +28,21 @@ from .hdf import HDFPlugin
 from .motors import AxisSpec, MotorRecord
 from .ndattributes import AttributeSpec, parse_ndattributes, value_attributes
 
-__all__ = ["LOOPBACK", "SimTXMIOC", "serve_sim_txm_ioc", "server_env", "validate_prefix"]
+__all__ = [
+    "LOOPBACK",
+    "PARENT_ENV",
+    "SimTXMIOC",
+    "serve_sim_txm_ioc",
+    "server_env",
+    "validate_prefix",
+]
 
 logger = logging.getLogger(__name__)
 
 #: The only interface the simulated IOC listens on.
 LOOPBACK = "127.0.0.1"
+#: Environment variable naming the PID the IOC must not outlive (set by `launch`).
+PARENT_ENV = "SSB_SIM_IOC_PARENT_PID"
 
 
 def validate_prefix(prefix: str) -> str:
