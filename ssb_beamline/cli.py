@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 logger = logging.getLogger("ssb_beamline")
 console = Console(soft_wrap=True)  # error lines keep paths whole: no hard breaks inserted
@@ -39,11 +40,20 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _beamline_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--beamline", type=Path, help="beamline file (default: the packaged sim-txm.yaml)"
+    )
+    parser.add_argument("--prefix", help="replace the beamline file's PV prefix (e.g. 'SSBSIM:')")
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from bluesky.utils import RunEngineInterrupted
 
     from ssb_beamline.profiles.demo import run_demo
 
+    if getattr(args, "epics", False):
+        return _cmd_demo_epics(args)
     # Ctrl-C during the scan: the RunEngine pauses at the next checkpoint (twice:
     # at once); leaving the session then aborts the paused run, so its stop document
     # and every frame taken so far are stored (SimulatedBeamline.close).
@@ -66,6 +76,59 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             "before the interruption. List it with `ssb-beamline runs`."
         )
         return 130
+
+
+def _cmd_demo_epics(args: argparse.Namespace) -> int:
+    from ssb_beamline.profiles.demo_epics import run_epics_demo
+
+    return run_epics_demo(
+        out_dir=args.out, beamline_file=args.beamline, prefix=args.prefix,
+        tiled_uri=args.tiled, data_dir=args.data_dir, preset=args.preset, size=args.size,
+        seed=args.seed, ca_port=args.ca_port, console=console,
+    )  # fmt: skip
+
+
+def _cmd_ioc(args: argparse.Namespace) -> int:
+    from ssb_beamline.devices.beamline_file import default_beamline_file, load_beamline_file
+    from ssb_beamline.sim_devices.ioc import serve_sim_txm_ioc
+    from ssb_beamline.sim_devices.ioc.frames import SimConfig
+
+    loaded = load_beamline_file(args.beamline or default_beamline_file(), prefix=args.prefix)
+    prefix = loaded.config.prefix
+    data_dir = args.data_dir or loaded.config.detector_files.local_directory
+    Path(data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    console.print(
+        f"Simulated TXM IOC {prefix} on 127.0.0.1:{args.port} (Channel Access); clients need "
+        f"EPICS_CA_ADDR_LIST=127.0.0.1:{args.port} EPICS_CA_AUTO_ADDR_LIST=NO. Ctrl-C stops it."
+    )
+    try:
+        serve_sim_txm_ioc(prefix, port=args.port, data_dir=data_dir,
+                          config=SimConfig(size=args.size, seed=args.seed))  # fmt: skip
+    except KeyboardInterrupt:
+        console.print(f"IOC {prefix} stopped")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from ssb_beamline.profiles.connection import check_beamline
+
+    loaded, missing, total = check_beamline(args.beamline, prefix=args.prefix, timeout=args.timeout)
+    table = Table(title=f"PVs of {loaded.path} that did not connect")
+    table.add_column("PV")
+    table.add_column("from (file, line, key)")
+    for pv, where in missing:
+        table.add_row(Text(pv), Text(where))  # Text: no markup or emoji codes in PV names
+    if missing:
+        console.print(table)
+        devices = len({where for _, where in missing})
+        console.print(
+            Text(f"{len(missing)} PV(s) of {devices} of the {total} devices did not connect. "
+                 "Start their IOC(s) or correct the beamline file at the lines shown.",
+                 style="bold red")
+        )  # fmt: skip
+        return 1
+    console.print(Text(f"All {total} devices of {loaded.path} connected ({loaded.config.prefix})."))
+    return 0
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
@@ -278,7 +341,29 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     demo.add_argument("--size", type=int, default=512, help="field of view, pixels")
     demo.add_argument("--seed", type=int, default=0, help="phantom seed")
+    demo.add_argument(
+        "--epics", action="store_true",
+        help="run over Channel Access: use the simulated IOC serving the prefix, or start one",
+    )  # fmt: skip
+    _beamline_options(demo)
+    demo.add_argument("--ca-port", type=int, help="CA port of a running IOC (default 5064)")
     demo.set_defaults(func=_cmd_demo)
+
+    ioc = sub.add_parser("ioc", help="serve the simulated TXM over Channel Access until stopped")
+    _beamline_options(ioc)
+    ioc.add_argument("--port", type=int, default=5064, help="CA server port (loopback)")
+    ioc.add_argument("--size", type=int, default=512, help="phantom size, pixels")
+    ioc.add_argument("--seed", type=int, default=0, help="phantom seed")
+    ioc.add_argument(
+        "--data-dir", type=Path,
+        help="folder the HDF5 plugin writes to (default: the beamline file's ioc_directory)",
+    )  # fmt: skip
+    ioc.set_defaults(func=_cmd_ioc)
+
+    check = sub.add_parser("check", help="list every PV of a beamline file that does not connect")
+    _beamline_options(check)
+    check.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for PVs")
+    check.set_defaults(func=_cmd_check)
 
     runs = sub.add_parser("runs", help="list stored runs")
     _store_options(runs)
@@ -369,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         JournalCorruptError,
         KeyError,
         ValueError,
+        ConnectionError,
     ) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         console.print(f"[bold red]error:[/] {message}")

@@ -36,6 +36,23 @@ def read_limits(axis: Any) -> Generator[Msg, Any, tuple[float, float]]:
     return (float(low), float(high))
 
 
+def limits_label(axis: Any) -> str:
+    """The axis name, and the PVs its limits come from when they are EPICS fields.
+
+    Examples
+    --------
+    >>> from ophyd.sim import SynAxis
+    >>> limits_label(SynAxis(name="energy"))
+    'energy'
+    """
+    sources = []
+    for attr in ("low_limit_travel", "high_limit_travel"):
+        source = str(getattr(getattr(axis, attr, None), "source", ""))
+        if source.startswith(("ca://", "pva://")):
+            sources.append(source.split("://", 1)[1])
+    return f"{axis.name} (limits from {' / '.join(sources)})" if sources else axis.name
+
+
 def check_within_limits(
     name: str, positions: Sequence[float], limits: tuple[float, float], units: str
 ) -> None:
@@ -104,7 +121,8 @@ class StreamStager:
 
 def check_sample_out(sample_x: Any, sample_out: float) -> PlanGen:
     """Check ``sample_out`` within the ``sample_x`` limits; return the current position."""
-    check_within_limits(sample_x.name, [sample_out], (yield from read_limits(sample_x)), "")
+    limits = yield from read_limits(sample_x)
+    check_within_limits(limits_label(sample_x), [sample_out], limits, "")
     return (yield from bps.rd(sample_x))
 
 
@@ -116,12 +134,15 @@ def check_energy_focus(
     focus_positions: Sequence[Any] | None,
 ) -> PlanGen:
     """Check the energies and the focus positions (zone plate, detector) within limits."""
-    check_within_limits(energy.name, energy_list, (yield from read_limits(energy)), "eV")
+    limits = yield from read_limits(energy)
+    check_within_limits(limits_label(energy), energy_list, limits, "eV")
     if focus_positions is not None:
         zp_limits = yield from read_limits(zone_plate_z)
-        check_within_limits(zone_plate_z.name, [p[0] for p in focus_positions], zp_limits, "mm")
+        zp_name = limits_label(zone_plate_z)
+        check_within_limits(zp_name, [p[0] for p in focus_positions], zp_limits, "mm")
         det_limits = yield from read_limits(detector_z)
-        check_within_limits(detector_z.name, [p[1] for p in focus_positions], det_limits, "mm")
+        det_name = limits_label(detector_z)
+        check_within_limits(det_name, [p[1] for p in focus_positions], det_limits, "mm")
 
 
 def move_energy(

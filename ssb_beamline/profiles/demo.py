@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -33,13 +34,34 @@ def run_demo(
     console: Console | None = None,
 ) -> int:
     """Run the demo; returns the exit code (0 when the live analysis succeeded)."""
-    from ssb_beamline.cli import progress_bar
-
     console = console or Console(soft_wrap=True)
     check_demo_inputs(out_dir=out_dir, size=size, preset=preset)
     phantom = PhantomConfig(shape=(size, size), seed=seed)
     with console.status("Starting tiled and the simulated TXM..."):
         beamline = simulated_beamline(tiled_uri=tiled_uri, data_dir=data_dir, phantom=phantom)
+    return scan_and_report(
+        beamline, beamline.txm, out_dir=out_dir, preset=preset, size=size, console=console,
+        title="simulated TXM XANES scan",
+    )  # fmt: skip
+
+
+def scan_and_report(
+    beamline: Any,
+    truth: Any,
+    *,
+    out_dir: Path,
+    preset: str,
+    size: int,
+    console: Console,
+    title: str,
+) -> int:
+    """Run the XANES scan of ``beamline``, score its maps against ``truth``, print the table.
+
+    ``truth`` has ``phantom``, ``truth_soc()``, ``truth_edge_energy_map()`` and
+    ``pixel_size_um`` (a `SimTXM`, or the phantom of a simulated IOC).
+    """
+    from ssb_beamline.cli import progress_bar
+
     with beamline, progress_bar() as progress:
         plan = beamline.xanes(preset)
         task = progress.add_task("XANES scan", total=None, status="darks, flats")
@@ -70,7 +92,7 @@ def run_demo(
             console.print(f"[bold red]Live analysis failed for run {uid}:[/] {errors}")
             console.print(_where_data_are(beamline, uid, journaled, results=False))
             return 1
-        txm = beamline.txm
+        txm = truth
         # the maps as stored in tiled, else as computed (they are journaled for `sync`)
         arrays = read_results(beamline.store.results, uid).arrays if stored_ok else outcome.maps
         files = write_xanes_figures(
@@ -95,7 +117,7 @@ def run_demo(
         energies = np.asarray(arrays["energies"])
         edge = arrays["edge_energy"][arrays["mask"].astype(bool)]
         edge = edge[np.isfinite(edge)]
-    table = Table(title="ssb-beamline demo: simulated TXM XANES scan")
+    table = Table(title=f"ssb-beamline demo: {title}")
     table.add_column("quantity")
     table.add_column("value", justify="right")
     frame_counts = f"{counts['dark']} / {counts['flat']} / {counts['primary']}"

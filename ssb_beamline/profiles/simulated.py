@@ -10,20 +10,18 @@ from typing import Any
 
 from bluesky.run_engine import RunEngine
 from bluesky.utils import RunEngineInterrupted
-from event_model import RunRouter
 from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
 from ophyd_async.plan_stubs import ensure_connected
 
-from ssb_beamline.callbacks import LiveOutcome, LiveUpdate, xanes_live_factory
+from ssb_beamline.callbacks import LiveOutcome, LiveUpdate
 from ssb_beamline.callbacks.background import BackgroundCallback, CallbackFailedError
 from ssb_beamline.diskspace import DiskFullError, disk_full_cause
 from ssb_beamline.plans import ni_k_edge_grid, xanes_scan
 from ssb_beamline.plans.focus_models import FocusModel, register_focus_model
-from ssb_beamline.plans.suspenders import beamline_suspenders, checkpoint_after_each_event
+from ssb_beamline.plans.suspenders import checkpoint_after_each_event
 from ssb_beamline.private_files import make_private_dir
-from ssb_beamline.profiles.standard import standard_post_processors
+from ssb_beamline.profiles.session_wiring import wire_session
 from ssb_beamline.profiles.zmq_link import attach_publisher
-from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.sim_devices.factory import SimTXM, make_sim_txm
 from ssb_beamline.sim_devices.faults import FaultSchedule
 from ssb_beamline.sim_devices.phantom import PhantomConfig
@@ -389,26 +387,12 @@ def simulated_beamline(
         if hasattr(txm.detector, "observe"):
             RE.subscribe(txm.detector.observe)  # which frames are stored, for pauses
         beamline = SimulatedBeamline(RE, txm, store, on_update=on_update)
-        if suspenders:
-            for suspender in beamline_suspenders(
-                txm.ring_current, txm.fe_shutter, **dict(suspender_options or {})
-            ):
-                RE.install_suspender(suspender)
         beamline.inject_faults(faults)
-        # Writer and live analysis run on their own threads: the RunEngine only
-        # queues documents, so neither can slow or stop the acquisition.
-        if write_to_tiled:
-            attach_journaled_writer(beamline, store)
-        if live_analysis:
-            factory = xanes_live_factory(
-                ni_k_edge_references(),
-                sink=result_sink(store) if write_to_tiled else None,
-                on_update=beamline._notify,
-                outcomes=beamline.outcomes,
-                post_processors=standard_post_processors(),
-            )
-            beamline.live = BackgroundCallback(RunRouter([factory]), "live analysis")
-            RE.subscribe(beamline.live)
+        wire_session(
+            beamline, store, txm.ring_current, txm.fe_shutter,
+            live_analysis=live_analysis, write_to_tiled=write_to_tiled,
+            suspenders=suspenders, suspender_options=suspender_options,
+        )  # fmt: skip
         if zmq_publish:
             beamline.publisher = attach_publisher(RE, zmq_publish)
     except BaseException:

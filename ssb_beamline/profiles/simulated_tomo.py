@@ -30,29 +30,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from event_model import RunRouter
 from ophyd_async.plan_stubs import ensure_connected
 
 from ssb_beamline.analysis.phases import Phase
-from ssb_beamline.callbacks.background import BackgroundCallback
-from ssb_beamline.callbacks.holo_live import tomo_live_factory
 from ssb_beamline.plans.focus_models import register_focus_model
 from ssb_beamline.plans.holotomo import holotomo_scan
 from ssb_beamline.plans.suspenders import checkpoint_after_each_event
 from ssb_beamline.plans.tomo import tomo_scan
 from ssb_beamline.plans.xanes_tomo import xanes_tomo_scan
 from ssb_beamline.private_files import make_private_dir
+from ssb_beamline.profiles.session_wiring import attach_tomo_analysis
 from ssb_beamline.profiles.simulated import (
     SIM_FOCUS_MODEL,
     SimulatedBeamline,
     attach_journaled_writer,
     new_run_engine,
     quiet_disk_full_tracebacks,
-    result_sink,
     sim_focus_model,
 )
 from ssb_beamline.profiles.zmq_link import attach_publisher
-from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.sim_devices.factory import DEFAULT_ENERGY_EV
 from ssb_beamline.sim_devices.phantom3d import Phantom3D, Phantom3DConfig, make_phantom3d
 from ssb_beamline.sim_devices.projection import PhantomProjector
@@ -264,15 +260,7 @@ def simulated_tomo(
         if write_to_tiled:
             attach_journaled_writer(session, store)
         if live_analysis:
-            factory = tomo_live_factory(
-                ni_k_edge_references(),
-                sink=result_sink(store) if write_to_tiled else None,
-                outcomes=session.outcomes,
-                tomo_options=tomo_options,
-                holo_options=holo_options,
-            )
-            session.live = BackgroundCallback(RunRouter([factory]), "live tomography")
-            RE.subscribe(session.live)
+            attach_tomo_analysis(session, store, write_to_tiled, tomo_options, holo_options)
         if zmq_publish:
             session.publisher = attach_publisher(RE, zmq_publish)
     except BaseException:

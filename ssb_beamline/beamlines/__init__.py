@@ -1,0 +1,1 @@
+"""Beamline files shipped with the package (``sim-txm.yaml``: the simulated TXM)."""

@@ -1,0 +1,17 @@
+"""Holotomography propagation-distance axis (mm): one motor record, e.g. ``{P}Holo:Dist``."""
+
+from __future__ import annotations
+
+from .axis import BeamlineAxis
+
+__all__ = ["PropagationDistance"]
+
+
+class PropagationDistance(BeamlineAxis):
+    """Focus-to-sample distance of holotomography, mm (``holotomo_scan`` steps it).
+
+    Examples
+    --------
+    >>> PropagationDistance("SSBSIM:Holo:Dist", name="holo_z").user_readback.source
+    'ca://SSBSIM:Holo:Dist.RBV'
+    """

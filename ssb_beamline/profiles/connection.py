@@ -1,0 +1,122 @@
+"""Connect a beamline file's devices; say which PVs did not connect and where they came from.
+
+ophyd-async reports a failed connection as nested ``NotConnectedError`` s whose
+leaves name one PV each (``ca://BL:Mono:Energy.RBV``). `connection_report` flattens
+them into one list, each PV with the beamline-file line of the device it belongs to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from bluesky.run_engine import RunEngine
+from ophyd_async.core import Device, NotConnectedError
+from ophyd_async.plan_stubs import ensure_connected
+
+from ssb_beamline.devices.beamline_file import (
+    LoadedBeamline,
+    default_beamline_file,
+    load_beamline_file,
+)
+from ssb_beamline.devices.txm import DEVICE_KEYS, make_epics_txm
+
+__all__ = [
+    "BeamlineConnectionError",
+    "check_beamline",
+    "connect_devices",
+    "connection_report",
+    "missing_pvs",
+]
+
+
+class BeamlineConnectionError(ConnectionError):
+    """Some PVs of the beamline file did not connect (the message lists each one).
+
+    Attributes
+    ----------
+    missing : list of (PV, where) pairs
+    """
+
+    def __init__(self, message: str, missing: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+def _leaves(error: BaseException, path: str) -> Iterator[tuple[str, str]]:
+    """``(device path, PV or error text)`` of every failed signal below ``error``."""
+    if isinstance(error, NotConnectedError):
+        subs = error.sub_errors
+        if not subs:
+            yield path, str(error).strip()
+            return
+        for name, sub in subs.items():
+            yield from _leaves(sub, name)
+    else:
+        yield path, f"{type(error).__name__}: {error}"
+
+
+def missing_pvs(
+    error: NotConnectedError, devices: Mapping[str, Device], loaded: LoadedBeamline
+) -> list[tuple[str, str]]:
+    """``(PV, "FILE, line N (key)")`` for every signal that did not connect."""
+    by_name = {device.name: attr for attr, device in devices.items()}
+    missing = []
+    for device_name, sub in error.sub_errors.items():
+        where = loaded.where(DEVICE_KEYS.get(by_name.get(device_name, ""), "devices"))
+        for _, text in _leaves(sub, device_name):
+            missing.append((text.removeprefix("ca://"), where))
+    return missing
+
+
+def connection_report(missing: list[tuple[str, str]], loaded: LoadedBeamline) -> str:
+    """One message listing every PV that did not connect, with its file line, and the fix."""
+    lines = [f"  {pv}  <- {where}" for pv, where in missing]
+    return (
+        f"{len(missing)} PV(s) of {loaded.path} did not connect:\n"
+        + "\n".join(lines)
+        + "\nFix: start the IOC(s) serving them (for the simulated TXM: `ssb-beamline ioc "
+        f"--prefix {loaded.config.prefix}`), or correct the prefix in the beamline file; "
+        "check EPICS_CA_ADDR_LIST reaches the IOC host."
+    )
+
+
+def connect_devices(
+    RE: RunEngine, devices: Mapping[str, Device], loaded: LoadedBeamline, timeout: float
+) -> None:
+    """Connect every device in the RunEngine's loop (in parallel, bounded by ``timeout``).
+
+    Raises
+    ------
+    BeamlineConnectionError
+        Listing every PV that did not connect and the beamline-file line it came from.
+    """
+    try:
+        RE(ensure_connected(*devices.values(), timeout=timeout))
+    except NotConnectedError as exc:
+        missing = missing_pvs(exc, devices, loaded)
+        raise BeamlineConnectionError(connection_report(missing, loaded), missing) from None
+
+
+def check_beamline(
+    path: str | Path | None, *, prefix: str | None = None, timeout: float = 5.0
+) -> tuple[LoadedBeamline, list[tuple[str, str]], int]:
+    """Try to connect every device of a beamline file; nothing is moved or written.
+
+    Returns
+    -------
+    (loaded file, [(PV, "FILE, line N (key)"), ...] that did not connect, number of devices)
+    """
+    from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
+
+    loaded = load_beamline_file(path or default_beamline_file(), prefix=prefix)
+    provider = StaticPathProvider(
+        UUIDFilenameProvider(), loaded.config.detector_files.ioc_directory
+    )
+    devices = make_epics_txm(loaded.config, provider).named_devices()
+    RE = RunEngine({}, call_returns_result=False)
+    try:
+        connect_devices(RE, devices, loaded, timeout)
+    except BeamlineConnectionError as exc:
+        return loaded, exc.missing, len(devices)
+    return loaded, [], len(devices)

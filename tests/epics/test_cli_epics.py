@@ -1,0 +1,58 @@
+"""``ssb-beamline check`` and ``ssb-beamline ioc`` against real Channel Access servers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from ssb_beamline.cli import main
+from ssb_beamline.profiles.connection import check_beamline
+from ssb_beamline.sim_devices.ioc import unique_prefix
+from ssb_beamline.sim_devices.ioc.launch import ca_search
+
+
+def test_check_lists_every_pv_of_a_missing_ioc_with_its_line():
+    prefix = unique_prefix("NOIOC")
+    loaded, missing, total = check_beamline(None, prefix=prefix, timeout=1.0)
+    assert total == 10
+    pvs = dict(missing)
+    assert f"{prefix}Mono:Energy.RBV" in pvs and f"{prefix}cam1:Acquire" in pvs
+    assert f"{prefix}Shtr:Ph:Sts" in pvs and f"{prefix}I0:Counts" in pvs
+    line = loaded.lines["devices.energy.pv"]
+    assert pvs[f"{prefix}Mono:Energy.RBV"].endswith(f"line {line} (devices.energy.pv)")
+    assert main(["check", "--prefix", prefix, "--timeout", "1"]) == 1
+
+
+def test_check_passes_against_the_simulated_ioc(sim_ioc, capsys):
+    assert main(["check", "--prefix", sim_ioc.prefix, "--timeout", "5"]) == 0
+    assert "All 10 devices" in capsys.readouterr().out
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        return udp.getsockname()[1]
+
+
+def test_ioc_command_serves_until_interrupted(tmp_path):
+    prefix, port = unique_prefix("CLI"), _free_port()
+    cmd = [sys.executable, "-m", "ssb_beamline.cli", "ioc", "--prefix", prefix,
+           "--port", str(port)]  # fmt: skip
+    with open(tmp_path / "ioc.log", "w") as log:
+        process = subprocess.Popen(cmd, stdout=log, stderr=log, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 60
+        while not ca_search(prefix + "Mono:Energy.RBV", port):
+            assert process.poll() is None, (tmp_path / "ioc.log").read_text()
+            assert time.monotonic() < deadline, "the IOC did not answer within 60 s"
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
