@@ -221,6 +221,10 @@ class TiledResultSink:
             logger.debug("no start document for run %s", run_uid, exc_info=True)
             return {}
 
+    def relink(self, run_uid: str, path: str) -> None:
+        """Refresh run ``run_uid``'s link to its results after versions were removed."""
+        self._link(run_uid, path)
+
     def _link(self, run_uid: str, path: str) -> None:
         """Record the results in the run's metadata (the results are stored already)."""
         if self._runs is None:

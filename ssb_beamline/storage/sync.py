@@ -172,16 +172,26 @@ def _earlier_attempts(results_container, result: JournaledResult) -> list[str]:
 
 
 def _upload(sink, results_container, entry: Path, result: JournaledResult) -> str:
-    for version in _earlier_attempts(results_container, result):
-        logger.warning("removing the incomplete results/%s/%s from tiled", result.run_uid, version)
-        results_container[result.run_uid][version].delete(recursive=True, external_only=False)
+    """Store ``result`` as a new version, then remove the earlier, incomplete attempts.
+
+    The complete copy never reuses an attempt's version name: a server killed during
+    an upload can leave an array's files in its storage without a catalog entry, and
+    tiled then refuses to create that path again (zarr ``ContainsArrayError``, a 500).
+    """
+    earlier = _earlier_attempts(results_container, result)
     metadata = {
         **result.metadata,
         "journaled": {"entry": entry.name, "uploaded": dt.datetime.now(dt.UTC).isoformat()},
     }
-    return sink.publish(
+    path = sink.publish(
         result.run_uid, result.arrays, units=result.units, metadata=metadata, tables=result.tables
     )
+    for version in earlier:
+        logger.warning("removing the incomplete results/%s/%s from tiled", result.run_uid, version)
+        results_container[result.run_uid][version].delete(recursive=True, external_only=False)
+    if earlier:
+        sink.relink(result.run_uid, path)
+    return path
 
 
 def sync_results(

@@ -157,8 +157,9 @@ def test_a_result_tiled_stored_but_never_acknowledged_is_stored_once(tmp_path, t
     TiledResultSink(results).publish("run-c", half, units={}, metadata={"created": created})
     journal = ResultJournal(tmp_path / "results")  # what the client journaled meanwhile
     journal.write("run-c", arrays, units={}, metadata={"created": created, "source": "live"})
-    assert sync_results(results, journal) == ["results/run-c/v1"]
-    assert result_versions(results, "run-c") == ["v1"]
+    # the complete copy takes a fresh name (a dead server may have left files under v1)
+    assert sync_results(results, journal) == ["results/run-c/v2"]
+    assert result_versions(results, "run-c") == ["v2"]
     stored = read_results(results, "run-c")
     assert stored.metadata["source"] == "live" and stored.metadata["created"] == created
     np.testing.assert_array_equal(stored.arrays["soc"], arrays["soc"])
