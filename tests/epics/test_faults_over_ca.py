@@ -120,10 +120,11 @@ def test_ioc_killed_mid_scan_fails_the_run_and_keeps_every_document(doomed_ioc, 
         (start,) = [d for n, d in emitted if n == "start"]
         stop = [d for n, d in emitted if n == "stop"]
         assert stop and stop[0]["exit_status"] == "fail"
+        # the journaled writer runs on its own thread, behind the RunEngine
+        session.writer.flush(60)
         journaled = list(session.journal.read(start["uid"]))
         assert [n for n, _ in journaled] == [n for n, _ in emitted]
         assert [d.get("uid") for _, d in journaled] == [d.get("uid") for _, d in emitted]
-        session.writer.flush(60)  # the tiled writer runs behind the RunEngine
         run = session.store.raw[start["uid"]]
         assert run.metadata["stop"]["exit_status"] == "fail"
     finally:
