@@ -90,13 +90,14 @@ def _cmd_demo_epics(args: argparse.Namespace) -> int:
 
 def _cmd_ioc(args: argparse.Namespace) -> int:
     from ssb_beamline.devices.beamline_file import default_beamline_file, load_beamline_file
+    from ssb_beamline.private_files import make_private_dir
     from ssb_beamline.sim_devices.ioc import serve_sim_txm_ioc
     from ssb_beamline.sim_devices.ioc.frames import SimConfig
 
     loaded = load_beamline_file(args.beamline or default_beamline_file(), prefix=args.prefix)
     prefix = loaded.config.prefix
     data_dir = args.data_dir or loaded.config.detector_files.local_directory
-    Path(data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dir(data_dir)
     console.print(
         f"Simulated TXM IOC {prefix} on 127.0.0.1:{args.port} (Channel Access); clients need "
         f"EPICS_CA_ADDR_LIST=127.0.0.1:{args.port} EPICS_CA_AUTO_ADDR_LIST=NO. Ctrl-C stops it."

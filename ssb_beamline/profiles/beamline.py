@@ -39,6 +39,7 @@ from ssb_beamline.plans import ni_k_edge_grid, xanes_scan
 from ssb_beamline.plans.focus_models import register_focus_model
 from ssb_beamline.plans.stubs import check_within_limits
 from ssb_beamline.plans.suspenders import checkpoint_after_each_event
+from ssb_beamline.private_files import make_private_dir
 from ssb_beamline.profiles.beamline_tomo import holotomo_plan, tomo_plan, xanes_tomo_plan
 from ssb_beamline.profiles.connection import connect_devices
 from ssb_beamline.profiles.focus_model import ZonePlateFocusModel
@@ -166,7 +167,7 @@ def _path_provider(loaded: LoadedBeamline, detector_dir: str | Path | None) -> S
         ioc_dir, local = str(Path(detector_dir).resolve()), Path(detector_dir).resolve()
     else:
         ioc_dir, local = files.ioc_directory, files.local_directory
-    local.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dir(local)
     uri = generate_directory_uri(local)  # file://localhost/<the folder as seen here>/
     return StaticPathProvider(UUIDFilenameProvider(), ioc_dir, directory_uri=uri)
 

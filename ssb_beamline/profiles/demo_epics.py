@@ -20,6 +20,7 @@ import numpy as np
 from rich.console import Console
 
 from ssb_beamline.devices.beamline_file import default_beamline_file, load_beamline_file
+from ssb_beamline.private_files import make_private_dir
 from ssb_beamline.profiles.beamline import beamline_session
 from ssb_beamline.profiles.demo import scan_and_report
 from ssb_beamline.sim_devices.ioc.frames import txm_phantom_config
@@ -113,7 +114,7 @@ def run_epics_demo(
     store = open_store(tiled_uri, data_dir=data_dir)
     try:
         folder = Path(store.detector_dir or loaded.config.detector_files.local_directory)
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dir(folder)
         with sim_ioc_for(prefix, data_dir=folder, size=size, seed=seed, port=ca_port) as how:
             with console.status(f"Connecting to {how}..."):
                 session = beamline_session(path, prefix=prefix, store=store, detector_dir=folder)

@@ -22,6 +22,8 @@ from typing import Any
 
 from caproto.server import pvproperty
 
+from ssb_beamline.private_files import make_private_dir
+
 from .adbase import COMPRESSIONS, NDArrayBase, boolean, char_string, is_true, rbv_pair
 from .camera import Frame
 from .hdf_file import FrameFile
@@ -134,7 +136,7 @@ class HDFPlugin(NDArrayBase):
         ok = path.is_absolute() and self._allowed(path.resolve())
         if ok and not path.is_dir() and self.create_directory.value != 0:
             try:
-                path.mkdir(mode=0o700, parents=True, exist_ok=True)
+                make_private_dir(path)
             except OSError as exc:
                 logger.error("HDF1: cannot create %s: %s", path, exc)
         exists = ok and path.is_dir() and os.access(path, os.W_OK)
