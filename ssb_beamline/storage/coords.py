@@ -55,7 +55,7 @@ def _dims(key: str, shape: tuple[int, ...], n_energy: int | None) -> tuple[str, 
     if len(shape) == 3:
         if key == "fractions":
             return ("reference", "y", "x")
-        if n_energy is not None and shape[0] == n_energy and key == "normalized":
+        if n_energy is not None and shape[0] == n_energy and key in ("normalized", "od"):
             return ("energy", "y", "x")
         return spatial[3]
     if len(shape) == 4 and n_energy is not None and shape[0] == n_energy:
