@@ -200,8 +200,13 @@ def stxm_live_factory(
     on_update: Callable[[STXMUpdate], None] | None = None,
     outcomes: list[LiveOutcome] | None = None,
     source: str = "live",
+    analyses: list[STXMLiveAnalysis] | None = None,
 ) -> Callable[[str, dict], tuple[list, list]]:
-    """A ``RunRouter`` factory: one `STXMLiveAnalysis` per STXM run."""
+    """A ``RunRouter`` factory: one `STXMLiveAnalysis` per STXM run.
+
+    Each run's outcome is appended to ``outcomes`` and its analysis (with the
+    recovered fly positions) to ``analyses`` when given.
+    """
 
     def factory(name: str, start_doc: dict) -> tuple[list, list]:
         if start_doc.get("plan_name") not in STXM_PLANS:
@@ -209,6 +214,8 @@ def stxm_live_factory(
         callback = STXMLiveAnalysis(sink=sink, on_update=on_update, source=source)
         if outcomes is not None:
             outcomes.append(callback.outcome)
+        if analyses is not None:
+            analyses.append(callback)
         return [callback], []
 
     return factory
