@@ -54,6 +54,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     if getattr(args, "epics", False):
         return _cmd_demo_epics(args)
+    if getattr(args, "stxm", False):
+        return _cmd_demo_stxm(args)
     # Ctrl-C during the scan: the RunEngine pauses at the next checkpoint (twice:
     # at once); leaving the session then aborts the paused run, so its stop document
     # and every frame taken so far are stored (SimulatedBeamline.close).
@@ -76,6 +78,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             "before the interruption. List it with `ssb-beamline runs`."
         )
         return 130
+
+
+def _cmd_demo_stxm(args: argparse.Namespace) -> int:
+    from ssb_beamline.profiles.stxm_demo import run_stxm_demo
+
+    size = 48 if args.size == 512 else args.size  # the TXM default is not a raster size
+    return run_stxm_demo(out_dir=args.out, tiled_uri=args.tiled, data_dir=args.data_dir,
+                         size=size, seed=args.seed, console=console)  # fmt: skip
 
 
 def _cmd_demo_epics(args: argparse.Namespace) -> int:
@@ -194,6 +204,11 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from ssb_beamline.report import write_xanes_figures
 
     def draw(folder, result, title):
+        from ssb_beamline.report.stxm import is_stxm_result, write_stxm_figures
+
+        if is_stxm_result(result.metadata):
+            return write_stxm_figures(folder, result.arrays, result.tables, result.metadata,
+                                      title=title, fmt=args.format)  # fmt: skip
         return write_xanes_figures(
             folder, result.arrays, references=ni_k_edge_references(), title=title, fmt=args.format
         )
@@ -239,6 +254,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from ssb_beamline.report.tomo import is_tomography_result, write_tomo_figures
 
     def draw(folder, result, title):
+        from ssb_beamline.report.stxm import is_stxm_result, write_stxm_figures
+
+        if is_stxm_result(result.metadata):
+            return write_stxm_figures(folder, result.arrays, result.tables, result.metadata,
+                                      title=title, fmt=args.format)  # fmt: skip
         # tomography / 3D XANES / holotomography runs: slices, particles, Figure-5 statistics
         tomo = is_tomography_result(result.arrays, result.metadata)
         write = write_tomo_figures if tomo else write_particle_figures
@@ -348,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _beamline_options(demo)
     demo.add_argument("--ca-port", type=int, help="CA port of a running IOC (default 5064)")
+    demo.add_argument(
+        "--stxm", action="store_true",
+        help="a simulated Ni L3 STXM ratio scan instead (--size: raster pixels, default 48)",
+    )  # fmt: skip
     demo.set_defaults(func=_cmd_demo)
 
     ioc = sub.add_parser("ioc", help="serve the simulated TXM over Channel Access until stopped")

@@ -53,9 +53,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Default sample: a 16 um field of a few primary-particle sized NMC particles.
+#: Default sample: a 12.8 um field of a few NMC particles (0.1 um TXM pixels).
 DEFAULT_STXM_PHANTOM = PhantomConfig(
-    shape=(160, 160), pixel_size_um=0.1, n_particles=8, radius_range_um=(0.8, 2.5), seed=3
+    shape=(128, 128), pixel_size_um=0.1, n_particles=7, radius_range_um=(0.8, 2.0), seed=3
 )
 
 
@@ -105,8 +105,8 @@ class SimulatedSTXM(SimulatedBeamline):
             "baseline": [s.shutter],
         }  # fmt: skip
 
-    def ratio_scan(self, energies: Sequence[float] = NI_L3_PEAKS_EV, *, nx: int = 64,
-                   ny: int = 64, step_um: float = 0.2, dwell_time: float = 0.001,
+    def ratio_scan(self, energies: Sequence[float] = NI_L3_PEAKS_EV, *, nx: int = 48,
+                   ny: int = 48, step_um: float = 0.2, dwell_time: float = 0.001,
                    mode: str = "fly", calibrated: bool = True,
                    sample: Mapping[str, Any] | None = None, **kwargs: Any):  # fmt: skip
         """A ``stxm_ratio_scan`` plan; ``calibrated`` adds the end members' reference ratios."""

@@ -1,9 +1,10 @@
 """End to end (issue 17): simulated STXM + RunEngine + tiled + live valence-ratio maps.
 
-One ``stxm_ratio_scan`` at the default dose (1 ms dwell, 2e7 counts/s) of a 64 x 64
-raster at 0.2 um (fly, snake) over the `DEFAULT_STXM_PHANTOM` section, mounted off
-centre, and one quick TXM Ni K-edge XANES scan of the same phantom (same seed: same
-particles) on the same tiled server. Measured numbers are printed (``pytest -s``).
+One ``stxm_ratio_scan`` at the default dose (1 ms dwell, 2e7 counts/s) of a 48 x 48
+raster at 0.2 um (fly, snake) centred on the stage, over the `DEFAULT_STXM_PHANTOM`
+section (128 x 128 px of 0.1 um, 7 particles) mounted off centre, and one quick TXM
+Ni K-edge XANES scan of the same phantom (same seed: same particles) on the same
+tiled server. Measured numbers are printed (``pytest -s``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from ssb_beamline.storage import read_results
 
 pytestmark = pytest.mark.slow
 
-#: The sample's centre on the stage, um (not a whole number of pixels of either map).
+#: The sample's centre on the stage, um (not a whole number of pixels of either map):
+#: the registration must find it.
 OFFSET_UM = (0.73, -0.41)
 
 
@@ -37,9 +39,7 @@ def server(tiled_server):
 @pytest.fixture(scope="module")
 def stxm_run(server):
     session = simulated_stxm(tiled_uri=server.url, sample=STXMSampleConfig(offset_um=OFFSET_UM))
-    (uid,) = session.run(session.ratio_scan(nx=64, ny=64, step_um=0.2,
-                                            x_center_um=OFFSET_UM[0],
-                                            y_center_um=OFFSET_UM[1]))  # fmt: skip
+    (uid,) = session.run(session.ratio_scan(nx=48, ny=48, step_um=0.2))
     outcome = session.outcomes[-1]
     assert outcome.ok, outcome.errors
     yield session, uid, outcome
