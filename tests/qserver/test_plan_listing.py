@@ -16,7 +16,8 @@ from bluesky_queueserver.manager.profile_ops import (
 from ssb_beamline.profiles.qserver import EXISTING_PLANS_AND_DEVICES, USER_GROUP_PERMISSIONS
 
 STARTUP = "ssb_beamline.profiles.qserver.startup_sim"
-PLANS = ("xanes_scan", "tomo_scan", "xanes_tomo_scan", "holotomo_scan")
+PLANS = ("xanes_scan", "tomo_scan", "xanes_tomo_scan", "holotomo_scan", "stxm_ratio_scan",
+         "stxm_stack_scan")  # fmt: skip
 REGENERATE = (
     f"qserver-list-plans-devices --startup-module {STARTUP} "
     "--file-dir ssb_beamline/profiles/qserver"
@@ -44,6 +45,17 @@ ITEMS = {
         "args": ["tomo_detector", "tomo_rotation", "tomo_holo_z", "tomo_sample_x",
                  "tomo_shutter", "tomo_i0", [0.0, 90.0, 180.0], [0.15, 0.3]],
         "kwargs": {"sample_out": 60.0, "zigzag": False},
+    },
+    "stxm_ratio_scan": {
+        "args": ["stxm_detector", "stxm_energy", "stxm_stage_x", "stxm_stage_y", "stxm_shutter",
+                 "stxm_i0", [853.0, 855.5]],
+        "kwargs": {"nx": 32, "ny": 32, "step_um": 0.2, "sample_out": [40.0, 0.0],
+                   "reference_ratios": [0.5, 1.8]},
+    },
+    "stxm_stack_scan": {
+        "args": ["stxm_detector", "stxm_energy", "stxm_stage_x", "stxm_stage_y", "stxm_shutter",
+                 "stxm_i0", [848.0, 853.0, 855.5, 860.0]],
+        "kwargs": {"nx": 16, "ny": 16, "step_um": 0.4, "sample_out": [40.0, 0.0], "mode": "step"},
     },
 }  # fmt: skip
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ssb_beamline.plans import holotomo_scan, tomo_scan, xanes_scan, xanes_tomo_scan
+from ssb_beamline.plans.stxm import stxm_ratio_scan, stxm_stack_scan
 
 __all__ = ["PLANS", "ZMQ_PUBLISH_ENV", "queue_namespace"]
 
@@ -27,6 +28,8 @@ PLANS = {
     "tomo_scan": tomo_scan,
     "xanes_tomo_scan": xanes_tomo_scan,
     "holotomo_scan": holotomo_scan,
+    "stxm_ratio_scan": stxm_ratio_scan,
+    "stxm_stack_scan": stxm_stack_scan,
 }
 
 

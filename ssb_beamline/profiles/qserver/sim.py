@@ -45,6 +45,7 @@ __all__ = [
     "sim_devices",
     "sim_namespace",
     "sim_phantom",
+    "stxm_devices",
 ]
 
 logger = logging.getLogger(__name__)
@@ -101,6 +102,24 @@ def _make_tomo(folder: Path, px: int) -> Any:
     )  # fmt: skip
 
 
+def _make_stxm(px: int) -> Any:
+    """A simulated Ni L3 STXM on a ``px`` x ``px`` phantom, devices named ``stxm_*``."""
+    from ssb_beamline.sim_devices.phantom import PhantomConfig
+    from ssb_beamline.sim_devices.stxm import make_sim_stxm
+
+    return make_sim_stxm(PhantomConfig(shape=(px, px), pixel_size_um=0.1, n_particles=4,
+                                       radius_range_um=(0.5, 1.2), seed=3))  # fmt: skip
+
+
+def stxm_devices(stxm: Any) -> dict[str, Any]:
+    """The queue-server names of the simulated STXM's devices."""
+    return {
+        "stxm_detector": stxm.detector, "stxm_energy": stxm.energy, "stxm_stage": stxm.stage,
+        "stxm_stage_x": stxm.stage.x, "stxm_stage_y": stxm.stage.y,
+        "stxm_shutter": stxm.shutter, "stxm_i0": stxm.i0,
+    }  # fmt: skip
+
+
 def sim_devices(txm: Any, tomo: Any) -> dict[str, Any]:
     """The queue-server names of the simulated devices."""
     return {
@@ -122,7 +141,8 @@ def _listing_namespace() -> dict[str, Any]:
     tomo = _make_tomo(folder, _LISTING_PX)
     register_focus_model(SIM_FOCUS_MODEL, sim_focus_model(txm))
     register_focus_model(TOMO_FOCUS_MODEL, sim_focus_model(tomo))
-    return queue_namespace(None, sim_devices(txm, tomo))
+    devices = {**sim_devices(txm, tomo), **stxm_devices(_make_stxm(_LISTING_PX))}
+    return queue_namespace(None, devices)
 
 
 def _worker_namespace() -> dict[str, Any]:
@@ -154,11 +174,21 @@ def _worker_namespace() -> dict[str, Any]:
             tomo_live = BackgroundCallback(RunRouter([factory]), "live tomography")
             session.RE.subscribe(tomo_live)
             session.tomo_live = tomo_live  # type: ignore[attr-defined]  # kept alive with it
+        stxm = _make_stxm(min(px or 128, 128))
+        session.RE(ensure_connected(*stxm.devices))
+        if live:
+            from ssb_beamline.callbacks.stxm_live import stxm_live_factory
+
+            stxm_factory = stxm_live_factory(sink=result_sink(session.store))
+            stxm_live = BackgroundCallback(RunRouter([stxm_factory]), "live STXM analysis")
+            session.RE.subscribe(stxm_live)
+            session.stxm_live = stxm_live  # type: ignore[attr-defined]  # kept alive with it
     except BaseException:
         session.close()
         raise
     logger.info("Queue-server worker: simulated beamline ready (live analysis %s)", live)
-    namespace = queue_namespace(session.RE, sim_devices(session.txm, tomo))
+    namespace = queue_namespace(session.RE, {**sim_devices(session.txm, tomo),
+                                             **stxm_devices(stxm)})  # fmt: skip
     namespace["_session"] = session
     return namespace
 
