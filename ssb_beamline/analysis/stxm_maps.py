@@ -113,8 +113,14 @@ def stxm_maps(
                                threshold=0.5 * float(np.nanmin(od1[mask])) if mask.any() else None,
                                min_radius_um=min_radius_um)  # fmt: skip
     arrays["labels"] = labels
-    table = particle_table(labels, np.where(np.isfinite(ratio), ratio, np.nan),
-                           pixel_size_um=pixel_size_um)  # fmt: skip
+    if labels.max() > 0:
+        table = particle_table(labels, np.where(np.isfinite(ratio), ratio, np.nan),
+                               pixel_size_um=pixel_size_um)  # fmt: skip
+    else:  # a raster too coarse (or a field too empty) for particles: maps, no statistics
+        table = pd.DataFrame(columns=["label", "n_pixels", "soc_mean", "soc_std"])
+        metadata["particles_reason"] = (
+            f"no particle of radius >= {min_radius_um:.3g} um in the Ni mask"
+        )
     table = table.rename(columns={"soc_mean": "ratio_mean", "soc_std": "ratio_std"})
     if fraction is not None and len(table):
         idx = table["label"].to_numpy()

@@ -9,7 +9,7 @@ fine stage flies). Its readings are arrays, one value per pixel:
 
 * ``<name>_counts``: recorded counts, ``Poisson(dwell * (flux * I0 * exp(-OD) +
   dark_rate))`` reduced by the counter's non-paralysable dead time ``tau``:
-  ``recorded = N / (1 + N * tau / dwell)``;
+  ``recorded = N / (1 + N * tau / dwell)`` (stochastically rounded to whole counts);
 * ``<name>_i0``: the I0 monitor's relative flux at each pixel (a second counter
   channel, as on real counter cards);
 * ``<name>_time``: UNIX time of each pixel's mid-dwell (for positions from a
@@ -158,7 +158,9 @@ class STXMDetector(StandardReadable):
             od = await asyncio.to_thread(self._od_at, x, y, energy)
             rate += full * flux * np.exp(-od)
         true_counts = self._rng.poisson(rate * dwell).astype(float)
-        recorded = np.floor(true_counts / (1.0 + true_counts * tau / dwell))
+        # the counter loses N * tau / dwell of N on average: stochastic rounding, no bias
+        expected = true_counts / (1.0 + true_counts * tau / dwell)
+        recorded = np.floor(expected + self._rng.random(n))
         self.pixel_log.append((mids, x, y, energy))
         self._set_time(mids)
         self._set_i0(flux)
