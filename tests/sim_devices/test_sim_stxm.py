@@ -115,11 +115,11 @@ def test_step_scan_and_stack_scan_maps(RE):
     stack = STXMLiveAnalysis()
     energies = [848.0, 853.0, 854.0, 855.5, 858.0]
     RE(stxm_stack_scan(stxm.detector, stxm.energy, stxm.stage.x, stxm.stage.y, stxm.shutter,
-                       stxm.i0, energies, nx=12, ny=12, step_um=0.5, sample_out=(40.0, 0.0),
-                       n_dark=8, n_i0=8), stack)  # fmt: skip
+                       stxm.i0, energies, nx=16, ny=16, step_um=0.4, sample_out=(40.0, 0.0),
+                       n_dark=8, n_i0=8, lead_time=0.02), stack)  # fmt: skip
     assert stack.outcome.ok, stack.outcome.errors
     maps = stack.outcome.maps
-    assert maps["od"].shape == (5, 12, 12)
+    assert maps["od"].shape == (5, 16, 16)
     spectra = maps["spectra"]  # (particle, energy): the Ni L3 peaks stand above the pre-edge
     assert spectra.shape == (int(maps["labels"].max()), 5)
     assert np.all(spectra[:, 1] > 1.5 * spectra[:, 0])
