@@ -39,7 +39,7 @@ def server(tiled_server):
 @pytest.fixture(scope="module")
 def stxm_run(server):
     session = simulated_stxm(tiled_uri=server.url, sample=STXMSampleConfig(offset_um=OFFSET_UM))
-    (uid,) = session.run(session.ratio_scan(nx=48, ny=48, step_um=0.2))
+    (uid,) = session.run(session.ratio_scan(nx=48, ny=48, step_um=0.2, lead_time=0.02))
     outcome = session.outcomes[-1]
     assert outcome.ok, outcome.errors
     yield session, uid, outcome
@@ -134,3 +134,14 @@ def test_cross_registration_with_txm(server, stxm_run):
           f"{len(table)} particles")  # fmt: skip
     assert error_px < 1.0
     assert r > 0.9
+
+
+def test_show_and_report_draw_the_stored_maps(server, stxm_run, tmp_path):
+    from ssb_beamline.cli import main
+
+    uid = stxm_run[1]
+    for command in ("show", "report"):
+        out = tmp_path / command
+        assert main([command, uid[:8], "--tiled", server.url, "--out", str(out)]) == 0
+        for name in ("stxm_maps.png", "stxm_particles.png"):
+            assert (out / uid[:8] / name).stat().st_size > 10_000
