@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +44,8 @@ __all__ = ["STXMDetector", "validate_dwell_time"]
 
 logger = logging.getLogger(__name__)
 
+#: Triggers (lines or pixels) whose true positions `STXMDetector.pixel_log` keeps.
+PIXEL_LOG_LENGTH = 20_000
 #: Longest accepted dwell per pixel, s.
 MAX_DWELL_S = 10.0
 
@@ -115,8 +118,11 @@ class STXMDetector(StandardReadable):
         self._od_at, self._x_at, self._y_at = od_at, x_position_at, y_position_at
         self._energy, self._flux_at, self._beam_on = energy, flux_at, beam_on
         self._rng = np.random.default_rng(seed)
-        #: (mid times, true x, true y, energy) of every trigger, for ground truth.
-        self.pixel_log: list[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = []
+        #: (mid times, true x, true y, energy) of the latest `PIXEL_LOG_LENGTH` triggers
+        #: (ground truth of the fly positions; bounded for long-lived sessions).
+        self.pixel_log: deque[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = deque(
+            maxlen=PIXEL_LOG_LENGTH
+        )
         with self.add_children_as_readables(Format.HINTED_SIGNAL):
             self.counts, self._set_counts = soft_signal_r_and_setter(
                 Array1D[np.float64], np.zeros(1), units="counts"

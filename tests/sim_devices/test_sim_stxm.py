@@ -103,6 +103,7 @@ def test_step_scan_and_stack_scan_maps(RE):
                        sample_out=stxm.sample_out_um, reference_ratios=[r2, r3],
                        reference_e1_ratio=k, n_dark=8, n_i0=8), step)  # fmt: skip
     assert step.outcome.ok, step.outcome.errors
+    assert step.tau == 5e-9  # the dead time came from the detector's configuration
     x, y = np.array(step._start["raster"]["x_um"]), np.array(step._start["raster"]["y_um"])
     truth = stxm.truth_fraction_map(x, y)
     both = np.isfinite(truth) & np.isfinite(step.outcome.maps["ni3_fraction"])
