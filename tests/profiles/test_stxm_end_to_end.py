@@ -145,3 +145,13 @@ def test_show_and_report_draw_the_stored_maps(server, stxm_run, tmp_path):
         assert main([command, uid[:8], "--tiled", server.url, "--out", str(out)]) == 0
         for name in ("stxm_maps.png", "stxm_particles.png"):
             assert (out / uid[:8] / name).stat().st_size > 10_000
+
+
+def test_demo_stxm(server, tmp_path, capsys):
+    from ssb_beamline.cli import main
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--stxm", "--size", "16", "--tiled", server.url, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "ratio map: median relative error" in printed
+    assert len(list(out.glob("*/stxm_maps.png"))) == 1
