@@ -19,6 +19,7 @@ failure never reaches the RunEngine.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,9 +29,10 @@ from event_model import DocumentRouter
 from ssb_beamline.analysis.network3d import VOXEL_UNITS, NetworkModel3D, network_model_3d
 from ssb_beamline.analysis.segmentation3d import PhaseVolume, segment_phases_3d
 
+from .tomo_live import TomoLiveAnalysis, TomoOutcome
 from .xanes_results import ResultSink
 
-__all__ = ["Network3DLive", "Network3DOutcome", "network_results"]
+__all__ = ["Network3DLive", "Network3DOutcome", "network3d_factory", "network_results"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,10 +101,13 @@ class Network3DLive(DocumentRouter):
         self.phase_volume, self.electron_density = phase_volume, electron_density
         self.outcome = Network3DOutcome()
         self._plan: str | None = None
+        self.on_start: Callable[[Network3DOutcome], None] | None = None
 
     def start(self, doc):
         self.outcome = Network3DOutcome(run_uid=doc["uid"])
         self._plan = doc.get("plan_name")
+        if self.on_start is not None:
+            self.on_start(self.outcome)
 
     def stop(self, doc):
         if self._plan != "xanes_tomo_scan":
@@ -137,3 +142,33 @@ class Network3DLive(DocumentRouter):
             self.outcome.stored_at = self.sink.publish(
                 self.outcome.run_uid, arrays, units=units, metadata=metadata, tables=tables
             )
+
+
+def network3d_factory(
+    references: Any = None,
+    *,
+    sink: ResultSink | None = None,
+    outcomes: list[TomoOutcome] | None = None,
+    network_outcomes: list[Network3DOutcome] | None = None,
+    source: str = "live",
+    network_options: Mapping[str, Any] | None = None,
+) -> Callable[[str, dict], tuple[list, list]]:
+    """A ``RunRouter`` factory: ``xanes_tomo_scan`` runs get reconstruction + network model.
+
+    Each such run gets a fresh :class:`TomoLiveAnalysis` (``source`` stored in its
+    results) followed by a :class:`Network3DLive` (``network_options``: its
+    ``phase_volume`` / ``electron_density``); other runs get nothing.
+    """
+
+    def factory(name: str, start_doc: dict) -> tuple[list, list]:
+        if start_doc.get("plan_name") != "xanes_tomo_scan":
+            return [], []
+        tomo = TomoLiveAnalysis(references, sink=sink, source=source)
+        net = Network3DLive(tomo, sink=sink, source=source, **dict(network_options or {}))
+        if outcomes is not None:
+            outcomes.append(tomo.outcome)
+        if network_outcomes is not None:  # the outcome object is replaced at start
+            net.on_start = network_outcomes.append
+        return [tomo, net], []
+
+    return factory

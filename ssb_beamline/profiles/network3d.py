@@ -1,0 +1,106 @@
+"""Sessions and replay for the 3D conductive-network analysis (issue 20).
+
+:func:`simulated_network_session` is a simulated tomography session on the
+network phantom (:mod:`ssb_beamline.sim_devices.network_phantom3d`) whose live
+analysis of ``xanes_tomo_scan`` runs reconstructs the volumes and then stores the
+network model (:func:`~ssb_beamline.callbacks.network3d_live.network3d_factory`).
+:func:`replay_network3d` pushes a stored 3D XANES run through the same callbacks
+(``source="replay"``): both results land as new versions next to the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from event_model import RunRouter
+
+from ssb_beamline.callbacks.background import BackgroundCallback
+from ssb_beamline.callbacks.network3d_live import Network3DOutcome, network3d_factory
+from ssb_beamline.callbacks.tomo_live import TomoOutcome
+from ssb_beamline.profiles.simulated import result_sink
+from ssb_beamline.profiles.simulated_tomo import SimulatedTomography, simulated_tomo
+from ssb_beamline.reference_data import ni_k_edge_references
+from ssb_beamline.sim_devices.network_phantom3d import (
+    NetworkPhantom3D,
+    NetworkPhantomConfig,
+    make_network_phantom,
+)
+from ssb_beamline.storage import TiledStore
+from ssb_beamline.storage.replay import ReplayError, check_run_closed, resolve_uid, run_documents
+
+__all__ = ["replay_network3d", "simulated_network_session"]
+
+logger = logging.getLogger(__name__)
+
+
+def simulated_network_session(
+    config: NetworkPhantomConfig | NetworkPhantom3D | None = None,
+    *,
+    tiled_uri: str | None = None,
+    data_dir: str | Path | None = None,
+    detector_dir: str | Path | None = None,
+    network_options: Mapping[str, Any] | None = None,
+    **tomo_kwargs: Any,
+) -> SimulatedTomography:
+    """A simulated 3D XANES session on the network phantom, storing the network model live.
+
+    ``session.network_phantom`` holds the truth, ``session.network_outcomes`` one
+    :class:`Network3DOutcome` per ``xanes_tomo_scan`` run (``session.outcomes`` the
+    reconstructions').  Other keyword arguments go to
+    :func:`~ssb_beamline.profiles.simulated_tomo.simulated_tomo`.
+    """
+    net = config if isinstance(config, NetworkPhantom3D) else make_network_phantom(config)
+    session = simulated_tomo(
+        mode="txm", phantom=net.phantom, tiled_uri=tiled_uri, data_dir=data_dir,
+        detector_dir=detector_dir, live_analysis=False, **tomo_kwargs,
+    )  # fmt: skip
+    session.network_phantom = net
+    session.network_outcomes: list[Network3DOutcome] = []
+    factory = network3d_factory(
+        ni_k_edge_references(), sink=result_sink(session.store), outcomes=session.outcomes,
+        network_outcomes=session.network_outcomes, network_options=network_options,
+    )  # fmt: skip
+    session.live = BackgroundCallback(RunRouter([factory]), "live 3D network")
+    session.RE.subscribe(session.live)
+    return session
+
+
+def replay_network3d(
+    store: TiledStore,
+    uid: str,
+    *,
+    fill: Literal["auto", "always", "never"] = "auto",
+    store_results: bool = True,
+    network_options: Mapping[str, Any] | None = None,
+) -> tuple[TomoOutcome, Network3DOutcome]:
+    """Replay a stored ``xanes_tomo_scan`` run: reconstruction, then the network model.
+
+    Raises
+    ------
+    ReplayError
+        Unknown uid, an open run, or a run that is not a 3D XANES run.
+    """
+    uid = resolve_uid(store.raw, uid)
+    run = store.raw[uid]
+    check_run_closed(run)
+    plan = (run.metadata.get("start") or {}).get("plan_name")
+    if plan != "xanes_tomo_scan":
+        raise ReplayError(
+            f"Run {uid} was taken by {plan!r}, not xanes_tomo_scan: the 3D network model "
+            "needs a 3D XANES run; pick one with `ssb-beamline runs`."
+        )
+    tomo_out: list[TomoOutcome] = []
+    net_out: list[Network3DOutcome] = []
+    factory = network3d_factory(
+        ni_k_edge_references(), sink=result_sink(store) if store_results else None,
+        outcomes=tomo_out, network_outcomes=net_out, source="replay",
+        network_options=network_options,
+    )  # fmt: skip
+    router = RunRouter([factory])
+    for name, doc in run_documents(run, fill=fill):
+        router(name, doc)
+    logger.info("replayed run %s: network %s", uid, "ok" if net_out[0].ok else net_out[0].errors)
+    return tomo_out[0], net_out[0]
