@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 #: Default Ni K-edge, eV; pre-edge is below ``edge - 5``, post-edge above ``edge + 15``.
 NI_K_EDGE_EV = 8333.0
 PRE_MARGIN_EV, POST_MARGIN_EV = 5.0, 15.0
+#: Carbon counts as resolved when its median exceeds the pore's by this many noise std.
+MIN_CARBON_CNR = 3.0
 _SAMPLE = 2_000_000  # voxels used to find thresholds (a strided subset of large volumes)
 
 
@@ -240,7 +242,15 @@ def segment_phases_3d(
         "pore_noise_std": noise,
     }  # fmt: skip
     if medians[2] is not None and medians[0] is not None and noise > 0:
-        meta["others"]["carbon_contrast_to_noise"] = abs(medians[2] - medians[0]) / noise
+        cnr = abs(medians[2] - medians[0]) / noise
+        meta["others"]["carbon_contrast_to_noise"] = cnr
+        meta["others"]["carbon_resolved"] = bool(cnr >= MIN_CARBON_CNR)
+        if cnr < MIN_CARBON_CNR:
+            logger.warning(
+                "carbon barely resolved (contrast to pore %.1f x the pore noise < %.0f): its "
+                "voxels are unreliable; use the electron density of a holotomography run",
+                cnr, MIN_CARBON_CNR,
+            )  # fmt: skip
     counts = np.bincount(phases.ravel(), minlength=4)
     meta["fractions"] = {p.name: float(counts[p] / phases.size) for p in Phase}
     logger.info("3D phases (%s): %s", meta["contrast"], meta["fractions"])
