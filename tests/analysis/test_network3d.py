@@ -11,12 +11,17 @@ phantom module (no analysis code).  Measured numbers are printed (``pytest -s``)
 
 from __future__ import annotations
 
+import doctest
+
 import numpy as np
 import pytest
 from scipy import ndimage
 
+from ssb_beamline.analysis import network3d, segmentation3d
 from ssb_beamline.analysis.network3d import bin_statistics, network_model_3d, trend_slope
 from ssb_beamline.analysis.segmentation3d import segment_phases_3d
+from ssb_beamline.callbacks import registered_phases
+from ssb_beamline.sim_devices import network_phantom3d
 from ssb_beamline.sim_devices.network_phantom3d import make_network_phantom
 from ssb_beamline.sim_devices.refraction import phase_attenuation_per_um
 
@@ -104,3 +109,10 @@ def test_trends_recovered_from_segmented_phases(net, measured, segmented):
     assert (model.bins["count"] > 0).all() and (model.bins["error_bar"] > 0).all()
     p = model.particles
     assert len(p) >= 8 and p["has_li_contact"].any() and p["has_e_contact"].any()
+
+
+@pytest.mark.parametrize(
+    "module", [network3d, segmentation3d, network_phantom3d, registered_phases]
+)
+def test_docstring_examples_run(module):
+    assert doctest.testmod(module, extraglobs={"np": np}).failed == 0
