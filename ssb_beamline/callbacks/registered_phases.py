@@ -9,8 +9,9 @@ stored as ``phases`` by :class:`~ssb_beamline.callbacks.network3d_live.Network3D
 :class:`~ssb_beamline.callbacks.particles_live.ParticleStatistics`:
 
 * ``mode="projection"`` (default; a TXM image is a projection): along the beam
-  (``axis``, the volume's Y at angle 0), a pixel is NMC if its ray crosses NMC,
-  else carbon if it crosses carbon, else SSE if it crosses SSE, else pore;
+  (``axis``, the volume's Y at angle 0), a pixel is NMC if its ray crosses NMC
+  (what the 2D edge-step map sees), else the phase, SSE or carbon, with more
+  voxels on the ray (SSE on a tie), else pore;
 * ``mode="slice"``: the volume's slice ``index`` across the beam (default the
   middle), for thin sections.
 
@@ -34,8 +35,6 @@ __all__ = ["phase_volume_from_results", "project_phases", "registered_phase_sour
 
 logger = logging.getLogger(__name__)
 
-_PRIORITY = (Phase.NMC, Phase.CARBON, Phase.SSE)
-
 
 def project_phases(
     phases: np.ndarray, *, mode: Literal["projection", "slice"] = "projection", axis: int = 1,
@@ -45,7 +44,7 @@ def project_phases(
 
     Examples
     --------
-    >>> v = np.zeros((2, 3, 2), np.uint8); v[0, 1, 0] = 1; v[1, 2, 1] = 3; v[:, 0, :] = 2
+    >>> v = np.zeros((2, 3, 2), np.uint8); v[0, 1, 0] = 1; v[1, 1:, 1] = 3; v[:, 0, :] = 2
     >>> project_phases(v).tolist(), project_phases(v, mode="slice", index=2).tolist()
     ([[1, 2], [2, 3]], [[0, 0], [0, 3]])
     """
@@ -59,9 +58,12 @@ def project_phases(
         return np.take(vol, k, axis=axis).astype(np.uint8)
     if mode != "projection":
         raise ValueError(f"mode={mode!r}; use 'projection' or 'slice'")
-    out = np.full(np.delete(vol.shape, axis), Phase.VOID, np.uint8)
-    for phase in reversed(_PRIORITY):  # highest priority written last
-        out[(vol == phase).any(axis=axis)] = phase
+    n_sse = (vol == Phase.SSE).sum(axis=axis)
+    n_carbon = (vol == Phase.CARBON).sum(axis=axis)
+    out = np.full(n_sse.shape, Phase.VOID, np.uint8)
+    out[(n_sse > 0) & (n_sse >= n_carbon)] = Phase.SSE
+    out[n_carbon > n_sse] = Phase.CARBON
+    out[(vol == Phase.NMC).any(axis=axis)] = Phase.NMC
     return out
 
 

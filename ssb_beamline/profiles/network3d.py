@@ -32,7 +32,12 @@ from ssb_beamline.sim_devices.network_phantom3d import (
 from ssb_beamline.storage import TiledStore
 from ssb_beamline.storage.replay import ReplayError, check_run_closed, resolve_uid, run_documents
 
-__all__ = ["replay_network3d", "run_network_demo", "simulated_network_session"]
+__all__ = [
+    "network_2d_from_3d",
+    "replay_network3d",
+    "run_network_demo",
+    "simulated_network_session",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +152,10 @@ def run_network_demo(
             np.nan), model.bins, model.e_distance_um, model.li_distance_um,
             voxel_size_um=model.voxel_size_um, edge_per_voxel=model.edge_energy,
             title=f"3D network model, run {uid[:8]}")  # fmt: skip
+        _, written = network_2d_from_3d(session.outcomes[-1].volumes, phases, uid,
+                                        Path(out_dir) / "2d-from-3d")  # fmt: skip
         if console is not None:
+            console.print(f"2D from 3D (projection along the beam): {[str(p) for p in written]}")
             seg = phases.metadata["others"]
             console.print(f"run {uid}: network model stored at {outcome.stored_at}; figure {path}")
             console.print(f"slopes (eV per unit impedance): {model.slopes}; carbon contrast to "
@@ -157,3 +165,36 @@ def run_network_demo(
         return 0
     finally:
         session.close()
+
+
+def network_2d_from_3d(
+    volumes: Mapping[str, Any], phases: Any, tomo_uid: str, out_dir: str | Path, *, axis: int = 1
+) -> tuple[Any, list[Path]]:
+    """The 2D network model of the projection of a 3D XANES run, with its registered phases.
+
+    The run's attenuation volumes summed along the beam (``axis``, Y at angle 0)
+    are the absorbance images a 2D XANES scan of this field of view would take;
+    they go through the 2D XANES pipeline and ``ParticleStatistics`` whose
+    ``phase_source`` is the projection of the 3D phases
+    (:func:`~ssb_beamline.callbacks.registered_phases.registered_phase_source`).
+    Writes the particle figures (maps, sizes, network); returns the
+    ``ParticleStatistics`` result and the figure paths.
+    """
+    from ssb_beamline.analysis import analyse_xanes_stack
+    from ssb_beamline.callbacks.particles_live import ParticleStatistics
+    from ssb_beamline.callbacks.registered_phases import registered_phase_source
+    from ssb_beamline.callbacks.xanes_results import MapContext, result_arrays
+    from ssb_beamline.report.particles import write_particle_figures
+
+    vox = phases.voxel_size_um
+    absorbance = (np.nan_to_num(volumes["attenuation"]).sum(axis=axis + 1) * vox).astype(np.float32)
+    energies = np.asarray(volumes["energies"], float)
+    maps = analyse_xanes_stack(absorbance, energies, ni_k_edge_references())
+    arrays, _ = result_arrays(maps, np.ones(absorbance.shape[1:], bool))
+    context = MapContext(f"{tomo_uid}-2d", {"pixel_size_um": vox}, energies, absorbance)
+    source = registered_phase_source(phases, mode="projection", axis=axis, tomo_uid=tomo_uid)
+    result = ParticleStatistics(phase_source=source)(arrays, context)
+    paths = write_particle_figures(out_dir, {**arrays, **result.arrays}, result.tables,
+                                   {"particles": result.metadata},
+                                   title=f"2D from 3D run {tomo_uid[:8]}")  # fmt: skip
+    return result, paths

@@ -17,7 +17,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ssb_beamline.profiles.network3d import replay_network3d, simulated_network_session
+from ssb_beamline.profiles.network3d import (
+    network_2d_from_3d,
+    replay_network3d,
+    simulated_network_session,
+)
 from ssb_beamline.sim_devices.network_phantom3d import NetworkPhantomConfig
 from ssb_beamline.sim_devices.phantom3d import Phantom3DConfig
 from ssb_beamline.storage import read_results, result_versions
@@ -70,6 +74,20 @@ def test_live_network_results_are_stored_with_units_and_coords(live):
         f"\nlive: Dice from the reconstruction {dice}; slopes {md['slopes_ev_per_unit_impedance']}"
     )
     assert dice[1] >= 0.8
+
+
+def test_2d_from_the_registered_3d_run_gives_the_combined_model(live, tmp_path):
+    session, uid = live
+    outcome = session.network_outcomes[-1]
+    result, files = network_2d_from_3d(session.outcomes[-1].volumes, outcome.phases, uid, tmp_path)
+    diffusion = result.metadata["diffusion"]
+    assert "combined" not in diffusion["unavailable"], diffusion["unavailable"]
+    assert set(result.tables["impedance_bins"]["model"]) == {"combined", "core_shell"}
+    assert "distance_map_2d" in result.arrays
+    network = [f for f in files if f.name.startswith("particles_network")]
+    assert network and network[0].stat().st_size > 20_000
+    print(f"\n2D from 3D: {result.metadata['n_particles']} particles, slopes "
+          f"{diffusion.get('trend_slope_ev')}")  # fmt: skip
 
 
 def test_replay_reproduces_the_network_results(live):
