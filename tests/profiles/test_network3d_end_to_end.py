@@ -73,7 +73,7 @@ def test_live_network_results_are_stored_with_units_and_coords(live):
     print(
         f"\nlive: Dice from the reconstruction {dice}; slopes {md['slopes_ev_per_unit_impedance']}"
     )
-    assert dice[1] >= 0.8
+    assert dice[1] >= 0.9 and dice[2] >= 0.75  # (0.98 / 0.84 measured; carbon ~0.1)
 
 
 def test_2d_from_the_registered_3d_run_gives_the_combined_model(live, tmp_path):
