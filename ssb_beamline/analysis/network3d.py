@@ -218,6 +218,28 @@ def _check_inputs(ph: NDArray, edge: NDArray, phase_vox: float | None, vox: floa
             )
 
 
+def _per_particle(ph: NDArray, lab: NDArray, px: float, metric: str) -> dict[str, NDArray]:
+    """Compact per-NMC-voxel arrays, one padded bounding box per particle."""
+    keys = ("li", "e", "cs", "combined", "core_shell")
+    parts: dict[str, list] = {k: [] for k in (*keys, "index", "label")}
+    for i, sl in enumerate(ndi.find_objects(lab)):
+        if sl is None:
+            continue
+        box = _pad_box(sl, ph.shape)
+        inner = np.zeros([s.stop - s.start for s in box], bool)  # voxels off the border
+        inner[tuple(slice(1 if b.start == 0 else 0, None if b.stop < n else -1)
+                    for b, n in zip(box, ph.shape, strict=True))] = True  # fmt: skip
+        part, vals = _particle(ph[box], lab[box], i + 1, px, metric, inner)
+        local = np.nonzero(part)
+        flat = np.ravel_multi_index(tuple(ix + b.start for ix, b in zip(local, box, strict=True)),
+                                    ph.shape)  # fmt: skip
+        parts["index"].append(flat)
+        parts["label"].append(np.full(flat.size, i + 1, np.int32))
+        for k in keys:
+            parts[k].append(vals[k].astype(np.float32))
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
 def network_model_3d(
     phases: ArrayLike,
     edge_energy: ArrayLike,
@@ -277,25 +299,8 @@ def network_model_3d(
         lab = np.where(nmc, lab, 0)
     del nmc
     px = float(voxel_size_um)
-    keys = ("li", "e", "cs", "combined", "core_shell")
-    parts: dict[str, list] = {k: [] for k in (*keys, "index", "label")}
-    for i, sl in enumerate(ndi.find_objects(lab)):
-        if sl is None:
-            continue
-        box = _pad_box(sl, ph.shape)
-        inner = np.zeros([s.stop - s.start for s in box], bool)  # voxels off the border
-        inner[tuple(slice(1 if b.start == 0 else 0, None if b.stop < n else -1)
-                    for b, n in zip(box, ph.shape, strict=True))] = True  # fmt: skip
-        part, vals = _particle(ph[box], lab[box], i + 1, px, metric, inner)
-        local = np.nonzero(part)
-        flat = np.ravel_multi_index(tuple(ix + b.start for ix, b in zip(local, box, strict=True)),
-                                    ph.shape)  # fmt: skip
-        parts["index"].append(flat)
-        parts["label"].append(np.full(flat.size, i + 1, np.int32))
-        for k in keys:
-            parts[k].append(vals[k].astype(np.float32))
-    del lab
-    cat = {k: np.concatenate(v) for k, v in parts.items()}
+    cat = _per_particle(ph, lab, px, metric)
+    del lab  # (the full-volume labels; the results are compact)
     e_vox = edge.ravel()[cat["index"]].astype(np.float32)
     bins_df = pd.concat([
         bin_statistics(cat["combined"], e_vox, bins=bins, name="combined"),

@@ -147,6 +147,49 @@ def _classify_others(
     return out, [t1, t2]
 
 
+def _others_metadata(
+    contrast: NDArray, phases: NDArray, order: tuple, t: list[float], width: int,
+    contrast_name: str,
+) -> dict[str, Any]:  # fmt: skip
+    """How SSE / carbon were found: thresholds, medians, carbon contrast to noise."""
+    medians = [float(np.median(_subset(contrast[phases == p]))) if (phases == p).any() else None
+               for p in (Phase.VOID, Phase.SSE, Phase.CARBON)]  # fmt: skip
+    noise = float(np.std(_subset(contrast[phases == Phase.VOID]))) if (phases == 0).any() else 0.0
+    others = {
+        "method": f"{contrast_name}, two Otsu thresholds off the partial-volume bands",
+        "thresholds": t, "class_order": [p.name for p in order],
+        "band_voxels": width,
+        "median": dict(zip(("VOID", "SSE", "CARBON"), medians, strict=True)),
+        "pore_noise_std": noise,
+    }  # fmt: skip
+    if medians[2] is not None and medians[0] is not None and noise > 0:
+        cnr = abs(medians[2] - medians[0]) / noise
+        others["carbon_contrast_to_noise"] = cnr
+        others["carbon_resolved"] = bool(cnr >= MIN_CARBON_CNR)
+        if cnr < MIN_CARBON_CNR:
+            logger.warning(
+                "carbon barely resolved (contrast to pore %.1f x the pore noise < %.0f): its "
+                "voxels are unreliable; use the electron density of a holotomography run",
+                cnr, MIN_CARBON_CNR,
+            )  # fmt: skip
+    return others
+
+
+def _smooth(v: ArrayLike, sigma: float) -> NDArray[np.float32]:
+    """float32 copy, NaN -> 0, Gaussian-smoothed when ``sigma > 0``."""
+    v = np.nan_to_num(np.asarray(v, np.float32))
+    return ndi.gaussian_filter(v, sigma) if sigma > 0 else v
+
+
+def _nmc_from_edge_jump(attenuation, energies, edge_ev, sigma, meta) -> tuple[NDArray, NDArray]:
+    """Smoothed pre-edge volume and the NMC mask (Otsu of the edge jump); fills ``meta``."""
+    pre, post, meta["edge"] = edge_jump_volumes(attenuation, energies, edge_ev=edge_ev)
+    pre, jump = _smooth(pre, sigma), _smooth(post - pre, sigma)
+    t_nmc = float(threshold_otsu(_subset(jump)))
+    meta["nmc"] = {"method": "Ni K-edge jump, Otsu", "threshold_per_um": t_nmc}
+    return pre, jump > t_nmc
+
+
 def segment_phases_3d(
     attenuation: ArrayLike | None = None,
     energies: ArrayLike | None = None,
@@ -161,11 +204,8 @@ def segment_phases_3d(
 
     Parameters
     ----------
-    attenuation : array_like, shape (N, Z, Y, X), optional
-        Reconstructed attenuation per energy (3D XANES); needs energies below
-        and above the edge.
-    energies : array_like, shape (N,), optional
-        Energies of ``attenuation``, eV.
+    attenuation, energies : array_like, shapes (N, Z, Y, X) and (N,), optional
+        Reconstructed attenuation per energy (3D XANES, eV), below and above the edge.
     voxel_size_um : float
         Voxel edge, um (stored with the phases).
     electron_density : array_like, shape (Z, Y, X), optional
@@ -200,25 +240,16 @@ def segment_phases_3d(
         raise ValueError("pass an attenuation stack (3D XANES) and/or an electron density")
     meta: dict[str, Any] = {"smooth_sigma": smooth_sigma, "voxel_size_um": voxel_size_um}
 
-    def smooth(v: NDArray) -> NDArray[np.float32]:
-        v = np.nan_to_num(np.asarray(v, np.float32))
-        return ndi.gaussian_filter(v, smooth_sigma) if smooth_sigma > 0 else v
-
-    density = None if electron_density is None else smooth(electron_density)
+    density = None if electron_density is None else _smooth(electron_density, smooth_sigma)
     if attenuation is not None:
         if energies is None:
             raise ValueError("attenuation needs its energies (eV), one per volume")
-        pre, post, meta["edge"] = edge_jump_volumes(attenuation, energies, edge_ev=edge_ev)
-        pre, jump = smooth(pre), smooth(post - pre)
+        pre, nmc = _nmc_from_edge_jump(attenuation, energies, edge_ev, smooth_sigma, meta)
         if density is not None and density.shape != pre.shape:
             raise ValueError(
                 f"electron_density has shape {density.shape}, the attenuation volumes "
                 f"{pre.shape}; register them to one grid first"
             )
-        t_nmc = float(threshold_otsu(_subset(jump)))
-        nmc = jump > t_nmc
-        meta["nmc"] = {"method": "Ni K-edge jump, Otsu", "threshold_per_um": t_nmc}
-        del jump, post
     else:
         t_nmc = float(threshold_multiotsu(_subset(density), classes=4)[2])
         nmc = density > t_nmc
@@ -231,26 +262,7 @@ def segment_phases_3d(
         contrast, meta["contrast"] = pre, "absorption"
         order = (Phase.VOID, Phase.CARBON, Phase.SSE)
     phases, t = _classify_others(contrast, nmc, order, band_voxels)
-    medians = [float(np.median(_subset(contrast[phases == p]))) if (phases == p).any() else None
-               for p in (Phase.VOID, Phase.SSE, Phase.CARBON)]  # fmt: skip
-    noise = float(np.std(_subset(contrast[phases == Phase.VOID]))) if (phases == 0).any() else 0.0
-    meta["others"] = {
-        "method": f"{meta['contrast']}, two Otsu thresholds off the partial-volume bands",
-        "thresholds": t, "class_order": [p.name for p in order],
-        "band_voxels": band_voxels,
-        "median": dict(zip(("VOID", "SSE", "CARBON"), medians, strict=True)),
-        "pore_noise_std": noise,
-    }  # fmt: skip
-    if medians[2] is not None and medians[0] is not None and noise > 0:
-        cnr = abs(medians[2] - medians[0]) / noise
-        meta["others"]["carbon_contrast_to_noise"] = cnr
-        meta["others"]["carbon_resolved"] = bool(cnr >= MIN_CARBON_CNR)
-        if cnr < MIN_CARBON_CNR:
-            logger.warning(
-                "carbon barely resolved (contrast to pore %.1f x the pore noise < %.0f): its "
-                "voxels are unreliable; use the electron density of a holotomography run",
-                cnr, MIN_CARBON_CNR,
-            )  # fmt: skip
+    meta["others"] = _others_metadata(contrast, phases, order, t, band_voxels, meta["contrast"])
     counts = np.bincount(phases.ravel(), minlength=4)
     meta["fractions"] = {p.name: float(counts[p] / phases.size) for p in Phase}
     logger.info("3D phases (%s): %s", meta["contrast"], meta["fractions"])
