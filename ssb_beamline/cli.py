@@ -56,6 +56,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return _cmd_demo_epics(args)
     if getattr(args, "stxm", False):
         return _cmd_demo_stxm(args)
+    if getattr(args, "network", False):
+        from ssb_beamline.profiles.network3d import run_network_demo
+
+        return run_network_demo(out_dir=args.out, tiled_uri=args.tiled, data_dir=args.data_dir,
+                                seed=args.seed, console=console)  # fmt: skip
     # Ctrl-C during the scan: the RunEngine pauses at the next checkpoint (twice:
     # at once); leaving the session then aborts the paused run, so its stop document
     # and every frame taken so far are stored (SimulatedBeamline.close).
@@ -365,6 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--epics", action="store_true",
         help="run over Channel Access: use the simulated IOC serving the prefix, or start one",
+    )  # fmt: skip
+    demo.add_argument(
+        "--network", action="store_true",
+        help="3D XANES of a cathode with SSE and carbon, then the 3D conductive-network model",
     )  # fmt: skip
     _beamline_options(demo)
     demo.add_argument("--ca-port", type=int, help="CA port of a running IOC (default 5064)")

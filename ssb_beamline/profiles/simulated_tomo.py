@@ -196,7 +196,7 @@ class SimulatedTomography(SimulatedBeamline):
 def simulated_tomo(
     *,
     mode: str = "txm",
-    phantom: Phantom3DConfig | None = None,
+    phantom: Phantom3DConfig | Phantom3D | None = None,
     margin_px: int | None = None,
     center_offset_px: float = 0.0,
     energy_ev: float | None = None,
@@ -216,8 +216,8 @@ def simulated_tomo(
     ----------
     mode : {"txm", "holo"}
         Absorption tomography on the zone-plate microscope, or holotomography.
-    phantom : Phantom3DConfig, optional
-        The 3-D sample (default ``Phantom3DConfig()``).
+    phantom : Phantom3DConfig or Phantom3D, optional
+        The 3-D sample (default ``Phantom3DConfig()``), or a ready phantom.
     margin_px : int, optional
         Empty voxels around the sample across the beam (default: enough to keep it
         in view at every angle, :func:`full_view_margin`).
@@ -239,7 +239,10 @@ def simulated_tomo(
     try:
         folder = Path(detector_dir or store.detector_dir or Path(data_dir or ".") / "detector")
         make_private_dir(folder)
-        sample = make_phantom3d(phantom or Phantom3DConfig())
+        if isinstance(phantom, Phantom3D):  # a ready phantom (e.g. the network phantom)
+            sample = phantom
+        else:
+            sample = make_phantom3d(phantom or Phantom3DConfig())
         margin = full_view_margin(sample.shape) if margin_px is None else margin_px
         padded = pad_phantom3d(sample, margin)
         energy = energy_ev or (HOLO_ENERGY_EV if mode == "holo" else DEFAULT_ENERGY_EV)

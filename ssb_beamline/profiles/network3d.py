@@ -1,0 +1,200 @@
+"""Sessions and replay for the 3D conductive-network analysis (issue 20).
+
+:func:`simulated_network_session` is a simulated tomography session on the
+network phantom (:mod:`ssb_beamline.sim_devices.network_phantom3d`) whose live
+analysis of ``xanes_tomo_scan`` runs reconstructs the volumes and then stores the
+network model (:func:`~ssb_beamline.callbacks.network3d_live.network3d_factory`).
+:func:`replay_network3d` pushes a stored 3D XANES run through the same callbacks
+(``source="replay"``): both results land as new versions next to the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from event_model import RunRouter
+
+from ssb_beamline.callbacks.background import BackgroundCallback
+from ssb_beamline.callbacks.network3d_live import Network3DOutcome, network3d_factory
+from ssb_beamline.callbacks.tomo_live import TomoOutcome
+from ssb_beamline.profiles.simulated import result_sink
+from ssb_beamline.profiles.simulated_tomo import SimulatedTomography, simulated_tomo
+from ssb_beamline.reference_data import ni_k_edge_references
+from ssb_beamline.sim_devices.network_phantom3d import (
+    NetworkPhantom3D,
+    NetworkPhantomConfig,
+    make_network_phantom,
+)
+from ssb_beamline.storage import TiledStore
+from ssb_beamline.storage.replay import ReplayError, check_run_closed, resolve_uid, run_documents
+
+__all__ = [
+    "network_2d_from_3d",
+    "replay_network3d",
+    "run_network_demo",
+    "simulated_network_session",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def simulated_network_session(
+    config: NetworkPhantomConfig | NetworkPhantom3D | None = None,
+    *,
+    tiled_uri: str | None = None,
+    data_dir: str | Path | None = None,
+    detector_dir: str | Path | None = None,
+    network_options: Mapping[str, Any] | None = None,
+    **tomo_kwargs: Any,
+) -> SimulatedTomography:
+    """A simulated 3D XANES session on the network phantom, storing the network model live.
+
+    ``session.network_phantom`` holds the truth, ``session.network_outcomes`` one
+    :class:`Network3DOutcome` per ``xanes_tomo_scan`` run (``session.outcomes`` the
+    reconstructions').  Other keyword arguments go to
+    :func:`~ssb_beamline.profiles.simulated_tomo.simulated_tomo`.
+    """
+    net = config if isinstance(config, NetworkPhantom3D) else make_network_phantom(config)
+    session = simulated_tomo(
+        mode="txm", phantom=net.phantom, tiled_uri=tiled_uri, data_dir=data_dir,
+        detector_dir=detector_dir, live_analysis=False, **tomo_kwargs,
+    )  # fmt: skip
+    session.network_phantom = net
+    session.network_outcomes: list[Network3DOutcome] = []
+    factory = network3d_factory(
+        ni_k_edge_references(), sink=result_sink(session.store), outcomes=session.outcomes,
+        network_outcomes=session.network_outcomes, network_options=network_options,
+    )  # fmt: skip
+    session.live = BackgroundCallback(RunRouter([factory]), "live 3D network")
+    session.RE.subscribe(session.live)
+    return session
+
+
+def replay_network3d(
+    store: TiledStore,
+    uid: str,
+    *,
+    fill: Literal["auto", "always", "never"] = "auto",
+    store_results: bool = True,
+    network_options: Mapping[str, Any] | None = None,
+) -> tuple[TomoOutcome, Network3DOutcome]:
+    """Replay a stored ``xanes_tomo_scan`` run: reconstruction, then the network model.
+
+    Raises
+    ------
+    ReplayError
+        Unknown uid, an open run, or a run that is not a 3D XANES run.
+    """
+    uid = resolve_uid(store.raw, uid)
+    run = store.raw[uid]
+    check_run_closed(run)
+    plan = (run.metadata.get("start") or {}).get("plan_name")
+    if plan != "xanes_tomo_scan":
+        raise ReplayError(
+            f"Run {uid} was taken by {plan!r}, not xanes_tomo_scan: the 3D network model "
+            "needs a 3D XANES run; pick one with `ssb-beamline runs`."
+        )
+    tomo_out: list[TomoOutcome] = []
+    net_out: list[Network3DOutcome] = []
+    factory = network3d_factory(
+        ni_k_edge_references(), sink=result_sink(store) if store_results else None,
+        outcomes=tomo_out, network_outcomes=net_out, source="replay",
+        network_options=network_options,
+    )  # fmt: skip
+    router = RunRouter([factory])
+    for name, doc in run_documents(run, fill=fill):
+        router(name, doc)
+    logger.info("replayed run %s: network %s", uid, "ok" if net_out[0].ok else net_out[0].errors)
+    return tomo_out[0], net_out[0]
+
+
+#: The demo's 3D XANES grid: 3 eV steps through the Ni K-edge, two points each side.
+DEMO_ENERGIES = (8300.0, 8320.0, 8331.0, 8334.0, 8337.0, 8340.0, 8343.0, 8346.0, 8349.0,
+                 8390.0, 8440.0)  # fmt: skip
+
+
+def run_network_demo(
+    *, out_dir: str | Path, tiled_uri: str | None = None, data_dir: str | Path | None = None,
+    seed: int = 2, console: Any = None,
+) -> int:  # fmt: skip
+    """``ssb-beamline demo --network``: a 3D XANES run of the network phantom, end to end.
+
+    The run is reconstructed live, its phases segmented (NMC from the edge jump,
+    SSE / carbon from the pre-edge absorption), the network model stored in tiled
+    next to the run, and ``network3d.png`` written to ``out_dir``.
+    """
+    from ssb_beamline.report.network3d import write_network3d_figure
+    from ssb_beamline.sim_devices.phantom3d import Phantom3DConfig
+
+    config = NetworkPhantomConfig(base=Phantom3DConfig(
+        shape=(24, 40, 40), radius_range_um=(0.5, 0.8), n_particles=5, touching_fraction=0.0,
+        carbon_thickness_um=0.4, seed=seed))  # fmt: skip
+    session = simulated_network_session(config, tiled_uri=tiled_uri, data_dir=data_dir)
+    try:
+        plan = session.xanes_tomo(list(DEMO_ENERGIES), (0.0, 180.0, 31), mode="step",
+                                  exposure_time=0.02, n_dark=1, n_flat=1)  # fmt: skip
+        (uid,) = session.run(plan)
+        outcome = session.network_outcomes[-1]
+        if not outcome.ok:
+            if console is not None:
+                console.print(
+                    f"[bold red]3D network model of run {uid} failed:[/] {outcome.errors}"
+                )
+            return 1
+        model, phases = outcome.model, outcome.phases
+        edge = session.outcomes[-1].volumes["edge_energy"]
+        path = write_network3d_figure(
+            Path(out_dir) / "network3d.png", phases.phases, np.where(phases.phases == 1, edge,
+            np.nan), model.bins, model.e_distance_um, model.li_distance_um,
+            voxel_size_um=model.voxel_size_um, edge_per_voxel=model.edge_energy,
+            title=f"3D network model, run {uid[:8]}")  # fmt: skip
+        _, written = network_2d_from_3d(session.outcomes[-1].volumes, phases, uid,
+                                        Path(out_dir) / "2d-from-3d")  # fmt: skip
+        if console is not None:
+            console.print(f"2D from 3D (projection along the beam): {[str(p) for p in written]}")
+            seg = phases.metadata["others"]
+            console.print(f"run {uid}: network model stored at {outcome.stored_at}; figure {path}")
+            console.print(f"slopes (eV per unit impedance): {model.slopes}; carbon contrast to "
+                          f"noise {seg.get('carbon_contrast_to_noise', float('nan')):.1f}, "
+                          f"resolved: {seg.get('carbon_resolved')} (from absorption; the "
+                          "electron density of holotomography resolves carbon)")  # fmt: skip
+        return 0
+    finally:
+        session.close()
+
+
+def network_2d_from_3d(
+    volumes: Mapping[str, Any], phases: Any, tomo_uid: str, out_dir: str | Path, *, axis: int = 1
+) -> tuple[Any, list[Path]]:
+    """The 2D network model of the projection of a 3D XANES run, with its registered phases.
+
+    The run's attenuation volumes summed along the beam (``axis``, Y at angle 0)
+    are the absorbance images a 2D XANES scan of this field of view would take;
+    they go through the 2D XANES pipeline and ``ParticleStatistics`` whose
+    ``phase_source`` is the projection of the 3D phases
+    (:func:`~ssb_beamline.callbacks.registered_phases.registered_phase_source`).
+    Writes the particle figures (maps, sizes, network); returns the
+    ``ParticleStatistics`` result and the figure paths.
+    """
+    from ssb_beamline.analysis import analyse_xanes_stack
+    from ssb_beamline.callbacks.particles_live import ParticleStatistics
+    from ssb_beamline.callbacks.registered_phases import registered_phase_source
+    from ssb_beamline.callbacks.xanes_results import MapContext, result_arrays
+    from ssb_beamline.report.particles import write_particle_figures
+
+    vox = phases.voxel_size_um
+    absorbance = (np.nan_to_num(volumes["attenuation"]).sum(axis=axis + 1) * vox).astype(np.float32)
+    energies = np.asarray(volumes["energies"], float)
+    maps = analyse_xanes_stack(absorbance, energies, ni_k_edge_references())
+    arrays, _ = result_arrays(maps, np.ones(absorbance.shape[1:], bool))
+    context = MapContext(f"{tomo_uid}-2d", {"pixel_size_um": vox}, energies, absorbance)
+    source = registered_phase_source(phases, mode="projection", axis=axis, tomo_uid=tomo_uid)
+    result = ParticleStatistics(phase_source=source)(arrays, context)
+    paths = write_particle_figures(out_dir, {**arrays, **result.arrays}, result.tables,
+                                   {"particles": result.metadata},
+                                   title=f"2D from 3D run {tomo_uid[:8]}")  # fmt: skip
+    return result, paths
