@@ -28,15 +28,15 @@ pytestmark = pytest.mark.slow
 
 #: Undocumented parameters allowed per subpackage, in the package's ``__all__`` and
 #: among the names of its public modules that the package does not export. These
-#: are the counts when the reference was first built (issue 19): lower them as
+#: are the counts left after issue 19 documented what it could: lower them as
 #: docstrings are completed; never raise them (a new public name must come with its
 #: parameters documented).
 PACKAGE_GAPS_CEILING = {
-    "analysis": 62,
-    "plans": 19,
-    "callbacks": 34,
-    "storage": 12,
-    "devices": 1,
+    "analysis": 0,
+    "plans": 0,
+    "callbacks": 21,  # tomo/holo live analyses and the factories (being reworked, issue 16)
+    "storage": 12,  # results.py and connect.py (being reworked, issue 14)
+    "devices": 0,
     "profiles": 0,
 }
 SUBMODULE_GAPS_CEILING = {
