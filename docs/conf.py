@@ -15,7 +15,6 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
-    "sphinx.ext.viewcode",
     "numpydoc",
     "ssb_docs",
 ]
@@ -34,7 +33,7 @@ numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
 numpydoc_validation_checks: set[str] = set()  # tests/test_docs.py checks Parameters
 
-# --- offline cross-references (see docs/_intersphinx/README.rst) ------------------------
+# --- offline cross-references (generated: docs/_intersphinx/make_inventories.py) ------------------------
 _INV = HERE / "_intersphinx"
 intersphinx_mapping = {
     "python": ("https://docs.python.org/3", str(_INV / "python.inv")),

@@ -70,7 +70,7 @@ def test_tutorial_runs_as_written(group, tmp_path, monkeypatch):
     monkeypatch.delenv("SSB_TILED_URI", raising=False)
     monkeypatch.delenv("SSB_TILED_API_KEY", raising=False)
     steps = _steps(GROUPS[group])
-    assert sum(expected is not None for _, _, expected in steps) >= 3, "too few checked outputs"
+    assert sum(expected is not None for _, _, expected in steps) >= 2, "too few checked outputs"
     namespace: dict = {"__name__": f"tutorial_{group}"}
     try:
         for page, code, expected in steps:
