@@ -121,7 +121,7 @@ def _section(module: str, entries: list[Entry], level: str, no_index: bool) -> l
     lines += [f".. automodule:: {module}", *(["   :no-index:"] if no_index else []), ""]
     lines += [f".. currentmodule:: {module}", ""]
     if not entries:
-        return [*lines, "Nothing public is defined here beyond the package's names.", ""]
+        return [*lines, "No names of its own: what it offers is listed above.", ""]
     lines += [".. autosummary::", "", *(f"   {e.name}" for e in entries), ""]
     for entry in entries:
         directive, options = _directive(entry.obj)
@@ -205,7 +205,8 @@ def cli_page() -> str:
     for name, child in sub.choices.items():
         title = f"ssb-beamline {name}"
         lines += [f".. _cli-{name}:", "", title, "-" * len(title), ""]
-        lines += [(helps.get(name) or child.description or "").strip().capitalize() + ".", ""]
+        summary = (helps.get(name) or child.description or "").strip()
+        lines += [summary[:1].upper() + summary[1:] + ".", ""]
         lines += [".. code-block:: text", "", f"   {_usage(child)}", "", *_actions(child)]
     return "\n".join(lines)
 
