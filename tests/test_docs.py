@@ -45,7 +45,7 @@ SUBMODULE_GAPS_CEILING = {
     "callbacks": 19,
     "storage": 103,
     "devices": 59,
-    "profiles": 151,
+    "profiles": 107,
 }
 
 
