@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test lint format bench install clean
+.PHONY: demo test lint format bench install clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,12 @@ format: $(STAMP)
 	$(BIN)/python -m ruff format ssb_beamline tests benchmarks
 	$(BIN)/python -m ruff check --fix ssb_beamline tests benchmarks
 
+# The documentation site (tests/test_docs.py builds it too, as part of `make test`).
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -E -W --keep-going -n -b html docs docs/_build/html
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_skeleton.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache docs/_build docs/reference/api docs/reference/cli.rst

@@ -230,6 +230,13 @@ def numeric_stack(a: ArrayLike, name: str, ndims: tuple[int, ...]) -> NDArray:
 def check_angles(angles_deg: ArrayLike, n_projections: int | None = None) -> NDArray[np.float64]:
     """Validate angles (degrees): finite, distinct, span >= 180 - one step; -> float64.
 
+    Parameters
+    ----------
+    angles_deg : array_like
+        Rotation angles, deg.
+    n_projections : int, optional
+        Number of projections the angles must match.
+
     Examples
     --------
     >>> check_angles(np.arange(0, 180, 1.0)).size

@@ -176,6 +176,13 @@ class CountTable(NamedTuple):
 class OpenBeam:
     """A flat field prepared once for many frames (made by :func:`open_beam`).
 
+    Parameters
+    ----------
+    flat, dark : ndarray
+        The flat and dark frames the table was prepared from.
+    valid, counts, flat_counts, log_open
+        As the attributes below.
+
     Attributes
     ----------
     valid : ndarray of bool
@@ -276,6 +283,17 @@ def open_beam(
     :class:`CountTable`) instead of computing them: the flat is then kept as
     2-byte table indices, which halves what each image reads of it.
 
+    Parameters
+    ----------
+    flat : ndarray
+        Flat (sample-out) frame(s), ``(H, W)`` or ``(N, H, W)``.
+    dark : ndarray
+        Dark frame, ``(H, W)``.
+    saturation : float
+        Detector counts at or above which a pixel is saturated.
+    count_table : bool
+        Use the logarithm table for integer frames.
+
     Raises
     ------
     ValueError
@@ -361,6 +379,27 @@ def absorbance_with_open_beam(
     ``valid``, when given (bool, the frames' shape, C-contiguous), is ANDed in
     place with this validity and returned: a scan's mask of pixels valid in every
     frame, kept without a second pass over a new mask.
+
+    Parameters
+    ----------
+    frames : ndarray
+        Image(s), ``(H, W)`` or ``(N, H, W)``.
+    dark : ndarray
+        Dark frame (the object given to :func:`open_beam` for the table path).
+    beam : OpenBeam
+        The prepared flat.
+    saturation : float
+        Detector counts at or above which a pixel is saturated.
+    out : ndarray, optional
+        float32 output array (the frames' shape) to write into.
+    valid : ndarray of bool, optional
+        Validity mask ANDed in place (see above).
+    workers : int, optional
+        Threads for large stacks (default: all cores).
+    count_table : bool
+        Use the logarithm table for integer frames.
+    offset : float
+        Added to every valid pixel, e.g. ``ln(I0_image / I0_flat)``.
 
     Examples
     --------

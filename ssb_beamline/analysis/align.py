@@ -36,6 +36,13 @@ def registration_features(frame: np.ndarray, sigma: float = 1.5) -> np.ndarray:
     so registering gradient magnitudes is robust through the edge.  A Tukey
     taper suppresses the wrap-around of the FFT at the image borders.
 
+    Parameters
+    ----------
+    frame : ndarray
+        ``(H, W)`` image.
+    sigma : float
+        Gaussian sigma of the gradient, pixels.
+
     Examples
     --------
     >>> img = np.zeros((16, 16)); img[4:12, 4:12] = 1.0

@@ -202,6 +202,10 @@ def white_line_map(
         Search window relative to e0, eV.
     mask : ndarray of bool, optional
         Pixels to analyse; others are NaN.
+    chunk_pixels : int
+        Pixels per chunk of the computation (bounds the memory of temporaries).
+    workers : int, optional
+        Threads over chunks (default: all cores).
 
     Returns
     -------

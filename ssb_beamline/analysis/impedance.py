@@ -28,7 +28,17 @@ FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))  # 2.3548
 
 @dataclass
 class DistanceMap2D:
-    """Mean edge energy over (e- distance, Li+ distance) bins (rows = e-)."""
+    """Mean edge energy over (e- distance, Li+ distance) bins (rows = e-).
+
+    Attributes
+    ----------
+    mean : ndarray
+        Mean edge energy per (e-, Li+) bin, eV (NaN for empty bins).
+    count : ndarray of int
+        Pixels per bin.
+    e_edges, li_edges : ndarray
+        Bin edges of the normalised e- and Li+ distances.
+    """
 
     mean: NDArray[np.float64]
     count: NDArray[np.int64]

@@ -274,6 +274,10 @@ def lcf_map(
         fractions exact for mixtures of the references whatever the
         normalisation ranges.  Without it the references are used as given
         (they should be normalised like the data).
+    chunk_pixels : int
+        Pixels per chunk of the computation (bounds the memory of temporaries).
+    workers : int, optional
+        Threads over chunks (default: all cores).
 
     Returns
     -------

@@ -20,6 +20,13 @@ def otsu_threshold(values: np.ndarray, *, nbins: int = 256) -> float:
     is returned rather than its lower end, so the threshold sits in the middle
     of the gap instead of grazing the lower class.
 
+    Parameters
+    ----------
+    values : ndarray
+        Values to threshold (any shape; NaN and inf are ignored).
+    nbins : int
+        Histogram bins.
+
     Raises
     ------
     ValueError
@@ -86,6 +93,11 @@ def _histogram(
 
 def otsu_mask(image: np.ndarray) -> np.ndarray:
     """``image > otsu_threshold(image)``; NaN pixels are False.
+
+    Parameters
+    ----------
+    image : ndarray
+        Map to threshold, e.g. an edge-step map.
 
     Examples
     --------
@@ -174,6 +186,13 @@ def roi_spectra(stack: np.ndarray, labels_or_mask: np.ndarray) -> RoiSpectra:
 
     Vectorised with ``np.bincount`` (one call per energy); NaN pixels are
     ignored per energy.
+
+    Parameters
+    ----------
+    stack : ndarray
+        ``(N, H, W)`` stack, e.g. normalised absorbance.
+    labels_or_mask : ndarray of int or bool
+        ``(H, W)`` region labels (0 = none) or a mask (one region).
 
     Examples
     --------

@@ -60,6 +60,12 @@ def histogram_components(
         Number of Gaussians (1-8).
     mask : ndarray of bool, optional
         Values to use.
+    bins : int
+        Histogram bins the expectation-maximisation runs on.
+    max_iter : int
+        Maximum iterations.
+    tol : float
+        Stop when the log-likelihood changes by less than this.
 
     Returns
     -------

@@ -61,6 +61,11 @@ def _positive(value: float, name: str, example: str) -> float:
 def wavelength_m(energy_ev: float) -> float:
     """X-ray wavelength in metres for a photon energy in eV.
 
+    Parameters
+    ----------
+    energy_ev : float
+        Photon energy, eV.
+
     Examples
     --------
     >>> round(wavelength_m(17000.0) * 1e12, 3)   # pm
@@ -219,6 +224,23 @@ def paganin_phase(
 
     Same filter and parameters as :func:`paganin_thickness`, without ``beta``.
 
+    Parameters
+    ----------
+    intensity : array_like
+        Flat-field-corrected intensity, ``(..., Y, X)``.
+    delta_beta : float
+        Ratio delta / beta of the (single) material.
+    distance_m : float
+        Effective propagation distance, m.
+    energy_ev : float
+        Photon energy, eV.
+    pixel_size_m : float
+        Pixel size at the sample, m.
+    pad : int, optional
+        Padding on each side, pixels (default half the image).
+    workers : int, optional
+        FFT workers (``-1``: all cores).
+
     Examples
     --------
     >>> img = np.full((32, 32), np.exp(-0.5), np.float32)
@@ -315,6 +337,15 @@ def phase_to_delta_projection(
     With ``pixel_size_m`` the result is divided by it (units of voxels), so
     reconstructing it with ``reconstruct_fbp`` gives ``delta`` per voxel.
 
+    Parameters
+    ----------
+    phase : array_like
+        Retrieved phase, radians.
+    energy_ev : float
+        Photon energy, eV.
+    pixel_size_m : float, optional
+        Voxel size, m: divide by it (delta per voxel after reconstruction).
+
     Examples
     --------
     >>> d = phase_to_delta_projection(np.array([-2 * np.pi]), 12398.41984)  # lambda = 1e-10 m
@@ -334,6 +365,13 @@ def electron_density_from_delta(delta: ArrayLike, energy_ev: float) -> NDArray:
     Valid far from absorption edges (anomalous dispersion neglected).  Floating
     inputs keep their dtype.
 
+    Parameters
+    ----------
+    delta : array_like
+        Refractive-index decrement.
+    energy_ev : float
+        Photon energy, eV.
+
     Examples
     --------
     >>> round(float(electron_density_from_delta(1e-6, 17000)), 1)
@@ -347,6 +385,13 @@ def electron_density_from_delta(delta: ArrayLike, energy_ev: float) -> NDArray:
 
 def delta_from_electron_density(n_e_per_nm3: ArrayLike, energy_ev: float) -> NDArray:
     """Inverse of :func:`electron_density_from_delta` (``n_e`` in electrons / nm^3).
+
+    Parameters
+    ----------
+    n_e_per_nm3 : array_like
+        Electron density, electrons / nm^3.
+    energy_ev : float
+        Photon energy, eV.
 
     Examples
     --------

@@ -42,6 +42,15 @@ def find_rotation_center(
     the 0/180-degree projections if both exist (a difference > 1 px
     is logged; used if Vo fails).  Outside the detector: ValueError.
 
+    Parameters
+    ----------
+    data : array_like
+        ``(A, X)`` sinogram or ``(A, Z, X)`` projections (line integrals).
+    angles_deg : array_like
+        One angle per projection, deg.
+    slice_index : int, optional
+        Row used by Vo's method (default the middle).
+
     Examples
     --------
     >>> th = np.radians(np.arange(0, 180, 1.0))[:, None]
@@ -88,6 +97,13 @@ def opposed_pair_center(data: ArrayLike, angles_deg: ArrayLike) -> float | None:
     matter), mirrored and registered to the first one by :func:`mirror_shift`
     (normalised cross-correlation over all rows).  None when the scan does not
     reach 180 degrees, or only across a gap of more than twice the median angle step.
+
+    Parameters
+    ----------
+    data : array_like
+        ``(A, X)`` sinogram or ``(A, Z, X)`` projections.
+    angles_deg : array_like
+        One angle per projection, deg.
 
     Examples
     --------

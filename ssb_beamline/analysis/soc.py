@@ -157,7 +157,15 @@ class SocCalibration:
 
 
 class SocResult(NamedTuple):
-    """SOC map and the calibration that produced it (unpacks as ``soc, calibration``)."""
+    """SOC map and the calibration that produced it (unpacks as ``soc, calibration``).
+
+    Attributes
+    ----------
+    soc : ndarray
+        State of charge per pixel (fraction of the oxidised end member).
+    calibration : SocCalibration
+        How it was computed.
+    """
 
     soc: np.ndarray
     calibration: SocCalibration
@@ -191,6 +199,17 @@ def soc_map(
         ``soc = f[oxidised] / (f[oxidised] + f[reduced])``.
 
     NaN inputs (masked pixels) stay NaN.  ``clip=True`` clips to [0, 1].
+
+    Parameters
+    ----------
+    edge_energy : ndarray, optional
+        Edge-energy map, eV.
+    fractions : ndarray, optional
+        LCF fractions ``(K, ...)``.
+    calibration : SocCalibration, optional
+        End members and edge energies (default ``SocCalibration()``).
+    clip : bool
+        Clip the result to [0, 1].
 
     Examples
     --------

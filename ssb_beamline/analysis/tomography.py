@@ -59,6 +59,8 @@ def flat_field_projections(
         Missing / empty flats, a shape mismatch or ``flat <= dark`` raise ValueError.
     min_transmission : float, default 1e-6
         Transmission is clipped to this (with a warning) where ``P <= D``.
+    log : bool
+        Return ``-ln`` of the transmission (default) or the transmission.
 
     Returns
     -------

@@ -76,7 +76,19 @@ class MapPostProcessor(Protocol):
 
 @dataclass
 class LiveUpdate:
-    """Progress of the live analysis, passed to ``on_update`` after each image."""
+    """Progress of the live analysis, passed to ``on_update`` after each image.
+
+    Attributes
+    ----------
+    run_uid : str
+        Start uid of the run.
+    frames_done, frames_total : int
+        Images analysed so far, and planned.
+    energy_ev : float
+        Energy of the latest image, eV.
+    edge_energy_median_ev : float or None
+        Running median edge energy over the sample, eV (None until enough energies).
+    """
 
     run_uid: str
     frames_done: int
@@ -87,7 +99,25 @@ class LiveUpdate:
 
 @dataclass
 class LiveOutcome:
-    """What the live analysis produced for one run."""
+    """What the live analysis produced for one run.
+
+    Attributes
+    ----------
+    run_uid : str
+        Start uid of the run.
+    maps : XanesMaps or None
+        The final maps (None if the analysis failed).
+    stored_at : str or None
+        ``results/<uid>/<version>`` once stored.
+    errors : list of str
+        What went wrong (empty when ``ok``).
+    tables : dict
+        Extra tables of the post-processors (e.g. ``particles``).
+    ingest_seconds : list of float
+        Time spent on each image.
+    final_seconds, normalized_seconds : float or None
+        Time of the end-of-run maps, and of the normalised stack.
+    """
 
     run_uid: str
     maps: Any = None

@@ -19,6 +19,11 @@ class ShutterState(StrictEnum):
 def is_open(value: Any) -> bool:
     """Interpret a shutter readback: "Open" (any case) or a truthy number.
 
+    Parameters
+    ----------
+    value : ShutterState or str or int
+        A shutter reading.
+
     Examples
     --------
     >>> is_open("Open"), is_open(" closed "), is_open(1), is_open(ShutterState.OPEN)

@@ -40,6 +40,15 @@ def edge_grid(
     ``n_pre`` points evenly in ``[start, edge_start)``, ``n_edge`` in
     ``[edge_start, edge_stop]`` and ``n_post`` in ``(edge_stop, stop]``.
 
+    Parameters
+    ----------
+    start_ev, stop_ev : float
+        First and last energy of the grid, eV.
+    edge_start_ev, edge_stop_ev : float
+        The dense region across the edge, eV.
+    n_pre, n_edge, n_post : int
+        Points below, across and above the edge (at least 2, 3 and 2).
+
     Examples
     --------
     >>> edge_grid(8300, 8330, 8350, 8400, n_pre=3, n_edge=5, n_post=2).tolist()
@@ -66,6 +75,11 @@ def ni_k_edge_grid(preset: PresetName | str = "standard") -> np.ndarray:
 
     Presets: ``quick`` (21 points), ``standard`` (41), ``fine`` (63), ``full`` (101).
 
+    Parameters
+    ----------
+    preset : {"quick", "standard", "fine", "full"}
+        Name of the preset.
+
     Examples
     --------
     >>> [len(ni_k_edge_grid(p)) for p in ("quick", "standard", "fine", "full")]
@@ -82,6 +96,11 @@ def ni_k_edge_grid(preset: PresetName | str = "standard") -> np.ndarray:
 
 def validate_energies(energies) -> np.ndarray:
     """Return ``energies`` as a float array, or raise if it cannot be scanned.
+
+    Parameters
+    ----------
+    energies : sequence of float
+        Energies to scan, eV.
 
     Raises
     ------

@@ -59,6 +59,13 @@ def register_focus_model(name: str, model: FocusModel) -> None:
     Registering a name again replaces the model (a profile rebuilt in the same
     process registers its own optics).
 
+    Parameters
+    ----------
+    name : str
+        The name plans and queue items use (``focus="name"``).
+    model : callable
+        ``energy_ev -> (zone-plate z, detector z)`` in mm.
+
     Raises
     ------
     TypeError
@@ -92,6 +99,11 @@ def focus_model_names() -> list[str]:
 def get_focus_model(name: str) -> FocusModel:
     """The model registered as ``name``.
 
+    Parameters
+    ----------
+    name : str
+        A registered name.
+
     Raises
     ------
     UnknownFocusModelError
@@ -111,6 +123,11 @@ def get_focus_model(name: str) -> FocusModel:
 
 def resolve_focus(focus: "str | FocusModel | None") -> FocusModel | None:
     """A plan's ``focus`` argument as a callable: names are looked up, None stays None.
+
+    Parameters
+    ----------
+    focus : str, callable or None
+        A registered name, a focus model, or None (leave the focus alone).
 
     Raises
     ------

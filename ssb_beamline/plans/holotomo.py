@@ -37,6 +37,11 @@ MIN_DISTANCES, MAX_DISTANCES = 1, 4
 def validate_distances(distances: Sequence[float]) -> list[float]:
     """Return 1-4 finite, distinct distances as floats, else raise ``ValueError``.
 
+    Parameters
+    ----------
+    distances : sequence of float
+        Propagation distances, mm.
+
     Examples
     --------
     >>> validate_distances([10, 12.5])

@@ -45,7 +45,15 @@ QUEUE_ANGLES = {"annotation": "typing.List[float]"}
 
 
 class AngleRange(NamedTuple):
-    """``num`` evenly spaced angles from ``start`` to ``stop`` inclusive, deg."""
+    """``num`` evenly spaced angles from ``start`` to ``stop`` inclusive, deg.
+
+    Attributes
+    ----------
+    start, stop : float
+        First and last angle, deg (both included).
+    num : int
+        Number of angles.
+    """
 
     start: float
     stop: float
@@ -79,6 +87,13 @@ def validate_angles(angles: Any, *, evenly_spaced: bool = False) -> np.ndarray:
     The angles must be finite, distinct and cover a half turn: ``span + step >=
     180 deg`` (so ``np.linspace(0, 180, n, endpoint=False)`` is accepted). With
     ``evenly_spaced`` (fly scans) they must also be evenly spaced and monotonic.
+
+    Parameters
+    ----------
+    angles : sequence of float or (start, stop, num)
+        Rotation angles, deg, or an :class:`AngleRange`-like tuple.
+    evenly_spaced : bool
+        Also require even, monotonic steps (fly scans).
     """
     arr = resolve_angles(angles)
     if arr.size < 2:

@@ -33,7 +33,25 @@ def run_demo(
     seed: int = 0,
     console: Console | None = None,
 ) -> int:
-    """Run the demo; returns the exit code (0 when the live analysis succeeded)."""
+    """Run the demo; returns the exit code (0 when the live analysis succeeded).
+
+    Parameters
+    ----------
+    out_dir : Path
+        Folder for the figures.
+    tiled_uri : str, optional
+        A running tiled server (default: the embedded server).
+    data_dir : Path, optional
+        Data directory of the embedded server.
+    preset : str
+        Energy-grid preset (:func:`~ssb_beamline.plans.ni_k_edge_grid`).
+    size : int
+        Phantom size, pixels.
+    seed : int
+        Phantom seed.
+    console : rich.console.Console, optional
+        Where the progress and the table are printed.
+    """
     console = console or Console(soft_wrap=True)
     check_demo_inputs(out_dir=out_dir, size=size, preset=preset)
     phantom = PhantomConfig(shape=(size, size), seed=seed)
@@ -59,6 +77,23 @@ def scan_and_report(
 
     ``truth`` has ``phantom``, ``truth_soc()``, ``truth_edge_energy_map()`` and
     ``pixel_size_um`` (a `SimTXM`, or the phantom of a simulated IOC).
+
+    Parameters
+    ----------
+    beamline : SimulatedBeamline
+        A connected session.
+    truth : object
+        The phantom's truth (see above).
+    out_dir : Path
+        Folder for the figures.
+    preset : str
+        Energy-grid preset.
+    size : int
+        Phantom size, pixels (for the table).
+    console : rich.console.Console
+        Where the progress and the table are printed.
+    title : str
+        Title of the figures.
     """
     from ssb_beamline.cli import progress_bar
 

@@ -37,7 +37,13 @@ SIM_FOCUS_MODEL = "sim"
 
 
 def sim_focus_model(txm: Any) -> FocusModel:
-    """The in-focus (zone-plate z, detector z) of a simulated microscope, as a focus model."""
+    """The in-focus (zone-plate z, detector z) of a simulated microscope, as a focus model.
+
+    Parameters
+    ----------
+    txm : SimTXM or SimTomo
+        The simulated microscope.
+    """
 
     def focus(energy_ev: float) -> tuple[float, float]:
         positions = txm.focus_positions(energy_ev)
@@ -87,7 +93,13 @@ _DISK_FULL_FILTER = _DropDiskFullTraceback()
 
 
 def quiet_disk_full_tracebacks(RE: RunEngine) -> None:
-    """Install :class:`_DropDiskFullTraceback` on the RunEngine's logger (once)."""
+    """Install :class:`_DropDiskFullTraceback` on the RunEngine's logger (once).
+
+    Parameters
+    ----------
+    RE : RunEngine
+        The session's RunEngine.
+    """
     re_logger = getattr(RE.log, "logger", None)  # bluesky's shared "bluesky" logger
     if re_logger is not None and _DISK_FULL_FILTER not in re_logger.filters:
         re_logger.addFilter(_DISK_FULL_FILTER)
@@ -103,6 +115,20 @@ class SimulatedBeamline:
     txm : the simulated microscope (devices, phantom, ground truth)
     store : the tiled store (embedded server unless a URI was given)
     outcomes : one :class:`LiveOutcome` per analysed run, newest last
+    on_update : callable or None
+        Called with a :class:`LiveUpdate` after each analysed image.
+    writer, live : BackgroundCallback or None
+        The tiled writer and the live analysis, each on its own thread.
+    journal : DocumentJournal or None
+        The local journal of every document.
+    faults : FaultSchedule or None
+        Faults being injected.
+    aborted : list of str
+        Start uids of the runs aborted in this session.
+    own_runs : set of str
+        Start uids of the runs this session took (another process may share the journal).
+    publisher : bluesky.callbacks.zmq.Publisher or None
+        The 0MQ publisher, when documents go to an analysis worker.
     """
 
     RE: RunEngine
@@ -298,18 +324,38 @@ class SimulatedBeamline:
 
 
 def result_sink(store: TiledStore) -> TiledResultSink:
-    """Where live results go: tiled's ``results``, linked from each run, journaled on failure."""
+    """Where live results go: tiled's ``results``, linked from each run, journaled on failure.
+
+    Parameters
+    ----------
+    store : TiledStore
+        The session's store.
+    """
     return TiledResultSink(store.results, store.journal_dir, runs=store.raw)
 
 
 def new_run_engine(store: TiledStore) -> RunEngine:
-    """A RunEngine whose scan ids persist in the store's data directory (and in tiled)."""
+    """A RunEngine whose scan ids persist in the store's data directory (and in tiled).
+
+    Parameters
+    ----------
+    store : TiledStore
+        The session's store (its data directory keeps the scan-id counter).
+    """
     counter = ScanIdCounter(store.journal_dir.parent, store.raw)
     return RunEngine({}, call_returns_result=False, scan_id_source=counter)
 
 
 def attach_journaled_writer(session: SimulatedBeamline, store: TiledStore) -> None:
-    """Journal every document locally and write it to tiled, on a background thread."""
+    """Journal every document locally and write it to tiled, on a background thread.
+
+    Parameters
+    ----------
+    session : SimulatedBeamline
+        The session to subscribe the writer to.
+    store : TiledStore
+        Where the documents go, and whose journal folder keeps them meanwhile.
+    """
     session.journal = DocumentJournal(store.journal_dir)
     session.writer = BackgroundCallback(JournaledWriter(store.raw, session.journal), "tiled writer")
     session.RE.subscribe(session.writer)

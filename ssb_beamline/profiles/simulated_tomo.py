@@ -80,6 +80,13 @@ def pad_phantom3d(phantom: Phantom3D, margin_px: int) -> Phantom3D:
     The volume grows from ``(Z, Y, X)`` to ``(Z, Y + 2m, X + 2m)``; the truth
     table's ``y`` / ``x`` centres move by ``m`` (depth from the separator, ``z``,
     is unchanged).
+
+    Parameters
+    ----------
+    phantom : Phantom3D
+        The 3-D phantom.
+    margin_px : int
+        Empty voxels added on each side across the beam.
     """
     m = int(margin_px)
     if m < 0:
@@ -100,13 +107,27 @@ def pad_phantom3d(phantom: Phantom3D, margin_px: int) -> Phantom3D:
 
 
 def full_view_margin(shape: Sequence[int]) -> int:
-    """Smallest margin (voxels) keeping a ``(Z, Y, X)`` block in view at every angle."""
+    """Smallest margin (voxels) keeping a ``(Z, Y, X)`` block in view at every angle.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        ``(Z, Y, X)`` of the block.
+    """
     half_diagonal = 0.5 * math.hypot(shape[1], shape[2])
     return max(0, math.ceil(half_diagonal - 0.5 * shape[2]) + 2)
 
 
 def nmc_delta_beta(energy_ev: float, soc: float = 0.35) -> float:
-    """``delta / beta`` of NMC811 at ``energy_ev`` (tabulated data, as an experimenter would)."""
+    """``delta / beta`` of NMC811 at ``energy_ev`` (tabulated data, as an experimenter would).
+
+    Parameters
+    ----------
+    energy_ev : float
+        Photon energy, eV.
+    soc : float
+        State of charge of the NMC.
+    """
     a, b, _, _ = phase_attenuation_per_um(energy_ev)
     delta = float(delta_from_electron_density(nmc_electron_density(soc), energy_ev))
     beta = (a + b * soc) * 1e6 * wavelength_m(energy_ev) / (4 * np.pi)
@@ -125,6 +146,8 @@ class SimulatedTomography(SimulatedBeamline):
         The energy the session started at (holotomography's ``delta_beta``).
     outcomes : list of TomoOutcome
         One per analysed run, newest last.
+    RE, txm, store, on_update, writer, journal, live, faults, aborted, own_runs, publisher
+        As for :class:`~ssb_beamline.profiles.simulated.SimulatedBeamline`.
     """
 
     phantom: Phantom3D | None = None
