@@ -408,7 +408,7 @@ class _DefaultsFormatter(argparse.HelpFormatter):
         text = action.help or ""
         if (
             "default" not in text
-            and action.default not in (None, False, argparse.SUPPRESS)
+            and not any(action.default is v for v in (None, False, True, argparse.SUPPRESS))
             and action.option_strings
         ):
             text += " (default: %(default)s)"
