@@ -3,8 +3,8 @@
 Examples
 --------
 >>> import numpy as np
->>> robust_range(np.r_[np.zeros(98), 50.0, 100.0])
-(0.0, 1.0)
+>>> robust_range(np.arange(101.0))  # 1st and 99th percentiles
+(1.0, 99.0)
 >>> colour_note(1, 99)
 'colours: 1st-99th percentile'
 """
@@ -19,6 +19,8 @@ __all__ = ["UM", "colour_note", "distinct_label_cmap", "map_panel", "robust_rang
 
 #: The micrometre, written properly.
 UM = "µm"
+#: Colour of pixels without a value (NaN) on maps.
+NO_VALUE_COLOUR = "0.85"
 #: Percentiles that bound the colour scales of maps.
 LOW_PCT, HIGH_PCT = 1.0, 99.0
 
@@ -69,6 +71,7 @@ def map_panel(ax, image, pixel_size_um: float | None, *, cmap: str = "viridis",
         vmax = hi if vmax is None else vmax
         note = colour_note() if note is None else note
     h, w = image.shape[:2]
+    cmap = plt.get_cmap(cmap).with_extremes(bad=NO_VALUE_COLOUR)  # NaN: no value
     scale, unit = (pixel_size_um, UM) if pixel_size_um else (1.0, "px")
     im = ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
                    origin="upper", extent=(0, w * scale, h * scale, 0))  # fmt: skip

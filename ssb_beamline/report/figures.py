@@ -33,23 +33,28 @@ def pick_rois(mask: np.ndarray, soc: np.ndarray, n: int = N_ROIS, half: int = RO
     """``n`` square regions ``(y0, y1, x0, x1)`` inside the mask, spread over the SOC range.
 
     A region is centred on a pixel whose whole square lies in the mask (if there
-    is none, on any mask pixel); centres are picked at SOC quantiles.
+    is none, on any mask pixel); centres are picked at quantiles of the SOC
+    averaged over the square (not of single noisy pixels).
 
     Examples
     --------
     >>> m = np.zeros((20, 20), bool); m[2:18, 2:18] = True
     >>> soc = np.tile(np.linspace(0, 1, 20), (20, 1))
     >>> pick_rois(m, soc, 2)
-    [(3, 8, 3, 8), (12, 17, 12, 17)]
+    [(2, 7, 2, 7), (13, 18, 13, 18)]
     """
-    from scipy.ndimage import binary_erosion
+    from scipy.ndimage import binary_erosion, uniform_filter
 
     valid = mask & np.isfinite(soc)
-    core = binary_erosion(valid, np.ones((2 * half + 1, 2 * half + 1), bool))
+    size = 2 * half + 1
+    core = binary_erosion(valid, np.ones((size, size), bool))
     ys, xs = np.nonzero(core if core.any() else valid)
     if ys.size == 0:
         return []
-    order = np.argsort(soc[ys, xs], kind="stable")
+    total = uniform_filter(np.where(valid, soc, 0.0), size, mode="constant")
+    count = uniform_filter(valid.astype(float), size, mode="constant")
+    local = total / np.maximum(count, 1e-9)
+    order = np.argsort(local[ys, xs], kind="stable")
     picks = order[np.linspace(0, order.size - 1, n).round().astype(int)]
     return [(int(ys[i]) - half, int(ys[i]) + half + 1, int(xs[i]) - half, int(xs[i]) + half + 1)
             for i in dict.fromkeys(picks)]  # fmt: skip
@@ -80,7 +85,13 @@ def _spectra(sink, arrays, soc, mask, px, references, title) -> None:
         colour = _ROI_COLOURS[k % len(_ROI_COLOURS)]
         ax_map.add_patch(Rectangle((x0 * scale, y0 * scale), (x1 - x0) * scale,
                                    (y1 - y0) * scale, fill=False, ec=colour, lw=2))  # fmt: skip
-        ax_map.annotate(f"R{k + 1}", (x1 * scale, y0 * scale), color=colour, weight="bold")
+        ax_map.annotate(
+            f"R{k + 1}",
+            (x1 * scale, y0 * scale),
+            color=colour,
+            weight="bold",
+            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "alpha": 0.8, "lw": 0},
+        )
         region = norm[:, y0:y1, x0:x1].reshape(len(energies), -1)
         inside = mask[y0:y1, x0:x1].ravel()
         mean, std = np.nanmean(region[:, inside], 1), np.nanstd(region[:, inside], 1)

@@ -37,6 +37,21 @@ logger = logging.getLogger(__name__)
 DPI = 110
 
 
+def _add_caption(fig, caption: str) -> None:
+    """``caption`` under the axes, wrapped to the figure's width, with room made for it."""
+    import textwrap
+
+    width_in, height_in = fig.get_size_inches()
+    lines = textwrap.wrap(caption, width=max(40, int(width_in * 14)))
+    height = (len(lines) * 11 + 6) / (height_in * 72)  # 8 pt italic lines, in figure units
+    engine = fig.get_layout_engine()
+    if engine is not None and hasattr(engine, "set") and "rect" in engine.get():
+        engine.set(rect=(0, height, 1, 1 - height))
+    else:
+        fig.subplots_adjust(bottom=max(fig.subplotpars.bottom, height + 0.08))
+    fig.text(0.5, 0.004, "\n".join(lines), ha="center", va="bottom", fontsize=8, style="italic")
+
+
 class FigureSink:
     """Save figures as files ``<out_dir>/<name>.<fmt>``, or as pages of one PDF.
 
@@ -67,8 +82,7 @@ class FigureSink:
     def save(self, fig, name: str, *, caption: str = "") -> Path | None:
         """Save ``fig`` (with ``caption`` as one line under it); the file, or None for a page."""
         if caption:
-            fig.text(0.5, 0.003, caption, ha="center", va="bottom", fontsize=8, style="italic",
-                     wrap=True)  # fmt: skip
+            _add_caption(fig, caption)
         path: Path | None = None
         if self.pdf is not None:
             self.pdf.savefig(fig)

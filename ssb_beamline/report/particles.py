@@ -129,7 +129,7 @@ def _size(axes, table: pd.DataFrame, stats: Mapping[str, Any]) -> None:
     ax = axes[1]
     groups = [table.loc[table["size_class"] == g, "soc_mean"].dropna() for g in SIZE_COLOURS]
     data = [g.to_numpy() if len(g) else np.array([np.nan]) for g in groups]
-    boxes = ax.boxplot(data, patch_artist=True, tick_labels=[
+    boxes = ax.boxplot(data, patch_artist=True, medianprops={"color": "black"}, tick_labels=[
         f"{k} (n={len(g)})" for k, g in zip(SIZE_COLOURS, groups, strict=True)])  # fmt: skip
     for box, colour in zip(boxes["boxes"], SIZE_COLOURS.values(), strict=True):
         box.set_facecolor(colour)
@@ -151,6 +151,7 @@ def _bins_panel(ax, bins: pd.DataFrame, slopes: Mapping[str, float]) -> None:
         label = model.replace("_", "-") + (f" (slope {slope:+.2f} eV)" if slope else "")
         ax.errorbar(centre, rows["edge_energy_mean"], yerr=rows["error_bar"], fmt=marker,
                     capsize=3, label=label)  # fmt: skip
+    ax.ticklabel_format(axis="y", useOffset=False)
     ax.set_xlabel("normalised impedance (bin centre, 0-1)")
     ax.set_ylabel("mean Ni K-edge energy (eV)")
     ax.set_title("Edge energy per impedance bin", fontsize=10)

@@ -68,7 +68,8 @@ def test_particle_figures_have_units_colour_bars_legends(tmp_path, network, chec
     arrays[key] = np.where(arrays["particle_labels"] == 1, 1.0, arrays[key])  # clipped at 1
     sink = FigureSink(tmp_path, keep=True)
     write_particle_figures(tmp_path, arrays, tables, metadata, sink=sink, pixel_size_um=0.1)
-    captions = {n: " ".join(t.get_text() for t in f.texts) for n, f in sink.figures.items()}
+    captions = {n: " ".join(" ".join(t.get_text().split()) for t in f.texts)
+                for n, f in sink.figures.items()}  # fmt: skip
     # clipped pixels are left out of the histogram and its fit, and counted
     hist = sink.figures["particles_maps"].axes[1]
     assert max(p.get_x() + p.get_width() for p in hist.patches) < 1.0
