@@ -133,10 +133,24 @@ def _holo_particles(arrays, px: float, save) -> None:
     save(fig, "holo_particles", "labelled NMC particles", "")
 
 
-def _scatter_fit(ax, x, y, corr: Mapping[str, Any] | None, xlabel: str, ylabel: str, what: str):
+#: Colours of the size classes, the same in every panel (as in the 2-D particle report).
+SIZE_COLOURS = {"small": "tab:orange", "large": "tab:blue"}
+
+
+def _size_legend(ax, small_radius: float) -> None:
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color=SIZE_COLOURS["small"], label=f"small (< {small_radius:g} {UM})"),
+                       Patch(color=SIZE_COLOURS["large"], label="large")],
+              fontsize=8)  # fmt: skip
+
+
+def _scatter_fit(ax, x, y, corr: Mapping[str, Any] | None, xlabel: str, ylabel: str, what: str,
+                 colours=None):  # fmt: skip
     x, y = np.asarray(x, float), np.asarray(y, float)
     ok = np.isfinite(x) & np.isfinite(y)
-    ax.scatter(x[ok], y[ok], s=16, c="tab:blue", alpha=0.8)
+    c = np.asarray(colours)[ok] if colours is not None else "tab:blue"
+    ax.scatter(x[ok], y[ok], s=16, c=c, alpha=0.8)
     corr = corr or {}
     r = corr.get("r")
     if r is not None and ok.sum() >= 2:
@@ -160,16 +174,20 @@ def _holo_statistics(tables, metadata, small_radius: float, save) -> None:
         logger.info("no particle table: holo_statistics left out")
         return
     density, radius = table["electron_density_mean"], table["radius_um"]
+    small = radius < small_radius
+    colours = np.where(small, SIZE_COLOURS["small"], SIZE_COLOURS["large"])
     _scatter_fit(axes[0], radius, density, corr.get("density_vs_radius"),
                  f"equivalent radius ({UM})", "mean electron density (e/nm³)",
-                 "E-density vs size")  # fmt: skip
-    small = radius < small_radius
+                 "E-density vs size", colours)  # fmt: skip
     groups = [density[small].dropna().to_numpy(), density[~small].dropna().to_numpy()]
     data = [g if g.size else np.array([np.nan]) for g in groups]
-    axes[1].boxplot(data, tick_labels=[f"small < {small_radius:g} {UM} (n={groups[0].size})",
-                                       f"large (n={groups[1].size})"])  # fmt: skip
-    for i, g in enumerate(groups, start=1):
-        axes[1].scatter(np.full(g.size, i) + np.linspace(-0.1, 0.1, g.size), g, s=10, alpha=0.6)
+    boxes = axes[1].boxplot(data, patch_artist=True, medianprops={"color": "black"},
+                            tick_labels=[f"small < {small_radius:g} {UM} (n={groups[0].size})",
+                                         f"large (n={groups[1].size})"])  # fmt: skip
+    for i, (g, colour) in enumerate(zip(groups, SIZE_COLOURS.values(), strict=True), start=1):
+        boxes["boxes"][i - 1].set(facecolor=colour, alpha=0.35)
+        axes[1].scatter(np.full(g.size, i) + np.linspace(-0.1, 0.1, g.size), g, s=10,
+                        color=colour)  # fmt: skip
     welch = stats.get("small_vs_large", {})
     p = welch.get("p")
     axes[1].set_title("Small vs large" + (f" (Welch p = {p:.3g})" if p is not None else ""),
@@ -177,10 +195,12 @@ def _holo_statistics(tables, metadata, small_radius: float, save) -> None:
     axes[1].set_ylabel("mean electron density (e/nm³)")
     _scatter_fit(axes[2], radius, table["electron_density_std"], corr.get("std_vs_radius"),
                  f"equivalent radius ({UM})", "E-density std within particle (e/nm³)",
-                 "spread vs size")  # fmt: skip
+                 "spread vs size", colours)  # fmt: skip
     _scatter_fit(axes[3], table["depth_um"], density, corr.get("density_vs_depth"),
                  f"depth from the separator ({UM})", "mean electron density (e/nm³)",
-                 "E-density vs depth")  # fmt: skip
+                 "E-density vs depth", colours)  # fmt: skip
+    for ax in axes:
+        _size_legend(ax, small_radius)
     save(
         fig,
         "holo_statistics",

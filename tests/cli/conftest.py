@@ -53,7 +53,13 @@ def check_figure(name: str, fig) -> None:
             assert bars, f"{name}: {images} image(s) but no colour bar"
             for bar in bars:
                 assert bar.get_ylabel() or bar.get_xlabel(), f"{name}: unlabelled colour bar"
-        if name in ("particles_size", "particles_network", "spectra", "particles_maps"):
+        if name in (
+            "particles_size",
+            "particles_network",
+            "spectra",
+            "particles_maps",
+            "holo_statistics",
+        ):
             assert any(ax.get_legend() for ax in fig.axes), f"{name}: no legend"
     finally:
         plt.close(fig)
