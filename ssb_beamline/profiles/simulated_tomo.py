@@ -60,6 +60,7 @@ from ssb_beamline.sim_devices.refraction import (
 )
 from ssb_beamline.sim_devices.tomo_factory import SimTomo, make_sim_tomo
 from ssb_beamline.storage import open_store
+from ssb_beamline.storage.server_config import default_data_dir
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +238,8 @@ def simulated_tomo(
     """
     store = open_store(tiled_uri, data_dir=data_dir)
     try:
-        folder = Path(detector_dir or store.detector_dir or Path(data_dir or ".") / "detector")
+        local = Path(data_dir or default_data_dir()).expanduser().resolve() / "detector"
+        folder = Path(detector_dir or store.detector_dir or local).expanduser().resolve()
         make_private_dir(folder)
         sample = make_phantom3d(phantom or Phantom3DConfig())
         margin = full_view_margin(sample.shape) if margin_px is None else margin_px

@@ -59,8 +59,9 @@ def test_commands_start_reuse_and_stop_the_background_server(tmp_path, monkeypat
         assert service is not None and (data / STATE_FILE).stat().st_mode & 0o777 == 0o600
         t0 = time.perf_counter()
         assert main(["runs", "--data-dir", str(data), "--json"]) == 0  # warm: the same server
-        print(f"warm runs: {time.perf_counter() - t0:.2f} s")
+        seconds = time.perf_counter() - t0
         assert json.loads(capsys.readouterr().out) == []
+        print(f"warm runs: {seconds:.2f} s")
         assert running_service(data) == service
         assert main(["serve", "--stop", "--data-dir", str(data)]) == 0
         assert f"process {service.pid}" in capsys.readouterr().out
