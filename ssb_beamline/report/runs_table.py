@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from ssb_beamline.storage.run_table import RunRow
+if TYPE_CHECKING:  # rows come from the storage layer; drawing them needs no import of it
+    from ssb_beamline.storage.run_table import RunRow
 
 __all__ = ["STATUS_STYLES", "render_runs"]
 
@@ -38,16 +39,16 @@ def _points(row: RunRow) -> str:
 def render_runs(rows: Sequence[RunRow], *, total: int, where: str) -> Table:
     """A table of ``rows`` (oldest first) of the ``total`` runs stored in ``where``."""
     shown = f"newest {len(rows)} of {total}" if len(rows) < total else f"{len(rows)}"
-    table = Table(title=f"Runs in {where} ({shown})", title_justify="left", box=box.SIMPLE_HEAD,
-                  padding=(0, 1), pad_edge=False)  # fmt: skip
+    table = Table(title=f"Runs in {where} ({shown})", title_justify="left", box=None,
+                  header_style="bold underline", padding=(0, 1), pad_edge=False)  # fmt: skip
     table.add_column("uid", no_wrap=True, min_width=8)
     table.add_column("scan", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True, min_width=7)
-    table.add_column("plan", overflow="fold", min_width=10)
-    table.add_column("sample", overflow="fold", ratio=1, min_width=10)
+    table.add_column("plan", no_wrap=True, min_width=10)
+    table.add_column("sample", overflow="fold", ratio=2, min_width=6)
     table.add_column("points", justify="right", no_wrap=True, min_width=7)
     table.add_column("start UTC", no_wrap=True, min_width=11)
-    table.add_column("results", overflow="fold", min_width=7)
+    table.add_column("results", overflow="fold", min_width=9, ratio=1)
     for row in rows:
         table.add_row(
             row.uid[:8],
@@ -56,7 +57,7 @@ def render_runs(rows: Sequence[RunRow], *, total: int, where: str) -> Table:
             Text(row.plan),
             Text(row.sample),  # Text: a sample name is not rich markup
             _points(row),
-            time.strftime("%y-%m-%d %H:%M", time.gmtime(row.time)) if row.time else "-",
+            time.strftime("%m-%d %H:%M", time.gmtime(row.time)) if row.time else "-",
             Text(row.results_text(), style="yellow" if "partial" in row.results_text() else ""),
         )
     return table
