@@ -5,20 +5,22 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 logger = logging.getLogger("ssb_beamline")
 console = Console(soft_wrap=True)  # error lines keep paths whole: no hard breaks inserted
 
 
 def _configure_logging(verbosity: int) -> None:
+    from rich.logging import RichHandler
+
     level = logging.WARNING - 10 * min(verbosity, 2)
     handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
@@ -126,6 +128,9 @@ def _cmd_ioc(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from rich.table import Table
+    from rich.text import Text
+
     from ssb_beamline.profiles.connection import check_beamline
 
     loaded, missing, total = check_beamline(args.beamline, prefix=args.prefix, timeout=args.timeout)
@@ -148,28 +153,84 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from ssb_beamline.storage import open_store, result_versions
+    import json
 
-    with open_store(args.tiled, data_dir=args.data_dir) as store:
-        table = Table(title=f"Runs in {store.uri}")
-        for column in ("uid", "scan", "plan", "sample", "points", "time (UTC)", "results"):
-            table.add_column(column)
-        runs = store.raw
-        keys = list(runs)[-args.limit :]
-        for uid in keys:
-            start = runs[uid].metadata.get("start", {})
-            sample = start.get("sample", {})
-            table.add_row(
-                uid[:8],
-                str(start.get("scan_id", "")),
-                str(start.get("plan_name", "")),
-                str(sample.get("name", "") if isinstance(sample, dict) else sample)[:40],
-                str(start.get("num_points", "")),
-                time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(start.get("time", 0))),
-                ", ".join(result_versions(store.results, uid)) or "-",
-            )
-        console.print(table if keys else "No runs stored yet. Try `ssb-beamline demo`.")
+    from ssb_beamline.storage.run_table import RunListError, list_runs
+
+    with _server_for_reading(args) as (url, api_key, where, journal_dir):
+        try:
+            rows, total = list_runs(url, api_key, limit=args.limit, journal_dir=journal_dir)
+        except RunListError as exc:
+            fix = "Check the API key ($SSB_TILED_API_KEY)" if exc.status in (401, 403) else (
+                "See the server's log")  # fmt: skip
+            raise ConnectionError(f"Listing the runs failed: {exc}. {fix}.") from exc
+    if args.json:
+        print(json.dumps([row.as_dict() for row in rows], indent=1))
+        return 0
+    if not rows:
+        console.print(f"No runs stored yet in {where}. Try `ssb-beamline demo`.")
+        return 0
+    from ssb_beamline.report.runs_table import render_runs
+
+    console.print(render_runs(rows, total=total, where=where))
     return 0
+
+
+@contextmanager
+def _server_for_reading(args: argparse.Namespace):
+    """``(url, api_key, label, journal dir)`` of the store a read-only command reads.
+
+    ``--tiled`` / ``$SSB_TILED_URI``: that server. Else the data directory's
+    background server, started if needed (``$SSB_BACKGROUND_SERVER=0``: an embedded
+    server for this command only, stopped at its end).
+    """
+    import os
+
+    from ssb_beamline.storage.server_config import (
+        TILED_API_KEY_ENV,
+        TILED_URI_ENV,
+        DataLayout,
+        default_data_dir,
+        load_or_create_api_key,
+    )
+
+    data_dir = Path(args.data_dir or default_data_dir()).expanduser()
+    uri = args.tiled or os.environ.get(TILED_URI_ENV)
+    if uri:
+        from ssb_beamline.storage.connect import check_tiled_uri
+
+        check_tiled_uri(uri)
+        yield uri, os.environ.get(TILED_API_KEY_ENV), uri, data_dir / "journal"
+        return
+    service = _ensure_background(args)
+    if service is not None:
+        key = load_or_create_api_key(DataLayout(service.data_dir))
+        yield service.url, key, str(service.data_dir), service.data_dir / "journal"
+        return
+    from ssb_beamline.storage import open_store
+
+    with open_store(None, data_dir=data_dir) as store:
+        key = store.server.api_key if store.server is not None else None
+        yield store.uri, key, str(data_dir), store.journal_dir
+
+
+def _ensure_background(args: argparse.Namespace):
+    """The data directory's background server (started if needed), or None when not used."""
+    import os
+
+    from ssb_beamline.storage.server_config import TILED_URI_ENV, default_data_dir
+    from ssb_beamline.storage.service import background_enabled, ensure_service, running_service
+
+    if args.tiled or os.environ.get(TILED_URI_ENV) or not background_enabled():
+        return None
+    data_dir = args.data_dir or default_data_dir()
+    if (found := running_service(data_dir)) is not None:
+        return found
+    with console.status(
+        "Starting the background tiled server for this data directory (once; later "
+        "commands use it; `ssb-beamline serve --stop` stops it)..."
+    ):
+        return ensure_service(data_dir)
 
 
 def _resolve_uid(runs, partial: str) -> str:
@@ -189,12 +250,24 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    """argparse type: a whole number >= 0 (argparse prints the message and exits 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+    return value
+
+
 def _write_stored_figures(args: argparse.Namespace, draw) -> int:
     """Figures of a stored run's results: ``draw(folder, result, title)`` returns the files."""
     from ssb_beamline.profiles.demo_checks import check_output_folder
     from ssb_beamline.storage import open_store, read_results
 
     check_output_folder(args.out)  # before connecting: a file there fails at the end
+    _ensure_background(args)
     with open_store(args.tiled, data_dir=args.data_dir) as store:
         uid = _resolve_uid(store.raw, args.uid)
         result = read_results(store.results, uid, args.version)
@@ -205,8 +278,7 @@ def _write_stored_figures(args: argparse.Namespace, draw) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from ssb_beamline.reference_data import ni_k_edge_references
-    from ssb_beamline.report import write_xanes_figures
+    from ssb_beamline.report.run_figures import show_figures
 
     def draw(folder, result, title):
         from ssb_beamline.report.stxm import is_stxm_result, write_stxm_figures
@@ -214,9 +286,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         if is_stxm_result(result.metadata):
             return write_stxm_figures(folder, result.arrays, result.tables, result.metadata,
                                       title=title, fmt=args.format)  # fmt: skip
-        return write_xanes_figures(
-            folder, result.arrays, references=ni_k_edge_references(), title=title, fmt=args.format
-        )
+        return show_figures(folder, result, title, fmt=args.format)
 
     return _write_stored_figures(args, draw)
 
@@ -226,11 +296,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from ssb_beamline.storage import open_store
     from ssb_beamline.storage.replay import select_runs
 
+    _ensure_background(args)
     with open_store(args.tiled, data_dir=args.data_dir) as store:
         uids = select_runs(
             store.raw, args.uids, scan_id=args.scan_id, plan_name=args.plan,
             sample=args.sample, since=args.since, until=args.until,
         )  # fmt: skip
+        from rich.table import Table
+
         table = Table(title=f"Replayed {len(uids)} run(s) from {store.uri}")
         for column in ("uid", "result", "results version", "maps (s)"):
             table.add_column(column)
@@ -255,8 +328,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from ssb_beamline.report.particles import write_particle_figures
-    from ssb_beamline.report.tomo import is_tomography_result, write_tomo_figures
+    from ssb_beamline.report.run_figures import report_figures
 
     def draw(folder, result, title):
         from ssb_beamline.report.stxm import is_stxm_result, write_stxm_figures
@@ -264,12 +336,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if is_stxm_result(result.metadata):
             return write_stxm_figures(folder, result.arrays, result.tables, result.metadata,
                                       title=title, fmt=args.format)  # fmt: skip
-        # tomography / 3D XANES / holotomography runs: slices, particles, Figure-5 statistics
-        tomo = is_tomography_result(result.arrays, result.metadata)
-        write = write_tomo_figures if tomo else write_particle_figures
-        return write(
-            folder, result.arrays, result.tables, result.metadata, title=title, fmt=args.format
-        )
+        # XANES: particle statistics; tomography / 3D XANES / holotomography: slices,
+        # particles, Figure-5 statistics; --format pdf: all of them in one PDF
+        return report_figures(folder, result, title, fmt=args.format)
 
     return _write_stored_figures(args, draw)
 
@@ -280,6 +349,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     from ssb_beamline.storage.result_journal import ResultJournal
     from ssb_beamline.storage.sync import sync_all
 
+    _ensure_background(args)
     with open_store(args.tiled, data_dir=args.data_dir) as store:
         journal = DocumentJournal(store.journal_dir)
         results_journal = ResultJournal(journal.directory / "results")
@@ -321,16 +391,53 @@ def _print_sync_report(report) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from ssb_beamline.storage.server import serve_forever
     from ssb_beamline.storage.server_config import default_data_dir
 
     data_dir = args.data_dir or default_data_dir()
+    if args.stop or args.background:
+        return _serve_background(args, data_dir)
+    from ssb_beamline.storage.server import serve_forever
+
     console.print(
         f"tiled server for {data_dir} on http://{args.host}:{args.port}/api/v1 "
         f"(API key in {data_dir / '.api_key'} or $SSB_TILED_API_KEY); Ctrl-C stops it."
     )
     serve_forever(data_dir, host=args.host, port=args.port)
     return 0
+
+
+def _serve_background(args: argparse.Namespace, data_dir: Path) -> int:
+    """``serve --stop`` / ``serve --background``: the data directory's background server."""
+    from ssb_beamline.storage.service import ensure_service, stop_service
+
+    if args.stop:
+        pid = stop_service(data_dir)
+        if pid is None:
+            console.print(f"No background tiled server runs for {data_dir}.")
+        else:
+            console.print(f"Stopped the background tiled server of {data_dir} (process {pid}).")
+        return 0
+    with console.status(f"Starting the background tiled server for {data_dir}..."):
+        service = ensure_service(data_dir)
+    console.print(
+        f"Background tiled server for {data_dir} at {service.url} (process {service.pid}); "
+        "commands use it; `ssb-beamline serve --stop` stops it."
+    )
+    return 0
+
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default (unless None/False or already stated)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            "default" not in text
+            and not any(action.default is v for v in (None, False, True, argparse.SUPPRESS))
+            and action.option_strings
+        ):
+            text += " (default: %(default)s)"
+        return text
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
@@ -401,7 +508,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = sub.add_parser("runs", help="list stored runs")
     _store_options(runs)
-    runs.add_argument("--limit", type=_positive_int, default=50, help="show the newest N runs")
+    runs.add_argument(
+        "--limit", type=_count, default=50, help="show the newest N runs (0: every run)"
+    )
+    runs.add_argument(
+        "--json", action="store_true", help="print the rows as JSON (for scripts), no table"
+    )
     runs.set_defaults(func=_cmd_runs)
 
     show = sub.add_parser("show", help="write the figures of a stored run")
@@ -409,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("uid", help="run uid (a unique prefix is enough)")
     show.add_argument("--version", help="results version (default: the latest)")
     show.add_argument("--out", type=Path, default=Path("figures"), help="figure folder")
-    show.add_argument("--format", default="png", choices=["png", "pdf"])
+    show.add_argument("--format", default="png", choices=["png", "pdf"], help="file format")
     show.set_defaults(func=_cmd_show)
 
     replay = sub.add_parser(
@@ -439,7 +551,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("uid", help="run uid (a unique prefix is enough)")
     report.add_argument("--version", help="results version (default: the latest)")
     report.add_argument("--out", type=Path, default=Path("report"), help="figure folder")
-    report.add_argument("--format", default="png", choices=["png", "pdf"])
+    report.add_argument(
+        "--format", default="png", choices=["png", "pdf"],
+        help="png: one file per figure; pdf: one multi-page PDF of the run for a logbook",
+    )  # fmt: skip
     report.set_defaults(func=_cmd_report)
 
     sync = sub.add_parser("sync", help="write journaled runs that did not reach tiled")
@@ -464,11 +579,31 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     analyze.set_defaults(func=_cmd_analyze)
 
-    serve = sub.add_parser("serve", help="run the persistent tiled server in the foreground")
-    serve.add_argument("--data-dir", type=Path, help="data directory")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve = sub.add_parser(
+        "serve",
+        help="run the persistent tiled server in the foreground; or stop the background one",
+    )
+    serve.add_argument(
+        "--data-dir", type=Path,
+        help="data directory (default: $SSB_DATA_DIR or ~/.local/share/ssb_beamline)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--host", default="127.0.0.1",
+        help="address to listen on; another machine's clients need this host's address "
+        "(0.0.0.0: every interface; keep the API key private)",
+    )  # fmt: skip
+    serve.add_argument("--port", type=int, default=8000, help="TCP port")
+    serve.add_argument(
+        "--stop", action="store_true",
+        help="stop the background server that commands started for the data directory",
+    )  # fmt: skip
+    serve.add_argument(
+        "--background", action="store_true",
+        help="start the background server for the data directory (if needed) and return",
+    )  # fmt: skip
     serve.set_defaults(func=_cmd_serve)
+    for command in sub.choices.values():
+        command.formatter_class = _DefaultsFormatter
     return parser
 
 
@@ -476,20 +611,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``ssb-beamline``; returns the exit code."""
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
-    from ssb_beamline.storage import TiledUnavailableError
-    from ssb_beamline.storage.journal import JournalCorruptError
-    from ssb_beamline.storage.replay import ReplayError
-
     try:
         return int(args.func(args) or 0)
-    except (
-        TiledUnavailableError,
-        ReplayError,
-        JournalCorruptError,
-        KeyError,
-        ValueError,
-        ConnectionError,
-    ) as exc:
+    # the package's usage errors (TiledUnavailableError, ReplayError, JournalCorruptError,
+    # DataDirectoryError, ...) derive from these; not imported here, for a fast start
+    except (KeyError, ValueError, ConnectionError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         console.print(f"[bold red]error:[/] {message}")
         return 2
@@ -499,15 +625,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def progress_bar() -> Progress:
-    """The progress bar the CLI shows during a scan."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=console,
-    )
+    """The progress bar the CLI shows during a scan (see :mod:`ssb_beamline.progress`)."""
+    from ssb_beamline.progress import progress_bar as bar
+
+    return bar(console)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ import os
 # only need to see the failure. Read by tiled at import, so set before any import.
 os.environ.setdefault("TILED_RETRY_ATTEMPTS", "2")
 os.environ.setdefault("TILED_RETRY_TIMEOUT", "5")
+# Commands start no background tiled server that would outlive a test (tests that
+# check it turn it on, and stop it).
+os.environ.setdefault("SSB_BACKGROUND_SERVER", "0")
 
 import pytest
 from bluesky.run_engine import RunEngine

@@ -15,6 +15,7 @@ from ssb_beamline.analysis.scoring import score_map
 from ssb_beamline.callbacks import LiveUpdate
 from ssb_beamline.profiles.demo_checks import check_demo_inputs
 from ssb_beamline.profiles.simulated import simulated_beamline
+from ssb_beamline.progress import progress_bar
 from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.report import write_xanes_figures
 from ssb_beamline.sim_devices.phantom import PhantomConfig
@@ -95,9 +96,7 @@ def scan_and_report(
     title : str
         Title of the figures.
     """
-    from ssb_beamline.cli import progress_bar
-
-    with beamline, progress_bar() as progress:
+    with beamline, progress_bar(console) as progress:
         plan = beamline.xanes(preset)
         task = progress.add_task("XANES scan", total=None, status="darks, flats")
 
@@ -136,6 +135,7 @@ def scan_and_report(
             references=ni_k_edge_references(),
             truth={"soc": txm.truth_soc(), "edge_energy": txm.truth_edge_energy_map()},
             title=f"Simulated Ni K-edge XANES, run {uid[:8]}",
+            pixel_size_um=getattr(txm, "pixel_size_um", None),
         )
         if not outcome.ok or not stored_ok:
             if outcome.errors:

@@ -12,8 +12,6 @@ import logging
 import os
 from pathlib import Path
 
-from ssb_beamline.plans.energy_grids import NI_K_EDGE_PRESETS
-
 __all__ = [
     "DemoInputError",
     "available_memory_bytes",
@@ -63,6 +61,9 @@ def check_output_folder(path: Path, option: str = "--out") -> Path:
 
 def demo_memory_bytes(size: int, preset: str) -> int:
     """Estimated peak memory (bytes) of a demo of ``size`` x ``size`` px and ``preset``."""
+    # imported here: `show`/`report` check their --out folder without importing the plans
+    from ssb_beamline.plans.energy_grids import NI_K_EDGE_PRESETS
+
     n_energies = sum(NI_K_EDGE_PRESETS.get(preset, NI_K_EDGE_PRESETS["full"]))
     per_pixel = BYTES_PER_PIXEL_FIXED + BYTES_PER_PIXEL_PER_ENERGY * n_energies
     return BASE_BYTES + int(size) * int(size) * int(per_pixel)

@@ -22,6 +22,7 @@ from ssb_beamline.plans.suspenders import checkpoint_after_each_event
 from ssb_beamline.private_files import make_private_dir
 from ssb_beamline.profiles.session_wiring import wire_session
 from ssb_beamline.profiles.zmq_link import attach_publisher
+from ssb_beamline.progress import LogProgress, enable_progress_logging
 from ssb_beamline.sim_devices.factory import SimTXM, make_sim_txm
 from ssb_beamline.sim_devices.faults import FaultSchedule
 from ssb_beamline.sim_devices.phantom import PhantomConfig
@@ -343,7 +344,11 @@ def new_run_engine(store: TiledStore) -> RunEngine:
         The session's store (its data directory keeps the scan-id counter).
     """
     counter = ScanIdCounter(store.journal_dir.parent, store.raw)
-    return RunEngine({}, call_returns_result=False, scan_id_source=counter)
+    RE = RunEngine({}, call_returns_result=False, scan_id_source=counter)
+    # a Python session shows each run's progress at INFO (unless logging is configured)
+    enable_progress_logging()
+    RE.subscribe(LogProgress())
+    return RE
 
 
 def attach_journaled_writer(session: SimulatedBeamline, store: TiledStore) -> None:

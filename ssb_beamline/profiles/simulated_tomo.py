@@ -60,6 +60,7 @@ from ssb_beamline.sim_devices.refraction import (
 )
 from ssb_beamline.sim_devices.tomo_factory import SimTomo, make_sim_tomo
 from ssb_beamline.storage import open_store
+from ssb_beamline.storage.server_config import default_data_dir
 
 logger = logging.getLogger(__name__)
 
@@ -260,7 +261,8 @@ def simulated_tomo(
     """
     store = open_store(tiled_uri, data_dir=data_dir)
     try:
-        folder = Path(detector_dir or store.detector_dir or Path(data_dir or ".") / "detector")
+        local = Path(data_dir or default_data_dir()).expanduser().resolve() / "detector"
+        folder = Path(detector_dir or store.detector_dir or local).expanduser().resolve()
         make_private_dir(folder)
         if isinstance(phantom, Phantom3D):  # a ready phantom (e.g. the network phantom)
             sample = phantom

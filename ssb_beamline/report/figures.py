@@ -1,4 +1,11 @@
-"""PNG/PDF figures of XANES maps: SOC, edge energy, pixel spectra, truth comparison."""
+"""PNG/PDF figures of XANES maps: SOC, edge energy, ROI spectra, truth comparison.
+
+Every map has axes in µm and a colour scale from the 1st-99th percentiles of the
+particle pixels (stated on its colour bar); the truth comparison shares one scale
+between truth and result. The spectra figure marks its regions of interest on
+the SOC map, in the colours of their ROI-averaged spectra (mean +/- std over the
+region, not single noisy pixels).
+"""
 
 from __future__ import annotations
 
@@ -6,30 +13,120 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Rectangle
+
+from .axes import UM, map_panel, robust_range
+from .pages import FigureSink
+
+__all__ = ["pick_rois", "write_xanes_figures"]
 
 logger = logging.getLogger(__name__)
 
-
-def _imshow(ax, image, title, cmap, label, vmin=None, vmax=None):
-    im = ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
-    ax.set_title(title)
-    ax.set_axis_off()
-    plt.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
+#: Regions of interest of the spectra figure, and their half width (pixels).
+N_ROIS, ROI_HALF = 4, 2
+_ROI_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
-def _pick_pixels(mask: np.ndarray, soc: np.ndarray, n: int) -> list[tuple[int, int]]:
-    """Pixels inside the mask spread over the SOC range (low, middle, high)."""
-    ys, xs = np.nonzero(mask & np.isfinite(soc))
+def pick_rois(mask: np.ndarray, soc: np.ndarray, n: int = N_ROIS, half: int = ROI_HALF):
+    """``n`` square regions ``(y0, y1, x0, x1)`` inside the mask, spread over the SOC range.
+
+    A region is centred on a pixel whose whole square lies in the mask (if there
+    is none, on any mask pixel); centres are picked at quantiles of the SOC
+    averaged over the square (not of single noisy pixels).
+
+    Examples
+    --------
+    >>> m = np.zeros((20, 20), bool); m[2:18, 2:18] = True
+    >>> soc = np.tile(np.linspace(0, 1, 20), (20, 1))
+    >>> pick_rois(m, soc, 2)
+    [(2, 7, 2, 7), (13, 18, 13, 18)]
+    """
+    from scipy.ndimage import binary_erosion, uniform_filter
+
+    valid = mask & np.isfinite(soc)
+    size = 2 * half + 1
+    core = binary_erosion(valid, np.ones((size, size), bool))
+    ys, xs = np.nonzero(core if core.any() else valid)
     if ys.size == 0:
         return []
-    order = np.argsort(soc[ys, xs])
+    total = uniform_filter(np.where(valid, soc, 0.0), size, mode="constant")
+    count = uniform_filter(valid.astype(float), size, mode="constant")
+    local = total / np.maximum(count, 1e-9)
+    order = np.argsort(local[ys, xs], kind="stable")
     picks = order[np.linspace(0, order.size - 1, n).round().astype(int)]
-    return [(int(ys[i]), int(xs[i])) for i in picks]
+    return [(int(ys[i]) - half, int(ys[i]) + half + 1, int(xs[i]) - half, int(xs[i]) + half + 1)
+            for i in dict.fromkeys(picks)]  # fmt: skip
+
+
+def _maps(sink, soc, edge, mask, px, title) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), constrained_layout=True)
+    map_panel(axes[0], np.where(mask, soc, np.nan), px, cmap="viridis",
+              label="SOC (Ni³⁺ fraction)", title="State of charge")  # fmt: skip
+    map_panel(axes[1], np.where(mask, edge, np.nan), px, cmap="magma",
+              label="edge energy (eV)", title="Ni K-edge energy (half step)")  # fmt: skip
+    fig.suptitle(title)
+    sink.save(fig, "maps", caption="Grey: outside the NMC mask (no value).")
+
+
+def _spectra(sink, arrays, soc, mask, px, references, title) -> None:
+    norm = np.asarray(arrays["normalized"], float)
+    energies = np.asarray(arrays["energies"], float)
+    rois = pick_rois(mask, soc)
+    fig, (ax_map, ax) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True,
+                                     gridspec_kw={"width_ratios": [1, 1.3]})  # fmt: skip
+    map_panel(ax_map, np.where(mask, soc, np.nan), px, cmap="viridis", label="SOC",
+              title="Regions of the spectra")  # fmt: skip
+    scale = px or 1.0
+    for ref in references or ():
+        ax.plot(ref.energy_ev, ref.mu_norm, lw=2.5, alpha=0.4, label=f"reference {ref.name}")
+    for k, (y0, y1, x0, x1) in enumerate(rois):
+        colour = _ROI_COLOURS[k % len(_ROI_COLOURS)]
+        ax_map.add_patch(Rectangle((x0 * scale, y0 * scale), (x1 - x0) * scale,
+                                   (y1 - y0) * scale, fill=False, ec=colour, lw=2))  # fmt: skip
+        ax_map.annotate(
+            f"R{k + 1}",
+            (x1 * scale, y0 * scale),
+            color=colour,
+            weight="bold",
+            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "alpha": 0.8, "lw": 0},
+        )
+        region = norm[:, y0:y1, x0:x1].reshape(len(energies), -1)
+        inside = mask[y0:y1, x0:x1].ravel()
+        mean, std = np.nanmean(region[:, inside], 1), np.nanstd(region[:, inside], 1)
+        roi_soc = np.nanmean(soc[y0:y1, x0:x1][mask[y0:y1, x0:x1]])
+        ax.fill_between(energies, mean - std, mean + std, color=colour, alpha=0.2, lw=0)
+        ax.plot(energies, mean, "o-", ms=3, lw=1, color=colour,
+                label=f"R{k + 1}: {inside.sum()} px, SOC {roi_soc:.2f}")  # fmt: skip
+    ax.set_xlim(energies[0], energies[-1])
+    ax.set_xlabel("Energy (eV)")
+    ax.set_ylabel("Normalised absorbance (edge step = 1)")
+    ax.set_title("ROI-averaged spectra (band: +/- 1 std over the region)", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.suptitle(title)
+    side = (2 * ROI_HALF + 1) * scale
+    n = 2 * ROI_HALF + 1
+    unit = UM if px else "px"
+    caption = f"Regions R1-R{len(rois)}: {n} x {n} px ({side:.2g} {unit} square) at SOC quantiles."
+    sink.save(fig, "spectra", caption=caption)
+
+
+def _truth(sink, truth, soc, edge, mask, px, title) -> None:
+    t_soc = np.asarray(truth["soc"], float)
+    t_edge = np.asarray(truth["edge_energy"], float)
+    soc_shown, edge_shown = np.where(mask, soc, np.nan), np.where(mask, edge, np.nan)
+    s_lo, s_hi = robust_range([t_soc, soc_shown])  # one scale: truth never saturates
+    e_lo, e_hi = robust_range([t_edge, edge_shown])
+    fig, axes = plt.subplots(2, 2, figsize=(11, 9), constrained_layout=True)
+    for ax, image, what in ((axes[0, 0], t_soc, "Truth"), (axes[0, 1], soc_shown, "Recovered")):
+        map_panel(ax, image, px, cmap="viridis", label="SOC", vmin=s_lo, vmax=s_hi,
+                  title=f"{what}: SOC", note="colours: 1st-99th pct of both")  # fmt: skip
+    for ax, image, what in ((axes[1, 0], t_edge, "Truth"), (axes[1, 1], edge_shown, "Recovered")):
+        map_panel(ax, image, px, cmap="magma", label="edge energy (eV)", vmin=e_lo, vmax=e_hi,
+                  title=f"{what}: edge energy", note="colours: 1st-99th pct of both")  # fmt: skip
+    fig.suptitle(title or "Recovered maps against the phantom's truth")
+    sink.save(fig, "truth_vs_result")
 
 
 def write_xanes_figures(
@@ -40,63 +137,26 @@ def write_xanes_figures(
     truth: Mapping[str, np.ndarray] | None = None,
     title: str = "",
     fmt: str = "png",
+    pixel_size_um: float | None = None,
+    sink: FigureSink | None = None,
 ) -> list[Path]:
     """Write the figures of one XANES result; returns the files written.
 
     ``arrays`` holds at least ``soc``, ``edge_energy`` and ``mask``; with
-    ``normalized`` and ``energies`` a figure of pixel spectra is drawn too (with
+    ``normalized`` and ``energies`` a figure of ROI spectra is drawn too (with
     ``references``, objects with ``name``, ``energy_ev``, ``mu_norm``). With
     ``truth`` (``soc``, ``edge_energy``), the truth is drawn beside the result.
+    ``pixel_size_um`` gives the maps µm axes (pixels without it); ``sink`` (e.g.
+    pages of one PDF) replaces ``out_dir`` / ``fmt``.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    sink = sink or FigureSink(out_dir, fmt)
+    before = len(sink.written)
     soc = np.asarray(arrays["soc"], dtype=float)
     edge = np.asarray(arrays["edge_energy"], dtype=float)
     mask = np.asarray(arrays["mask"], dtype=bool)
-    soc_shown = np.where(mask, soc, np.nan)
-    edge_shown = np.where(mask, edge, np.nan)
-    finite_edge = edge_shown[np.isfinite(edge_shown)]
-    e_lo, e_hi = np.percentile(finite_edge, [1, 99]) if finite_edge.size else (None, None)
-    written: list[Path] = []
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), constrained_layout=True)
-    _imshow(axes[0], soc_shown, "State of charge (Ni3+ fraction)", "viridis", "SOC", 0, 1)
-    _imshow(axes[1], edge_shown, "Ni K-edge energy (half step)", "magma", "eV", e_lo, e_hi)
-    fig.suptitle(title)
-    written.append(out / f"maps.{fmt}")
-    fig.savefig(written[-1], dpi=110)
-    plt.close(fig)
-
+    _maps(sink, soc, edge, mask, pixel_size_um, title)
     if "normalized" in arrays and "energies" in arrays:
-        norm = np.asarray(arrays["normalized"])
-        energies = np.asarray(arrays["energies"])
-        fig, ax = plt.subplots(figsize=(7, 4.8), constrained_layout=True)
-        for ref in references or ():
-            ax.plot(ref.energy_ev, ref.mu_norm, lw=2.5, alpha=0.5, label=f"reference {ref.name}")
-        for y, x in _pick_pixels(mask, soc_shown, 4):
-            ax.plot(energies, norm[:, y, x], "o-", ms=3, lw=1,
-                    label=f"pixel ({y},{x}) SOC {soc_shown[y, x]:.2f}")  # fmt: skip
-        ax.set_xlim(energies[0], energies[-1])
-        ax.set_xlabel("Energy (eV)")
-        ax.set_ylabel("Normalised absorbance")
-        ax.set_title("Pixel spectra and Ni reference spectra")
-        ax.legend(fontsize=8)
-        written.append(out / f"spectra.{fmt}")
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
-
+        _spectra(sink, arrays, soc, mask, pixel_size_um, references, title)
     if truth is not None:
-        fig, axes = plt.subplots(2, 2, figsize=(11, 9), constrained_layout=True)
-        t_soc = np.asarray(truth["soc"], dtype=float)
-        t_edge = np.asarray(truth["edge_energy"], dtype=float)
-        _imshow(axes[0, 0], t_soc, "Truth: SOC", "viridis", "SOC", 0, 1)
-        _imshow(axes[0, 1], soc_shown, "Recovered: SOC", "viridis", "SOC", 0, 1)
-        _imshow(axes[1, 0], t_edge, "Truth: edge energy", "magma", "eV", e_lo, e_hi)
-        _imshow(axes[1, 1], edge_shown, "Recovered: edge energy", "magma", "eV", e_lo, e_hi)
-        fig.suptitle(title or "Recovered maps against the phantom's truth")
-        written.append(out / f"truth_vs_result.{fmt}")
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
-    for path in written:
-        logger.info("wrote %s", path)
-    return written
+        _truth(sink, truth, soc, edge, mask, pixel_size_um, title)
+    return sink.written[before:]

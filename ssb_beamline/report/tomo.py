@@ -10,6 +10,10 @@ projections of the labels along z, y and x, coloured by label) and
 r, small vs large particles, within-particle spread vs radius, density vs depth from
 the separator). Input: the arrays, tables and metadata of
 :func:`ssb_beamline.storage.read_results`.
+
+Slices have µm axes and say where they cut the volume; colour ranges are the
+1st-99th percentiles of the sample's voxels (the particles, or the reconstructed
+mask), so that reconstruction streaks in empty space do not stretch them.
 """
 
 from __future__ import annotations
@@ -19,13 +23,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.colors import ListedColormap
+
+from .axes import UM, colour_note, distinct_label_cmap, robust_range
+from .pages import FigureSink
 
 __all__ = ["is_tomography_result", "write_tomo_figures"]
 
@@ -33,7 +36,8 @@ logger = logging.getLogger(__name__)
 
 #: Plans whose stored results this module draws.
 TOMO_PLAN_NAMES = ("tomo_scan", "xanes_tomo_scan", "holotomo_scan")
-_VIEWS = (("xy", 0), ("xz", 1), ("yz", 2))  # (name, axis cut at its middle)
+#: (plane, axis cut at its middle); a plane's name is (horizontal, vertical) axis.
+_VIEWS = (("xy", 0), ("xz", 1), ("yz", 2))
 
 
 def is_tomography_result(arrays: Mapping[str, Any], metadata: Mapping[str, Any]) -> bool:
@@ -42,36 +46,33 @@ def is_tomography_result(arrays: Mapping[str, Any], metadata: Mapping[str, Any])
     return plan in TOMO_PLAN_NAMES or "attenuation" in arrays or "electron_density" in arrays
 
 
-def _note(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes)
-    ax.set_axis_off()
-
-
 def _cut(volume: np.ndarray, axis: int) -> np.ndarray:
     return np.take(volume, volume.shape[axis] // 2, axis=axis)
 
 
-def _slices_row(axes, volume, label: str, px: float, cmap="viridis", vmin=None, vmax=None):
-    """One row of orthogonal slices (in um) with a shared colour scale."""
-    finite = volume[np.isfinite(volume)]
-    if finite.size and vmin is None:
-        vmin, vmax = np.percentile(finite, [1, 99])
-    if vmin is not None and vmax is not None and vmax <= vmin:  # a uniform volume
-        vmin, vmax = vmin - 0.5, vmax + 0.5
+def _slices_row(axes, volume, label: str, px: float, cmap="viridis", vmin=None, vmax=None,
+                sample: np.ndarray | None = None, note: str | None = None):  # fmt: skip
+    """One row of orthogonal slices (in µm) with a shared colour scale.
+
+    Without ``vmin``/``vmax`` the scale is the robust range of the voxels in
+    ``sample`` (all finite voxels without it).
+    """
+    if vmin is None or vmax is None:
+        inside = volume[sample] if sample is not None and sample.any() else volume
+        vmin, vmax = robust_range(inside)
+        note = note or colour_note() + (" in the sample" if sample is not None else "")
     for ax, (name, axis) in zip(axes, _VIEWS, strict=True):
         image = _cut(volume, axis)
         h, w = image.shape
         im = ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, origin="lower",
                        extent=(0, w * px, 0, h * px), interpolation="nearest")  # fmt: skip
-        ax.set_title(f"{label}: {name} slice", fontsize=9)
-        ax.set_xlabel(f"{name[0]} (um)")
-        ax.set_ylabel(f"{'z' if name != 'xy' else 'y'} (um)")
-    plt.colorbar(im, ax=axes[-1], fraction=0.046, pad=0.04, label=label)
-
-
-def _label_cmap(n: int) -> ListedColormap:
-    colors = plt.get_cmap("tab20")(np.arange(max(n, 1)) % 20)
-    return ListedColormap(np.vstack([[0, 0, 0, 1], colors]))
+        at = (volume.shape[axis] // 2 + 0.5) * px
+        what = label.split(" (", maxsplit=1)[0]
+        ax.set_title(f"{what}: {name} slice at {'zyx'[axis]} = {at:.2f} {UM}", fontsize=9)
+        ax.set_xlabel(f"{name[0]} ({UM})")
+        ax.set_ylabel(f"{name[1]} ({UM})")
+    text = f"{label}\n({note})" if note else label
+    plt.colorbar(im, ax=axes[-1], fraction=0.046, pad=0.04, label=text)
 
 
 def _tomo_figures(arrays, metadata, px: float, save) -> None:
@@ -79,56 +80,77 @@ def _tomo_figures(arrays, metadata, px: float, save) -> None:
     energies = np.asarray(arrays.get("energies", [np.nan] * len(stack)), float)
     volume = stack[-1] if stack.ndim == 4 else stack
     mask = np.asarray(arrays["mask"], bool) if "mask" in arrays else None
-    rows = [(volume, f"attenuation at {energies[-1]:.1f} eV (1/um)", "gray", None, None)]
-    for key, label, cmap, lims in (("edge_energy", "edge energy (eV)", "plasma", None),
-                                   ("soc", "SOC", "viridis", (0.0, 1.0))):  # fmt: skip
+    rows = [(volume, f"attenuation at {energies[-1]:.1f} eV (1/{UM})", "gray")]
+    for key, label, cmap in (("edge_energy", "edge energy (eV)", "plasma"),
+                             ("soc", "SOC (Ni³⁺ fraction)", "viridis")):  # fmt: skip
         if key in arrays:
             values = np.asarray(arrays[key], float)
             values = np.where(mask, values, np.nan) if mask is not None else values
-            rows.append((values, label, cmap, *(lims or (None, None))))
+            rows.append((values, label, cmap))
     fig, axes = plt.subplots(len(rows), 3, figsize=(13, 3.8 * len(rows)), squeeze=False,
                              constrained_layout=True)  # fmt: skip
-    for row, (values, label, cmap, vmin, vmax) in zip(axes, rows, strict=True):
-        _slices_row(row, values, label, px, cmap, vmin, vmax)
+    for row, (values, label, cmap) in zip(axes, rows, strict=True):
+        _slices_row(row, values, label, px, cmap, sample=mask)
     centre = metadata.get("rotation_center_px")
     note = f"{len(stack) if stack.ndim == 4 else 1} energies"
     note += f", rotation centre {centre:.2f} px" if centre is not None else ""
-    save(fig, "tomo_slices", note)
+    caption = "" if len(rows) > 1 else "One energy: no edge-energy or SOC volumes (3D XANES only)."
+    save(fig, "tomo_slices", note, caption)
 
 
 def _holo_slices(arrays, px: float, save) -> None:
     density = np.asarray(arrays["electron_density"], float)
     labels = np.asarray(arrays.get("particle_labels", np.zeros(density.shape, int)))
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), constrained_layout=True)
-    _slices_row(axes[0], density, "electron density (e/nm^3)", px, "magma")
     n = int(labels.max())
-    _slices_row(axes[1], labels.astype(float), "particle label", px, _label_cmap(n), 0, n)
-    save(fig, "holo_slices", f"{n} particles")
+    rows = 2 if n else 1
+    fig, axes = plt.subplots(rows, 3, figsize=(13, 3.9 * rows), squeeze=False,
+                             constrained_layout=True)  # fmt: skip
+    _slices_row(axes[0], density, "electron density (e/nm³)", px, "magma",
+                sample=labels > 0 if n else None)  # fmt: skip
+    if n:
+        _slices_row(axes[1], labels.astype(float), "particle label", px, distinct_label_cmap(n),
+                    -0.5, n + 0.5, note=f"{n} particles, one colour each")  # fmt: skip
+    save(fig, "holo_slices", f"{n} particles", "" if n else "No particles labelled.")
 
 
 def _holo_particles(arrays, px: float, save) -> None:
     labels = np.asarray(arrays.get("particle_labels", []))
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4), constrained_layout=True)
     if labels.ndim != 3 or labels.max() == 0:
-        for ax in axes:
-            _note(ax, "no labelled particles stored")
-    else:
-        n = int(labels.max())
-        for ax, (name, axis) in zip(axes, (("xy", 0), ("xz", 1), ("yz", 2)), strict=True):
-            mip = labels.max(axis=axis)
-            h, w = mip.shape
-            ax.imshow(mip, cmap=_label_cmap(n), vmin=0, vmax=n, origin="lower",
-                      extent=(0, w * px, 0, h * px), interpolation="nearest")  # fmt: skip
-            ax.set_title(f"labels, maximum projection along {'zyx'[axis]}", fontsize=9)
-            ax.set_xlabel(f"{name[0]} (um)")
-            ax.set_ylabel(f"{name[1]} (um)")
-    save(fig, "holo_particles", "labelled NMC particles")
+        logger.info("no labelled particles: holo_particles left out")
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4), constrained_layout=True)
+    n = int(labels.max())
+    for ax, (name, axis) in zip(axes, _VIEWS, strict=True):
+        mip = labels.max(axis=axis)
+        h, w = mip.shape
+        im = ax.imshow(mip, cmap=distinct_label_cmap(n), vmin=-0.5, vmax=n + 0.5, origin="lower",
+                       extent=(0, w * px, 0, h * px), interpolation="nearest")  # fmt: skip
+        ax.set_title(f"labels, maximum projection along {'zyx'[axis]}", fontsize=9)
+        ax.set_xlabel(f"{name[0]} ({UM})")
+        ax.set_ylabel(f"{name[1]} ({UM})")
+    plt.colorbar(im, ax=axes[-1], fraction=0.046, pad=0.04,
+                 label=f"particle label\n({n} particles, one colour each)")  # fmt: skip
+    save(fig, "holo_particles", "labelled NMC particles", "")
 
 
-def _scatter_fit(ax, x, y, corr: Mapping[str, Any] | None, xlabel: str, ylabel: str, what: str):
+#: Colours of the size classes, the same in every panel (as in the 2-D particle report).
+SIZE_COLOURS = {"small": "tab:orange", "large": "tab:blue"}
+
+
+def _size_legend(ax, small_radius: float) -> None:
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color=SIZE_COLOURS["small"], label=f"small (< {small_radius:g} {UM})"),
+                       Patch(color=SIZE_COLOURS["large"], label="large")],
+              fontsize=8)  # fmt: skip
+
+
+def _scatter_fit(ax, x, y, corr: Mapping[str, Any] | None, xlabel: str, ylabel: str, what: str,
+                 colours=None):  # fmt: skip
     x, y = np.asarray(x, float), np.asarray(y, float)
     ok = np.isfinite(x) & np.isfinite(y)
-    ax.scatter(x[ok], y[ok], s=16, c="tab:blue", alpha=0.8)
+    c = np.asarray(colours)[ok] if colours is not None else "tab:blue"
+    ax.scatter(x[ok], y[ok], s=16, c=c, alpha=0.8)
     corr = corr or {}
     r = corr.get("r")
     if r is not None and ok.sum() >= 2:
@@ -148,32 +170,43 @@ def _holo_statistics(tables, metadata, small_radius: float, save) -> None:
     fig, axes = plt.subplots(2, 2, figsize=(12, 9), constrained_layout=True)
     axes = axes.ravel()
     if table is None or not len(table):
-        for ax in axes:
-            _note(ax, "no particle table stored")
-        save(fig, "holo_statistics", "no particles")
+        plt.close(fig)
+        logger.info("no particle table: holo_statistics left out")
         return
     density, radius = table["electron_density_mean"], table["radius_um"]
-    _scatter_fit(axes[0], radius, density, corr.get("density_vs_radius"), "equivalent radius (um)",
-                 "mean electron density (e/nm^3)", "E-density vs size")  # fmt: skip
     small = radius < small_radius
+    colours = np.where(small, SIZE_COLOURS["small"], SIZE_COLOURS["large"])
+    _scatter_fit(axes[0], radius, density, corr.get("density_vs_radius"),
+                 f"equivalent radius ({UM})", "mean electron density (e/nm³)",
+                 "E-density vs size", colours)  # fmt: skip
     groups = [density[small].dropna().to_numpy(), density[~small].dropna().to_numpy()]
     data = [g if g.size else np.array([np.nan]) for g in groups]
-    axes[1].boxplot(data, tick_labels=[f"small < {small_radius:g} um (n={groups[0].size})",
-                                       f"large (n={groups[1].size})"])  # fmt: skip
-    for i, g in enumerate(groups, start=1):
-        axes[1].scatter(np.full(g.size, i) + np.linspace(-0.1, 0.1, g.size), g, s=10, alpha=0.6)
+    boxes = axes[1].boxplot(data, patch_artist=True, medianprops={"color": "black"},
+                            tick_labels=[f"small < {small_radius:g} {UM} (n={groups[0].size})",
+                                         f"large (n={groups[1].size})"])  # fmt: skip
+    for i, (g, colour) in enumerate(zip(groups, SIZE_COLOURS.values(), strict=True), start=1):
+        boxes["boxes"][i - 1].set(facecolor=colour, alpha=0.35)
+        axes[1].scatter(np.full(g.size, i) + np.linspace(-0.1, 0.1, g.size), g, s=10,
+                        color=colour)  # fmt: skip
     welch = stats.get("small_vs_large", {})
     p = welch.get("p")
     axes[1].set_title("Small vs large" + (f" (Welch p = {p:.3g})" if p is not None else ""),
                       fontsize=9)  # fmt: skip
-    axes[1].set_ylabel("mean electron density (e/nm^3)")
+    axes[1].set_ylabel("mean electron density (e/nm³)")
     _scatter_fit(axes[2], radius, table["electron_density_std"], corr.get("std_vs_radius"),
-                 "equivalent radius (um)", "E-density std within particle (e/nm^3)",
-                 "spread vs size")  # fmt: skip
+                 f"equivalent radius ({UM})", "E-density std within particle (e/nm³)",
+                 "spread vs size", colours)  # fmt: skip
     _scatter_fit(axes[3], table["depth_um"], density, corr.get("density_vs_depth"),
-                 "depth from the separator (um)", "mean electron density (e/nm^3)",
-                 "E-density vs depth")  # fmt: skip
-    save(fig, "holo_statistics", f"{stats.get('n_particles', len(table))} particles")
+                 f"depth from the separator ({UM})", "mean electron density (e/nm³)",
+                 "E-density vs depth", colours)  # fmt: skip
+    for ax in axes:
+        _size_legend(ax, small_radius)
+    save(
+        fig,
+        "holo_statistics",
+        f"{stats.get('n_particles', len(table))} particles",
+        "Lines: least-squares fits; r: Pearson correlation of the particles shown.",
+    )
 
 
 def write_tomo_figures(
@@ -184,6 +217,8 @@ def write_tomo_figures(
     *,
     title: str = "",
     fmt: str = "png",
+    sink: FigureSink | None = None,
+    only: tuple[str, ...] | None = None,
 ) -> list[Path]:
     """Write the figures of a stored tomography / holotomography result; the files written.
 
@@ -197,22 +232,26 @@ def write_tomo_figures(
         Figure title prefix (e.g. the run uid and version).
     fmt : {"png", "pdf"}
         File format.
+    sink : FigureSink, optional
+        Where the figures go instead (e.g. pages of one PDF).
+    only : tuple of str, optional
+        Draw only these figures (e.g. ``("holo_slices", "holo_particles")``).
 
     Raises
     ------
     KeyError
         If the result holds neither ``attenuation`` nor ``electron_density``.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     px = float(metadata.get("pixel_size_um") or 1.0)
-    written: list[Path] = []
+    sink = sink or FigureSink(out_dir, fmt)
+    before = len(sink.written)
 
-    def save(fig, name: str, note: str) -> None:
+    def save(fig, name: str, note: str, caption: str = "") -> None:
+        if only is not None and name not in only:
+            plt.close(fig)
+            return
         fig.suptitle(" - ".join(s for s in (title, note) if s))
-        written.append(out / f"{name}.{fmt}")
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
+        sink.save(fig, name, caption=caption)
 
     if "electron_density" in arrays:
         stats = metadata.get("holotomo_statistics") or {}
@@ -227,5 +266,4 @@ def write_tomo_figures(
             "this result holds no reconstructed volume ('attenuation' or 'electron_density'); "
             "it is not a tomography result - use `ssb-beamline show` for XANES maps"
         )
-    logger.info("wrote %d tomography figures to %s", len(written), out)
-    return written
+    return sink.written[before:]

@@ -102,6 +102,8 @@ def open_store(
 ) -> TiledStore:
     if uri or os.environ.get(TILED_URI_ENV):
         return _open_store(uri, api_key=api_key, data_dir=data_dir)
+    if (service := _background_service(data_dir)) is not None:
+        return service
     # Two sessions on one data directory start their embedded servers one at a
     # time: a fresh catalog is initialised once, ``raw``/``results`` created once.
     with data_dir_lock(data_dir or default_data_dir()):
@@ -173,3 +175,21 @@ def _open_store(
 
 
 open_store.__doc__ = _open_store.__doc__
+
+
+def _background_service(data_dir: str | Path | None) -> TiledStore | None:
+    """The store through the data directory's background server, when one runs.
+
+    That server holds the data directory: a session connects to it (the same
+    catalog, detector folder and journal) instead of waiting for it to stop.
+    """
+    from .server_config import DataLayout, load_or_create_api_key
+    from .service import running_service
+
+    found = running_service(data_dir or default_data_dir())
+    if found is None:
+        return None
+    key = load_or_create_api_key(DataLayout(found.data_dir))
+    store = _open_store(found.url, api_key=key, data_dir=found.data_dir)
+    store.detector_dir = found.detector_dir
+    return store

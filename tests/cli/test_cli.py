@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -36,10 +37,12 @@ def test_demo_runs_lists_and_shows(tmp_path, capsys):
         assert (tmp_path / "demo" / name).stat().st_size > 10_000
     assert main(["runs", "--data-dir", str(data)]) == 0
     listing = capsys.readouterr().out
-    assert "xanes_scan" in listing and "v1" in listing
-    uid_prefix = next(
-        line.split("│")[1].strip() for line in listing.splitlines() if "xanes_scan" in line
-    )
+    assert "xanes_scan" in listing and "v1" in listing and "success" in listing
+    assert main(["runs", "--data-dir", str(data), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["plan"], row["status"], row["points_done"]) == ("xanes_scan", "success", 21)
+    assert row["results"] == [{"version": "v1", "complete": True}]
+    uid_prefix = row["uid"][:8]
     assert (
         main(
             [
@@ -59,7 +62,7 @@ def test_demo_runs_lists_and_shows(tmp_path, capsys):
     # the particle statistics computed live: paper-style figures (PNG by default)
     report = ["report", uid_prefix, "--data-dir", str(data), "--out", str(tmp_path / "rep")]
     assert main(report) == 0
-    for name in ("particles_maps", "particles_size", "particles_network"):
+    for name in ("particles_maps", "particles_size"):
         assert (tmp_path / "rep" / uid_prefix / f"{name}.png").stat().st_size > 10_000
 
 

@@ -1,0 +1,102 @@
+"""Wall (and CPU) time of ``runs``, ``show``, ``report``, ``replay``: cold and warm.
+
+Cold: no background tiled server runs for the data directory (the command starts
+it). Warm: it runs (the normal case from the second command on). One small demo
+run (quick preset, 96 px) is stored first in a fresh data directory. ``show``'s
+time is also given without the figure drawing (drawn in-process, timed apart).
+Goals (issue 15): ``runs`` <= 1 s and ``show`` <= 5 s plus drawing, warm, on a
+2-core machine. CPU time is the command's own (user + system); on a loaded
+machine the wall time also holds waiting for a core.
+
+Usage: ``python benchmarks/bench_commands.py [--repeat 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+GOALS = {"runs": 1.0, "show": 5.0}
+
+
+def _command(args: list[str], env: dict) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "ssb_beamline.cli", *args], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def _drawing_seconds(data: Path, uid: str, out: Path) -> float:
+    """Time to draw ``show``'s figures of the stored result, in this process."""
+    from ssb_beamline.report.run_figures import show_figures
+    from ssb_beamline.storage import open_store, read_results
+
+    with open_store(None, data_dir=data) as store:
+        result = read_results(store.results, uid)
+        show_figures(out, result, "warm-up")  # imports matplotlib, fonts
+        t0 = time.perf_counter()
+        show_figures(out, result, "timed")
+        return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="warm repetitions (median)")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data, out = Path(tmp) / "data", Path(tmp) / "out"
+        env = {**os.environ, "SSB_DATA_DIR": str(data), "SSB_BACKGROUND_SERVER": "1"}
+        env.pop("SSB_TILED_URI", None)
+        print("storing one demo run (quick preset, 96 px)...", flush=True)
+        _command(["demo", "--preset", "quick", "--size", "96", "--out", str(out / "demo")], env)
+        runs = [sys.executable, "-m", "ssb_beamline.cli", "runs", "--json"]
+        listing = subprocess.run(runs, env=env, check=True, capture_output=True, text=True).stdout
+        uid = json.loads(listing)[-1]["uid"]
+        commands = {
+            "runs": ["runs"],
+            "show": ["show", uid[:8], "--out", str(out / "show")],
+            "report": ["report", uid[:8], "--out", str(out / "report")],
+            "replay": ["replay", uid[:8], "--dry-run"],
+        }
+        rows = []
+        try:
+            for name, args in commands.items():
+                _command(["serve", "--stop"], env)
+                cold = _command(args, env)
+                warm = [_command(args, env) for _ in range(options.repeat)]
+                wall = statistics.median(w for w, _ in warm)
+                cpu = statistics.median(c for _, c in warm)
+                rows.append((name, cold, wall, cpu))
+            drawing = _drawing_seconds(data, uid, out / "drawn")
+        finally:
+            _command(["serve", "--stop"], env)
+    print(f"\nload average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"{'command':8} {'cold wall':>10} {'cold CPU':>9} {'warm wall':>10} {'warm CPU':>9}  goal"
+    )
+    for name, (cold_wall, cold_cpu), wall, cpu in rows:
+        goal = GOALS.get(name)
+        if name == "show":
+            verdict = f"<= {goal:.0f} s + drawing: {wall - drawing:.2f} s + {drawing:.2f} s " + (
+                "met" if wall - drawing <= goal else "NOT met")  # fmt: skip
+        elif goal is not None:
+            verdict = f"<= {goal:.0f} s: " + ("met" if wall <= goal else "NOT met")
+        else:
+            verdict = "-"
+        print(f"{name:8} {cold_wall:9.2f}s {cold_cpu:8.2f}s {wall:9.2f}s {cpu:8.2f}s  {verdict}")
+
+
+if __name__ == "__main__":
+    main()
