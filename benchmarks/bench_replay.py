@@ -44,7 +44,8 @@ from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.storage import EmbeddedTiledServer, TiledStore, open_store
 from ssb_beamline.storage.journal import DocumentJournal, JournaledWriter, sync_run
 from ssb_beamline.storage.replay import run_documents
-from ssb_beamline.storage.result_journal import ResultJournal, sync_results
+from ssb_beamline.storage.result_journal import ResultJournal
+from ssb_beamline.storage.sync import sync_results
 from ssb_beamline.storage.synthetic import mixture_frames, write_run, xanes_run
 
 console = Console(width=150)
