@@ -13,8 +13,9 @@ which is the part written here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -46,10 +47,20 @@ class FrameFetcher:
     where : names the frames in messages ("run <uid>, stream 'primary', 'det'")
     shape : (H, W) the run's descriptor gives (checked against the frames)
     pool : threads that run the requests
+    fetch : ``fetch(node, start, stop)`` -> frames ``start:stop`` (default
+        :func:`uncompressed_frames`)
     """
 
-    def __init__(self, node, where: str, shape: tuple[int, ...], pool: ThreadPoolExecutor):
+    def __init__(
+        self,
+        node,
+        where: str,
+        shape: tuple[int, ...],
+        pool: ThreadPoolExecutor,
+        fetch: Callable[[Any, int, int], np.ndarray] | None = None,
+    ) -> None:
         self.node = node
+        self._fetch = fetch or uncompressed_frames
         self.where = where
         self.shape = shape
         self._pool = pool
@@ -60,7 +71,7 @@ class FrameFetcher:
 
     def _request(self, number: int) -> np.ndarray:
         start = number * self.block
-        return uncompressed_frames(self.node, start, min(start + self.block, self._count))
+        return self._fetch(self.node, start, min(start + self.block, self._count))
 
     def _first_unreadable(self, start: int, stop: int) -> int:
         """The first frame of ``start:stop`` that tiled cannot serve (``start`` if none).

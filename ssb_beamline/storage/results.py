@@ -66,6 +66,9 @@ FailureHandler = Callable[[Path, "int | None", str], None]
 class ResultsNotPublishedError(RuntimeError):
     """Results did not reach tiled; the message says where they are kept instead."""
 
+    #: The results are computed and journaled: callers log the message, no traceback.
+    kept_for_sync = True
+
 
 class TiledResultSink:
     """Write analysis results into a tiled ``results`` container.
@@ -89,6 +92,9 @@ class TiledResultSink:
         self._results = results_container
         self._runs = runs
         self.journal = ResultJournal(Path(journal_dir) / "results") if journal_dir else None
+
+    #: The chunking hint for volumes (one slice per chunk), so callbacks need no storage import.
+    slice_chunks = staticmethod(slice_chunks)
 
     def publish(
         self,
