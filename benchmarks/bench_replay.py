@@ -7,7 +7,9 @@
     fetched from tiled over HTTP (``fill="always"``). The time is split into the
     document fetch (``run.documents()``), the frame reads, the callback's ingest
     (dark/flat correction into the stack) and the final maps, so the table says
-    what limits the rate. Goal: >= 300 MB/s of raw frames.
+    what limits the rate. Goals: >= 300 MB/s of raw frames from files, >= 150 MB/s
+    over HTTP; printed next to the read-pass floor of each path (every frame read
+    once, nothing analysed) measured in the same run, and the machine's load.
 (b) Backfill after an outage: a 41-energy 2048 x 2048 run acquired while tiled was
     down (every document journaled, the frames in the detector's files) is written
     to tiled by ``sync_run``; and the run's analysis results (maps and the
@@ -27,13 +29,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h5py
 import numpy as np
 from rich.console import Console
 from rich.table import Table
@@ -44,12 +49,16 @@ from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.storage import EmbeddedTiledServer, TiledStore, open_store
 from ssb_beamline.storage.journal import DocumentJournal, JournaledWriter, sync_run
 from ssb_beamline.storage.replay import run_documents
-from ssb_beamline.storage.result_journal import ResultJournal, sync_results
-from ssb_beamline.storage.synthetic import mixture_frames, write_run, xanes_run
+from ssb_beamline.storage.replay_fill import FILL_AHEAD, FrameFetcher
+from ssb_beamline.storage.result_journal import ResultJournal
+from ssb_beamline.storage.sync import sync_results
+from ssb_beamline.storage.synthetic import DATASET, mixture_frames, write_run, xanes_run
 
 console = Console(width=150)
 logger = logging.getLogger("bench_replay")
 MB = 1e6
+#: Replay rates asked for by issue 14 (raw frame bytes per second).
+GOALS = {"never": ">= 300 MB/s", "always": ">= 150 MB/s"}
 N_DARK = 5
 
 
@@ -131,6 +140,30 @@ def timed_replay(store: TiledStore, uid: str, fill: str) -> ReplayTiming:
     return timing
 
 
+def read_pass_files(folder: Path, uid: str) -> float:
+    """Seconds to read every frame of the run from its files (one read per file, checksums)."""
+    t = time.perf_counter()
+    for path in sorted(folder.glob(f"{uid}-*.h5")):
+        with h5py.File(path, "r") as f:
+            dataset = f[DATASET]
+            frames = np.empty(dataset.shape, dataset.dtype)
+            dataset.read_direct(frames)
+    return time.perf_counter() - t
+
+
+def read_pass_http(store: TiledStore, uid: str) -> float:
+    """Seconds to fetch every frame of the run from tiled, as the replay fetches them."""
+    run = store.raw[uid]
+    t = time.perf_counter()
+    with ThreadPoolExecutor(FILL_AHEAD) as pool:
+        for stream in ("dark", "flat", "primary"):
+            node = run[stream]["det"]
+            fetcher = FrameFetcher(node, f"{stream}", tuple(node.shape[1:]), pool)
+            for index in range(node.shape[0]):
+                fetcher.frame(index)
+    return time.perf_counter() - t
+
+
 def backfill(store: TiledStore, folder: Path, energies: np.ndarray, size: int) -> dict:
     """Journal a run while tiled is 'down', then time sync_run; same for its results."""
     uid = str(uuid.uuid4())
@@ -210,6 +243,15 @@ def main() -> None:
                 "",
                 f"written to tiled (documents) in {t_store:.1f} s",
             )
+            floors = {"never": read_pass_files(folder, uid), "always": read_pass_http(store, uid)}
+            for fill, label in (("never", "detector files"), ("always", "tiled over HTTP")):
+                table.add_row(
+                    f"read-pass floor, frames from {label}",
+                    f"{total / MB / floors[fill]:.0f} MB/s ({floors[fill]:.1f} s)",
+                    "",
+                    "every frame read once, nothing analysed (files: one h5py read per file "
+                    "with checksums; HTTP: the replay's block fetches)",
+                )
             for fill, label in (("never", "detector files"), ("always", "tiled over HTTP")):
                 timing = timed_replay(store, uid, fill)
                 if timing.errors:
@@ -231,7 +273,7 @@ def main() -> None:
                 table.add_row(
                     f"replay, frames from {label}",
                     f"{rate:.0f} MB/s ({timing.total:.1f} s)",
-                    ">= 300 MB/s",
+                    GOALS[fill],
                     f"{split}; limited by {limit}",
                 )
             result = backfill(store, folder, grid(n_backfill), size)
@@ -250,6 +292,8 @@ def main() -> None:
                 f"journaling them took {result['journal_write_seconds']:.1f} s",
             )
             store.close()
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        table.add_row("machine load (1, 5, 15 min), at the end", load, "", "2 cores, shared")
     finally:
         if not args.keep:
             shutil.rmtree(data, ignore_errors=True)

@@ -16,6 +16,7 @@ Run: ``.venv/bin/python benchmarks/bench_skeleton.py [--skip-scan] [--frames 100
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 import uuid
@@ -33,25 +34,91 @@ from ssb_beamline.reference_data import ni_k_edge_references
 console = Console()
 
 
+class _Timeline:
+    """When the stop document left the RunEngine and when each result upload ran."""
+
+    def __init__(self) -> None:
+        self.stop: list[float] = []
+        self.publish: list[tuple[float, float]] = []
+
+    def __call__(self, name: str, doc: dict) -> None:
+        if name == "stop":
+            self.stop.append(time.perf_counter())
+
+    def wrap(self, publish):
+        def timed(sink, *args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return publish(sink, *args, **kwargs)
+            finally:
+                self.publish.append((t0, time.perf_counter()))
+
+        return timed
+
+
+def _check_readable(beamline, uid: str) -> None:
+    """Every result the live analysis stored is read back from tiled (a fresh client)."""
+    from ssb_beamline.storage import read_results
+
+    outcome = beamline.outcomes[-1]
+    if not outcome.ok or outcome.stored_at is None:
+        raise RuntimeError(f"live analysis of {uid} did not store results: {outcome.errors}")
+    stored = read_results(beamline.store.results, uid)
+    missing = set(stored.metadata.get("contents", [])) - {
+        *stored.arrays,
+        *stored.tables,
+        *stored.coords,
+    }
+    if missing:
+        raise RuntimeError(f"results of {uid} lack {sorted(missing)}")
+
+
+def _time_scan(beamline, mode: str, on: bool, timeline: _Timeline, results: dict) -> None:
+    timeline.publish.clear()
+    t0 = time.perf_counter()
+    (uid,) = beamline.RE(beamline.xanes("standard"))
+    t1 = time.perf_counter()
+    for worker in (beamline.live, beamline.writer):
+        if worker is not None:
+            worker.flush(600)
+    t2 = time.perf_counter()
+    results.setdefault(f"{mode} acquisition", []).append(t1 - t0)
+    results.setdefault(f"{mode} until stored", []).append(t2 - t0)
+    if on:
+        (p0, p1), stop = timeline.publish[-1], timeline.stop[-1]
+        results.setdefault("last frame -> results stored", []).append(p1 - stop)
+        results.setdefault("upload of the results", []).append(p1 - p0)
+        _check_readable(beamline, uid)
+
+
 def scan_times(repeats: int) -> dict[str, float]:
+    """Median seconds of each phase, bare and with the writer + live analysis.
+
+    "last frame -> results stored": from the stop document leaving the RunEngine
+    to the end of the live analysis's upload (maps, tables and the normalised stack
+    all readable from tiled, checked afterwards with a read); "upload": the
+    upload alone.
+    """
     from ssb_beamline.profiles.simulated import simulated_beamline
     from ssb_beamline.sim_devices.phantom import PhantomConfig
+    from ssb_beamline.storage import TiledResultSink
 
     results: dict[str, list[float]] = {}
-    for mode, on in (("bare", False), ("writer + live", True)):
-        with tempfile.TemporaryDirectory(prefix="bench-skeleton-") as data_dir, simulated_beamline(
-            data_dir=data_dir, phantom=PhantomConfig(), live_analysis=on, write_to_tiled=on,
-        ) as beamline:  # fmt: skip
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                beamline.RE(beamline.xanes("standard"))
-                t1 = time.perf_counter()
-                for worker in (beamline.live, beamline.writer):
-                    if worker is not None:
-                        worker.flush(600)
-                t2 = time.perf_counter()
-                results.setdefault(f"{mode} acquisition", []).append(t1 - t0)
-                results.setdefault(f"{mode} until stored", []).append(t2 - t0)
+    timeline = _Timeline()
+    publish = TiledResultSink.publish
+    TiledResultSink.publish = timeline.wrap(publish)  # instrumented: times each upload
+    try:
+        for mode, on in (("bare", False), ("writer + live", True)):
+            with tempfile.TemporaryDirectory(prefix="bench-skeleton-") as data_dir:
+                beamline = simulated_beamline(
+                    data_dir=data_dir, phantom=PhantomConfig(), live_analysis=on, write_to_tiled=on
+                )
+                with beamline:
+                    beamline.RE.subscribe(timeline)
+                    for _ in range(repeats):
+                        _time_scan(beamline, mode, on, timeline, results)
+    finally:
+        TiledResultSink.publish = publish
     return {k: float(np.median(v)) for k, v in results.items()}
 
 
@@ -159,9 +226,12 @@ def main() -> None:
         ratio = times["writer + live acquisition"] / times["bare acquisition"]
         stored = times["writer + live until stored"] / times["bare acquisition"]
         for key, value in times.items():
-            table.add_row(f"41-energy 512^2 scan, {key}", f"{value:.2f} s", "", "")
+            goal = "<= 1 s" if key.startswith("last frame") else ""
+            met = str(value <= 1.0) if goal else ""
+            table.add_row(f"41-energy 512^2 scan, {key}", f"{value:.2f} s", goal, met)
         table.add_row("overhead ratio, acquisition", f"{ratio:.3f}", "<= 1.10", str(ratio <= 1.10))
-        table.add_row("overhead ratio, until results stored", f"{stored:.3f}", "", "")
+        table.add_row("overhead ratio, until results stored", f"{stored:.3f}", "<= 1.10",
+                      str(stored <= 1.10))  # fmt: skip
     t = ingest_benchmark(args.frames, args.size)
     ingest = f"live ingest per frame, {args.size}^2"
     table.add_row(f"{ingest} (median)", f"{1e3 * t['median']:.1f} ms", "<= 10 ms",
@@ -173,6 +243,8 @@ def main() -> None:
                   str(t["maps"] <= 1.0))  # fmt: skip
     table.add_row(f"last frame -> maps + normalised stack, {stack}",
                   f"{t['normalized']:.3f} s", "", "")  # fmt: skip
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    table.add_row("machine load (1, 5, 15 min), at the end", load, "", "")
     console.print(table)
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import h5py
 import numpy as np
+
+from ssb_beamline._uris import file_uri_path
 
 logger = logging.getLogger(__name__)
 
@@ -30,13 +31,13 @@ class FrameResolverError(RuntimeError):
 
 def uri_to_path(uri: str) -> Path:
     """The local path of a ``file://`` URI (as ophyd-async writes them)."""
-    parts = urlsplit(uri)
-    if parts.scheme not in ("file", ""):
+    path = file_uri_path(uri)
+    if path is None:
         raise FrameResolverError(
             f"Cannot read frames from {uri!r}: only local file:// URIs are supported live. "
             "Replay the run from tiled instead."
         )
-    return Path(unquote(parts.path))
+    return path
 
 
 def _shape(shape: tuple[int, ...]) -> str:

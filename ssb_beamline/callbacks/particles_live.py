@@ -22,7 +22,6 @@ Everything it cannot compute is reported in the metadata with the reason (e.g.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ import numpy as np
 import pandas as pd
 from skimage.segmentation import expand_labels
 
+from ssb_beamline._jsonable import jsonable as json_safe
 from ssb_beamline.analysis import analyse_xanes_stack
 from ssb_beamline.analysis.diffusion import (
     DiffusionMaps,
@@ -80,19 +80,6 @@ FORMULAS = {
     "trend_slope_ev": "least-squares slope of the bin mean edge energy against the bin "
     "centre (eV per unit impedance)",
 }
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with numpy scalars/arrays as Python types and NaN/inf as None."""
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [json_safe(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _pixel_size(start: Mapping[str, Any]) -> float:

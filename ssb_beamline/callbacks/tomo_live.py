@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from event_model import DocumentRouter
 
+from ssb_beamline._jsonable import jsonable
 from ssb_beamline.analysis import (
     analyse_xanes_stack,
     angles_from_monitor,
@@ -61,19 +62,6 @@ class TomoOutcome:
 
 #: Decorator of the tomography handlers (see :func:`.guard.guarded`).
 guarded_tomo = guarded("live tomography")
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with numpy scalars/arrays turned into plain Python (for metadata)."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def median_center(stack: np.ndarray, angles: np.ndarray, rows: int = 7) -> float:

@@ -12,8 +12,8 @@ from ssb_beamline.profiles.standard import standard_post_processors
 from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.storage import TiledResultSink, TiledStore
 from ssb_beamline.storage.replay import (
-    ReplayError,
-    check_run_closed,
+    check_replayable,
+    check_speed,
     paced,
     resolve_uid,
     run_documents,
@@ -21,10 +21,7 @@ from ssb_beamline.storage.replay import (
 
 logger = logging.getLogger(__name__)
 
-#: Start-document keys the XANES analysis needs (``xanes_scan`` writes them).
-XANES_START_KEYS = ("energies_ev", "detector_key", "energy_key")
-#: Streams a XANES run must have to be analysed.
-XANES_STREAMS = ("dark", "flat", "primary")
+__all__ = ["replay_runs"]
 
 
 def replay_runs(
@@ -59,11 +56,11 @@ def replay_runs(
     ------
     ReplayError
         Before anything is replayed, for a bad ``speed``, an unknown or ambiguous
-        uid, or a run that cannot be analysed (see :func:`check_replayable`); while
+        uid, or a run that cannot be analysed (see
+        :func:`~ssb_beamline.storage.run_checks.check_replayable`); while
         replaying, for frames that cannot be read.
     """
-    if speed is not None and not speed > 0:
-        raise ReplayError(f"speed must be > 0 (1.0 is the original timing), not {speed}.")
+    check_speed(speed)
     uids = [resolve_uid(store.raw, uid) for uid in uids]
     runs = {uid: store.raw[uid] for uid in uids}
     for run in runs.values():
@@ -86,35 +83,3 @@ def replay_runs(
         outcomes.append(callback.outcome)
         logger.info("replayed run %s: %s", uid, "ok" if callback.outcome.ok else "failed")
     return outcomes
-
-
-def check_replayable(run) -> None:
-    """Raise :class:`ReplayError` unless ``run`` can go through the XANES analysis.
-
-    It must be closed (a stop document), taken by ``xanes_scan`` (whose start
-    document names the energies and data keys) and hold its ``dark``, ``flat`` and
-    ``primary`` streams.
-    """
-    start = run.metadata.get("start") or {}
-    uid = check_run_closed(run)
-    plan = start.get("plan_name")
-    if plan != "xanes_scan":
-        raise ReplayError(
-            f"Run {uid} was taken by {plan!r}, not xanes_scan; there is no XANES analysis "
-            "to replay it through. Select XANES runs with --plan xanes_scan."
-        )
-    missing = [key for key in XANES_START_KEYS if key not in start]
-    if missing:
-        raise ReplayError(
-            f"Run {uid} lacks {missing} in its start document: it was not taken with "
-            "ssb_beamline's xanes_scan, so the XANES analysis cannot follow it."
-        )
-    streams = set(run)
-    absent = [name for name in XANES_STREAMS if name not in streams]
-    if absent:
-        status = (run.metadata.get("stop") or {}).get("exit_status")
-        raise ReplayError(
-            f"Run {uid} has no {' or '.join(absent)} stream (it has {sorted(streams)}; "
-            f"exit status {status!r}): it stopped before its images were taken, so there "
-            "is nothing to analyse. Take the scan again."
-        )

@@ -50,13 +50,13 @@ from ssb_beamline.profiles.zmq_link import DEFAULT_CONNECT_TIMEOUT_S, check_zmq_
 from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.storage import TiledResultSink, TiledStore, TiledUnavailableError, open_store
 from ssb_beamline.storage.replay import run_documents
-from ssb_beamline.storage.result_journal import sync_results
 from ssb_beamline.storage.results import (
     ResultsNotPublishedError,
     complete_versions,
     drop_incomplete_versions,
 )
 from ssb_beamline.storage.server_config import TILED_URI_ENV
+from ssb_beamline.storage.sync import sync_results
 
 __all__ = ["ANALYSED_PLANS", "AnalysisWorker", "analysis_factories", "run_worker"]
 

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
+__all__ = ["READONLY_KEYS_ENV", "ReadOnlyKeys", "add_readonly_key", "load_readonly_keys"]
+
 #: Environment variable with comma-separated read-only keys.
 READONLY_KEYS_ENV = "SSB_TILED_READONLY_API_KEYS"
 _READ_METHODS = {"GET", "HEAD"}

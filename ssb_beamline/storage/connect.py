@@ -16,6 +16,15 @@ from .dir_lock import data_dir_lock
 from .server import EmbeddedTiledServer
 from .server_config import TILED_API_KEY_ENV, TILED_URI_ENV, default_data_dir
 
+__all__ = [
+    "RAW_CONTAINER",
+    "RESULTS_CONTAINER",
+    "TiledStore",
+    "TiledUnavailableError",
+    "check_tiled_uri",
+    "open_store",
+]
+
 logger = logging.getLogger(__name__)
 
 #: Container (under the server root) that holds the raw bluesky runs.

@@ -25,8 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
-
+from ssb_beamline._jsonable import jsonable
 from ssb_beamline.private_files import make_private_dir, open_private
 
 from .server_config import DataDirectoryError
@@ -35,6 +34,14 @@ try:  # POSIX: a run being acquired holds a lock on its journal file
     import fcntl
 except ImportError:  # pragma: no cover (Windows)
     fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "PENDING_SUFFIX",
+    "SYNCED_SUFFIX",
+    "DocumentJournal",
+    "JournalCorruptError",
+    "JournaledWriter",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +64,6 @@ class JournalCorruptError(ValueError):
         super().__init__(message)
         self.path = path
         self.line = line
-
-
-def _to_json(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot journal a {type(value).__name__}")
 
 
 class DocumentJournal:
@@ -94,7 +93,7 @@ class DocumentJournal:
             f = self._files[uid] = open_private(self.path(uid), "a", encoding="utf-8")
             if fcntl is not None:  # released when the file closes or the process dies
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        f.write(json.dumps({"name": name, "doc": doc}, default=_to_json) + "\n")
+        f.write(json.dumps(jsonable({"name": name, "doc": doc}, finite=False)) + "\n")
         f.flush()
         if name == "stop":
             os.fsync(f.fileno())

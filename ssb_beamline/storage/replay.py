@@ -3,261 +3,49 @@
 The documents come from the server's bluesky exporter (``run.documents()``). Frames
 are left as StreamResource/StreamDatum references when their files can be read
 from here (the same machine or a shared file system), and are otherwise fetched
-from tiled and filled into the events, so a replay works against any server.
+from tiled and filled into the events (:mod:`.replay_fill`), so a replay works
+against any server. The checks on a run (:mod:`.run_checks`) and the selection of
+runs (:mod:`.run_selection`) are importable from here too.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import re
 import time
 from collections.abc import Iterable, Iterator
-from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import unquote, urlsplit
+from typing import Literal
 
-import numpy as np
+from .replay_fill import filled_documents
+from .run_checks import (
+    ReplayError,
+    check_files_readable,
+    check_frame_shapes,
+    check_replayable,
+    check_run_closed,
+    check_speed,
+    readable_path,
+)
+from .run_selection import MAX_SCAN_ID, check_uid, describe, resolve_uid, select_runs
+
+__all__ = [
+    "FILL_MODES",
+    "MAX_SCAN_ID",
+    "ReplayError",
+    "check_replayable",
+    "check_run_closed",
+    "check_speed",
+    "check_uid",
+    "describe",
+    "paced",
+    "resolve_uid",
+    "run_documents",
+    "select_runs",
+]
 
 logger = logging.getLogger(__name__)
 
-#: Frames fetched from tiled per request when filling events.
-FILL_BLOCK = 8
 #: Where frames come from during a replay (see :func:`run_documents`).
 FILL_MODES = ("auto", "always", "never")
-
-
-class ReplayError(ValueError):
-    """A run cannot be replayed; the message says why and what to do."""
-
-
-#: What a run uid (or a prefix of one) may contain: no path separators, no "..".
-_UID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
-#: The largest scan id the catalog can search for (a signed 64-bit integer).
-MAX_SCAN_ID = 2**63 - 1
-
-
-def check_uid(partial: object) -> str:
-    """``partial`` if it can be (a prefix of) a run uid, else a :class:`ReplayError`."""
-    if not isinstance(partial, str) or not _UID_PATTERN.fullmatch(partial):
-        raise ReplayError(
-            f"{partial!r} is not a run uid: uids are letters, digits and '-' (e.g. "
-            "3f2a9c1e-...), and a unique prefix of one is enough. List the runs with "
-            "`ssb-beamline runs`."
-        )
-    return partial
-
-
-def resolve_uid(raw, partial: str) -> str:
-    """The full uid of the stored run whose uid is or starts with ``partial``."""
-    check_uid(partial)
-    try:  # a CatalogOfBlueskyRuns client also resolves a unique partial uid here
-        start = raw[partial].metadata.get("start") or {}
-        return start.get("uid") or partial
-    except (KeyError, ValueError):  # not a key; or ambiguous / too short for the catalogue
-        pass
-    matches = [uid for uid in raw if uid.startswith(partial)]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise ReplayError(
-            f"No stored run has a uid starting with {partial!r}; list them with "
-            "`ssb-beamline runs`."
-        )
-    shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
-    raise ReplayError(f"{partial!r} matches {len(matches)} runs ({shown}); give more of the uid.")
-
-
-def _timestamp(value: str | float | dt.datetime | None) -> float | None:
-    if value is None or isinstance(value, int | float):
-        return value
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value)
-        except ValueError:
-            raise ReplayError(
-                f"{value!r} is not a date/time; use ISO format, e.g. 2026-11-26T14:00."
-            ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.timestamp()
-
-
-def _scan_id(value: object) -> int:
-    whole = isinstance(value, int | np.integer) and not isinstance(value, bool)
-    if whole or (isinstance(value, str) and value.strip().lstrip("+-").isdigit()):
-        number = int(value)  # type: ignore[arg-type]
-        if not 0 <= number <= MAX_SCAN_ID:
-            raise ReplayError(
-                f"scan_id {number} is out of range: scan ids are whole numbers from 0 to "
-                f"{MAX_SCAN_ID}. Give the scan number `ssb-beamline runs` lists."
-            )
-        return number
-    raise ReplayError(
-        f"scan_id must be a whole number (the scan number `ssb-beamline runs` lists), "
-        f"not {value!r}."
-    )
-
-
-def select_runs(
-    raw,
-    uids: Iterable[str] = (),
-    *,
-    scan_id: int | None = None,
-    plan_name: str | None = None,
-    sample: str | None = None,
-    since: str | float | dt.datetime | None = None,
-    until: str | float | dt.datetime | None = None,
-) -> list[str]:
-    """Uids of stored runs: the given uids (or unique prefixes), else those matching.
-
-    Filters combine (and): ``scan_id``, ``plan_name``, ``sample`` (a substring of
-    the sample name), and the start time between ``since`` and ``until`` (ISO
-    strings, datetimes or UNIX seconds; naive times are UTC). Runs come oldest first.
-
-    Raises
-    ------
-    ReplayError
-        For an unknown or ambiguous uid, or when nothing matches the filters.
-    """
-    from tiled.queries import Comparison, Eq, Like
-
-    chosen = [resolve_uid(raw, u) for u in uids]
-    if chosen:
-        return chosen
-    t0, t1 = _timestamp(since), _timestamp(until)
-    if t0 is not None and t1 is not None and t0 > t1:
-        raise ReplayError(
-            f"The time range is empty: since={since!r} is after until={until!r}. "
-            "Swap them (--since is the earlier time)."
-        )
-    results = raw
-    if scan_id is not None:
-        results = results.search(Eq("start.scan_id", _scan_id(scan_id)))
-    if plan_name is not None:
-        results = results.search(Eq("start.plan_name", plan_name))
-    if sample is not None:
-        results = results.search(Like("start.sample.name", f"%{sample}%"))
-    if t0 is not None:
-        results = results.search(Comparison("ge", "start.time", t0))
-    if t1 is not None:
-        results = results.search(Comparison("le", "start.time", t1))
-    found = list(results)
-    if not found:
-        raise ReplayError(
-            "No stored run matches the selection; check the filters with `ssb-beamline runs`."
-        )
-    return found
-
-
-def _local_path(uri: str) -> Path | None:
-    parts = urlsplit(uri)
-    if parts.scheme not in ("file", ""):
-        return None
-    path = Path(unquote(parts.path))
-    return path if path.exists() else None
-
-
-class _FrameFetcher:
-    """Frames of one stream's external data key, fetched from tiled in blocks."""
-
-    def __init__(self, node, uid: str, stream: str, key: str, shape: tuple[int, ...]) -> None:
-        self.node = node
-        self.where = f"run {uid}, stream {stream!r}, {key!r}"
-        self.shape = shape
-        self._start = 0
-        self._block: np.ndarray | None = None
-
-    def _first_unreadable(self, start: int, stop: int) -> int:
-        """The first frame of ``start:stop`` that tiled cannot serve (``start`` if none).
-
-        Each frame is asked for twice: the connection that carried a server error
-        can fail the next request once, which says nothing about that frame.
-        """
-        for index in range(start, min(stop, len(self.node))):
-            for _ in range(2):
-                try:
-                    self.node[index]
-                    break
-                except Exception:
-                    continue
-            else:
-                return index
-        return start
-
-    def frame(self, index: int) -> np.ndarray:
-        block = self._block
-        if block is None or not self._start <= index < self._start + len(block):
-            self._start = index
-            try:
-                self._block = block = self.node[index : index + FILL_BLOCK]
-            except Exception as exc:  # tiled answers 500 when it cannot read the file
-                bad = self._first_unreadable(index, index + FILL_BLOCK)
-                first_line = (str(exc).splitlines() or [""])[0]
-                raise ReplayError(
-                    f"tiled could not serve frame {bad} of {self.where} "
-                    f"({type(exc).__name__}: {first_line}). The server cannot read the detector "
-                    "file (moved, deleted, truncated, or the frame's checksum does not match): "
-                    "restore it where the server reads it, then replay again."
-                ) from exc
-            if len(block) == 0:
-                raise ReplayError(
-                    f"{self.where} has {len(self.node)} frames in tiled; its events ask for "
-                    f"frame {index}. The run's detector file is truncated."
-                )
-        frame = block[index - self._start]
-        if self.shape and tuple(frame.shape[-2:]) != self.shape:
-            raise ReplayError(
-                f"Frame {index} of {self.where} is {frame.shape}, but the run's descriptor "
-                f"says {self.shape}: the stored frames do not match the run's description."
-            )
-        return frame
-
-
-def _frame_shape(data_key: dict) -> tuple[int, ...]:
-    """(H, W) of an external data key's frames (descriptors give (1, H, W) or (H, W))."""
-    shape = tuple(int(n) for n in data_key.get("shape") or ())
-    return shape[-2:] if len(shape) >= 2 else ()
-
-
-def _check_frame_shapes(uid: str, descriptors: list[dict]) -> None:
-    """Every stream (dark, flat, primary) must describe one data key's frames alike."""
-    seen: dict[str, tuple[tuple[int, ...], str]] = {}
-    for doc in descriptors:
-        for key, data_key in doc["data_keys"].items():
-            shape = _frame_shape(data_key) if data_key.get("external") else ()
-            if not shape:
-                continue
-            first = seen.setdefault(key, (shape, doc["name"]))
-            if first[0] != shape:
-                raise ReplayError(
-                    f"Run {uid}: {key!r} frames are {shape} in stream {doc['name']!r} but "
-                    f"{first[0]} in stream {first[1]!r}. Darks, flats and images must have "
-                    "the same shape (the detector ROI or binning changed); this run cannot "
-                    "be analysed as one XANES stack."
-                )
-
-
-def _unreadable_files(uid: str, resources: list[dict]) -> None:
-    missing = [doc["uri"] for doc in resources if _local_path(doc["uri"]) is None]
-    if missing:
-        raise ReplayError(
-            f"Run {uid}: fill='never' reads frames from the detector files, but "
-            f"{len(missing)} of them cannot be read here (first: {missing[0]}). Use "
-            "fill='auto' or 'always' (--fill) to fetch the frames from tiled instead."
-        )
-
-
-def check_run_closed(run) -> str:
-    """The uid of a stored run that has its stop document; `ReplayError` otherwise."""
-    uid = (run.metadata.get("start") or {}).get("uid", "?")
-    if not run.metadata.get("stop"):
-        raise ReplayError(
-            f"Run {uid} is still open (it has no stop document): it is being acquired or "
-            "was interrupted before it closed. Wait for it to finish; an interrupted run "
-            "can be replayed after `ssb-beamline sync` closes it."
-        )
-    return uid
 
 
 def run_documents(
@@ -282,52 +70,25 @@ def run_documents(
         raise ReplayError(f"fill must be one of {FILL_MODES}, not {fill!r}.")
     uid = check_run_closed(run)
     docs = [(name, dict(doc)) for name, doc in run.documents()]
-    _check_frame_shapes(uid, [doc for name, doc in docs if name == "descriptor"])
+    check_frame_shapes(uid, [doc for name, doc in docs if name == "descriptor"])
     resources = [doc for name, doc in docs if name == "stream_resource"]
     if fill == "never":
-        _unreadable_files(uid, resources)
+        check_files_readable(uid, resources)
         do_fill = False
     elif fill == "always":
         do_fill = True
     else:
-        do_fill = any(_local_path(doc["uri"]) is None for doc in resources)
+        do_fill = any(readable_path(doc["uri"]) is None for doc in resources)
     if not do_fill:
         yield from docs
         return
     logger.info("run %s: frames are fetched from tiled (files not readable here)", uid)
-    external: dict[str, tuple[str, dict[str, tuple[int, ...]]]] = {}  # descriptor -> keys
-    fetchers: dict[tuple[str, str], _FrameFetcher] = {}
-    for name, doc in docs:
-        if name == "descriptor":
-            keys = {k: _frame_shape(v) for k, v in doc["data_keys"].items() if v.get("external")}
-            external[doc["uid"]] = (doc["name"], keys)
-        elif name in ("stream_resource", "stream_datum"):
-            continue
-        elif name == "event" and external.get(doc["descriptor"], ("", {}))[1]:
-            stream, keys = external[doc["descriptor"]]
-            data, filled = dict(doc["data"]), dict(doc.get("filled", {}))
-            for key, shape in keys.items():
-                fetcher = fetchers.get((stream, key))
-                if fetcher is None:
-                    try:
-                        node = run[stream][key]
-                    except KeyError:
-                        raise ReplayError(
-                            f"Run {uid} lists {key!r} in stream {stream!r} but tiled has "
-                            "no such array: the run was stored without its frames."
-                        ) from None
-                    fetcher = fetchers[(stream, key)] = _FrameFetcher(node, uid, stream, key, shape)
-                data[key] = fetcher.frame(doc["seq_num"] - 1)
-                filled[key] = True
-            yield name, {**doc, "data": data, "filled": filled}
-            continue
-        yield name, doc
+    yield from filled_documents(run, uid, docs)
 
 
 def paced(docs: Iterable[tuple[str, dict]], speed: float | None) -> Iterator[tuple[str, dict]]:
     """Yield documents with their recorded spacing divided by ``speed`` (None: no waiting)."""
-    if speed is not None and not speed > 0:
-        raise ReplayError(f"speed must be > 0 (1.0 is the original timing), not {speed}.")
+    check_speed(speed)
     previous: float | None = None
     for name, doc in docs:
         t = doc.get("time")
@@ -336,9 +97,3 @@ def paced(docs: Iterable[tuple[str, dict]], speed: float | None) -> Iterator[tup
                 time.sleep((t - previous) / speed)
             previous = t
         yield name, doc
-
-
-def describe(run) -> dict[str, Any]:
-    """A one-line summary of a stored run's start document (for listings)."""
-    start = run.metadata.get("start", {})
-    return {key: start.get(key) for key in ("uid", "scan_id", "plan_name", "time", "num_points")}

@@ -14,7 +14,6 @@ A damaged entry is refused by :meth:`ResultJournal.read` with a
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import re
@@ -28,9 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from ssb_beamline._jsonable import jsonable
 from ssb_beamline.private_files import PRIVATE_DIR, make_private_dir, open_private
 
 from .server_config import DataDirectoryError
+
+__all__ = ["JournaledResult", "ResultEntryError", "ResultJournal"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,16 +73,6 @@ class JournaledResult:
     metadata: dict[str, Any]
     tables: dict[str, Any] = field(default_factory=dict)
     partial_version: str | None = None  # a version tiled got only part of
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    raise TypeError(f"cannot journal a {type(value).__name__} in result metadata")
 
 
 class ResultJournal:
@@ -126,7 +118,7 @@ class ResultJournal:
                 "partial_version": partial_version,
             }
             with open_private(tmp / _METADATA, "x", encoding="utf-8") as f:
-                f.write(json.dumps(record, default=_json_default))
+                f.write(json.dumps(jsonable(record, finite=False)))
             tmp.rename(entry)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -215,12 +207,3 @@ def _read_table(path: Path):
         raise ResultEntryError(
             path, f"is not a readable Parquet file ({type(exc).__name__}: {exc})"
         ) from None
-
-
-def __getattr__(name: str):
-    """``sync_results`` moved to :mod:`.sync`; still importable here."""
-    if name == "sync_results":
-        from . import sync
-
-        return sync.sync_results
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

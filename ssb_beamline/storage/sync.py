@@ -24,14 +24,14 @@ journal, and bluesky's writer assumes the server is up.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .journal import DocumentJournal, JournalCorruptError, _tiled_writer
-from .result_journal import JournaledResult, ResultEntryError, ResultJournal
+from .result_journal import ResultJournal
+from .results import TiledResultSink
 
 __all__ = [
     "RunNotSyncedError",
@@ -156,83 +156,26 @@ def sync_run(raw, journal: DocumentJournal, uid: str, *, writer_factory=None) ->
     logger.info("run %s written to tiled from the journal", uid)
 
 
-def _earlier_attempts(results_container, result: JournaledResult) -> list[str]:
-    """Versions of the run's results that are earlier uploads of this same result."""
-    uid = result.run_uid
-    if uid not in results_container:
-        return []
-    created = result.metadata.get("created")
-    node = results_container[uid]
-    return [
-        version
-        for version, child in node.items()
-        if version == result.partial_version
-        or (created is not None and child.metadata.get("created") == created)
-    ]
-
-
-def _upload(sink, results_container, entry: Path, result: JournaledResult) -> str:
-    """Store ``result`` as a new version, then remove the earlier, incomplete attempts.
-
-    The complete copy never reuses an attempt's version name: a server killed during
-    an upload can leave an array's files in its storage without a catalog entry, and
-    tiled then refuses to create that path again (zarr ``ContainsArrayError``, a 500).
-    """
-    earlier = _earlier_attempts(results_container, result)
-    metadata = {
-        **result.metadata,
-        "journaled": {"entry": entry.name, "uploaded": dt.datetime.now(dt.UTC).isoformat()},
-    }
-    path = sink.publish(
-        result.run_uid, result.arrays, units=result.units, metadata=metadata, tables=result.tables
-    )
-    for version in earlier:
-        logger.warning("removing the incomplete results/%s/%s from tiled", result.run_uid, version)
-        results_container[result.run_uid][version].delete(recursive=True, external_only=False)
-    if earlier:
-        sink.relink(result.run_uid, path)
-    return path
-
-
 def sync_results(
     results_container, journal: ResultJournal, report: SyncReport | None = None
 ) -> list[str]:
     """Upload every journaled result as the next version of its run's results.
 
     A version that tiled got only part of (the server died during the upload) is
-    removed first, so that the complete copy takes its place. An entry that cannot
-    be read or uploaded stays in the journal, is logged and added to ``report``;
-    the others are still tried.
+    removed once the complete copy is stored, so each result is stored once (see
+    :meth:`~.results.TiledResultSink.upload_journaled`). An entry that cannot be
+    read or uploaded stays in the journal, is logged and added to ``report``; the
+    others are still tried.
 
     Returns
     -------
     list of str
         Where each result was stored, ``results/<uid>/<version>``.
     """
-    from .results import TiledResultSink
-
     sink = TiledResultSink(results_container)  # no journal: a failure leaves the entry
-    stored = []
-    for entry in journal.pending():
-        try:
-            result = journal.read(entry)
-        except ResultEntryError as exc:
-            _fail(report, exc.path, exc.line, str(exc))
-            continue
-        try:
-            path = _upload(sink, results_container, entry, result)
-        except Exception as exc:  # the server may fail in many ways; keep the entry
-            message = (
-                f"{entry}: the results of run {result.run_uid} were not uploaded "
-                f"({type(exc).__name__}: {exc}); they stay in the journal, run sync again "
-                "when tiled answers."
-            )
-            _fail(report, entry, None, message)
-            continue
-        journal.remove(entry)
-        stored.append(path)
-        logger.info("journaled results of run %s uploaded to %s", result.run_uid, path)
-    return stored
+    return sink.upload_journaled(
+        journal, on_failure=lambda path, line, message: _fail(report, path, line, message)
+    )
 
 
 def _fail(report: SyncReport | None, path: Path, line: int | None, message: str) -> None:

@@ -21,6 +21,18 @@ from event_model import compose_run
 
 from ssb_beamline.private_files import create_private_file
 
+__all__ = [
+    "DATASET",
+    "HDF5_MIMETYPE",
+    "FrameSource",
+    "constant_frames",
+    "count_run",
+    "mixture_frames",
+    "write_frames",
+    "write_run",
+    "xanes_run",
+]
+
 HDF5_MIMETYPE = "application/x-hdf5"
 DATASET = "/entry/data/data"
 

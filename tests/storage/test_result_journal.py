@@ -136,7 +136,7 @@ def test_an_entry_that_fails_to_upload_stays_journaled(tmp_path, tiled_server, c
         def __contains__(self, key):
             raise ConnectionError("tiled is still down")
 
-    from ssb_beamline.storage.result_journal import sync_results
+    from ssb_beamline.storage.sync import sync_results
 
     assert sync_results(Down(), journal) == []
     assert len(journal.pending()) == 1

@@ -1,0 +1,159 @@
+"""What a reader finds at ``results/<run uid>/<version>``, and how versions are kept.
+
+A run's analysis results are a container per version (``v1``, ``v2``, ...) under
+``results/<run uid>``; each version's metadata lists what it ``contents`` so that
+a version cut short (the process died during the upload) is recognised
+(:func:`complete_versions`, :func:`drop_incomplete_versions`). :func:`read_results`
+reads one version back as a :class:`StoredResult`. Writing is
+:class:`~.results.TiledResultSink`'s part.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "StoredResult",
+    "complete_versions",
+    "drop_incomplete_versions",
+    "is_version",
+    "next_version",
+    "read_results",
+    "result_versions",
+    "slice_chunks",
+]
+
+_VERSION = re.compile(r"^v(\d+)$")
+
+
+def is_version(key: str) -> bool:
+    """Whether ``key`` names a results version (``v1``, ``v2``, ...)."""
+    return _VERSION.match(key) is not None
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """One stored analysis version of a run."""
+
+    run_uid: str
+    version: str
+    metadata: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+    tables: dict[str, Any] = field(default_factory=dict)  # name -> pandas DataFrame
+    coords: dict[str, np.ndarray] = field(default_factory=dict)  # x, y (um), energy (eV)
+
+
+def slice_chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Chunk shape of one slice of a volume whose last three axes are ``(Z, Y, X)``.
+
+    Leading axes (e.g. the energies of a stack of volumes) stay in the chunk, so
+    ``stack[:, z]`` (a slice at every energy) is one chunk.
+
+    Examples
+    --------
+    >>> slice_chunks((32, 64, 64)), slice_chunks((5, 32, 64, 64))
+    ((1, 64, 64), (5, 1, 64, 64))
+    """
+    shape = tuple(int(n) for n in shape)
+    if len(shape) < 3:
+        raise ValueError(f"slice chunks need an array of >= 3 dimensions, got shape {shape}")
+    return (*shape[:-3], 1, *shape[-2:])
+
+
+def next_version(existing: list[str]) -> str:
+    """The version after the highest of ``existing`` (``v1`` if there is none).
+
+    Examples
+    --------
+    >>> next_version(["v1", "v3", "x"]), next_version([])
+    ('v4', 'v1')
+    """
+    numbers = [int(m.group(1)) for key in existing if (m := _VERSION.match(key))]
+    return f"v{max(numbers, default=0) + 1}"
+
+
+def _is_complete(node) -> bool:
+    """Whether a stored version holds everything its metadata lists (older: no list)."""
+    contents = node.metadata.get("contents")
+    return contents is None or set(contents) <= set(node)
+
+
+def complete_versions(
+    results_container, run_uid: str, where: Callable[[dict], bool] | None = None
+) -> list[str]:
+    """Versions of a run's results stored completely (and whose metadata pass ``where``)."""
+    if run_uid not in results_container:
+        return []
+    node = results_container[run_uid]
+    found = []
+    for version in result_versions(results_container, run_uid):
+        child = node[version]
+        if _is_complete(child) and (where is None or where(dict(child.metadata))):
+            found.append(version)
+    return found
+
+
+def drop_incomplete_versions(
+    results_container, run_uid: str, where: Callable[[dict], bool]
+) -> list[str]:
+    """Delete the versions cut short during their upload that pass ``where``; their names.
+
+    ``where`` (on the version's metadata) must single out the versions of the dead
+    process (e.g. a killed worker): another process may be uploading one right now.
+    """
+    if run_uid not in results_container:
+        return []
+    node = results_container[run_uid]
+    dropped = []
+    for version in result_versions(results_container, run_uid):
+        if not _is_complete(node[version]) and where(dict(node[version].metadata)):
+            node[version].delete(recursive=True, external_only=False)  # our own arrays
+            dropped.append(version)
+    return dropped
+
+
+def result_versions(results_container, run_uid: str) -> list[str]:
+    """The stored versions of a run's results, oldest first (empty if none)."""
+    if run_uid not in results_container:
+        return []
+    keys = [k for k in results_container[run_uid] if is_version(k)]
+    return sorted(keys, key=lambda k: int(k[1:]))
+
+
+def read_results(results_container, run_uid: str, version: str | None = None) -> StoredResult:
+    """Read one version (default: the latest) of a run's results.
+
+    Raises
+    ------
+    KeyError
+        If the run has no stored results or no such version; the message lists
+        what is there.
+    """
+    versions = result_versions(results_container, run_uid)
+    if not versions:
+        raise KeyError(
+            f"No analysis results are stored for run {run_uid!r}. Replay the run to "
+            "compute them, or check the uid with `ssb-beamline runs`."
+        )
+    version = version or versions[-1]
+    if version not in versions:
+        raise KeyError(
+            f"Run {run_uid!r} has results {versions}, not {version!r}. Pass one of these "
+            "(--version), or none for the latest."
+        )
+    node = results_container[run_uid][version]
+    arrays, tables, coords = {}, {}, {}
+    for key in node:
+        child = node[key]
+        if child.structure_family == "table":
+            tables[key] = child.read()
+        elif any(spec.name == "xarray_coord" for spec in child.specs):
+            coords[key] = child.read()
+        else:
+            arrays[key] = child.read()
+    return StoredResult(run_uid, version, dict(node.metadata), arrays, tables, coords)

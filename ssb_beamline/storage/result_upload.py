@@ -1,0 +1,150 @@
+"""One results version written into tiled in as few sequential round trips as tiled allows.
+
+tiled 0.2.20 creates a container empty and each array with two requests (its node,
+then its data); it has no call that creates a container with its children. The
+time from the last frame to stored results is therefore set by how many requests
+wait on each other: here the run's container is created in one request (looked up
+only when it exists already), the versions are listed only when there may be
+some, and every array, coordinate and table of the version is then written at
+once from a pool of threads (the server handles them concurrently), the largest
+first. What a reader finds is unchanged (see :mod:`.result_layout`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from .result_layout import next_version
+
+__all__ = [
+    "BUSY_ATTEMPTS",
+    "UPLOAD_THREADS",
+    "child_container",
+    "new_version",
+    "retry_busy",
+    "write_version_items",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Attempts of a write that tiled refused with a server error (SQLite busy under
+#: concurrent writers: the RunEngine's writer, a worker, an in-process analysis).
+BUSY_ATTEMPTS = 4
+#: Requests in flight while a version's arrays and tables are written.
+UPLOAD_THREADS = 8
+
+
+def retry_busy(write: Callable[[], Any]) -> Any:
+    """Run ``write``, again after a short wait when tiled answers 5xx (database locked)."""
+    import httpx
+
+    for attempt in range(BUSY_ATTEMPTS):
+        try:
+            return write()
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code < 500 or attempt == BUSY_ATTEMPTS - 1:
+                raise
+            logger.info("tiled busy (%s); writing again", exc.response.status_code)
+            time.sleep(0.2 * 2**attempt)
+    return None
+
+
+def child_container(parent, key: str, metadata: dict) -> tuple[Any, bool]:
+    """``parent[key]``, created if missing; and whether this call created it.
+
+    Creating comes first (one request for a new run's results); an existing
+    container (a later version, or another process that created it at the same
+    time) is then looked up.
+    """
+    try:
+        return retry_busy(lambda: parent.create_container(key, metadata=metadata)), True
+    except Exception as exc:
+        try:
+            return parent[key], False
+        except KeyError:
+            raise exc from None  # not there either: a real failure
+
+
+def new_version(run_node, metadata: dict, *, empty: bool = False) -> tuple[Any, str]:
+    """Create the next version container (the next free ``vN`` if another took this one).
+
+    ``empty``: ``run_node`` was just created, so its versions need no listing.
+    """
+    from tiled.structures.core import Spec
+
+    for _ in range(5):
+        version = next_version([] if empty else list(run_node))
+        empty = False
+        md = {**metadata, "version": version,
+              "attrs": {"run_uid": metadata["run_uid"], "version": version}}  # fmt: skip
+        try:
+            node = retry_busy(
+                lambda md=md, version=version: run_node.create_container(
+                    version, metadata=md, specs=[Spec("xarray_dataset")]
+                )
+            )
+        except Exception:
+            if version not in run_node:  # not taken by another process: a real failure
+                raise
+            continue
+        return node, version
+    raise RuntimeError(f"could not create a new results version under {run_node.uri}")
+
+
+def write_version_items(
+    node,
+    arrays: Mapping[str, np.ndarray],
+    *,
+    units: Mapping[str, str],
+    dims: Mapping[str, tuple[str, ...]],
+    coords: Mapping[str, tuple[np.ndarray, dict]],
+    tables: Mapping[str, Any] | None = None,
+    chunks: Mapping[str, tuple[int, ...]] | None = None,
+) -> None:
+    """Write every array, coordinate and table of a version, all requests at once.
+
+    Raises the first failure once every write has ended (the version is then
+    incomplete, which its ``contents`` metadata shows).
+    """
+    from tiled.structures.core import Spec
+
+    def write_array(key: str, array: np.ndarray) -> None:
+        data = np.ascontiguousarray(array)
+        if chunks and key in chunks:  # tiled keeps a dask array's chunks
+            import dask.array
+
+            data = dask.array.from_array(data, chunks=tuple(chunks[key]))
+        unit = units.get(key, "")
+        retry_busy(lambda: node.write_array(
+            data, key=key, metadata={"units": unit, "attrs": {"units": unit}},
+            dims=list(dims[key]), specs=[Spec("xarray_data_var")],
+        ))  # fmt: skip
+
+    def write_coord(key: str, values: np.ndarray, attrs: dict) -> None:
+        retry_busy(lambda: node.write_array(
+            values, key=key, metadata={"units": attrs["units"], "attrs": attrs},
+            dims=[key], specs=[Spec("xarray_coord")],
+        ))  # fmt: skip
+
+    def write_table(key: str, table: Any) -> None:
+        retry_busy(lambda: node.write_table(table, key=key, metadata={"kind": "table"}))
+
+    jobs: list[tuple[int, Callable[[], None]]] = []
+    for key, array in arrays.items():
+        jobs.append((np.asarray(array).nbytes, lambda k=key, a=array: write_array(k, a)))
+    for key, (values, attrs) in coords.items():
+        jobs.append((values.nbytes, lambda k=key, v=values, a=attrs: write_coord(k, v, a)))
+    for key, table in (tables or {}).items():
+        jobs.append((0, lambda k=key, t=table: write_table(k, t)))
+    jobs.sort(key=lambda job: -job[0])  # the largest first: it takes longest
+    with ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="results-upload") as pool:
+        futures = [pool.submit(job) for _, job in jobs]
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise errors[0]
