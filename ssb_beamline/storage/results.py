@@ -80,6 +80,9 @@ def _next_version(existing: list[str]) -> str:
 class ResultsNotPublishedError(RuntimeError):
     """Results did not reach tiled; the message says where they are kept instead."""
 
+    #: The results are computed and journaled: callers log the message, no traceback.
+    kept_for_sync = True
+
 
 class TiledResultSink:
     """Write analysis results into a tiled ``results`` container.
