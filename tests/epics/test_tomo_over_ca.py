@@ -91,7 +91,7 @@ def test_xanes_tomo_over_ca_end_to_end(tomo_session):
     energies = [8300.0, 8320.0, 8331.0, 8334.0, 8337.0, 8340.0, 8343.0, 8346.0, 8349.0, 8390.0,
                 8440.0]  # fmt: skip
     (uid,) = tomo_session.run(
-        tomo_session.xanes_tomo(energies, (0.0, 180.0, 21), exposure_time=0.02, n_dark=2, n_flat=2)
+        tomo_session.xanes_tomo(energies, (0.0, 180.0, 21), exposure_time=0.05, n_dark=2, n_flat=2)
     )
     run = tomo_session.store.raw[uid]
     start = run.metadata["start"]
