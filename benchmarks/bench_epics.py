@@ -19,6 +19,7 @@ import tempfile
 import time
 
 import bluesky.plan_stubs as bps
+from bluesky.run_engine import call_in_bluesky_event_loop
 from rich.console import Console
 from rich.table import Table
 
@@ -56,10 +57,61 @@ def _per_frame(session, frames: int) -> float:
     return statistics.median(times[1:])
 
 
+class _PhaseClock:
+    """Times the phases of each camera trigger by wrapping its ophyd-async acquire logic.
+
+    arm: ``Acquire`` put until its readback says acquiring (CA round trips); frame: from
+    then until the acquisition's put completes and ``DetectorState`` is idle (exposure,
+    IOC render and HDF5 write, NumCaptured monitor); the rest of ``trigger_and_read``
+    is reading the detector (StreamResource/StreamDatum) and bluesky's bookkeeping.
+    """
+
+    def __init__(self, detector) -> None:
+        self.logic = detector._acquire_logic  # instrumenting, not driving
+        self.arm: list[float] = []
+        self.frame: list[float] = []
+        self._start, self._armed = self.logic.start_acquiring, 0.0
+        self._idle = self.logic.wait_for_idle
+        self.logic.start_acquiring, self.logic.wait_for_idle = self._timed_arm, self._timed_idle
+
+    async def _timed_arm(self):
+        t0 = time.perf_counter()
+        result = await self._start()
+        self._armed = time.perf_counter()
+        self.arm.append(self._armed - t0)
+        return result
+
+    async def _timed_idle(self):
+        result = await self._idle()
+        self.frame.append(time.perf_counter() - self._armed)
+        return result
+
+    def restore(self) -> None:
+        self.logic.start_acquiring, self.logic.wait_for_idle = self._start, self._idle
+
+
+def _phases(session, frames: int) -> dict[str, float]:
+    """Median ms per trigger_and_read of the CA camera, split into its phases."""
+    clock = _PhaseClock(session.txm.detector)
+    try:
+        total = _per_frame(session, frames)
+    finally:
+        clock.restore()
+    arm, frame = statistics.median(clock.arm[1:]), statistics.median(clock.frame[1:])
+    exposure = call_in_bluesky_event_loop(session.txm.detector.driver.acquire_time.get_value())
+    return {"trigger_and_read": 1e3 * total, "arm (Acquire put + readback)": 1e3 * arm,
+            "frame (exposure + IOC render/write + idle)": 1e3 * frame,
+            "  of which AcquireTime": 1e3 * exposure,
+            "read + documents": 1e3 * (total - arm - frame)}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512, help="phantom size, px")
     parser.add_argument("--frames", type=int, default=40, help="frames for the per-frame cost")
+    parser.add_argument(
+        "--phases-only", action="store_true", help="only the per-frame phases over CA (no scans)"
+    )
     args = parser.parse_args()
     configure_ca_client()  # before any CA context: loopback ports of this process only
 
@@ -71,12 +123,13 @@ def main() -> None:
 
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-epics-") as tmp:
-        with console.status("in-process scan..."), simulated_beamline(
-            data_dir=f"{tmp}/inproc", phantom=PhantomConfig(shape=(args.size, args.size))
-        ) as session:  # fmt: skip
-            acq, stored = _scan(session)
-            results["in process"] = {"acq": acq, "stored": stored,
-                                     "frame": _per_frame(session, args.frames)}  # fmt: skip
+        if not args.phases_only:
+            with console.status("in-process scan..."), simulated_beamline(
+                data_dir=f"{tmp}/inproc", phantom=PhantomConfig(shape=(args.size, args.size))
+            ) as session:  # fmt: skip
+                acq, stored = _scan(session)
+                results["in process"] = {"acq": acq, "stored": stored,
+                                         "frame": _per_frame(session, args.frames)}  # fmt: skip
         store = open_store(None, data_dir=f"{tmp}/ca")
         ioc_args = ["--size", str(args.size)]
         with console.status("scan over Channel Access..."), running_sim_ioc(
@@ -85,10 +138,23 @@ def main() -> None:
             session = beamline_session(default_beamline_file(), prefix=ioc.prefix, store=store,
                                        detector_dir=store.detector_dir)  # fmt: skip
             with session:
-                acq, stored = _scan(session)
-                results["over CA"] = {"acq": acq, "stored": stored,
-                                      "frame": _per_frame(session, args.frames)}  # fmt: skip
-    table = Table(title=f"41-energy {args.size}^2 XANES scan: Channel Access vs in process")
+                if not args.phases_only:
+                    acq, stored = _scan(session)
+                    results["over CA"] = {"acq": acq, "stored": stored,
+                                          "frame": _per_frame(session, args.frames)}  # fmt: skip
+                phases = _phases(session, args.frames)
+    if results:
+        _print_ratio(results, args.size)
+    breakdown = Table(title="per-frame time over CA (median ms of one camera trigger_and_read)")
+    breakdown.add_column("phase")
+    breakdown.add_column("ms", justify="right")
+    for phase, ms in phases.items():
+        breakdown.add_row(phase, f"{ms:.1f}")
+    console.print(breakdown)
+
+
+def _print_ratio(results: dict[str, dict[str, float]], size: int) -> None:
+    table = Table(title=f"41-energy {size}^2 XANES scan: Channel Access vs in process")
     for column in ("mode", "acquisition (s)", "until stored (s)", "per frame (ms)"):
         table.add_column(column, justify="right")
     for mode, r in results.items():

@@ -230,13 +230,40 @@ def test_the_restored_file_replays_as_the_live_run(archived):
         np.testing.assert_array_equal(outcome.maps[key], live[key], err_msg=key)
 
 
-def test_a_damaged_frame_served_by_tiled_fails_the_replay(archived):
+@pytest.mark.parametrize(
+    ("damage", "frame", "why"),
+    [(truncate_to_half, 0, "truncated file"), (overwrite_inside_frame, BAD_FRAME, "")],
+    ids=["truncated", "overwritten"],
+)
+def test_a_damaged_frame_served_by_tiled_fails_the_replay(archived, damage, frame, why):
+    """``--fill always``: the frames come over HTTP; the server refuses the file (422)."""
     beamline, uid, primary = archived
     versions = result_versions(beamline.store.results, uid)
     with (
-        Damaged(primary, overwrite_inside_frame),
+        Damaged(primary, damage),
         stamina.set_testing(True, attempts=1),
-        pytest.raises(ReplayError, match=rf"tiled could not serve frame {BAD_FRAME} of run"),
+        pytest.raises(ReplayError, match=rf"tiled could not serve frame {frame} of run") as err,
     ):
         replay_runs(beamline.store, [uid], fill="always")
+    message = str(err.value)
+    assert f"422: The detector file {primary} cannot be read" in message, message
+    assert why in message and "Restore" in message
     assert result_versions(beamline.store.results, uid) == versions
+
+
+@pytest.mark.parametrize(
+    ("damage", "what"),
+    [(truncate_to_half, "truncated file"), (overwrite_inside_frame, f"frame {BAD_FRAME} ")],
+    ids=["truncated", "overwritten"],
+)
+def test_a_tiled_client_reading_a_damaged_file_gets_its_name_and_frame(archived, damage, what):
+    """Any client over HTTP (not only replay): a 422 naming the file, never zeros."""
+    from tiled.client.utils import ClientError
+
+    beamline, uid, primary = archived
+    frames = beamline.store.raw[uid]["primary"]["detector"]
+    with Damaged(primary, damage), stamina.set_testing(True, attempts=1):
+        with pytest.raises(ClientError, match=r"^422: ") as err:
+            frames[BAD_FRAME - 1 : BAD_FRAME + 1]
+        assert str(primary) in str(err.value) and what in str(err.value), err.value
+    assert frames[BAD_FRAME].shape == (64, 64)  # restored: served again

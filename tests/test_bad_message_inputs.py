@@ -198,3 +198,52 @@ def test_demo_with_a_read_only_key_says_journaled_and_still_draws(served, tmp_pa
         assert (out / name).stat().st_size > 10_000
     assert "directory_path" not in text and not (tmp_path / "detector").exists()
     assert list(served.layout.detector.glob("*.h5"))  # the server's readable folder
+
+
+@pytest.mark.slow
+def test_demo_whose_server_died_says_journaled_and_still_draws(tmp_path, monkeypatch, capsys):
+    """The server is killed (SIGKILL) as the scan starts: the demo says where the data are.
+
+    Finding 8's "a demo whose server died said 'The raw data are stored'": the raw
+    data and the maps are only journaled, the figures are drawn, `sync` is named.
+    """
+    import threading
+
+    import stamina
+
+    root = tmp_path / "data"
+    server = EmbeddedTiledServer(root)  # a child process, killed below
+    try:
+        open_store(server.url, api_key=server.api_key, data_dir=root).close()  # raw, results
+        started = threading.Event()
+
+        def kill_when_frames_are_written() -> None:
+            while not started.is_set():
+                if any(server.layout.detector.rglob("*.h5")):
+                    server.process.kill()  # the scan has started: its start document is sent
+                    server.process.wait()
+                    return
+                started.wait(0.01)
+
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv(TILED_API_KEY_ENV, server.api_key)
+        monkeypatch.delenv(TILED_URI_ENV, raising=False)
+        watcher = threading.Thread(target=kill_when_frames_are_written, daemon=True)
+        watcher.start()
+        out = tmp_path / "figs"
+        args = ["demo", "--tiled", server.url, "--data-dir", str(root), *demo_args(out)[1:]]
+        with stamina.set_testing(True, attempts=1):  # no retries of a dead server
+            code, text = run_cli(args, capsys)
+        started.set()
+        watcher.join(timeout=10)
+    finally:
+        server.close()
+    assert server.process.returncode is not None and server.process.returncode < 0  # killed
+    assert code == 1, text
+    assert "The raw data are stored" not in text and "Traceback" not in text
+    assert "failed in stop" not in text  # the maps were computed: only storing them failed
+    assert "are only journaled in" in text and "not (completely) in tiled" in text
+    assert "The maps did not reach tiled; they are journaled in" in text
+    assert "Run `ssb-beamline sync`" in text
+    for name in ("maps.png", "truth_vs_result.png"):
+        assert (out / name).stat().st_size > 10_000

@@ -36,6 +36,9 @@ def guarded(what: str) -> Callable[[Callable[[Any, dict], Any]], Callable[[Any, 
             except Exception as exc:
                 self._failed = True
                 self.outcome.errors.append(f"{type(exc).__name__}: {exc}")
+                if getattr(exc, "kept_for_sync", False):  # no analysis failed: storing did
+                    log.error("run %s: %s", self.outcome.run_uid, exc)
+                    return None
                 log.exception(
                     "%s of run %s failed in %s; the acquisition goes on and the raw data "
                     "are still kept, in tiled or journaled for `ssb-beamline sync` (replay "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,9 +74,33 @@ class TiledStore:
         self.close()
 
 
+#: Attempts to create a top-level container that tiled answered with a conflict
+#: (another process created it at the same moment) or a busy database (5xx).
+CREATE_ATTEMPTS = 5
+
+
 def _ensure_container(parent, key: str, specs=None):
-    if key not in parent:
-        parent.create_container(key, metadata={"ssb_beamline": key}, specs=specs)
+    """``parent[key]``, created if missing.
+
+    Safe when other processes create it at the same moment (two demos on a brand-new
+    server): whoever loses the race gets a 409 from tiled and reads the winner's
+    container instead; a 5xx (database busy) is tried again after a short wait.
+    """
+    for attempt in range(CREATE_ATTEMPTS):
+        if key in parent:
+            return parent[key]
+        try:
+            parent.create_container(key, metadata={"ssb_beamline": key}, specs=specs)
+        except httpx.HTTPStatusError as exc:  # tiled's ClientError is one
+            status = exc.response.status_code
+            if status == httpx.codes.CONFLICT:
+                logger.debug("%r was created by another process at the same time", key)
+            elif status < 500 or attempt == CREATE_ATTEMPTS - 1:
+                raise
+            else:
+                time.sleep(0.1 * 2**attempt)
+            continue
+        break
     return parent[key]
 
 

@@ -35,6 +35,8 @@ TILED_API_KEY_ENV = "SSB_TILED_API_KEY"
 DATA_DIR_ENV = "SSB_DATA_DIR"
 
 JSON_SEQ_EXPORTER = "bluesky_tiled_plugins.exporters:json_seq_exporter"
+#: Adapter of detector files: tiled's, refusing a damaged file with its name and frame.
+CHECKED_HDF5_ADAPTER = "ssb_beamline.storage.checked_hdf5:CheckedHDF5Adapter"
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,8 @@ def server_config(layout: DataLayout, *, api_key: str | None) -> dict[str, Any]:
                     "uri": f"sqlite:///{layout.catalog}",
                     "writable_storage": [str(layout.files), f"duckdb:///{layout.tables}"],
                     "readable_storage": [str(layout.detector)],
+                    # closed detector files read without SWMR; damaged ones named (issue 11)
+                    "adapters_by_mimetype": {"application/x-hdf5": CHECKED_HDF5_ADAPTER},
                     # tiled initialises a new catalog in a subprocess (seconds);
                     # skip that when the catalog already exists.
                     "init_if_not_exists": not layout.catalog.exists(),

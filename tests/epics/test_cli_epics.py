@@ -9,10 +9,13 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from ssb_beamline.cli import main
 from ssb_beamline.profiles.connection import check_beamline
 from ssb_beamline.sim_devices.ioc import unique_prefix
 from ssb_beamline.sim_devices.ioc.launch import ca_search
+from ssb_beamline.storage import open_store
 
 
 def test_check_lists_every_pv_of_a_missing_ioc_with_its_line():
@@ -56,3 +59,26 @@ def test_ioc_command_serves_until_interrupted(tmp_path):
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_demo_over_ca_through_the_cli_starts_its_ioc(tmp_path, capsys):
+    """``ssb-beamline demo --epics``: no IOC serves the prefix, so the demo starts one."""
+    prefix, data, out = unique_prefix("DEMO"), tmp_path / "data", tmp_path / "out"
+    args = ["demo", "--epics", "--prefix", prefix, "--size", "64", "--preset", "quick",
+            "--data-dir", str(data), "--out", str(out)]  # fmt: skip
+    code = main(args)
+    text = " ".join(capsys.readouterr().out.split())
+    assert code == 0, text
+    assert f"XANES scan over Channel Access ({prefix})" in text
+    assert "SOC RMSE against truth" in text and "Traceback" not in text
+    assert (out / "maps.png").stat().st_size > 10_000
+    with open_store(data_dir=data) as store:
+        (uid,) = list(store.raw)
+        run = store.raw[uid]
+        assert run.metadata["start"]["plan_name"] == "xanes_scan"
+        assert run.metadata["stop"]["exit_status"] == "success"
+        assert run.metadata["start"]["simulated"] is False  # the beamline profile, over CA
+        assert len(run["primary"]["seq_num"].read()) == 21  # the quick grid
+        assert list(store.results[uid])  # the live maps reached tiled
+        assert list(data.rglob("*.h5"))  # the IOC wrote the frames where tiled reads them

@@ -18,6 +18,7 @@ from ophyd_async.plan_stubs import ensure_connected
 from ssb_beamline.analysis.fly_angles import angles_from_monitor
 from ssb_beamline.profiles.simulated_tomo import nmc_delta_beta
 from ssb_beamline.sim_devices.ioc import running_sim_ioc
+from ssb_beamline.storage import read_results
 
 from .conftest import open_session
 
@@ -74,16 +75,39 @@ def test_fly_tomo_monitors_the_rotation_and_recovers_the_angles(tomo_session, fl
         stamps, [e["timestamps"][key] for e in monitor], [e["data"][key] for e in monitor]
     )
     error = np.abs(recovered - truth)
-    # < 0.05 deg for the frames; a single frame may be off by up to 0.1 deg when the IOC
-    # posts a readback late on a loaded machine (its post time, not its sample time,
-    # stamps the monitored value: 1 ms late is 0.06 deg at 58 deg/s)
-    assert np.percentile(error, 95) < 0.05 and np.max(error) < 0.1, error
+    # every frame < 0.05 deg, also on a loaded machine: the IOC stamps each readback with
+    # the instant the axis held it (not when it was posted: 1 ms late is 0.06 deg here)
+    assert np.max(error) < 0.05, error
     # frames in time order along the flight (free-running camera: their angles need not
     # be the commanded ones, and a camera delayed by a loaded machine may take its last
     # frames at the end of the travel; the analysis uses the recovered angles)
     low, high = sorted(start["rotation_travel_deg"])
     assert np.all(np.diff(recovered) >= 0) and low <= recovered.min() < recovered.max() <= high
     assert tomo_session.outcomes[-1].ok, tomo_session.outcomes[-1].errors
+
+
+def test_xanes_tomo_over_ca_end_to_end(tomo_session):
+    """Eleven energies across the Ni K edge (the in-process test's grid), one flight each."""
+    energies = [8300.0, 8320.0, 8331.0, 8334.0, 8337.0, 8340.0, 8343.0, 8346.0, 8349.0, 8390.0,
+                8440.0]  # fmt: skip
+    (uid,) = tomo_session.run(
+        tomo_session.xanes_tomo(energies, (0.0, 180.0, 21), exposure_time=0.05, n_dark=2, n_flat=2)
+    )
+    run = tomo_session.store.raw[uid]
+    start = run.metadata["start"]
+    assert start["plan_name"] == "xanes_tomo_scan" and start["mode"] == "fly"
+    assert run.metadata["stop"]["exit_status"] == "success"
+    tomograms = start["tomograms"]
+    assert [t["energy_ev"] for t in tomograms] == energies
+    for tomogram in tomograms:  # one flight per energy, each its own stream
+        stamps = run[tomogram["stream"]][start["timestamp_key"]].read()
+        assert stamps.shape == (21,)  # the camera free-ran 21 frames
+    outcome = tomo_session.outcomes[-1]
+    assert outcome.ok, outcome.errors
+    assert outcome.stored_at
+    stored = read_results(tomo_session.store.results, uid).arrays
+    assert stored["attenuation"].shape[0] == len(energies)  # a volume per energy
+    assert stored["edge_energy"].shape == stored["soc"].shape == stored["attenuation"].shape[1:]
 
 
 def test_holotomo_over_ca_end_to_end(tomo_session, tomo_ioc):

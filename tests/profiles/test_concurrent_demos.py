@@ -11,12 +11,15 @@ the second demo says it waits for the first, then runs.
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ssb_beamline.storage import open_store
@@ -40,49 +43,134 @@ CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
-def test_two_demos_started_together_on_a_fresh_data_directory(tmp_path):
-    data, barrier = tmp_path / "data", tmp_path / "barrier"
+def run_together(tmp_path: Path, argvs: dict[str, list[str]], env: dict) -> dict[str, str]:
+    """Start one ``ssb-beamline`` process per entry at the same instant; their outputs.
+
+    Each imports everything first, then waits at a file barrier; every one must exit 0.
+    """
+    barrier = tmp_path / "barrier"
     barrier.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if k not in (TILED_URI_ENV, TILED_API_KEY_ENV, DATA_DIR_ENV)}  # fmt: skip
-    env["COLUMNS"] = "200"
-    processes = {}
-    for name in ("a", "b"):
-        args = ["demo", "--data-dir", str(data), "--preset", "quick", "--size", "96",
-                "--out", str(tmp_path / f"out-{name}")]  # fmt: skip
-        processes[name] = subprocess.Popen(
+    processes = {
+        name: subprocess.Popen(
             [sys.executable, "-c", CHILD, str(barrier), name, *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
             stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    deadline = time.monotonic() + TIMEOUT_S
-    while not all((barrier / f"ready-{n}").exists() for n in processes):
-        assert all(p.poll() is None for p in processes.values()), "a demo died while importing"
-        assert time.monotonic() < deadline, "the demos did not get ready"
-        time.sleep(0.05)
-    assert not data.exists()  # fresh: nothing made before the go
-    (barrier / "go").touch()
+        )
+        for name, args in argvs.items()
+    }
     outputs = {}
-    for name, process in processes.items():
-        try:
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while not all((barrier / f"ready-{n}").exists() for n in processes):
+            assert all(p.poll() is None for p in processes.values()), "a demo died importing"
+            assert time.monotonic() < deadline, "the demos did not get ready"
+            time.sleep(0.05)
+        (barrier / "go").touch()
+        for name, process in processes.items():
             out, _ = process.communicate(timeout=max(deadline - time.monotonic(), 1.0))
-        except subprocess.TimeoutExpired:
-            for p in processes.values():
-                p.kill()
-            raise
-        outputs[name] = (process.returncode, out.decode(errors="replace"))
-    for name, (code, out) in outputs.items():
-        assert code == 0, f"demo {name} failed:\n{out[-3000:]}"
+            outputs[name] = out.decode(errors="replace")
+            assert process.returncode == 0, f"demo {name} failed:\n{outputs[name][-3000:]}"
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return outputs
+
+
+def assert_clean_demo_outputs(tmp_path: Path, outputs: dict[str, str]) -> None:
+    for name, out in outputs.items():
         assert "SOC RMSE against truth" in out
         for alarm in ("not (completely) in tiled yet", "409:", "already exists", "ERROR"):
             assert alarm not in out, f"demo {name}: {alarm!r}\n{out[-3000:]}"
         assert (tmp_path / f"out-{name}" / "maps.png").exists()
-    waited = ["waiting for it to end" in " ".join(out.split()) for _, out in outputs.values()]
+
+
+def demo_args(tmp_path: Path, name: str, *store: str, size: int = 96) -> list[str]:
+    return ["demo", *store, "--preset", "quick", "--size", str(size),
+            "--out", str(tmp_path / f"out-{name}")]  # fmt: skip
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in (TILED_URI_ENV, TILED_API_KEY_ENV, DATA_DIR_ENV)}  # fmt: skip
+    env["COLUMNS"] = "200"
+    return env
+
+
+@pytest.mark.slow
+def test_two_demos_started_together_on_a_fresh_data_directory(tmp_path):
+    data = tmp_path / "data"
+    argvs = {name: demo_args(tmp_path, name, "--data-dir", str(data)) for name in "ab"}
+    outputs = run_together(tmp_path, argvs, clean_env())
+    assert_clean_demo_outputs(tmp_path, outputs)
+    waited = ["waiting for it to end" in " ".join(out.split()) for out in outputs.values()]
     assert sorted(waited) == [False, True], outputs
     with open_store(data_dir=data) as store:
         plans = [store.raw[uid].metadata["start"]["plan_name"] for uid in store.raw]
     assert plans == ["xanes_scan", "xanes_scan"]
+
+
+@pytest.fixture
+def fresh_served(tmp_path):
+    """``ssb-beamline serve`` on a brand-new data directory: no ``raw`` nor ``results`` yet."""
+    data, port = tmp_path / "served", free_port()
+    err = tmp_path / "serve.err"
+    with err.open("wb") as stderr:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "ssb_beamline.cli", "serve", "--data-dir", str(data),
+             "--port", str(port)],
+            stdout=subprocess.DEVNULL, stderr=stderr, env=clean_env(), stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while True:
+            assert serve.poll() is None, err.read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", trust_env=False).is_success:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "ssb-beamline serve did not start"
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}/api/v1", data
+    finally:
+        serve.send_signal(signal.SIGINT)
+        try:
+            serve.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            serve.wait()
+
+
+@pytest.mark.slow
+def test_two_demos_started_together_on_a_fresh_served_tiled(tmp_path, fresh_served):
+    """Both create ``raw`` and ``results`` at once on a new server: one gets tiled's 409."""
+    from tiled.client import from_uri
+
+    uri, data = fresh_served
+    key = (data / ".api_key").read_text().strip()
+    root = from_uri(uri, api_key=key)
+    assert "raw" not in root and "results" not in root  # the race is still to come
+    env = {**clean_env(), TILED_API_KEY_ENV: key}
+    store = ("--tiled", uri, "--data-dir", str(data))
+    argvs = {name: demo_args(tmp_path, name, *store, size=64) for name in "ab"}
+    outputs = run_together(tmp_path, argvs, env)
+    assert_clean_demo_outputs(tmp_path, outputs)
+    raw = from_uri(uri, api_key=key)["raw"]
+    runs = [raw[uid].metadata for uid in raw]
+    assert [md["start"]["plan_name"] for md in runs] == ["xanes_scan", "xanes_scan"]
+    assert [md["stop"]["exit_status"] for md in runs] == ["success", "success"]
+    assert sorted(md["start"]["scan_id"] for md in runs) == [1, 2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def test_a_lock_held_by_another_process_times_out_with_a_clear_message(tmp_path):

@@ -51,6 +51,16 @@ class Frame:
     attributes: dict[str, Any]
 
 
+#: The parts of the beamline state that a frame depends on and that change only when
+#: a move or a shutter does (flux and ring current drift slowly and are read per frame).
+_SCENE_FIELDS = ("energy_ev", "zp_z_mm", "det_z_mm", "sample_x_um", "sample_y_um",
+                 "rotation_deg", "holo_z_mm", "shutter_open", "fe_shutter_open")  # fmt: skip
+
+
+def _scene(state: Any) -> tuple:
+    return tuple(getattr(state, name, None) for name in _SCENE_FIELDS)
+
+
 class CameraDriver(NDArrayBase):
     """``{P}cam1:`` of the simulated TXM.
 
@@ -159,8 +169,8 @@ class CameraDriver(NDArrayBase):
                 exposure = float(self.acquire_time.value)
                 period = max(exposure, float(self.acquire_period.value))
                 start = max(t0 + done * period, time.time())
-                await asyncio.sleep(max(0.0, start + exposure / 2 - time.time()))
-                frame = await self._expose(exposure)
+                await asyncio.sleep(max(0.0, start - time.time()))
+                frame = await self._expose(exposure, start + exposure / 2)
                 await asyncio.sleep(max(0.0, start + exposure - time.time()))
                 await self._deliver(frame)
                 done += 1
@@ -174,11 +184,23 @@ class CameraDriver(NDArrayBase):
                 await self.detector_state.write("Idle")
             await self.acquire_rbv.write("Done")
 
-    async def _expose(self, exposure: float) -> Frame:
-        """Read the axes now (mid-exposure) and render the frame in a worker thread."""
-        t_mid = time.time()
+    async def _expose(self, exposure: float, t_mid: float) -> Frame:
+        """The frame of the scene at mid-exposure ``t_mid``, rendered during the exposure.
+
+        The axes' trajectories are known, so the state at ``t_mid`` is computed when the
+        exposure starts and the frame is rendered (in a worker thread) while it runs, as
+        the in-process camera does: a frame costs max(exposure, render), not half the
+        exposure plus the render. If a move or a shutter changed the scene before
+        ``t_mid`` (e.g. a move commanded just after the exposure started), the frame is
+        rendered again from the state at ``t_mid``.
+        """
         state = self.read_state(t_mid)
-        data = await asyncio.to_thread(self.frames.render, state, exposure)
+        rendering = asyncio.ensure_future(asyncio.to_thread(self.frames.render, state, exposure))
+        await asyncio.sleep(max(0.0, t_mid - time.time()))
+        data = await rendering
+        if _scene(self.read_state(t_mid)) != _scene(state):
+            state = self.read_state(t_mid)
+            data = await asyncio.to_thread(self.frames.render, state, exposure)
         uid = int(self.unique_id.value) + 1
         i0 = self.frames.i0_counts(state, exposure)
         info = {"exposure": exposure, "unique_id": uid, "i0": i0, "timestamp": t_mid}

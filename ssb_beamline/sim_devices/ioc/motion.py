@@ -64,7 +64,12 @@ class AxisMotion:
             self._stop.set()
 
     async def move(self, target: float, publish, update_period: float = 0.02) -> bool:
-        """Ramp to ``target`` at ``velocity``; ``await publish(position)`` every period.
+        """Ramp to ``target`` at ``velocity``; ``await publish(position, t)`` every period.
+
+        ``t`` is the UNIX time at which the axis held ``position`` (not the time the
+        value is posted, which a loaded machine delays): a client interpolating the
+        monitored readback, such as a fly scan recovering frame angles, needs the
+        instant of the value. The final position is stamped with the arrival time.
 
         Returns True if the target was reached, False if stopped. A stalled
         axis freezes at the start of the move and waits until stopped.
@@ -83,16 +88,17 @@ class AxisMotion:
                 await stop.wait()
                 return False
             while (now := time.time()) - start < duration and not stop.is_set():
-                await publish(self.position_at(now))
+                await publish(self.position_at(now), now)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), min(update_period, start + duration - now))
             reached = not stop.is_set()
         finally:
             current = self._stop is stop  # False when a newer move took over
+            ended = start + duration if reached else time.time()
             if current:
-                self.position = target if reached else self.position_at(time.time())
+                self.position = target if reached else self.position_at(ended)
                 self._trajectory = None
                 self._stop = None
         if current:
-            await publish(self.position)
+            await publish(self.position, ended)
         return reached

@@ -144,9 +144,10 @@ class MotorRecord(PVGroup):
             prop._data["units"] = spec.units
             prop._data["precision"] = spec.precision
 
-    async def _publish(self, position: float) -> None:
-        await self.rbv.write(position)
-        await self.drbv.write(position)
+    async def _publish(self, position: float, t: float) -> None:
+        """Post the readback, time-stamped with the instant the axis held it."""
+        await self.rbv.write(position, timestamp=t)
+        await self.drbv.write(position, timestamp=t)
 
     @val.putter
     async def val(self, instance, value: float) -> float:
