@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -300,11 +301,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from ssb_beamline.storage.server_config import default_data_dir
 
     data_dir = args.data_dir or default_data_dir()
-    console.print(
+    banner = (
         f"tiled server for {data_dir} on http://{args.host}:{args.port}/api/v1 "
         f"(API key in {data_dir / '.api_key'} or $SSB_TILED_API_KEY); Ctrl-C stops it."
     )
-    serve_forever(data_dir, host=args.host, port=args.port)
+    # the banner only once the catalog and the data directory passed their checks
+    serve_forever(data_dir, host=args.host, port=args.port, catalog=args.catalog,
+                  announce=lambda: console.print(banner))  # fmt: skip
     return 0
 
 
@@ -435,6 +438,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help="data directory")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--catalog",
+        default=os.environ.get("SSB_CATALOG_URI"),
+        help="PostgreSQL catalog, postgresql://USER@HOST:PORT/DB (password in $PGPASSWORD "
+        "or ~/.pgpass; default: $SSB_CATALOG_URI, else SQLite in the data directory)",
+    )
     serve.set_defaults(func=_cmd_serve)
     return parser
 
