@@ -53,8 +53,12 @@ N_WRITERS, N_READERS = 4, 8
 OPERATIONS = ("listing", "search", "array 512^2", "result map")
 
 
-def writer(url: str, api_key: str, data_dir: str, deadline: float, out: str) -> None:
-    """One beamline session: quick scans until ``deadline``; report to ``out`` (JSON)."""
+def writer(url: str, api_key: str, data_dir: str, ready, go, deadline, out: str) -> None:
+    """One beamline session: quick scans until ``deadline``; report to ``out`` (JSON).
+
+    It connects first, then sets ``ready`` and waits for ``go``: the duration
+    counts from when all sessions can scan, not from their imports.
+    """
     os.environ["SSB_TILED_API_KEY"] = api_key
     from ssb_beamline.profiles.simulated import simulated_beamline
     from ssb_beamline.sim_devices.factory import MotionConfig
@@ -68,7 +72,9 @@ def writer(url: str, api_key: str, data_dir: str, deadline: float, out: str) -> 
             tiled_uri=url, data_dir=data_dir, phantom=phantom, motion=fast, exposure_time=0.005
         )
         try:
-            while time.time() < deadline:
+            ready.set()
+            go.wait()
+            while time.time() < deadline.value:
                 (uid,) = beamline.run(beamline.xanes("quick", n_dark=2))
                 report["runs"].append(uid)
                 outcome = beamline.outcomes[-1]
@@ -80,6 +86,7 @@ def writer(url: str, api_key: str, data_dir: str, deadline: float, out: str) -> 
             beamline.close()
     except Exception:
         report["errors"].append(traceback.format_exc(limit=3))
+        ready.set()
     Path(out).write_text(json.dumps(report))
 
 
@@ -99,12 +106,14 @@ class Readers:
 
         rng = random.Random(seed)
         client = from_uri(self.url, api_key=self.api_key)
-        raw, results = client["raw"], client["results"]
+        raw = client["raw"]
         operations = {
-            "listing": lambda: [run.metadata["start"]["scan_id"] for _, run in raw.items()[-20:]],
+            "listing": lambda: [
+                run.metadata["start"]["scan_id"] for _, run in raw.items().tail(20)
+            ],
             "search": lambda: self._search(raw, Eq, rng),
             "array 512^2": client["bench"]["array512"].read,
-            "result map": lambda: self._result(results, rng),
+            "result map": lambda: self._result(client, raw, rng),
         }
         while not self.stop.is_set():
             name = rng.choice(OPERATIONS)
@@ -127,12 +136,11 @@ class Readers:
                 assert run.metadata["start"]["scan_id"] == scan_id
 
     @staticmethod
-    def _result(results, rng) -> None:
-        keys = list(results.keys()[-10:])
-        if keys:
-            node = results[rng.choice(keys)]
-            version = node[list(node)[-1]]
-            version["soc"].read()
+    def _result(client, raw, rng) -> None:
+        """The SOC map of one of the last 10 runs, by the run's link to its results."""
+        links = [run.metadata.get("results", {}).get("latest") for _, run in raw.items().tail(10)]
+        if links := [link for link in links if link]:  # a run links them once stored
+            client[rng.choice(links)]["soc"].read()
 
 
 def check_against_journals(client, journal: Path) -> tuple[int, int, int, list[str]]:
@@ -171,35 +179,46 @@ def check_against_journals(client, journal: Path) -> tuple[int, int, int, list[s
 
 
 def load_test(name: str, catalog: str | None, duration: float, root: Path) -> dict:
-    from ssb_beamline.storage import EmbeddedTiledServer
+    from ssb_beamline.storage import EmbeddedTiledServer, open_store
 
     data_dir = root / name
     with EmbeddedTiledServer(data_dir, catalog=catalog) as server:
-        client = server.client()
-        for key in ("raw", "results", "bench"):
-            if key not in client:
-                client.create_container(key)
+        client = open_store(server.url, api_key=server.api_key, data_dir=data_dir).client
         rng = np.random.default_rng(0)
-        client["bench"].write_array(rng.random((512, 512), dtype=np.float32), key="array512")
+        bench = client.create_container("bench")
+        bench.write_array(rng.random((512, 512), dtype=np.float32), key="array512")
         spawn = multiprocessing.get_context("spawn")
-        deadline = time.time() + duration
+        go, deadline = spawn.Event(), spawn.Value("d", 0.0)
+        ready = [spawn.Event() for _ in range(N_WRITERS)]
         reports = [root / f"{name}-writer-{i}.json" for i in range(N_WRITERS)]
         writers = [
             spawn.Process(
                 target=writer,
-                args=(server.url, server.api_key, str(data_dir), deadline, str(reports[i])),
+                args=(
+                    server.url,
+                    server.api_key,
+                    str(data_dir),
+                    ready[i],
+                    go,
+                    deadline,
+                    str(reports[i]),
+                ),
             )
             for i in range(N_WRITERS)
         ]
-        t0 = time.perf_counter()
         for process in writers:
             process.start()
+        for event in ready:  # the sessions import and connect (bounded)
+            event.wait(timeout=600)
+        deadline.value = time.time() + duration
+        go.set()
+        t0 = time.perf_counter()
         readers = Readers(server.url, server.api_key)
         threads = [threading.Thread(target=readers.run, args=(i,)) for i in range(N_READERS)]
         for thread in threads:
             thread.start()
         for process in writers:
-            process.join(timeout=max(deadline + 600 - time.time(), 1))
+            process.join(timeout=max(deadline.value + 600 - time.time(), 1))
             if process.is_alive():
                 process.kill()
         readers.stop.set()
