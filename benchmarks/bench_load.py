@@ -232,17 +232,22 @@ def load_test(name: str, catalog: str | None, duration: float, root: Path) -> di
                 continue
             errors += json.loads(path.read_text())["errors"]
         runs, lost, duplicated, problems = check_against_journals(client, data_dir / "journal")
+    # requests the server failed (HTTP 500), even those the journal later made good
+    log = (data_dir / "server.log").read_text(errors="replace")
+    errors += [f"server: {line}" for line in log.splitlines() if line.startswith("sqlalchemy.exc")]
+    server_errors = log.count("Exception in ASGI application")
     for line in (errors + problems)[:20]:
         console.print(f"[red]{name}:[/] {line}")
     return {
         "catalog": name, "elapsed": elapsed, "runs": runs, "errors": len(errors),
+        "server_errors": server_errors,
         "lost": lost, "duplicated": duplicated, "latency": readers.latency,
     }  # fmt: skip
 
 
 def table(rows: list[dict]) -> Table:
     out = Table(title=f"Load: {N_WRITERS} scanning sessions + {N_READERS} readers, one server")
-    for column in ("catalog", "wall s", "runs", "errors", "lost", "dup"):
+    for column in ("catalog", "wall s", "runs", "errors", "HTTP 500", "lost", "dup"):
         out.add_column(column, justify="right")
     for op in OPERATIONS:
         out.add_column(f"{op} p50/p99 ms (n)", justify="right")
@@ -257,6 +262,7 @@ def table(rows: list[dict]) -> Table:
             )
         out.add_row(
             row["catalog"], f"{row['elapsed']:.0f}", str(row["runs"]), str(row["errors"]),
+            str(row["server_errors"]),
             str(row["lost"]), str(row["duplicated"]), *cells,
         )  # fmt: skip
     return out

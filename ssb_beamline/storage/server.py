@@ -80,6 +80,25 @@ def _waiting(data_dir: str | Path) -> str:
     )
 
 
+def use_write_ahead_log(catalog: Path) -> None:
+    """Put a SQLite catalog in write-ahead-log mode (persistent in the file).
+
+    tiled 0.2.20 asks for WAL while a transaction is open, where SQLite ignores it:
+    the catalog stays in rollback-journal mode, in which every reader blocks the
+    writers, and concurrent sessions see "database is locked" (HTTP 500s, measured
+    by ``benchmarks/bench_load.py``). Called before the server serves.
+    """
+    import sqlite3
+
+    connection = sqlite3.connect(catalog, timeout=60)
+    try:
+        mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    finally:
+        connection.close()
+    if mode != "wal":
+        logger.warning("the catalog %s stays in %s journal mode (not WAL)", catalog, mode)
+
+
 class _ThreadedServer(uvicorn.Server):
     def install_signal_handlers(self) -> None:  # the main thread owns signals
         pass
@@ -99,6 +118,8 @@ def build_app(layout: DataLayout, api_key: str):
 
     layout.create()
     app = build_app_from_config(server_config(layout, api_key=api_key))
+    if not layout.catalog_uri:
+        use_write_ahead_log(layout.catalog)
     settings = app.dependency_overrides[get_settings]().model_copy(deep=True)
     settings.single_user_api_key = api_key
     app.dependency_overrides[get_settings] = lambda: settings

@@ -56,7 +56,9 @@ class DataLayout:
             from .catalog_db import tiled_catalog_uri
 
             return tiled_catalog_uri(self.catalog_uri)
-        return f"sqlite:///{self.catalog}"
+        # wait up to 60 s for another connection's write (5 s by default): several
+        # sessions writing at once on a loaded machine hold the lock longer than 5 s
+        return f"sqlite:///{self.catalog}?timeout=60"
 
     @property
     def files(self) -> Path:
