@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -398,11 +399,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return _serve_background(args, data_dir)
     from ssb_beamline.storage.server import serve_forever
 
-    console.print(
+    banner = (
         f"tiled server for {data_dir} on http://{args.host}:{args.port}/api/v1 "
         f"(API key in {data_dir / '.api_key'} or $SSB_TILED_API_KEY); Ctrl-C stops it."
     )
-    serve_forever(data_dir, host=args.host, port=args.port)
+    # the banner only once the catalog and the data directory passed their checks
+    serve_forever(data_dir, host=args.host, port=args.port, catalog=args.catalog,
+                  announce=lambda: console.print(banner))  # fmt: skip
     return 0
 
 
@@ -601,6 +604,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--background", action="store_true",
         help="start the background server for the data directory (if needed) and return",
     )  # fmt: skip
+    serve.add_argument(
+        "--catalog",
+        default=os.environ.get("SSB_CATALOG_URI"),
+        help="PostgreSQL catalog, postgresql://USER@HOST:PORT/DB (password in $PGPASSWORD "
+        "or ~/.pgpass; default: $SSB_CATALOG_URI, else SQLite in the data directory)",
+    )
     serve.set_defaults(func=_cmd_serve)
     for command in sub.choices.values():
         command.formatter_class = _DefaultsFormatter

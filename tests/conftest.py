@@ -78,3 +78,45 @@ def tiled_server(tmp_path_factory):
     server = EmbeddedTiledServer(tmp_path_factory.mktemp("tiled-data"))
     yield server
     server.close()
+
+
+def _postgresql_required() -> bool:
+    """In CI (``CI=true``) the PostgreSQL half of the storage tests must run, not skip."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """One throwaway PostgreSQL cluster (127.0.0.1, random password) per test process.
+
+    Skipped when PostgreSQL is not installed, except in CI where that fails.
+    """
+    from ssb_beamline.storage.pg_cluster import PostgresNotInstalledError, ThrowawayCluster
+
+    try:
+        cluster = ThrowawayCluster()
+    except (PostgresNotInstalledError, RuntimeError, OSError) as exc:
+        if _postgresql_required():
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(f"no PostgreSQL for the catalog tests: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def catalog(request) -> str | None:
+    """The catalog of a module's server: None (SQLite in the data directory) or the
+    URI of a fresh PostgreSQL database on :func:`postgres_cluster`."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres_cluster").new_database()
+
+
+@pytest.fixture(scope="module")
+def catalog_server(tmp_path_factory, catalog):
+    """An embedded tiled server (child process, 127.0.0.1) on :func:`catalog`."""
+    from ssb_beamline.storage import EmbeddedTiledServer
+
+    server = EmbeddedTiledServer(tmp_path_factory.mktemp("tiled-catalog"), catalog=catalog)
+    yield server
+    server.close()

@@ -41,6 +41,8 @@ _PATTERNS = (
     re.compile(r"(?i)(api_key(?:=|%3D))[^&\s\"'#]+"),
     re.compile(r"(?i)(apikey\s+)[^\s\"',]+"),
     re.compile(r"(?i)(tiled_api_key=)[^;\s\"',]+"),  # tiled's cookie
+    # the password of a database URI (postgresql://user:PASSWORD@host/db)
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s/]+(?=@)"),
 )
 _secrets: set[str] = set()
 _lock = threading.Lock()

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -22,8 +23,17 @@ import uvicorn
 from ssb_beamline.private_files import PRIVATE_UMASK, open_private
 
 from .access import ReadOnlyKeys, load_readonly_keys
+from .catalog_db import (
+    CATALOG_URI_ENV,
+    CatalogDatabaseError,
+    catalog_password,
+    check_sqlite_array_storage,
+    is_postgresql,
+    prepare_catalog,
+    redact_uri,
+)
 from .dir_lock import data_dir_lock, hold_lock
-from .log_redaction import redact_server_logs
+from .log_redaction import redact_server_logs, register_secret
 from .server_config import DataLayout, load_or_create_api_key, server_config
 
 logger = logging.getLogger(__name__)
@@ -34,6 +44,32 @@ _READY = "SSB-TILED-READY"
 #: Held by the process whose embedded server uses the data directory.
 SERVER_LOCK = ".server.lock"
 _CHILD_KEY_ENV = "SSB_TILED_CHILD_API_KEY"
+_CHILD_CATALOG_ENV = "SSB_TILED_CHILD_CATALOG"
+
+
+def checked_layout(data_dir: str | Path, catalog: str | None = None) -> DataLayout:
+    """The data directory's layout, its catalog checked (PostgreSQL: created if empty).
+
+    Nothing is created in the data directory: a refused catalog leaves no trace.
+
+    Raises
+    ------
+    CatalogDatabaseError
+        With a one-line message saying what to fix (see :mod:`.catalog_db`).
+    """
+    layout = DataLayout(Path(data_dir).expanduser().resolve(), catalog_uri=catalog or None)
+    if not catalog:
+        check_sqlite_array_storage(layout.catalog, layout.files)
+        return layout
+    if not is_postgresql(catalog):
+        raise CatalogDatabaseError(
+            f"--catalog {redact_uri(catalog)} is not a PostgreSQL URI: give one like "
+            "postgresql://USER@HOST:5432/DB (leave it out for SQLite in the data directory)."
+        )
+    register_secret(catalog_password(catalog) or "")
+    state = prepare_catalog(catalog, files_dir=layout.files)
+    logger.info("catalog %s (%s)", redact_uri(catalog), state)
+    return layout
 
 
 def _waiting(data_dir: str | Path) -> str:
@@ -42,6 +78,25 @@ def _waiting(data_dir: str | Path) -> str:
         "waiting for it to end (one server writes a data directory at a time). To work "
         "in parallel, run `ssb-beamline serve` once and give every session --tiled URI."
     )
+
+
+def use_write_ahead_log(catalog: Path) -> None:
+    """Put a SQLite catalog in write-ahead-log mode (persistent in the file).
+
+    tiled 0.2.20 asks for WAL while a transaction is open, where SQLite ignores it:
+    the catalog stays in rollback-journal mode, in which every reader blocks the
+    writers, and concurrent sessions see "database is locked" (HTTP 500s, measured
+    by ``benchmarks/bench_load.py``). Called before the server serves.
+    """
+    import sqlite3
+
+    connection = sqlite3.connect(catalog, timeout=60)
+    try:
+        mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    finally:
+        connection.close()
+    if mode != "wal":
+        logger.warning("the catalog %s stays in %s journal mode (not WAL)", catalog, mode)
 
 
 class _ThreadedServer(uvicorn.Server):
@@ -63,6 +118,8 @@ def build_app(layout: DataLayout, api_key: str):
 
     layout.create()
     app = build_app_from_config(server_config(layout, api_key=api_key))
+    if not layout.catalog_uri:
+        use_write_ahead_log(layout.catalog)
     settings = app.dependency_overrides[get_settings]().model_copy(deep=True)
     settings.single_user_api_key = api_key
     app.dependency_overrides[get_settings] = lambda: settings
@@ -90,6 +147,9 @@ class EmbeddedTiledServer:
         TCP port; 0 picks a free one.
     in_process : bool
         Serve from a thread of this process instead of a child process.
+    catalog : str, optional
+        PostgreSQL catalog URI (default ``$SSB_CATALOG_URI``, else SQLite in the
+        data directory); checked, and created if the database is empty, first.
 
     Examples
     --------
@@ -105,16 +165,19 @@ class EmbeddedTiledServer:
         api_key: str | None = None,
         port: int = 0,
         in_process: bool = False,
+        catalog: str | None = None,
     ):
         self.process: subprocess.Popen | None = None
         self._server: _ThreadedServer | None = None
+        catalog = catalog or os.environ.get(CATALOG_URI_ENV) or None
+        checked = checked_layout(data_dir, catalog)  # before any lock or folder is made
         # one embedded server per data directory at a time: DuckDB lets one process
         # write the table storage (a second session waits for the first to end)
         self._release = hold_lock(data_dir, SERVER_LOCK, waiting=_waiting(data_dir))
         try:
             # one server at a time initialises a fresh catalog and writes the key file
             with data_dir_lock(data_dir):
-                self.layout = DataLayout(Path(data_dir).expanduser().resolve()).create()
+                self.layout = checked.create()
                 self.api_key = api_key or load_or_create_api_key(self.layout)
                 if in_process:
                     self.port = self._start_thread(port)
@@ -145,6 +208,8 @@ class EmbeddedTiledServer:
 
     def _start_process(self, port: int) -> int:
         env = {**os.environ, _CHILD_KEY_ENV: self.api_key}
+        if self.layout.catalog_uri:  # in the environment: never on a command line
+            env[_CHILD_CATALOG_ENV] = self.layout.catalog_uri
         log = open_private(self.layout.root / "server.log", "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", __name__, str(self.layout.root), "--port", str(port)],
@@ -200,14 +265,31 @@ class EmbeddedTiledServer:
         self.close()
 
 
-def serve_forever(data_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the persistent server in the foreground (``ssb-beamline serve``)."""
+def serve_forever(
+    data_dir: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    catalog: str | None = None,
+    announce: Callable[[], object] | None = None,
+) -> None:
+    """Run the persistent server in the foreground (``ssb-beamline serve``).
+
+    ``catalog`` is a PostgreSQL URI (checked, and its schema created in an empty
+    database, before anything starts); None keeps the catalog in the data directory.
+    ``announce`` is called once those checks passed, before the server starts.
+    """
     os.umask(PRIVATE_UMASK)  # this process only serves the data: all it writes is private
-    layout = DataLayout(Path(data_dir).expanduser().resolve()).create()
+    layout = checked_layout(data_dir, catalog).create()
+    if announce is not None:
+        announce()
     release = hold_lock(layout.root, SERVER_LOCK, waiting=_waiting(layout.root))
     try:
         api_key = load_or_create_api_key(layout)
-        logger.info("serving %s on http://%s:%d/api/v1", layout.root, host, port)
+        logger.info(
+            "serving %s on http://%s:%d/api/v1 (catalog %s)", layout.root, host, port,
+            redact_uri(layout.catalog_uri or str(layout.catalog)),
+        )  # fmt: skip
         app = build_app(layout, api_key)
         config = uvicorn.Config(app, host=host, port=port, log_level="info")
         _redact_keys(layout, api_key)  # uvicorn configured its log handlers just above
@@ -235,7 +317,9 @@ def _child_main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # the catalog, tables and result files tiled creates here are private (0600/0700)
     os.umask(PRIVATE_UMASK)
-    layout = DataLayout(args.data_dir).create()
+    catalog = os.environ.pop(_CHILD_CATALOG_ENV, None)  # checked by the parent
+    register_secret(catalog_password(catalog) or "")
+    layout = DataLayout(args.data_dir, catalog_uri=catalog).create()
     api_key = os.environ.pop(_CHILD_KEY_ENV, None) or load_or_create_api_key(layout)
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     config = uvicorn.Config(

@@ -44,10 +44,23 @@ class DataLayout:
     """Where a data directory keeps each part of the store."""
 
     root: Path
+    #: PostgreSQL catalog database URI; None keeps the catalog in ``catalog.db``.
+    catalog_uri: str | None = None
 
     @property
     def catalog(self) -> Path:
         return self.root / "catalog.db"
+
+    @property
+    def catalog_url(self) -> str:
+        """The catalog database tiled opens (SQLite in the data directory by default)."""
+        if self.catalog_uri:
+            from .catalog_db import tiled_catalog_uri
+
+            return tiled_catalog_uri(self.catalog_uri)
+        # wait up to 60 s for another connection's write (5 s by default): several
+        # sessions writing at once on a loaded machine hold the lock longer than 5 s
+        return f"sqlite:///{self.catalog}?timeout=60"
 
     @property
     def files(self) -> Path:
@@ -152,14 +165,15 @@ def server_config(layout: DataLayout, *, api_key: str | None) -> dict[str, Any]:
                 "path": "/",
                 "tree": "catalog",
                 "args": {
-                    "uri": f"sqlite:///{layout.catalog}",
+                    "uri": layout.catalog_url,
                     "writable_storage": [str(layout.files), f"duckdb:///{layout.tables}"],
                     "readable_storage": [str(layout.detector)],
                     # closed detector files read without SWMR; damaged ones named (issue 11)
                     "adapters_by_mimetype": {"application/x-hdf5": CHECKED_HDF5_ADAPTER},
                     # tiled initialises a new catalog in a subprocess (seconds);
-                    # skip that when the catalog already exists.
-                    "init_if_not_exists": not layout.catalog.exists(),
+                    # skip that when the catalog already exists. A PostgreSQL
+                    # catalog is prepared before (catalog_db.prepare_catalog).
+                    "init_if_not_exists": not (layout.catalog_uri or layout.catalog.exists()),
                 },
             }
         ],
@@ -179,11 +193,17 @@ def write_server_config(layout: DataLayout, path: Path) -> Path:
 
     config = server_config(layout, api_key=None)
     del config["authentication"]
-    config["trees"][0]["args"]["init_if_not_exists"] = True
+    args = config["trees"][0]["args"]
+    args["init_if_not_exists"] = True
+    if layout.catalog_uri:  # never a password in a file: tiled's asyncpg reads $PGPASSWORD
+        from .catalog_db import without_password
+
+        args["uri"] = without_password(args["uri"])
     path.write_text(
         "# tiled server for ssb_beamline: run with\n"
         "#   TILED_SINGLE_USER_API_KEY=... tiled serve config THIS_FILE [--port N]\n"
         "# tiled prints the key in its start-up banner on stderr: keep that output private.\n"
+        "# A PostgreSQL catalog takes its password from PGPASSWORD (or ~/.pgpass).\n"
         "# Detectors must write their HDF5 files under the readable_storage folder.\n"
         + yaml.safe_dump(config, sort_keys=False)
     )

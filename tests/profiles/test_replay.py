@@ -9,6 +9,7 @@ from ssb_beamline.profiles.replay import replay_runs
 from ssb_beamline.profiles.simulated import simulated_beamline
 from ssb_beamline.sim_devices.phantom import PhantomConfig
 from ssb_beamline.storage import read_results, result_versions
+from ssb_beamline.storage.catalog_db import CATALOG_URI_ENV
 from ssb_beamline.storage.replay import ReplayError, run_documents, select_runs
 
 pytestmark = pytest.mark.slow
@@ -17,8 +18,12 @@ PHANTOM = PhantomConfig(shape=(128, 128), n_particles=8, radius_range_um=(0.8, 2
 
 
 @pytest.fixture(scope="module")
-def archived(tmp_path_factory):
-    beamline = simulated_beamline(data_dir=tmp_path_factory.mktemp("replay"), phantom=PHANTOM)
+def archived(tmp_path_factory, catalog):
+    with pytest.MonkeyPatch.context() as env:
+        if catalog:  # the embedded server takes its catalog from $SSB_CATALOG_URI
+            env.setenv(CATALOG_URI_ENV, catalog)
+        data_dir = tmp_path_factory.mktemp("replay")
+        beamline = simulated_beamline(data_dir=data_dir, phantom=PHANTOM)
     (uid,) = beamline.run(beamline.xanes("quick", sample={"name": "BLE cathode 7:3:0.3"}))
     yield beamline, uid
     beamline.close()

@@ -21,11 +21,11 @@ from ssb_beamline.storage.server_config import DataLayout
 
 
 @pytest.fixture(scope="module")
-def secured(tmp_path_factory):
+def secured(tmp_path_factory, catalog):
     root = tmp_path_factory.mktemp("secured")
     readonly = secrets.token_hex(16)
     add_readonly_key(DataLayout(root).create().root, readonly)
-    with EmbeddedTiledServer(root) as server:
+    with EmbeddedTiledServer(root, catalog=catalog) as server:
         client = server.client()
         runs = client.create_container("raw")
         engine = RunEngine({}, call_returns_result=False)

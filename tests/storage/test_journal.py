@@ -74,7 +74,8 @@ def test_a_run_that_reaches_tiled_is_marked_synced(tmp_path):
     assert (tmp_path / f"{docs[0][1]['uid']}.synced.jsonl").exists()
 
 
-def test_sync_writes_pending_runs_into_a_real_tiled_server(tmp_path, tiled_server):
+def test_sync_writes_pending_runs_into_a_real_tiled_server(tmp_path, catalog_server):
+    tiled_server = catalog_server
     journal = DocumentJournal(tmp_path)
     writer = JournaledWriter(None, journal, writer_factory=lambda raw: FlakyWriter(2))
     docs = documents()

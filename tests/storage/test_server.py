@@ -14,11 +14,13 @@ from ssb_beamline.storage import (
     read_results,
     result_versions,
 )
+from ssb_beamline.storage.catalog_db import CATALOG_URI_ENV
 from ssb_beamline.storage.connect import check_tiled_uri
 from ssb_beamline.storage.server_config import DataLayout, write_server_config
 
 
-def test_server_speaks_http_and_requires_its_key(tiled_server):
+def test_server_speaks_http_and_requires_its_key(catalog_server):
+    tiled_server = catalog_server
     search = f"{tiled_server.url}/search/"
     assert httpx.get(search, timeout=5, trust_env=False).status_code == 401
     ok = httpx.get(
@@ -30,7 +32,9 @@ def test_server_speaks_http_and_requires_its_key(tiled_server):
     assert ok.status_code == 200
 
 
-def test_catalog_and_results_survive_a_restart(tmp_path):
+def test_catalog_and_results_survive_a_restart(tmp_path, catalog, monkeypatch):
+    if catalog:  # the embedded server takes its catalog from $SSB_CATALOG_URI
+        monkeypatch.setenv(CATALOG_URI_ENV, catalog)
     with open_store(data_dir=tmp_path) as store:
         sink = TiledResultSink(store.results)
         stored = sink.publish(
@@ -45,8 +49,8 @@ def test_catalog_and_results_survive_a_restart(tmp_path):
         np.testing.assert_array_equal(result.arrays["soc"], np.full((4, 5), 0.25, np.float32))
 
 
-def test_reanalysis_is_a_new_version_never_an_overwrite(tiled_server):
-    client = tiled_server.client()
+def test_reanalysis_is_a_new_version_never_an_overwrite(catalog_server):
+    client = catalog_server.client()
     results = client.create_container("results-versions")
     sink = TiledResultSink(results)
     sink.publish("abc", {"m": np.zeros(3)}, units={}, metadata={"source": "live"})
@@ -96,10 +100,10 @@ def test_embedded_server_reports_a_clear_error_for_an_unusable_directory(tmp_pat
         EmbeddedTiledServer(blocker / "data")
 
 
-def test_tables_are_stored_with_the_maps(tiled_server):
+def test_tables_are_stored_with_the_maps(catalog_server):
     import pandas as pd
 
-    client = tiled_server.client()
+    client = catalog_server.client()
     results = client.create_container("results-tables")
     table = pd.DataFrame({"label": [1, 2], "radius_um": [1.5, 3.0]})
     TiledResultSink(results).publish(
