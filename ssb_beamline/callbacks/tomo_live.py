@@ -26,11 +26,10 @@ from ssb_beamline.analysis import (
     rotation_center,
     tomography,
 )
-from ssb_beamline.storage.results import slice_chunks
 
 from .frames import HDF5FrameResolver
 from .guard import guarded
-from .xanes_results import ResultSink, result_arrays, result_metadata
+from .xanes_results import ResultSink, result_arrays, result_metadata, volume_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -289,8 +288,7 @@ class ProjectionRouter(DocumentRouter):
         if self.sink is not None:
             self.outcome.stored_at = self.sink.publish(
                 self.outcome.run_uid, arrays, units=units, metadata=self.outcome.metadata,
-                tables=tables, chunks={k: slice_chunks(v.shape) for k, v in arrays.items()
-                                       if v.ndim >= 3},
+                tables=tables, chunks=volume_chunks(self.sink, arrays),
             )  # fmt: skip
 
 

@@ -24,11 +24,16 @@ __all__ = [
     "ResultSink",
     "result_arrays",
     "result_metadata",
+    "volume_chunks",
 ]
 
 
 class ResultSink(Protocol):
-    """Where results are published (e.g. :class:`ssb_beamline.storage.TiledResultSink`)."""
+    """Where results are published (e.g. :class:`ssb_beamline.storage.TiledResultSink`).
+
+    A sink may also carry a chunking hint for volumes, ``slice_chunks(shape)``
+    (see :func:`volume_chunks`).
+    """
 
     def publish(
         self,
@@ -40,6 +45,21 @@ class ResultSink(Protocol):
         tables: Mapping[str, Any] | None = None,
         chunks: Mapping[str, tuple[int, ...]] | None = None,
     ) -> str: ...
+
+
+def volume_chunks(
+    sink: ResultSink, arrays: Mapping[str, np.ndarray]
+) -> dict[str, tuple[int, ...]] | None:
+    """The chunk shapes the sink asks for its volumes (arrays of >= 3 dimensions).
+
+    A sink carries its chunking hint as an optional ``slice_chunks(shape)``
+    method (e.g. :class:`ssb_beamline.storage.TiledResultSink`: one slice per
+    chunk); a sink without one stores every array as it chooses (``None``).
+    """
+    hint = getattr(sink, "slice_chunks", None)
+    if hint is None:
+        return None
+    return {k: tuple(hint(v.shape)) for k, v in arrays.items() if np.ndim(v) >= 3}
 
 
 @dataclass(frozen=True)

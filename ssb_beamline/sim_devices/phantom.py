@@ -16,7 +16,8 @@ state = 2 + SOC) carries the heterogeneity reported by Deng et al. (2025):
   the contacts with SSE (Li+) and carbon (e-) are a few point-like patches per
   particle (``point_contacts``), and the SOC rises with the combined impedance
   ``c`` of the diffusion-distance model (Deng et al. Fig. 4;
-  `ssb_beamline.analysis.diffusion_distance_maps` on the true phases),
+  `ssb_beamline.sim_devices.truth_distance.truth_distances` on the true phases,
+  an algorithm independent of the analysis' `diffusion_distance_maps` it scores),
   ``soc += impedance_amplitude * (c - mean_particle(c))``; a particle without
   carbon (or SSE) contact uses its one normalised distance. The particle mean is
   unchanged, so the size law holds exactly; the SOC-weighted centroid moves away
@@ -41,8 +42,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from ssb_beamline.analysis.diffusion import diffusion_distance_maps
-
 from .microstructure import (
     contact_directions,
     contact_patches,
@@ -54,6 +53,7 @@ from .microstructure import (
     restrict_contacts,
 )
 from .phantom_config import SOC_CLIP, PhantomConfig, Phase
+from .truth_distance import truth_distances
 
 __all__ = ["SOC_CLIP", "Phantom", "PhantomConfig", "Phase", "make_phantom"]
 
@@ -207,13 +207,7 @@ def make_phantom(config: PhantomConfig | None = None) -> Phantom:
     lab = labels[rows, cols] - 1
     maps = None
     if config.soc_model == "diffusion" and n:
-        diffusion_log = logging.getLogger("ssb_beamline.analysis.diffusion")
-        level = diffusion_log.level  # particles without carbon contact are by design
-        diffusion_log.setLevel(logging.ERROR)
-        try:
-            maps = diffusion_distance_maps(phase, pixel_size_um=px, labels=labels)
-        finally:
-            diffusion_log.setLevel(level)
+        maps = truth_distances(phase, labels, px)
         gradient = config.impedance_amplitude * _impedance_term(maps, labels, n)[rows, cols]
     else:
         proj = (rows - centers[lab, 0]) * direction[lab, 0] + (cols - centers[lab, 1]) * direction[

@@ -104,6 +104,9 @@ class TiledResultSink:
         self._runs = runs
         self.journal = ResultJournal(Path(journal_dir) / "results") if journal_dir else None
 
+    #: The chunking hint for volumes (one slice per chunk), so callbacks need no storage import.
+    slice_chunks = staticmethod(slice_chunks)
+
     def publish(
         self,
         run_uid: str,
