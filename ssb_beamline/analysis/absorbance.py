@@ -8,8 +8,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ._jit import absorbance_table_rows, open_counts
-from ._kernels import scratch
 from ._parallel import default_workers, run_chunks
+from ._scratch import scratch
 from ._validation import output_array
 
 __all__ = [
@@ -333,7 +333,7 @@ def _zero_invalid(o: np.ndarray, v: np.ndarray, scratch_bool: np.ndarray, *, fin
         np.add(o, 0.0, out=o)  # -0.0 -> +0.0
 
 
-def absorbance_with_open_beam(
+def absorbance_with_open_beam(  # noqa: PLR0915 -- one in-place float32 pass; splitting it would add temporaries per frame
     frames: np.ndarray,
     dark: np.ndarray,
     beam: OpenBeam,

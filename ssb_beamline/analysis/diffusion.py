@@ -166,7 +166,7 @@ def _inv1(span: float) -> np.float32:
     return np.float32(1.0 / span) if span > 0 else np.float32(np.nan if np.isnan(span) else 0)
 
 
-def diffusion_distance_maps(
+def diffusion_distance_maps(  # noqa: C901, PLR0912, PLR0915 -- TODO(issue 16): split into contacts / distances / normalisation steps
     phases: ArrayLike,
     *,
     pixel_size_um: float,

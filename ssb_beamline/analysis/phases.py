@@ -120,7 +120,7 @@ def _classes(values: NDArray, n_classes: int, what: str) -> NDArray:
     return np.asarray(threshold_multiotsu(values, classes=n_classes))
 
 
-def segment_phases(
+def segment_phases(  # noqa: PLR0912 -- the branches are the input checks, each with its own error message
     image: ArrayLike,
     *,
     below_edge: ArrayLike | None = None,

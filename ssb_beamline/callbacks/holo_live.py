@@ -86,7 +86,7 @@ class HoloLiveAnalysis(ProjectionRouter):
     segment_field = "distance_key"
     segment_value = "holo_z"
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 -- keyword-only analysis options of the callback
         self, *, sink: ResultSink | None = None, delta_beta: float | None = None,
         method: str = "auto", ctf_alpha: float = 1e-6, center: float | None = None,
         filter_name: str = "hann", threshold: float | str = NMC_THRESHOLD_E_NM3,

@@ -247,7 +247,7 @@ def prepare_tomo(detector: Any, rotation: Any, sample_x: Any, angle_list: Sequen
     return old_velocity, sample_in, energy_ev
 
 
-def run_tomo_series(
+def run_tomo_series(  # noqa: PLR0913 -- TODO(issue 16): a config dataclass for the shared tomography series
     start_md: Mapping[str, Any],
     *,
     detector: Any,

@@ -57,7 +57,7 @@ def validate_distances(distances: Sequence[float]) -> list[float]:
 
 @plan
 @parameter_annotation_decorator({"parameters": {"angles": QUEUE_ANGLES}})
-def holotomo_scan(
+def holotomo_scan(  # noqa: PLR0913 -- bluesky plan: keyword arguments are the queue server's parameter form
     detector: Triggerable,
     rotation: Movable,
     holo_z: Movable,

@@ -135,7 +135,7 @@ def validate_tomo_args(angles: Any, mode: str, exposure_time: float | None, n_da
 
 @plan
 @parameter_annotation_decorator({"parameters": {"angles": QUEUE_ANGLES}})
-def tomo_scan(
+def tomo_scan(  # noqa: PLR0913 -- bluesky plan: keyword arguments are the queue server's parameter form
     detector: Triggerable,
     rotation: Movable,
     sample_x: Movable,

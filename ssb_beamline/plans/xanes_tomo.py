@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 @parameter_annotation_decorator(
     {"parameters": {**QUEUE_FOCUS_ANNOTATION["parameters"], "angles": QUEUE_ANGLES}}
 )
-def xanes_tomo_scan(
+def xanes_tomo_scan(  # noqa: PLR0913 -- bluesky plan: keyword arguments are the queue server's parameter form
     detector: Triggerable,
     energy: Movable,
     zone_plate_z: Movable,

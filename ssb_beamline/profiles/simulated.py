@@ -315,7 +315,7 @@ def attach_journaled_writer(session: SimulatedBeamline, store: TiledStore) -> No
     session.RE.subscribe(session.writer)
 
 
-def simulated_beamline(
+def simulated_beamline(  # noqa: PLR0913 -- keyword-only options of the simulated session
     *,
     tiled_uri: str | None = None,
     data_dir: str | Path | None = None,

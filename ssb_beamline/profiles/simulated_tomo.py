@@ -193,7 +193,7 @@ class SimulatedTomography(SimulatedBeamline):
                              md=extra, **self._common(sample), **kwargs)  # fmt: skip
 
 
-def simulated_tomo(
+def simulated_tomo(  # noqa: PLR0913 -- keyword-only options of the simulated session
     *,
     mode: str = "txm",
     phantom: Phantom3DConfig | None = None,

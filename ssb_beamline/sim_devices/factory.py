@@ -227,7 +227,7 @@ class SimTXM:
         return self._truth_cache["edge"]
 
 
-def make_sim_txm(
+def make_sim_txm(  # noqa: PLR0913 -- keyword-only options of the simulator
     phantom_config: PhantomConfig | None = None,
     path_provider: PathProvider | None = None,
     *,

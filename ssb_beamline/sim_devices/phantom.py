@@ -150,7 +150,7 @@ class Phantom:
         return float(np.corrcoef(r, s)[0, 1])
 
 
-def make_phantom(config: PhantomConfig | None = None) -> Phantom:
+def make_phantom(config: PhantomConfig | None = None) -> Phantom:  # noqa: PLR0915 -- TODO(issue 16): split into geometry / SOC field / per-particle truth
     """Generate a phantom (deterministic for a given config).
 
     Parameters

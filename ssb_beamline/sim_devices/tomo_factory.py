@@ -308,7 +308,7 @@ def _default_projector(phantom3d_config: Any, seed: int) -> Projector:
     return PhantomProjector(make_phantom3d(phantom3d_config or Phantom3DConfig(seed=seed)))
 
 
-def make_sim_tomo(
+def make_sim_tomo(  # noqa: PLR0913 -- keyword-only options of the simulator
     phantom3d_config: Any = None,
     path_provider: PathProvider | None = None,
     *,
