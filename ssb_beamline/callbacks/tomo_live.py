@@ -29,6 +29,7 @@ from ssb_beamline.analysis import (
 
 from .frames import HDF5FrameResolver
 from .guard import guarded
+from .pairing import FramePairing
 from .xanes_results import ResultSink, result_arrays, result_metadata, volume_chunks
 
 logger = logging.getLogger(__name__)
@@ -109,10 +110,9 @@ class ProjectionRouter(DocumentRouter):
         super().__init__()
         self.sink, self.source, self._failed = sink, source, False
         self.outcome, self._frames = TomoOutcome(run_uid=""), HDF5FrameResolver()
+        self._pairs = FramePairing("")  # events and frames waiting for each other
         self._stream_of: dict[str, str] = {}  # descriptor uid -> stream name
         self._eventless: set[str] = set()  # fly streams: frames come only as StreamDatum
-        self._external: set[str] = set()  # descriptors whose events wait for a StreamDatum
-        self._pending, self._waiting = {}, {}  # frames awaiting their event, events their frame
         self._dark_sum, self._dark_n = None, 0
         self._flat_sums: dict[int, list] = {}  # tomogram -> [sum, n, i0 sum]
         self._flats: dict[int, tuple[np.ndarray, float]] = {}  # tomogram -> (mean, i0)
@@ -127,6 +127,7 @@ class ProjectionRouter(DocumentRouter):
             raise ValueError(f"Run {doc['uid']} lacks {missing} in its start document: it was "
                              "not taken with ssb_beamline's tomography plans.")  # fmt: skip
         self.detector_key = doc["detector_key"]
+        self._pairs.detector_key = self.detector_key
         self.timestamp_key = doc.get("timestamp_key") or f"{self.detector_key}-timestamp"
         self.rotation_key, self.i0_key = doc.get("rotation_key"), doc.get("i0_key")
         self.monitor_key = doc.get("monitor_key") or self.rotation_key
@@ -152,7 +153,7 @@ class ProjectionRouter(DocumentRouter):
         if all(key.get("external") for key in doc["data_keys"].values()):
             self._eventless.add(doc["uid"])
         elif doc["data_keys"].get(self.detector_key, {}).get("external"):
-            self._external.add(doc["uid"])
+            self._pairs.mark_external(doc["uid"])
 
     @guarded_tomo
     def stream_resource(self, doc):
@@ -171,16 +172,13 @@ class ProjectionRouter(DocumentRouter):
         if key != self.detector_key:
             return
         frames = self._frames.frames(doc)
-        for offset, seq_num in enumerate(range(seq["start"], seq["stop"])):
-            if desc in self._eventless:
-                if segment is not None:
+        if desc in self._eventless:  # frames without events: the segment's next projections
+            if segment is not None:
+                for offset, seq_num in enumerate(range(seq["start"], seq["stop"])):
                     self._projection(segment, seq_num - 1, frames[offset], None, None)
-                continue
-            event = self._waiting.pop((desc, seq_num), None)
-            if event is None:
-                self._pending[(desc, seq_num)] = frames[offset]
-            else:  # the event came first (e.g. a run exported from tiled)
-                self._handle_frame(event, frames[offset])
+            return
+        for event, frame in self._pairs.add_frames(desc, seq["start"], frames):
+            self._handle_frame(event, frame)
 
     @guarded_tomo
     def event(self, doc):
@@ -192,14 +190,9 @@ class ProjectionRouter(DocumentRouter):
             )
             self._check_ready(k)
             return
-        key = (doc["descriptor"], doc["seq_num"])
-        frame = self._pending.pop(key, None)
-        if frame is None and isinstance(doc["data"].get(self.detector_key), np.ndarray | list):
-            frame = np.asarray(doc["data"][self.detector_key])  # frames filled into the event
+        frame = self._pairs.add_event(doc)
         if frame is not None:
             self._handle_frame(doc, frame)
-        elif doc["descriptor"] in self._external:
-            self._waiting[key] = doc  # its frame arrives with a StreamDatum
 
     @guarded_tomo
     def stop(self, doc):

@@ -30,6 +30,7 @@ from ssb_beamline.analysis import (
 
 from .frames import HDF5FrameResolver
 from .guard import guarded
+from .pairing import FramePairing
 from .xanes_results import (
     RESULT_UNITS,
     LiveOutcome,
@@ -108,11 +109,8 @@ class XanesLiveAnalysis(DocumentRouter):
         self.outcome = LiveOutcome(run_uid="")
         self._failed = False
         self._frames = HDF5FrameResolver()
+        self._pairs = FramePairing("")  # events and frames waiting for each other
         self._streams: dict[str, str] = {}  # descriptor uid -> stream name
-        # frames and events waiting for each other, by (descriptor uid, seq_num)
-        self._pending: dict[tuple[str, int], np.ndarray] = {}
-        self._waiting_events: dict[tuple[str, int], dict] = {}
-        self._external: set[str] = set()  # descriptors whose frames come as StreamDatum
         self._dark_sum: np.ndarray | None = None
         self._dark_count = 0
         self._dark: np.ndarray | None = None
@@ -139,6 +137,7 @@ class XanesLiveAnalysis(DocumentRouter):
             )
         self.energies = np.asarray(doc["energies_ev"], dtype=float)
         self.detector_key = doc["detector_key"]
+        self._pairs.detector_key = self.detector_key
         self.energy_key = doc["energy_key"]
         self.i0_key = doc.get("i0_key")
 
@@ -147,7 +146,7 @@ class XanesLiveAnalysis(DocumentRouter):
         self._streams[doc["uid"]] = doc["name"]
         key = doc["data_keys"].get(self.detector_key)
         if key is not None and key.get("external"):
-            self._external.add(doc["uid"])
+            self._pairs.mark_external(doc["uid"])
         if key is not None and self._stack is None:
             # Allocate the stack at the first detector stream (the darks), and touch
             # every page now: a fresh page costs a fault on first write, which would
@@ -171,26 +170,16 @@ class XanesLiveAnalysis(DocumentRouter):
         if self._frames.data_key(doc["stream_resource"]) != self.detector_key:
             return
         frames = self._frames.frames(doc)
-        seq = doc["seq_nums"]
-        for offset, seq_num in enumerate(range(seq["start"], seq["stop"])):
-            key = (doc["descriptor"], seq_num)
-            event = self._waiting_events.pop(key, None)
-            if event is None:
-                self._pending[key] = frames[offset]
-            else:  # the event came first (e.g. a run exported from tiled)
-                self._handle_frame(event, frames[offset])
+        for event, frame in self._pairs.add_frames(
+            doc["descriptor"], doc["seq_nums"]["start"], frames
+        ):
+            self._handle_frame(event, frame)
 
     @_guarded
     def event(self, doc):
-        key = (doc["descriptor"], doc["seq_num"])
-        data = doc["data"]
-        frame = self._pending.pop(key, None)
-        if frame is None and isinstance(data.get(self.detector_key), np.ndarray | list):
-            frame = np.asarray(data[self.detector_key])  # frames filled into the event
+        frame = self._pairs.add_event(doc)
         if frame is not None:
             self._handle_frame(doc, frame)
-        elif doc["descriptor"] in self._external:
-            self._waiting_events[key] = doc  # its frame arrives with a StreamDatum
 
     def _handle_frame(self, doc: dict, frame: np.ndarray) -> None:
         stream = self._streams.get(doc["descriptor"])
