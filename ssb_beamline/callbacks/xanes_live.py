@@ -269,7 +269,9 @@ class XanesLiveAnalysis(DocumentRouter):
             "frames_planned": int(filled.size),
             **result_metadata(maps),
         }
-        context = MapContext(self.outcome.run_uid, self._start, self.energies[filled], stack)
+        context = MapContext(
+            self.outcome.run_uid, self._start, self.energies[filled], stack, self.references
+        )
         extra = self._post_process(dict(arrays), context)
         if self.sink is not None:
             self.outcome.stored_at = self.sink.publish(

@@ -70,6 +70,7 @@ class MapContext:
     start: Mapping[str, Any]
     energies: np.ndarray
     absorbance: np.ndarray  # (N, H, W) float32, the frames analysed
+    references: object = None  # the references the maps were analysed with (None: shipped)
 
 
 @dataclass
