@@ -153,6 +153,22 @@ class TXMFrameWriter:
             self._file.close()
             self._file = None
 
+    def truncate(self, n_frames: int) -> int:
+        """Shrink the open file to its first ``n_frames`` frames; return how many went.
+
+        A pause rewinds to the last saved event: frames written after it are
+        dropped here, and the rewind retakes them.
+        """
+        file = self._file
+        if file is None or file.frames_written <= n_frames:
+            return 0
+        dropped = file.frames_written - n_frames
+        file.data.resize(n_frames, axis=0)
+        file.data.flush()
+        file.frames_written = n_frames
+        self._set_images_written(n_frames)
+        return dropped
+
     async def acquire(self) -> None:
         """Expose ``number_of_frames`` frames in real time and write them."""
         if self._file is None:

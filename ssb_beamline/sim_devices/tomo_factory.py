@@ -42,9 +42,7 @@ from .projection_model import (
     HoloGeometry,
     ProjectionImageModel,
     Projector,
-    SphereProjector,
     TomoMode,
-    default_spheres,
 )
 from .shutter import SimShutter
 from .stage import translation_axes
@@ -298,13 +296,10 @@ class SimTomo:
 
 
 def _default_projector(phantom3d_config: Any, seed: int) -> Projector:
-    """``PhantomProjector`` of the 3-D phantom, or spheres if it is not available."""
-    try:
-        from .phantom3d import Phantom3DConfig, make_phantom3d
-        from .tomo_physics import PhantomProjector  # type: ignore[import-not-found]
-    except ImportError:
-        logger.info("No PhantomProjector available: using the analytic sphere projector")
-        return SphereProjector(default_spheres(seed, fov_um=64 * 0.13), shape=(64, 64))
+    """``PhantomProjector`` of the 3-D phantom (its seed: ``seed`` unless configured)."""
+    from .phantom3d import Phantom3DConfig, make_phantom3d
+    from .tomo_physics import PhantomProjector
+
     return PhantomProjector(make_phantom3d(phantom3d_config or Phantom3DConfig(seed=seed)))
 
 
@@ -341,8 +336,7 @@ def make_sim_tomo(  # noqa: PLR0913 -- keyword-only options of the simulator
     directory : str or Path, optional
         Shortcut for ``StaticPathProvider(UUIDFilenameProvider(), directory)``.
     projector : Projector, optional
-        The sample; default a ``PhantomProjector`` of the 3-D phantom (or, without
-        the phantom module, a `SphereProjector`).
+        The sample; default a ``PhantomProjector`` of the 3-D phantom.
     mode : {"txm", "holo"}
         Zone-plate absorption tomography or cone-beam holotomography.
     energy_ev : float
