@@ -17,6 +17,7 @@ from bluesky_queueserver import parameter_annotation_decorator
 
 from ._tomo_common import (  # noqa: F401  (building blocks re-exported from here)
     FlyGeometry,
+    TomoSeries,
     check_fly_axis,
     check_rotation,
     darks,
@@ -276,13 +277,13 @@ def tomo_scan(  # noqa: PLR0913 -- bluesky plan: keyword arguments are the queue
         start_md.update(md or {})
         tomogram = {"angles_deg": angle_list, "stream": "primary",
                     "monitor_stream": "rotation_monitor"}  # fmt: skip
-        return (yield from run_tomo_series(
-            start_md, detector=detector, rotation=rotation, sample_x=sample_x, shutter=shutter,
+        return (yield from run_tomo_series(start_md, TomoSeries(
+            detector=detector, rotation=rotation, sample_x=sample_x, shutter=shutter,
             i0=i0, stager=StreamStager(detector), tomograms=[tomogram], flies=flies,
             move_to=None, extra=(), sample_out=sample_out, sample_in=sample_in, n_dark=n_dark,
             n_flat=n_flat, exposure=exposure, deadtime=deadtime, shutter_open=shutter_open,
             shutter_closed=shutter_closed, old_velocity=old_velocity,
             devices=[rotation, sample_x, *([energy] if energy is not None else []), *baseline],
-        ))  # fmt: skip
+        )))  # fmt: skip
 
     return checked_scan()
