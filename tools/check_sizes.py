@@ -18,9 +18,9 @@ MAX_FUNCTION_LINES = 80
 def _docstring_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     """Lines of the function's docstring (documentation is not counted as code)."""
     first = node.body[0]
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-        if isinstance(first.value.value, str):
-            return first.end_lineno - first.lineno + 1
+    value = first.value if isinstance(first, ast.Expr) else None
+    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+        return first.end_lineno - first.lineno + 1
     return 0
 
 

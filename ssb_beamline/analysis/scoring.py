@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = ["MapScore", "score_map"]
+
 
 @dataclass(frozen=True)
 class MapScore:

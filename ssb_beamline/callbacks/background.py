@@ -7,6 +7,8 @@ import queue
 import threading
 from collections.abc import Callable
 
+__all__ = ["BackgroundCallback", "CallbackFailedError"]
+
 logger = logging.getLogger(__name__)
 
 _STOP = object()

@@ -19,6 +19,8 @@ from urllib.parse import unquote, urlsplit
 import h5py
 import numpy as np
 
+__all__ = ["HDF5_MIMETYPE", "FrameResolverError", "HDF5FrameResolver", "uri_to_path"]
+
 logger = logging.getLogger(__name__)
 
 HDF5_MIMETYPE = "application/x-hdf5"

@@ -45,6 +45,8 @@ from .tomo_live import (
 )
 from .xanes_results import ResultSink
 
+__all__ = ["NMC_THRESHOLD_E_NM3", "HoloLiveAnalysis", "tomo_live_factory"]
+
 logger = logging.getLogger(__name__)
 
 #: Electron density (e/nm^3) separating NMC811 (~1300-1370) from graphite (662),

@@ -32,6 +32,17 @@ from .guard import guarded
 from .pairing import FramePairing
 from .xanes_results import ResultSink, result_arrays, result_metadata, volume_chunks
 
+__all__ = [
+    "HOLO_PLANS",
+    "TOMO_PLANS",
+    "XANES_VOLUMES",
+    "ProjectionRouter",
+    "TomoLiveAnalysis",
+    "TomoOutcome",
+    "jsonable",
+    "median_center",
+]
+
 logger = logging.getLogger(__name__)
 
 #: Plans analysed by :class:`TomoLiveAnalysis` and by ``HoloLiveAnalysis``.

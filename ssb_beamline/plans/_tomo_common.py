@@ -28,6 +28,28 @@ from .stubs import (
     set_exposure,
 )
 
+__all__ = [
+    "FlyGeometry",
+    "TomoSeries",
+    "angle_orders",
+    "check_fly_axis",
+    "check_rotation",
+    "darks",
+    "device_md",
+    "flats",
+    "fly_geometries",
+    "fly_geometry",
+    "fly_rotation",
+    "prepare_tomo",
+    "readback_of",
+    "run_tomo_series",
+    "segment_streams",
+    "series_fly_md",
+    "step_rotation",
+    "tomogram_list",
+    "validate_fly_timing",
+]
+
 
 def validate_fly_timing(deadtime: float, lead_time: float) -> None:
     """Raise ``ValueError`` unless ``deadtime >= 0`` and ``lead_time > 0`` (s)."""

@@ -29,6 +29,8 @@ from .stubs import (
 )
 from .tomo import QUEUE_ANGLES, AngleRange, validate_tomo_args
 
+__all__ = ["MAX_DISTANCES", "MIN_DISTANCES", "holotomo_scan", "validate_distances"]
+
 logger = logging.getLogger(__name__)
 
 #: Number of propagation distances a holotomography scan accepts.

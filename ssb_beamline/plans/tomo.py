@@ -34,6 +34,18 @@ from ._tomo_common import (  # noqa: F401  (building blocks re-exported from her
 )
 from .stubs import PlanGen, StreamStager, data_key
 
+__all__ = [
+    "HALF_TURN_DEG",
+    "QUEUE_ANGLES",
+    "AngleRange",
+    "resolve_angles",
+    "tomo_scan",
+    "validate_angles",
+    "validate_count",
+    "validate_exposure",
+    "validate_tomo_args",
+]
+
 logger = logging.getLogger(__name__)
 
 #: Angular range a parallel-beam tomogram needs, deg.

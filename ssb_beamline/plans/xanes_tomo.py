@@ -31,6 +31,8 @@ from .stubs import (
 )
 from .tomo import QUEUE_ANGLES, AngleRange, validate_tomo_args
 
+__all__ = ["xanes_tomo_scan"]
+
 logger = logging.getLogger(__name__)
 
 

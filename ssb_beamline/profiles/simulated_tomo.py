@@ -40,9 +40,9 @@ from ssb_beamline.plans.tomo import tomo_scan
 from ssb_beamline.plans.xanes_tomo import xanes_tomo_scan
 from ssb_beamline.private_files import make_private_dir
 from ssb_beamline.profiles.session_wiring import attach_tomo_analysis
+from ssb_beamline.profiles.sim_session import SimulatedSession
 from ssb_beamline.profiles.simulated import (
     SIM_FOCUS_MODEL,
-    SimulatedBeamline,
     attach_journaled_writer,
     new_run_engine,
     quiet_disk_full_tracebacks,
@@ -60,6 +60,17 @@ from ssb_beamline.sim_devices.refraction import (
 )
 from ssb_beamline.sim_devices.tomo_factory import SimTomo, make_sim_tomo
 from ssb_beamline.storage import open_store
+
+__all__ = [
+    "FLY_EXPOSURE_S",
+    "HOLO_DISTANCE_MM",
+    "HOLO_ENERGY_EV",
+    "SimulatedTomography",
+    "full_view_margin",
+    "nmc_delta_beta",
+    "pad_phantom3d",
+    "simulated_tomo",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -114,8 +125,8 @@ def nmc_delta_beta(energy_ev: float, soc: float = 0.35) -> float:
 
 
 @dataclass
-class SimulatedTomography(SimulatedBeamline):
-    """A simulated tomography session (``txm`` holds the `SimTomo`, also as ``tomo``).
+class SimulatedTomography(SimulatedSession[SimTomo]):
+    """A simulated tomography session (``txm`` is its `SimTomo`, also as ``tomo``).
 
     Attributes
     ----------

@@ -43,6 +43,19 @@ from ssb_beamline.private_files import create_private_file, make_private_dir
 from .image_model import TXMImageModel
 from .state import BeamlineStateSources
 
+__all__ = [
+    "DATA_PATH",
+    "MAX_EXPOSURE_S",
+    "SimCamera",
+    "TXMAcquireLogic",
+    "TXMDataLogic",
+    "TXMDetector",
+    "TXMFrameFile",
+    "TXMFrameWriter",
+    "TXMTriggerLogic",
+    "validate_exposure_time",
+]
+
 logger = logging.getLogger(__name__)
 
 #: HDF5 dataset holding the frames.

@@ -31,6 +31,17 @@ from .stage import SampleStage
 from .state import BeamlineStateSources
 from .xray_physics import truth_edge_energy_map
 
+__all__ = [
+    "DEFAULT_ENERGY_EV",
+    "DET_Z_LIMITS_MM",
+    "ENERGY_LIMITS_EV",
+    "ZP_Z_LIMITS_MM",
+    "MotionConfig",
+    "PauseSafeTXMDetector",
+    "SimTXM",
+    "make_sim_txm",
+]
+
 logger = logging.getLogger(__name__)
 
 #: Monochromator range (FXI 18-ID operates about 5-11 keV), eV.

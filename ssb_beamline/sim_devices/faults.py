@@ -27,6 +27,18 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+__all__ = [
+    "Closable",
+    "Dumpable",
+    "Fault",
+    "FaultKind",
+    "FaultSchedule",
+    "FiredFault",
+    "fe_shutter_closure",
+    "pause_request",
+    "ring_dump",
+]
+
 logger = logging.getLogger(__name__)
 
 

@@ -48,6 +48,16 @@ from .shutter import SimShutter
 from .stage import translation_axes
 from .tomo_detector import TomoDetector, TomoStateSources
 
+__all__ = [
+    "HOLO_Z_LIMITS_MM",
+    "ROTATION_LIMITS_DEG",
+    "RotationAxis",
+    "SimTomo",
+    "TomoStage",
+    "TrackedMoveLogic",
+    "make_sim_tomo",
+]
+
 logger = logging.getLogger(__name__)
 
 #: Rotation travel, deg.
