@@ -34,6 +34,7 @@ from ssb_beamline.analysis.phase_retrieval import (
     paganin_phase,
     phase_to_delta_projection,
 )
+from ssb_beamline.analysis.rotation_center import median_center
 
 from .tomo_live import (
     HOLO_PLANS,
@@ -41,7 +42,6 @@ from .tomo_live import (
     ProjectionRouter,
     TomoLiveAnalysis,
     TomoOutcome,
-    median_center,
 )
 from .xanes_results import ResultSink
 

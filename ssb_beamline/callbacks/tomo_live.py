@@ -23,9 +23,9 @@ from event_model import DocumentRouter
 from ssb_beamline.analysis import (
     analyse_xanes_stack,
     angles_from_monitor,
-    rotation_center,
     tomography,
 )
+from ssb_beamline.analysis.rotation_center import median_center
 
 from .frames import HDF5FrameResolver
 from .guard import guarded
@@ -40,7 +40,6 @@ __all__ = [
     "TomoLiveAnalysis",
     "TomoOutcome",
     "jsonable",
-    "median_center",
 ]
 
 logger = logging.getLogger(__name__)
@@ -85,23 +84,6 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def median_center(stack: np.ndarray, angles: np.ndarray, rows: int = 7) -> float:
-    """The rotation centre of a tomogram's projections ``(A, Z, X)``.
-
-    From the 0/180-degree pair when the scan reaches 180 degrees
-    (:func:`~ssb_beamline.analysis.rotation_center.opposed_pair_center`: exact whatever
-    the angular sampling, which a fly scan on a busy machine makes irregular);
-    otherwise the median of Vo's method over ``rows`` rows (one row can mislead).
-    """
-    pair = rotation_center.opposed_pair_center(stack, angles)
-    if pair is not None and 0.0 < pair < stack.shape[-1] - 1:
-        return pair
-    picks = np.linspace(0.2, 0.8, rows) * (stack.shape[1] - 1)
-    found = [rotation_center.find_rotation_center(stack, angles, slice_index=round(r))
-             for r in picks]  # fmt: skip
-    return float(np.median(found))
 
 
 class ProjectionRouter(DocumentRouter):
