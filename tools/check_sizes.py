@@ -25,6 +25,7 @@ def _docstring_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
 
 
 def main(argv: list[str]) -> int:
+    """Print what is over the limits under ``argv`` (default the package); 1 if any."""
     roots = [Path(a) for a in argv] or [Path("ssb_beamline")]
     found = []
     for root in roots:

@@ -129,10 +129,13 @@ def _cubic_block(dw, b0, m, count, p0, p1, inv, xl, scr, t_out, ok_out):  # noqa
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
 def _half_step_line_rows(dw, k, c, a, b, iv, xl0, dxl):
-    """Crossing of pixel ``k`` in rows (``0 < c < n`` samples below) by the
+    """Half-step crossing of one pixel from its count of samples below.
+
+    Crossing of pixel ``k`` in rows (``0 < c < n`` samples below) by the
     least-squares line through the 4 rows around the count (where the monotone
     cubic's rows do not bracket 0.5), or linear interpolation if its slope is not
-    positive."""
+    positive.
+    """
     n = dw.shape[0]
     half, f32_3, f32_01, f32_q = np.float32(0.5), np.float32(3.0), np.float32(0.1), np.float32(0.25)
     dxl32 = np.float32(dxl)

@@ -214,8 +214,11 @@ _TABLES: dict[tuple[bytes, int, bytes], tuple[np.ndarray, ...]] = {}
 def _line_tables(
     e: np.ndarray, k: int, xl: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Per fit start s (rows s..s+k-1): mean energy, float32 slope weights, and
-    mean / slope of ``xl`` over those rows (cached per energy grid)."""
+    """Tables of the 4-point line fits of an energy grid.
+
+    Per fit start s (rows s..s+k-1): mean energy, float32 slope weights, and
+    mean / slope of ``xl`` over those rows (cached per energy grid).
+    """
     key = (e.tobytes(), k, b"" if xl is None else np.asarray(xl, np.float64).tobytes())
     hit = _TABLES.get(key)
     if hit is None:

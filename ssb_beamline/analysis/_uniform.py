@@ -182,7 +182,9 @@ def gather_norm(block: np.ndarray, rows: np.ndarray, line: tuple | None) -> np.n
 def bracketed_crossing(
     ys: list[np.ndarray], j: np.ndarray, n: int, level: float, h: tuple | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`~.edge_interp.cubic_crossing` of rows ``j - 1 .. j + 2`` (clipped to
+    """Monotone-cubic crossing, with a secant extension at the ends.
+
+    :func:`~.edge_interp.cubic_crossing` of rows ``j - 1 .. j + 2`` (clipped to
     ``0 .. n - 1``): a missing neighbour is replaced by the secant extension.
 
     Examples
@@ -207,8 +209,11 @@ def _half_step_line_uniform(  # noqa: PLR0915 -- one vectorised kernel, kept who
     level: float = 0.5,
     line: tuple[np.ndarray, np.ndarray, float, float, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """The 4-point least-squares line through the rows around the crossing (the
-    estimator before the monotone cubic; its fallback and ``interp="line"``)."""
+    """Half-step crossing by a 4-point least-squares line (uniform grid).
+
+    The line through the rows around the crossing (the
+    estimator before the monotone cubic; its fallback and ``interp="line"``).
+    """
     n, p = block.shape
     count = np.asarray(count).astype(np.intp)
     found = (count > 0) & (count < n)
@@ -281,7 +286,9 @@ def try_uniform(
     line: tuple | None = None,
     interp: str = "pchip",
 ) -> np.ndarray | None:
-    """The uniform-grid result of ``kind`` ("derivative" or "half_step"), or None
+    """The uniform-grid fast path of a kernel, or None.
+
+    The uniform-grid result of ``kind`` ("derivative" or "half_step"), or None
     when the grid (or the line abscissa) is not uniform or the options differ.
 
     Examples

@@ -139,6 +139,7 @@ class OpenBeam:
 
     @property
     def log_open(self) -> np.ndarray:
+        """``log(flat - dark)`` of the prepared flat (float32)."""
         if self._log_open is None:
             self._log_open = _log_open(self._flat, self._dark, self.valid)
         return self._log_open

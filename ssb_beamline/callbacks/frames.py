@@ -101,6 +101,7 @@ class HDF5FrameResolver:
         self._resources[doc["uid"]] = doc
 
     def data_key(self, resource_uid: str) -> str:
+        """The data key of the frames a StreamResource describes."""
         return self._resources[resource_uid]["data_key"]
 
     def frames(self, datum: dict) -> np.ndarray:

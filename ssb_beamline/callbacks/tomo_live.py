@@ -66,6 +66,7 @@ class TomoOutcome:
 
     @property
     def ok(self) -> bool:
+        """Whether the analysis ended without error."""
         return not self.errors and bool(self.volumes)
 
 
@@ -114,6 +115,7 @@ class ProjectionRouter(DocumentRouter):
 
     @guarded_tomo
     def start(self, doc):
+        """Read the tomograms, keys and angles of the run from its start document."""
         self.start_doc = doc
         self.outcome.run_uid, self.outcome.plan_name = doc["uid"], doc.get("plan_name")
         if missing := [k for k in ("detector_key", "angles_deg", "mode") if k not in doc]:
@@ -142,6 +144,7 @@ class ProjectionRouter(DocumentRouter):
 
     @guarded_tomo
     def descriptor(self, doc):
+        """Note each stream and whether its frames come as StreamDatum documents."""
         self._stream_of[doc["uid"]] = doc["name"]
         if all(key.get("external") for key in doc["data_keys"].values()):
             self._eventless.add(doc["uid"])
@@ -150,10 +153,12 @@ class ProjectionRouter(DocumentRouter):
 
     @guarded_tomo
     def stream_resource(self, doc):
+        """Open the HDF5 file a StreamResource describes."""
         self._frames.stream_resource(doc)
 
     @guarded_tomo
     def stream_datum(self, doc):
+        """Pair the frames (or time stamps) of a StreamDatum with their events."""
         key = self._frames.data_key(doc["stream_resource"])
         desc, seq = doc["descriptor"], doc["seq_nums"]
         segment = self.segment_of_stream.get(self._stream_of.get(desc, ""))
@@ -175,6 +180,7 @@ class ProjectionRouter(DocumentRouter):
 
     @guarded_tomo
     def event(self, doc):
+        """Keep a monitor reading, or pair an event with its frame."""
         stream = self._stream_of.get(doc["descriptor"], "")
         if stream in self.segment_of_monitor and self.monitor_key in doc["data"]:
             k, t = self.segment_of_monitor[stream], doc["timestamps"].get(self.monitor_key)
@@ -189,6 +195,7 @@ class ProjectionRouter(DocumentRouter):
 
     @guarded_tomo
     def stop(self, doc):
+        """Complete every tomogram still open, then finish the run's analysis."""
         self._frames.close()
         for k in sorted(set(range(len(self.n_angles))) - self.done):
             try:
@@ -313,15 +320,18 @@ class TomoLiveAnalysis(ProjectionRouter):
         self.segment_angles: dict[int, np.ndarray] = {}
 
     def correct(self, frame, flat, dark, flux):
+        """Attenuation (absorbance) of one projection."""
         # + ln(flux): the flat was taken with another incident flux than the projection
         return tomography.flat_field_projections(frame[None], flat, dark)[0] + math.log(flux)
 
     def ingest(self, k, index, projection):
+        """Keep projection ``index`` of tomogram ``k``."""
         if k not in self._stacks:
             self._stacks[k] = np.zeros((self.n_angles[k], *projection.shape), np.float32)
         self._stacks[k][index] = projection
 
     def segment_complete(self, k, angles):
+        """Reconstruct tomogram ``k`` in the background once it is complete."""
         self._futures[k] = self._pool.submit(self._reconstruct, k, self._stacks.pop(k), angles)
 
     def _reconstruct(self, k: int, stack: np.ndarray, angles: np.ndarray) -> None:
@@ -341,6 +351,7 @@ class TomoLiveAnalysis(ProjectionRouter):
                     self.outcome.segment_seconds[k])  # fmt: skip
 
     def finish(self, doc):
+        """Wait for the reconstructions and publish the volumes at the stop document."""
         for k, future in sorted(self._futures.items()):
             try:
                 future.result()

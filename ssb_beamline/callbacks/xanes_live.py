@@ -127,6 +127,7 @@ class XanesLiveAnalysis(DocumentRouter):
     # -- documents ------------------------------------------------------------
     @_guarded
     def start(self, doc):
+        """Read the energies and data keys of the run from its start document."""
         self._start = doc
         self.outcome.run_uid = doc["uid"]
         missing = [k for k in ("energies_ev", "detector_key", "energy_key") if k not in doc]
@@ -143,6 +144,7 @@ class XanesLiveAnalysis(DocumentRouter):
 
     @_guarded
     def descriptor(self, doc):
+        """Note each stream; allocate the stack at the first detector stream."""
         self._streams[doc["uid"]] = doc["name"]
         key = doc["data_keys"].get(self.detector_key)
         if key is not None and key.get("external"):
@@ -163,10 +165,12 @@ class XanesLiveAnalysis(DocumentRouter):
 
     @_guarded
     def stream_resource(self, doc):
+        """Open the HDF5 file a StreamResource describes."""
         self._frames.stream_resource(doc)
 
     @_guarded
     def stream_datum(self, doc):
+        """Pair the detector frames of a StreamDatum with their events."""
         if self._frames.data_key(doc["stream_resource"]) != self.detector_key:
             return
         frames = self._frames.frames(doc)
@@ -177,6 +181,7 @@ class XanesLiveAnalysis(DocumentRouter):
 
     @_guarded
     def event(self, doc):
+        """Pair an event with its frame (or keep it until the frame arrives)."""
         frame = self._pairs.add_event(doc)
         if frame is not None:
             self._handle_frame(doc, frame)
@@ -217,6 +222,7 @@ class XanesLiveAnalysis(DocumentRouter):
 
     @_guarded
     def stop(self, doc):
+        """Compute the maps of the run, run the post-processors and publish."""
         self._frames.close()
         no_image = self._stack is None or not self._filled.any()
         if no_image and doc.get("exit_status") in ("abort", "fail"):

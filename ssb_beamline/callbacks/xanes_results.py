@@ -44,7 +44,8 @@ class ResultSink(Protocol):
         metadata: Mapping[str, Any],
         tables: Mapping[str, Any] | None = None,
         chunks: Mapping[str, tuple[int, ...]] | None = None,
-    ) -> str: ...
+    ) -> str:
+        """Store ``arrays`` (and ``tables``) as the next result version; return its path."""
 
 
 def volume_chunks(
@@ -92,7 +93,8 @@ class MapPostProcessor(Protocol):
 
     name: str
 
-    def __call__(self, maps: Mapping[str, np.ndarray], context: MapContext) -> PostResult: ...
+    def __call__(self, maps: Mapping[str, np.ndarray], context: MapContext) -> PostResult:
+        """Extra results computed from the maps and the run's data."""
 
 
 @dataclass
@@ -121,6 +123,7 @@ class LiveOutcome:
 
     @property
     def ok(self) -> bool:
+        """Whether the analysis ended without error."""
         return not self.errors and self.maps is not None
 
 

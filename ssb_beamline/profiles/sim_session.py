@@ -196,7 +196,7 @@ class SimulatedSession(Generic[InstrumentT]):
         return uids
 
     def journaled_only(self) -> list[str]:
-        """This session's runs whose documents are journaled but not all in tiled.
+        """The session's runs whose documents are journaled but not all in tiled.
 
         Runs of other sessions sharing the data directory (their live runs are
         pending too) are not this session's concern.

@@ -191,8 +191,11 @@ class SimulatedTomography(SimulatedSession[SimTomo]):
                  exposure_time: float = FLY_EXPOSURE_S, n_dark: int = 5, n_flat: int = 5,
                  sample: Mapping[str, Any] | None = None, md: Mapping[str, Any] | None = None,
                  **kwargs: Any):  # fmt: skip
-        """A ``holotomo_scan`` plan; the start document gets the effective propagation
-        distances, NMC's ``delta_beta`` at the energy and the separator plane (z = 0)."""
+        """A ``holotomo_scan`` plan of this session.
+
+        The start document gets the effective propagation
+        distances, NMC's ``delta_beta`` at the energy and the separator plane (z = 0).
+        """
         t = self.tomo
         effective = [t.model.holo.effective_distance_m(z) for z in distances_mm]
         extra = {"separator_index": 0.0, **dict(md or {})}

@@ -158,6 +158,7 @@ class AnalysisWorker:
 
     # -- intake (the dispatcher's thread): never blocks ---------------------------
     def __call__(self, name: str, doc: dict) -> None:
+        """Queue a document for the worker's analysis (never blocks the caller)."""
         self._idle.clear()
         self._queue.put((name, doc))
 

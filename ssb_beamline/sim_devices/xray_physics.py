@@ -142,8 +142,11 @@ def _ni_k_shell_mass_mu(energy_ev: np.ndarray) -> np.ndarray:
 
 
 def _reference_curves(energy_ev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised Ni2+/Ni3+ spectra; 0 below the range, and above it the last value
-    times the fall-off of Ni's K-shell absorption since the reference's last energy."""
+    """Normalised Ni2+/Ni3+ spectra extended beyond the references' range.
+
+    0 below the range, and above it the last value
+    times the fall-off of Ni's K-shell absorption since the reference's last energy.
+    """
     ni2, ni3 = ni_k_edge_references()
     e = np.asarray(energy_ev, dtype=float)
     out = []
