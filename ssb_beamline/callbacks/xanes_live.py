@@ -54,7 +54,6 @@ __all__ = [
     "XanesLiveAnalysis",
     "result_arrays",
     "result_metadata",
-    "xanes_live_factory",
 ]
 
 logger = logging.getLogger(__name__)
@@ -378,29 +377,3 @@ class XanesLiveAnalysis(DocumentRouter):
         finite = edge[np.isfinite(edge)]
         self._last_estimate = float(np.median(finite)) if finite.size else None
         return self._last_estimate
-
-
-def xanes_live_factory(
-    references: Any,
-    *,
-    sink: ResultSink | None = None,
-    on_update: Callable[[LiveUpdate], None] | None = None,
-    outcomes: list[LiveOutcome] | None = None,
-    post_processors: Sequence[MapPostProcessor] = (),
-) -> Callable[[str, dict], tuple[list, list]]:
-    """A ``RunRouter`` factory: one :class:`XanesLiveAnalysis` per ``xanes_scan`` run.
-
-    Each run's :class:`LiveOutcome` is appended to ``outcomes`` when given.
-    """
-
-    def factory(name: str, start_doc: dict) -> tuple[list, list]:
-        if start_doc.get("plan_name") != "xanes_scan":
-            return [], []
-        callback = XanesLiveAnalysis(
-            references, sink=sink, on_update=on_update, post_processors=post_processors
-        )
-        if outcomes is not None:
-            outcomes.append(callback.outcome)
-        return [callback], []
-
-    return factory
