@@ -24,6 +24,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m ruff check ssb_beamline tests benchmarks
 	$(BIN)/python -m ruff format --check ssb_beamline tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n auto --dist loadfile
 
 lint: $(STAMP)

@@ -79,8 +79,11 @@ def open_private(path: str | Path, mode: str = "w", **kwargs: Any) -> IO:
 
 
 def create_private_file(path: str | Path) -> Path:
-    """Create ``path`` empty with mode 0600 (truncate it if it exists), for libraries
-    that create files with the default mode (e.g. ``h5py.File(path, "w")``)."""
+    """Create an empty private (0600) file.
+
+    Create ``path`` empty with mode 0600 (truncate it if it exists), for libraries
+    that create files with the default mode (e.g. ``h5py.File(path, "w")``).
+    """
     os.close(os.open(path, _FLAGS["w"], PRIVATE_FILE))
     return Path(path)
 

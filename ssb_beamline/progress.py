@@ -79,6 +79,7 @@ class LogProgress:
         self._t0 = self._last = 0.0
 
     def __call__(self, name: str, doc: dict) -> None:
+        """Log progress for one bluesky document."""
         if name == "start":
             self._uid, self._planned = str(doc.get("uid", ""))[:8], doc.get("num_points")
             self._events, self._t0 = 0, time.monotonic()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import scratch
+from ._scratch import scratch
 
 __all__ = ["subtract_project", "write_normalized"]
 

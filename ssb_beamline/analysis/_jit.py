@@ -78,7 +78,7 @@ def absorbance_table_rows(frame, dark_plus1, top, table, flat_w, shift, out, val
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
-def _cubic_block(dw, b0, m, count, p0, p1, inv, xl, scr, t_out, ok_out):
+def _cubic_block(dw, b0, m, count, p0, p1, inv, xl, scr, t_out, ok_out):  # noqa: PLR0913 -- numba nopython kernel: arrays and scalars are passed flat, not as objects
     """Monotone-cubic half-step crossing of pixels ``b0 .. b0 + m`` (see :mod:`.edge_interp`).
 
     ``t_out[j]`` receives the crossing in rows (``q + t``, ``q = count - 1``) and
@@ -129,10 +129,13 @@ def _cubic_block(dw, b0, m, count, p0, p1, inv, xl, scr, t_out, ok_out):
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
 def _half_step_line_rows(dw, k, c, a, b, iv, xl0, dxl):
-    """Crossing of pixel ``k`` in rows (``0 < c < n`` samples below) by the
+    """Half-step crossing of one pixel from its count of samples below.
+
+    Crossing of pixel ``k`` in rows (``0 < c < n`` samples below) by the
     least-squares line through the 4 rows around the count (where the monotone
     cubic's rows do not bracket 0.5), or linear interpolation if its slope is not
-    positive."""
+    positive.
+    """
     n = dw.shape[0]
     half, f32_3, f32_01, f32_q = np.float32(0.5), np.float32(3.0), np.float32(0.1), np.float32(0.25)
     dxl32 = np.float32(dxl)
@@ -159,7 +162,7 @@ _WINDOW_BLOCK = 512
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
-def edge_window_uniform(dw, p0, p1, step, inv, xl0, dxl, e_first, h, derivative, edge_out, e0_out):
+def edge_window_uniform(dw, p0, p1, step, inv, xl0, dxl, e_first, h, derivative, edge_out, e0_out):  # noqa: PLR0912, PLR0913 -- numba nopython kernel: flat arguments; the branches are the per-pixel cases of one compiled sweep
     """Half-step energy and derivative maximum per pixel on a uniform energy window.
 
     The compiled twin of ``count_below`` + :func:`~._uniform.half_step_uniform`

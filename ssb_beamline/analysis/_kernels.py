@@ -2,15 +2,17 @@
 
 All kernels avoid per-pixel Python loops: they loop (at most) over the few
 energies of the edge window and operate on whole rows of pixels.  Temporaries
-come from a per-thread scratch pool, so processing a stack chunk by chunk does
+come from the per-thread scratch pool of :mod:`._scratch`, so processing a stack chunk by chunk does
 not allocate (and page-fault) new memory for every chunk.
 """
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
+
+from ._scratch import flat_view, gather_rows, scratch
+from ._uniform import try_uniform
+from .edge_interp import pchip_half_step
 
 __all__ = [
     "count_below",
@@ -23,30 +25,6 @@ __all__ = [
     "smooth3",
     "smoothed_derivative",
 ]
-
-_TLS = threading.local()
-
-
-def scratch(name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
-    """A reusable, uninitialised per-thread buffer of ``shape``.
-
-    The same ``name`` returns (a view of) the same memory in the same thread,
-    so callers must not keep two live buffers under one name.
-
-    Examples
-    --------
-    >>> scratch("doc", (2, 3)).shape
-    (2, 3)
-    """
-    bufs = getattr(_TLS, "bufs", None)
-    if bufs is None:
-        bufs = _TLS.bufs = {}
-    size = int(np.prod(shape))
-    key = (name, np.dtype(dtype).str)
-    buf = bufs.get(key)
-    if buf is None or buf.size < size:
-        buf = bufs[key] = np.empty(max(size, 1), dtype)
-    return buf[:size].reshape(shape)
 
 
 def smooth3(block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -71,35 +49,6 @@ def smooth3(block: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out[0] = block[0]
     out[-1] = block[-1]
     return out
-
-
-def _flat_view(block: np.ndarray) -> tuple[np.ndarray, int]:
-    """1-D view of a (n, P) block with contiguous rows, and its row stride (items)."""
-    n, p = block.shape
-    item = block.itemsize
-    if block.strides[1] != item or block.strides[0] % item or block.strides[0] < 0:
-        block = np.ascontiguousarray(block)
-    row_stride = block.strides[0] // item if n > 1 else p
-    flat = np.lib.stride_tricks.as_strided(
-        block, shape=((n - 1) * row_stride + p,), strides=(item,), writeable=False
-    )
-    return flat, row_stride
-
-
-def gather_rows(block: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``block[rows[..., p], p]`` for a (n, P) block whose rows are contiguous.
-
-    ``rows`` has shape (P,) or (k, P).  Uses one flat ``np.take`` (much faster
-    than 2-D fancy indexing), also for row-strided views of a larger stack.
-
-    Examples
-    --------
-    >>> b = np.arange(6.0).reshape(2, 3)
-    >>> gather_rows(b, np.array([[1, 0, 1]])).tolist()
-    [[3.0, 1.0, 5.0]]
-    """
-    flat, row_stride = _flat_view(block)
-    return np.take(flat, rows * row_stride + np.arange(block.shape[1]))
 
 
 def peak_block(
@@ -139,7 +88,7 @@ def peak_block(
     dtype = np.uint8 if m < 256 else np.intp
     idx = np.add.reduce(below.view(np.uint8), axis=0, dtype=dtype).astype(np.intp)
     idx += lo
-    flat, rs = _flat_view(values)
+    flat, rs = flat_view(values)
     base = idx * rs + np.arange(p)
     y1 = run[-1].astype(np.float32)
     y0 = np.take(flat, base - rs).astype(np.float32)
@@ -233,8 +182,6 @@ def derivative_max_block(
             f"too few points: the edge window holds {n} energies, at least 6 are needed "
             "for a derivative maximum. Measure more energies across the edge."
         )
-    from ._uniform import try_uniform
-
     fast = try_uniform("derivative", block, energies, exclude=exclude)
     if fast is not None:
         return fast
@@ -267,8 +214,11 @@ _TABLES: dict[tuple[bytes, int, bytes], tuple[np.ndarray, ...]] = {}
 def _line_tables(
     e: np.ndarray, k: int, xl: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Per fit start s (rows s..s+k-1): mean energy, float32 slope weights, and
-    mean / slope of ``xl`` over those rows (cached per energy grid)."""
+    """Tables of the 4-point line fits of an energy grid.
+
+    Per fit start s (rows s..s+k-1): mean energy, float32 slope weights, and
+    mean / slope of ``xl`` over those rows (cached per energy grid).
+    """
     key = (e.tobytes(), k, b"" if xl is None else np.asarray(xl, np.float64).tobytes())
     hit = _TABLES.get(key)
     if hit is None:
@@ -313,16 +263,12 @@ def half_step_from_count(
     2.0
     """
     e = np.asarray(energies, np.float64)
-    from ._uniform import try_uniform
-
     fast = try_uniform(
         "half_step", block, e, count=count, level=level, npts=npts, line=line, interp=interp
     )
     if fast is not None:
         return fast
     if interp == "pchip":
-        from .edge_interp import pchip_half_step
-
         return pchip_half_step(count, block, e, level=level, line=line, fallback=_half_step_line)
     return _half_step_line(count, block, e, level=level, npts=npts, line=line)
 
@@ -336,7 +282,7 @@ def _half_step_line(count, block, e, *, level=0.5, npts=4, line=None):
     # crossing between j = count - 1 and j + 1; fit rows start .. start + k - 1
     start = np.clip(count - k // 2, 0, n - k)
     xm_tab, w_tab, xl_mean, xl_slope = _line_tables(e, k, None if line is None else line[2])
-    flat, rs = _flat_view(block)
+    flat, rs = flat_view(block)
     base = start * rs
     base += np.arange(p)
     y = np.take(flat, base[None, :] + (np.arange(k) * rs)[:, None]).astype(np.float32)

@@ -55,8 +55,11 @@ _CONTROLLER: object | None = None
 
 
 def _blas_single_thread():
-    """Limit BLAS to one thread (the controller is built once: introspecting the
-    loaded libraries costs ~5 ms, more than a whole absorbance frame)."""
+    """Limit BLAS to one thread.
+
+    The controller is built once: introspecting the
+    loaded libraries costs ~5 ms, more than a whole absorbance frame).
+    """
     global _CONTROLLER  # noqa: PLW0603
     if _CONTROLLER is None:
         try:

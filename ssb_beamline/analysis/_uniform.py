@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._scratch import gather_rows, scratch
 from .edge_interp import cubic_crossing
 
 __all__ = ["derivative_max_uniform", "half_step_uniform", "try_uniform", "uniform_step"]
@@ -40,12 +41,6 @@ def uniform_step(e: np.ndarray) -> float | None:
     return h
 
 
-def _scratch(name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
-    from ._kernels import scratch
-
-    return scratch(name, shape, dtype)
-
-
 def _first_argmax(sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """First row index of the column maximum of a contiguous (m < 256, P) block.
 
@@ -54,10 +49,10 @@ def _first_argmax(sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     m, p = sub.shape
     mx = sub.max(axis=0)
-    eq = _scratch("uni_eq", (m, p), bool)
+    eq = scratch("uni_eq", (m, p), bool)
     np.equal(sub, mx, out=eq)
     rev = np.arange(m - 1, -1, -1, dtype=np.uint8)[:, None]
-    wt = _scratch("uni_wt", (m, p), np.uint8)
+    wt = scratch("uni_wt", (m, p), np.uint8)
     np.multiply(eq.view(np.uint8), rev, out=wt)
     idx = wt.max(axis=0).astype(np.intp)
     np.subtract(m - 1, idx, out=idx)
@@ -87,9 +82,9 @@ def derivative_max_uniform(block: np.ndarray, e_first: float, h: float) -> np.nd
     """
     n, p = block.shape
     # s[j] = x[j] + x[j+1];  d[i-1] = s[i+1] - s[i-1] = x[i+2] + x[i+1] - x[i] - x[i-1]
-    s = _scratch("uni_s", (n - 1, p))
+    s = scratch("uni_s", (n - 1, p))
     np.add(block[1:], block[:-1], out=s)
-    d = _scratch("uni_d", (n - 3, p))
+    d = scratch("uni_d", (n - 3, p))
     np.subtract(s[2:], s[:-2], out=d)
     m = d.shape[0]
     idx, y1 = _first_argmax(d[1 : m - 1])
@@ -175,8 +170,6 @@ def gather_norm(block: np.ndarray, rows: np.ndarray, line: tuple | None) -> np.n
     >>> gather_norm(np.arange(6.0).reshape(2, 3), np.array([1, 0, 1]), None).tolist()
     [3.0, 1.0, 5.0]
     """
-    from ._kernels import gather_rows
-
     y = gather_rows(block, rows).astype(np.float64)
     if line is not None:
         p0, p1, xl0, dxl, inv = line
@@ -189,7 +182,9 @@ def gather_norm(block: np.ndarray, rows: np.ndarray, line: tuple | None) -> np.n
 def bracketed_crossing(
     ys: list[np.ndarray], j: np.ndarray, n: int, level: float, h: tuple | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`~.edge_interp.cubic_crossing` of rows ``j - 1 .. j + 2`` (clipped to
+    """Monotone-cubic crossing, with a secant extension at the ends.
+
+    :func:`~.edge_interp.cubic_crossing` of rows ``j - 1 .. j + 2`` (clipped to
     ``0 .. n - 1``): a missing neighbour is replaced by the secant extension.
 
     Examples
@@ -205,7 +200,7 @@ def bracketed_crossing(
     return cubic_crossing(y_prev, y0, y1, y_next, level, h=h or (1.0, 1.0, 1.0))
 
 
-def _half_step_line_uniform(
+def _half_step_line_uniform(  # noqa: PLR0915 -- one vectorised kernel, kept whole so its scratch buffers are reused per chunk
     count: np.ndarray,
     block: np.ndarray,
     e_first: float,
@@ -214,8 +209,11 @@ def _half_step_line_uniform(
     level: float = 0.5,
     line: tuple[np.ndarray, np.ndarray, float, float, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """The 4-point least-squares line through the rows around the crossing (the
-    estimator before the monotone cubic; its fallback and ``interp="line"``)."""
+    """Half-step crossing by a 4-point least-squares line (uniform grid).
+
+    The line through the rows around the crossing (the
+    estimator before the monotone cubic; its fallback and ``interp="line"``).
+    """
     n, p = block.shape
     count = np.asarray(count).astype(np.intp)
     found = (count > 0) & (count < n)
@@ -288,7 +286,9 @@ def try_uniform(
     line: tuple | None = None,
     interp: str = "pchip",
 ) -> np.ndarray | None:
-    """The uniform-grid result of ``kind`` ("derivative" or "half_step"), or None
+    """The uniform-grid fast path of a kernel, or None.
+
+    The uniform-grid result of ``kind`` ("derivative" or "half_step"), or None
     when the grid (or the line abscissa) is not uniform or the options differ.
 
     Examples

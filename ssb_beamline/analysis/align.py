@@ -65,7 +65,7 @@ def _tukey(n: int, alpha: float = 0.2) -> np.ndarray:
     return w
 
 
-def align_stack(
+def align_stack(  # noqa: PLR0912 -- the branches are the input checks, each with its own error message
     stack: np.ndarray,
     *,
     reference: int | np.ndarray | None = None,

@@ -214,121 +214,16 @@ def diffusion_distance_maps(
     >>> m.combined[2, 1:-1].tolist()   # li_norm + e_norm = 1 everywhere
     [0.0, 0.0, 0.0, 0.0, 0.0]
     """
-    ph = _as_array(phases, "phases", (2, 3))
-    px = _check_pixel_size(pixel_size_um)
-    if not np.issubdtype(ph.dtype, np.integer):
-        raise ValueError(
-            f"phases has dtype {ph.dtype}; pass an integer phase map with Phase codes "
-            "(e.g. from segment_phases)"
-        )
-    codes = {int(p) for p in Phase}
-    if ph.min() < min(codes) or ph.max() > max(codes):
-        raise ValueError(
-            f"phases has values outside the Phase codes {sorted(codes)}; "
-            "map VOID=0, NMC=1, SSE=2, CARBON=3 before calling"
-        )
-    if metric not in ("euclidean", "geodesic"):
-        raise ValueError(f"metric={metric!r}; use 'euclidean' or 'geodesic'")
-    if normalize not in ("particle", "global"):
-        raise ValueError(f"normalize={normalize!r}; use 'particle' or 'global'")
-    if connectivity not in (1, 2):
-        raise ValueError(f"connectivity={connectivity}; use 1 (face) or 2 (also diagonal)")
-    nmc = ph == Phase.NMC
-    if not nmc.any():
-        raise ValueError(
-            "phase map has no NMC pixels (Phase.NMC=1); check the segmentation "
-            "(thresholds / class order) or pass the right slice"
-        )
-    structure = ndi.generate_binary_structure(ph.ndim, connectivity)
-    if labels is None:
-        lab = ndi.label(nmc, structure=structure)[0].astype(np.int32)
-    else:
-        lab_in = _as_array(labels, "labels", (2, 3))
-        _check_same_shape(ph, "phases", lab_in, "labels")
-        if not np.issubdtype(lab_in.dtype, np.integer):
-            raise ValueError(f"labels has dtype {lab_in.dtype}; pass an integer label image")
-        lab = np.where(nmc, lab_in, 0).astype(np.int32)
-        if not lab.any():
-            raise ValueError(
-                "labels has no particle over the NMC pixels of phases; pass labels "
-                "segmented from the same image / grid as the phase map"
-            )
-
-    unavailable: dict[str, str] = {}
-    contacts: dict[str, NDArray[np.bool_] | None] = {}
-    for key, phase in (("li", Phase.SSE), ("e", Phase.CARBON)):
-        other = ph == phase
-        if not other.any():
-            unavailable[key] = f"phase map has no {phase.name} pixels (code {int(phase)})"
-            contacts[key] = None
-            continue
-        c = nmc & _adjacent(other, connectivity) & (lab > 0)
-        if not c.any():
-            unavailable[key] = f"no NMC pixel is adjacent to {phase.name}"
-            contacts[key] = None
-        else:
-            contacts[key] = c
-    for key, why in unavailable.items():
-        logger.warning("%s diffusion distance unavailable: %s", key, why)
-    surface = _surface(lab)
-
+    ph, px, lab = _checked_inputs(phases, pixel_size_um, labels, metric, normalize, connectivity)
+    contacts, unavailable = _contacts(ph, lab, connectivity)
     keys = [k for k in ("li", "e") if contacts[k] is not None]
     keys.append("cs")
-    targets = {"li": contacts["li"], "e": contacts["e"], "cs": surface}
-    fg = np.flatnonzero(lab)
-    k_fg = lab.ravel()[fg]
-    objs = ndi.find_objects(lab)
-    n = len(objs)
-    raw = {key: np.full(ph.shape, np.nan, dtype=np.float32) for key in keys}
-    dmax = {key: np.full(n + 1, np.nan) for key in keys}  # per-label max distance
-    cmin, cmax = np.full(n + 1, np.nan), np.full(n + 1, np.nan)
-    missing: dict[str, list[int]] = {key: [] for key in ("li", "e", "cs")}
-    for i, sl in enumerate(objs):  # one small EDT per particle bounding box and map
-        if sl is None:
-            continue
-        lbl = i + 1
-        part = lab[sl] == lbl
-        where = np.array(np.nonzero(part))
-        d: dict[str, NDArray] = {}
-        for key in keys:
-            t = targets[key][sl] & part
-            if not t.any():
-                missing[key].append(lbl)
-                continue
-            d[key] = _dist(t, part, where, px, metric)
-            raw[key][sl][tuple(where)] = d[key]
-            dmax[key][lbl] = d[key].max()
-        if "li" in d and "e" in d and normalize == "particle":
-            # same float32 arithmetic as the vectorised pass below -> exact 0 and 1
-            inv_li, inv_e = _inv1(dmax["li"][lbl]), _inv1(dmax["e"][lbl])
-            c = _unit(d["li"], 0.0, inv_li) + _unit(d["e"], 0.0, inv_e)
-            cmin[lbl], cmax[lbl] = c.min(), c.max()
-
-    def _full(flat_values: NDArray) -> NDArray[np.float32]:
-        out = np.full(ph.size, np.nan, dtype=np.float32)
-        out[fg] = flat_values
-        return out.reshape(ph.shape)
-
-    norm_fg: dict[str, NDArray] = {}
-    for key in keys:
-        v = raw[key].ravel()[fg]
-        if normalize == "particle":
-            norm_fg[key] = _unit(v, 0.0, _inv(dmax[key])[k_fg])
-        else:
-            norm_fg[key] = _unit(v, 0.0, _inv(np.nanmax(dmax[key], initial=0)))
-    norm = {key: _full(v) for key, v in norm_fg.items()}
-    combined = None
-    if "li" in norm and "e" in norm:
-        c = norm_fg["li"] + norm_fg["e"]
-        if normalize == "particle":
-            lo = cmin.astype(np.float32)
-            combined = _full(_unit(c, lo[k_fg], _inv(cmax - lo)[k_fg]))
-        elif np.isfinite(c).any():
-            lo = np.nanmin(c)
-            combined = _full(_unit(c, lo, _inv(np.nanmax(c) - lo)))
-        else:
-            combined = _full(c)
-    else:
+    targets = {"li": contacts["li"], "e": contacts["e"], "cs": _surface(lab)}
+    raw, dmax, (cmin, cmax), missing = _particle_distances(
+        lab, targets, keys, px, metric, normalize
+    )
+    norm, combined = _normalised(lab, raw, dmax, cmin, cmax, normalize)
+    if combined is None:
         unavailable["combined"] = "needs both Li+ and e- distances: " + "; ".join(
             f"{k}: {v}" for k, v in unavailable.items()
         )
@@ -357,3 +252,137 @@ def diffusion_distance_maps(
         metric=metric,
         normalize=normalize,
     )
+
+
+def _checked_inputs(phases, pixel_size_um, labels, metric, normalize, connectivity):
+    """The phase map, pixel size and NMC particle labels, or a ValueError naming the fix."""
+    ph = _as_array(phases, "phases", (2, 3))
+    px = _check_pixel_size(pixel_size_um)
+    if not np.issubdtype(ph.dtype, np.integer):
+        raise ValueError(
+            f"phases has dtype {ph.dtype}; pass an integer phase map with Phase codes "
+            "(e.g. from segment_phases)"
+        )
+    codes = {int(p) for p in Phase}
+    if ph.min() < min(codes) or ph.max() > max(codes):
+        raise ValueError(
+            f"phases has values outside the Phase codes {sorted(codes)}; "
+            "map VOID=0, NMC=1, SSE=2, CARBON=3 before calling"
+        )
+    if metric not in ("euclidean", "geodesic"):
+        raise ValueError(f"metric={metric!r}; use 'euclidean' or 'geodesic'")
+    if normalize not in ("particle", "global"):
+        raise ValueError(f"normalize={normalize!r}; use 'particle' or 'global'")
+    if connectivity not in (1, 2):
+        raise ValueError(f"connectivity={connectivity}; use 1 (face) or 2 (also diagonal)")
+    return ph, px, _nmc_labels(ph, labels, connectivity)
+
+
+def _nmc_labels(ph: NDArray, labels, connectivity: int) -> NDArray[np.int32]:
+    """Particle labels on the NMC pixels (connected components if ``labels`` is None)."""
+    nmc = ph == Phase.NMC
+    if not nmc.any():
+        raise ValueError(
+            "phase map has no NMC pixels (Phase.NMC=1); check the segmentation "
+            "(thresholds / class order) or pass the right slice"
+        )
+    if labels is None:
+        structure = ndi.generate_binary_structure(ph.ndim, connectivity)
+        return ndi.label(nmc, structure=structure)[0].astype(np.int32)
+    lab_in = _as_array(labels, "labels", (2, 3))
+    _check_same_shape(ph, "phases", lab_in, "labels")
+    if not np.issubdtype(lab_in.dtype, np.integer):
+        raise ValueError(f"labels has dtype {lab_in.dtype}; pass an integer label image")
+    lab = np.where(nmc, lab_in, 0).astype(np.int32)
+    if not lab.any():
+        raise ValueError(
+            "labels has no particle over the NMC pixels of phases; pass labels "
+            "segmented from the same image / grid as the phase map"
+        )
+    return lab
+
+
+def _contacts(ph: NDArray, lab: NDArray, connectivity: int):
+    """NMC-SSE (``"li"``) and NMC-carbon (``"e"``) contact pixels, and what is unavailable."""
+    nmc = ph == Phase.NMC
+    unavailable: dict[str, str] = {}
+    contacts: dict[str, NDArray[np.bool_] | None] = {}
+    for key, phase in (("li", Phase.SSE), ("e", Phase.CARBON)):
+        other = ph == phase
+        if not other.any():
+            unavailable[key] = f"phase map has no {phase.name} pixels (code {int(phase)})"
+            contacts[key] = None
+            continue
+        c = nmc & _adjacent(other, connectivity) & (lab > 0)
+        if not c.any():
+            unavailable[key] = f"no NMC pixel is adjacent to {phase.name}"
+            contacts[key] = None
+        else:
+            contacts[key] = c
+    for key, why in unavailable.items():
+        logger.warning("%s diffusion distance unavailable: %s", key, why)
+    return contacts, unavailable
+
+
+def _particle_distances(lab, targets, keys, px: float, metric: str, normalize: str):
+    """Raw distance maps, per-label max distances, combined min / max and missing labels.
+
+    One small distance transform per particle bounding box and map.
+    """
+    objs = ndi.find_objects(lab)
+    n = len(objs)
+    raw = {key: np.full(lab.shape, np.nan, dtype=np.float32) for key in keys}
+    dmax = {key: np.full(n + 1, np.nan) for key in keys}  # per-label max distance
+    cmin, cmax = np.full(n + 1, np.nan), np.full(n + 1, np.nan)
+    missing: dict[str, list[int]] = {key: [] for key in ("li", "e", "cs")}
+    for i, sl in enumerate(objs):
+        if sl is None:
+            continue
+        lbl = i + 1
+        part = lab[sl] == lbl
+        where = np.array(np.nonzero(part))
+        d: dict[str, NDArray] = {}
+        for key in keys:
+            t = targets[key][sl] & part
+            if not t.any():
+                missing[key].append(lbl)
+                continue
+            d[key] = _dist(t, part, where, px, metric)
+            raw[key][sl][tuple(where)] = d[key]
+            dmax[key][lbl] = d[key].max()
+        if "li" in d and "e" in d and normalize == "particle":
+            # same float32 arithmetic as the vectorised pass below -> exact 0 and 1
+            inv_li, inv_e = _inv1(dmax["li"][lbl]), _inv1(dmax["e"][lbl])
+            c = _unit(d["li"], 0.0, inv_li) + _unit(d["e"], 0.0, inv_e)
+            cmin[lbl], cmax[lbl] = c.min(), c.max()
+    return raw, dmax, (cmin, cmax), missing
+
+
+def _normalised(lab, raw, dmax, cmin, cmax, normalize: str):
+    """Normalised distance maps and the combined impedance (None without both)."""
+    fg = np.flatnonzero(lab)
+    k_fg = lab.ravel()[fg]
+
+    def _full(flat_values: NDArray) -> NDArray[np.float32]:
+        out = np.full(lab.size, np.nan, dtype=np.float32)
+        out[fg] = flat_values
+        return out.reshape(lab.shape)
+
+    norm_fg: dict[str, NDArray] = {}
+    for key in raw:
+        v = raw[key].ravel()[fg]
+        if normalize == "particle":
+            norm_fg[key] = _unit(v, 0.0, _inv(dmax[key])[k_fg])
+        else:
+            norm_fg[key] = _unit(v, 0.0, _inv(np.nanmax(dmax[key], initial=0)))
+    norm = {key: _full(v) for key, v in norm_fg.items()}
+    if "li" not in norm or "e" not in norm:
+        return norm, None
+    c = norm_fg["li"] + norm_fg["e"]
+    if normalize == "particle":
+        lo = cmin.astype(np.float32)
+        return norm, _full(_unit(c, lo[k_fg], _inv(cmax - lo)[k_fg]))
+    if np.isfinite(c).any():
+        lo = np.nanmin(c)
+        return norm, _full(_unit(c, lo, _inv(np.nanmax(c) - lo)))
+    return norm, _full(c)

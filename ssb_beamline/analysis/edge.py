@@ -33,7 +33,7 @@ def _window(e: np.ndarray, e0: float, rel: tuple[float, float], min_pts: int) ->
     return slice(lo, hi)
 
 
-def edge_energy_map(
+def edge_energy_map(  # noqa: PLR0913 -- keyword-only options of the public scientific API
     mu_or_norm: np.ndarray,
     energies: np.ndarray,
     *,

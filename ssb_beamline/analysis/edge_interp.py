@@ -31,6 +31,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ._scratch import gather_rows
+
 __all__ = [
     "DERIVATIVE_ESTIMATOR",
     "HALF_STEP_ESTIMATOR",
@@ -170,8 +172,6 @@ def pchip_half_step(
     >>> float(half_step_from_count(np.array([3]), y, e)[0]) > 3.0
     True
     """
-    from ._kernels import gather_rows
-
     e = np.asarray(energies, np.float64)
     n = block.shape[0]
     count = np.asarray(count).astype(np.intp)

@@ -227,7 +227,7 @@ def solve_lcf_block(
     return coef, rms
 
 
-def lcf_map(
+def lcf_map(  # noqa: PLR0913 -- keyword-only options of the public scientific API
     mu_norm: np.ndarray,
     energies: np.ndarray,
     references: object,

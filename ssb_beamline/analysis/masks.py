@@ -71,8 +71,11 @@ def otsu_threshold(values: np.ndarray, *, nbins: int = 256) -> float:
 def _histogram(
     v: np.ndarray, nbins: int, rng: tuple[float, float]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``np.histogram(v, nbins, range=rng)``, over pixel chunks on the worker threads
-    for large maps (counts are additive; the bins are fixed by ``rng``)."""
+    """Histogram of a map, over pixel chunks for large maps.
+
+    ``np.histogram(v, nbins, range=rng)``, over pixel chunks on the worker threads
+    for large maps (counts are additive; the bins are fixed by ``rng``).
+    """
     from ._parallel import default_workers, run_chunks
 
     workers = default_workers()

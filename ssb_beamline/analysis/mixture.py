@@ -35,7 +35,7 @@ class GaussianComponents(NamedTuple):
     converged: bool
 
 
-def histogram_components(
+def histogram_components(  # noqa: PLR0915 -- one EM fit; its statements are the documented update equations
     values: np.ndarray,
     n_components: int = 2,
     *,

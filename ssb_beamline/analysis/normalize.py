@@ -92,7 +92,7 @@ def normalize_chunk(
     return out
 
 
-def normalize_stack(
+def normalize_stack(  # noqa: PLR0913 -- keyword-only options of the public scientific API (xraylarch pre_edge names)
     mu: np.ndarray,
     energies: np.ndarray,
     *,

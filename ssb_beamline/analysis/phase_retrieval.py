@@ -31,6 +31,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import fft as sfft
 
+from ssb_beamline.physics import (
+    delta_from_electron_density,
+    electron_density_from_delta,
+    wavelength_m,
+)
+
 __all__ = [
     "ctf_phase",
     "delta_from_electron_density",
@@ -43,8 +49,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-HC_EV_M = 1.239841984e-6  # h c in eV m (CODATA 2018)
-R_E_M = 2.8179403262e-15  # classical electron radius in m (CODATA 2018)
 _CHUNK_BYTES = 256 << 20
 
 
@@ -56,22 +60,6 @@ def _positive(value: float, name: str, example: str) -> float:
     if not np.isfinite(v) or v <= 0:
         raise ValueError(f"{name}={value!r} must be a finite positive number, e.g. {example}")
     return v
-
-
-def wavelength_m(energy_ev: float) -> float:
-    """X-ray wavelength in metres for a photon energy in eV.
-
-    Parameters
-    ----------
-    energy_ev : float
-        Photon energy, eV.
-
-    Examples
-    --------
-    >>> round(wavelength_m(17000.0) * 1e12, 3)   # pm
-    72.932
-    """
-    return HC_EV_M / _positive(energy_ev, "energy_ev", "17050.0")
 
 
 def _images(a: ArrayLike, name: str, min_ndim: int = 2) -> NDArray[np.float32]:
@@ -357,48 +345,3 @@ def phase_to_delta_projection(
     if pixel_size_m is not None:
         out = out / _positive(pixel_size_m, "pixel_size_m", "1e-7")
     return out.astype(ph.dtype if np.issubdtype(ph.dtype, np.floating) else np.float64)
-
-
-def electron_density_from_delta(delta: ArrayLike, energy_ev: float) -> NDArray:
-    """Electron density (electrons / nm^3) ``n_e = 2 pi delta / (r_e lambda^2)``.
-
-    Valid far from absorption edges (anomalous dispersion neglected).  Floating
-    inputs keep their dtype.
-
-    Parameters
-    ----------
-    delta : array_like
-        Refractive-index decrement.
-    energy_ev : float
-        Photon energy, eV.
-
-    Examples
-    --------
-    >>> round(float(electron_density_from_delta(1e-6, 17000)), 1)
-    419.2
-    """
-    d = np.asarray(delta)
-    lam = wavelength_m(energy_ev)
-    out = d * (2 * np.pi / (R_E_M * lam * lam) * 1e-27)
-    return out.astype(d.dtype) if np.issubdtype(d.dtype, np.floating) else out
-
-
-def delta_from_electron_density(n_e_per_nm3: ArrayLike, energy_ev: float) -> NDArray:
-    """Inverse of :func:`electron_density_from_delta` (``n_e`` in electrons / nm^3).
-
-    Parameters
-    ----------
-    n_e_per_nm3 : array_like
-        Electron density, electrons / nm^3.
-    energy_ev : float
-        Photon energy, eV.
-
-    Examples
-    --------
-    >>> float(delta_from_electron_density(electron_density_from_delta(1e-6, 8000.0), 8000.0))
-    1e-06
-    """
-    n = np.asarray(n_e_per_nm3)
-    lam = wavelength_m(energy_ev)
-    out = n * (R_E_M * lam * lam * 1e27 / (2 * np.pi))
-    return out.astype(n.dtype) if np.issubdtype(n.dtype, np.floating) else out

@@ -3,8 +3,8 @@
 The composite cathode of the source paper (Deng et al., Angew. Chem. 2025) has
 three solid phases: NMC811 active particles, the Li6PS5Cl solid electrolyte (SSE,
 the Li+ channels) and carbon / graphite (the e- channels), plus pores (void).
-:class:`Phase` defines the integer codes used by every phase map in the package
-(the simulator's phantom imports this enum).
+:class:`Phase` (defined in :mod:`ssb_beamline.physics`, re-exported here) holds
+the integer codes used by every phase map in the package.
 
 Segmentation uses absorption contrast: NMC (Ni, Co, Mn) absorbs most, the
 sulphide electrolyte less and carbon least, so a multi-Otsu split of an
@@ -17,31 +17,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from enum import IntEnum
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage as ndi
 from skimage.filters import threshold_multiotsu, threshold_otsu
 
+from ssb_beamline.physics import Phase
+
 __all__ = ["Phase", "segment_phases"]
 
 logger = logging.getLogger(__name__)
-
-
-class Phase(IntEnum):
-    """Integer codes of a phase map (``uint8``).
-
-    Examples
-    --------
-    >>> int(Phase.NMC), int(Phase.SSE), int(Phase.CARBON), int(Phase.VOID)
-    (1, 2, 3, 0)
-    """
-
-    VOID = 0
-    NMC = 1
-    SSE = 2
-    CARBON = 3
 
 
 # --------------------------------------------------------------------------- #
@@ -134,7 +120,7 @@ def _classes(values: NDArray, n_classes: int, what: str) -> NDArray:
     return np.asarray(threshold_multiotsu(values, classes=n_classes))
 
 
-def segment_phases(
+def segment_phases(  # noqa: PLR0912 -- the branches are the input checks, each with its own error message
     image: ArrayLike,
     *,
     below_edge: ArrayLike | None = None,

@@ -15,7 +15,13 @@ from scipy import fft as sfft
 
 from ._validation import check_angles, numeric_stack
 
-__all__ = ["check_center", "find_rotation_center", "mirror_shift", "opposed_pair_center"]
+__all__ = [
+    "check_center",
+    "find_rotation_center",
+    "median_center",
+    "mirror_shift",
+    "opposed_pair_center",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -190,3 +196,20 @@ def mirror_shift(reference: ArrayLike, moving: ArrayLike, *, min_overlap: int) -
         if (curve := left - 2 * mid + right) < 0:
             shift += 0.5 * (left - right) / curve
     return float(shift)
+
+
+def median_center(stack: np.ndarray, angles: np.ndarray, rows: int = 7) -> float:
+    """The rotation centre of a tomogram's projections ``(A, Z, X)``.
+
+    From the 0/180-degree pair when the scan reaches 180 degrees
+    (:func:`opposed_pair_center`: exact whatever
+    the angular sampling, which a fly scan on a busy machine makes irregular);
+    otherwise the median of Vo's method over ``rows`` rows (one row can mislead).
+    """
+    pair = opposed_pair_center(stack, angles)
+    if pair is not None and 0.0 < pair < stack.shape[-1] - 1:
+        return pair
+    picks = np.linspace(0.2, 0.8, rows) * (stack.shape[1] - 1)
+    found = [find_rotation_center(stack, angles, slice_index=round(r))
+             for r in picks]  # fmt: skip
+    return float(np.median(found))

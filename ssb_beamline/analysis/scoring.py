@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = ["MapScore", "score_map"]
+
 
 @dataclass(frozen=True)
 class MapScore:
@@ -17,6 +19,7 @@ class MapScore:
     bias: float
 
     def as_dict(self) -> dict[str, float]:
+        """The scores as a plain dict (for tables and JSON)."""
         return {
             "n_pixels": self.n_pixels,
             "median_abs_error": self.median_abs_error,

@@ -5,7 +5,8 @@ from .frames import FrameResolverError, HDF5FrameResolver
 from .guard import guarded
 from .holo_live import HoloLiveAnalysis, tomo_live_factory
 from .tomo_live import TomoLiveAnalysis, TomoOutcome
-from .xanes_live import LiveOutcome, LiveUpdate, ResultSink, XanesLiveAnalysis, xanes_live_factory
+from .xanes_factory import xanes_live_factory
+from .xanes_live import LiveOutcome, LiveUpdate, ResultSink, XanesLiveAnalysis
 
 __all__ = [
     "BackgroundCallback",

@@ -7,6 +7,8 @@ import queue
 import threading
 from collections.abc import Callable
 
+__all__ = ["BackgroundCallback", "CallbackFailedError"]
+
 logger = logging.getLogger(__name__)
 
 _STOP = object()
@@ -41,6 +43,7 @@ class BackgroundCallback:
         self._thread.start()
 
     def __call__(self, name: str, doc: dict) -> None:
+        """Queue a document for the worker thread (never blocks the RunEngine)."""
         if not self._thread.is_alive():
             raise CallbackFailedError(f"The {self.label} thread has stopped; cannot accept {name}.")
         self._queue.put((name, doc))

@@ -20,6 +20,8 @@ import numpy as np
 
 from ssb_beamline._uris import file_uri_path
 
+__all__ = ["HDF5_MIMETYPE", "FrameResolverError", "HDF5FrameResolver", "uri_to_path"]
+
 logger = logging.getLogger(__name__)
 
 HDF5_MIMETYPE = "application/x-hdf5"
@@ -100,6 +102,7 @@ class HDF5FrameResolver:
         self._resources[doc["uid"]] = doc
 
     def data_key(self, resource_uid: str) -> str:
+        """The data key of the frames a StreamResource describes."""
         return self._resources[resource_uid]["data_key"]
 
     def frames(self, datum: dict) -> np.ndarray:

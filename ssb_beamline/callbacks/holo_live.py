@@ -34,6 +34,7 @@ from ssb_beamline.analysis.phase_retrieval import (
     paganin_phase,
     phase_to_delta_projection,
 )
+from ssb_beamline.analysis.rotation_center import median_center
 
 from .tomo_live import (
     HOLO_PLANS,
@@ -41,9 +42,10 @@ from .tomo_live import (
     ProjectionRouter,
     TomoLiveAnalysis,
     TomoOutcome,
-    median_center,
 )
 from .xanes_results import ResultSink
+
+__all__ = ["NMC_THRESHOLD_E_NM3", "HoloLiveAnalysis", "tomo_live_factory"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ class HoloLiveAnalysis(ProjectionRouter):
     segment_field = "distance_key"
     segment_value = "holo_z"
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 -- keyword-only analysis options of the callback
         self, *, sink: ResultSink | None = None, delta_beta: float | None = None,
         method: str = "auto", ctf_alpha: float = 1e-6, center: float | None = None,
         filter_name: str = "hann", threshold: float | str = NMC_THRESHOLD_E_NM3,
@@ -100,6 +102,7 @@ class HoloLiveAnalysis(ProjectionRouter):
         self.small_radius_um = small_radius_um
 
     def setup(self) -> None:
+        """Read the holotomography parameters of the start document."""
         doc = self.start_doc
         distances = [t.get("propagation_distance_m") for t in self.tomograms]
         if doc.get("energy_ev") is None or None in distances:
@@ -131,10 +134,12 @@ class HoloLiveAnalysis(ProjectionRouter):
         self._angle_sum, self._angle_n = np.zeros(grid.size), np.zeros(grid.size)
 
     def correct(self, frame, flat, dark, flux):
+        """Flat-field corrected intensity of one projection."""
         intensity = tomography.flat_field_projections(frame[None], flat, dark, log=False)[0]
         return intensity / np.float32(flux)  # the flat was taken with another incident flux
 
     def ingest(self, k, index, projection):
+        """Keep projection ``index`` of distance ``k``."""
         j, px_m = int(self.index[k][index]), self.pixel_size_um * 1e-6
         if self._delta is None:
             self._delta = np.zeros((self._ready.size, *projection.shape), np.float32)
@@ -153,10 +158,12 @@ class HoloLiveAnalysis(ProjectionRouter):
         self._ready[j] = True
 
     def segment_complete(self, k, angles):
+        """Note that distance ``k`` has all its projections and angles."""
         np.add.at(self._angle_sum, self.index[k], angles)
         np.add.at(self._angle_n, self.index[k], 1.0)
 
     def finish(self, doc):
+        """Retrieve the phase, reconstruct, segment and publish at the stop document."""
         ok = self._ready & (self._angle_n > 0)
         if self._delta is None or ok.sum() < 2:
             raise ValueError(f"Run {self.outcome.run_uid}: too few complete projections.")

@@ -49,6 +49,7 @@ class Network3DOutcome:
 
     @property
     def ok(self) -> bool:
+        """True when the network model was computed without errors."""
         return self.model is not None and not self.errors
 
 
@@ -109,12 +110,14 @@ class Network3DLive(DocumentRouter):
         self.on_start: Callable[[Network3DOutcome], None] | None = None
 
     def start(self, doc):
+        """Begin a new outcome for the run."""
         self.outcome = Network3DOutcome(run_uid=doc["uid"])
         self._plan = doc.get("plan_name")
         if self.on_start is not None:
             self.on_start(self.outcome)
 
     def stop(self, doc):
+        """At the end of a 3D XANES run: segment, compute the network model, publish."""
         if self._plan != "xanes_tomo_scan":
             return
         try:

@@ -31,7 +31,7 @@ from ssb_beamline.analysis.segmentation3d import PhaseVolume
 
 from .xanes_results import MapContext
 
-__all__ = ["phase_volume_from_results", "project_phases", "registered_phase_source"]
+__all__ = ["project_phases", "registered_phase_source"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,22 +94,3 @@ def registered_phase_source(
 
     source.info = info  # type: ignore[attr-defined]
     return source
-
-
-def phase_volume_from_results(results, tomo_uid: str, version: str | None = None) -> PhaseVolume:
-    """The ``phases`` volume of a stored network result of a tomography run."""
-    from ssb_beamline.storage import read_results, result_versions
-
-    versions = [version] if version else result_versions(results, tomo_uid)[::-1]
-    for v in versions:
-        stored = read_results(results, tomo_uid, v)
-        if "phases" in stored.arrays:
-            md = stored.metadata
-            phases = np.asarray(stored.arrays["phases"], np.uint8)
-            return PhaseVolume(
-                phases, float(md["voxel_size_um"]), dict(md.get("segmentation") or {})
-            )
-    raise ValueError(
-        f"run {tomo_uid} has no stored 3D phase volume; run the 3D network analysis on it "
-        "first (a 3D XANES run with the network session, or replay_network3d)"
-    )

@@ -24,14 +24,24 @@ from ssb_beamline._jsonable import jsonable
 from ssb_beamline.analysis import (
     analyse_xanes_stack,
     angles_from_monitor,
-    rotation_center,
     tomography,
 )
-from ssb_beamline.storage.results import slice_chunks
+from ssb_beamline.analysis.rotation_center import median_center
 
 from .frames import HDF5FrameResolver
 from .guard import guarded
-from .xanes_results import ResultSink, result_arrays, result_metadata
+from .pairing import FramePairing
+from .xanes_results import ResultSink, result_arrays, result_metadata, volume_chunks
+
+__all__ = [
+    "HOLO_PLANS",
+    "TOMO_PLANS",
+    "XANES_VOLUMES",
+    "ProjectionRouter",
+    "TomoLiveAnalysis",
+    "TomoOutcome",
+    "jsonable",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -57,28 +67,12 @@ class TomoOutcome:
 
     @property
     def ok(self) -> bool:
+        """Whether the analysis ended without error."""
         return not self.errors and bool(self.volumes)
 
 
 #: Decorator of the tomography handlers (see :func:`.guard.guarded`).
 guarded_tomo = guarded("live tomography")
-
-
-def median_center(stack: np.ndarray, angles: np.ndarray, rows: int = 7) -> float:
-    """The rotation centre of a tomogram's projections ``(A, Z, X)``.
-
-    From the 0/180-degree pair when the scan reaches 180 degrees
-    (:func:`~ssb_beamline.analysis.rotation_center.opposed_pair_center`: exact whatever
-    the angular sampling, which a fly scan on a busy machine makes irregular);
-    otherwise the median of Vo's method over ``rows`` rows (one row can mislead).
-    """
-    pair = rotation_center.opposed_pair_center(stack, angles)
-    if pair is not None and 0.0 < pair < stack.shape[-1] - 1:
-        return pair
-    picks = np.linspace(0.2, 0.8, rows) * (stack.shape[1] - 1)
-    found = [rotation_center.find_rotation_center(stack, angles, slice_index=round(r))
-             for r in picks]  # fmt: skip
-    return float(np.median(found))
 
 
 class ProjectionRouter(DocumentRouter):
@@ -98,10 +92,9 @@ class ProjectionRouter(DocumentRouter):
         super().__init__()
         self.sink, self.source, self._failed = sink, source, False
         self.outcome, self._frames = TomoOutcome(run_uid=""), HDF5FrameResolver()
+        self._pairs = FramePairing("")  # events and frames waiting for each other
         self._stream_of: dict[str, str] = {}  # descriptor uid -> stream name
         self._eventless: set[str] = set()  # fly streams: frames come only as StreamDatum
-        self._external: set[str] = set()  # descriptors whose events wait for a StreamDatum
-        self._pending, self._waiting = {}, {}  # frames awaiting their event, events their frame
         self._dark_sum, self._dark_n = None, 0
         self._flat_sums: dict[int, list] = {}  # tomogram -> [sum, n, i0 sum]
         self._flats: dict[int, tuple[np.ndarray, float]] = {}  # tomogram -> (mean, i0)
@@ -110,12 +103,14 @@ class ProjectionRouter(DocumentRouter):
 
     @guarded_tomo
     def start(self, doc):
+        """Read the tomograms, keys and angles of the run from its start document."""
         self.start_doc = doc
         self.outcome.run_uid, self.outcome.plan_name = doc["uid"], doc.get("plan_name")
         if missing := [k for k in ("detector_key", "angles_deg", "mode") if k not in doc]:
             raise ValueError(f"Run {doc['uid']} lacks {missing} in its start document: it was "
                              "not taken with ssb_beamline's tomography plans.")  # fmt: skip
         self.detector_key = doc["detector_key"]
+        self._pairs.detector_key = self.detector_key
         self.timestamp_key = doc.get("timestamp_key") or f"{self.detector_key}-timestamp"
         self.rotation_key, self.i0_key = doc.get("rotation_key"), doc.get("i0_key")
         self.monitor_key = doc.get("monitor_key") or self.rotation_key
@@ -137,18 +132,21 @@ class ProjectionRouter(DocumentRouter):
 
     @guarded_tomo
     def descriptor(self, doc):
+        """Note each stream and whether its frames come as StreamDatum documents."""
         self._stream_of[doc["uid"]] = doc["name"]
         if all(key.get("external") for key in doc["data_keys"].values()):
             self._eventless.add(doc["uid"])
         elif doc["data_keys"].get(self.detector_key, {}).get("external"):
-            self._external.add(doc["uid"])
+            self._pairs.mark_external(doc["uid"])
 
     @guarded_tomo
     def stream_resource(self, doc):
+        """Open the HDF5 file a StreamResource describes."""
         self._frames.stream_resource(doc)
 
     @guarded_tomo
     def stream_datum(self, doc):
+        """Pair the frames (or time stamps) of a StreamDatum with their events."""
         key = self._frames.data_key(doc["stream_resource"])
         desc, seq = doc["descriptor"], doc["seq_nums"]
         segment = self.segment_of_stream.get(self._stream_of.get(desc, ""))
@@ -160,19 +158,17 @@ class ProjectionRouter(DocumentRouter):
         if key != self.detector_key:
             return
         frames = self._frames.frames(doc)
-        for offset, seq_num in enumerate(range(seq["start"], seq["stop"])):
-            if desc in self._eventless:
-                if segment is not None:
+        if desc in self._eventless:  # frames without events: the segment's next projections
+            if segment is not None:
+                for offset, seq_num in enumerate(range(seq["start"], seq["stop"])):
                     self._projection(segment, seq_num - 1, frames[offset], None, None)
-                continue
-            event = self._waiting.pop((desc, seq_num), None)
-            if event is None:
-                self._pending[(desc, seq_num)] = frames[offset]
-            else:  # the event came first (e.g. a run exported from tiled)
-                self._handle_frame(event, frames[offset])
+            return
+        for event, frame in self._pairs.add_frames(desc, seq["start"], frames):
+            self._handle_frame(event, frame)
 
     @guarded_tomo
     def event(self, doc):
+        """Keep a monitor reading, or pair an event with its frame."""
         stream = self._stream_of.get(doc["descriptor"], "")
         if stream in self.segment_of_monitor and self.monitor_key in doc["data"]:
             k, t = self.segment_of_monitor[stream], doc["timestamps"].get(self.monitor_key)
@@ -181,17 +177,13 @@ class ProjectionRouter(DocumentRouter):
             )
             self._check_ready(k)
             return
-        key = (doc["descriptor"], doc["seq_num"])
-        frame = self._pending.pop(key, None)
-        if frame is None and isinstance(doc["data"].get(self.detector_key), np.ndarray | list):
-            frame = np.asarray(doc["data"][self.detector_key])  # frames filled into the event
+        frame = self._pairs.add_event(doc)
         if frame is not None:
             self._handle_frame(doc, frame)
-        elif doc["descriptor"] in self._external:
-            self._waiting[key] = doc  # its frame arrives with a StreamDatum
 
     @guarded_tomo
     def stop(self, doc):
+        """Complete every tomogram still open, then finish the run's analysis."""
         self._frames.close()
         for k in sorted(set(range(len(self.n_angles))) - self.done):
             try:
@@ -277,8 +269,7 @@ class ProjectionRouter(DocumentRouter):
         if self.sink is not None:
             self.outcome.stored_at = self.sink.publish(
                 self.outcome.run_uid, arrays, units=units, metadata=self.outcome.metadata,
-                tables=tables, chunks={k: slice_chunks(v.shape) for k, v in arrays.items()
-                                       if v.ndim >= 3},
+                tables=tables, chunks=volume_chunks(self.sink, arrays),
             )  # fmt: skip
 
 
@@ -317,15 +308,18 @@ class TomoLiveAnalysis(ProjectionRouter):
         self.segment_angles: dict[int, np.ndarray] = {}
 
     def correct(self, frame, flat, dark, flux):
+        """Attenuation (absorbance) of one projection."""
         # + ln(flux): the flat was taken with another incident flux than the projection
         return tomography.flat_field_projections(frame[None], flat, dark)[0] + math.log(flux)
 
     def ingest(self, k, index, projection):
+        """Keep projection ``index`` of tomogram ``k``."""
         if k not in self._stacks:
             self._stacks[k] = np.zeros((self.n_angles[k], *projection.shape), np.float32)
         self._stacks[k][index] = projection
 
     def segment_complete(self, k, angles):
+        """Reconstruct tomogram ``k`` in the background once it is complete."""
         self._futures[k] = self._pool.submit(self._reconstruct, k, self._stacks.pop(k), angles)
 
     def _reconstruct(self, k: int, stack: np.ndarray, angles: np.ndarray) -> None:
@@ -345,6 +339,7 @@ class TomoLiveAnalysis(ProjectionRouter):
                     self.outcome.segment_seconds[k])  # fmt: skip
 
     def finish(self, doc):
+        """Wait for the reconstructions and publish the volumes at the stop document."""
         for k, future in sorted(self._futures.items()):
             try:
                 future.result()

@@ -30,6 +30,7 @@ from ssb_beamline.analysis import (
 
 from .frames import HDF5FrameResolver
 from .guard import guarded
+from .pairing import FramePairing
 from .xanes_results import (
     RESULT_UNITS,
     LiveOutcome,
@@ -53,7 +54,6 @@ __all__ = [
     "XanesLiveAnalysis",
     "result_arrays",
     "result_metadata",
-    "xanes_live_factory",
 ]
 
 logger = logging.getLogger(__name__)
@@ -108,11 +108,8 @@ class XanesLiveAnalysis(DocumentRouter):
         self.outcome = LiveOutcome(run_uid="")
         self._failed = False
         self._frames = HDF5FrameResolver()
+        self._pairs = FramePairing("")  # events and frames waiting for each other
         self._streams: dict[str, str] = {}  # descriptor uid -> stream name
-        # frames and events waiting for each other, by (descriptor uid, seq_num)
-        self._pending: dict[tuple[str, int], np.ndarray] = {}
-        self._waiting_events: dict[tuple[str, int], dict] = {}
-        self._external: set[str] = set()  # descriptors whose frames come as StreamDatum
         self._dark_sum: np.ndarray | None = None
         self._dark_count = 0
         self._dark: np.ndarray | None = None
@@ -129,6 +126,7 @@ class XanesLiveAnalysis(DocumentRouter):
     # -- documents ------------------------------------------------------------
     @_guarded
     def start(self, doc):
+        """Read the energies and data keys of the run from its start document."""
         self._start = doc
         self.outcome.run_uid = doc["uid"]
         missing = [k for k in ("energies_ev", "detector_key", "energy_key") if k not in doc]
@@ -139,15 +137,17 @@ class XanesLiveAnalysis(DocumentRouter):
             )
         self.energies = np.asarray(doc["energies_ev"], dtype=float)
         self.detector_key = doc["detector_key"]
+        self._pairs.detector_key = self.detector_key
         self.energy_key = doc["energy_key"]
         self.i0_key = doc.get("i0_key")
 
     @_guarded
     def descriptor(self, doc):
+        """Note each stream; allocate the stack at the first detector stream."""
         self._streams[doc["uid"]] = doc["name"]
         key = doc["data_keys"].get(self.detector_key)
         if key is not None and key.get("external"):
-            self._external.add(doc["uid"])
+            self._pairs.mark_external(doc["uid"])
         if key is not None and self._stack is None:
             # Allocate the stack at the first detector stream (the darks), and touch
             # every page now: a fresh page costs a fault on first write, which would
@@ -164,33 +164,26 @@ class XanesLiveAnalysis(DocumentRouter):
 
     @_guarded
     def stream_resource(self, doc):
+        """Open the HDF5 file a StreamResource describes."""
         self._frames.stream_resource(doc)
 
     @_guarded
     def stream_datum(self, doc):
+        """Pair the detector frames of a StreamDatum with their events."""
         if self._frames.data_key(doc["stream_resource"]) != self.detector_key:
             return
         frames = self._frames.frames(doc)
-        seq = doc["seq_nums"]
-        for offset, seq_num in enumerate(range(seq["start"], seq["stop"])):
-            key = (doc["descriptor"], seq_num)
-            event = self._waiting_events.pop(key, None)
-            if event is None:
-                self._pending[key] = frames[offset]
-            else:  # the event came first (e.g. a run exported from tiled)
-                self._handle_frame(event, frames[offset])
+        for event, frame in self._pairs.add_frames(
+            doc["descriptor"], doc["seq_nums"]["start"], frames
+        ):
+            self._handle_frame(event, frame)
 
     @_guarded
     def event(self, doc):
-        key = (doc["descriptor"], doc["seq_num"])
-        data = doc["data"]
-        frame = self._pending.pop(key, None)
-        if frame is None and isinstance(data.get(self.detector_key), np.ndarray | list):
-            frame = np.asarray(data[self.detector_key])  # frames filled into the event
+        """Pair an event with its frame (or keep it until the frame arrives)."""
+        frame = self._pairs.add_event(doc)
         if frame is not None:
             self._handle_frame(doc, frame)
-        elif doc["descriptor"] in self._external:
-            self._waiting_events[key] = doc  # its frame arrives with a StreamDatum
 
     def _handle_frame(self, doc: dict, frame: np.ndarray) -> None:
         stream = self._streams.get(doc["descriptor"])
@@ -228,6 +221,7 @@ class XanesLiveAnalysis(DocumentRouter):
 
     @_guarded
     def stop(self, doc):
+        """Compute the maps of the run, run the post-processors and publish."""
         self._frames.close()
         no_image = self._stack is None or not self._filled.any()
         if no_image and doc.get("exit_status") in ("abort", "fail"):
@@ -280,7 +274,9 @@ class XanesLiveAnalysis(DocumentRouter):
             "frames_planned": int(filled.size),
             **result_metadata(maps),
         }
-        context = MapContext(self.outcome.run_uid, self._start, self.energies[filled], stack)
+        context = MapContext(
+            self.outcome.run_uid, self._start, self.energies[filled], stack, self.references
+        )
         extra = self._post_process(dict(arrays), context)
         if self.sink is not None:
             self.outcome.stored_at = self.sink.publish(
@@ -381,29 +377,3 @@ class XanesLiveAnalysis(DocumentRouter):
         finite = edge[np.isfinite(edge)]
         self._last_estimate = float(np.median(finite)) if finite.size else None
         return self._last_estimate
-
-
-def xanes_live_factory(
-    references: Any,
-    *,
-    sink: ResultSink | None = None,
-    on_update: Callable[[LiveUpdate], None] | None = None,
-    outcomes: list[LiveOutcome] | None = None,
-    post_processors: Sequence[MapPostProcessor] = (),
-) -> Callable[[str, dict], tuple[list, list]]:
-    """A ``RunRouter`` factory: one :class:`XanesLiveAnalysis` per ``xanes_scan`` run.
-
-    Each run's :class:`LiveOutcome` is appended to ``outcomes`` when given.
-    """
-
-    def factory(name: str, start_doc: dict) -> tuple[list, list]:
-        if start_doc.get("plan_name") != "xanes_scan":
-            return [], []
-        callback = XanesLiveAnalysis(
-            references, sink=sink, on_update=on_update, post_processors=post_processors
-        )
-        if outcomes is not None:
-            outcomes.append(callback.outcome)
-        return [callback], []
-
-    return factory

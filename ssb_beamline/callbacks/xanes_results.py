@@ -24,11 +24,16 @@ __all__ = [
     "ResultSink",
     "result_arrays",
     "result_metadata",
+    "volume_chunks",
 ]
 
 
 class ResultSink(Protocol):
-    """Where results are published (e.g. :class:`ssb_beamline.storage.TiledResultSink`)."""
+    """Where results are published (e.g. :class:`ssb_beamline.storage.TiledResultSink`).
+
+    A sink may also carry a chunking hint for volumes, ``slice_chunks(shape)``
+    (see :func:`volume_chunks`).
+    """
 
     def publish(
         self,
@@ -39,7 +44,23 @@ class ResultSink(Protocol):
         metadata: Mapping[str, Any],
         tables: Mapping[str, Any] | None = None,
         chunks: Mapping[str, tuple[int, ...]] | None = None,
-    ) -> str: ...
+    ) -> str:
+        """Store ``arrays`` (and ``tables``) as the next result version; return its path."""
+
+
+def volume_chunks(
+    sink: ResultSink, arrays: Mapping[str, np.ndarray]
+) -> dict[str, tuple[int, ...]] | None:
+    """The chunk shapes the sink asks for its volumes (arrays of >= 3 dimensions).
+
+    A sink carries its chunking hint as an optional ``slice_chunks(shape)``
+    method (e.g. :class:`ssb_beamline.storage.TiledResultSink`: one slice per
+    chunk); a sink without one stores every array as it chooses (``None``).
+    """
+    hint = getattr(sink, "slice_chunks", None)
+    if hint is None:
+        return None
+    return {k: tuple(hint(v.shape)) for k, v in arrays.items() if np.ndim(v) >= 3}
 
 
 @dataclass(frozen=True)
@@ -50,6 +71,7 @@ class MapContext:
     start: Mapping[str, Any]
     energies: np.ndarray
     absorbance: np.ndarray  # (N, H, W) float32, the frames analysed
+    references: object = None  # the references the maps were analysed with (None: shipped)
 
 
 @dataclass
@@ -71,7 +93,8 @@ class MapPostProcessor(Protocol):
 
     name: str
 
-    def __call__(self, maps: Mapping[str, np.ndarray], context: MapContext) -> PostResult: ...
+    def __call__(self, maps: Mapping[str, np.ndarray], context: MapContext) -> PostResult:
+        """Extra results computed from the maps and the run's data."""
 
 
 @dataclass
@@ -130,6 +153,7 @@ class LiveOutcome:
 
     @property
     def ok(self) -> bool:
+        """Whether the analysis ended without error."""
         return not self.errors and self.maps is not None
 
 

@@ -28,6 +28,28 @@ from .stubs import (
     set_exposure,
 )
 
+__all__ = [
+    "FlyGeometry",
+    "TomoSeries",
+    "angle_orders",
+    "check_fly_axis",
+    "check_rotation",
+    "darks",
+    "device_md",
+    "flats",
+    "fly_geometries",
+    "fly_geometry",
+    "fly_rotation",
+    "prepare_tomo",
+    "readback_of",
+    "run_tomo_series",
+    "segment_streams",
+    "series_fly_md",
+    "step_rotation",
+    "tomogram_list",
+    "validate_fly_timing",
+]
+
 
 def validate_fly_timing(deadtime: float, lead_time: float) -> None:
     """Raise ``ValueError`` unless ``deadtime >= 0`` and ``lead_time > 0`` (s)."""
@@ -247,64 +269,80 @@ def prepare_tomo(detector: Any, rotation: Any, sample_x: Any, angle_list: Sequen
     return old_velocity, sample_in, energy_ev
 
 
-def run_tomo_series(
-    start_md: Mapping[str, Any],
-    *,
-    detector: Any,
-    rotation: Any,
-    sample_x: Any,
-    shutter: Any,
-    i0: Readable,
-    stager: StreamStager,
-    tomograms: Sequence[Mapping[str, Any]],
-    flies: Sequence[FlyGeometry],
-    move_to: Callable[[int], PlanGen] | None,
-    extra: Sequence[Readable],
-    sample_out: float,
-    sample_in: float,
-    n_dark: int,
-    n_flat: int,
-    exposure: float | None,
-    deadtime: float,
-    shutter_open: Any,
-    shutter_closed: Any,
-    old_velocity: Any,
-    devices: Sequence[Any],
-) -> PlanGen:
-    """Open a run, take darks, then each tomogram (move, flats, rotation); restore at the end.
+@dataclass(frozen=True)
+class TomoSeries:
+    """What :func:`run_tomo_series` runs: devices, tomograms, counts and restore state.
 
     Each entry of ``tomograms`` gives ``angles_deg``, ``stream`` and
-    ``monitor_stream``; ``flies`` (empty for step scans) the fly geometry of each.
+    ``monitor_stream``; ``flies`` (empty for step scans) the fly geometry of each;
+    ``move_to(k)`` (optional) moves to tomogram ``k``'s energy / distance.
     ``extra`` readables (energy, distance) are read with every flat and step frame.
-    ``devices`` go in the baseline; the sample, shutter and rotation speed are
-    restored whatever happens.
+    ``devices`` go in the baseline; ``sample_in``, ``shutter_open`` and
+    ``old_velocity`` (None: unchanged) are restored whatever happens.
     """
+
+    detector: Any
+    rotation: Any
+    sample_x: Any
+    shutter: Any
+    i0: Readable
+    stager: StreamStager
+    tomograms: Sequence[Mapping[str, Any]]
+    flies: Sequence[FlyGeometry]
+    move_to: Callable[[int], PlanGen] | None
+    extra: Sequence[Readable]
+    sample_out: float
+    sample_in: float
+    n_dark: int
+    n_flat: int
+    exposure: float | None
+    deadtime: float
+    shutter_open: Any
+    shutter_closed: Any
+    old_velocity: Any
+    devices: Sequence[Any]
+
+
+def run_tomo_series(start_md: Mapping[str, Any], series: TomoSeries) -> PlanGen:
+    """Open a run, take darks, then each tomogram (move, flats, rotation); restore at the end.
+
+    The three tomography plans (``tomo_scan``, ``xanes_tomo_scan``,
+    ``holotomo_scan``) differ only in their :class:`TomoSeries`.
+    """
+    t = series
+    detector, rotation, sample_x, shutter, stager = (
+        t.detector, t.rotation, t.sample_x, t.shutter, t.stager
+    )  # fmt: skip
 
     def scan() -> PlanGen:
         yield from bps.open_run(md=start_md)
-        yield from darks(stager, [detector, i0], shutter, n_dark, shutter_closed, shutter_open)
-        for k, tomogram in enumerate(tomograms):
+        yield from darks(
+            stager, [detector, t.i0], shutter, t.n_dark, t.shutter_closed, t.shutter_open
+        )
+        for k, tomogram in enumerate(t.tomograms):
             yield from bps.checkpoint()
-            if move_to is not None:
-                yield from move_to(k)
-            yield from flats(stager, [detector, i0, *extra], sample_x, sample_out, sample_in,
-                             n_flat)  # fmt: skip
+            if t.move_to is not None:
+                yield from t.move_to(k)
+            yield from flats(stager, [detector, t.i0, *t.extra], sample_x, t.sample_out,
+                             t.sample_in, t.n_flat)  # fmt: skip
             yield from bps.checkpoint()
-            if not flies:
-                yield from step_rotation(stager, [detector, rotation, *extra, i0], rotation,
+            if not t.flies:
+                yield from step_rotation(stager, [detector, rotation, *t.extra, t.i0], rotation,
                                          tomogram["angles_deg"])  # fmt: skip
             else:
                 yield from stager.close()
-                yield from fly_rotation(detector, rotation, flies[k], len(tomogram["angles_deg"]),
-                                        exposure, deadtime, tomogram["stream"],
+                yield from fly_rotation(detector, rotation, t.flies[k], len(tomogram["angles_deg"]),
+                                        t.exposure, t.deadtime, tomogram["stream"],
                                         tomogram["monitor_stream"])  # fmt: skip
         yield from stager.close()
         return (yield from bps.close_run())
 
     def restore() -> PlanGen:
         yield from stager.close()
-        yield from bps.mv(sample_x, sample_in, shutter, shutter_open)
-        if old_velocity is not None:
-            yield from bps.mv(rotation.velocity, old_velocity)
+        yield from bps.mv(sample_x, t.sample_in, shutter, t.shutter_open)
+        if t.old_velocity is not None:
+            yield from bps.mv(rotation.velocity, t.old_velocity)
 
-    return (yield from bpp.finalize_wrapper(bpp.baseline_wrapper(scan(), list(devices)), restore()))
+    return (
+        yield from bpp.finalize_wrapper(bpp.baseline_wrapper(scan(), list(t.devices)), restore())
+    )

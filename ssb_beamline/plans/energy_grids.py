@@ -11,6 +11,14 @@ from typing import Literal
 
 import numpy as np
 
+__all__ = [
+    "NI_K_EDGE_PRESETS",
+    "NI_K_EDGE_REGIONS_EV",
+    "edge_grid",
+    "ni_k_edge_grid",
+    "validate_energies",
+]
+
 #: Ni K-edge grid regions (eV): scan start, start and end of the fine edge region, scan end.
 NI_K_EDGE_REGIONS_EV = (8300.0, 8328.0, 8360.0, 8450.0)
 

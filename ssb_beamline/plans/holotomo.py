@@ -11,6 +11,7 @@ from bluesky.utils import plan
 from bluesky_queueserver import parameter_annotation_decorator
 
 from ._tomo_common import (
+    TomoSeries,
     angle_orders,
     device_md,
     fly_geometries,
@@ -27,6 +28,8 @@ from .stubs import (
     read_limits,
 )
 from .tomo import QUEUE_ANGLES, AngleRange, validate_tomo_args
+
+__all__ = ["MAX_DISTANCES", "MIN_DISTANCES", "holotomo_scan", "validate_distances"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +65,7 @@ def validate_distances(distances: Sequence[float]) -> list[float]:
 
 @plan
 @parameter_annotation_decorator({"parameters": {"angles": QUEUE_ANGLES}})
-def holotomo_scan(
+def holotomo_scan(  # noqa: PLR0913 -- bluesky plan: keyword arguments are the queue server's parameter form
     detector: Triggerable,
     rotation: Movable,
     holo_z: Movable,
@@ -222,14 +225,14 @@ def holotomo_scan(
         def move_to(k: int) -> PlanGen:
             yield from bps.mv(holo_z, distance_list[k])
 
-        return (yield from run_tomo_series(
-            start_md, detector=detector, rotation=rotation, sample_x=sample_x, shutter=shutter,
+        return (yield from run_tomo_series(start_md, TomoSeries(
+            detector=detector, rotation=rotation, sample_x=sample_x, shutter=shutter,
             i0=i0, stager=StreamStager(detector), tomograms=tomograms, flies=flies,
             move_to=move_to, extra=[holo_z], sample_out=sample_out, sample_in=sample_in,
             n_dark=n_dark, n_flat=n_flat, exposure=exposure, deadtime=deadtime,
             shutter_open=shutter_open, shutter_closed=shutter_closed, old_velocity=old_velocity,
             devices=[holo_z, rotation, sample_x, *([energy] if energy is not None else []),
                      *baseline],
-        ))  # fmt: skip
+        )))  # fmt: skip
 
     return checked_scan()

@@ -13,6 +13,18 @@ import bluesky.plan_stubs as bps
 from bluesky.protocols import Readable
 from bluesky.utils import Msg
 
+__all__ = [
+    "StreamStager",
+    "check_energy_focus",
+    "check_sample_out",
+    "check_within_limits",
+    "data_key",
+    "limits_label",
+    "move_energy",
+    "read_limits",
+    "set_exposure",
+]
+
 PlanGen = Generator[Msg, Any, Any]
 
 

@@ -72,7 +72,7 @@ def _check_references(reference_ratios: Sequence[float] | None) -> list[float] |
     return refs
 
 
-def _raster_scan(plan_name: str, detector: Any, energy: Any, stage_x: Any, stage_y: Any,
+def _raster_scan(plan_name: str, detector: Any, energy: Any, stage_x: Any, stage_y: Any,  # noqa: PLR0913 -- the shared body of the STXM plans takes all their devices and options
                  shutter: Any, i0: Any, energy_list: list[float], raster: Raster,
                  sample_out: Sequence[float], extra_md: Mapping[str, Any], n_dark: int,
                  n_i0: int, shutter_open: Any, shutter_closed: Any,
@@ -163,7 +163,7 @@ def _raster_scan(plan_name: str, detector: Any, energy: Any, stage_x: Any, stage
 
 
 @plan
-def stxm_ratio_scan(
+def stxm_ratio_scan(  # noqa: PLR0913 -- bluesky plan: keyword arguments are the queue server's parameter form
     detector: Triggerable,
     energy: Movable,
     stage_x: Movable,
@@ -303,7 +303,7 @@ def stxm_ratio_scan(
 
 
 @plan
-def stxm_stack_scan(
+def stxm_stack_scan(  # noqa: PLR0913 -- bluesky plan: keyword arguments are the queue server's parameter form
     detector: Triggerable,
     energy: Movable,
     stage_x: Movable,

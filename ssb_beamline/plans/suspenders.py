@@ -27,6 +27,8 @@ from ophyd_async.core import SignalR
 
 from ssb_beamline.devices.shutter import is_open
 
+__all__ = ["SIGNAL_ATTRS", "SignalWatch", "beamline_suspenders", "checkpoint_after_each_event"]
+
 logger = logging.getLogger(__name__)
 
 #: Readback attribute names tried, in order, to find a device's signal.

@@ -17,6 +17,7 @@ from bluesky_queueserver import parameter_annotation_decorator
 
 from ._tomo_common import (  # noqa: F401  (building blocks re-exported from here)
     FlyGeometry,
+    TomoSeries,
     check_fly_axis,
     check_rotation,
     darks,
@@ -32,6 +33,18 @@ from ._tomo_common import (  # noqa: F401  (building blocks re-exported from her
     validate_fly_timing,
 )
 from .stubs import PlanGen, StreamStager, data_key
+
+__all__ = [
+    "HALF_TURN_DEG",
+    "QUEUE_ANGLES",
+    "AngleRange",
+    "resolve_angles",
+    "tomo_scan",
+    "validate_angles",
+    "validate_count",
+    "validate_exposure",
+    "validate_tomo_args",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +163,7 @@ def validate_tomo_args(angles: Any, mode: str, exposure_time: float | None, n_da
 
 @plan
 @parameter_annotation_decorator({"parameters": {"angles": QUEUE_ANGLES}})
-def tomo_scan(
+def tomo_scan(  # noqa: PLR0913 -- bluesky plan: keyword arguments are the queue server's parameter form
     detector: Triggerable,
     rotation: Movable,
     sample_x: Movable,
@@ -291,13 +304,13 @@ def tomo_scan(
         start_md.update(md or {})
         tomogram = {"angles_deg": angle_list, "stream": "primary",
                     "monitor_stream": "rotation_monitor"}  # fmt: skip
-        return (yield from run_tomo_series(
-            start_md, detector=detector, rotation=rotation, sample_x=sample_x, shutter=shutter,
+        return (yield from run_tomo_series(start_md, TomoSeries(
+            detector=detector, rotation=rotation, sample_x=sample_x, shutter=shutter,
             i0=i0, stager=StreamStager(detector), tomograms=[tomogram], flies=flies,
             move_to=None, extra=(), sample_out=sample_out, sample_in=sample_in, n_dark=n_dark,
             n_flat=n_flat, exposure=exposure, deadtime=deadtime, shutter_open=shutter_open,
             shutter_closed=shutter_closed, old_velocity=old_velocity,
             devices=[rotation, sample_x, *([energy] if energy is not None else []), *baseline],
-        ))  # fmt: skip
+        )))  # fmt: skip
 
     return checked_scan()

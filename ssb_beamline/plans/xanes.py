@@ -27,7 +27,7 @@ __all__ = ["FocusModel", "xanes_scan"]
 
 @plan
 @parameter_annotation_decorator(QUEUE_FOCUS_ANNOTATION)
-def xanes_scan(
+def xanes_scan(  # noqa: C901, PLR0913, PLR0915 -- bluesky plan: keyword arguments are the queue server's parameter form
     detector: Triggerable,
     energy: Movable,
     zone_plate_z: Movable,

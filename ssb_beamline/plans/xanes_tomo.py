@@ -10,6 +10,7 @@ from bluesky.utils import plan
 from bluesky_queueserver import parameter_annotation_decorator
 
 from ._tomo_common import (  # noqa: F401  (segment_streams is re-exported from here)
+    TomoSeries,
     angle_orders,
     device_md,
     fly_geometries,
@@ -30,6 +31,8 @@ from .stubs import (
 )
 from .tomo import QUEUE_ANGLES, AngleRange, validate_tomo_args
 
+__all__ = ["xanes_tomo_scan"]
+
 logger = logging.getLogger(__name__)
 
 
@@ -37,7 +40,7 @@ logger = logging.getLogger(__name__)
 @parameter_annotation_decorator(
     {"parameters": {**QUEUE_FOCUS_ANNOTATION["parameters"], "angles": QUEUE_ANGLES}}
 )
-def xanes_tomo_scan(
+def xanes_tomo_scan(  # noqa: PLR0913 -- bluesky plan: keyword arguments are the queue server's parameter form
     detector: Triggerable,
     energy: Movable,
     zone_plate_z: Movable,
@@ -206,13 +209,13 @@ def xanes_tomo_scan(
             yield from move_energy(energy, zone_plate_z, detector_z, energy_list, focus_positions,
                                    index)  # fmt: skip
 
-        return (yield from run_tomo_series(
-            start_md, detector=detector, rotation=rotation, sample_x=sample_x, shutter=shutter,
+        return (yield from run_tomo_series(start_md, TomoSeries(
+            detector=detector, rotation=rotation, sample_x=sample_x, shutter=shutter,
             i0=i0, stager=StreamStager(detector), tomograms=tomograms, flies=flies,
             move_to=move_to, extra=[energy], sample_out=sample_out, sample_in=sample_in,
             n_dark=n_dark, n_flat=n_flat, exposure=exposure, deadtime=deadtime,
             shutter_open=shutter_open, shutter_closed=shutter_closed, old_velocity=old_velocity,
             devices=[energy, zone_plate_z, detector_z, rotation, sample_x, *baseline],
-        ))  # fmt: skip
+        )))  # fmt: skip
 
     return checked_scan()

@@ -21,6 +21,8 @@ from ssb_beamline.report import write_xanes_figures
 from ssb_beamline.sim_devices.phantom import PhantomConfig
 from ssb_beamline.storage import read_results
 
+__all__ = ["run_demo", "scan_and_report"]
+
 logger = logging.getLogger(__name__)
 
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from event_model import RunRouter
 
+from ssb_beamline.analysis.segmentation3d import PhaseVolume
 from ssb_beamline.callbacks.background import BackgroundCallback
 from ssb_beamline.callbacks.network3d_live import Network3DOutcome, network3d_factory
 from ssb_beamline.callbacks.tomo_live import TomoOutcome
@@ -34,6 +35,7 @@ from ssb_beamline.storage.replay import ReplayError, check_run_closed, resolve_u
 
 __all__ = [
     "network_2d_from_3d",
+    "phase_volume_from_results",
     "replay_network3d",
     "run_network_demo",
     "simulated_network_session",
@@ -198,3 +200,22 @@ def network_2d_from_3d(
                                    {"particles": result.metadata},
                                    title=f"2D from 3D run {tomo_uid[:8]}")  # fmt: skip
     return result, paths
+
+
+def phase_volume_from_results(results, tomo_uid: str, version: str | None = None) -> PhaseVolume:
+    """The ``phases`` volume of a stored network result of a tomography run."""
+    from ssb_beamline.storage import read_results, result_versions
+
+    versions = [version] if version else result_versions(results, tomo_uid)[::-1]
+    for v in versions:
+        stored = read_results(results, tomo_uid, v)
+        if "phases" in stored.arrays:
+            md = stored.metadata
+            phases = np.asarray(stored.arrays["phases"], np.uint8)
+            return PhaseVolume(
+                phases, float(md["voxel_size_um"]), dict(md.get("segmentation") or {})
+            )
+    raise ValueError(
+        f"run {tomo_uid} has no stored 3D phase volume; run the 3D network analysis on it "
+        "first (a 3D XANES run with the network session, or replay_network3d)"
+    )

@@ -1,4 +1,4 @@
-"""Did the worker receive every document of a run? (0MQ PUB/SUB may drop some.)
+"""Whether the worker received every document of a run (0MQ PUB/SUB may drop some).
 
 A subscriber that joined late, or fell behind 0MQ's high-water mark, misses
 documents without being told. :class:`RunTracker` counts what arrived for one run

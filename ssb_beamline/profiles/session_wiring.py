@@ -19,13 +19,13 @@ from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.storage import TiledStore
 
 if TYPE_CHECKING:
-    from ssb_beamline.profiles.simulated import SimulatedBeamline
+    from ssb_beamline.profiles.sim_session import SimulatedSession
 
 __all__ = ["attach_tomo_analysis", "wire_session"]
 
 
 def wire_session(
-    session: SimulatedBeamline,
+    session: SimulatedSession,
     store: TiledStore,
     ring_current: Any,
     fe_shutter: Any,
@@ -63,7 +63,7 @@ def wire_session(
 
 
 def attach_tomo_analysis(
-    session: SimulatedBeamline,
+    session: SimulatedSession,
     store: TiledStore,
     write_to_tiled: bool = True,
     tomo_options: Mapping[str, Any] | None = None,

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bluesky.run_engine import RunEngine
-from bluesky.utils import RunEngineInterrupted
 from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
 from ophyd_async.plan_stubs import ensure_connected
 
-from ssb_beamline.callbacks import LiveOutcome, LiveUpdate
-from ssb_beamline.callbacks.background import BackgroundCallback, CallbackFailedError
-from ssb_beamline.diskspace import DiskFullError, disk_full_cause
+from ssb_beamline.callbacks import LiveUpdate
+from ssb_beamline.callbacks.background import BackgroundCallback
 from ssb_beamline.plans import ni_k_edge_grid, xanes_scan
 from ssb_beamline.plans.focus_models import FocusModel, register_focus_model
 from ssb_beamline.plans.suspenders import checkpoint_after_each_event
 from ssb_beamline.private_files import make_private_dir
 from ssb_beamline.profiles.session_wiring import wire_session
+from ssb_beamline.profiles.sim_session import (
+    RunAborted,
+    SimulatedSession,
+    quiet_disk_full_tracebacks,
+)
 from ssb_beamline.profiles.zmq_link import attach_publisher
 from ssb_beamline.progress import LogProgress, enable_progress_logging
 from ssb_beamline.sim_devices.factory import SimTXM, make_sim_txm
@@ -30,6 +33,18 @@ from ssb_beamline.storage import TiledResultSink, TiledStore, open_store
 from ssb_beamline.storage.catalog import ScanIdCounter
 from ssb_beamline.storage.journal import DocumentJournal, JournaledWriter
 from ssb_beamline.storage.server_config import default_data_dir
+
+__all__ = [
+    "SIM_FOCUS_MODEL",
+    "RunAborted",
+    "SimulatedBeamline",
+    "attach_journaled_writer",
+    "new_run_engine",
+    "quiet_disk_full_tracebacks",
+    "result_sink",
+    "sim_focus_model",
+    "simulated_beamline",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -53,61 +68,8 @@ def sim_focus_model(txm: Any) -> FocusModel:
     return focus
 
 
-class RunAborted(RunEngineInterrupted):
-    """A paused run was aborted when the session closed; its data are stored.
-
-    Attributes
-    ----------
-    uids : tuple of str
-        Start uids of the aborted run(s) (exit_status "abort" in tiled).
-    """
-
-    def __init__(self, uids: tuple[str, ...]) -> None:
-        self.uids = tuple(uids)
-        names = ", ".join(uids) or "(none)"
-        super().__init__(
-            f"The scan was interrupted and aborted; run {names} is stored in tiled with "
-            "exit_status 'abort', with every event taken before the interruption."
-        )
-
-
-class _DropExpectedAbort(logging.Filter):
-    """Drop the RunEngine's "Run aborted" traceback while we abort on purpose."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "Run aborted"
-
-
-class _DropDiskFullTraceback(logging.Filter):
-    """Drop the RunEngine's "Run aborted" traceback of a run stopped by a full disk.
-
-    :meth:`SimulatedBeamline.run` raises the `DiskFullError` itself, whose message
-    names the file system and the fix; the traceback would only bury it.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        return not (record.getMessage() == "Run aborted" and disk_full_cause(exc) is not None)
-
-
-_DISK_FULL_FILTER = _DropDiskFullTraceback()
-
-
-def quiet_disk_full_tracebacks(RE: RunEngine) -> None:
-    """Install :class:`_DropDiskFullTraceback` on the RunEngine's logger (once).
-
-    Parameters
-    ----------
-    RE : RunEngine
-        The session's RunEngine.
-    """
-    re_logger = getattr(RE.log, "logger", None)  # bluesky's shared "bluesky" logger
-    if re_logger is not None and _DISK_FULL_FILTER not in re_logger.filters:
-        re_logger.addFilter(_DISK_FULL_FILTER)
-
-
 @dataclass
-class SimulatedBeamline:
+class SimulatedBeamline(SimulatedSession[SimTXM]):
     """Everything a simulated XANES session needs, wired together.
 
     Attributes
@@ -131,121 +93,6 @@ class SimulatedBeamline:
     publisher : bluesky.callbacks.zmq.Publisher or None
         The 0MQ publisher, when documents go to an analysis worker.
     """
-
-    RE: RunEngine
-    txm: SimTXM
-    store: TiledStore
-    outcomes: list[LiveOutcome] = field(default_factory=list)
-    on_update: Callable[[LiveUpdate], None] | None = None
-    writer: BackgroundCallback | None = None
-    journal: DocumentJournal | None = None
-    live: BackgroundCallback | None = None
-    faults: FaultSchedule | None = None
-    aborted: list[str] = field(default_factory=list)
-    #: Start uids of the runs this session took (another process may share the journal).
-    own_runs: set[str] = field(default_factory=set)
-    publisher: Any = None  # bluesky's 0MQ Publisher, when documents go to a worker
-    _fault_token: int | None = field(default=None, repr=False)
-
-    def run(self, plan, *, timeout: float = 600.0) -> tuple[str, ...]:
-        """Run a plan, then wait until its data are written and analysed.
-
-        Raises
-        ------
-        CallbackFailedError
-            If writing to tiled failed (the message says where and why).
-        bluesky.utils.RunEngineInterrupted
-            If the run paused (Ctrl-C, ``RE.request_pause``): it stays paused; call
-            :meth:`resume` or :meth:`abort` (closing the session aborts it).
-        ssb_beamline.diskspace.DiskFullError
-            If the detector's file system filled up: the run is closed (exit status
-            "fail") with the frames taken so far, journaled and written to tiled.
-        """
-        try:
-            uids = self.RE(plan)
-        except Exception as exc:
-            full = disk_full_cause(exc)
-            if full is None:
-                raise
-            self._finish((), timeout)  # the closed run reaches the journal and tiled
-            raise DiskFullError(full.path, str(full)) from exc
-        return self._finish(uids, timeout)
-
-    def resume(self, *, timeout: float = 600.0) -> tuple[str, ...]:
-        """Resume a paused run from its last checkpoint; then as :meth:`run`."""
-        return self._finish(self.RE.resume(), timeout)
-
-    def abort(self, reason: str = "", *, timeout: float = 600.0) -> tuple[str, ...]:
-        """Abort a paused run: it is stored with exit_status "abort" and its stop document.
-
-        Returns the start uids of the aborted run(s), after their documents are written.
-        """
-        # bluesky logs the traceback of the abort it was asked for; this one is expected
-        quiet = _DropExpectedAbort()
-        re_logger = getattr(self.RE.log, "logger", None)
-        if re_logger is not None:
-            re_logger.addFilter(quiet)
-        try:
-            uids = self.RE.abort(reason)
-        finally:
-            if re_logger is not None:
-                re_logger.removeFilter(quiet)
-        self.aborted.extend(uids)
-        logger.warning("Run(s) %s aborted%s", ", ".join(uids), f": {reason}" if reason else "")
-        return self._finish(uids, timeout)
-
-    def inject_faults(self, schedule: FaultSchedule | None) -> FaultSchedule | None:
-        """Fire ``schedule`` during the next runs (replaces the previous schedule).
-
-        The schedule is bound to this TXM's ring current and front-end shutter and
-        to ``RE.request_pause``; None removes the current schedule.
-        """
-        if self._fault_token is not None:
-            self.RE.unsubscribe(self._fault_token)
-            self._fault_token = None
-        self.faults = self.txm.faults = schedule
-        if schedule is not None:
-            schedule.bind(
-                ring=self.txm.ring_current,
-                fe_shutter=self.txm.fe_shutter,
-                pause=self.RE.request_pause,
-            )
-            self._fault_token = self.RE.subscribe(schedule)
-        return schedule
-
-    def _finish(self, uids: tuple[str, ...], timeout: float) -> tuple[str, ...]:
-        self.own_runs.update(uids)
-        if self.live is not None:
-            try:
-                self.live.flush(timeout)
-            except CallbackFailedError:
-                logger.exception("live analysis failed; the acquisition was not affected")
-        if self.writer is not None:
-            self.writer.flush(timeout)
-            pending = self.journaled_only()
-            if pending:
-                logger.error(
-                    "%d run(s) are not (completely) in tiled yet: %s. Their documents are "
-                    "journaled in %s; run `ssb-beamline sync` when tiled is back.",
-                    len(pending),
-                    ", ".join(pending),
-                    self.journal.directory,
-                )
-        return uids
-
-    def journaled_only(self) -> list[str]:
-        """This session's runs whose documents are journaled but not all in tiled.
-
-        Runs of other sessions sharing the data directory (their live runs are
-        pending too) are not this session's concern.
-        """
-        if self.journal is None:
-            return []
-        return [uid for uid in self.journal.pending() if uid in self.own_runs]
-
-    def _notify(self, update: LiveUpdate) -> None:
-        if self.on_update is not None:
-            self.on_update(update)
 
     def xanes(
         self,
@@ -298,31 +145,6 @@ class SimulatedBeamline:
             md=md,
         )
 
-    def close(self) -> None:
-        """Abort a paused run (so that it is stored complete), then stop the workers."""
-        try:
-            if self.RE.state == "paused":
-                self.abort("the session closed while the run was paused")
-        finally:
-            self.RE.clear_suspenders()  # also stops polling the ring current and shutter
-            for worker in (self.live, self.writer):
-                if worker is not None:
-                    worker.close()
-            if self.publisher is not None:
-                self.publisher.close()
-            self.store.close()
-
-    def __enter__(self) -> SimulatedBeamline:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        aborted_before = len(self.aborted)
-        self.close()
-        if isinstance(exc, RunEngineInterrupted) and not isinstance(exc, RunAborted):
-            uids = tuple(self.aborted[aborted_before:])
-            if uids:
-                raise RunAborted(uids) from exc
-
 
 def result_sink(store: TiledStore) -> TiledResultSink:
     """Where live results go: tiled's ``results``, linked from each run, journaled on failure.
@@ -351,12 +173,12 @@ def new_run_engine(store: TiledStore) -> RunEngine:
     return RE
 
 
-def attach_journaled_writer(session: SimulatedBeamline, store: TiledStore) -> None:
+def attach_journaled_writer(session: SimulatedSession, store: TiledStore) -> None:
     """Journal every document locally and write it to tiled, on a background thread.
 
     Parameters
     ----------
-    session : SimulatedBeamline
+    session : SimulatedSession
         The session to subscribe the writer to.
     store : TiledStore
         Where the documents go, and whose journal folder keeps them meanwhile.
@@ -366,7 +188,7 @@ def attach_journaled_writer(session: SimulatedBeamline, store: TiledStore) -> No
     session.RE.subscribe(session.writer)
 
 
-def simulated_beamline(
+def simulated_beamline(  # noqa: PLR0913 -- keyword-only options of the simulated session
     *,
     tiled_uri: str | None = None,
     data_dir: str | Path | None = None,

@@ -40,9 +40,9 @@ from ssb_beamline.plans.tomo import tomo_scan
 from ssb_beamline.plans.xanes_tomo import xanes_tomo_scan
 from ssb_beamline.private_files import make_private_dir
 from ssb_beamline.profiles.session_wiring import attach_tomo_analysis
+from ssb_beamline.profiles.sim_session import SimulatedSession
 from ssb_beamline.profiles.simulated import (
     SIM_FOCUS_MODEL,
-    SimulatedBeamline,
     attach_journaled_writer,
     new_run_engine,
     quiet_disk_full_tracebacks,
@@ -61,6 +61,17 @@ from ssb_beamline.sim_devices.refraction import (
 from ssb_beamline.sim_devices.tomo_factory import SimTomo, make_sim_tomo
 from ssb_beamline.storage import open_store
 from ssb_beamline.storage.server_config import default_data_dir
+
+__all__ = [
+    "FLY_EXPOSURE_S",
+    "HOLO_DISTANCE_MM",
+    "HOLO_ENERGY_EV",
+    "SimulatedTomography",
+    "full_view_margin",
+    "nmc_delta_beta",
+    "pad_phantom3d",
+    "simulated_tomo",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +147,8 @@ def nmc_delta_beta(energy_ev: float, soc: float = 0.35) -> float:
 
 
 @dataclass
-class SimulatedTomography(SimulatedBeamline):
-    """A simulated tomography session (``txm`` holds the `SimTomo`, also as ``tomo``).
+class SimulatedTomography(SimulatedSession[SimTomo]):
+    """A simulated tomography session (``txm`` is its `SimTomo`, also as ``tomo``).
 
     Attributes
     ----------
@@ -204,8 +215,11 @@ class SimulatedTomography(SimulatedBeamline):
                  exposure_time: float = FLY_EXPOSURE_S, n_dark: int = 5, n_flat: int = 5,
                  sample: Mapping[str, Any] | None = None, md: Mapping[str, Any] | None = None,
                  **kwargs: Any):  # fmt: skip
-        """A ``holotomo_scan`` plan; the start document gets the effective propagation
-        distances, NMC's ``delta_beta`` at the energy and the separator plane (z = 0)."""
+        """A ``holotomo_scan`` plan of this session.
+
+        The start document gets the effective propagation
+        distances, NMC's ``delta_beta`` at the energy and the separator plane (z = 0).
+        """
         t = self.tomo
         effective = [t.model.holo.effective_distance_m(z) for z in distances_mm]
         extra = {"separator_index": 0.0, **dict(md or {})}
@@ -217,7 +231,7 @@ class SimulatedTomography(SimulatedBeamline):
                              md=extra, **self._common(sample), **kwargs)  # fmt: skip
 
 
-def simulated_tomo(
+def simulated_tomo(  # noqa: PLR0913 -- keyword-only options of the simulated session
     *,
     mode: str = "txm",
     phantom: Phantom3DConfig | Phantom3D | None = None,

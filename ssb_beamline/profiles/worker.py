@@ -108,6 +108,10 @@ class _TaggedSink:
         }
         self.journaled: set[str] = set()  # runs whose results wait in the local journal
 
+    def slice_chunks(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The store's chunking hint for volumes."""
+        return self.sink.slice_chunks(shape)
+
     def publish(self, run_uid, arrays, *, metadata, **kwargs) -> str:
         try:
             return self.sink.publish(run_uid, arrays, metadata={**metadata, **self.tag}, **kwargs)
@@ -154,6 +158,7 @@ class AnalysisWorker:
 
     # -- intake (the dispatcher's thread): never blocks ---------------------------
     def __call__(self, name: str, doc: dict) -> None:
+        """Queue a document for the worker's analysis (never blocks the caller)."""
         self._idle.clear()
         self._queue.put((name, doc))
 

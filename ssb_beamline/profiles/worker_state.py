@@ -90,6 +90,7 @@ class WorkerState:
         self._save()
 
     def is_done(self, uid: str) -> bool:
+        """Whether run ``uid`` has been analysed and stored."""
         return uid in self.done
 
     def _save(self) -> None:

@@ -53,7 +53,7 @@ def robust_range(
     return vmin, vmax
 
 
-def map_panel(ax, image, pixel_size_um: float | None, *, cmap: str = "viridis",
+def map_panel(ax, image, pixel_size_um: float | None, *, cmap: str = "viridis",  # noqa: PLR0913 -- keyword-only figure options
               label: str = "", vmin: float | None = None, vmax: float | None = None,
               title: str = "", note: str | None = None, colorbar: bool = True,
               axis_names: tuple[str, str] = ("x", "y")):  # fmt: skip

@@ -15,10 +15,11 @@ ground-truth maps::
     RE(bps.mv(txm.energy, 8350.0, txm.zp_z, fp.zp_z_mm, txm.det_z, fp.det_z_mm))
     truth = txm.truth_edge_energy_map()  # eV, NaN outside NMC
 
-Frames of one staged detector share one HDF5 file and one StreamResource, so keep
-dark, flat and sample frames in one event stream (read ``txm.shutter`` and
-``txm.sample.x`` with them to tell them apart): TiledWriter attaches the resource
-to the first stream that uses it.
+Frames of one staged detector share one HDF5 file and one StreamResource, and
+TiledWriter attaches a resource to the first stream that uses it; so the plans
+restage the detector whenever the stream changes
+(:class:`ssb_beamline.plans.stubs.StreamStager`), and dark, flat and sample
+frames each land in their own stream and file.
 """
 
 from .detector import DATA_PATH, TXMDetector, validate_exposure_time

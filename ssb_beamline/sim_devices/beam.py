@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["make_beam_profile"]
+
 
 def make_beam_profile(
     shape: tuple[int, int],

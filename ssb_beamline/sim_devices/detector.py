@@ -43,6 +43,19 @@ from ssb_beamline.private_files import create_private_file, make_private_dir
 from .image_model import TXMImageModel
 from .state import BeamlineStateSources
 
+__all__ = [
+    "DATA_PATH",
+    "MAX_EXPOSURE_S",
+    "SimCamera",
+    "TXMAcquireLogic",
+    "TXMDataLogic",
+    "TXMDetector",
+    "TXMFrameFile",
+    "TXMFrameWriter",
+    "TXMTriggerLogic",
+    "validate_exposure_time",
+]
+
 logger = logging.getLogger(__name__)
 
 #: HDF5 dataset holding the frames.
@@ -152,6 +165,22 @@ class TXMFrameWriter:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def truncate(self, n_frames: int) -> int:
+        """Shrink the open file to its first ``n_frames`` frames; return how many went.
+
+        A pause rewinds to the last saved event: frames written after it are
+        dropped here, and the rewind retakes them.
+        """
+        file = self._file
+        if file is None or file.frames_written <= n_frames:
+            return 0
+        dropped = file.frames_written - n_frames
+        file.data.resize(n_frames, axis=0)
+        file.data.flush()
+        file.frames_written = n_frames
+        self._set_images_written(n_frames)
+        return dropped
 
     async def acquire(self) -> None:
         """Expose ``number_of_frames`` frames in real time and write them."""

@@ -31,6 +31,17 @@ from .stage import SampleStage
 from .state import BeamlineStateSources
 from .xray_physics import truth_edge_energy_map
 
+__all__ = [
+    "DEFAULT_ENERGY_EV",
+    "DET_Z_LIMITS_MM",
+    "ENERGY_LIMITS_EV",
+    "ZP_Z_LIMITS_MM",
+    "MotionConfig",
+    "PauseSafeTXMDetector",
+    "SimTXM",
+    "make_sim_txm",
+]
+
 logger = logging.getLogger(__name__)
 
 #: Monochromator range (FXI 18-ID operates about 5-11 keV), eV.
@@ -115,7 +126,7 @@ class PauseSafeTXMDetector(TXMDetector):
                 continue
             uid = provider.bundles[0].stream_resource_doc["uid"]
             saved = self._saved_frames.get(uid, 0) if self._observed else provider.last_emitted
-            dropped = _truncate_frames(self, saved)
+            dropped = self.writer.truncate(saved)
             provider.last_emitted = min(provider.last_emitted, saved)
             if dropped:
                 self.frames_dropped += dropped
@@ -126,20 +137,6 @@ class PauseSafeTXMDetector(TXMDetector):
 
     async def resume(self) -> None:
         """Nothing to do: the next trigger writes where the stored frames end."""
-
-
-def _truncate_frames(detector: TXMDetector, n_frames: int) -> int:
-    """Shrink the detector's open HDF5 file to ``n_frames`` frames; return how many went."""
-    writer = detector.writer
-    file = writer._file  # the frame file is private to detector.py
-    if file is None or file.frames_written <= n_frames:
-        return 0
-    dropped = file.frames_written - n_frames
-    file.data.resize(n_frames, axis=0)
-    file.data.flush()
-    file.frames_written = n_frames
-    writer._set_images_written(n_frames)
-    return dropped
 
 
 @dataclass
@@ -227,7 +224,7 @@ class SimTXM:
         return self._truth_cache["edge"]
 
 
-def make_sim_txm(
+def make_sim_txm(  # noqa: PLR0913 -- keyword-only options of the simulator
     phantom_config: PhantomConfig | None = None,
     path_provider: PathProvider | None = None,
     *,

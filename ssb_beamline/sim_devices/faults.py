@@ -27,6 +27,18 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+__all__ = [
+    "Closable",
+    "Dumpable",
+    "Fault",
+    "FaultKind",
+    "FaultSchedule",
+    "FiredFault",
+    "fe_shutter_closure",
+    "pause_request",
+    "ring_dump",
+]
+
 logger = logging.getLogger(__name__)
 
 
@@ -41,13 +53,15 @@ class FaultKind(StrEnum):
 class Dumpable(Protocol):
     """A ring-current device that can lose its beam (`SimRingCurrent`)."""
 
-    def dump(self, duration_s: float) -> None: ...
+    def dump(self, duration_s: float) -> None:
+        """Dump the stored beam for ``duration_s`` seconds."""
 
 
 class Closable(Protocol):
     """A shutter an interlock can hold closed (`SimShutter`)."""
 
-    def close_for(self, duration_s: float) -> None: ...
+    def close_for(self, duration_s: float) -> None:
+        """Close for ``duration_s`` seconds, then reopen."""
 
 
 @dataclass(frozen=True)

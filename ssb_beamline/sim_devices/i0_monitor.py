@@ -11,6 +11,8 @@ import numpy as np
 from ophyd_async.core import StandardReadable, soft_signal_r_and_setter
 from ophyd_async.core import StandardReadableFormat as Format
 
+__all__ = ["FluxDriftModel", "I0Monitor", "RingSource"]
+
 
 @dataclass
 class FluxDriftModel:

@@ -20,6 +20,19 @@ from .phantom import Phantom
 from .state import BeamlineState
 from .xray_physics import transmission
 
+__all__ = [
+    "MIN_BLUR_SIGMA_PX",
+    "POISSON_EXACT_BELOW",
+    "UINT16_MAX",
+    "DetectorNoiseConfig",
+    "DriftConfig",
+    "OpticsConfig",
+    "TXMImageModel",
+    "defocus_blur",
+    "noisy_frame",
+    "optics_blur_sigma_px",
+]
+
 logger = logging.getLogger(__name__)
 
 #: Blur below this sigma (px) is not applied (it is below the pixel size).

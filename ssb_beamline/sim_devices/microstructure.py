@@ -13,6 +13,17 @@ from scipy import ndimage
 
 from .phantom_config import PhantomConfig
 
+__all__ = [
+    "contact_directions",
+    "contact_patches",
+    "contacts",
+    "place_particles",
+    "render_fibres",
+    "render_spheres",
+    "render_sse",
+    "restrict_contacts",
+]
+
 logger = logging.getLogger(__name__)
 
 

@@ -30,6 +30,8 @@ from ophyd_async.core import (
 from ophyd_async.core import StandardReadableFormat as Format
 from ophyd_async.epics.motor import MotorLimitsError
 
+__all__ = ["UPDATE_PERIOD_S", "AxisLimitsError", "SimAxis", "SimAxisMoveLogic"]
+
 logger = logging.getLogger(__name__)
 
 #: Readback update period while moving, s.

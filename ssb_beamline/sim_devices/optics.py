@@ -28,6 +28,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = [
+    "HC_EV_NM",
+    "MAGNIFICATION",
+    "OUTERMOST_ZONE_NM",
+    "ZONE_PLATE_DIAMETER_UM",
+    "FocusPositions",
+    "defocus_blur_radius_um",
+    "defocus_blur_sigma_px",
+    "focal_length_mm",
+    "focus_positions",
+    "numerical_aperture",
+    "wavelength_nm",
+]
+
 #: h*c in eV*nm.
 HC_EV_NM = 1239.8419843320026
 

@@ -16,7 +16,8 @@ state = 2 + SOC) carries the heterogeneity reported by Deng et al. (2025):
   the contacts with SSE (Li+) and carbon (e-) are a few point-like patches per
   particle (``point_contacts``), and the SOC rises with the combined impedance
   ``c`` of the diffusion-distance model (Deng et al. Fig. 4;
-  `ssb_beamline.analysis.diffusion_distance_maps` on the true phases),
+  `ssb_beamline.sim_devices.truth_distance.truth_distances` on the true phases,
+  an algorithm independent of the analysis' `diffusion_distance_maps` it scores),
   ``soc += impedance_amplitude * (c - mean_particle(c))``; a particle without
   carbon (or SSE) contact uses its one normalised distance. The particle mean is
   unchanged, so the size law holds exactly; the SOC-weighted centroid moves away
@@ -41,8 +42,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from ssb_beamline.analysis.diffusion import diffusion_distance_maps
-
 from .microstructure import (
     contact_directions,
     contact_patches,
@@ -54,6 +53,7 @@ from .microstructure import (
     restrict_contacts,
 )
 from .phantom_config import SOC_CLIP, PhantomConfig, Phase
+from .truth_distance import truth_distances
 
 __all__ = ["SOC_CLIP", "Phantom", "PhantomConfig", "Phase", "make_phantom"]
 
@@ -172,71 +172,19 @@ def make_phantom(config: PhantomConfig | None = None) -> Phantom:
     config = config or PhantomConfig()
     rng = np.random.default_rng(config.seed)
     px = config.pixel_size_um
-
-    centers, radii_um, pairs = place_particles(config, rng)
+    geo = _geometry(config, rng)
+    centers, radii_um, labels, phase = geo["centers"], geo["radii_um"], geo["labels"], geo["phase"]
     n = len(radii_um)
-    t_nmc, labels = render_spheres(config.shape, centers, radii_um / px, px)
     nmc = labels > 0
-    t_sse = render_sse(config, labels, rng)
-    tangents: list = []
-    patches = None
-    if config.point_contacts:
-        patches = contact_patches(config, n, rng)
-        tangents = [(centers[i], radii_um[i] / px, a) for i in range(n) for a in patches[1][i]]
-    t_c = render_fibres(config, rng, tangents)
-    if patches is not None:
-        restrict_contacts(config, labels, centers, t_sse, t_c, patches)
-    t_c[nmc] = 0.0
-    carbon = t_c > 0
-    t_sse[nmc | carbon] = 0.0
-    sse = t_sse > 0
-
-    phase = np.full(config.shape, Phase.VOID, np.uint8)
-    phase[sse] = Phase.SSE
-    phase[carbon] = Phase.CARBON
-    phase[nmc] = Phase.NMC
-
-    contact_sse = contacts(labels, sse)
-    contact_carbon = contacts(labels, carbon)
+    contact_sse = contacts(labels, phase == Phase.SSE)
+    contact_carbon = contacts(labels, phase == Phase.CARBON)
     direction = contact_directions(labels, contact_sse | contact_carbon, centers, rng)
-
-    target = config.designed_particle_soc(radii_um) + rng.normal(
-        0.0, config.soc_particle_sigma, size=n
-    )
-    rows, cols = np.nonzero(nmc)
-    lab = labels[rows, cols] - 1
-    maps = None
-    if config.soc_model == "diffusion" and n:
-        diffusion_log = logging.getLogger("ssb_beamline.analysis.diffusion")
-        level = diffusion_log.level  # particles without carbon contact are by design
-        diffusion_log.setLevel(logging.ERROR)
-        try:
-            maps = diffusion_distance_maps(phase, pixel_size_um=px, labels=labels)
-        finally:
-            diffusion_log.setLevel(level)
-        gradient = config.impedance_amplitude * _impedance_term(maps, labels, n)[rows, cols]
-    else:
-        proj = (rows - centers[lab, 0]) * direction[lab, 0] + (cols - centers[lab, 1]) * direction[
-            lab, 1
-        ]
-        gradient = config.polarisation_amplitude * proj / (radii_um[lab] / px)
-    values = target[lab] + gradient + rng.normal(0.0, config.soc_noise_sigma, size=rows.size)
-    soc = np.zeros(config.shape, np.float32)
-    soc[rows, cols] = np.clip(values, *SOC_CLIP)
-
-    index = np.arange(1, n + 1)
+    soc, target, maps = _soc_field(config, rng, phase, labels, centers, radii_um, direction)
+    mean, std, offset, shift_direction = _particle_truth(soc, nmc, labels, n, px)
+    if maps is not None and n:  # the direction of the actual centroid shift
+        direction = shift_direction
     nan1 = np.array([np.nan])
-    if n:
-        mean = np.asarray(ndimage.mean(soc, labels, index))
-        std = np.asarray(ndimage.standard_deviation(soc, labels, index))
-        geo = np.asarray(ndimage.center_of_mass(nmc, labels, index)).reshape(n, 2)
-        wtd = np.asarray(ndimage.center_of_mass(soc, labels, index)).reshape(n, 2)
-        offset = np.hypot(*(wtd - geo).T) * px
-        if maps is not None:  # the direction of the actual centroid shift
-            shift = wtd - geo
-            direction = shift / np.maximum(np.hypot(*shift.T), 1e-12)[:, None]
-    else:
-        mean = std = offset = np.empty(0)
+    t_nmc, t_sse, t_c, pairs = geo["t_nmc"], geo["t_sse"], geo["t_c"], geo["pairs"]
 
     def _pad(a: np.ndarray) -> np.ndarray:
         a = np.asarray(a, dtype=float)
@@ -266,6 +214,76 @@ def make_phantom(config: PhantomConfig | None = None) -> Phantom:
         combined_impedance=None if maps is None else maps.combined,
         core_shell=None if maps is None else maps.core_shell,
     )
+
+
+def _geometry(config: PhantomConfig, rng: np.random.Generator) -> dict:
+    """Particles, electrolyte and carbon: thicknesses, labels and the phase map."""
+    px = config.pixel_size_um
+    centers, radii_um, pairs = place_particles(config, rng)
+    n = len(radii_um)
+    t_nmc, labels = render_spheres(config.shape, centers, radii_um / px, px)
+    nmc = labels > 0
+    t_sse = render_sse(config, labels, rng)
+    tangents: list = []
+    patches = None
+    if config.point_contacts:
+        patches = contact_patches(config, n, rng)
+        tangents = [(centers[i], radii_um[i] / px, a) for i in range(n) for a in patches[1][i]]
+    t_c = render_fibres(config, rng, tangents)
+    if patches is not None:
+        restrict_contacts(config, labels, centers, t_sse, t_c, patches)
+    t_c[nmc] = 0.0
+    carbon = t_c > 0
+    t_sse[nmc | carbon] = 0.0
+    phase = np.full(config.shape, Phase.VOID, np.uint8)
+    phase[t_sse > 0] = Phase.SSE
+    phase[carbon] = Phase.CARBON
+    phase[nmc] = Phase.NMC
+    return dict(centers=centers, radii_um=radii_um, pairs=pairs, labels=labels, phase=phase,
+                t_nmc=t_nmc, t_sse=t_sse, t_c=t_c)  # fmt: skip
+
+
+def _soc_field(config, rng, phase, labels, centers, radii_um, direction):
+    """SOC per NMC pixel: the particle's target plus the diffusion (or linear) gradient.
+
+    Returns the SOC map, the per-particle targets and the truth distance maps
+    (None for the linear model).
+    """
+    px = config.pixel_size_um
+    n = len(radii_um)
+    target = config.designed_particle_soc(radii_um) + rng.normal(
+        0.0, config.soc_particle_sigma, size=n
+    )
+    rows, cols = np.nonzero(labels > 0)
+    lab = labels[rows, cols] - 1
+    maps = None
+    if config.soc_model == "diffusion" and n:
+        maps = truth_distances(phase, labels, px)
+        gradient = config.impedance_amplitude * _impedance_term(maps, labels, n)[rows, cols]
+    else:
+        proj = (rows - centers[lab, 0]) * direction[lab, 0] + (cols - centers[lab, 1]) * direction[
+            lab, 1
+        ]
+        gradient = config.polarisation_amplitude * proj / (radii_um[lab] / px)
+    values = target[lab] + gradient + rng.normal(0.0, config.soc_noise_sigma, size=rows.size)
+    soc = np.zeros(config.shape, np.float32)
+    soc[rows, cols] = np.clip(values, *SOC_CLIP)
+    return soc, target, maps
+
+
+def _particle_truth(soc, nmc, labels, n: int, px: float):
+    """Per-particle SOC mean / std, centroid offset (um) and its direction."""
+    if not n:
+        empty = np.empty(0)
+        return empty, empty, empty, np.empty((0, 2))
+    index = np.arange(1, n + 1)
+    mean = np.asarray(ndimage.mean(soc, labels, index))
+    std = np.asarray(ndimage.standard_deviation(soc, labels, index))
+    geo = np.asarray(ndimage.center_of_mass(nmc, labels, index)).reshape(n, 2)
+    wtd = np.asarray(ndimage.center_of_mass(soc, labels, index)).reshape(n, 2)
+    shift = wtd - geo
+    offset = np.hypot(*shift.T) * px
+    return mean, std, offset, shift / np.maximum(np.hypot(*shift.T), 1e-12)[:, None]
 
 
 def _impedance_term(maps, labels: np.ndarray, n: int) -> np.ndarray:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from ssb_beamline.analysis.phases import Phase
+from ssb_beamline.physics import Phase
 
 from .phantom_config import SOC_CLIP
 from .refraction import (

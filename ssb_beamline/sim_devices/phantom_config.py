@@ -1,6 +1,6 @@
 """Configuration of the synthetic composite-cathode phantom.
 
-Phase codes are :class:`ssb_beamline.analysis.phases.Phase` (re-exported here).
+Phase codes are :class:`ssb_beamline.physics.Phase` (re-exported here).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Literal
 
 import numpy as np
 
-from ssb_beamline.analysis.phases import Phase
+from ssb_beamline.physics import Phase
 
 __all__ = ["SOC_CLIP", "PhantomConfig", "Phase"]
 

@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import sparse
 
-from ssb_beamline.analysis.phases import Phase
+from ssb_beamline.physics import Phase
 
 from .fresnel import holo_intensity
 from .refraction import delta_from_electron_density, phase_attenuation_per_um, wavelength_m

@@ -49,6 +49,15 @@ from .optics import HC_EV_NM
 if TYPE_CHECKING:
     from .tomo_detector import TomoState
 
+__all__ = [
+    "HoloGeometry",
+    "ProjectionImageModel",
+    "Projector",
+    "Sphere",
+    "SphereProjector",
+    "default_spheres",
+]
+
 logger = logging.getLogger(__name__)
 
 TomoMode = Literal["txm", "holo"]

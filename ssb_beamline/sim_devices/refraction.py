@@ -27,15 +27,10 @@ import numpy as np
 import xraydb
 from numpy.typing import ArrayLike
 
-from ssb_beamline.analysis.phase_retrieval import R_E_M as CLASSICAL_ELECTRON_RADIUS_M
-from ssb_beamline.analysis.phase_retrieval import (
-    delta_from_electron_density as _delta_from_density,
-)
-from ssb_beamline.analysis.phase_retrieval import (
-    electron_density_from_delta as _density_from_delta,
-)
-from ssb_beamline.analysis.phase_retrieval import wavelength_m
-from ssb_beamline.analysis.phases import Phase
+from ssb_beamline.physics import R_E_M as CLASSICAL_ELECTRON_RADIUS_M
+from ssb_beamline.physics import Phase, wavelength_m
+from ssb_beamline.physics import delta_from_electron_density as _delta_from_density
+from ssb_beamline.physics import electron_density_from_delta as _density_from_delta
 
 from .xray_physics import CARBON_DENSITY_G_CM3, absorption_coefficients
 
@@ -101,7 +96,7 @@ def delta_from_electron_density(n_e_per_nm3: ArrayLike, energy_ev: float) -> np.
     """``delta = r_e lambda^2 n_e / (2 pi)`` for electron densities in e/nm^3 (float32).
 
     The float32 volumes the simulator uses of
-    :func:`ssb_beamline.analysis.phase_retrieval.delta_from_electron_density`,
+    :func:`ssb_beamline.physics.delta_from_electron_density`,
     which checks the energy.
     """
     n_e = np.asarray(n_e_per_nm3, dtype=np.float64)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from ophyd_async.core import StandardReadable, soft_signal_r_and_setter
 from ophyd_async.core import StandardReadableFormat as Format
 
+__all__ = ["RingCurrentModel", "SimRingCurrent"]
+
 logger = logging.getLogger(__name__)
 
 

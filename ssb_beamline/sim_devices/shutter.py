@@ -17,6 +17,8 @@ from ophyd_async.core import StandardReadableFormat as Format
 
 from ssb_beamline.devices.shutter import ShutterState
 
+__all__ = ["SimShutter"]
+
 logger = logging.getLogger(__name__)
 
 

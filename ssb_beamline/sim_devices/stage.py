@@ -6,6 +6,8 @@ from ophyd_async.core import StandardReadable
 
 from .motors import SimAxis
 
+__all__ = ["SampleStage", "translation_axes"]
+
 
 def translation_axes(
     xy_limits_um: tuple[float, float],

@@ -14,6 +14,8 @@ from ophyd_async.core import Device, SignalR
 
 from ssb_beamline.devices.shutter import is_open
 
+__all__ = ["READBACK_ATTRS", "BeamlineState", "BeamlineStateSources", "read_value"]
+
 logger = logging.getLogger(__name__)
 
 #: Readback signal names tried, in order, on ophyd-async devices.

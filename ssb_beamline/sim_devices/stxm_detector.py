@@ -98,7 +98,7 @@ class STXMDetector(StandardReadable):
         Device name.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 -- keyword options of the simulated detector
         self,
         od_at: Callable[[np.ndarray, np.ndarray, float], np.ndarray],
         x_position_at: Callable[[np.ndarray], np.ndarray],

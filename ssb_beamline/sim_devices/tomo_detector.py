@@ -37,6 +37,18 @@ from .detector import (
 )
 from .state import BeamlineState, BeamlineStateSources, is_open, read_value
 
+__all__ = [
+    "TIMESTAMP_PATH",
+    "TIMESTAMP_SUFFIX",
+    "FrameModel",
+    "TomoDataLogic",
+    "TomoDetector",
+    "TomoFrameFile",
+    "TomoFrameWriter",
+    "TomoState",
+    "TomoStateSources",
+]
+
 logger = logging.getLogger(__name__)
 
 #: HDF5 dataset holding the frame time stamps (UNIX time at mid-exposure, s).

@@ -39,6 +39,25 @@ from ssb_beamline.reference_data import NI_K_EDGE_EV, ni_k_edge_references
 
 from .phantom import Phantom
 
+__all__ = [
+    "CARBON_DENSITY_G_CM3",
+    "CARBON_FORMULA",
+    "EDGE_GRID_EV",
+    "NMC811_DENSITY_G_CM3",
+    "NMC811_FORMULA",
+    "SOC_GRID",
+    "SSE_DENSITY_G_CM3",
+    "SSE_FORMULA",
+    "AbsorptionCoefficients",
+    "absorbance",
+    "absorption_coefficients",
+    "ni_edge_jump_per_um",
+    "normalised_ni_spectrum",
+    "transmission",
+    "truth_edge_energy",
+    "truth_edge_energy_map",
+]
+
 NMC811_FORMULA = "LiNi0.8Co0.1Mn0.1O2"
 NMC811_DENSITY_G_CM3 = 4.7
 SSE_FORMULA = "Li6PS5Cl"
@@ -123,8 +142,11 @@ def _ni_k_shell_mass_mu(energy_ev: np.ndarray) -> np.ndarray:
 
 
 def _reference_curves(energy_ev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised Ni2+/Ni3+ spectra; 0 below the range, and above it the last value
-    times the fall-off of Ni's K-shell absorption since the reference's last energy."""
+    """Normalised Ni2+/Ni3+ spectra extended beyond the references' range.
+
+    0 below the range, and above it the last value
+    times the fall-off of Ni's K-shell absorption since the reference's last energy.
+    """
     ni2, ni3 = ni_k_edge_references()
     e = np.asarray(energy_ev, dtype=float)
     out = []

@@ -6,9 +6,6 @@ references on a 0.01 eV grid.  The scan grids are the package's own presets.
 
 from __future__ import annotations
 
-import doctest
-import importlib
-
 import numpy as np
 import pytest
 
@@ -99,11 +96,3 @@ def test_estimator_record_names_the_grid():
     rec = estimator_record(np.array([1.0, 2.0, 4.0]), slice(0, 3))
     assert rec["grid"]["uniform_in_window"] is False
     assert rec["grid"]["edge_window_ev"] == [1.0, 4.0]
-
-
-@pytest.mark.parametrize(
-    "name", ["ssb_beamline.analysis.edge_interp", "ssb_beamline.analysis._jit_cache"]
-)
-def test_docstring_examples(name):
-    module = importlib.import_module(name)
-    assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import logging
 
 import numpy as np
@@ -10,7 +9,6 @@ import pandas as pd
 import pytest
 from scipy import ndimage as ndi
 
-from ssb_beamline.analysis import diffusion, impedance, particles, phases
 from ssb_beamline.analysis.particles import particle_table, segment_particles, size_statistics
 
 PX = 0.1  # um per pixel
@@ -280,9 +278,3 @@ def test_size_statistics_constant_and_bad_input():
         size_statistics(table.drop(columns="soc_std"))
     with pytest.raises(ValueError, match=r"must be a pandas\.DataFrame"):
         size_statistics({"radius_um": [1.0]})
-
-
-@pytest.mark.parametrize("module", [particles, phases, diffusion, impedance])
-def test_docstring_examples_run(module):
-    result = doctest.testmod(module, extraglobs={"np": np, "pd": pd}, verbose=False)
-    assert result.failed == 0 and result.attempted > 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import logging
 
 import numpy as np
@@ -12,7 +11,6 @@ from scipy import ndimage as ndi
 from scipy import stats
 from scipy.spatial import cKDTree
 
-from ssb_beamline.analysis import particles3d
 from ssb_beamline.analysis.diffusion import diffusion_distance_maps
 from ssb_beamline.analysis.particles import particle_table, size_statistics
 from ssb_beamline.analysis.particles3d import holotomo_statistics, segment_particles_3d
@@ -210,8 +208,3 @@ def test_diffusion_distances_3d_match_brute_force():
         ref = cKDTree(np.argwhere(contact)).query(nmc)[0] * VOX
         np.testing.assert_allclose(dist[tuple(nmc.T)], ref, atol=1e-5)
     assert np.nanmax(m.combined) == pytest.approx(1.0) and np.nanmin(m.combined) == 0.0
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(particles3d, extraglobs={"np": np, "pd": pd}, verbose=False)
-    assert result.failed == 0 and result.attempted > 0

@@ -11,12 +11,9 @@ on a beta = 0 object 2.9 % / 2.2 % (mean phase removed).
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 
-from ssb_beamline.analysis import phase_retrieval
 from ssb_beamline.analysis.phase_retrieval import (
     ctf_phase,
     delta_from_electron_density,
@@ -189,8 +186,3 @@ def test_phase_to_delta_then_fbp_gives_delta():
     assert vol[2, 20:28, 20:28].mean() == pytest.approx(delta, rel=0.01)
     ne = electron_density_from_delta(vol[2, 24, 24], e)
     assert ne == pytest.approx(float(electron_density_from_delta(delta, e)), rel=0.02)
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(phase_retrieval, extraglobs={"np": np}, verbose=False)
-    assert result.failed == 0 and result.attempted > 0

@@ -7,14 +7,12 @@ Measured: the centre is found within 0.0 / 0.0 / 0.15 px for axis offsets +3.5 /
 
 from __future__ import annotations
 
-import doctest
 import logging
 
 import numpy as np
 import pytest
 from sphere_synth import ANG, CENTER, NX, sphere_projections
 
-from ssb_beamline.analysis import rotation_center
 from ssb_beamline.analysis.rotation_center import (
     find_rotation_center,
     mirror_shift,
@@ -105,8 +103,3 @@ def test_center_outside_detector_raises(monkeypatch):
     monkeypatch.setattr(calc, "find_center_vo", lambda *a, **k: 80.0)
     with pytest.raises(ValueError, match=r"found rotation centre 80 lies outside"):
         find_rotation_center(proj, ANG)
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(rotation_center, extraglobs={"np": np}, verbose=False)
-    assert result.failed == 0 and result.attempted > 0

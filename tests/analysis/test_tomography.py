@@ -9,7 +9,6 @@ algotom's fbp_reconstruction (one numba thread) to 1e-5 of the maximum.
 
 from __future__ import annotations
 
-import doctest
 import logging
 
 import numpy as np
@@ -237,8 +236,3 @@ def test_angle_count_mismatch_and_nan_projections():
         reconstruct_fbp(np.ones((180, 1, 8)), ANG, 3.5, filter_name="shepp")
     with pytest.raises(ValueError, match="must be a non-empty 3-D"):
         reconstruct_fbp(np.ones((180, 8)), ANG, 3.5)
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(tomography, extraglobs={"np": np}, verbose=False)
-    assert result.failed == 0 and result.attempted > 0

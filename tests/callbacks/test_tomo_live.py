@@ -34,6 +34,8 @@ OFFSET_PX = 1.5
 class RecordingSink:
     """A ResultSink that keeps what it is given."""
 
+    slice_chunks = staticmethod(slice_chunks)  # the store's chunking hint
+
     def __init__(self) -> None:
         self.calls: list[dict] = []
 

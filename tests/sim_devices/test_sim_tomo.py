@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-import importlib
 import time
 from urllib.parse import urlparse
 
@@ -255,18 +253,3 @@ def test_angles_from_monitor_recovers_a_constant_velocity_move():
 def test_angles_from_monitor_rejects_bad_input(args, kwargs, message):
     with pytest.raises(ValueError, match=message):
         angles_from_monitor(*args, **kwargs)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "ssb_beamline.analysis.fly_angles",
-        "ssb_beamline.sim_devices.projection_model",
-        "ssb_beamline.plans.tomo",
-        "ssb_beamline.plans.xanes_tomo",
-        "ssb_beamline.plans.holotomo",
-    ],
-)
-def test_docstring_examples(name):
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0

@@ -1,11 +1,11 @@
-"""bluesky-queueserver startup for the ssb_beamline plans (simulated beamline; EPICS hook).
+r"""bluesky-queueserver startup for the ssb_beamline plans (simulated beamline; EPICS hook).
 
 Run the queue server on the simulated beamline (Redis on loopback)::
 
     redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no &
-    start-re-manager --startup-module ssb_beamline.profiles.qserver.startup_sim \\
-        --existing-plans-devices "$(python -m ssb_beamline.profiles.qserver existing)" \\
-        --user-group-permissions "$(python -m ssb_beamline.profiles.qserver permissions)" \\
+    start-re-manager --startup-module ssb_beamline.profiles.qserver.startup_sim \
+        --existing-plans-devices "$(python -m ssb_beamline.profiles.qserver existing)" \
+        --user-group-permissions "$(python -m ssb_beamline.profiles.qserver permissions)" \
         --redis-addr 127.0.0.1:6379
 
 and submit a scan with bluesky-queueserver-api::

@@ -1,4 +1,4 @@
-"""Phase map of a TXM XANES run from its absorbance frames (used by :mod:`.particles_live`).
+"""Phase map of a TXM XANES run from its absorbance frames (used by :mod:`.particle_statistics`).
 
 NMC is where the particles are (segmented on the Ni edge step). The other pixels
 are split by their **below-edge** absorbance (mean of the frames more than 10 eV
@@ -12,7 +12,7 @@ Carbon (about 0.0008 /um at 8.3 keV: a 0.5 um fibre absorbs 4e-4) is not
 resolved by absorption contrast at the Ni K-edge with TXM counting statistics, so
 by default it is reported as unavailable; pass a phase map from another
 measurement (nano-tomography: morphology, phase contrast) to
-:class:`~.particles_live.ParticleStatistics` (``phase_source``) for the e- and
+:class:`~ssb_beamline.callbacks.particles_live.ParticleStatistics` (``phase_source``) for the e- and
 combined-impedance maps. ``carbon=True`` tries a three-class split (void < carbon
 < SSE) with the same contrast test.
 """
@@ -26,8 +26,9 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.filters import threshold_multiotsu, threshold_otsu
 
-from ssb_beamline.analysis.phases import Phase
 from ssb_beamline.reference_data import NI_K_EDGE_EV
+
+from .phases import Phase
 
 __all__ = ["MIN_CONTRAST_SIGMA", "PRE_EDGE_OFFSET_EV", "phases_from_absorbance"]
 

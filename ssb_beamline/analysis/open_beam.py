@@ -1,0 +1,425 @@
+"""Open-beam (dark and flat) correction of frames: the prepared flat and the fast pass.
+
+:func:`open_beam` prepares a flat once (its log, a count table for integer
+frames); :func:`absorbance_with_open_beam` turns each frame into absorbance in
+one in-place float32 pass.  :func:`~.absorbance.absorbance` is the one-call form.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import NamedTuple
+
+import numpy as np
+
+from ._jit import absorbance_table_rows, open_counts
+from ._parallel import default_workers, run_chunks
+from ._scratch import scratch
+from ._validation import output_array
+
+__all__ = [
+    "AbsorbanceResult",
+    "CountTable",
+    "OpenBeam",
+    "absorbance_with_open_beam",
+    "open_beam",
+]
+
+log = logging.getLogger(__name__)
+
+
+class AbsorbanceResult(NamedTuple):
+    """Absorbance image(s) and their validity mask.
+
+    Attributes
+    ----------
+    values : ndarray of float32
+        ``-ln((I - dark) / (flat - dark))``; 0.0 where ``valid`` is False.
+    valid : ndarray of bool
+        False where the flat or the frame is saturated or not above the dark.
+    """
+
+    values: np.ndarray
+    valid: np.ndarray
+
+
+def _check_image(arr: object, name: str) -> np.ndarray:
+    a = np.asarray(arr)
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise TypeError(
+            f"{name} must be an integer or float image; got dtype {a.dtype}. "
+            "Pass the detector counts as a numpy array."
+        )
+    return a
+
+
+def _check_saturation(saturation: object) -> float:
+    """``saturation`` as a float, or a ValueError: NaN would mark every pixel valid or none."""
+    try:
+        value = float(saturation)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not value > 0:  # also NaN
+        raise ValueError(
+            f"saturation must be a positive number of counts (or inf for none); got "
+            f"{saturation!r}. Use the camera's full scale, e.g. 65535 for 16 bits."
+        )
+    return value
+
+
+class CountTable(NamedTuple):
+    """Integer-count form of a dark, for the logarithm-table path of integer frames.
+
+    For an integer frame ``I`` and a dark ``d`` (0 <= d < 65535), ``I > d`` holds
+    exactly when ``I >= floor(d) + 1``, so ``w = I - (floor(d) + 1)`` (wrapping
+    uint16 arithmetic) is below ``top - floor(d) - 1`` exactly for the pixels above
+    the dark and below the saturation, and
+    ``ln(I - d)`` is taken from ``table[w] = ln(w + 1 - offset)``, ``offset`` being
+    the middle of the range of the fractional parts of the dark (0 for an
+    integer dark, which makes the table exact).  The error is at most half the
+    spread of those fractional parts, i.e. at most 0.5 counts in ``I - d``: a
+    relative error ``<= 0.5 / (I - d)``, below ``0.5 / sqrt(I)`` times the
+    Poisson noise of the pixel.
+
+    Attributes
+    ----------
+    dark : ndarray
+        The dark this table was built from (matched by identity).
+    dark_plus1 : ndarray of uint16
+        ``floor(dark) + 1``.
+    top : int
+        ``ceil(saturation)`` (at most 65536): frames at or above it are saturated.
+    table : ndarray of float32, shape (65536,)
+        ``ln(w + 1 - offset)``.
+    offset : float
+        Dark fraction folded into the table.
+    saturation : float
+        Saturation level ``top`` was made from.
+    """
+
+    dark: np.ndarray
+    dark_plus1: np.ndarray
+    top: int
+    table: np.ndarray
+    offset: float
+    saturation: float
+
+
+class OpenBeam:
+    """A flat field prepared once for many frames (made by :func:`open_beam`).
+
+    Parameters
+    ----------
+    flat, dark : ndarray
+        The flat and dark frames the table was prepared from.
+    valid, counts, flat_counts, log_open
+        As the attributes below.
+
+    Attributes
+    ----------
+    valid : ndarray of bool
+        False where the flat is saturated or not above the dark.
+    counts : CountTable or None
+        Integer form of the dark for integer (uint8/uint16) frames, or None.
+    flat_counts : ndarray of uint16 or None
+        With ``counts``: the flat as ``flat - (floor(dark) + 1)`` (wrapping), the
+        table index of ``ln(flat - dark)``; valid exactly where below
+        ``counts.top - counts.dark_plus1``.
+    log_open : ndarray of float32
+        ``ln(flat - dark)``, NaN where ``valid`` is False (computed on first use
+        when the flat has its integer form, which integer frames do not need).
+    """
+
+    __slots__ = ("_dark", "_flat", "_log_open", "counts", "flat_counts", "valid")
+
+    def __init__(
+        self,
+        flat: np.ndarray,
+        dark: np.ndarray,
+        valid: np.ndarray,
+        counts: CountTable | None = None,
+        flat_counts: np.ndarray | None = None,
+        log_open: np.ndarray | None = None,
+    ) -> None:
+        self._flat, self._dark, self.valid = flat, dark, valid
+        self.counts, self.flat_counts, self._log_open = counts, flat_counts, log_open
+
+    @property
+    def log_open(self) -> np.ndarray:
+        """``log(flat - dark)`` of the prepared flat (float32)."""
+        if self._log_open is None:
+            self._log_open = _log_open(self._flat, self._dark, self.valid)
+        return self._log_open
+
+
+def _log_open(flat: np.ndarray, dark: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``ln(flat - dark)`` (float32), NaN where not ``valid``."""
+    den = np.subtract(flat, dark, dtype=np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.log(den, out=den)
+    np.copyto(den, np.nan, where=~valid)
+    return den
+
+
+_LOG_TABLES: dict[float, np.ndarray] = {}
+
+
+def _log_table(offset: float) -> np.ndarray:
+    table = _LOG_TABLES.get(offset)
+    if table is None:
+        if len(_LOG_TABLES) > 8:
+            _LOG_TABLES.clear()
+        w = np.arange(65536, dtype=np.float64)
+        table = _LOG_TABLES[offset] = np.log(w + (1.0 - offset)).astype(np.float32)
+    return table
+
+
+#: Count tables of the last few darks: every flat of a scan shares one dark, so its
+#: table is made once, not per flat.
+_COUNT_TABLES: list[tuple[np.ndarray, float, CountTable | None]] = []
+
+
+def _count_table(dark: np.ndarray, saturation: float) -> CountTable | None:
+    """The :class:`CountTable` of a 2-D dark in [0, 65535) (cached), else None."""
+    if dark.ndim != 2 or not np.isfinite(saturation) or saturation <= 0:
+        return None
+    for cached, sat, table in _COUNT_TABLES:
+        if cached is dark and sat == saturation:
+            return table
+    d = np.asarray(dark, np.float64)
+    table = None
+    if np.isfinite(d).all() and d.min() >= 0 and d.max() < 65535:
+        base = np.floor(d)
+        frac = d - base
+        offset = 0.5 * float(frac.min() + frac.max())
+        d1 = (base + 1).astype(np.uint16)
+        top = int(min(np.ceil(saturation), 65536.0))
+        table = CountTable(dark, d1, top, _log_table(offset), offset, float(saturation))
+    _COUNT_TABLES.insert(0, (dark, saturation, table))
+    del _COUNT_TABLES[2:]
+    return table
+
+
+def open_beam(
+    flat: np.ndarray,
+    dark: np.ndarray,
+    *,
+    saturation: float = 65535,
+    count_table: bool = True,
+) -> OpenBeam:
+    """Prepare a flat (sample-out) frame for :func:`absorbance_with_open_beam`.
+
+    A live scan prepares each flat as it arrives, so that each image then costs one
+    logarithm instead of a division and a logarithm.  With ``count_table`` (and a
+    2-D dark within [0, 65535)), integer frames then take ``ln(I - dark)`` and an
+    integer flat ``ln(flat - dark)`` from a 65536-entry table (see
+    :class:`CountTable`) instead of computing them: the flat is then kept as
+    2-byte table indices, which halves what each image reads of it.
+
+    Parameters
+    ----------
+    flat : ndarray
+        Flat (sample-out) frame(s), ``(H, W)`` or ``(N, H, W)``.
+    dark : ndarray
+        Dark frame, ``(H, W)``.
+    saturation : float
+        Detector counts at or above which a pixel is saturated.
+    count_table : bool
+        Use the logarithm table for integer frames.
+
+    Raises
+    ------
+    ValueError
+        When no pixel of the flat lies above the dark (e.g. an all-zero flat).
+
+    Examples
+    --------
+    >>> beam = open_beam(np.full((2, 2), 1001, np.uint16), np.ones((2, 2)))
+    >>> round(float(beam.log_open[0, 0]), 4), bool(beam.valid.all())
+    (6.9078, True)
+    """
+    flat = _check_image(flat, "flat")
+    dark = _check_image(dark, "dark")
+    saturation = _check_saturation(saturation)
+    counts = _count_table(dark, saturation) if count_table else None
+    integer_flat = flat.dtype in (np.uint8, np.uint16) and flat.shape[-2:] == dark.shape
+    if counts is not None and integer_flat and flat.ndim in (2, 3):
+        # one compiled sweep per flat: table indices and validity
+        flat_counts = np.empty(flat.shape, np.uint16)
+        valid = np.empty(flat.shape, bool)
+        f16 = flat.astype(np.uint16, copy=False).reshape(-1, *dark.shape)
+        n_above = sum(
+            open_counts(f, counts.dark_plus1, counts.top, fc, v)
+            for f, fc, v in zip(f16, flat_counts.reshape(f16.shape),
+                                valid.reshape(f16.shape), strict=True)
+        )  # fmt: skip
+        beam = OpenBeam(flat, dark, valid, counts, flat_counts)
+    else:
+        above_dark = np.greater(flat, dark)
+        n_above = np.count_nonzero(above_dark)
+        valid = above_dark & (flat < saturation)
+        beam = OpenBeam(flat, dark, valid, counts, log_open=_log_open(flat, dark, valid))
+    if n_above == 0:  # a saturated flat is usable (its pixels are invalid)
+        raise ValueError(
+            "no pixel of the flat lies above the dark (flat - dark <= 0 everywhere, e.g. "
+            "all-zero flats). Record the flat with the beam on and the sample out."
+        )
+    return beam
+
+
+def _zero_invalid(o: np.ndarray, v: np.ndarray, scratch_bool: np.ndarray, *, finite: bool) -> None:
+    """``o[~v] = 0.0`` (+0.0), cheap when there are few invalid pixels.
+
+    ``finite``: ``o`` holds no NaN/inf, so a multiply by ``v`` may replace the
+    (slower) masked copy when many pixels are invalid.
+    """
+    np.logical_not(v, out=scratch_bool)
+    n_bad = np.count_nonzero(scratch_bool)
+    if n_bad == 0:
+        return
+    if not finite or n_bad * 8 < scratch_bool.size:
+        np.copyto(o, 0.0, where=scratch_bool)
+    else:
+        np.multiply(o, v, out=o)
+        np.add(o, 0.0, out=o)  # -0.0 -> +0.0
+
+
+def absorbance_with_open_beam(  # noqa: PLR0915 -- one in-place float32 pass; splitting it would add temporaries per frame
+    frames: np.ndarray,
+    dark: np.ndarray,
+    beam: OpenBeam,
+    *,
+    saturation: float = 65535,
+    out: np.ndarray | None = None,
+    valid: np.ndarray | None = None,
+    workers: int | None = None,
+    count_table: bool = True,
+    offset: float = 0.0,
+) -> AbsorbanceResult:
+    """``ln(flat - dark) - ln(I - dark) + offset`` with a flat prepared by :func:`open_beam`.
+
+    Same result as :func:`absorbance` (plus ``offset``); invalid pixels (frame
+    saturated or not above the dark, or an invalid flat pixel) hold 0.0 and
+    ``valid`` False. ``offset`` corrects the incident flux: ``ln(I0_image /
+    I0_flat)`` when the flat was taken at another flux than the image.
+
+    Integer (uint8/uint16) frames with the very ``dark`` object given to
+    :func:`open_beam` (and the same ``saturation``) use the logarithm table of
+    ``beam.counts`` (``count_table=False`` forces the float computation): the
+    validity is identical, the values differ by at most ``0.5 / (I - dark)``
+    (exact for an integer dark), far below the Poisson noise.
+
+    ``valid``, when given (bool, the frames' shape, C-contiguous), is ANDed in
+    place with this validity and returned: a scan's mask of pixels valid in every
+    frame, kept without a second pass over a new mask.
+
+    Parameters
+    ----------
+    frames : ndarray
+        Image(s), ``(H, W)`` or ``(N, H, W)``.
+    dark : ndarray
+        Dark frame (the object given to :func:`open_beam` for the table path).
+    beam : OpenBeam
+        The prepared flat.
+    saturation : float
+        Detector counts at or above which a pixel is saturated.
+    out : ndarray, optional
+        float32 output array (the frames' shape) to write into.
+    valid : ndarray of bool, optional
+        Validity mask ANDed in place (see above).
+    workers : int, optional
+        Threads for large stacks (default: all cores).
+    count_table : bool
+        Use the logarithm table for integer frames.
+    offset : float
+        Added to every valid pixel, e.g. ``ln(I0_image / I0_flat)``.
+
+    Examples
+    --------
+    >>> dark = np.full((1, 2), 100, np.uint16)
+    >>> beam = open_beam(np.full((1, 2), 1000, np.uint16), dark)
+    >>> res = absorbance_with_open_beam(np.array([[550, 65535]], np.uint16), dark, beam)
+    >>> np.round(res.values.astype(float), 4).tolist(), res.valid.tolist()
+    ([[0.6931, 0.0]], [[True, False]])
+    """
+    frames = _check_image(frames, "frames")
+    saturation = _check_saturation(saturation)
+    out = output_array(out, frames.shape)
+    and_valid = valid is not None
+    if valid is None:
+        valid = np.empty(frames.shape, bool)
+    elif valid.shape != frames.shape or valid.dtype != bool or not valid.flags.c_contiguous:
+        raise ValueError(
+            f"valid must be a C-contiguous bool array of the frames' shape {frames.shape}, "
+            f"got {valid.dtype} {valid.shape}; pass np.ones(frames.shape, bool) to start a mask."
+        )
+    width = frames.shape[-1]
+    n_lead = int(np.prod(frames.shape[:-1]))
+    f2 = frames.reshape(n_lead, width)
+    o2 = out.reshape(n_lead, width)
+    v2 = valid.reshape(n_lead, width)
+    ct = beam.counts
+    use_table = (
+        count_table
+        and ct is not None
+        and beam.flat_counts is not None
+        and dark is ct.dark
+        and float(saturation) == ct.saturation
+        and frames.dtype in (np.uint8, np.uint16)
+        and frames.shape[-2:] == ct.dark.shape
+    )
+
+    def per_pixel(a: np.ndarray) -> np.ndarray:  # the (n_lead, W) view of a per-pixel map
+        if a.shape == frames.shape:
+            return a.reshape(n_lead, width)  # a writable view: one compiled kernel variant
+        return np.broadcast_to(a, frames.shape).reshape(n_lead, width)
+
+    if use_table:
+        d2 = per_pixel(ct.dark_plus1)
+        l2 = per_pixel(beam.flat_counts)
+    else:
+        d2 = per_pixel(np.asarray(dark))
+        b2 = per_pixel(beam.valid)
+        l2 = per_pixel(beam.log_open)
+    shift = np.float32(offset)
+    sat = float(saturation)
+    check_sat = not (np.issubdtype(frames.dtype, np.integer) and np.iinfo(frames.dtype).max < sat)
+
+    def work_table(rows: slice) -> None:
+        # one compiled sweep: w = I - (dark + 1) (uint16), valid = w < top - (dark + 1)
+        # and the same for the flat's index, out = table[flat index] - table[w]
+        f = f2[rows]
+        if f.dtype != np.uint16:
+            f = f.astype(np.uint16)
+        absorbance_table_rows(
+            f, d2[rows], ct.top, ct.table, l2[rows], shift, o2[rows], v2[rows], and_valid
+        )
+
+    def work_float(rows: slice) -> None:
+        o = o2[rows]
+        v = scratch("absorbance_v", o.shape, bool) if and_valid else v2[rows]
+        t = scratch("absorbance_t", o.shape, bool)
+        np.subtract(f2[rows], d2[rows], out=o, dtype=np.float32)
+        np.greater(o, 0, out=v)
+        v &= b2[rows]
+        if check_sat:
+            np.less(f2[rows], sat, out=t)
+            v &= t
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.log(o, out=o)
+        np.subtract(l2[rows], o, out=o)
+        if shift:
+            o += shift
+        _zero_invalid(o, v, t, finite=False)
+        if and_valid:
+            v2[rows] &= v
+
+    chunk_rows = max(1, (1 << 17) // max(1, width))
+    run_chunks(
+        work_table if use_table else work_float,
+        n_lead,
+        chunk_rows,
+        default_workers() if workers is None else workers,
+        limit_blas=False,
+    )
+    return AbsorbanceResult(out, valid)
