@@ -81,12 +81,13 @@ def test_the_xanes_plan_refuses_negative_energies_when_built():
 
 
 # -- command-line arguments -------------------------------------------------------------
-@pytest.mark.parametrize("limit", ["0", "-1", "ten"])
-def test_runs_limit_that_is_not_positive(limit, capsys):
+@pytest.mark.parametrize("limit", ["-1", "ten", "1.5"])
+def test_runs_limit_that_is_not_a_count(limit, capsys):
+    # `--limit 0` lists every run (issue 15); negative or non-integer counts are refused
     with pytest.raises(SystemExit) as exit_info:
         main(["runs", "--limit", limit, "--tiled", UNREACHABLE])
     assert exit_info.value.code == 2
-    assert f"argument --limit: must be a whole number >= 1, got '{limit}'" in (
+    assert f"argument --limit: must be a whole number >= 0, got '{limit}'" in (
         capsys.readouterr().err
     )
 

@@ -30,7 +30,13 @@ PACKAGES = ("analysis", "plans", "callbacks", "storage", "devices", "profiles")
 #: Documented too, for the tutorials' links: the figures and the reference spectra.
 EXTRA_PACKAGES = ("report", "reference_data")
 #: Not documented (simulation internals): a reference into them is shown unlinked.
-UNDOCUMENTED = ("ssb_beamline.sim_devices",)
+# sim_devices: the simulators (not a user API); physics: the constants floor, shown
+# through its re-exports in analysis; InstrumentT: a TypeVar autodoc names in a base.
+UNDOCUMENTED = (
+    "ssb_beamline.sim_devices",
+    "ssb_beamline.physics",
+    "ssb_beamline.profiles.sim_session.InstrumentT",
+)
 
 
 @dataclass(frozen=True)

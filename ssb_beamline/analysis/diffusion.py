@@ -180,7 +180,7 @@ def diffusion_distance_maps(
     Parameters
     ----------
     phases : array_like of int, shape (ny, nx) or (nz, ny, nx)
-        Phase map with :class:`~ssb_beamline.analysis.phases.Phase` codes.
+        Phase map with ``Phase`` codes.
     pixel_size_um : float
         Pixel (voxel) size in micrometres.
     labels : array_like of int, optional

@@ -32,6 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import fft as sfft
 
 from ssb_beamline.physics import (
+    _positive,  # the one check of a positive quantity
     delta_from_electron_density,
     electron_density_from_delta,
     wavelength_m,
@@ -50,16 +51,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _CHUNK_BYTES = 256 << 20
-
-
-def _positive(value: float, name: str, example: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} is not a number; e.g. {name}={example}") from None
-    if not np.isfinite(v) or v <= 0:
-        raise ValueError(f"{name}={value!r} must be a finite positive number, e.g. {example}")
-    return v
 
 
 def _images(a: ArrayLike, name: str, min_ndim: int = 2) -> NDArray[np.float32]:
