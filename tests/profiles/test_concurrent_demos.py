@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
-import httpx
 import pytest
+from served import free_port, wait_until_healthy
 
 from ssb_beamline.storage import open_store
 from ssb_beamline.storage.server_config import DATA_DIR_ENV, TILED_API_KEY_ENV, TILED_URI_ENV
@@ -126,16 +125,7 @@ def fresh_served(tmp_path):
             stdout=subprocess.DEVNULL, stderr=stderr, env=clean_env(), stdin=subprocess.DEVNULL,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + TIMEOUT_S
-        while True:
-            assert serve.poll() is None, err.read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", trust_env=False).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "ssb-beamline serve did not start"
-            time.sleep(0.2)
+        wait_until_healthy(serve, port, err.read_text, TIMEOUT_S, "ssb-beamline serve")
         yield f"http://127.0.0.1:{port}/api/v1", data
     finally:
         serve.send_signal(signal.SIGINT)
@@ -165,12 +155,6 @@ def test_two_demos_started_together_on_a_fresh_served_tiled(tmp_path, fresh_serv
     assert [md["start"]["plan_name"] for md in runs] == ["xanes_scan", "xanes_scan"]
     assert [md["stop"]["exit_status"] for md in runs] == ["success", "success"]
     assert sorted(md["start"]["scan_id"] for md in runs) == [1, 2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_a_lock_held_by_another_process_times_out_with_a_clear_message(tmp_path):

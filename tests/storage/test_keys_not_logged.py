@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from served import free_port, wait_until_healthy
 
 from ssb_beamline.storage import EmbeddedTiledServer
 from ssb_beamline.storage.access import add_readonly_key
@@ -27,12 +26,6 @@ from ssb_beamline.storage.server_config import TILED_API_KEY_ENV, DataLayout
 
 STARTUP_TIMEOUT_S = 120.0
 KEY_FILES = {".api_key", ".readonly_api_keys"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def exercise(url: str, keys: list[str]) -> None:
@@ -72,16 +65,7 @@ def test_serve_logs_no_key_in_header_or_query(tmp_path):
         )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}/api/v1"
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            assert serve.poll() is None, log_err.read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", trust_env=False).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "ssb-beamline serve did not start"
-            time.sleep(0.2)
+        wait_until_healthy(serve, port, log_err.read_text, STARTUP_TIMEOUT_S, "ssb-beamline serve")
         key = (root / ".api_key").read_text().strip()
         exercise(url, [key, readonly])
     finally:

@@ -12,12 +12,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
 
-import httpx
 import numpy as np
 import pytest
+from served import free_port, wait_until_healthy
 
 from ssb_beamline.cli import main
 from ssb_beamline.storage import EmbeddedTiledServer, open_store, read_results
@@ -88,7 +87,7 @@ def test_a_stock_tiled_server_from_the_yaml_file(tmp_path, postgres_cluster):
     path = write_server_config(layout, tmp_path / "tiled.yml")
     text = path.read_text()
     assert postgres_cluster.password not in text and "postgresql+asyncpg://ssb@127.0.0.1" in text
-    port, key = _free_port(), os.urandom(32).hex()
+    port, key = free_port(), os.urandom(32).hex()
     env = {**os.environ, "TILED_SINGLE_USER_API_KEY": key, "PGPASSWORD": postgres_cluster.password}
     tiled = os.path.join(os.path.dirname(sys.executable), "tiled")
     process = subprocess.Popen(
@@ -96,15 +95,8 @@ def test_a_stock_tiled_server_from_the_yaml_file(tmp_path, postgres_cluster):
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, process.communicate()[1].decode()[-2000:]
-            assert time.monotonic() < deadline, "the stock tiled server did not start"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_until_healthy(process, port, lambda: _stderr_tail(process), 180,
+                           "the stock tiled server")  # fmt: skip
         from tiled.client import from_uri
 
         client = from_uri(f"http://127.0.0.1:{port}/api/v1", api_key=key)
@@ -116,9 +108,8 @@ def test_a_stock_tiled_server_from_the_yaml_file(tmp_path, postgres_cluster):
         process.wait(timeout=30)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _stderr_tail(process: subprocess.Popen) -> str:
+    """The end of an exited server's stderr (a running one's pipe cannot be read to EOF)."""
+    if process.poll() is None:
+        return "(still running)"
+    return process.communicate()[1].decode()[-2000:]

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+from served import free_port, wait_until_healthy
 
 from ssb_beamline.plans.energy_grids import NI_K_EDGE_REGIONS_EV, edge_grid
 from ssb_beamline.profiles.replay import replay_runs
@@ -42,26 +41,6 @@ TILED = Path(sys.executable).with_name("tiled")
 STARTUP_TIMEOUT_S = 90.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until_healthy(process: subprocess.Popen, port: int, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"tiled serve config exited ({process.returncode}):\n{log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1, trust_env=False).is_success:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"tiled serve config did not answer in {STARTUP_TIMEOUT_S} s:\n{log.read_text()}")
-
-
 @pytest.fixture
 def stock_server(tmp_path, monkeypatch):
     """``tiled serve config`` on the YAML the project ships; yields (uri, key, layout)."""
@@ -81,7 +60,7 @@ def stock_server(tmp_path, monkeypatch):
             env=env,
         )
     try:
-        wait_until_healthy(process, port, log)
+        wait_until_healthy(process, port, log.read_text, STARTUP_TIMEOUT_S, "tiled serve config")
         uri = f"http://127.0.0.1:{port}/api/v1"
         monkeypatch.setenv(TILED_API_KEY_ENV, key)
         monkeypatch.delenv(TILED_URI_ENV, raising=False)
