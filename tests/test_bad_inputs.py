@@ -12,7 +12,6 @@ import http.server
 import json
 import logging
 import math
-import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import h5py
 import numpy as np
 import pytest
 import stamina
+from served import free_port
 
 from ssb_beamline.callbacks.frames import FrameResolverError, HDF5FrameResolver
 from ssb_beamline.cli import main
@@ -48,12 +48,6 @@ ENERGIES = [8300.0, 8320.0, 8340.0, 8360.0, 8400.0]
 def flat_text(text: str) -> str:
     """CLI output without the line breaks the console adds at 80 columns."""
     return " ".join(text.split())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def xanes_documents(uid: str, folder: Path, **options) -> list[tuple[str, dict]]:

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import zmq
+from served import free_port
 
 from ssb_beamline.cli import main
 from ssb_beamline.profiles.worker_state import WorkerBusyError, WorkerState
 from ssb_beamline.profiles.zmq_link import ZmqUnavailableError, check_zmq_address
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def said(capsys) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from served import free_port
 
 from ssb_beamline.profiles.simulated import simulated_beamline
 from ssb_beamline.profiles.worker import AnalysisWorker
@@ -33,12 +33,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 PHANTOM = PhantomConfig(shape=(48, 48), n_particles=3, radius_range_um=(0.8, 1.6), min_gap_um=0.3)
 FAST = MotionConfig(energy_velocity_ev_s=2000.0, zp_velocity_mm_s=50.0, det_velocity_mm_s=2000.0)
 RESULT_TIMEOUT_S = 180.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class WorkerProcess:

@@ -14,13 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from served import free_port
 
 
 def stop(process: subprocess.Popen | None, timeout: float = 30.0) -> None:
