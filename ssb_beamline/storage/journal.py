@@ -29,6 +29,7 @@ from ssb_beamline._jsonable import jsonable
 from ssb_beamline.private_files import make_private_dir, open_private
 
 from .server_config import DataDirectoryError
+from .stop_record import confirm_stop_recorded
 
 try:  # POSIX: a run being acquired holds a lock on its journal file
     import fcntl
@@ -281,7 +282,7 @@ class JournaledWriter:
                     self.journal.directory,
                 )
         if name == "stop":
-            if not self._failed:
+            if not self._failed and self._stop_kept(uid, doc):
                 self.journal.mark_synced(uid)
                 return
             from .sync import sync_run
@@ -295,6 +296,19 @@ class JournaledWriter:
                     self.journal.directory,
                     exc,
                 )
+
+    def _stop_kept(self, uid: str, stop: dict) -> bool:
+        """True if tiled holds the stop it was sent (a concurrent update can drop it)."""
+        if self.raw is None:  # a writer that is not tiled's: nothing to read back
+            return True
+        try:
+            confirm_stop_recorded(self.raw, uid, stop)
+        except Exception as exc:
+            self._failed = True
+            self.failures.append(f"run {uid}: {exc}")
+            logger.error("run %s: the stop document is not in tiled (%s)", uid, exc)
+            return False
+        return True
 
 
 def _tiled_writer(raw):  # also the default of :func:`.sync.sync_run`

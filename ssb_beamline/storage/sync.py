@@ -32,6 +32,7 @@ from pathlib import Path
 from .journal import DocumentJournal, JournalCorruptError, _tiled_writer
 from .result_journal import ResultJournal
 from .results import TiledResultSink
+from .stop_record import confirm_stop_recorded
 
 __all__ = [
     "RunNotSyncedError",
@@ -152,8 +153,26 @@ def sync_run(raw, journal: DocumentJournal, uid: str, *, writer_factory=None) ->
                 path=path,
                 line=line,
             ) from exc
+    _confirm_stop(raw, uid, records, path)
     journal.mark_synced(uid)
     logger.info("run %s written to tiled from the journal", uid)
+
+
+def _confirm_stop(raw, uid: str, records: list, path: Path) -> None:
+    """Read the stop back from tiled (a concurrent metadata update can drop it)."""
+    stops = [(line, doc) for line, name, doc in records if name == "stop"]
+    if not stops:
+        return
+    line, stop = stops[-1]
+    try:
+        confirm_stop_recorded(raw, uid, stop)
+    except Exception as exc:
+        raise RunNotSyncedError(
+            f"{path}, line {line}: tiled did not keep the stop document "
+            f"({type(exc).__name__}: {exc}); the run stays pending, run sync again.",
+            path=path,
+            line=line,
+        ) from exc
 
 
 def sync_results(
