@@ -51,6 +51,8 @@ class TiledStore:
     journal_dir : where documents are journaled until tiled has them
     detector_dir : where detectors should write HDF5 files so that the server can
         serve them (None for a remote server: configure the detector path there)
+    uri : str
+        The server's API address (``http://127.0.0.1:8000/api/v1``); "" until known.
     """
 
     client: Any
@@ -105,7 +107,21 @@ def _ensure_container(parent, key: str, specs=None):
 
 
 def check_tiled_uri(uri: str, *, timeout_s: float = 5.0) -> None:
-    """Raise :class:`TiledUnavailableError` unless a tiled server answers at ``uri``."""
+    """Raise :class:`TiledUnavailableError` unless a tiled server answers at ``uri``.
+
+    Parameters
+    ----------
+    uri : str
+        The tiled server's API address, ``http(s)://host:port/api/v1``.
+    timeout_s : float, default 5.0
+        How long to wait for ``/healthz`` to answer, s (keyword only).
+
+    Raises
+    ------
+    TiledUnavailableError
+        If ``uri`` is not an http(s) address, nothing answers, or the answer is not
+        HTTP 200; the message says how to start or point at a server.
+    """
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise TiledUnavailableError(

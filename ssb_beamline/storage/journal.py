@@ -69,6 +69,13 @@ class JournalCorruptError(ValueError):
 class DocumentJournal:
     """Append-only JSON-lines files of each run's documents in ``directory``.
 
+    Parameters
+    ----------
+    directory : str or pathlib.Path
+        Folder of the journal files (created 0700 if missing); one
+        ``<uid>.jsonl`` file per run, renamed ``<uid>.synced.jsonl`` once the run
+        has reached tiled.
+
     Raises
     ------
     DataDirectoryError
