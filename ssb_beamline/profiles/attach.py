@@ -50,6 +50,14 @@ class AttachedAnalysis:
     outcomes : one live-analysis outcome per analysed run, newest last
         (``stored_at``: ``results/<uid>/vN``; ``errors``)
     detector_dir : a folder the tiled server reads detector files from
+    journal : DocumentJournal or None
+        The journal every document goes to before tiled (None: not journaled).
+    writer : BackgroundCallback or None
+        The tiled writer, on its own thread (None when not writing to tiled).
+    live : BackgroundCallback or None
+        The live analysis, on its own thread (None when not attached).
+    on_update : callable or None
+        Called with each live-analysis update (progress displays).
     """
 
     RE: Any
