@@ -192,14 +192,16 @@ def pixel_positions(times: np.ndarray, monitor_times: np.ndarray,
     times : numpy.ndarray
         Time stamp of each pixel, s (same clock as ``monitor_times``).
     monitor_times : numpy.ndarray
-        Time stamps of the monitored stage readback, s, increasing.
+        Time stamps of the monitored stage readback, s (need not be sorted;
+        repeated stamps keep the last value).
     monitor_positions : numpy.ndarray
         Stage readback at those times, um.
 
     Returns
     -------
     numpy.ndarray
-        Stage position of each pixel, um, interpolated linearly in time.
+        Stage position of each pixel, um, interpolated linearly in time (held at
+        the first / last readback outside the monitored interval).
     """
     return angles_from_monitor(times, monitor_times, monitor_positions)
 
@@ -282,7 +284,8 @@ def valence_ratio(od_e1: np.ndarray, od_e2: np.ndarray, *, pre_edge: np.ndarray 
     Returns
     -------
     numpy.ndarray of float32
-        The ratio per pixel; NaN outside ``mask`` and where ``OD(E1) - pre`` is zero.
+        The ratio per pixel; NaN outside ``mask`` and where ``|OD(E1) - pre|`` is at
+        most 1e-6 of its maximum (no meaningful ratio).
 
     Examples
     --------

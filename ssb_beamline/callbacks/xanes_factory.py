@@ -33,7 +33,8 @@ def xanes_live_factory(
         the outcome only.
     on_update : callable, optional
         Called with a :class:`LiveUpdate` after every image of every run (for a
-        progress display); an exception in it is logged, never stops the scan.
+        progress display); an exception in it ends that run's live analysis
+        (logged and listed in the outcome's ``errors``), never the scan.
     outcomes : list of LiveOutcome, optional
         Each run's :class:`LiveOutcome` is appended here at its start document.
     post_processors : sequence of MapPostProcessor, default ()

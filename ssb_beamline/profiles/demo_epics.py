@@ -141,8 +141,8 @@ def run_epics_demo(
     prefix : str, optional
         PV prefix replacing the file's; None keeps it.
     tiled_uri : str, optional
-        A running tiled server's API address; None: the local background server or
-        an embedded one on ``data_dir``.
+        A running tiled server's API address; None: ``$SSB_TILED_URI``, else the
+        local background server, else an embedded one on ``data_dir``.
     data_dir : pathlib.Path, optional
         Data directory of that local server (default: the user's data folder).
     preset : str, default "standard"

@@ -39,7 +39,8 @@ def run_stxm_demo(
     out_dir : pathlib.Path
         Folder for the figures (``<out_dir>/<uid[:8]>/``); must be writable.
     tiled_uri : str, optional
-        A running tiled server's API address; None: a local server on ``data_dir``.
+        A running tiled server's API address; None: ``$SSB_TILED_URI``, else a
+        local server on ``data_dir``.
     data_dir : pathlib.Path, optional
         Data directory of the local server (default: the user's data folder).
     size : int, default 48
