@@ -35,7 +35,8 @@ class BeamlineConnectionError(ConnectionError):
 
     Attributes
     ----------
-    missing : list of (PV, where) pairs
+    missing : list of (str, str)
+        ``(PV, "FILE, line N (key)")`` of each PV that did not connect.
     """
 
     def __init__(self, message: str, missing: list[tuple[str, str]]) -> None:

@@ -96,10 +96,14 @@ class SimulatedSession(Generic[InstrumentT]):
 
     Attributes
     ----------
-    RE : RunEngine with the tiled writer and the live XANES analysis subscribed
-    txm : the simulated instrument (devices, phantom, ground truth)
-    store : the tiled store (embedded server unless a URI was given)
-    outcomes : one :class:`LiveOutcome` per analysed run, newest last
+    RE : bluesky.RunEngine
+        With the tiled writer and the live XANES analysis subscribed.
+    txm : SimTXM or SimTomo
+        The simulated instrument (devices, phantom, ground truth).
+    store : TiledStore
+        The tiled store (embedded server unless a URI was given).
+    outcomes : list of LiveOutcome
+        One per analysed run, newest last.
     on_update : callable or None
         Called with a :class:`~ssb_beamline.callbacks.LiveUpdate` after each analysed
         image (progress displays); None: nothing is called.

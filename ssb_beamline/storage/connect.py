@@ -44,13 +44,19 @@ class TiledStore:
 
     Attributes
     ----------
-    client : tiled container client of the server root
-    raw : container of raw bluesky runs (written by bluesky's ``TiledWriter``)
-    results : container of analysis results, ``results[run_uid][version]``
-    server : the embedded server, when this store started one
-    journal_dir : where documents are journaled until tiled has them
-    detector_dir : where detectors should write HDF5 files so that the server can
-        serve them (None for a remote server: configure the detector path there)
+    client : tiled container client
+        The server root.
+    raw : tiled container client
+        The raw bluesky runs (written by bluesky's ``TiledWriter``).
+    results : tiled container client
+        The analysis results, ``results[run_uid][version]``.
+    server : EmbeddedTiledServer or None
+        The embedded server, when this store started one (closed with the store).
+    detector_dir : pathlib.Path or None
+        Where detectors should write HDF5 files so that the server can serve them
+        (None for a remote server: configure the detector path there).
+    journal_dir : pathlib.Path or None
+        Where documents are journaled until tiled has them.
     uri : str
         The server's API address (``http://127.0.0.1:8000/api/v1``); "" until known.
     """

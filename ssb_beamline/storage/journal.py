@@ -248,9 +248,13 @@ class JournaledWriter:
 
     Parameters
     ----------
-    raw : tiled container of raw runs
+    raw : tiled container client
+        The container of raw runs, with write access.
     journal : DocumentJournal
-    writer_factory : callable(raw) -> document callback; default bluesky's TiledWriter
+        Where every document is appended first.
+    writer_factory : callable, optional
+        ``writer_factory(raw) -> callable(name, doc)``; None: bluesky's
+        ``TiledWriter``.
     """
 
     def __init__(

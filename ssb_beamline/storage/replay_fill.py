@@ -43,12 +43,17 @@ class FrameFetcher:
 
     Parameters
     ----------
-    node : tiled array client of the frames, shape ``(N, H, W)``
-    where : names the frames in messages ("run <uid>, stream 'primary', 'det'")
-    shape : (H, W) the run's descriptor gives (checked against the frames)
-    pool : threads that run the requests
-    fetch : ``fetch(node, start, stop)`` -> frames ``start:stop`` (default
-        :func:`uncompressed_frames`)
+    node : tiled array client
+        The frames, shape ``(N, H, W)``.
+    where : str
+        Names the frames in messages (``"run <uid>, stream 'primary', 'det'"``).
+    shape : tuple of int
+        ``(H, W)`` the run's descriptor gives (checked against the frames).
+    pool : concurrent.futures.ThreadPoolExecutor
+        Threads that run the requests.
+    fetch : callable, optional
+        ``fetch(node, start, stop)`` -> frames ``start:stop`` (default
+        :func:`uncompressed_frames`).
     """
 
     def __init__(

@@ -152,18 +152,30 @@ def xanes_run(
 
     Parameters
     ----------
-    uid : the run's uid (files are named ``<uid>-<stream>.h5``)
-    folder : where the HDF5 files are written (a tiled server's readable storage
-        for a run to be stored there)
-    energies : eV; a flat and an image per energy
-    shape, frames : frame shape and content (see :func:`mixture_frames`)
-    n_dark : dark frames
-    plan, start_keys : plan name; ``start_keys=False`` leaves out the keys the XANES
-        analysis needs (energies, data keys)
-    streams : which streams the run has
-    shapes, file_shapes : per-stream frame shapes in the descriptors / in the files
-        (default ``shape``), to make runs whose shapes disagree
-    exit_status : of the stop document; None leaves the run open (no stop)
+    uid : str
+        The run's uid (files are named ``<uid>-<stream>.h5``).
+    folder : pathlib.Path
+        Where the HDF5 files are written (a tiled server's readable storage for a
+        run to be stored there).
+    energies : sequence of float
+        Energies, eV; a flat and an image per energy.
+    shape : tuple of int, default (8, 8)
+        ``(H, W)`` of the frames, pixels.
+    frames : FrameSource, default constant_frames
+        Frame content (see :func:`mixture_frames`).
+    n_dark : int, default 2
+        Number of dark frames.
+    plan : str, default "xanes_scan"
+        Plan name of the start document.
+    start_keys : bool, default True
+        False leaves out the keys the XANES analysis needs (energies, data keys).
+    streams : sequence of str, default ("dark", "flat", "primary")
+        Which streams the run has.
+    shapes, file_shapes : dict of str to tuple of int, optional
+        Per-stream frame shapes in the descriptors / in the files (default
+        ``shape``), to make runs whose shapes disagree.
+    exit_status : str or None, default "success"
+        Of the stop document; None leaves the run open (no stop).
     """
     md: dict = {"plan_name": plan, "scan_id": 7, "num_points": len(energies)}
     if start_keys:
