@@ -27,6 +27,20 @@ def jsonable(value: Any, *, finite: bool = True) -> Any:
     them (journals, which must give back exactly what they were given). Other
     objects are returned as they are (:func:`json.dumps` then names their type).
 
+    Parameters
+    ----------
+    value : object
+        What to convert: mappings, sequences, numpy arrays and scalars, dates, at any
+        depth.
+    finite : bool, default True
+        Replace NaN and infinities by None (strict JSON); False keeps them (keyword
+        only).
+
+    Returns
+    -------
+    object
+        Plain dicts, lists, str, int, float, bool and None; other objects unchanged.
+
     Examples
     --------
     >>> jsonable({"a": np.float32(1.5), "b": np.arange(3), "c": (np.nan, np.int64(2))})

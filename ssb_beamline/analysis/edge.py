@@ -73,7 +73,10 @@ def edge_energy_map(  # noqa: PLR0913 -- keyword-only options of the public scie
         Absorbance, or normalised absorbance with ``normalized=True``.
     energies : ndarray, shape (N,)
         Strictly increasing energies, eV.
-    method : {"half_step", "derivative"}
+    method : {"half_step", "derivative"}, default "half_step"
+        ``"half_step"``: energy where the normalised spectrum crosses ``level``;
+        ``"derivative"``: energy of the maximum of the first derivative in the edge
+        window. Another value raises ``ValueError``.
     normalized : bool
         True if the input is already normalised (pre-edge 0, step 1).
     mask : ndarray of bool, shape (H, W), optional

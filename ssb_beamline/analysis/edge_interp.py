@@ -63,6 +63,21 @@ def pchip_tangent(
     of the two secant slopes (weights ``2 h_right + h_left`` and
     ``h_right + 2 h_left``), and 0 where they differ in sign or one is 0.
 
+    Parameters
+    ----------
+    d_left, d_right : numpy.ndarray or float
+        Value differences over the interval left and right of the knot (same shape,
+        or broadcastable); their dtype sets the result's.
+    h_left, h_right : numpy.ndarray or float, default 1.0
+        Widths of the two intervals in the x unit (eV on an energy grid); must be
+        positive (a zero width divides by zero).
+
+    Returns
+    -------
+    numpy.ndarray
+        The tangent (value per unit x); 0 where the slopes differ in sign or one is 0
+        (monotone, no overshoot).
+
     Examples
     --------
     >>> float(pchip_tangent(np.float32(1.0), np.float32(3.0)))
@@ -163,6 +178,35 @@ def pchip_half_step(
     Pixels whose samples ``count - 1``, ``count`` do not bracket ``level`` are
     passed to ``fallback(count, block, energies, level=..., line=...)`` (the
     least-squares line).
+
+    Parameters
+    ----------
+    count : numpy.ndarray of int, shape (P,)
+        Per pixel, the number of energy samples whose (normalised) value lies below
+        ``level``. A count of 0 or N (no crossing inside the scan) gives NaN for that
+        pixel.
+    block : numpy.ndarray, shape (N, P)
+        Spectra of P pixels over N energies (axis 0 is energy), normalised or raw
+        (with ``line``).
+    energies : numpy.ndarray, shape (N,)
+        Strictly increasing energies, eV; any spacing (the tangents use the real
+        interval widths).
+    level : float, default 0.5
+        Normalised absorbance at which the edge energy is read (0.5: half step).
+    line : tuple of numpy.ndarray, optional
+        ``(p0, p1, x, inv)``: per-pixel pre-edge line offset and slope, the reduced
+        energy ``x`` (N,) and the inverse edge step per pixel; the block is then
+        normalised on the fly as ``(block - p0 - p1 x) * inv``. None: ``block`` is
+        already normalised.
+    fallback : callable
+        Called as ``fallback(count, block, energies, level=..., line=...)`` on the
+        pixels whose cubic does not cross ``level`` between the two bracketing samples
+        (noisy spectra); returns their energies, eV. Keyword only, required.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (P,)
+        Edge energy per pixel, eV; NaN where the spectrum never crosses ``level``.
 
     Examples
     --------

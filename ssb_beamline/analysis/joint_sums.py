@@ -200,6 +200,35 @@ def sums_to_coefficients(
     The sums use the reduced energy ``xs = (E - center) / X_SCALE_EV``; the fit uses
     ``x = (E - e0) / X_SCALE_EV = xs - delta``, so ``B = Bs T`` with ``T[0, 1] = -delta``
     and ``c = G^-1 B^T D = G^-1 T^T (Bs^T D)``.
+
+    Parameters
+    ----------
+    sums : JointFitSums
+        The running sums accumulated frame by frame over the stack (projections (4, P)
+        on the reduced basis around ``sums.center_ev``).
+    e : numpy.ndarray, shape (N,)
+        The stack's energies, eV; must equal ``sums.energies`` exactly.
+    e0 : float
+        Edge energy of the fit's basis, eV (the reduced energy is taken around it).
+    gram : numpy.ndarray, shape (4, 4)
+        Gram matrix ``G = B^T B`` of the fit basis over the energies.
+    fit_sl : slice
+        Energies the fit uses; must be every energy (``slice(0, N)``): the sums cannot
+        leave energies out.
+    p : int
+        Number of pixels of the stack the sums must cover.
+
+    Returns
+    -------
+    numpy.ndarray, shape (4, 4)
+        ``M``: the joint-fit coefficients are ``M @ sums.projections``.
+
+    Raises
+    ------
+    ValueError
+        If ``fit_sl`` leaves energies out, the sums were taken over other energies, or
+        they hold another number of pixels than ``p`` (the message says to drop
+        ``joint_sums`` or accumulate them over this stack).
     """
     n = e.size
     if fit_sl != slice(0, n):

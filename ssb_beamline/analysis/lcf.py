@@ -136,6 +136,27 @@ def normalize_references(refs: np.ndarray, edge_fit: EdgeFit) -> tuple[np.ndarra
     Returns the normalised references and their edge steps (K,) under those
     operators.
 
+    Parameters
+    ----------
+    refs : numpy.ndarray, shape (K, N)
+        K reference spectra (absorbance) sampled on the scan's N energies.
+    edge_fit : EdgeFit
+        The pre-/post-edge operators built for the data (same energies, same
+        ranges), so references and data are normalised alike.
+
+    Returns
+    -------
+    normalized : numpy.ndarray, shape (K, N)
+        References with pre-edge 0 and edge step 1.
+    steps : numpy.ndarray, shape (K,)
+        Edge step of each reference under those operators (absorbance).
+
+    Raises
+    ------
+    ValueError
+        If a reference has no positive edge step over the fit ranges (it does not
+        cover the scan or the pre/post ranges).
+
     Examples
     --------
     >>> from ssb_beamline.analysis.edge_fit import build_edge_fit

@@ -65,6 +65,26 @@ def normalize_chunk(
     ``coefs`` is ``fit.weights @ x_block`` (rows p0, p1, step).  Pixels whose
     step is not positive, or where ``valid`` is False, get 0.0.
 
+    Parameters
+    ----------
+    x_block : numpy.ndarray, shape (N, P)
+        Absorbance of P pixels over all N energies of the stack (axis 0 energy).
+    fit : EdgeFit
+        Pre-/post-edge operators over the same N energies; another count raises
+        ``ValueError``.
+    coefs : numpy.ndarray, shape (3, P)
+        ``fit.weights @ x_block``: rows pre-edge offset p0, slope p1 and edge step.
+    out : numpy.ndarray, shape (N, P)
+        Where the normalised block is written (float32; may be a view of a larger
+        array).
+    valid : numpy.ndarray of bool, shape (P,), optional
+        Pixels to normalise; the others are written as 0.0. None: all pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``out``, filled.
+
     Examples
     --------
     >>> e = np.arange(8300.0, 8450.0, 1.0)

@@ -103,7 +103,19 @@ class ParticleOptions:
 
 @dataclass
 class ParticleResult:
-    """Arrays (with their units), tables and metadata of :func:`particle_statistics`."""
+    """Arrays (with their units), tables and metadata of :func:`particle_statistics`.
+
+    Attributes
+    ----------
+    arrays : dict of str to numpy.ndarray
+        Per-pixel maps by key (labels, distances, ...); empty by default.
+    units : dict of str to str
+        Unit of each array of ``arrays`` (from :data:`UNITS`), e.g. ``"um"``.
+    tables : dict of str to pandas.DataFrame
+        Per-particle tables (one row per particle).
+    metadata : dict
+        Settings and summary numbers of the run (JSON-safe).
+    """
 
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)

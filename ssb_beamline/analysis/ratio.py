@@ -18,6 +18,25 @@ def frame_at(stack2d: np.ndarray, energies: np.ndarray, energy: float) -> np.nda
 
     Exact (no interpolation) when ``energy`` is a sample point.
 
+    Parameters
+    ----------
+    stack2d : numpy.ndarray, shape (N, ...)
+        Frames over N energies (axis 0 energy).
+    energies : numpy.ndarray, shape (N,)
+        Increasing energies of the frames, eV.
+    energy : float
+        Energy to read, eV; must lie inside ``energies[0]`` to ``energies[-1]``.
+
+    Returns
+    -------
+    numpy.ndarray of float64
+        The interpolated frame (shape ``stack2d.shape[1:]``).
+
+    Raises
+    ------
+    ValueError
+        If ``energy`` lies outside the scan (the message names the range).
+
     Examples
     --------
     >>> frame_at(np.array([[0.0], [2.0]]), np.array([1.0, 2.0]), 1.25).tolist()

@@ -27,7 +27,29 @@ logger = logging.getLogger(__name__)
 
 
 def check_center(center: float, width: int, what: str) -> float:
-    """``center`` as a float if a reconstruction circle fits around it, else ValueError."""
+    """``center`` as a float if a reconstruction circle fits around it, else ValueError.
+
+    Parameters
+    ----------
+    center : float
+        Rotation-axis column, pixels (sub-pixel allowed; 0 is the first column).
+    width : int
+        Detector width X, pixels; the centre must lie within ``[2, X - 3]`` so a
+        reconstruction circle fits around it.
+    what : str
+        Where the centre came from (``"given"``, ``"found"``), for the message.
+
+    Returns
+    -------
+    float
+        ``center`` as a float.
+
+    Raises
+    ------
+    ValueError
+        If ``center`` is not finite or lies outside ``[2, X - 3]``; the message says to
+        pass ``center=`` or re-align the rotation axis into the field of view.
+    """
     c = float(center)
     if not np.isfinite(c) or not 2.0 <= c <= width - 3:  # else no reconstruction circle
         raise ValueError(
@@ -158,6 +180,21 @@ def mirror_shift(reference: ArrayLike, moving: ArrayLike, *, min_overlap: int) -
     projections, and an overlap of flat background cannot score.  None when no shift
     has both sides varying.
 
+    Parameters
+    ----------
+    reference, moving : array_like, shape (..., X)
+        Two images (or rows) of the same shape; the last axis is the column axis.
+        Other shapes raise ``ValueError``.
+    min_overlap : int
+        Fewest overlapping columns a shift may have to be scored (keyword only); a
+        larger value rejects shifts that align only the edges.
+
+    Returns
+    -------
+    float or None
+        The shift ``s``, columns (sub-pixel); None when no shift has both sides varying
+        over the overlap (flat images).
+
     Examples
     --------
     >>> u = np.arange(40.0)
@@ -205,6 +242,29 @@ def median_center(stack: np.ndarray, angles: np.ndarray, rows: int = 7) -> float
     (:func:`opposed_pair_center`: exact whatever
     the angular sampling, which a fly scan on a busy machine makes irregular);
     otherwise the median of Vo's method over ``rows`` rows (one row can mislead).
+
+    Parameters
+    ----------
+    stack : numpy.ndarray, shape (A, Z, X)
+        Projections (line integrals, ``-log`` of the flat-corrected transmission) of
+        A angles, Z rows, X columns.
+    angles : numpy.ndarray, shape (A,)
+        Rotation angle of each projection, degrees, increasing (irregular steps of a
+        fly scan are fine).
+    rows : int, default 7
+        Number of rows, spread evenly from 20 % to 80 % of the height, on which Vo's
+        method runs when the scan does not reach 180 degrees.
+
+    Returns
+    -------
+    float
+        Rotation-axis column, pixels (sub-pixel).
+
+    Raises
+    ------
+    ValueError
+        If Vo's method places the centre outside the detector (see
+        :func:`find_rotation_center`).
     """
     pair = opposed_pair_center(stack, angles)
     if pair is not None and 0.0 < pair < stack.shape[-1] - 1:

@@ -11,7 +11,20 @@ __all__ = ["MapScore", "score_map"]
 
 @dataclass(frozen=True)
 class MapScore:
-    """Errors of a recovered map against the truth over the scored pixels."""
+    """Errors of a recovered map against the truth over the scored pixels.
+
+    Attributes
+    ----------
+    n_pixels : int
+        Number of masked pixels where both maps are finite (the pixels scored).
+    median_abs_error : float
+        Median of ``|recovered - truth|``, in the map's unit (eV for an edge-energy
+        map, fraction for SOC).
+    rmse : float
+        Root-mean-square error, in the map's unit.
+    bias : float
+        Mean of ``recovered - truth``, in the map's unit (positive: too high).
+    """
 
     n_pixels: int
     median_abs_error: float
@@ -34,6 +47,26 @@ def score_map(recovered: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> Map
     Pixels where either map is not finite are left out of the score but counted
     against it: a map that is NaN over most of the mask cannot score well, because
     the score raises when fewer than half of the masked pixels are finite.
+
+    Parameters
+    ----------
+    recovered : numpy.ndarray
+        The map the analysis produced (e.g. edge energy, eV); NaN where it failed.
+    truth : numpy.ndarray
+        The known map (a phantom's truth), same shape and unit.
+    mask : numpy.ndarray of bool
+        Pixels to score, same shape; empty raises ``ValueError``.
+
+    Returns
+    -------
+    MapScore
+        Number of pixels scored, median absolute error, RMSE and bias.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, the mask is empty, or fewer than half of the masked
+        pixels have a finite recovered value.
 
     Examples
     --------

@@ -56,6 +56,26 @@ log = logging.getLogger(__name__)
 def deadtime_correct(counts: np.ndarray, dwell: float, tau: float) -> np.ndarray:
     """True counts of a non-paralysable counter from recorded ``counts`` (float64).
 
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        Recorded detector counts per pixel (any shape), counted over ``dwell``.
+    dwell : float
+        Counting time per pixel, s; must be > 0 (``ValueError`` otherwise).
+    tau : float
+        Dead time of the non-paralysable counter, s (0 for an ideal counter).
+
+    Returns
+    -------
+    numpy.ndarray of float64
+        True counts ``m / (1 - m tau / dwell)``, same shape as ``counts``.
+
+    Raises
+    ------
+    ValueError
+        If ``dwell`` is not positive, or a pixel's counts saturate the counter
+        (``m tau / dwell >= 1``): lower the flux or check the dead time.
+
     Examples
     --------
     >>> deadtime_correct(np.array([9000.0]), 0.001, 1e-8).round(1).tolist()
@@ -74,13 +94,53 @@ def deadtime_correct(counts: np.ndarray, dwell: float, tau: float) -> np.ndarray
 
 
 def dark_rate(counts: np.ndarray, dwell: float, tau: float) -> float:
-    """Mean dark count rate (counts/s) of shutter-closed pixels."""
+    """Mean dark count rate (counts/s) of shutter-closed pixels.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        Recorded detector counts per pixel (any shape), counted over ``dwell``.
+    dwell : float
+        Counting time per pixel, s; must be > 0 (``ValueError`` otherwise).
+    tau : float
+        Dead time of the non-paralysable counter, s (0 for an ideal counter).
+
+    Returns
+    -------
+    float
+        Mean dark rate, counts/s, after the dead-time correction.
+    """
     return float(np.mean(deadtime_correct(counts, dwell, tau))) / dwell
 
 
 def open_rate(counts: np.ndarray, i0: np.ndarray, dwell: float, tau: float,
               dark: float) -> float:  # fmt: skip
-    """Count rate per unit I0 flux off the sample (counts/s), the OD reference."""
+    """Count rate per unit I0 flux off the sample (counts/s), the OD reference.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        Recorded detector counts per pixel (any shape), counted over ``dwell``.
+    dwell : float
+        Counting time per pixel, s; must be > 0 (``ValueError`` otherwise).
+    tau : float
+        Dead time of the non-paralysable counter, s (0 for an ideal counter).
+    i0 : numpy.ndarray
+        I0 monitor flux at each pixel (same shape as ``counts``, monitor units).
+    dark : float
+        Dark count rate to subtract, counts/s (:func:`dark_rate`).
+
+    Returns
+    -------
+    float
+        Mean count rate per unit I0 flux, counts/s.
+
+    Raises
+    ------
+    ValueError
+        If the rate is not positive (no beam off the sample: shutter closed, or the
+        sample-out position on the sample).
+    """
     rate = deadtime_correct(counts, dwell, tau) / dwell - dark
     value = float(np.mean(rate / np.asarray(i0, dtype=np.float64)))
     if not value > 0:
@@ -93,7 +153,30 @@ def open_rate(counts: np.ndarray, i0: np.ndarray, dwell: float, tau: float,
 
 def line_od(counts: np.ndarray, i0: np.ndarray, dwell: float, tau: float, dark: float,
             reference: float) -> np.ndarray:  # fmt: skip
-    """Optical density of the pixels of a line (float32; NaN where no photon came through)."""
+    """Optical density of the pixels of a line (float32; NaN where no photon came through).
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        Recorded detector counts per pixel (any shape), counted over ``dwell``.
+    dwell : float
+        Counting time per pixel, s; must be > 0 (``ValueError`` otherwise).
+    tau : float
+        Dead time of the non-paralysable counter, s (0 for an ideal counter).
+    i0 : numpy.ndarray
+        I0 monitor flux at each pixel (same shape as ``counts``, monitor units).
+    dark : float
+        Dark count rate to subtract, counts/s (:func:`dark_rate`).
+    reference : float
+        Count rate per unit I0 flux off the sample at this energy, counts/s
+        (:func:`open_rate`).
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        Optical density ``-ln T`` per pixel; NaN where the transmission is not positive
+        (no photon came through).
+    """
     rate = deadtime_correct(counts, dwell, tau) / dwell - dark
     t = rate / (np.asarray(i0, dtype=np.float64) * reference)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -102,12 +185,43 @@ def line_od(counts: np.ndarray, i0: np.ndarray, dwell: float, tau: float, dark: 
 
 def pixel_positions(times: np.ndarray, monitor_times: np.ndarray,
                     monitor_positions: np.ndarray) -> np.ndarray:  # fmt: skip
-    """Stage position of each pixel at its time stamp, from the monitored readback (um)."""
+    """Stage position of each pixel at its time stamp, from the monitored readback (um).
+
+    Parameters
+    ----------
+    times : numpy.ndarray
+        Time stamp of each pixel, s (same clock as ``monitor_times``).
+    monitor_times : numpy.ndarray
+        Time stamps of the monitored stage readback, s (need not be sorted;
+        repeated stamps keep the last value).
+    monitor_positions : numpy.ndarray
+        Stage readback at those times, um.
+
+    Returns
+    -------
+    numpy.ndarray
+        Stage position of each pixel, um, interpolated linearly in time (held at
+        the first / last readback outside the monitored interval).
+    """
     return angles_from_monitor(times, monitor_times, monitor_positions)
 
 
 def resample_line(positions: np.ndarray, values: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """``values`` measured at ``positions`` linearly interpolated onto ``grid`` (NaN outside).
+
+    Parameters
+    ----------
+    positions : numpy.ndarray, shape (n,)
+        Where the values were measured, um (any order: a return line runs backwards).
+    values : numpy.ndarray, shape (n,)
+        Values at those positions (e.g. optical density).
+    grid : numpy.ndarray
+        Nominal positions to resample onto, um.
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        Values on ``grid``; NaN outside the measured positions (no extrapolation).
 
     Examples
     --------
@@ -129,6 +243,19 @@ def ni_mask(od_e1: np.ndarray, threshold: float | None = None) -> np.ndarray:
 
     At the Ni L3 peak NMC absorbs several times more than the electrolyte and carbon,
     so the histogram is bimodal.
+
+    Parameters
+    ----------
+    od_e1 : numpy.ndarray
+        Optical density map at E1, the Ni L3 peak; NaN pixels are never in the mask.
+    threshold : float, optional
+        OD above which a pixel holds Ni. None (default): Otsu's threshold of the finite
+        pixels (an empty mask when fewer than 2 are finite).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where the pixel holds Ni.
     """
     od = np.asarray(od_e1, dtype=np.float64)
     finite = np.isfinite(od)
@@ -142,6 +269,23 @@ def ni_mask(od_e1: np.ndarray, threshold: float | None = None) -> np.ndarray:
 def valence_ratio(od_e1: np.ndarray, od_e2: np.ndarray, *, pre_edge: np.ndarray | None = None,
                   mask: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """``(OD(E2) - pre) / (OD(E1) - pre)`` per pixel, NaN outside ``mask`` (float32).
+
+    Parameters
+    ----------
+    od_e1, od_e2 : numpy.ndarray
+        Optical density maps at E1 (Ni L3 peak of Ni2+) and E2 (of Ni3+), same shape.
+    pre_edge : numpy.ndarray, optional
+        Optical density map below the edge, subtracted from both (keyword only); None:
+        nothing subtracted.
+    mask : numpy.ndarray of bool, optional
+        Pixels to compute (e.g. :func:`ni_mask`); others are NaN (keyword only).
+        Pixels where either OD is NaN are NaN too.
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        The ratio per pixel; NaN outside ``mask`` and where ``|OD(E1) - pre|`` is at
+        most 1e-6 of its maximum (no meaningful ratio).
 
     Examples
     --------

@@ -48,7 +48,20 @@ STXM_UNITS = {
 
 @dataclass
 class STXMMaps:
-    """Arrays (with units) and tables of one STXM run."""
+    """Arrays (with units) and tables of one STXM run.
+
+    Attributes
+    ----------
+    arrays : dict of str to numpy.ndarray
+        The maps of the run by key (optical density, ratio, SOC, masks, ...), on the
+        STXM raster grid (rows, columns).
+    units : dict of str to str
+        Unit of each array of ``arrays`` (``"eV"``, ``"um"``, ``"fraction"``, ...).
+    particles : pandas.DataFrame
+        One row per particle found in the raster.
+    metadata : dict
+        Energies, estimator and settings of the run (JSON-safe); empty by default.
+    """
 
     arrays: dict[str, np.ndarray]
     units: dict[str, str]

@@ -96,7 +96,24 @@ def register_to_txm(stxm_map: np.ndarray, stxm_pixel_um: float, txm_map: np.ndar
 
 def stxm_on_txm_grid(stxm_map: np.ndarray, registration: Registration,
                      txm_shape: tuple[int, int]) -> np.ndarray:  # fmt: skip
-    """The STXM map sampled on the TXM grid (bilinear; NaN outside or next to NaN)."""
+    """The STXM map sampled on the TXM grid (bilinear; NaN outside or next to NaN).
+
+    Parameters
+    ----------
+    stxm_map : numpy.ndarray, shape (h, w)
+        A map on the STXM raster grid; NaN pixels stay NaN and spoil their
+        neighbours.
+    registration : Registration
+        Offset (TXM pixels) and scale (STXM pixel size / TXM pixel size) of the
+        STXM map in the TXM image.
+    txm_shape : tuple of int
+        ``(H, W)`` of the TXM grid, pixels.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (H, W)
+        The STXM map on the TXM grid; NaN outside the STXM field or next to a NaN.
+    """
     rows, cols = np.mgrid[0 : txm_shape[0], 0 : txm_shape[1]].astype(np.float64)
     r0, c0 = registration.offset_px
     coords = np.stack([(rows - r0) / registration.scale, (cols - c0) / registration.scale])
@@ -113,6 +130,19 @@ def particle_correlation(stxm_on_txm: np.ndarray, txm_map: np.ndarray, labels: n
 
     Particles (``labels`` on the TXM grid) with fewer than ``min_pixels`` pixels
     where both maps are finite are left out.
+
+    Parameters
+    ----------
+    stxm_on_txm : numpy.ndarray, shape (H, W)
+        The STXM map resampled on the TXM grid (:func:`stxm_on_txm_grid`); NaN
+        outside the STXM field.
+    txm_map : numpy.ndarray, shape (H, W)
+        The TXM map of the same quantity (e.g. SOC fraction); NaN where it failed.
+    labels : numpy.ndarray of int, shape (H, W)
+        Particle labels on the TXM grid (0 is background).
+    min_pixels : int, default 10
+        Fewest pixels with both maps finite a particle needs to be kept (keyword
+        only).
 
     Returns
     -------

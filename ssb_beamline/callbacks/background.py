@@ -28,7 +28,9 @@ class BackgroundCallback:
 
     Parameters
     ----------
-    callback : callable ``(name, doc)``
+    callback : callable
+        ``callback(name, doc)``, called on this object's thread with every
+        document in order.
     label : str
         What the callback is, for log messages (``"tiled writer"``).
     """

@@ -32,7 +32,23 @@ class FrameResolverError(RuntimeError):
 
 
 def uri_to_path(uri: str) -> Path:
-    """The local path of a ``file://`` URI (as ophyd-async writes them)."""
+    """The local path of a ``file://`` URI (as ophyd-async writes them).
+
+    Parameters
+    ----------
+    uri : str
+        A resource's URI, ``file://<host>/<path>`` as ophyd-async writes them.
+
+    Returns
+    -------
+    pathlib.Path
+        The local file.
+
+    Raises
+    ------
+    FrameResolverError
+        If the URI is not a local ``file://`` one (replay such runs from tiled).
+    """
     path = file_uri_path(uri)
     if path is None:
         raise FrameResolverError(

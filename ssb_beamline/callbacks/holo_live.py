@@ -83,6 +83,8 @@ class HoloLiveAnalysis(ProjectionRouter):
         Layers removed from each particle for its interior statistics.
     min_radius_um, small_radius_um : float
         Smallest particle kept; radius splitting the small and large groups.
+    source : str, default "live"
+        Recorded with the results: ``"live"``, or ``"replay"`` for an archived run.
     """
 
     segment_field = "distance_key"
@@ -246,6 +248,31 @@ def tomo_live_factory(
     (``references`` and ``tomo_options``), ``holotomo_scan`` runs a
     :class:`HoloLiveAnalysis` (``holo_options``); other runs nothing. Each run's
     :class:`TomoOutcome` is appended to ``outcomes`` when given.
+
+    Parameters
+    ----------
+    references : (K, N) array or sequence of reference spectra, optional
+        End members of the 3D XANES fit of ``xanes_tomo_scan`` runs (index 0 reduced,
+        last oxidised); None: the shipped NiO / LiNiO2 spectra.
+    sink : ResultSink, optional
+        Where every run's volumes and tables are published (keyword only); None keeps
+        them in the outcome only.
+    outcomes : list of TomoOutcome, optional
+        Each run's :class:`TomoOutcome` is appended here when the run starts (read it
+        after the stop document).
+    tomo_options : mapping, optional
+        Keyword arguments of :class:`TomoLiveAnalysis` (``center``, ``filter_name``,
+        ``reconstruct``, ``derivative_e0``, ``source``); an unknown key raises
+        ``TypeError`` at the run's start document.
+    holo_options : mapping, optional
+        Keyword arguments of :class:`HoloLiveAnalysis` (``delta_beta``, ``method``,
+        ``threshold``, ...), same rule.
+
+    Returns
+    -------
+    callable
+        ``factory(name, start_doc) -> (callbacks, [])`` for
+        ``event_model.RunRouter``.
     """
 
     def factory(name: str, start_doc: dict) -> tuple[list, list]:

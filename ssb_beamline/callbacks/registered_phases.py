@@ -42,6 +42,27 @@ def project_phases(
 ) -> np.ndarray:  # fmt: skip
     """A 2D phase map from a 3D one (see module docstring).
 
+    Parameters
+    ----------
+    phases : numpy.ndarray, shape (Z, Y, X)
+        Phase codes per voxel (0 void, 1 NMC, 2 SSE, 3 carbon); another number of
+        dimensions raises ``ValueError``.
+    mode : {"projection", "slice"}, default "projection"
+        ``"projection"``: along ``axis`` a pixel is NMC if its ray crosses NMC, else the
+        more frequent of SSE and carbon (SSE on a tie), else pore; ``"slice"``: the
+        volume's slice ``index`` across ``axis`` (thin sections). Another value raises
+        ``ValueError`` (keyword only).
+    axis : int, default 1
+        Volume axis along the beam (1: Y, the beam direction at rotation angle 0).
+    index : int, optional
+        Slice index along ``axis`` for ``mode="slice"``; None: the middle slice. Out
+        of range raises ``ValueError``.
+
+    Returns
+    -------
+    numpy.ndarray of uint8
+        The 2D phase map (the two axes other than ``axis``).
+
     Examples
     --------
     >>> v = np.zeros((2, 3, 2), np.uint8); v[0, 1, 0] = 1; v[1, 1:, 1] = 3; v[:, 0, :] = 2
@@ -76,6 +97,31 @@ def registered_phase_source(
     The returned callable checks the run's pixel size against the volume's voxel
     size (a clear ``ValueError`` otherwise) and records ``mode``, ``axis``,
     ``index`` and ``tomo_uid`` in ``source.info`` (also logged).
+
+    Parameters
+    ----------
+    volume : PhaseVolume
+        The segmented phases of the registered tomography run and their voxel size
+        (um), which must equal the 2D run's pixel size (within 0.1 %).
+    mode : {"projection", "slice"}, default "projection"
+        ``"projection"``: along ``axis`` a pixel is NMC if its ray crosses NMC, else the
+        more frequent of SSE and carbon (SSE on a tie), else pore; ``"slice"``: the
+        volume's slice ``index`` across ``axis`` (thin sections). Another value raises
+        ``ValueError`` (keyword only).
+    axis : int, default 1
+        Volume axis along the beam (1: Y, the beam direction at rotation angle 0).
+    index : int, optional
+        Slice index along ``axis`` for ``mode="slice"``; None: the middle slice. Out
+        of range raises ``ValueError``.
+    tomo_uid : str, optional
+        Uid of the tomography run the volume came from, recorded in the metadata.
+
+    Returns
+    -------
+    callable
+        ``source(context) -> phase map`` for the ``phase_source`` of
+        ``ParticleStatistics``; it raises ``ValueError`` for a run whose pixel size
+        differs from the voxel size.
     """
     plane = project_phases(volume.phases, mode=mode, axis=axis, index=index)
     info: dict[str, Any] = {"registered_from": tomo_uid, "mode": mode, "axis": axis,

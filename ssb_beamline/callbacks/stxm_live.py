@@ -206,6 +206,27 @@ def stxm_live_factory(
 
     Each run's outcome is appended to ``outcomes`` and its analysis (with the
     recovered fly positions) to ``analyses`` when given.
+
+    Parameters
+    ----------
+    sink : ResultSink, optional
+        Where each run's final maps go (tiled ``results/<uid>/vN``); None keeps them in
+        the outcome only.
+    on_update : callable, optional
+        Called with an ``STXMUpdate`` after every line of every run.
+    outcomes : list of LiveOutcome, optional
+        Each run's outcome is appended here at its start document.
+    source : str, default "live"
+        ``"live"`` or ``"replay"``, stored with the results.
+    analyses : list of STXMLiveAnalysis, optional
+        Each run's analysis is appended here (its ``positions`` hold the recovered
+        fly-scan stage positions, um).
+
+    Returns
+    -------
+    callable
+        ``factory(name, start_doc) -> (callbacks, [])`` for
+        ``event_model.RunRouter``; runs of other plans get nothing.
     """
 
     def factory(name: str, start_doc: dict) -> tuple[list, list]:

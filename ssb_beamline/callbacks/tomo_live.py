@@ -53,7 +53,30 @@ XANES_VOLUMES = ("edge_energy", "soc", "mask")
 
 @dataclass
 class TomoOutcome:
-    """What the live analysis of one tomography run produced."""
+    """What the live analysis of one tomography run produced.
+
+    Attributes
+    ----------
+    run_uid : str
+        Start uid of the run ("" until the start document arrives).
+    plan_name : str or None
+        The run's plan (``tomo_scan``, ``xanes_tomo_scan``, ``holotomo_scan``).
+    volumes : dict of str to numpy.ndarray
+        Reconstructed volumes by key, as published.
+    tables : dict
+        Tables published with them (e.g. ``particles``).
+    metadata : dict
+        Rotation centre (px), angles (deg), pixel size (um), method and timings.
+    stored_at : str or None
+        ``results/<uid>/<version>`` once stored; None without a sink or on failure.
+    errors : list of str
+        What went wrong (empty when ``ok``); a failed tomogram or statistics step is
+        listed here while the rest is still published.
+    segment_seconds : dict of int to float
+        Reconstruction time per tomogram (energy or distance index), s.
+    final_seconds : float or None
+        Time of the end-of-run work (publishing included), s.
+    """
 
     run_uid: str
     plan_name: str | None = None
@@ -83,6 +106,14 @@ class ProjectionRouter(DocumentRouter):
     Subclasses implement ``correct(frame, flat, dark, flux) -> projection``,
     ``ingest(k, index, projection)``, ``segment_complete(k, angles)`` (tomogram ``k``
     and its angles are complete) and ``finish(stop_doc)``; ``setup()`` is optional.
+
+    Parameters
+    ----------
+    sink : ResultSink, optional
+        Where the subclass publishes its volumes and tables (keyword only); None keeps
+        them in ``outcome`` only.
+    source : str, default "live"
+        Recorded with the results: ``"live"``, or ``"replay"`` for an archived run.
     """
 
     segment_field = "energy_key"
@@ -289,6 +320,8 @@ class TomoLiveAnalysis(ProjectionRouter):
         (default :func:`~ssb_beamline.analysis.tomography.reconstruct_fbp`).
     derivative_e0 : bool
         Compute the derivative e0 map (needs >= 6 energies in the edge window).
+    source : str, default "live"
+        Recorded with the results: ``"live"``, or ``"replay"`` for an archived run.
     """
 
     def __init__(

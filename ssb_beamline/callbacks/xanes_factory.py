@@ -22,6 +22,29 @@ def xanes_live_factory(
     """A ``RunRouter`` factory: one :class:`XanesLiveAnalysis` per ``xanes_scan`` run.
 
     Each run's :class:`LiveOutcome` is appended to ``outcomes`` when given.
+
+    Parameters
+    ----------
+    references : (K, N) array or sequence of reference spectra
+        End members for the linear-combination fit (index 0 reduced, last oxidised),
+        passed to every :class:`XanesLiveAnalysis`.
+    sink : ResultSink, optional
+        Where each run's final maps are published (keyword only); None keeps them in
+        the outcome only.
+    on_update : callable, optional
+        Called with a :class:`LiveUpdate` after every image of every run (for a
+        progress display); an exception in it ends that run's live analysis
+        (logged and listed in the outcome's ``errors``), never the scan.
+    outcomes : list of LiveOutcome, optional
+        Each run's :class:`LiveOutcome` is appended here at its start document.
+    post_processors : sequence of MapPostProcessor, default ()
+        Analyses of the final maps (particle statistics, ...), published with them.
+
+    Returns
+    -------
+    callable
+        ``factory(name, start_doc) -> (callbacks, [])`` for
+        ``event_model.RunRouter``; runs of other plans get nothing.
     """
 
     def factory(name: str, start_doc: dict) -> tuple[list, list]:

@@ -56,6 +56,20 @@ def volume_chunks(
     A sink carries its chunking hint as an optional ``slice_chunks(shape)``
     method (e.g. :class:`ssb_beamline.storage.TiledResultSink`: one slice per
     chunk); a sink without one stores every array as it chooses (``None``).
+
+    Parameters
+    ----------
+    sink : ResultSink
+        The sink the arrays are for; its optional ``slice_chunks(shape)`` gives the
+        chunk shape of an array.
+    arrays : mapping of str to numpy.ndarray
+        The arrays about to be published; only those of 3 or more dimensions get a
+        chunk shape.
+
+    Returns
+    -------
+    dict of str to tuple of int, or None
+        Chunk shape per volume key; None when the sink has no ``slice_chunks``.
     """
     hint = getattr(sink, "slice_chunks", None)
     if hint is None:
@@ -65,7 +79,21 @@ def volume_chunks(
 
 @dataclass(frozen=True)
 class MapContext:
-    """What a post-processor gets besides the maps: the run and its data."""
+    """What a post-processor gets besides the maps: the run and its data.
+
+    Attributes
+    ----------
+    run_uid : str
+        Start uid of the run.
+    start : mapping
+        The run's start document (sample, pixel size, plan arguments).
+    energies : numpy.ndarray, shape (N,)
+        Energies of the frames, eV.
+    absorbance : numpy.ndarray of float32, shape (N, H, W)
+        The flat-field corrected absorbance frames the maps were computed from.
+    references : object, optional
+        The reference spectra the maps were fitted with (None: the shipped ones).
+    """
 
     run_uid: str
     start: Mapping[str, Any]
@@ -76,7 +104,20 @@ class MapContext:
 
 @dataclass
 class PostResult:
-    """Extra results of a post-processor, published with the XANES maps."""
+    """Extra results of a post-processor, published with the XANES maps.
+
+    Attributes
+    ----------
+    arrays : dict of str to numpy.ndarray
+        Extra maps to publish, by key (must not reuse a XANES map's key).
+    units : dict of str to str
+        Unit of each array of ``arrays`` (``"eV"``, ``"um"``, ...).
+    tables : dict of str to pandas.DataFrame
+        Extra tables (e.g. ``particles``), one row per item.
+    metadata : dict
+        JSON-safe settings and summary numbers, stored under the post-processor's
+        ``name``.
+    """
 
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
@@ -177,6 +218,21 @@ def result_arrays(maps: Any, valid: np.ndarray) -> tuple[dict[str, np.ndarray], 
 
     Pixels that were invalid in any frame (saturated, no flat signal) are taken out
     of the mask and set to NaN in the maps, so no map value hides a bad pixel.
+
+    Parameters
+    ----------
+    maps : XanesMaps
+        The end-of-run maps of :func:`~ssb_beamline.analysis.analyse_xanes_stack`.
+    valid : numpy.ndarray of bool, shape (H, W)
+        Pixels valid in every frame (not saturated, with flat signal); the others are
+        taken out of the mask and set to NaN in the maps.
+
+    Returns
+    -------
+    arrays : dict of str to numpy.ndarray
+        The maps to publish (edge energy, e0, SOC, fractions, mask, ...).
+    units : dict of str to str
+        The unit of each (from ``RESULT_UNITS``).
     """
     mask = maps.mask & valid
     arrays = {
@@ -200,7 +256,19 @@ def result_arrays(maps: Any, valid: np.ndarray) -> tuple[dict[str, np.ndarray], 
 
 
 def result_metadata(maps: Any) -> dict[str, Any]:
-    """How the maps were made: ranges, calibration, references, timings."""
+    """How the maps were made: ranges, calibration, references, timings.
+
+    Parameters
+    ----------
+    maps : XanesMaps
+        The end-of-run maps of :func:`~ssb_beamline.analysis.analyse_xanes_stack`.
+
+    Returns
+    -------
+    dict
+        JSON-safe: global e0 (eV), pre/post/LCF ranges (eV), normalisation order, mask
+        threshold, reference names, calibration, timings (s) and the edge estimator.
+    """
     return {
         "e0_global_ev": float(maps.e0_global),
         "pre_range_ev": [float(v) for v in maps.pre_range],

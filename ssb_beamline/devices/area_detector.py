@@ -48,7 +48,24 @@ TIMESTAMP_SUFFIX = "-timestamp"
 
 
 class TimestampedHDFDataLogic(ADHDFDataLogic):
-    """`ADHDFDataLogic` that also declares the per-frame ``NDArrayTimeStamp`` dataset."""
+    """`ADHDFDataLogic` that also declares the per-frame ``NDArrayTimeStamp`` dataset.
+
+    Parameters
+    ----------
+    array_description : NDArrayDescription
+        Signals giving the frame shape and data type (from the driver).
+    path_provider : PathProvider
+        Where the HDF5 files go (directory as the IOC sees it, file name per run).
+    writer : NDFileHDF5IO
+        The HDF5 file plugin (``{prefix}HDF1:``).
+    driver : NDArrayBaseIO, optional
+        The camera driver, whose NDAttributes are declared too.
+    plugins : sequence of NDPluginBaseIO, default ()
+        Other plugins whose NDAttributes are declared.
+    datakey_suffix : str, default ""
+        Appended to the frame data key. The per-frame time stamps are the data key
+        ``<name>-timestamp`` (float64, s, the IOC's ``NDArrayTimeStamp``).
+    """
 
     async def prepare_unbounded(self, datakey_name: str) -> StreamableDataProvider:
         """Prepare the stock HDF5 writer; add ``<datakey_name>-timestamp`` to its resources."""

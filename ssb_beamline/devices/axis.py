@@ -34,6 +34,31 @@ class NamedTimeoutMoveLogic(MotorFlyableMovableLogic):
 
     ``margin_s`` is the slack on top of the expected move time (travel / VELO +
     2 ACCL); the stock value is ``DEFAULT_TIMEOUT`` (10 s).
+
+    Parameters
+    ----------
+    setpoint, readback : SignalRW, SignalR
+        The record's ``.VAL`` and ``.RBV``; a timeout names the axis by the readback's
+        name and the PV by the setpoint's.
+    motor_stop : SignalW
+        ``.STOP``, put (best effort, within a few seconds) when a move times out.
+    low_limit_travel, high_limit_travel : SignalRW
+        User soft limits ``.LLM`` / ``.HLM``, in the record's units (EGU).
+    dial_low_limit_travel, dial_high_limit_travel : SignalRW
+        Dial soft limits ``.DLLM`` / ``.DHLM``.
+    velocity : SignalRW
+        ``.VELO``, EGU/s (sets the expected move time).
+    acceleration_time : SignalRW
+        ``.ACCL``, s.
+    motor_done_move : SignalR
+        ``.DMOV`` (1 when the move is done).
+    max_velocity : SignalR
+        ``.VMAX``, EGU/s (fly scans check it).
+    motor_egu : SignalR
+        ``.EGU``, the record's units.
+    margin_s : float, default 10.0
+        Slack added to the expected move time, s (``BeamlineAxis.timeout_margin_s``
+        sets it; must be > 0).
     """
 
     margin_s: float = DEFAULT_TIMEOUT
@@ -63,6 +88,14 @@ class NamedTimeoutMoveLogic(MotorFlyableMovableLogic):
 
 class BeamlineAxis(Motor):
     """An EPICS motor record (``prefix`` without the field, e.g. ``"BL:Mono:Energy"``).
+
+    Parameters
+    ----------
+    prefix : str
+        The motor record's PV without a field (``"BL:Mono:Energy"``, not
+        ``"BL:Mono:Energy.VAL"``); ``.VAL``, ``.RBV``, ``.DMOV``, ... are appended.
+    name : str, default ""
+        Device name; its readback is read as ``name`` (set by :func:`make_epics_txm`).
 
     Examples
     --------

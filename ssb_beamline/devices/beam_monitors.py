@@ -15,6 +15,13 @@ class I0Monitor(StandardReadable):
     Read with every frame (``flux``; ``i0_flux`` when named ``"i0"``): the XANES
     analysis divides each image and flat by it, so only its ratio matters.
 
+    Parameters
+    ----------
+    pv : str
+        Full PV of the incident-flux reading (float), e.g. ``"BL:I0:Counts"``.
+    name : str, default ""
+        Device name; the reading is ``<name>_flux``.
+
     Examples
     --------
     >>> I0Monitor("SSBSIM:I0:Counts", name="i0").flux.source
@@ -31,6 +38,13 @@ class RingCurrent(StandardReadable):
     """Storage-ring current (mA), PV e.g. ``{P}Ring:Current``; the suspenders watch it.
 
     Named ``"ring"``, the reading is ``ring_current`` (as on the simulator).
+
+    Parameters
+    ----------
+    pv : str
+        Full PV of the storage-ring current, mA, e.g. ``"BL:Ring:Current"``.
+    name : str, default ""
+        Device name; the reading is ``<name>_current``.
 
     Examples
     --------

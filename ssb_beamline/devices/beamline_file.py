@@ -190,7 +190,36 @@ class HoloSettings(_Strict):
 
 
 class BeamlineFile(_Strict):
-    """A validated beamline file (see the module docstring for the schema)."""
+    """A validated beamline file (see the module docstring for the schema).
+
+    Attributes
+    ----------
+    version : int
+        Schema version; must be 1.
+    name : str
+        Free text naming the beamline, recorded with every run (not empty).
+    prefix : str, default ""
+        Common PV prefix prepended to every PV of ``devices`` (EPICS record-name
+        characters only, at most 60).
+    devices : Devices
+        The PV (or PV prefix) of each device; ``holo_distance``, ``fe_shutter`` and
+        ``ring_current`` are optional.
+    focus : FocusCalibration
+        The zone-plate focus model: diameter (um), outermost zone (nm),
+        magnification, motor offsets (mm) and pixel size at the sample (um).
+    limits : Limits
+        Ranges the plans stay in: ``energy_ev`` (eV) and optional ``zp_z_mm``,
+        ``det_z_mm`` (mm), each ``[low, high]`` with low < high.
+    sample_out_x : float
+        ``sample_stage.x`` with the sample out of the beam (for flats), in the
+        motor's units (um on the simulated TXM).
+    detector_files : DetectorFiles
+        ``ioc_directory`` (where the IOC writes, as the IOC sees it) and, if it
+        differs, ``analysis_directory`` (the same folder as this machine sees it).
+    holo : HoloSettings, optional
+        Holotomography cone-beam geometry: ``focus_to_detector_mm`` and
+        ``pixel_size_um``; empty for parallel beam.
+    """
 
     version: Literal[1]
     name: Annotated[StrictStr, Field(min_length=1)]
@@ -298,6 +327,19 @@ def _describe(error: dict[str, Any], loaded: LoadedBeamline) -> str:
 
 def load_beamline_file(path: str | Path, *, prefix: str | None = None) -> LoadedBeamline:
     """Read and check a beamline file; ``prefix`` replaces its common PV prefix.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The YAML file (``ssb_beamline/beamlines/sim-txm.yaml`` is an example).
+    prefix : str, optional
+        Replaces the file's common PV prefix (keyword only), e.g. to point the same
+        file at a test IOC; None keeps the file's.
+
+    Returns
+    -------
+    LoadedBeamline
+        The validated file (``.config``), its path and the line of each key.
 
     Raises
     ------

@@ -12,6 +12,14 @@ __all__ = ["DetectorStage"]
 class DetectorStage(StandardReadable):
     """The camera's z motor record ``{prefix}Z`` (named ``"det"``: readback ``det_z``).
 
+    Parameters
+    ----------
+    prefix : str
+        PV prefix of the stage (``"BL:Det:"``); the motor record is ``{prefix}Z``
+        (zone-plate-to-detector distance, mm).
+    name : str, default ""
+        Device name (``"det"`` gives the readback ``det_z``).
+
     Examples
     --------
     >>> DetectorStage("SSBSIM:Det:", name="det").z.user_readback.source

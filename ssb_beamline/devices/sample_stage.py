@@ -17,6 +17,14 @@ class SampleStage(StandardReadable):
     are what fly scans set and check. Named ``"sample"``, the readbacks are
     ``sample_x`` ... ``sample_rotation``, as on the simulator.
 
+    Parameters
+    ----------
+    prefix : str
+        PV prefix of the stage (``"BL:Smpl:"``); the records are ``{prefix}X``,
+        ``{prefix}Y``, ``{prefix}Z`` and ``{prefix}Rot``.
+    name : str, default ""
+        Device name (``"sample"`` gives the readbacks ``sample_x`` ...).
+
     Examples
     --------
     >>> stage = SampleStage("SSBSIM:Smpl:")

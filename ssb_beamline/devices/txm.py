@@ -44,7 +44,33 @@ DEVICE_KEYS = {
 
 @dataclass
 class EpicsTXM:
-    """The devices of one beamline file (not connected: see `make_epics_txm`)."""
+    """The devices of one beamline file (not connected: see `make_epics_txm`).
+
+    Attributes
+    ----------
+    energy : MonochromatorEnergy
+        Monochromator energy, eV.
+    zone_plate : ZonePlateStage
+        Zone-plate x, y, z (z: sample-to-zone-plate distance, mm).
+    detector_stage : DetectorStage
+        Detector z (zone-plate-to-detector distance, mm).
+    sample : SampleStage
+        Sample x, y, z (um) and rotation (degrees).
+    shutter : EpicsShutter
+        The photon shutter closed for darks and at the end of a run.
+    i0 : I0Monitor
+        Incident-flux monitor read with every frame.
+    detector : TXMAreaDetector
+        The areaDetector camera with its HDF5 writer.
+    holo_z : PropagationDistance or None
+        Holotomography propagation distance, mm; None when the file has none.
+    fe_shutter : EpicsShutter or None
+        Front-end shutter the suspenders watch; None when not configured.
+    ring_current : RingCurrent or None
+        Storage-ring current, mA, for the suspenders; None when not configured.
+    faults : None
+        Always None (fault injection exists on the simulator only).
+    """
 
     energy: MonochromatorEnergy
     zone_plate: ZonePlateStage
@@ -82,6 +108,20 @@ class EpicsTXM:
 
 def make_epics_txm(config: BeamlineFile, path_provider: PathProvider) -> EpicsTXM:
     """Build (not connect) the devices a beamline file names, with the simulator's names.
+
+    Parameters
+    ----------
+    config : BeamlineFile
+        The validated beamline file (``load_beamline_file(path).config``).
+    path_provider : PathProvider
+        Where the detector writes its HDF5 files (the file's
+        ``detector_files.ioc_directory``).
+
+    Returns
+    -------
+    EpicsTXM
+        The devices, named as on the simulator (``zp``, ``det``, ``ring``, ...); not
+        connected: connect them with ``init_devices`` or ``ensure_connected``.
 
     Examples
     --------

@@ -15,6 +15,14 @@ class ZonePlateStage(StandardReadable):
     ``z`` is the distance ``p`` the focus model moves with the energy; named
     ``"zp"``, its readbacks are ``zp_x``, ``zp_y``, ``zp_z`` (the simulator's keys).
 
+    Parameters
+    ----------
+    prefix : str
+        PV prefix of the stage (``"BL:ZP:"``); the records are ``{prefix}X``,
+        ``{prefix}Y`` and ``{prefix}Z`` (mm).
+    name : str, default ""
+        Device name (``"zp"`` gives the readbacks ``zp_x``, ``zp_y``, ``zp_z``).
+
     Examples
     --------
     >>> ZonePlateStage("SSBSIM:ZP:", name="zp").z.user_readback.source

@@ -45,11 +45,23 @@ class AttachedAnalysis:
 
     Attributes
     ----------
-    RE : the RunEngine
-    store : the tiled store (raw runs and results)
-    outcomes : one live-analysis outcome per analysed run, newest last
-        (``stored_at``: ``results/<uid>/vN``; ``errors``)
-    detector_dir : a folder the tiled server reads detector files from
+    RE : bluesky.RunEngine
+        The RunEngine the writer and the analysis are subscribed to.
+    store : TiledStore
+        The tiled store (raw runs and results).
+    detector_dir : pathlib.Path
+        A folder the tiled server reads detector files from.
+    outcomes : list
+        One live-analysis outcome per analysed run, newest last (``stored_at``:
+        ``results/<uid>/vN``; ``errors``).
+    journal : DocumentJournal or None
+        The journal every document goes to before tiled (None: not journaled).
+    writer : BackgroundCallback or None
+        The tiled writer, on its own thread (None when not writing to tiled).
+    live : BackgroundCallback or None
+        The live analysis, on its own thread (None when not attached).
+    on_update : callable or None
+        Called with each live-analysis update (progress displays).
     """
 
     RE: Any
@@ -100,6 +112,7 @@ def attach_live_analysis(
     Parameters
     ----------
     RE : bluesky.RunEngine
+        The RunEngine to subscribe to (yours: its plans and settings are untouched).
     analysis : {"xanes", "tomo", "none"}
         The live XANES analysis, the tomography / 3D XANES / holotomography one,
         or none (only store the runs).

@@ -39,7 +39,36 @@ def _common(session: EpicsBeamline, sample: Mapping[str, Any] | None, holo: bool
 def tomo_plan(session: EpicsBeamline, angles: Any = (0.0, 180.0, 61), *, mode: str = "fly",
               exposure_time: float = FLY_EXPOSURE_S, n_dark: int = 5, n_flat: int = 5,
               sample: Mapping[str, Any] | None = None, **kwargs: Any):  # fmt: skip
-    """A ``tomo_scan`` plan at the current energy."""
+    """A ``tomo_scan`` plan at the current energy.
+
+    Parameters
+    ----------
+    session : EpicsBeamline
+        A connected beamline-file session (:func:`beamline_session`); its file gives
+        the sample-out position, the pixel size and (holo) the cone-beam geometry.
+    angles : list of float or (start, stop, num), default (0.0, 180.0, 61)
+        Rotation angles, degrees; must cover 180 degrees (fly mode: evenly spaced).
+        Checked when the plan is built: bad angles raise ``ValueError`` before anything
+        moves.
+    mode : {"fly", "step"}, default "fly"
+        ``"fly"``: the rotation sweeps at constant speed while the camera runs;
+        ``"step"``: move, settle, expose at each angle (keyword only).
+    exposure_time : float, default 0.04
+        Exposure per frame, s (> 0).
+    n_dark, n_flat : int, default 5
+        Number of dark frames (shutter closed) and flat frames (sample out), >= 1.
+    sample : mapping, optional
+        Description of the sample for the start document (``name``, ...); None:
+        ``{"name": "sample on <beamline name>"}``.
+    **kwargs
+        Passed to the plan (``deadtime``, ``lead_time``, ``baseline``, ``md``, ...;
+        see :func:`~ssb_beamline.plans.tomo_scan`).
+
+    Returns
+    -------
+    generator
+        The ``tomo_scan`` plan at the current energy, for ``session.RE``.
+    """
     t = session.txm
     return tomo_scan(t.detector, t.sample.rotation, t.sample.x, t.shutter, t.i0, angles,
                      mode=mode, exposure_time=exposure_time, n_dark=n_dark, n_flat=n_flat,
@@ -50,7 +79,41 @@ def xanes_tomo_plan(session: EpicsBeamline, energies: Sequence[float],
                     angles: Any = (0.0, 180.0, 61), *, mode: str = "fly",
                     exposure_time: float = FLY_EXPOSURE_S, n_dark: int = 5, n_flat: int = 5,
                     sample: Mapping[str, Any] | None = None, **kwargs: Any):  # fmt: skip
-    """A ``xanes_tomo_scan`` plan with the file's focus model."""
+    """A ``xanes_tomo_scan`` plan with the file's focus model.
+
+    Parameters
+    ----------
+    session : EpicsBeamline
+        A connected beamline-file session (:func:`beamline_session`); its file gives
+        the sample-out position, the pixel size and (holo) the cone-beam geometry.
+    energies : sequence of float
+        Energies of the tomograms, eV; each must lie in the file's
+        ``limits.energy_ev`` and its focus positions in ``zp_z_mm`` / ``det_z_mm``
+        (``ValueError`` naming the file line otherwise, nothing moved).
+    angles : list of float or (start, stop, num), default (0.0, 180.0, 61)
+        Rotation angles, degrees; must cover 180 degrees (fly mode: evenly spaced).
+        Checked when the plan is built: bad angles raise ``ValueError`` before anything
+        moves.
+    mode : {"fly", "step"}, default "fly"
+        ``"fly"``: the rotation sweeps at constant speed while the camera runs;
+        ``"step"``: move, settle, expose at each angle (keyword only).
+    exposure_time : float, default 0.04
+        Exposure per frame, s (> 0).
+    n_dark, n_flat : int, default 5
+        Number of dark frames (shutter closed) and flat frames (sample out), >= 1.
+    sample : mapping, optional
+        Description of the sample for the start document (``name``, ...); None:
+        ``{"name": "sample on <beamline name>"}``.
+    **kwargs
+        Passed to the plan (``deadtime``, ``lead_time``, ``baseline``, ``md``, ...;
+        see :func:`~ssb_beamline.plans.tomo_scan`).
+
+    Returns
+    -------
+    generator
+        The ``xanes_tomo_scan`` plan, zone plate and detector following the file's
+        focus model.
+    """
     t = session.txm
     session.check_limits([float(e) for e in energies])
     return xanes_tomo_scan(t.detector, t.energy, t.zp_z, t.det_z, t.sample.rotation,
@@ -67,6 +130,46 @@ def holotomo_plan(session: EpicsBeamline, angles: Any = (0.0, 180.0, 91),
     """A ``holotomo_scan`` plan; effective distances from the file's cone-beam geometry.
 
     ``md`` may carry ``delta_beta`` (Paganin) and ``separator_index`` as on the simulator.
+
+    Parameters
+    ----------
+    session : EpicsBeamline
+        A connected beamline-file session (:func:`beamline_session`); its file gives
+        the sample-out position, the pixel size and (holo) the cone-beam geometry.
+    angles : list of float or (start, stop, num), default (0.0, 180.0, 91)
+        Rotation angles, degrees; must cover 180 degrees (fly mode: evenly spaced).
+        Checked when the plan is built: bad angles raise ``ValueError`` before anything
+        moves.
+    distances_mm : sequence of float, default (0.15,)
+        1 to 4 distinct focus-to-sample distances of the ``holo_distance`` axis, mm;
+        the effective propagation distances (m) follow from the file's
+        ``holo.focus_to_detector_mm`` (parallel beam when it is absent).
+    mode : {"fly", "step"}, default "fly"
+        ``"fly"``: the rotation sweeps at constant speed while the camera runs;
+        ``"step"``: move, settle, expose at each angle (keyword only).
+    exposure_time : float, default 0.04
+        Exposure per frame, s (> 0).
+    n_dark, n_flat : int, default 5
+        Number of dark frames (shutter closed) and flat frames (sample out), >= 1.
+    sample : mapping, optional
+        Description of the sample for the start document (``name``, ...); None:
+        ``{"name": "sample on <beamline name>"}``.
+    md : mapping, optional
+        Extra start-document metadata; ``delta_beta`` (needed by Paganin retrieval)
+        and ``separator_index`` are read by the live analysis.
+    **kwargs
+        Passed to the plan (``deadtime``, ``lead_time``, ``baseline``, ``md``, ...;
+        see :func:`~ssb_beamline.plans.tomo_scan`).
+
+    Returns
+    -------
+    generator
+        The ``holotomo_scan`` plan.
+
+    Raises
+    ------
+    ValueError
+        If the beamline file has no ``devices.holo_distance`` (add it to the file).
     """
     t = session.txm
     if t.holo_z is None:

@@ -35,7 +35,8 @@ class BeamlineConnectionError(ConnectionError):
 
     Attributes
     ----------
-    missing : list of (PV, where) pairs
+    missing : list of (str, str)
+        ``(PV, "FILE, line N (key)")`` of each PV that did not connect.
     """
 
     def __init__(self, message: str, missing: list[tuple[str, str]]) -> None:
@@ -59,7 +60,22 @@ def _leaves(error: BaseException, path: str) -> Iterator[tuple[str, str]]:
 def missing_pvs(
     error: NotConnectedError, devices: Mapping[str, Device], loaded: LoadedBeamline
 ) -> list[tuple[str, str]]:
-    """``(PV, "FILE, line N (key)")`` for every signal that did not connect."""
+    """``(PV, "FILE, line N (key)")`` for every signal that did not connect.
+
+    Parameters
+    ----------
+    error : ophyd_async.core.NotConnectedError
+        The error ``ensure_connected`` raised (a tree of sub-errors per device).
+    devices : mapping of str to Device
+        The devices that were connected, by attribute name.
+    loaded : LoadedBeamline
+        The beamline file they came from.
+
+    Returns
+    -------
+    list of (str, str)
+        ``(PV, "FILE, line N (key)")``, one per signal that did not connect.
+    """
     by_name = {device.name: attr for attr, device in devices.items()}
     missing = []
     for device_name, sub in error.sub_errors.items():
@@ -70,7 +86,20 @@ def missing_pvs(
 
 
 def connection_report(missing: list[tuple[str, str]], loaded: LoadedBeamline) -> str:
-    """One message listing every PV that did not connect, with its file line, and the fix."""
+    """One message listing every PV that did not connect, with its file line, and the fix.
+
+    Parameters
+    ----------
+    missing : list of (str, str)
+        ``(PV, "FILE, line N (key)")`` of each signal that did not connect.
+    loaded : LoadedBeamline
+        The beamline file (its path and prefix appear in the fix).
+
+    Returns
+    -------
+    str
+        The multi-line message.
+    """
     lines = [f"  {pv}  <- {where}" for pv, where in missing]
     return (
         f"{len(missing)} PV(s) of {loaded.path} did not connect:\n"
@@ -85,6 +114,17 @@ def connect_devices(
     RE: RunEngine, devices: Mapping[str, Device], loaded: LoadedBeamline, timeout: float
 ) -> None:
     """Connect every device in the RunEngine's loop (in parallel, bounded by ``timeout``).
+
+    Parameters
+    ----------
+    RE : bluesky.RunEngine
+        The RunEngine whose event loop the devices belong to.
+    devices : mapping of str to Device
+        The devices to connect, by their attribute name in ``EpicsTXM``.
+    loaded : LoadedBeamline
+        The beamline file they came from (for the lines in the message).
+    timeout : float
+        How long to wait for all of them, s.
 
     Raises
     ------
@@ -103,9 +143,23 @@ def check_beamline(
 ) -> tuple[LoadedBeamline, list[tuple[str, str]], int]:
     """Try to connect every device of a beamline file; nothing is moved or written.
 
+    Parameters
+    ----------
+    path : str, pathlib.Path or None
+        The beamline file; None: the shipped example (``sim-txm.yaml``).
+    prefix : str, optional
+        Replaces the file's common PV prefix (keyword only).
+    timeout : float, default 5.0
+        How long to wait for all devices to connect (in parallel), s.
+
     Returns
     -------
     (loaded file, [(PV, "FILE, line N (key)"), ...] that did not connect, number of devices)
+
+    Raises
+    ------
+    BeamlineFileError
+        If the file is missing or invalid (the message names key, line and fix).
     """
     from ophyd_async.core import StaticPathProvider, UUIDFilenameProvider
 

@@ -42,6 +42,24 @@ def check_output_folder(path: Path, option: str = "--out") -> Path:
     """``path`` as a folder figures can be written to, or a :class:`DemoInputError`.
 
     It may not exist yet; it must not be a file, and no part of it may be a file.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The folder (``~`` is expanded); it may not exist yet.
+    option : str, default "--out"
+        The CLI option that gave it, for the message.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, expanded.
+
+    Raises
+    ------
+    DemoInputError
+        If ``path`` or a parent is a file, or the nearest existing parent is not
+        writable.
     """
     path = Path(path).expanduser()
     for part in (path, *path.parents):
@@ -60,7 +78,15 @@ def check_output_folder(path: Path, option: str = "--out") -> Path:
 
 
 def demo_memory_bytes(size: int, preset: str) -> int:
-    """Estimated peak memory (bytes) of a demo of ``size`` x ``size`` px and ``preset``."""
+    """Estimated peak memory (bytes) of a demo of ``size`` x ``size`` px and ``preset``.
+
+    Parameters
+    ----------
+    size : int
+        Phantom width and height, pixels.
+    preset : str
+        Energy-grid preset; an unknown name is counted as ``"full"``.
+    """
     # imported here: `show`/`report` check their --out folder without importing the plans
     from ssb_beamline.plans.energy_grids import NI_K_EDGE_PRESETS
 
@@ -90,7 +116,25 @@ def available_memory_bytes() -> int | None:
 
 
 def check_demo_inputs(*, out_dir: Path, size: int, preset: str) -> None:
-    """Raise :class:`DemoInputError` for arguments that cannot work, before any set-up."""
+    """Raise :class:`DemoInputError` for arguments that cannot work, before any set-up.
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path
+        Folder for the figures (``--out``); see :func:`check_output_folder`.
+    size : int
+        Phantom width and height, pixels; a whole number >= 16 (default of the CLI:
+        512).
+    preset : str
+        Energy-grid preset (``"full"``, ``"quick"``, ...); with ``size`` it sets the
+        memory estimate, which must fit the available memory.
+
+    Raises
+    ------
+    DemoInputError
+        If the folder cannot be written, ``size`` is not a whole number >= 16, or the
+        demo would not fit in memory (the message gives a ``--size`` that fits).
+    """
     check_output_folder(out_dir)
     if not isinstance(size, int) or size < MIN_SIZE_PX:
         raise DemoInputError(

@@ -38,7 +38,14 @@ DEFAULT_CA_PORT = 5064
 
 @dataclass
 class PhantomTruth:
-    """The ground truth of the phantom a simulated IOC images (for scoring)."""
+    """The ground truth of the phantom a simulated IOC images (for scoring).
+
+    Attributes
+    ----------
+    phantom : Phantom
+        The phantom the simulated IOC images (same size and seed), whose SOC and
+        edge-energy maps the recovered maps are scored against.
+    """
 
     phantom: Phantom
     _edge: np.ndarray | None = field(default=None, repr=False)
@@ -72,6 +79,24 @@ def sim_ioc_for(
 
     Sets ``EPICS_CA_ADDR_LIST`` (loopback) before any Channel Access context exists.
     A child IOC is stopped on exit.
+
+    Parameters
+    ----------
+    prefix : str
+        PV prefix of the simulated TXM (``"SSBSIM:"``).
+    data_dir : pathlib.Path
+        Folder where a child IOC writes its HDF5 files (keyword only).
+    size : int
+        Detector width and height of a child IOC, pixels.
+    seed : int
+        Phantom seed of a child IOC.
+    port : int, optional
+        Port of an IOC already running; None: ``$EPICS_CA_SERVER_PORT`` or 5064.
+
+    Yields
+    ------
+    str
+        How the IOC is reached (for a status line).
     """
     from ssb_beamline.sim_devices.ioc import start_sim_ioc
     from ssb_beamline.sim_devices.ioc.launch import ca_search
@@ -105,7 +130,40 @@ def run_epics_demo(
     ca_port: int | None = None,
     console: Console | None = None,
 ) -> int:
-    """Run the demo over Channel Access; returns the exit code (0: analysis succeeded)."""
+    """Run the demo over Channel Access; returns the exit code (0: analysis succeeded).
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path
+        Folder for the figures and the score table (created; must be writable).
+    beamline_file : pathlib.Path, optional
+        The beamline file; None: the shipped ``sim-txm.yaml``.
+    prefix : str, optional
+        PV prefix replacing the file's; None keeps it.
+    tiled_uri : str, optional
+        A running tiled server's API address; None: ``$SSB_TILED_URI``, else the
+        local background server, else an embedded one on ``data_dir``.
+    data_dir : pathlib.Path, optional
+        Data directory of that local server (default: the user's data folder).
+    preset : str, default "standard"
+        Energy-grid preset of the XANES scan (``"quick"``, ``"standard"``,
+        ``"fine"``, ``"full"``).
+    size : int, default 512
+        Phantom width and height, pixels (the IOC's detector size).
+    seed : int, default 0
+        Phantom seed (the IOC and the truth use the same one).
+    ca_port : int, optional
+        Channel Access server port of an IOC already running; None:
+        ``$EPICS_CA_SERVER_PORT`` or 5064. Without an IOC answering there, a child
+        IOC is started on a free loopback port.
+    console : rich.console.Console, optional
+        Where progress and tables are printed; None: a new console on stdout.
+
+    Returns
+    -------
+    int
+        Exit code: 0 when the analysis succeeded and was scored.
+    """
     console = console or Console()
     path = Path(beamline_file) if beamline_file else default_beamline_file()
     loaded = load_beamline_file(path, prefix=prefix)

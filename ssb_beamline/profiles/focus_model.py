@@ -20,6 +20,21 @@ __all__ = ["ZonePlateFocusModel"]
 class ZonePlateFocusModel:
     """Energy (eV) -> (zone-plate z, detector z) in mm, at a fixed magnification.
 
+    Attributes
+    ----------
+    name : str
+        Name the model is registered under, recorded with each run.
+    zone_plate_diameter_um : float
+        Zone-plate diameter, um (> 0).
+    outermost_zone_nm : float
+        Outermost zone width, nm (> 0); with the diameter it sets the focal length
+        ``f = D dr / lambda``.
+    magnification : float
+        Fixed magnification the detector distance keeps (> 0).
+    zp_z_offset_mm, det_z_offset_mm : float, default 0.0
+        Motor position minus thin-lens distance, mm (from the beamline's focus
+        calibration).
+
     Examples
     --------
     >>> model = ZonePlateFocusModel("fxi-like", 244.0, 30.0, 50.0)

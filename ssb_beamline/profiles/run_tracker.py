@@ -16,7 +16,13 @@ __all__ = ["RunTracker"]
 
 
 class RunTracker:
-    """Document bookkeeping of one run, from its start document on."""
+    """Document bookkeeping of one run, from its start document on.
+
+    Parameters
+    ----------
+    start : dict
+        The run's start document (its ``uid`` and ``plan_name`` are read).
+    """
 
     def __init__(self, start: dict) -> None:
         self.uid: str = start["uid"]

@@ -39,6 +39,27 @@ def wire_session(
 
     Writer and live analysis run on their own threads: the RunEngine only queues
     documents, so neither can slow or stop the acquisition.
+
+    Parameters
+    ----------
+    session : SimulatedSession
+        The session to wire (its ``RE``, ``outcomes``, ``writer``, ``live``).
+    store : TiledStore
+        Where runs and results are written.
+    ring_current : device or signal or None
+        Ring current, mA, watched by a suspender; None: no ring suspender.
+    fe_shutter : device or signal or None
+        Front-end shutter watched by a suspender; None: no shutter suspender.
+    live_analysis : bool, default True
+        Subscribe the live XANES analysis (keyword only).
+    write_to_tiled : bool, default True
+        Subscribe the journaled tiled writer, and publish results to tiled.
+    suspenders : bool, default True
+        Install the beam suspenders.
+    suspender_options : mapping of str to float, optional
+        ``ring_floor_ma``, ``resume_ma`` (mA) and ``sleep_s`` (s) of
+        :func:`~ssb_beamline.plans.suspenders.beamline_suspenders`; an unknown key raises
+        ``TypeError``.
     """
     from ssb_beamline.profiles.simulated import attach_journaled_writer, result_sink
 
@@ -69,7 +90,22 @@ def attach_tomo_analysis(
     tomo_options: Mapping[str, Any] | None = None,
     holo_options: Mapping[str, Any] | None = None,
 ) -> None:
-    """Subscribe the live tomography / 3D XANES / holotomography analysis (own thread)."""
+    """Subscribe the live tomography / 3D XANES / holotomography analysis (own thread).
+
+    Parameters
+    ----------
+    session : SimulatedSession
+        The session whose RunEngine gets the analysis; its ``outcomes`` receive each
+        run's ``TomoOutcome`` and ``session.live`` is set.
+    store : TiledStore
+        Where results are stored.
+    write_to_tiled : bool, default True
+        Publish the volumes to ``store.results``; False keeps them in the outcomes.
+    tomo_options, holo_options : mapping, optional
+        Keyword arguments of :class:`~ssb_beamline.callbacks.TomoLiveAnalysis` and
+        :class:`~ssb_beamline.callbacks.HoloLiveAnalysis` (see
+        :func:`~ssb_beamline.callbacks.tomo_live_factory`).
+    """
     from ssb_beamline.callbacks.holo_live import tomo_live_factory
     from ssb_beamline.profiles.simulated import result_sink
 

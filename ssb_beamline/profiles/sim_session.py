@@ -73,7 +73,15 @@ _DISK_FULL_FILTER = _DropDiskFullTraceback()
 
 
 def quiet_disk_full_tracebacks(RE: RunEngine) -> None:
-    """Install :class:`_DropDiskFullTraceback` on the RunEngine's logger (once)."""
+    """Install :class:`_DropDiskFullTraceback` on the RunEngine's logger (once).
+
+    Parameters
+    ----------
+    RE : bluesky.RunEngine
+        The RunEngine whose logger (bluesky's shared ``"bluesky"`` logger) gets the
+        filter; a disk-full failure is then reported once, by the session, without
+        bluesky's traceback.
+    """
     re_logger = getattr(RE.log, "logger", None)  # bluesky's shared "bluesky" logger
     if re_logger is not None and _DISK_FULL_FILTER not in re_logger.filters:
         re_logger.addFilter(_DISK_FULL_FILTER)
@@ -88,10 +96,32 @@ class SimulatedSession(Generic[InstrumentT]):
 
     Attributes
     ----------
-    RE : RunEngine with the tiled writer and the live XANES analysis subscribed
-    txm : the simulated instrument (devices, phantom, ground truth)
-    store : the tiled store (embedded server unless a URI was given)
-    outcomes : one :class:`LiveOutcome` per analysed run, newest last
+    RE : bluesky.RunEngine
+        With the tiled writer and the live XANES analysis subscribed.
+    txm : SimTXM or SimTomo
+        The simulated instrument (devices, phantom, ground truth).
+    store : TiledStore
+        The tiled store (embedded server unless a URI was given).
+    outcomes : list of LiveOutcome
+        One per analysed run, newest last.
+    on_update : callable or None
+        Called with a :class:`~ssb_beamline.callbacks.LiveUpdate` after each analysed
+        image (progress displays); None: nothing is called.
+    writer : BackgroundCallback or None
+        The journaled tiled writer, on its own thread (None: runs are not written).
+    journal : DocumentJournal or None
+        The local journal every document reaches before tiled.
+    live : BackgroundCallback or None
+        The live analysis, on its own thread (None: no live analysis).
+    faults : FaultSchedule or None
+        Faults being injected (:meth:`inject_faults`).
+    aborted : list of str
+        Start uids of the runs aborted in this session.
+    own_runs : set of str
+        Start uids of the runs this session took (another process may share the
+        journal).
+    publisher : bluesky.callbacks.zmq.Publisher or None
+        The 0MQ publisher, when documents go to an analysis worker.
     """
 
     RE: RunEngine

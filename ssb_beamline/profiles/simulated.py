@@ -74,10 +74,14 @@ class SimulatedBeamline(SimulatedSession[SimTXM]):
 
     Attributes
     ----------
-    RE : RunEngine with the tiled writer and the live XANES analysis subscribed
-    txm : the simulated microscope (devices, phantom, ground truth)
-    store : the tiled store (embedded server unless a URI was given)
-    outcomes : one :class:`LiveOutcome` per analysed run, newest last
+    RE : bluesky.RunEngine
+        With the tiled writer and the live XANES analysis subscribed.
+    txm : SimTXM
+        The simulated microscope (devices, phantom, ground truth).
+    store : TiledStore
+        The tiled store (embedded server unless a URI was given).
+    outcomes : list of LiveOutcome
+        One per analysed run, newest last.
     on_update : callable or None
         Called with a :class:`LiveUpdate` after each analysed image.
     writer, live : BackgroundCallback or None

@@ -64,6 +64,19 @@ def reference_ratios(e1: float, e2: float) -> tuple[float, float, float]:
 
     ``R = OD(e2) / OD(e1)`` of the all-Ni2+ and all-Ni3+ material of the simulated
     sample, ``k = OD_Ni3+(e1) / OD_Ni2+(e1)``.
+
+    Parameters
+    ----------
+    e1, e2 : float
+        The two energies of the ratio, eV (the Ni L3 peaks of Ni2+ and Ni3+, e.g.
+        853.0 and 855.5).
+
+    Returns
+    -------
+    r2, r3 : float
+        ``OD(e2) / OD(e1)`` of the all-Ni2+ and all-Ni3+ material.
+    k : float
+        ``OD_Ni3+(e1) / OD_Ni2+(e1)`` (for the Ni3+ fraction formula).
     """
     c1, c2 = l3_coefficients(e1), l3_coefficients(e2)
     r2 = float(c2.nmc(0.0) / c1.nmc(0.0))
@@ -79,6 +92,28 @@ class SimulatedSTXM(SimulatedBeamline):
     ----------
     analyses : list of STXMLiveAnalysis
         The live analysis of each run (OD maps, recovered fly positions), newest last.
+    RE : bluesky.RunEngine
+        With the tiled writer and the live STXM analysis subscribed.
+    txm : SimSTXM
+        The simulated microscope (also ``stxm``).
+    store : TiledStore
+        The tiled store (embedded server unless a URI was given).
+    outcomes : list of LiveOutcome
+        One per analysed run, newest last.
+    on_update : callable or None
+        Called with an ``STXMUpdate`` after each line.
+    writer, live : BackgroundCallback or None
+        The tiled writer and the live analysis, each on its own thread.
+    journal : DocumentJournal or None
+        The local journal of every document.
+    faults : FaultSchedule or None
+        Faults being injected.
+    aborted : list of str
+        Start uids of the runs aborted in this session.
+    own_runs : set of str
+        Start uids of the runs this session took.
+    publisher : bluesky.callbacks.zmq.Publisher or None
+        The 0MQ publisher, when documents go to an analysis worker.
     """
 
     analyses: list[STXMLiveAnalysis] = field(default_factory=list)
@@ -180,6 +215,22 @@ def simulated_stxm(
 def replay_stxm_runs(store: TiledStore, uids: Iterable[str], *,
                      store_results: bool = True) -> list[LiveOutcome]:  # fmt: skip
     """Push stored STXM runs through a fresh live STXM analysis (results: ``source="replay"``).
+
+    Parameters
+    ----------
+    store : TiledStore
+        The store holding the runs (and receiving the results).
+    uids : iterable of str
+        Uids or unique prefixes of closed ``stxm_ratio_scan`` / ``stxm_stack_scan``
+        runs; all are checked before any is replayed.
+    store_results : bool, default True
+        Store each replay's maps as a new results version (keyword only); False
+        keeps them in the outcomes only.
+
+    Returns
+    -------
+    list of LiveOutcome
+        One per run, in the order given.
 
     Raises
     ------

@@ -33,6 +33,28 @@ def run_stxm_demo(
 
     ``size`` is the raster (``size`` x ``size`` pixels of 0.2 um); the phantom covers
     it with a margin at 0.1 um per pixel.
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path
+        Folder for the figures (``<out_dir>/<uid[:8]>/``); must be writable.
+    tiled_uri : str, optional
+        A running tiled server's API address; None: ``$SSB_TILED_URI``, else a
+        local server on ``data_dir``.
+    data_dir : pathlib.Path, optional
+        Data directory of the local server (default: the user's data folder).
+    size : int, default 48
+        Raster width and height, pixels of 0.2 um; 8 to 512 (``ValueError``
+        otherwise).
+    seed : int, default 3
+        Phantom seed.
+    console : rich.console.Console, optional
+        Where progress and the score table are printed; None: a new console.
+
+    Returns
+    -------
+    int
+        Exit code: 0 when the live analysis succeeded, 1 otherwise.
     """
     console = console or Console(soft_wrap=True)
     check_output_folder(out_dir)

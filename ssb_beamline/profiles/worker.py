@@ -79,7 +79,23 @@ def analysis_factories(
     tomo_options: Mapping[str, Any] | None = None,
     holo_options: Mapping[str, Any] | None = None,
 ) -> list[Callable]:
-    """The live analyses, as ``RunRouter`` factories (the ones the profiles subscribe)."""
+    """The live analyses, as ``RunRouter`` factories (the ones the profiles subscribe).
+
+    Parameters
+    ----------
+    sink : ResultSink or None
+        Where every analysis publishes its results (None: kept in the outcomes).
+    outcomes : list, optional
+        Each run's outcome is appended here at its start document.
+    tomo_options, holo_options : mapping, optional
+        Keyword arguments of :class:`~ssb_beamline.callbacks.TomoLiveAnalysis` and
+        :class:`~ssb_beamline.callbacks.HoloLiveAnalysis` (keyword only).
+
+    Returns
+    -------
+    list of callable
+        The XANES and tomography factories, for one ``RunRouter``.
+    """
     references = ni_k_edge_references()
     return [
         xanes_live_factory(
@@ -335,6 +351,9 @@ def run_worker(
         How long to wait for the proxy before giving up.
     on_ready : callable, optional
         Called with the 0MQ endpoint and the tiled URI once listening.
+    recover_last : int, default 20
+        On start, look at this many newest runs in tiled for ones without results
+        (runs missed while no worker listened) and analyse them; 0 looks at none.
 
     Raises
     ------

@@ -39,6 +39,12 @@ class WorkerBusyError(RuntimeError, ValueError):
 class WorkerState:
     """The worker's persistent record of runs in progress and done, in ``directory``.
 
+    Parameters
+    ----------
+    directory : str or pathlib.Path
+        The worker's state folder (created 0700); holds ``worker-state.json`` and the
+        lock ``worker.lock``. One worker per folder.
+
     Raises
     ------
     WorkerBusyError

@@ -44,6 +44,16 @@ class ZmqUnavailableError(ConnectionError, ValueError):
 def normalize_address(address: str) -> str:
     """``HOST:PORT`` (or a full ``tcp://`` / ``ipc://`` address) as a 0MQ endpoint.
 
+    Parameters
+    ----------
+    address : str
+        ``HOST:PORT`` (port digits only), or an address with a scheme, returned as is.
+
+    Returns
+    -------
+    str
+        ``tcp://HOST:PORT``, or ``address`` when it has a scheme.
+
     Raises
     ------
     ZmqUnavailableError
@@ -67,6 +77,18 @@ def check_zmq_address(address: str, *, timeout_s: float = DEFAULT_CONNECT_TIMEOU
     A 0MQ ``connect`` never fails on a dead address: it retries in the
     background. This opens a SUB socket with a monitor and waits up to
     ``timeout_s`` for the ``CONNECTED`` event.
+
+    Parameters
+    ----------
+    address : str
+        ``HOST:PORT`` or a full ``tcp://`` / ``ipc://`` address.
+    timeout_s : float, default 3.0
+        How long to wait for the connection, s (keyword only).
+
+    Returns
+    -------
+    str
+        The 0MQ endpoint (``tcp://HOST:PORT``).
 
     Raises
     ------
@@ -118,6 +140,19 @@ def attach_publisher(RE, address: str):
     acquisition does not depend on the analysis.
 
     Returns the publisher (``close()`` it with the session).
+
+    Parameters
+    ----------
+    RE : bluesky.RunEngine
+        The RunEngine whose documents are published.
+    address : str
+        ``HOST:PORT`` of the proxy's input (``bluesky-0MQ-proxy IN OUT``: IN), or a
+        full ``tcp://`` address.
+
+    Returns
+    -------
+    bluesky.callbacks.zmq.Publisher
+        The subscribed publisher.
     """
     from bluesky.callbacks.zmq import Publisher
 

@@ -25,7 +25,18 @@ _READ_METHODS = {"GET", "HEAD"}
 
 
 def load_readonly_keys(root: Path) -> list[str]:
-    """Read-only keys: ``$SSB_TILED_READONLY_API_KEYS`` and ``<data dir>/.readonly_api_keys``."""
+    """Read-only keys: ``$SSB_TILED_READONLY_API_KEYS`` and ``<data dir>/.readonly_api_keys``.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        The data directory of the tiled server; a missing key file is fine.
+
+    Returns
+    -------
+    list of str
+        The keys of the environment variable first, then those of the file.
+    """
     keys = [k.strip() for k in os.environ.get(READONLY_KEYS_ENV, "").split(",") if k.strip()]
     path = root / ".readonly_api_keys"
     if path.exists():
@@ -34,7 +45,16 @@ def load_readonly_keys(root: Path) -> list[str]:
 
 
 def add_readonly_key(root: Path, key: str) -> None:
-    """Keep a read-only key in the data directory (file mode 0600)."""
+    """Keep a read-only key in the data directory (file mode 0600).
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        The data directory of the tiled server (``--data-dir``).
+    key : str
+        The new read-only key, appended to ``<root>/.readonly_api_keys`` (created
+        0600); the server reads it at its next start.
+    """
     path = root / ".readonly_api_keys"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a") as f:
@@ -49,7 +69,19 @@ def _matches(candidate: str, keys: Iterable[str]) -> bool:
 
 
 class ReadOnlyKeys:
-    """ASGI middleware granting read-only access to the keys in ``readonly_keys``."""
+    """ASGI middleware granting read-only access to the keys in ``readonly_keys``.
+
+    Parameters
+    ----------
+    app : ASGI application
+        The tiled server application to wrap.
+    server_key : str
+        The server's single API key (full access); a request with a read-only key is
+        passed on with this one (keyword only).
+    readonly_keys : iterable of str
+        Keys that may only read (GET, HEAD, OPTIONS); a write with one gets HTTP 403.
+        Empty strings are ignored; no keys: every request passes untouched.
+    """
 
     def __init__(self, app, *, server_key: str, readonly_keys: Iterable[str]) -> None:
         self.app = app

@@ -88,7 +88,20 @@ def _leading_range(index: Any, length: int) -> range:
 
 
 class CheckedHDF5ArrayAdapter(HDF5ArrayAdapter):
-    """An HDF5 frame stack whose unreadable frames are named, with their file."""
+    """An HDF5 frame stack whose unreadable frames are named, with their file.
+
+    Parameters
+    ----------
+    array : array_like
+        The HDF5 dataset (frames on axis 0).
+    structure : tiled structure, optional
+        The array's structure as the catalogue records it.
+    metadata : dict, optional
+        Metadata of the node.
+    specs : list, optional
+        tiled specs of the node. A frame HDF5 cannot read is answered with an HTTP error
+        naming the frame and its file, not a bare ``OSError``.
+    """
 
     #: The detector files, the dataset path and the SWMR mode (set by the factory).
     paths: tuple[Path, ...] = ()
@@ -130,7 +143,27 @@ class CheckedHDF5ArrayAdapter(HDF5ArrayAdapter):
 
 
 class CheckedHDF5Adapter(HDF5Adapter):
-    """tiled's ``HDF5Adapter``, opening closed files without SWMR and naming bad frames."""
+    """tiled's ``HDF5Adapter``, opening closed files without SWMR and naming bad frames.
+
+    Parameters
+    ----------
+    tree : h5py.File or h5py.Group
+        The open HDF5 node (tiled's ``HDF5Adapter`` argument).
+    data_uris : list of str, optional
+        The ``file://`` URIs of the detector files.
+    dataset : str or list of str, optional
+        Path of the dataset inside the files.
+    structure : tiled structure, optional
+        The array's structure as the catalogue records it.
+    metadata : dict, optional
+        Metadata of the node.
+    specs : list, optional
+        tiled specs of the node.
+    kwargs
+        Passed to tiled's ``HDF5Adapter``. The server builds the adapter with
+        ``from_catalog``, which opens a closed file without SWMR (SWMR only while the
+        detector still writes it).
+    """
 
     @classmethod
     def from_catalog(

@@ -44,13 +44,21 @@ class TiledStore:
 
     Attributes
     ----------
-    client : tiled container client of the server root
-    raw : container of raw bluesky runs (written by bluesky's ``TiledWriter``)
-    results : container of analysis results, ``results[run_uid][version]``
-    server : the embedded server, when this store started one
-    journal_dir : where documents are journaled until tiled has them
-    detector_dir : where detectors should write HDF5 files so that the server can
-        serve them (None for a remote server: configure the detector path there)
+    client : tiled container client
+        The server root.
+    raw : tiled container client
+        The raw bluesky runs (written by bluesky's ``TiledWriter``).
+    results : tiled container client
+        The analysis results, ``results[run_uid][version]``.
+    server : EmbeddedTiledServer or None
+        The embedded server, when this store started one (closed with the store).
+    detector_dir : pathlib.Path or None
+        Where detectors should write HDF5 files so that the server can serve them
+        (None for a remote server: configure the detector path there).
+    journal_dir : pathlib.Path or None
+        Where documents are journaled until tiled has them.
+    uri : str
+        The server's API address (``http://127.0.0.1:8000/api/v1``); "" until known.
     """
 
     client: Any
@@ -105,7 +113,21 @@ def _ensure_container(parent, key: str, specs=None):
 
 
 def check_tiled_uri(uri: str, *, timeout_s: float = 5.0) -> None:
-    """Raise :class:`TiledUnavailableError` unless a tiled server answers at ``uri``."""
+    """Raise :class:`TiledUnavailableError` unless a tiled server answers at ``uri``.
+
+    Parameters
+    ----------
+    uri : str
+        The tiled server's API address, ``http(s)://host:port/api/v1``.
+    timeout_s : float, default 5.0
+        How long to wait for ``/healthz`` to answer, s (keyword only).
+
+    Raises
+    ------
+    TiledUnavailableError
+        If ``uri`` is not an http(s) address, nothing answers, or the answer is not
+        HTTP 200; the message says how to start or point at a server.
+    """
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise TiledUnavailableError(

@@ -37,7 +37,19 @@ _ENERGY_KEYS = ("energies", "energy_ev", "energies_ev")
 
 
 def pixel_size_of(start: Mapping[str, Any]) -> float | None:
-    """The pixel size (um) a run's start document gives (``optics`` or top level)."""
+    """The pixel size (um) a run's start document gives (``optics`` or top level).
+
+    Parameters
+    ----------
+    start : mapping
+        A run's start document; ``optics.pixel_size_um`` wins over a top-level
+        ``pixel_size_um``.
+
+    Returns
+    -------
+    float or None
+        The pixel size, um; None when neither is a positive number.
+    """
     optics = start.get("optics")
     for value in (optics.get("pixel_size_um") if isinstance(optics, Mapping) else None,
                   start.get("pixel_size_um")):  # fmt: skip
@@ -73,6 +85,17 @@ def result_axes(
 
     A dimension whose length differs between arrays (a volume and a map of
     another size) gets its length appended (``x_128``) so every name has one length.
+
+    Parameters
+    ----------
+    arrays : mapping of str to numpy.ndarray
+        The result arrays by key; the key decides the dimension names (``energy``,
+        ``z``, ``y``, ``x``).
+    pixel_size_um : float, optional
+        Pixel (voxel) size, um (keyword only); None or 0: coordinates in pixels.
+    energies : array_like, optional
+        Energies of the energy axis, eV (keyword only); None: taken from an
+        ``energies`` array of ``arrays`` if there is one.
 
     Returns
     -------

@@ -120,6 +120,24 @@ def data_dir_lock(
     ``timeout_s=None`` waits as long as it takes; ``waiting`` is logged (WARNING,
     ``{pid}`` replaced by the holder's process id) when another process holds it.
 
+    Parameters
+    ----------
+    root : str or pathlib.Path
+        The data directory (created 0700 if missing; ``~`` is expanded).
+    timeout_s : float or None, default 400.0
+        How long to wait for another process's lock, s (keyword only); None waits as
+        long as it takes.
+    name : str, default ".lock"
+        File name of the lock inside ``root`` (one directory may hold several locks).
+    waiting : str, optional
+        Logged once (WARNING) when another process holds the lock; ``{pid}`` is
+        replaced by its process id.
+
+    Yields
+    ------
+    pathlib.Path
+        ``root``, resolved, while the lock is held (re-entrant in this process).
+
     Raises
     ------
     DataDirLockTimeoutError
@@ -154,6 +172,21 @@ def hold_lock(root: str | Path, name: str, *, waiting: str | None = None) -> Cal
 
     Waits as long as another process holds it (logging ``waiting`` once). In this
     process it is shared: a second holder does not wait, and any thread may release.
+
+    Parameters
+    ----------
+    root : str or pathlib.Path
+        The directory holding the lock file (created if missing).
+    name : str
+        File name of the lock inside ``root``.
+    waiting : str, optional
+        Logged once when another process holds the lock (keyword only); ``{pid}`` is
+        replaced by its process id.
+
+    Returns
+    -------
+    callable
+        ``release()``: releases this hold (calling it twice is harmless).
     """
     path = Path(root).expanduser().resolve() / name
     _make(path.parent)

@@ -70,6 +70,13 @@ class JournalCorruptError(ValueError):
 class DocumentJournal:
     """Append-only JSON-lines files of each run's documents in ``directory``.
 
+    Parameters
+    ----------
+    directory : str or pathlib.Path
+        Folder of the journal files (created 0700 if missing); one
+        ``<uid>.jsonl`` file per run, renamed ``<uid>.synced.jsonl`` once the run
+        has reached tiled.
+
     Raises
     ------
     DataDirectoryError
@@ -242,9 +249,13 @@ class JournaledWriter:
 
     Parameters
     ----------
-    raw : tiled container of raw runs
+    raw : tiled container client
+        The container of raw runs, with write access.
     journal : DocumentJournal
-    writer_factory : callable(raw) -> document callback; default bluesky's TiledWriter
+        Where every document is appended first.
+    writer_factory : callable, optional
+        ``writer_factory(raw) -> callable(name, doc)``; None: bluesky's
+        ``TiledWriter``.
     """
 
     def __init__(

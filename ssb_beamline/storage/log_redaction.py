@@ -49,13 +49,32 @@ _lock = threading.Lock()
 
 
 def register_secret(*values: str) -> None:
-    """Redact these exact strings (API keys) wherever they appear in a log record."""
+    """Redact these exact strings (API keys) wherever they appear in a log record.
+
+    Parameters
+    ----------
+    *values : str
+        The secrets; empty ones and those shorter than 4 characters are ignored
+        (they would redact ordinary words).
+    """
     with _lock:
         _secrets.update(v for v in values if v and len(v) >= 4)
 
 
 def redact(text: str) -> str:
-    """``text`` with every API key in it replaced by :data:`REDACTED`."""
+    """``text`` with every API key in it replaced by :data:`REDACTED`.
+
+    Parameters
+    ----------
+    text : str
+        A log message or traceback.
+
+    Returns
+    -------
+    str
+        ``text`` with API keys (``Apikey ...``, ``api_key=...``) and every registered
+        secret replaced.
+    """
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
     for secret in sorted(_secrets, key=len, reverse=True):
@@ -69,7 +88,14 @@ def _redact_value(value: object) -> object:
 
 
 class RedactSecrets(logging.Filter):
-    """Rewrite a record's message, arguments and traceback text without its keys."""
+    """Rewrite a record's message, arguments and traceback text without its keys.
+
+    Parameters
+    ----------
+    name : str, default ""
+        :class:`logging.Filter`'s name (records of that logger and its children only);
+        "" filters every record.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
@@ -90,6 +116,14 @@ def redact_server_logs(secrets: Iterable[str] = (), loggers: Iterable[str] = SER
 
     Call it after logging is configured (uvicorn configures it when its ``Config``
     is built); calling it again adds no second filter to a handler.
+
+    Parameters
+    ----------
+    secrets : iterable of str, default ()
+        Exact strings to redact as well (the server's API key, the database password).
+    loggers : iterable of str, default SERVER_LOGGERS
+        Names of the loggers whose handlers get the filter (the root logger,
+        uvicorn's and tiled's).
     """
     register_secret(*secrets)
     for name in loggers:

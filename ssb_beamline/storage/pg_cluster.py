@@ -70,7 +70,20 @@ def _free_port() -> int:
 
 
 class ThrowawayCluster:
-    """A private PostgreSQL cluster on 127.0.0.1 (see the module docstring)."""
+    """A private PostgreSQL cluster on 127.0.0.1 (see the module docstring).
+
+    Parameters
+    ----------
+    bin_dir : pathlib.Path, optional
+        Folder of PostgreSQL's ``initdb``, ``pg_ctl`` and ``psql``; None: ``$SSB_PG_BIN``,
+        else the newest ``/usr/lib/postgresql/N/bin``, else ``initdb`` on ``$PATH``.
+
+    Raises
+    ------
+    RuntimeError
+        If PostgreSQL does not start (the message names its log); the directory is
+        removed again.
+    """
 
     user = "ssb"
 

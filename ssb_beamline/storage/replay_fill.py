@@ -43,12 +43,17 @@ class FrameFetcher:
 
     Parameters
     ----------
-    node : tiled array client of the frames, shape ``(N, H, W)``
-    where : names the frames in messages ("run <uid>, stream 'primary', 'det'")
-    shape : (H, W) the run's descriptor gives (checked against the frames)
-    pool : threads that run the requests
-    fetch : ``fetch(node, start, stop)`` -> frames ``start:stop`` (default
-        :func:`uncompressed_frames`)
+    node : tiled array client
+        The frames, shape ``(N, H, W)``.
+    where : str
+        Names the frames in messages (``"run <uid>, stream 'primary', 'det'"``).
+    shape : tuple of int
+        ``(H, W)`` the run's descriptor gives (checked against the frames).
+    pool : concurrent.futures.ThreadPoolExecutor
+        Threads that run the requests.
+    fetch : callable, optional
+        ``fetch(node, start, stop)`` -> frames ``start:stop`` (default
+        :func:`uncompressed_frames`).
     """
 
     def __init__(
@@ -140,6 +145,21 @@ def filled_documents(run, uid: str, docs: list[tuple[str, dict]]) -> Iterator[tu
     StreamResource and StreamDatum documents are left out (the events carry the
     frames, ``filled`` says so).
 
+    Parameters
+    ----------
+    run : tiled run client
+        The stored run (``raw[uid]``) whose arrays hold the frames.
+    uid : str
+        The run's uid, for messages.
+    docs : list of (str, dict)
+        The run's documents in order, as stored.
+
+    Yields
+    ------
+    (str, dict)
+        ``(name, document)``; events carry their frames (``filled`` True) and the
+        StreamResource / StreamDatum documents are dropped.
+
     Raises
     ------
     ReplayError
@@ -185,6 +205,18 @@ def uncompressed_frames(node, start: int, stop: int) -> np.ndarray:
     the bytes it saves on a local network (measured: half the rate on loopback).
     The request is the one ``node[start:stop]`` makes, with ``Accept-Encoding:
     identity``; tiled's client has no option for it on arrays.
+
+    Parameters
+    ----------
+    node : tiled array client
+        A frame stack (frames on axis 0).
+    start, stop : int
+        First frame and one past the last, as in ``node[start:stop]``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (stop - start, H, W)
+        The frames, in the array's dtype.
     """
     from tiled.client.utils import handle_error, retry_context
 

@@ -32,13 +32,36 @@ _VERSION = re.compile(r"^v(\d+)$")
 
 
 def is_version(key: str) -> bool:
-    """Whether ``key`` names a results version (``v1``, ``v2``, ...)."""
+    """Whether ``key`` names a results version (``v1``, ``v2``, ...).
+
+    Parameters
+    ----------
+    key : str
+        A key of a run's results container.
+    """
     return _VERSION.match(key) is not None
 
 
 @dataclass(frozen=True)
 class StoredResult:
-    """One stored analysis version of a run."""
+    """One stored analysis version of a run.
+
+    Attributes
+    ----------
+    run_uid : str
+        Start uid of the run the results belong to.
+    version : str
+        ``v1``, ``v2``, ...: one per analysis of the run (a replay adds one).
+    metadata : dict
+        How the results were made (source, estimator, ranges, timings).
+    arrays : dict of str to numpy.ndarray
+        The maps and volumes by key (units in ``metadata``).
+    tables : dict of str to pandas.DataFrame
+        Tables by name (e.g. ``particles``).
+    coords : dict of str to numpy.ndarray
+        Coordinate arrays: ``x``, ``y``, ``z`` in um (pixels when the pixel size is
+        unknown), ``energy`` in eV.
+    """
 
     run_uid: str
     version: str
@@ -54,6 +77,16 @@ def slice_chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
     Leading axes (e.g. the energies of a stack of volumes) stay in the chunk, so
     ``stack[:, z]`` (a slice at every energy) is one chunk.
 
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of an array of 3 or more dimensions, last three ``(Z, Y, X)``.
+
+    Raises
+    ------
+    ValueError
+        If ``shape`` has fewer than 3 dimensions.
+
     Examples
     --------
     >>> slice_chunks((32, 64, 64)), slice_chunks((5, 32, 64, 64))
@@ -67,6 +100,11 @@ def slice_chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def next_version(existing: list[str]) -> str:
     """The version after the highest of ``existing`` (``v1`` if there is none).
+
+    Parameters
+    ----------
+    existing : list of str
+        Keys of the run's results container; those that are not versions are ignored.
 
     Examples
     --------
@@ -86,7 +124,23 @@ def _is_complete(node) -> bool:
 def complete_versions(
     results_container, run_uid: str, where: Callable[[dict], bool] | None = None
 ) -> list[str]:
-    """Versions of a run's results stored completely (and whose metadata pass ``where``)."""
+    """Versions of a run's results stored completely (and whose metadata pass ``where``).
+
+    Parameters
+    ----------
+    results_container : tiled container client
+        The ``results`` container (``results[uid][version]``).
+    run_uid : str
+        Full start uid of the run.
+    where : callable, optional
+        ``where(metadata) -> bool`` on each version's metadata; None: every complete
+        version.
+
+    Returns
+    -------
+    list of str
+        The versions whose upload finished, oldest first.
+    """
     if run_uid not in results_container:
         return []
     node = results_container[run_uid]
@@ -105,6 +159,21 @@ def drop_incomplete_versions(
 
     ``where`` (on the version's metadata) must single out the versions of the dead
     process (e.g. a killed worker): another process may be uploading one right now.
+
+    Parameters
+    ----------
+    results_container : tiled container client
+        The ``results`` container (``results[uid][version]``).
+    run_uid : str
+        Full start uid of the run.
+    where : callable
+        ``where(metadata) -> bool``: True for the versions of the dead process (e.g.
+        its worker id); required, so that an upload in progress is not deleted.
+
+    Returns
+    -------
+    list of str
+        The versions deleted.
     """
     if run_uid not in results_container:
         return []
@@ -118,7 +187,20 @@ def drop_incomplete_versions(
 
 
 def result_versions(results_container, run_uid: str) -> list[str]:
-    """The stored versions of a run's results, oldest first (empty if none)."""
+    """The stored versions of a run's results, oldest first (empty if none).
+
+    Parameters
+    ----------
+    results_container : tiled container client
+        The ``results`` container (``results[uid][version]``).
+    run_uid : str
+        Full start uid of the run.
+
+    Returns
+    -------
+    list of str
+        ``["v1", "v2", ...]`` in numeric order (``v10`` after ``v9``).
+    """
     if run_uid not in results_container:
         return []
     keys = [k for k in results_container[run_uid] if is_version(k)]
@@ -127,6 +209,20 @@ def result_versions(results_container, run_uid: str) -> list[str]:
 
 def read_results(results_container, run_uid: str, version: str | None = None) -> StoredResult:
     """Read one version (default: the latest) of a run's results.
+
+    Parameters
+    ----------
+    results_container : tiled container client
+        The ``results`` container (``results[uid][version]``).
+    run_uid : str
+        Full start uid of the run.
+    version : str, optional
+        ``v1``, ``v2``, ...; None: the latest.
+
+    Returns
+    -------
+    StoredResult
+        The arrays, tables, coordinates and metadata of that version.
 
     Raises
     ------

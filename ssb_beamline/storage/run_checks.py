@@ -39,6 +39,17 @@ class ReplayError(ValueError):
 def check_speed(speed: float | None) -> float | None:
     """``speed`` if it is None (as fast as possible) or > 0, else a :class:`ReplayError`.
 
+    Parameters
+    ----------
+    speed : float or None
+        Replay pace relative to the original timing (1.0: as recorded, 10: ten times
+        faster); None: as fast as possible.
+
+    Raises
+    ------
+    ReplayError
+        If ``speed`` is zero, negative or NaN.
+
     Examples
     --------
     >>> check_speed(10.0), check_speed(None)
@@ -50,7 +61,24 @@ def check_speed(speed: float | None) -> float | None:
 
 
 def check_run_closed(run) -> str:
-    """The uid of a stored run that has its stop document; `ReplayError` otherwise."""
+    """The uid of a stored run that has its stop document; `ReplayError` otherwise.
+
+    Parameters
+    ----------
+    run : tiled run client
+        A stored run (``raw[uid]``), whose metadata hold its start and stop documents.
+
+    Returns
+    -------
+    str
+        The run's uid.
+
+    Raises
+    ------
+    ReplayError
+        If the run has no stop document (still acquiring, or interrupted: run
+        ``ssb-beamline sync`` first).
+    """
     uid = (run.metadata.get("start") or {}).get("uid", "?")
     if not run.metadata.get("stop"):
         raise ReplayError(
@@ -67,6 +95,17 @@ def check_replayable(run) -> None:
     It must be closed (a stop document), taken by ``xanes_scan`` (whose start
     document names the energies and data keys) and hold its ``dark``, ``flat`` and
     ``primary`` streams.
+
+    Parameters
+    ----------
+    run : tiled run client
+        A stored run (``raw[uid]``), whose metadata hold its start and stop documents.
+
+    Raises
+    ------
+    ReplayError
+        If the run is open, was not taken by ``xanes_scan``, lacks start-document keys
+        or a ``dark``/``flat``/``primary`` stream; the message says what to do.
     """
     start = run.metadata.get("start") or {}
     uid = check_run_closed(run)
@@ -96,6 +135,16 @@ def check_replayable(run) -> None:
 def frame_shape(data_key: dict) -> tuple[int, ...]:
     """(H, W) of an external data key's frames (descriptors give (1, H, W) or (H, W)).
 
+    Parameters
+    ----------
+    data_key : dict
+        One data key of an event descriptor (its ``shape``).
+
+    Returns
+    -------
+    tuple of int
+        ``(H, W)``, pixels; ``()`` for a scalar or 1D key.
+
     Examples
     --------
     >>> frame_shape({"shape": [1, 512, 256]}), frame_shape({"shape": []})
@@ -106,7 +155,21 @@ def frame_shape(data_key: dict) -> tuple[int, ...]:
 
 
 def check_frame_shapes(uid: str, descriptors: Iterable[dict]) -> None:
-    """Every stream (dark, flat, primary) must describe one data key's frames alike."""
+    """Every stream (dark, flat, primary) must describe one data key's frames alike.
+
+    Parameters
+    ----------
+    uid : str
+        The run's uid, for the message.
+    descriptors : iterable of dict
+        The run's event descriptors (dark, flat, primary).
+
+    Raises
+    ------
+    ReplayError
+        If one data key's frames differ in shape between streams (ROI or binning
+        changed during the run).
+    """
     seen: dict[str, tuple[tuple[int, ...], str]] = {}
     for doc in descriptors:
         for key, data_key in doc["data_keys"].items():
@@ -124,13 +187,38 @@ def check_frame_shapes(uid: str, descriptors: Iterable[dict]) -> None:
 
 
 def readable_path(uri: str):
-    """The local path of a detector file URI if that file exists here, else None."""
+    """The local path of a detector file URI if that file exists here, else None.
+
+    Parameters
+    ----------
+    uri : str
+        A detector file's URI (``file://host/path``).
+
+    Returns
+    -------
+    pathlib.Path or None
+        The local path if the URI is a local file that exists here.
+    """
     path = file_uri_path(uri)
     return path if path is not None and path.exists() else None
 
 
 def check_files_readable(uid: str, resources: Iterable[dict]) -> None:
-    """Every StreamResource's file must exist here (for ``fill="never"``)."""
+    """Every StreamResource's file must exist here (for ``fill="never"``).
+
+    Parameters
+    ----------
+    uid : str
+        The run's uid, for the message.
+    resources : iterable of dict
+        The run's StreamResource documents (their ``uri`` names the detector file).
+
+    Raises
+    ------
+    ReplayError
+        If a detector file cannot be read on this machine; use ``fill="auto"`` or
+        ``"always"`` to fetch frames from tiled instead.
+    """
     missing = [doc["uri"] for doc in resources if readable_path(doc["uri"]) is None]
     if missing:
         raise ReplayError(

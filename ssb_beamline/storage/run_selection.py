@@ -25,7 +25,23 @@ MAX_SCAN_ID = 2**63 - 1
 
 
 def check_uid(partial: object) -> str:
-    """``partial`` if it can be (a prefix of) a run uid, else a :class:`ReplayError`."""
+    """``partial`` if it can be (a prefix of) a run uid, else a :class:`ReplayError`.
+
+    Parameters
+    ----------
+    partial : object
+        A uid or a prefix of one (letters, digits and ``-``).
+
+    Returns
+    -------
+    str
+        ``partial``.
+
+    Raises
+    ------
+    ReplayError
+        If ``partial`` is not a string of uid characters.
+    """
     if not isinstance(partial, str) or not _UID_PATTERN.fullmatch(partial):
         raise ReplayError(
             f"{partial!r} is not a run uid: uids are letters, digits and '-' (e.g. "
@@ -36,7 +52,26 @@ def check_uid(partial: object) -> str:
 
 
 def resolve_uid(raw, partial: str) -> str:
-    """The full uid of the stored run whose uid is or starts with ``partial``."""
+    """The full uid of the stored run whose uid is or starts with ``partial``.
+
+    Parameters
+    ----------
+    raw : tiled container client
+        The container of raw runs.
+    partial : str
+        A full uid or a unique prefix of one.
+
+    Returns
+    -------
+    str
+        The full uid.
+
+    Raises
+    ------
+    ReplayError
+        If ``partial`` is not uid-like, matches no run, or matches several (the
+        message lists up to five).
+    """
     check_uid(partial)
     try:  # a CatalogOfBlueskyRuns client also resolves a unique partial uid here
         start = raw[partial].metadata.get("start") or {}
@@ -102,6 +137,29 @@ def select_runs(
     the sample name), and the start time between ``since`` and ``until`` (ISO
     strings, datetimes or UNIX seconds; naive times are UTC). Runs come oldest first.
 
+    Parameters
+    ----------
+    raw : tiled container client
+        The container of raw runs.
+    uids : iterable of str, default ()
+        Uids or unique prefixes; when given, the filters are ignored.
+    scan_id : int, optional
+        The scan number (``start.scan_id``); a digit string is accepted, out of range
+        raises ``ReplayError``.
+    plan_name : str, optional
+        Exact plan name, e.g. ``"xanes_scan"``.
+    sample : str, optional
+        Substring of the sample name.
+    since, until : str, float or datetime.datetime, optional
+        Start-time bounds (inclusive): ISO strings (``2026-11-26T14:00``), datetimes
+        or UNIX seconds; naive times are UTC. ``since`` after ``until`` raises
+        ``ReplayError``.
+
+    Returns
+    -------
+    list of str
+        Full uids, oldest first.
+
     Raises
     ------
     ReplayError
@@ -138,6 +196,18 @@ def select_runs(
 
 
 def describe(run) -> dict[str, Any]:
-    """A one-line summary of a stored run's start document (for listings)."""
+    """A one-line summary of a stored run's start document (for listings).
+
+    Parameters
+    ----------
+    run : tiled run client
+        A stored run (``raw[uid]``).
+
+    Returns
+    -------
+    dict
+        ``uid``, ``scan_id``, ``plan_name``, ``time`` (UNIX s) and ``num_points``
+        (None where the start document lacks one).
+    """
     start = run.metadata.get("start", {})
     return {key: start.get(key) for key in ("uid", "scan_id", "plan_name", "time", "num_points")}

@@ -71,6 +71,15 @@ class SyncFailure:
 
     ``message`` names the file (and line) and says what to do; ``path`` and
     ``line`` are the same, for programs.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The journal file (or result entry) that was not written.
+    line : int or None
+        Its line number, 1-based, when one document is at fault.
+    message : str
+        What failed and what to do (also ``str(failure)``).
     """
 
     path: Path
@@ -83,7 +92,19 @@ class SyncFailure:
 
 @dataclass
 class SyncReport:
-    """What one sync did: runs and results written, runs left to their writer, failures."""
+    """What one sync did: runs and results written, runs left to their writer, failures.
+
+    Attributes
+    ----------
+    runs : list of str
+        Uids of the runs written to tiled.
+    results : list of str
+        Where each journaled result was stored, ``results/<uid>/<version>``.
+    busy : list of str
+        Uids of runs still being acquired, left to their writer.
+    failures : list of SyncFailure
+        Entries that could not be written; they stay in the journal for the next sync.
+    """
 
     runs: list[str] = field(default_factory=list)
     results: list[str] = field(default_factory=list)
@@ -112,6 +133,18 @@ def sync_run(raw, journal: DocumentJournal, uid: str, *, writer_factory=None) ->
 
     A run whose writer died without a stop document is closed first (see
     :meth:`DocumentJournal.close_interrupted`).
+
+    Parameters
+    ----------
+    raw : tiled container client
+        The container of raw bluesky runs (``store.raw``), written with write access.
+    journal : DocumentJournal
+        The journal the live writer kept (``<data dir>/journal``).
+    uid : str
+        Full uid of the run to write (a pending journal of ``journal``).
+    writer_factory : callable, optional
+        ``writer_factory(raw) -> callable(name, doc)`` (keyword only); None: bluesky's
+        ``TiledWriter``, as the live writer uses.
 
     Raises
     ------
@@ -186,6 +219,15 @@ def sync_results(
     read or uploaded stays in the journal, is logged and added to ``report``; the
     others are still tried.
 
+    Parameters
+    ----------
+    results_container : tiled container client
+        The ``results`` container (``results[uid][version]``), with write access.
+    journal : ResultJournal
+        The journal of results not yet stored (``<journal>/results``).
+    report : SyncReport, optional
+        Failures are appended to ``report.failures``; None: they are only logged.
+
     Returns
     -------
     list of str
@@ -215,6 +257,24 @@ def sync_all(
     their writer (``report.busy``). Results journaled in ``<journal>/results`` go to
     ``results``, by default the ``results`` container beside ``raw``. Nothing an
     entry does raises here: each failure is logged and listed in the report.
+
+    Parameters
+    ----------
+    raw : tiled container client
+        The container of raw bluesky runs (``store.raw``), written with write access.
+    journal : DocumentJournal
+        The journal the live writer kept (``<data dir>/journal``).
+    results : tiled container client, optional
+        Where journaled results go (keyword only); None: the ``results`` container
+        beside ``raw`` (each pending result is a failure if there is none).
+    writer_factory : callable, optional
+        ``writer_factory(raw) -> callable(name, doc)`` (keyword only); None: bluesky's
+        ``TiledWriter``, as the live writer uses.
+
+    Returns
+    -------
+    SyncReport
+        What was written, left busy, or failed (``report.ok`` when nothing failed).
     """
     report = SyncReport()
     for uid in journal.pending():
@@ -250,6 +310,21 @@ def sync_all(
 
 def sync_pending(raw, journal: DocumentJournal, *, results=None) -> list[str]:
     """As :func:`sync_all`, but returns the uids of the runs synced.
+
+    Parameters
+    ----------
+    raw : tiled container client
+        The container of raw bluesky runs (``store.raw``), written with write access.
+    journal : DocumentJournal
+        The journal the live writer kept (``<data dir>/journal``).
+    results : tiled container client, optional
+        Where journaled results go (keyword only); None: the ``results`` container
+        beside ``raw``.
+
+    Returns
+    -------
+    list of str
+        Uids of the runs written to tiled.
 
     Raises
     ------

@@ -43,7 +43,22 @@ _LEVEL = {"dark": 100, "flat": 20000, "primary": 8000}
 
 
 def constant_frames(stream: str, index: int, shape: tuple[int, int]) -> np.ndarray:
-    """Flat frames: dark 100, flat 20000, image 8000 counts (enough to replay)."""
+    """Flat frames: dark 100, flat 20000, image 8000 counts (enough to replay).
+
+    Parameters
+    ----------
+    stream : str
+        ``"dark"``, ``"flat"`` or ``"primary"``; another name gives zeros.
+    index : int
+        Frame number in the stream (unused: every frame is the same).
+    shape : tuple of int
+        ``(H, W)`` of a frame, pixels.
+
+    Returns
+    -------
+    numpy.ndarray of uint16, shape (H, W)
+        The frame, counts.
+    """
     return np.full(shape, _LEVEL.get(stream, 0), np.uint16)
 
 
@@ -53,6 +68,22 @@ def mixture_frames(energies: Sequence[float], shape: tuple[int, int], seed: int 
     The images follow the shipped NiO / LiNiO2 references, so the maps of a replay
     are those of a real analysis; the noise is one Gaussian field rolled from frame
     to frame (drawing fresh noise for a 2048 x 2048 frame costs more than the rest).
+
+    Parameters
+    ----------
+    energies : sequence of float
+        Energy of each primary frame, eV (inside the Ni K-edge references' range,
+        about 8.2-8.6 keV).
+    shape : tuple of int
+        ``(H, W)`` of the frames, pixels.
+    seed : int, default 0
+        Seed of the state-of-charge field and the noise (same seed, same frames).
+
+    Returns
+    -------
+    FrameSource
+        ``frames(stream, index, shape) -> uint16 frame`` for :func:`write_frames`:
+        dark 100 counts, flat about 30000, images by Beer-Lambert.
     """
     from ssb_beamline.reference_data import ni_k_edge_references
 
@@ -77,7 +108,22 @@ def mixture_frames(energies: Sequence[float], shape: tuple[int, int], seed: int 
 
 
 def write_frames(path: Path, stream: str, count: int, shape: tuple[int, int], frames: FrameSource):
-    """Write ``count`` frames of one stream to an HDF5 file, one checksummed chunk per frame."""
+    """Write ``count`` frames of one stream to an HDF5 file, one checksummed chunk per frame.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The HDF5 file to create (0600; an existing file is replaced). The frames go
+        to ``/entry/data/data``, as areaDetector writes them.
+    stream : str
+        Stream name passed to ``frames`` (``"dark"``, ``"flat"``, ``"primary"``).
+    count : int
+        Number of frames.
+    shape : tuple of int
+        ``(H, W)`` of a frame, pixels.
+    frames : FrameSource
+        ``frames(stream, index, shape)`` gives frame ``index`` (uint16).
+    """
     create_private_file(path)
     with h5py.File(path, "w") as f:
         dataset = f.create_dataset(
@@ -106,18 +152,30 @@ def xanes_run(
 
     Parameters
     ----------
-    uid : the run's uid (files are named ``<uid>-<stream>.h5``)
-    folder : where the HDF5 files are written (a tiled server's readable storage
-        for a run to be stored there)
-    energies : eV; a flat and an image per energy
-    shape, frames : frame shape and content (see :func:`mixture_frames`)
-    n_dark : dark frames
-    plan, start_keys : plan name; ``start_keys=False`` leaves out the keys the XANES
-        analysis needs (energies, data keys)
-    streams : which streams the run has
-    shapes, file_shapes : per-stream frame shapes in the descriptors / in the files
-        (default ``shape``), to make runs whose shapes disagree
-    exit_status : of the stop document; None leaves the run open (no stop)
+    uid : str
+        The run's uid (files are named ``<uid>-<stream>.h5``).
+    folder : pathlib.Path
+        Where the HDF5 files are written (a tiled server's readable storage for a
+        run to be stored there).
+    energies : sequence of float
+        Energies, eV; a flat and an image per energy.
+    shape : tuple of int, default (8, 8)
+        ``(H, W)`` of the frames, pixels.
+    frames : FrameSource, default constant_frames
+        Frame content (see :func:`mixture_frames`).
+    n_dark : int, default 2
+        Number of dark frames.
+    plan : str, default "xanes_scan"
+        Plan name of the start document.
+    start_keys : bool, default True
+        False leaves out the keys the XANES analysis needs (energies, data keys).
+    streams : sequence of str, default ("dark", "flat", "primary")
+        Which streams the run has.
+    shapes, file_shapes : dict of str to tuple of int, optional
+        Per-stream frame shapes in the descriptors / in the files (default
+        ``shape``), to make runs whose shapes disagree.
+    exit_status : str or None, default "success"
+        Of the stop document; None leaves the run open (no stop).
     """
     md: dict = {"plan_name": plan, "scan_id": 7, "num_points": len(energies)}
     if start_keys:
@@ -159,7 +217,20 @@ def xanes_run(
 
 
 def count_run(uid: str, values: Sequence[float] = (1.0, 2.0, 3.0)) -> list[tuple[str, dict]]:
-    """The documents of a bluesky ``count`` of one scalar detector (no frames)."""
+    """The documents of a bluesky ``count`` of one scalar detector (no frames).
+
+    Parameters
+    ----------
+    uid : str
+        The run's start uid.
+    values : sequence of float, default (1.0, 2.0, 3.0)
+        The detector reading of each event (one event per value).
+
+    Returns
+    -------
+    list of (str, dict)
+        ``(name, document)`` pairs: start, descriptor, events, stop.
+    """
     run = compose_run(uid=uid, metadata={"plan_name": "count", "scan_id": 8})
     data_keys = {"det": {"shape": [], "dtype": "number", "source": "synthetic"}}
     desc = run.compose_descriptor(name="primary", data_keys=data_keys)
@@ -176,7 +247,15 @@ def count_run(uid: str, values: Sequence[float] = (1.0, 2.0, 3.0)) -> list[tuple
 
 
 def write_run(raw, docs: list[tuple[str, dict]]) -> None:
-    """Store a run's documents with bluesky's TiledWriter, as the live writer does."""
+    """Store a run's documents with bluesky's TiledWriter, as the live writer does.
+
+    Parameters
+    ----------
+    raw : tiled container client
+        The container of raw runs, with write access.
+    docs : list of (str, dict)
+        The run's ``(name, document)`` pairs in order (start first, stop last).
+    """
     from bluesky.callbacks.tiled_writer import TiledWriter
 
     writer = TiledWriter(raw)
