@@ -70,8 +70,11 @@ def test_phases_from_edge_jump_and_electron_density(net, measured, segmented):
     assert scores[1] >= 0.9 and scores[2] >= 0.9 and scores[3] >= 0.7
     assert only_abs[1] >= 0.9 and only_abs[2] >= 0.9  # carbon: ~9x weaker than SSE
     meta = segmented.metadata
-    assert meta["contrast"] == "electron density" and meta["edge"]["post_edge_ev"] == [8390.0]
-    assert len(meta["others"]["thresholds"]) == 2 and meta["nmc"]["threshold_per_um"] > 0
+    assert meta["contrast"] == "absorption per electron"
+    assert meta["edge"]["post_edge_ev"] == [8390.0] and meta["nmc"]["threshold_per_um"] > 0
+    per_e = meta["others"]["median_absorption_per_electron"]
+    assert per_e["SSE"] > 5 * per_e["CARBON"] > 0  # Li6PS5Cl ~2.5e-5, carbon ~1.4e-6
+    assert meta["others"]["carbon_resolved"] and len(meta["others"]["thresholds"]) == 2
 
 
 def test_distances_match_the_independent_dijkstra(net):
