@@ -34,8 +34,10 @@ from ssb_beamline.storage import TiledStore
 from ssb_beamline.storage.replay import ReplayError, check_run_closed, resolve_uid, run_documents
 
 __all__ = [
+    "electron_density_from_results",
     "network_2d_from_3d",
     "phase_volume_from_results",
+    "registered_holotomography",
     "replay_network3d",
     "run_network_demo",
     "simulated_network_session",
@@ -76,6 +78,50 @@ def simulated_network_session(
     return session
 
 
+def registered_holotomography(
+    net: NetworkPhantom3D,
+    *,
+    tiled_uri: str | None = None,
+    data_dir: str | Path | None = None,
+    detector_dir: str | Path | None = None,
+    angles: Any = (0.0, 180.0, 91),
+) -> tuple[str, np.ndarray]:
+    """A holotomography run of the network phantom's field of view: its uid and electron density.
+
+    The same sample on the same grid as :func:`simulated_network_session`'s 3D
+    XANES runs (same phantom, same margin, same pixel size), as a beamline would
+    register a phase-contrast scan of the sample to its 3D XANES scan.  The
+    electron density (Paganin retrieval, FBP) resolves carbon, which absorption
+    at the Ni K-edge does not: pass it as ``network_options={"electron_density":
+    ...}`` (or ``holo_uid=`` to :func:`replay_network3d`).
+    """
+    session = simulated_tomo(mode="holo", phantom=net.phantom, tiled_uri=tiled_uri,
+                             data_dir=data_dir, detector_dir=detector_dir)  # fmt: skip
+    try:
+        (uid,) = session.run(session.holotomo(angles, n_dark=2, n_flat=2))
+        outcome = session.outcomes[-1]
+        if not outcome.ok or "electron_density" not in outcome.volumes:
+            raise RuntimeError(f"holotomography run {uid} gave no electron density: "
+                               f"{outcome.errors}")  # fmt: skip
+        return uid, np.asarray(outcome.volumes["electron_density"], np.float32)
+    finally:
+        session.close()
+
+
+def electron_density_from_results(results: Any, holo_uid: str) -> np.ndarray:
+    """The stored electron-density volume of a holotomography run (latest version having one)."""
+    from ssb_beamline.storage import read_results, result_versions
+
+    for v in result_versions(results, holo_uid)[::-1]:
+        stored = read_results(results, holo_uid, v)
+        if "electron_density" in stored.arrays:
+            return np.asarray(stored.arrays["electron_density"], np.float32)
+    raise ValueError(
+        f"run {holo_uid} has no stored electron density; pass the uid of an analysed "
+        "holotomography run of the same field of view (`ssb-beamline runs --plan holotomo_scan`)"
+    )
+
+
 def replay_network3d(
     store: TiledStore,
     uid: str,
@@ -83,8 +129,12 @@ def replay_network3d(
     fill: Literal["auto", "always", "never"] = "auto",
     store_results: bool = True,
     network_options: Mapping[str, Any] | None = None,
+    holo_uid: str | None = None,
 ) -> tuple[TomoOutcome, Network3DOutcome]:
     """Replay a stored ``xanes_tomo_scan`` run: reconstruction, then the network model.
+
+    ``holo_uid``: a registered holotomography run whose stored electron density
+    segments pore / SSE / carbon with the absorption (as the live run did with it).
 
     Raises
     ------
@@ -102,10 +152,14 @@ def replay_network3d(
         )
     tomo_out: list[TomoOutcome] = []
     net_out: list[Network3DOutcome] = []
+    options = dict(network_options or {})
+    if holo_uid is not None:
+        holo_uid = resolve_uid(store.raw, holo_uid)
+        options.update(electron_density=electron_density_from_results(store.results, holo_uid),
+                       electron_density_uid=holo_uid)  # fmt: skip
     factory = network3d_factory(
         ni_k_edge_references(), sink=result_sink(store) if store_results else None,
-        outcomes=tomo_out, network_outcomes=net_out, source="replay",
-        network_options=network_options,
+        outcomes=tomo_out, network_outcomes=net_out, source="replay", network_options=options,
     )  # fmt: skip
     router = RunRouter([factory])
     for name, doc in run_documents(run, fill=fill):
@@ -125,17 +179,24 @@ def run_network_demo(
 ) -> int:  # fmt: skip
     """``ssb-beamline demo --network``: a 3D XANES run of the network phantom, end to end.
 
-    The run is reconstructed live, its phases segmented (NMC from the edge jump,
-    SSE / carbon from the pre-edge absorption), the network model stored in tiled
-    next to the run, and ``network3d.png`` written to ``out_dir``.
+    A holotomography run of the same field of view comes first (its electron
+    density resolves carbon); the 3D XANES run is reconstructed live, its phases
+    segmented (NMC from the edge jump, pore / solid from the registered electron
+    density, SSE / carbon from the absorption per electron), the network model
+    stored in tiled next to the run, and ``network3d.png`` written to ``out_dir``.
     """
     from ssb_beamline.report.network3d import write_network3d_figure
     from ssb_beamline.sim_devices.phantom3d import Phantom3DConfig
 
-    config = NetworkPhantomConfig(base=Phantom3DConfig(
+    net = make_network_phantom(NetworkPhantomConfig(base=Phantom3DConfig(
         shape=(24, 40, 40), radius_range_um=(0.5, 0.8), n_particles=5, touching_fraction=0.0,
-        carbon_thickness_um=0.4, seed=seed))  # fmt: skip
-    session = simulated_network_session(config, tiled_uri=tiled_uri, data_dir=data_dir)
+        carbon_thickness_um=0.4, seed=seed)))  # fmt: skip
+    # carbon is resolved by the electron density of a registered holotomography run
+    holo_uid, density = registered_holotomography(net, tiled_uri=tiled_uri, data_dir=data_dir)
+    session = simulated_network_session(
+        net, tiled_uri=tiled_uri, data_dir=data_dir,
+        network_options={"electron_density": density, "electron_density_uid": holo_uid},
+    )  # fmt: skip
     try:
         plan = session.xanes_tomo(list(DEMO_ENERGIES), (0.0, 180.0, 31), mode="step",
                                   exposure_time=0.02, n_dark=1, n_flat=1)  # fmt: skip
@@ -162,8 +223,9 @@ def run_network_demo(
             console.print(f"run {uid}: network model stored at {outcome.stored_at}; figure {path}")
             console.print(f"slopes (eV per unit impedance): {model.slopes}; carbon contrast to "
                           f"noise {seg.get('carbon_contrast_to_noise', float('nan')):.1f}, "
-                          f"resolved: {seg.get('carbon_resolved')} (from absorption; the "
-                          "electron density of holotomography resolves carbon)")  # fmt: skip
+                          f"resolved: {seg.get('carbon_resolved')} (pore / solid from the "
+                          f"electron density of holotomography run {holo_uid[:8]}, SSE / "
+                          "carbon from the absorption per electron)")  # fmt: skip
         return 0
     finally:
         session.close()
