@@ -19,6 +19,17 @@
   so the blurred rims of SSE are not taken for carbon.  Otsu on ``mu / n_e`` (its
   1-99 % range: noise makes it negative in places).
 
+Measured on the live reconstructions of the end-to-end network phantom (24 x 40 x 40
+voxels of 0.1 um; 3D XANES of 11 energies x 21 angles, 0.02 s exposures, ~2e4 counts
+per open-beam pixel): from absorption alone the Dice of NMC / SSE / carbon is
+0.98 / 0.84 / 0.06 (carbon contrast to noise 1.4: one energy's FBP has a pore noise
+of ~0.006 /um per voxel; averaging all 11 energies only brings carbon to 0.14);
+a 181-angle tomogram at 5.5 keV (carbon 3.5x more absorbing, 0.0031 /um) gives a
+contrast to noise of 5.7 after smoothing but a carbon Dice of 0.36 only (the rims
+of SSE and the noise in the much larger pore volume); with a registered
+holotomography run (61-181 angles) and the absorption per electron: 0.98 / 0.95 /
+0.79.
+
 Volumes are smoothed with a small Gaussian (``smooth_sigma`` voxels) first.  The
 method, thresholds and energies used are returned as JSON-ready metadata, to be
 stored next to the phase volume.

@@ -2,7 +2,7 @@
 
 Real RunEngine, simulated tomography devices, the project's tiled server over HTTP.
 Phantom 24 x 40 x 40 voxels (0.1 um), 5 NMC particles, SSE, graphite and fibres.
-First a holotomography run of the same field of view (91 angles, one distance,
+First a holotomography run of the same field of view (61 angles, one distance,
 Paganin): its electron density is registered to the 3D XANES run (same phantom,
 margin and pixel size, so the same grid).  Then the 3D XANES run (11 energies, 3 eV
 steps through the Ni K-edge, x 21 angles): NMC from its edge jump, pore / solid from
