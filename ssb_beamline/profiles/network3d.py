@@ -22,6 +22,7 @@ from ssb_beamline.analysis.segmentation3d import PhaseVolume
 from ssb_beamline.callbacks.background import BackgroundCallback
 from ssb_beamline.callbacks.network3d_live import Network3DOutcome, network3d_factory
 from ssb_beamline.callbacks.tomo_live import TomoOutcome
+from ssb_beamline.profiles.network_registered import network_2d_from_3d, registered_xanes_2d
 from ssb_beamline.profiles.simulated import result_sink
 from ssb_beamline.profiles.simulated_tomo import SimulatedTomography, simulated_tomo
 from ssb_beamline.reference_data import ni_k_edge_references
@@ -38,6 +39,7 @@ __all__ = [
     "network_2d_from_3d",
     "phase_volume_from_results",
     "registered_holotomography",
+    "registered_xanes_2d",
     "replay_network3d",
     "run_network_demo",
     "simulated_network_session",
@@ -260,10 +262,7 @@ def run_network_demo(
             np.nan), model.bins, model.e_distance_um, model.li_distance_um,
             voxel_size_um=model.voxel_size_um, edge_per_voxel=model.edge_energy,
             title=f"3D network model, run {uid[:8]}")  # fmt: skip
-        _, written = network_2d_from_3d(session.outcomes[-1].volumes, phases, uid,
-                                        Path(out_dir) / "2d-from-3d")  # fmt: skip
         if console is not None:
-            console.print(f"2D from 3D (projection along the beam): {[str(p) for p in written]}")
             seg = phases.metadata["others"]
             console.print(f"run {uid}: network model stored at {outcome.stored_at}; figure {path}")
             console.print(f"slopes (eV per unit impedance): {model.slopes}; carbon contrast to "
@@ -271,42 +270,31 @@ def run_network_demo(
                           f"resolved: {seg.get('carbon_resolved')} (pore / solid from the "
                           f"electron density of holotomography run {holo_uid[:8]}, SSE / "
                           "carbon from the absorption per electron)")  # fmt: skip
-        return 0
+        phantom3d = session.phantom
     finally:
         session.close()
+    return _demo_2d(phantom3d, phases, uid, out_dir, tiled_uri, data_dir, console)
 
 
-def network_2d_from_3d(
-    volumes: Mapping[str, Any], phases: Any, tomo_uid: str, out_dir: str | Path, *, axis: int = 1
-) -> tuple[Any, list[Path]]:
-    """The 2D network model of the projection of a 3D XANES run, with its registered phases.
+def _demo_2d(phantom3d, phases, uid, out_dir, tiled_uri, data_dir, console) -> int:
+    """The demo's separate 2D XANES run with the 3D run's phases, and its figures."""
+    from ssb_beamline.report.run_figures import report_figures
+    from ssb_beamline.storage import open_store, read_results
 
-    The run's attenuation volumes summed along the beam (``axis``, Y at angle 0)
-    are the absorbance images a 2D XANES scan of this field of view would take;
-    they go through the 2D XANES pipeline and ``ParticleStatistics`` whose
-    ``phase_source`` is the projection of the 3D phases
-    (:func:`~ssb_beamline.callbacks.registered_phases.registered_phase_source`).
-    Writes the particle figures (maps, sizes, network); returns the
-    ``ParticleStatistics`` result and the figure paths.
-    """
-    from ssb_beamline.analysis import analyse_xanes_stack
-    from ssb_beamline.callbacks.particles_live import ParticleStatistics
-    from ssb_beamline.callbacks.registered_phases import registered_phase_source
-    from ssb_beamline.callbacks.xanes_results import MapContext, result_arrays
-    from ssb_beamline.report.particles import write_particle_figures
-
-    vox = phases.voxel_size_um
-    absorbance = (np.nan_to_num(volumes["attenuation"]).sum(axis=axis + 1) * vox).astype(np.float32)
-    energies = np.asarray(volumes["energies"], float)
-    maps = analyse_xanes_stack(absorbance, energies, ni_k_edge_references())
-    arrays, _ = result_arrays(maps, np.ones(absorbance.shape[1:], bool))
-    context = MapContext(f"{tomo_uid}-2d", {"pixel_size_um": vox}, energies, absorbance)
-    source = registered_phase_source(phases, mode="projection", axis=axis, tomo_uid=tomo_uid)
-    result = ParticleStatistics(phase_source=source)(arrays, context)
-    paths = write_particle_figures(out_dir, {**arrays, **result.arrays}, result.tables,
-                                   {"particles": result.metadata},
-                                   title=f"2D from 3D run {tomo_uid[:8]}")  # fmt: skip
-    return result, paths
+    uid_2d, outcome = registered_xanes_2d(phantom3d, phases, uid, list(DEMO_ENERGIES),
+                                          tiled_uri=tiled_uri, data_dir=data_dir)  # fmt: skip
+    if not outcome.stored_at:
+        if console is not None:
+            console.print(f"[bold red]2D XANES run {uid_2d} not analysed:[/] {outcome.errors}")
+        return 1
+    with open_store(tiled_uri, data_dir=data_dir) as store:
+        stored = read_results(store.results, uid_2d)
+    written = report_figures(Path(out_dir) / "2d-from-3d", stored, f"2D run {uid_2d[:8]}, "
+                             f"phases of 3D run {uid[:8]} (projection)")  # fmt: skip
+    if console is not None:
+        console.print(f"2D XANES run {uid_2d} (phases projected from 3D run {uid[:8]}): "
+                      f"{[str(p) for p in written]}")  # fmt: skip
+    return 0
 
 
 def phase_volume_from_results(results, tomo_uid: str, version: str | None = None) -> PhaseVolume:

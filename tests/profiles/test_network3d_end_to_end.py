@@ -22,6 +22,7 @@ import pytest
 from ssb_beamline.profiles.network3d import (
     network_2d_from_3d,
     registered_holotomography,
+    registered_xanes_2d,
     replay_network3d,
     simulated_network_session,
 )
@@ -133,3 +134,22 @@ def test_replay_with_a_run_without_electron_density_is_refused(live):
     with pytest.raises(ValueError, match="has no stored electron density; pass the uid of an"):
         replay_network3d(session.store, uid, fill="always", holo_uid=uid)
     assert len(result_versions(session.store.results, uid)) == n  # nothing stored
+
+
+def test_a_separate_2d_xanes_run_takes_its_phases_from_the_3d_run(live, tiled_server, tmp_path):
+    session, uid = live
+    phases = session.network_outcomes[-1].phases
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SSB_TILED_API_KEY", tiled_server.api_key)
+        uid_2d, outcome = registered_xanes_2d(
+            session.phantom, phases, uid, ENERGIES, tiled_uri=tiled_server.url,
+            detector_dir=tiled_server.layout.detector / "net3d-2d",
+        )  # fmt: skip
+    assert outcome.stored_at and not outcome.errors, outcome.errors
+    stored = read_results(session.store.results, uid_2d)
+    assert set(stored.tables["impedance_bins"]["model"]) == {"combined", "core_shell"}
+    stated = stored.metadata["particles"]["diffusion"]["phases"]
+    assert stated["registered_from"] == uid and stated["mode"] == "projection", stated
+    files = report_figures(tmp_path, stored, f"run {uid_2d[:8]}")
+    network = [f for f in files if f.name.startswith("particles_network")]
+    assert network and network[0].stat().st_size > 20_000
