@@ -119,3 +119,18 @@ def test_trends_recovered_from_segmented_phases(net, measured, segmented):
 )
 def test_docstring_examples_run(module):
     assert doctest.testmod(module, extraglobs={"np": np}).failed == 0
+
+
+def test_projected_phantom_is_the_2d_view_of_the_3d_sample(net):
+    ph = net.phantom
+    ph2 = network_phantom3d.projected_phantom(ph)
+    assert ph2.shape == (ph.shape[0], ph.shape[2]) and ph2.config.pixel_size_um == VOX
+    for code, thick in ((1, ph2.thickness_nmc_um), (2, ph2.thickness_sse_um),
+                        (3, ph2.thickness_carbon_um)):  # fmt: skip
+        np.testing.assert_allclose(thick, (ph.phases == code).sum(axis=1) * VOX, rtol=1e-5)
+    nmc = ph.phases == 1
+    ray_soc = np.nansum(np.where(nmc, ph.soc, 0), axis=1) / np.maximum(nmc.sum(axis=1), 1)
+    seen = nmc.any(axis=1)
+    np.testing.assert_allclose(ph2.soc[seen], ray_soc[seen], rtol=1e-5)
+    assert (ph2.phase[seen] == 1).all() and (ph2.labels[seen] > 0).all()
+    assert (ph2.labels[~seen] == 0).all()
