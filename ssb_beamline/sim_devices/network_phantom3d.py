@@ -285,6 +285,18 @@ def projected_phantom(phantom3d: Phantom3D, *, axis: int = 1) -> Phantom:
     radius, centre) comes from the 3D table.  The grid is the volume's ``(Z, X)``
     at its voxel size, i.e. the 2D image is registered to the 3D volume.
 
+    Parameters
+    ----------
+    phantom3d : Phantom3D
+        The 3D sample as the tomography detector sees it (e.g. ``session.phantom``).
+    axis : int
+        The beam axis of the volume at rotation angle 0.
+
+    Returns
+    -------
+    Phantom
+        The 2D sample for :func:`~ssb_beamline.sim_devices.factory.make_sim_txm`.
+
     Examples
     --------
     >>> cfg = NetworkPhantomConfig(base=Phantom3DConfig(shape=(24, 32, 32),
