@@ -75,6 +75,7 @@ def test_good_run_is_stored_once_with_units(run_volumes):
         ("no_sse", "no SSE voxel: Li+ distances need NMC-SSE contacts"),
         ("no_carbon", "no CARBON voxel: e- distances need NMC-carbon contacts"),
         ("no_post_edge", "no energy above the Ni K-edge (above 8348 eV)"),
+        ("density_shape", "electron_density has shape (24, 40, 39), the attenuation volumes"),
     ],
 )
 def test_bad_input_names_the_problem_and_stores_nothing(run_volumes, change, message):
@@ -92,6 +93,8 @@ def test_bad_input_names_the_problem_and_stores_nothing(run_volumes, change, mes
     if change == "no_post_edge":
         vols["energies"] = np.array([8300.0, 8340.0])
         options = {}
+    elif change == "density_shape":  # a holotomography volume not registered to this grid
+        options = {"electron_density": ph.electron_density[..., :-1]}
     outcome, sink = run(vols, **options)
     assert not outcome.ok and sink.calls == []
     (error,) = outcome.errors

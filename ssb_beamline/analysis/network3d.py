@@ -43,6 +43,7 @@ VOXEL_UNITS = {
     "core_shell_um": "um",
     "combined": "1 (combined impedance, 0-1 per particle)",
     "core_shell": "1 (0 surface, 1 core)",
+    "edge_energy": "eV (Ni K-edge, the NMC voxels the model used)",
 }
 
 

@@ -360,5 +360,6 @@ def _phase_map(labels, absorbance, energies, phase_source, opts: ParticleOptions
                 raise ValueError(
                     f"phase_source gave shape {phases.shape}, the maps have {labels.shape}"
                 )
-            return phases.astype(np.uint8), {"source": "phase_source"}
+            return phases.astype(np.uint8), {"source": "phase_source",
+                                             **getattr(phase_source, "info", {})}  # fmt: skip
     return phases_from_absorbance(absorbance, energies, labels, carbon=opts.carbon_from_absorbance)

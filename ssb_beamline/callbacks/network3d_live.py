@@ -88,6 +88,8 @@ class Network3DLive(DocumentRouter):
         A registered phase volume (same grid); default: segment this run.
     electron_density : ndarray, optional
         A registered electron-density volume for SSE / carbon (holotomography).
+    electron_density_uid : str, optional
+        The run it comes from (stored in the segmentation metadata).
     source : str
         ``"live"`` or ``"replay"`` (stored in the metadata).
     smooth_sigma : float
@@ -99,9 +101,10 @@ class Network3DLive(DocumentRouter):
     def __init__(
         self, tomo: Any, *, sink: ResultSink | None = None,
         phase_volume: PhaseVolume | None = None, electron_density: np.ndarray | None = None,
-        source: str = "live", smooth_sigma: float = 0.7,
+        source: str = "live", smooth_sigma: float = 0.7, electron_density_uid: str | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
+        self.electron_density_uid = electron_density_uid
         self.smooth_sigma = smooth_sigma
         self.tomo, self.sink, self.source = tomo, sink, source
         self.phase_volume, self.electron_density = phase_volume, electron_density
@@ -140,6 +143,8 @@ class Network3DLive(DocumentRouter):
                 volumes["attenuation"], volumes["energies"], voxel_size_um=voxel_size_um,
                 electron_density=self.electron_density, smooth_sigma=self.smooth_sigma,
             )  # fmt: skip
+            if self.electron_density is not None:
+                phases.metadata["electron_density_run"] = self.electron_density_uid
         model = network_model_3d(
             phases.phases, volumes["edge_energy"], voxel_size_um=voxel_size_um,
             phase_voxel_size_um=phases.voxel_size_um,

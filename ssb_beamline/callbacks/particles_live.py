@@ -82,6 +82,8 @@ class ParticleStatistics(ParticleOptions):
             def source():
                 return phase_source(context)
 
+            source.info = dict(getattr(phase_source, "info", {}))  # how it was made, stored
+
         out = particle_statistics(
             maps,
             context.absorbance,

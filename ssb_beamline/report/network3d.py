@@ -11,8 +11,9 @@ Axes in um throughout.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -23,7 +24,15 @@ import pandas as pd
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.patches import Patch
 
-__all__ = ["PHASE_COLOURS", "write_network3d_figure"]
+from .pages import FigureSink
+
+__all__ = [
+    "PHASE_COLOURS",
+    "is_network3d_result",
+    "network3d_figure",
+    "write_network3d_figure",
+    "write_network3d_result_figures",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +114,36 @@ def _bins(ax, bins: pd.DataFrame) -> None:
     ax.legend(loc="best", fontsize="small")
 
 
+def network3d_figure(
+    phases: np.ndarray,
+    edge_energy: np.ndarray,
+    bins: pd.DataFrame,
+    e_distance_um: np.ndarray,
+    li_distance_um: np.ndarray,
+    *,
+    voxel_size_um: float,
+    centre: Sequence[int] | None = None,
+    edge_per_voxel: np.ndarray | None = None,
+    title: str = "",
+):
+    """The network figure as an open matplotlib figure (see :func:`write_network3d_figure`)."""
+    phases, edge = np.asarray(phases), np.asarray(edge_energy, dtype=float)
+    centre = tuple(int(c) for c in (centre or [s // 2 for s in phases.shape]))
+    fig, axes = plt.subplots(3, 3, figsize=(15, 14), layout="constrained")
+    _slices(axes[0], phases, centre, voxel_size_um, phases=True, label="phases")
+    _slices(axes[1], edge, centre, voxel_size_um, phases=False, label="edge energy")
+    _histogram(axes[2, 0], np.ravel(e_distance_um), np.ravel(li_distance_um))
+    _bins(axes[2, 1], bins)
+    if edge_per_voxel is None:
+        axes[2, 2].set_axis_off()
+    else:
+        _joint_map(axes[2, 2], np.ravel(e_distance_um), np.ravel(li_distance_um),
+                   np.ravel(edge_per_voxel).astype(float))  # fmt: skip
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def write_network3d_figure(
     path: str | Path,
     phases: np.ndarray,
@@ -130,24 +169,75 @@ def write_network3d_figure(
     centre : voxel (z, y, x) the slices go through (default: the volume's centre)
     edge_per_voxel : edge energy of the same voxels as the distances; adds the
         mean-edge-energy map over (e-, Li+) bins (paper Fig. 4f)
+    title : figure title
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    phases, edge = np.asarray(phases), np.asarray(edge_energy, dtype=float)
-    centre = tuple(int(c) for c in (centre or [s // 2 for s in phases.shape]))
-    fig, axes = plt.subplots(3, 3, figsize=(15, 14), layout="constrained")
-    _slices(axes[0], phases, centre, voxel_size_um, phases=True, label="phases")
-    _slices(axes[1], edge, centre, voxel_size_um, phases=False, label="edge energy")
-    _histogram(axes[2, 0], np.ravel(e_distance_um), np.ravel(li_distance_um))
-    _bins(axes[2, 1], bins)
-    if edge_per_voxel is None:
-        axes[2, 2].set_axis_off()
-    else:
-        _joint_map(axes[2, 2], np.ravel(e_distance_um), np.ravel(li_distance_um),
-                   np.ravel(edge_per_voxel).astype(float))  # fmt: skip
-    if title:
-        fig.suptitle(title)
+    fig = network3d_figure(
+        phases, edge_energy, bins, e_distance_um, li_distance_um, voxel_size_um=voxel_size_um,
+        centre=centre, edge_per_voxel=edge_per_voxel, title=title,
+    )  # fmt: skip
     fig.savefig(out, dpi=80)
     plt.close(fig)
     logger.info("wrote %s", out)
     return out
+
+
+def is_network3d_result(metadata: Mapping[str, Any]) -> bool:
+    """Whether a stored result's metadata are those of a 3D network model."""
+    return metadata.get("kind") == "network3d"
+
+
+def write_network3d_result_figures(
+    folder: str | Path, result: Any, *, title: str = "", fmt: str = "png",
+    sink: FigureSink | None = None,
+) -> list[Path]:  # fmt: skip
+    """The network figure of a stored result (``read_results`` of a network version).
+
+    Parameters
+    ----------
+    folder : path
+        Where ``network3d.<fmt>`` is written (unless ``sink`` is given).
+    result : StoredResults
+        A network result read from tiled: arrays ``phases``, ``network_*``
+        distances (and ``network_edge_energy`` since it is stored), table
+        ``impedance_bins``, metadata ``voxel_size_um``.
+    title, fmt : str
+        Figure title; file format ("png" or "pdf").
+    sink : FigureSink, optional
+        Hand the figure to this sink instead (pages of a PDF report).
+
+    Returns
+    -------
+    list of Path
+        The files written (none when the figure became a page of ``sink``'s PDF).
+
+    Raises
+    ------
+    ValueError
+        The result is not a 3D network model, or lacks what the figure needs.
+    """
+    arrays, md = result.arrays, result.metadata
+    need = ("phases", "network_e_distance_um", "network_li_distance_um")
+    missing = [k for k in need if k not in arrays] + [
+        k for k in ("impedance_bins",) if k not in result.tables
+    ]
+    if not is_network3d_result(md) or missing or not md.get("voxel_size_um"):
+        raise ValueError(
+            f"result {getattr(result, 'version', '?')} is not a complete 3D network model "
+            f"(kind {md.get('kind')!r}, missing {missing or 'voxel_size_um'}); pick the "
+            "version written by the network analysis (`ssb-beamline runs` lists them) or "
+            "replay the 3D XANES run with the network model"
+        )
+    phases = np.asarray(arrays["phases"])
+    edge = arrays.get("network_edge_energy")
+    edge = np.full(phases.shape, np.nan) if edge is None else np.asarray(edge, float)
+    caption = "" if "network_edge_energy" in arrays else "edge energy not stored with this result"
+    fig = network3d_figure(
+        phases, edge, result.tables["impedance_bins"], np.asarray(arrays["network_e_distance_um"]),
+        np.asarray(arrays["network_li_distance_um"]), voxel_size_um=float(md["voxel_size_um"]),
+        edge_per_voxel=edge if "network_edge_energy" in arrays else None, title=title,
+    )  # fmt: skip
+    out = sink or FigureSink(folder, fmt)
+    out.save(fig, "network3d", caption=caption)
+    return out.written

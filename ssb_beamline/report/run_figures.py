@@ -3,7 +3,8 @@
 XANES (2-D) runs: ``show`` draws the maps and spectra, ``report`` the particle
 statistics. Tomography and 3D XANES runs: orthogonal slices for both.
 Holotomography: ``show`` the slices and particle projections, ``report`` those and
-the statistics. ``report --format pdf`` writes all of a run's figures, after a
+the statistics. 3D network models (the network version of a 3D XANES run): the
+network figure for both. ``report --format pdf`` writes all of a run's figures, after a
 title page, into one multi-page PDF to attach to a logbook.
 """
 
@@ -37,8 +38,11 @@ def pixel_size_of_result(result: Any) -> float | None:
 
 
 def _kind(result: Any) -> str:
+    from .network3d import is_network3d_result
     from .tomo import is_tomography_result
 
+    if is_network3d_result(result.metadata):
+        return "network3d"
     if "electron_density" in result.arrays:
         return "holotomography"
     if is_tomography_result(result.arrays, result.metadata):
@@ -48,6 +52,11 @@ def _kind(result: Any) -> str:
 
 def _draw(result: Any, sink: FigureSink, title: str, *, report: bool) -> None:
     kind = _kind(result)
+    if kind == "network3d":  # the 3D conductive-network model of a 3D XANES run
+        from .network3d import write_network3d_result_figures
+
+        write_network3d_result_figures(sink.out, result, title=title, sink=sink)
+        return
     px = pixel_size_of_result(result)
     if kind != "xanes":
         from .tomo import write_tomo_figures

@@ -239,6 +239,7 @@ def make_sim_txm(  # noqa: PLR0913 -- keyword-only options of the simulator
     name_prefix: str = "",
     ring: RingCurrentModel | None = None,
     faults: FaultSchedule | None = None,
+    sample_phantom: Phantom | None = None,
 ) -> SimTXM:
     """Build a simulated TXM, in focus at ``energy_ev``, with names set.
 
@@ -267,6 +268,9 @@ def make_sim_txm(  # noqa: PLR0913 -- keyword-only options of the simulator
         Storage-ring current model (top-up ~400 mA by default).
     faults : FaultSchedule, optional
         Bound to this TXM's ring and front-end shutter, kept as ``txm.faults``.
+    sample_phantom : Phantom, optional
+        A ready sample (e.g. the projection of a 3D phantom) instead of one made
+        from ``phantom_config`` (its own ``config`` is used then).
 
     Returns
     -------
@@ -278,11 +282,13 @@ def make_sim_txm(  # noqa: PLR0913 -- keyword-only options of the simulator
         if directory is None:
             raise ValueError("make_sim_txm needs a path_provider or a directory")
         path_provider = StaticPathProvider(UUIDFilenameProvider(), Path(directory))
+    if sample_phantom is not None:
+        phantom_config = sample_phantom.config
     phantom_config = phantom_config or PhantomConfig()
     motion = motion or MotionConfig()
     optics = optics or OpticsConfig()
     seed = phantom_config.seed
-    phantom = make_phantom(phantom_config)
+    phantom = sample_phantom if sample_phantom is not None else make_phantom(phantom_config)
     model = TXMImageModel(
         phantom,
         noise=noise or DetectorNoiseConfig(seed=seed),

@@ -29,8 +29,9 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from .phantom import Phantom
 from .phantom3d import Phantom3D, Phantom3DConfig, make_phantom3d
-from .phantom_config import SOC_CLIP
+from .phantom_config import SOC_CLIP, PhantomConfig
 from .refraction import electron_density_per_nm3, nmc_electron_density
 from .xray_physics import truth_edge_energy
 
@@ -39,6 +40,7 @@ __all__ = [
     "NetworkPhantomConfig",
     "geodesic_contact_distances",
     "make_network_phantom",
+    "projected_phantom",
 ]
 
 logger = logging.getLogger(__name__)
@@ -270,4 +272,78 @@ def make_network_phantom(config: NetworkPhantomConfig | None = None) -> NetworkP
     return NetworkPhantom3D(
         phantom, truth["li"], truth["e"], truth["cs"], truth["combined"],
         truth["core_shell"], fibres,
+    )  # fmt: skip
+
+
+def projected_phantom(phantom3d: Phantom3D, *, axis: int = 1) -> Phantom:
+    """The 2D TXM sample of a 3D phantom's field of view: its projection along the beam.
+
+    What a 2D XANES scan of the same sample at rotation angle 0 sees: per pixel
+    the thickness of each phase along the beam (``axis``, the volume's Y), and
+    the NMC-thickness-weighted mean SOC of the ray (absorbance is linear in it).
+    The labels are the first particle on the ray; the per-particle truth (SOC,
+    radius, centre) comes from the 3D table.  The grid is the volume's ``(Z, X)``
+    at its voxel size, i.e. the 2D image is registered to the 3D volume.
+
+    Parameters
+    ----------
+    phantom3d : Phantom3D
+        The 3D sample as the tomography detector sees it (e.g. ``session.phantom``).
+    axis : int
+        The beam axis of the volume at rotation angle 0.
+
+    Returns
+    -------
+    Phantom
+        The 2D sample for :func:`~ssb_beamline.sim_devices.factory.make_sim_txm`.
+
+    Examples
+    --------
+    >>> cfg = NetworkPhantomConfig(base=Phantom3DConfig(shape=(24, 32, 32),
+    ...     radius_range_um=(0.5, 0.7), n_particles=3, seed=1))
+    >>> ph2 = projected_phantom(make_network_phantom(cfg).phantom)
+    >>> ph2.shape, bool(ph2.thickness_nmc_um.max() > 0.5)
+    ((24, 32), True)
+    """
+    vox = phantom3d.config.voxel_size_um
+    ph, lab3 = phantom3d.phases, phantom3d.labels
+    thick = {k: (ph == k).sum(axis=axis).astype(np.float32) * np.float32(vox)
+             for k in (NMC, SSE, CARBON)}  # fmt: skip
+    nmc = ph == NMC
+    soc_sum = np.where(nmc, np.nan_to_num(phantom3d.soc), 0).sum(axis=axis)
+    n_nmc = nmc.sum(axis=axis)
+    soc = np.where(n_nmc > 0, soc_sum / np.maximum(n_nmc, 1), 0).astype(np.float32)
+    first = np.argmax(nmc, axis=axis)
+    labels = np.take_along_axis(np.where(nmc, lab3, 0), np.expand_dims(first, axis), axis)
+    labels = np.squeeze(labels, axis).astype(np.int32)
+    phase = np.full(labels.shape, VOID, np.uint8)
+    phase[thick[SSE] > 0] = SSE
+    phase[thick[CARBON] > thick[SSE]] = CARBON
+    phase[n_nmc > 0] = NMC
+    table = phantom3d.particles
+    n = len(table)
+
+    def per_particle(values, fill=np.nan) -> np.ndarray:
+        out = np.full(n + 1, fill, np.float64)
+        out[table.index.to_numpy()] = np.asarray(values, np.float64)
+        return out
+
+    keep = [i for i in range(3) if i != axis]
+    centre = np.full((n + 1, 2), np.nan)
+    centre[table.index.to_numpy()] = table[["z", "y", "x"]].to_numpy()[:, keep]
+    cfg3 = phantom3d.config
+    config = PhantomConfig(shape=labels.shape, pixel_size_um=vox,
+                           radius_range_um=cfg3.radius_range_um, n_particles=n,
+                           seed=cfg3.seed)  # fmt: skip
+    no_contact = np.zeros(labels.shape, bool)
+    return Phantom(
+        config=config, phase=phase, labels=labels, thickness_nmc_um=thick[NMC],
+        thickness_sse_um=thick[SSE], thickness_carbon_um=thick[CARBON], soc=soc,
+        contact_sse=no_contact, contact_carbon=no_contact.copy(),
+        particle_center_px=centre, particle_radius_um=per_particle(table["radius_um"]),
+        particle_soc_target=per_particle(table["soc_target"]),
+        particle_soc_mean=per_particle(table["soc_mean"]),
+        particle_soc_std=per_particle(table["soc_std"]),
+        polarisation_direction=np.full((n + 1, 2), np.nan),
+        polarisation_offset_um=np.full(n + 1, np.nan),
     )  # fmt: skip

@@ -70,8 +70,11 @@ def test_phases_from_edge_jump_and_electron_density(net, measured, segmented):
     assert scores[1] >= 0.9 and scores[2] >= 0.9 and scores[3] >= 0.7
     assert only_abs[1] >= 0.9 and only_abs[2] >= 0.9  # carbon: ~9x weaker than SSE
     meta = segmented.metadata
-    assert meta["contrast"] == "electron density" and meta["edge"]["post_edge_ev"] == [8390.0]
-    assert len(meta["others"]["thresholds"]) == 2 and meta["nmc"]["threshold_per_um"] > 0
+    assert meta["contrast"] == "absorption per electron"
+    assert meta["edge"]["post_edge_ev"] == [8390.0] and meta["nmc"]["threshold_per_um"] > 0
+    per_e = meta["others"]["median_absorption_per_electron"]
+    assert per_e["SSE"] > 5 * per_e["CARBON"] > 0  # Li6PS5Cl ~2.5e-5, carbon ~1.4e-6
+    assert meta["others"]["carbon_resolved"] and len(meta["others"]["thresholds"]) == 2
 
 
 def test_distances_match_the_independent_dijkstra(net):
@@ -116,3 +119,18 @@ def test_trends_recovered_from_segmented_phases(net, measured, segmented):
 )
 def test_docstring_examples_run(module):
     assert doctest.testmod(module, extraglobs={"np": np}).failed == 0
+
+
+def test_projected_phantom_is_the_2d_view_of_the_3d_sample(net):
+    ph = net.phantom
+    ph2 = network_phantom3d.projected_phantom(ph)
+    assert ph2.shape == (ph.shape[0], ph.shape[2]) and ph2.config.pixel_size_um == VOX
+    for code, thick in ((1, ph2.thickness_nmc_um), (2, ph2.thickness_sse_um),
+                        (3, ph2.thickness_carbon_um)):  # fmt: skip
+        np.testing.assert_allclose(thick, (ph.phases == code).sum(axis=1) * VOX, rtol=1e-5)
+    nmc = ph.phases == 1
+    ray_soc = np.nansum(np.where(nmc, ph.soc, 0), axis=1) / np.maximum(nmc.sum(axis=1), 1)
+    seen = nmc.any(axis=1)
+    np.testing.assert_allclose(ph2.soc[seen], ray_soc[seen], rtol=1e-5)
+    assert (ph2.phase[seen] == 1).all() and (ph2.labels[seen] > 0).all()
+    assert (ph2.labels[~seen] == 0).all()

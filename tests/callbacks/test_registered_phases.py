@@ -62,6 +62,8 @@ def test_registered_3d_phases_give_the_combined_model_and_a_full_figure(scene, t
     diffusion = result.metadata["diffusion"]
     assert "combined" not in diffusion["unavailable"], diffusion["unavailable"]
     assert diffusion["phases"]["source"] == "phase_source" and source.info["mode"] == "projection"
+    assert diffusion["phases"]["registered_from"] == "tomo-1"  # the registration is stated
+    assert diffusion["phases"]["mode"] == "projection"
     bins = result.tables["impedance_bins"]
     assert set(bins["model"]) == {"combined", "core_shell"}
     assert "distance_map_2d" in result.arrays and "combined_impedance" in result.arrays
