@@ -20,9 +20,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         try:
             rows, total = list_runs(url, api_key, limit=args.limit, journal_dir=journal_dir)
         except RunListError as exc:
-            fix = "Check the API key ($SSB_TILED_API_KEY)" if exc.status in (401, 403) else (
-                "See the server's log")  # fmt: skip
-            raise ConnectionError(f"Listing the runs failed: {exc}. {fix}.") from exc
+            raise _refused(exc, "Listing the runs") from exc
     if args.json:
         print(json.dumps([row.as_dict() for row in rows], indent=1))
         return 0
@@ -35,18 +33,40 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refused(exc: ConnectionError, what: str) -> ConnectionError:
+    """A failed request as a usage error: what failed and what to check."""
+    status = getattr(exc, "status", None)
+    fix = "Check the API key ($SSB_TILED_API_KEY)" if status in (401, 403) else (
+        "See the server's log")  # fmt: skip
+    return ConnectionError(f"{what} failed: {exc}. {fix}.")
+
+
 def _write_stored_figures(args: argparse.Namespace, draw) -> int:
-    """Figures of a stored run's results: ``draw(folder, result, title)`` returns the files."""
+    """Figures of a stored run's results: ``draw(folder, result, title)`` returns the files.
+
+    The results are read over tiled's HTTP API without the tiled client
+    (:mod:`ssb_beamline.storage.result_reader`; results holding more than arrays and
+    tables through the client), while the server runs: tables are read when drawn.
+    """
     from ssb_beamline.profiles.demo_checks import check_output_folder
-    from ssb_beamline.storage import open_store, read_results
-    from ssb_beamline.storage.replay import resolve_uid
+    from ssb_beamline.storage.result_reader import read_results_http, resolve_uid_http
+    from ssb_beamline.storage.tiled_http import TiledHttp, TiledHttpError
 
     check_output_folder(args.out)  # before connecting: a file there fails at the end
-    ensure_background(args)
-    with open_store(args.tiled, data_dir=args.data_dir) as store:
-        uid = resolve_uid(store.raw, args.uid)
-        result = read_results(store.results, uid, args.version)
-        files = draw(args.out / uid[:8], result, f"run {uid[:8]} ({result.version})")
+    with server_for_reading(args) as (url, api_key, _, _):
+        api = TiledHttp(url, api_key)
+        try:
+            uid = resolve_uid_http(api, args.uid)
+            try:
+                result = read_results_http(api, uid, args.version)
+            except NotImplementedError:
+                from ssb_beamline.storage import open_store, read_results
+
+                with open_store(url, api_key=api_key, data_dir=args.data_dir) as store:
+                    result = read_results(store.results, uid, args.version)
+            files = draw(args.out / uid[:8], result, f"run {uid[:8]} ({result.version})")
+        except TiledHttpError as exc:
+            raise _refused(exc, f"Reading run {args.uid!r}") from exc
     for path in files:
         console.print(f"wrote {path}")
     return 0

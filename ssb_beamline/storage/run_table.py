@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.error
-import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from .tiled_http import PAGE_LIMIT, TiledHttp, TiledHttpError
 
 try:
     import fcntl
@@ -51,7 +50,6 @@ _RUN_FIELDS = (
     "planned: start.num_points, shape: start.shape, stop_status: stop.exit_status, "
     "events: stop.num_events, results: results.versions}"
 )
-_PAGE = 300  # tiled's largest page
 
 
 @dataclass(frozen=True)
@@ -106,37 +104,11 @@ def _done(md: dict) -> int | None:
     return sum(int(n) for name, n in events.items() if name not in ("dark", "flat", "baseline"))
 
 
-class RunListError(ConnectionError):
-    """The server refused or failed a request of the run list (``status``: HTTP code)."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+#: The server refused or failed a request of the run list (``status``: HTTP code).
+RunListError = TiledHttpError
 
 
-class _Api:
-    def __init__(self, url: str, api_key: str | None, timeout_s: float) -> None:
-        self.headers = {"Accept": "application/json"}
-        if api_key:
-            self.headers["Authorization"] = f"Apikey {api_key}"
-        self.base = url.rstrip("/")
-        self.timeout_s = timeout_s
-        # loopback or a named server: never through a proxy from the environment
-        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def search(self, path: str, **params: Any) -> dict:
-        query = urllib.parse.urlencode(params, doseq=True)
-        request = urllib.request.Request(f"{self.base}/search/{path}?{query}", headers=self.headers)
-        try:
-            with self.opener.open(request, timeout=self.timeout_s) as response:
-                return json.load(response)
-        except urllib.error.HTTPError as exc:
-            raise RunListError(f"HTTP {exc.code} from {self.base}/search/{path}", exc.code) from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise RunListError(f"no answer from {self.base} ({exc})") from exc
-
-
-def _versions(api: _Api, uid: str) -> tuple[tuple[str, bool], ...]:
+def _versions(api: TiledHttp, uid: str) -> tuple[tuple[str, bool], ...]:
     """Each results version of ``uid`` and whether all its ``contents`` are stored."""
     try:
         body = api.search(f"results/{uid}", fields=["metadata", "structure"], omit_links=True,
@@ -225,7 +197,7 @@ def list_runs(
     RunListError
         If the server does not answer or refuses the key.
     """
-    api = _Api(url, api_key, timeout_s)
+    api = TiledHttp(url, api_key, timeout_s)
     if True:  # one block, as with a client session
         try:
             total = int(api.search("raw", fields="count", **{"page[limit]": 0})["meta"]["count"])
@@ -236,7 +208,7 @@ def list_runs(
         first = 0 if limit <= 0 else max(0, total - limit)
         items: list[dict] = []
         while total and first + len(items) < total:
-            page = {"page[offset]": first + len(items), "page[limit]": _PAGE}
+            page = {"page[offset]": first + len(items), "page[limit]": PAGE_LIMIT}
             body = api.search(
                 "raw", fields="metadata", omit_links=True, select_metadata=_RUN_FIELDS, **page
             )
