@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ssb_beamline.cli._console import console, progress_bar
 from ssb_beamline.cli.servers import ensure_background, server_for_reading
@@ -11,16 +12,25 @@ __all__ = ["cmd_replay", "cmd_report", "cmd_runs", "cmd_show", "cmd_sync"]
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    """``runs``: the table of stored runs (``--json``: the rows for scripts)."""
+    """``runs``: the table of stored runs (``--json``: the rows for scripts).
+
+    On the embedded default the data directory's SQLite catalog is read directly
+    (no server needed, :mod:`ssb_beamline.storage.run_table_sqlite`); otherwise, or
+    if that catalog cannot be read so, the server is asked.
+    """
     import json
 
     from ssb_beamline.storage.run_table import RunListError, list_runs
 
-    with server_for_reading(args) as (url, api_key, where, journal_dir):
-        try:
-            rows, total = list_runs(url, api_key, limit=args.limit, journal_dir=journal_dir)
-        except RunListError as exc:
-            raise _refused(exc, "Listing the runs") from exc
+    found = _runs_in_catalog(args)
+    if found is not None:
+        (rows, total), where = found
+    else:
+        with server_for_reading(args) as (url, api_key, where, journal_dir):
+            try:
+                rows, total = list_runs(url, api_key, limit=args.limit, journal_dir=journal_dir)
+            except RunListError as exc:
+                raise _refused(exc, "Listing the runs") from exc
     if args.json:
         print(json.dumps([row.as_dict() for row in rows], indent=1))
         return 0
@@ -31,6 +41,22 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     console.print(render_runs(rows, total=total, where=where))
     return 0
+
+
+def _runs_in_catalog(args: argparse.Namespace):
+    """``((rows, total), label)`` from the data directory's SQLite catalog, or None."""
+    import os
+
+    from ssb_beamline.storage.run_table import list_runs_in_catalog
+    from ssb_beamline.storage.server_config import TILED_URI_ENV, default_data_dir
+
+    if args.tiled or os.environ.get(TILED_URI_ENV) or os.environ.get("SSB_CATALOG_URI"):
+        return None  # a named server, or a PostgreSQL catalog: ask the server
+    root = Path(args.data_dir or default_data_dir()).expanduser().resolve()
+    found = list_runs_in_catalog(
+        root / "catalog.db", limit=args.limit, journal_dir=root / "journal"
+    )
+    return None if found is None else (found, str(root))
 
 
 def _refused(exc: ConnectionError, what: str) -> ConnectionError:

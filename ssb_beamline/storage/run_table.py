@@ -40,7 +40,7 @@ try:
 except ImportError:  # pragma: no cover (Windows)
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["RunListError", "RunRow", "list_runs"]
+__all__ = ["RunListError", "RunRow", "list_runs", "list_runs_in_catalog"]
 
 logger = logging.getLogger(__name__)
 
@@ -198,29 +198,49 @@ def list_runs(
         If the server does not answer or refuses the key.
     """
     api = TiledHttp(url, api_key, timeout_s)
-    if True:  # one block, as with a client session
-        try:
-            total = int(api.search("raw", fields="count", **{"page[limit]": 0})["meta"]["count"])
-        except RunListError as exc:
-            if exc.status != 404:
-                raise
-            total = 0  # a fresh data directory: no `raw` container yet
-        first = 0 if limit <= 0 else max(0, total - limit)
-        items: list[dict] = []
-        while total and first + len(items) < total:
-            page = {"page[offset]": first + len(items), "page[limit]": PAGE_LIMIT}
-            body = api.search(
-                "raw", fields="metadata", omit_links=True, select_metadata=_RUN_FIELDS, **page
-            )
-            if not body.get("data"):
-                break
-            items.extend(body["data"])
-        journaled, starts = _journal_status(Path(journal_dir) if journal_dir else None)
-        metas = {item["id"]: _selected(item) for item in items}
-        with_results = [uid for uid, md in metas.items() if md.get("results")]
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            versions = dict(zip(with_results, pool.map(lambda u: _versions(api, u), with_results),
-                                strict=True))  # fmt: skip
+    try:
+        total = int(api.search("raw", fields="count", **{"page[limit]": 0})["meta"]["count"])
+    except RunListError as exc:
+        if exc.status != 404:
+            raise
+        total = 0  # a fresh data directory: no `raw` container yet
+    first = 0 if limit <= 0 else max(0, total - limit)
+    items: list[dict] = []
+    while total and first + len(items) < total:
+        page = {"page[offset]": first + len(items), "page[limit]": PAGE_LIMIT}
+        body = api.search(
+            "raw", fields="metadata", omit_links=True, select_metadata=_RUN_FIELDS, **page
+        )
+        if not body.get("data"):
+            break
+        items.extend(body["data"])
+    metas = {item["id"]: _selected(item) for item in items}
+    with_results = [uid for uid, md in metas.items() if md.get("results")]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        versions = dict(zip(with_results, pool.map(lambda u: _versions(api, u), with_results),
+                            strict=True))  # fmt: skip
+    return _rows(metas, versions, journal_dir, limit), total
+
+
+def list_runs_in_catalog(
+    catalog: str | Path, *, limit: int = 50, journal_dir: str | Path | None = None
+) -> tuple[list[RunRow], int] | None:
+    """As :func:`list_runs`, read from a data directory's SQLite catalog without a server.
+
+    None if the catalog cannot be read directly (see :mod:`.run_table_sqlite`).
+    """
+    from .run_table_sqlite import catalog_listing
+
+    found = catalog_listing(catalog, limit=limit)
+    if found is None:
+        return None
+    metas, versions, total = found
+    return _rows(metas, versions, journal_dir, limit), total
+
+
+def _rows(metas: dict[str, dict], versions: dict, journal_dir, limit: int) -> list[RunRow]:
+    """The table's rows: tiled's runs with the journal's status, and journaled-only runs."""
+    journaled, starts = _journal_status(Path(journal_dir) if journal_dir else None)
     rows = []
     for uid, md in metas.items():
         stopped = md.get("stop_status") is not None
@@ -235,6 +255,4 @@ def list_runs(
                   "planned": start.get("num_points"), "shape": start.get("shape")}  # fmt: skip
             rows.append(_row(uid, md, journaled[uid], ()))
     rows.sort(key=lambda r: r.time)
-    if limit > 0:
-        rows = rows[-limit:]
-    return rows, total
+    return rows[-limit:] if limit > 0 else rows
