@@ -11,7 +11,9 @@ The rows are read with a few HTTP requests of tiled's search API (one page of ru
 with only the metadata fields shown, then one request per run with results, in
 parallel) with the standard library's HTTP client, rather than with the tiled
 Python client: importing the client (and httpx, numpy) and walking
-``runs[uid].metadata`` one request per run took most of the command's time. The
+``runs[uid].metadata`` one request per run took most of the command's time. On
+the embedded default, :func:`list_runs_in_catalog` reads the same fields from the
+data directory's SQLite catalog without any server (:mod:`.run_table_sqlite`). The
 journal's files (read here without importing :mod:`.journal` and numpy) add the
 runs that tiled does not have yet.
 
