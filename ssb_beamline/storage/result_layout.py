@@ -129,6 +129,15 @@ def result_versions(results_container, run_uid: str) -> list[str]:
 def pick_version(run_uid: str, versions: list[str], version: str | None = None) -> str:
     """``version`` (default: the latest) if the run has it, else a KeyError saying what to pass.
 
+    Parameters
+    ----------
+    run_uid : str
+        The run (named in the error message).
+    versions : list of str
+        Its stored versions, oldest first.
+    version : str, optional
+        The version asked for; None: the latest.
+
     Examples
     --------
     >>> pick_version("abc", ["v1", "v2"]), pick_version("abc", ["v1", "v2"], "v1")

@@ -59,6 +59,13 @@ def _missing(exc: TiledHttpError) -> bool:
 def resolve_uid_http(api: TiledHttp, partial: str) -> str:
     """The full uid of the stored run whose uid is or starts with ``partial``.
 
+    Parameters
+    ----------
+    api : TiledHttp
+        The server.
+    partial : str
+        A run uid or a unique prefix of one.
+
     Raises
     ------
     ReplayError
@@ -167,6 +174,15 @@ class _Lazy(Mapping):
 
 def read_results_http(api: TiledHttp, run_uid: str, version: str | None = None) -> StoredResult:
     """One version (default: the latest) of a run's results, read over HTTP.
+
+    Parameters
+    ----------
+    api : TiledHttp
+        The server.
+    run_uid : str
+        The run's full uid.
+    version : str, optional
+        ``v1``, ``v2``, ...; None: the latest.
 
     The coordinates are read at once; each array and table when first looked up
     in ``result.arrays`` / ``result.tables`` (read-only mappings), so the server

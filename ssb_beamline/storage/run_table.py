@@ -194,6 +194,19 @@ def list_runs(
 
     Runs only in the journal (not in tiled yet) are added as ``syncing`` / ``open``.
 
+    Parameters
+    ----------
+    url : str
+        The tiled server, ``http://HOST:PORT/api/v1``.
+    api_key : str or None
+        Its API key.
+    limit : int
+        How many of the newest runs; 0: every run.
+    journal_dir : path, optional
+        The document journal whose not yet synced runs are added.
+    timeout_s : float
+        Seconds to wait for each answer.
+
     Raises
     ------
     RunListError
@@ -228,6 +241,15 @@ def list_runs_in_catalog(
     catalog: str | Path, *, limit: int = 50, journal_dir: str | Path | None = None
 ) -> tuple[list[RunRow], int] | None:
     """As :func:`list_runs`, read from a data directory's SQLite catalog without a server.
+
+    Parameters
+    ----------
+    catalog : path
+        The catalog, ``<data dir>/catalog.db``.
+    limit : int
+        How many of the newest runs; 0: every run.
+    journal_dir : path, optional
+        The document journal whose not yet synced runs are added.
 
     None if the catalog cannot be read directly (see :mod:`.run_table_sqlite`).
     """

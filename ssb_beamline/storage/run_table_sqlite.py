@@ -86,6 +86,13 @@ def catalog_listing(
 ) -> tuple[dict[str, dict], dict[str, tuple[tuple[str, bool], ...]], int] | None:
     """``(metadata by uid, versions by uid, total)`` of the newest ``limit`` runs (0: all).
 
+    Parameters
+    ----------
+    catalog : path
+        tiled's SQLite catalog, ``<data dir>/catalog.db`` (opened read-only).
+    limit : int
+        How many of the newest runs; 0: every run.
+
     None when the catalog is missing, of an unknown schema, or cannot be read.
     """
     path = Path(catalog)

@@ -36,7 +36,17 @@ class TiledHttpError(ConnectionError):
 
 
 class TiledHttp:
-    """GET requests of one tiled server (``url`` ends in ``/api/v1``), never via a proxy."""
+    """GET requests of one tiled server, never via a proxy.
+
+    Parameters
+    ----------
+    url : str
+        The server's API root, ``http://HOST:PORT/api/v1``.
+    api_key : str or None
+        Its API key (sent as ``Authorization: Apikey ...``).
+    timeout_s : float
+        Seconds to wait for each answer.
+    """
 
     def __init__(self, url: str, api_key: str | None, timeout_s: float = 30.0) -> None:
         self.headers = {"Accept": "application/json"}
