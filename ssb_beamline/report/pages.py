@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt
-from matplotlib.backends.backend_pdf import PdfPages
+
+if TYPE_CHECKING:  # the PDF backend (and fontTools) only when a PDF is written
+    from matplotlib.backends.backend_pdf import PdfPages
 
 __all__ = ["FigureSink"]
 

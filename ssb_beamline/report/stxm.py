@@ -18,7 +18,6 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt
 import numpy as np
-from skimage.segmentation import find_boundaries
 
 __all__ = ["is_stxm_result", "write_stxm_figures"]
 
@@ -35,6 +34,9 @@ def _image(ax, image: np.ndarray, title: str, label: str, labels: np.ndarray | N
     im = ax.imshow(image, interpolation="nearest", **kwargs)
     plt.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=label)
     if labels is not None:
+        # here, not at import: `show` imports this module for every run (skimage: ~1 s)
+        from skimage.segmentation import find_boundaries
+
         edges = np.ma.masked_where(~find_boundaries(labels, mode="inner"), np.ones(labels.shape))
         ax.imshow(edges, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     ax.set_title(title)

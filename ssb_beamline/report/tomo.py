@@ -21,11 +21,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas only names the tables' type here
+    import pandas as pd
 
 from .axes import UM, colour_note, distinct_label_cmap, robust_range
 from .pages import FigureSink

@@ -23,6 +23,7 @@ __all__ = [
     "drop_incomplete_versions",
     "is_version",
     "next_version",
+    "pick_version",
     "read_results",
     "result_versions",
     "slice_chunks",
@@ -207,6 +208,48 @@ def result_versions(results_container, run_uid: str) -> list[str]:
     return sorted(keys, key=lambda k: int(k[1:]))
 
 
+def pick_version(run_uid: str, versions: list[str], version: str | None = None) -> str:
+    """``version`` (default: the latest) if the run has it, else a KeyError saying what to pass.
+
+    Parameters
+    ----------
+    run_uid : str
+        The run (named in the error message).
+    versions : list of str
+        Its stored versions, oldest first.
+    version : str, optional
+        The version asked for; None: the latest.
+
+    Returns
+    -------
+    str
+        The version to read.
+
+    Raises
+    ------
+    KeyError
+        If the run has no stored results or no such version; the message lists
+        what is there.
+
+    Examples
+    --------
+    >>> pick_version("abc", ["v1", "v2"]), pick_version("abc", ["v1", "v2"], "v1")
+    ('v2', 'v1')
+    """
+    if not versions:
+        raise KeyError(
+            f"No analysis results are stored for run {run_uid!r}. Replay the run to "
+            "compute them, or check the uid with `ssb-beamline runs`."
+        )
+    version = version or versions[-1]
+    if version not in versions:
+        raise KeyError(
+            f"Run {run_uid!r} has results {versions}, not {version!r}. Pass one of these "
+            "(--version), or none for the latest."
+        )
+    return version
+
+
 def read_results(results_container, run_uid: str, version: str | None = None) -> StoredResult:
     """Read one version (default: the latest) of a run's results.
 
@@ -230,18 +273,7 @@ def read_results(results_container, run_uid: str, version: str | None = None) ->
         If the run has no stored results or no such version; the message lists
         what is there.
     """
-    versions = result_versions(results_container, run_uid)
-    if not versions:
-        raise KeyError(
-            f"No analysis results are stored for run {run_uid!r}. Replay the run to "
-            "compute them, or check the uid with `ssb-beamline runs`."
-        )
-    version = version or versions[-1]
-    if version not in versions:
-        raise KeyError(
-            f"Run {run_uid!r} has results {versions}, not {version!r}. Pass one of these "
-            "(--version), or none for the latest."
-        )
+    version = pick_version(run_uid, result_versions(results_container, run_uid), version)
     node = results_container[run_uid][version]
     arrays, tables, coords = {}, {}, {}
     for key in node:

@@ -11,7 +11,9 @@ The rows are read with a few HTTP requests of tiled's search API (one page of ru
 with only the metadata fields shown, then one request per run with results, in
 parallel) with the standard library's HTTP client, rather than with the tiled
 Python client: importing the client (and httpx, numpy) and walking
-``runs[uid].metadata`` one request per run took most of the command's time. The
+``runs[uid].metadata`` one request per run took most of the command's time. On
+the embedded default, :func:`list_runs_in_catalog` reads the same fields from the
+data directory's SQLite catalog without any server (:mod:`.run_table_sqlite`). The
 journal's files (read here without importing :mod:`.journal` and numpy) add the
 runs that tiled does not have yet.
 
@@ -28,20 +30,19 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.error
-import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from .tiled_http import PAGE_LIMIT, TiledHttp, TiledHttpError
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover (Windows)
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["RunListError", "RunRow", "list_runs"]
+__all__ = ["RunListError", "RunRow", "list_runs", "list_runs_in_catalog"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ _RUN_FIELDS = (
     "planned: start.num_points, shape: start.shape, stop_status: stop.exit_status, "
     "events: stop.num_events, results: results.versions}"
 )
-_PAGE = 300  # tiled's largest page
 
 
 @dataclass(frozen=True)
@@ -106,37 +106,11 @@ def _done(md: dict) -> int | None:
     return sum(int(n) for name, n in events.items() if name not in ("dark", "flat", "baseline"))
 
 
-class RunListError(ConnectionError):
-    """The server refused or failed a request of the run list (``status``: HTTP code)."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+#: The server refused or failed a request of the run list (``status``: HTTP code).
+RunListError = TiledHttpError
 
 
-class _Api:
-    def __init__(self, url: str, api_key: str | None, timeout_s: float) -> None:
-        self.headers = {"Accept": "application/json"}
-        if api_key:
-            self.headers["Authorization"] = f"Apikey {api_key}"
-        self.base = url.rstrip("/")
-        self.timeout_s = timeout_s
-        # loopback or a named server: never through a proxy from the environment
-        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def search(self, path: str, **params: Any) -> dict:
-        query = urllib.parse.urlencode(params, doseq=True)
-        request = urllib.request.Request(f"{self.base}/search/{path}?{query}", headers=self.headers)
-        try:
-            with self.opener.open(request, timeout=self.timeout_s) as response:
-                return json.load(response)
-        except urllib.error.HTTPError as exc:
-            raise RunListError(f"HTTP {exc.code} from {self.base}/search/{path}", exc.code) from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise RunListError(f"no answer from {self.base} ({exc})") from exc
-
-
-def _versions(api: _Api, uid: str) -> tuple[tuple[str, bool], ...]:
+def _versions(api: TiledHttp, uid: str) -> tuple[tuple[str, bool], ...]:
     """Each results version of ``uid`` and whether all its ``contents`` are stored."""
     try:
         body = api.search(f"results/{uid}", fields=["metadata", "structure"], omit_links=True,
@@ -220,35 +194,77 @@ def list_runs(
 
     Runs only in the journal (not in tiled yet) are added as ``syncing`` / ``open``.
 
+    Parameters
+    ----------
+    url : str
+        The tiled server, ``http://HOST:PORT/api/v1``.
+    api_key : str or None
+        Its API key.
+    limit : int
+        How many of the newest runs; 0: every run.
+    journal_dir : path, optional
+        The document journal whose not yet synced runs are added.
+    timeout_s : float
+        Seconds to wait for each answer.
+
     Raises
     ------
     RunListError
         If the server does not answer or refuses the key.
     """
-    api = _Api(url, api_key, timeout_s)
-    if True:  # one block, as with a client session
-        try:
-            total = int(api.search("raw", fields="count", **{"page[limit]": 0})["meta"]["count"])
-        except RunListError as exc:
-            if exc.status != 404:
-                raise
-            total = 0  # a fresh data directory: no `raw` container yet
-        first = 0 if limit <= 0 else max(0, total - limit)
-        items: list[dict] = []
-        while total and first + len(items) < total:
-            page = {"page[offset]": first + len(items), "page[limit]": _PAGE}
-            body = api.search(
-                "raw", fields="metadata", omit_links=True, select_metadata=_RUN_FIELDS, **page
-            )
-            if not body.get("data"):
-                break
-            items.extend(body["data"])
-        journaled, starts = _journal_status(Path(journal_dir) if journal_dir else None)
-        metas = {item["id"]: _selected(item) for item in items}
-        with_results = [uid for uid, md in metas.items() if md.get("results")]
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            versions = dict(zip(with_results, pool.map(lambda u: _versions(api, u), with_results),
-                                strict=True))  # fmt: skip
+    api = TiledHttp(url, api_key, timeout_s)
+    try:
+        total = int(api.search("raw", fields="count", **{"page[limit]": 0})["meta"]["count"])
+    except RunListError as exc:
+        if exc.status != 404:
+            raise
+        total = 0  # a fresh data directory: no `raw` container yet
+    first = 0 if limit <= 0 else max(0, total - limit)
+    items: list[dict] = []
+    while total and first + len(items) < total:
+        page = {"page[offset]": first + len(items), "page[limit]": PAGE_LIMIT}
+        body = api.search(
+            "raw", fields="metadata", omit_links=True, select_metadata=_RUN_FIELDS, **page
+        )
+        if not body.get("data"):
+            break
+        items.extend(body["data"])
+    metas = {item["id"]: _selected(item) for item in items}
+    with_results = [uid for uid, md in metas.items() if md.get("results")]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        versions = dict(zip(with_results, pool.map(lambda u: _versions(api, u), with_results),
+                            strict=True))  # fmt: skip
+    return _rows(metas, versions, journal_dir, limit), total
+
+
+def list_runs_in_catalog(
+    catalog: str | Path, *, limit: int = 50, journal_dir: str | Path | None = None
+) -> tuple[list[RunRow], int] | None:
+    """As :func:`list_runs`, read from a data directory's SQLite catalog without a server.
+
+    Parameters
+    ----------
+    catalog : path
+        The catalog, ``<data dir>/catalog.db``.
+    limit : int
+        How many of the newest runs; 0: every run.
+    journal_dir : path, optional
+        The document journal whose not yet synced runs are added.
+
+    None if the catalog cannot be read directly (see :mod:`.run_table_sqlite`).
+    """
+    from .run_table_sqlite import catalog_listing
+
+    found = catalog_listing(catalog, limit=limit)
+    if found is None:
+        return None
+    metas, versions, total = found
+    return _rows(metas, versions, journal_dir, limit), total
+
+
+def _rows(metas: dict[str, dict], versions: dict, journal_dir, limit: int) -> list[RunRow]:
+    """The table's rows: tiled's runs with the journal's status, and journaled-only runs."""
+    journaled, starts = _journal_status(Path(journal_dir) if journal_dir else None)
     rows = []
     for uid, md in metas.items():
         stopped = md.get("stop_status") is not None
@@ -263,6 +279,4 @@ def list_runs(
                   "planned": start.get("num_points"), "shape": start.get("shape")}  # fmt: skip
             rows.append(_row(uid, md, journaled[uid], ()))
     rows.sort(key=lambda r: r.time)
-    if limit > 0:
-        rows = rows[-limit:]
-    return rows, total
+    return rows[-limit:] if limit > 0 else rows

@@ -1,0 +1,7 @@
+"""``python -m ssb_beamline.cli``: the ``ssb-beamline`` command."""
+
+import sys
+
+from ssb_beamline.cli import main
+
+sys.exit(main())
