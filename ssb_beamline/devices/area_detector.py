@@ -6,11 +6,21 @@ number of images, acquire time/period: nothing camera-specific) and the stock
 `ADHDFDataLogic`, which points the plugin at the `PathProvider`'s directory and
 emits StreamResource/StreamDatum for ``/entry/data/data``; the IOC writes the file.
 
-One addition, and why: fly scans date each frame by the time stamp the plugin
-stores per frame (``/entry/instrument/NDAttributes/NDArrayTimeStamp``, written by
-every HDF5 plugin), under the data key ``<name>-timestamp`` that the tomography
-plans and live analysis use. The stock logic declares only the NDAttributes named
-in an XML file, so `TimestampedHDFDataLogic` adds that dataset to its resources.
+Two additions, and why:
+
+* fly scans date each frame by the time stamp the plugin stores per frame
+  (``/entry/instrument/NDAttributes/NDArrayTimeStamp``, written by every HDF5
+  plugin), under the data key ``<name>-timestamp`` that the tomography plans and
+  live analysis use. The stock logic declares only the NDAttributes named in an
+  XML file, so `TimestampedHDFDataLogic` adds that dataset to its resources;
+* the signals the stock logic waits on at every trigger (``Acquire``,
+  ``DetectorState_RBV``, ``NumCaptured_RBV``, ``Capture``) are monitored from
+  the first ``stage`` on (`TXMAreaDetector.MONITORED`). Without a monitor each
+  ``observe_value`` / ``get_value`` of a trigger opens and closes its own CA
+  subscription or does a CA get: about six round trips per frame, which cost
+  more than a short exposure. With one, ophyd-async serves them from the
+  monitor's cache (values arrive in the order the IOC posts them, so the cache
+  never lags behind the readback a trigger waits for).
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ophyd_async.core import (
+    AsyncStatus,
     PathProvider,
     SignalR,
     StreamableDataProvider,
@@ -87,6 +98,10 @@ class TimestampedHDFDataLogic(ADHDFDataLogic):
         )
 
 
+def _ignore(reading: object) -> None:
+    """A monitor callback that keeps the signal's cache alive and does nothing else."""
+
+
 def _hdf_factory(path_provider: PathProvider, hdf_suffix: str) -> ADWriterFactory[NDFileHDF5IO]:
     factory = ADWriterFactory.hdf(path_provider, writer_suffix=hdf_suffix)
 
@@ -149,3 +164,25 @@ class TXMAreaDetector(AreaDetector[ADBaseIO]):
             config_sigs=config_sigs,
             name=name,
         )
+        #: Monitor the `MONITORED` signals from the first ``stage`` on (False: the stock
+        #: behaviour, one CA subscription or get per wait, e.g. to benchmark the difference).
+        self.keep_monitors = True
+        self._monitored = False
+
+    #: Signals waited on or read at every trigger, by attribute path from the detector.
+    MONITORED = ("driver.acquire", "driver.detector_state", "hdf.num_captured", "hdf.capture")
+
+    def _monitor(self) -> None:
+        """Keep a CA monitor on each `MONITORED` signal (needs the running event loop)."""
+        if self._monitored or not self.keep_monitors:
+            return
+        for path in self.MONITORED:
+            owner, attr = path.split(".")
+            getattr(getattr(self, owner), attr).subscribe_reading(_ignore)
+        self._monitored = True
+
+    @AsyncStatus.wrap
+    async def stage(self) -> None:
+        """Start the per-trigger monitors (once), then the stock stage."""
+        self._monitor()
+        await super().stage()

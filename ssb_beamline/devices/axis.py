@@ -6,17 +6,28 @@ finish in time (DMOV never returns to 1, e.g. a stalled or disabled motor) raise
 :class:`AxisTimeoutError` naming the axis, its PV and the limit it waited for, instead
 of a bare ``TimeoutError``. The timeout stays the stock one (travel / VELO + 2 ACCL +
 ``DEFAULT_TIMEOUT``), so nothing waits forever.
+
+And one change for speed, why: before its put, the stock ``Motor.set`` waits for four
+rounds of Channel Access gets one after the other (readback and units; the four
+limits and units; the readback again; velocity and acceleration), and each round is
+a round trip through both processes: on a loaded machine a 3 eV energy step spent
+longer in those gets than in moving. Here the limit check fetches limits, readback,
+velocity and acceleration in one round (`NamedTimeoutMoveLogic.check_move`), the
+timeout of the same move reuses them, and the units and precision (``EGU``/``PREC``,
+fixed for a connected record) are read once: two rounds instead of four. Every value
+is still read fresh for each move: nothing is served from a monitor that could lag
+behind a put (e.g. a new ``HLM`` or ``VELO``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from ophyd_async.core import DEFAULT_TIMEOUT, TimeoutCalculator
-from ophyd_async.epics.motor import Motor, MotorFlyableMovableLogic
+from ophyd_async.epics.motor import Motor, MotorFlyableMovableLogic, MotorLimitsError
 
 __all__ = ["AxisTimeoutError", "BeamlineAxis", "NamedTimeoutMoveLogic"]
 
@@ -62,11 +73,56 @@ class NamedTimeoutMoveLogic(MotorFlyableMovableLogic):
     """
 
     margin_s: float = DEFAULT_TIMEOUT
+    _units_precision: tuple[str | None, int | None] | None = field(
+        default=None, init=False, repr=False
+    )
+    #: (task, target, velocity, acceleration time) read by the last `check_move`.
+    _prefetched: tuple | None = field(default=None, init=False, repr=False)
+
+    async def get_units_precision(self) -> tuple[str | None, int | None]:
+        """``EGU`` and ``PREC`` of the readback, read once per device."""
+        if self._units_precision is None:
+            self._units_precision = await super().get_units_precision()
+        return self._units_precision
+
+    async def check_move(self, new_position: float) -> None:
+        """The stock soft-limit check, its CA gets in one round.
+
+        Raises ``MotorLimitsError`` (the stock message) if the current or the new
+        position is outside ``[LLM, HLM]``, unless the dial limits are both 0 (no
+        limits, as the motor record treats them). The velocity and acceleration read
+        with the limits serve the timeout of this same move (same task, same target).
+        """
+        low, high, dial_low, dial_high, old, velocity, acceleration = await asyncio.gather(
+            self.low_limit_travel.get_value(), self.high_limit_travel.get_value(),
+            self.dial_low_limit_travel.get_value(), self.dial_high_limit_travel.get_value(),
+            self.readback.get_value(), self.velocity.get_value(),
+            self.acceleration_time.get_value(),
+        )  # fmt: skip
+        self._prefetched = (asyncio.current_task(), new_position, velocity, acceleration)
+        if dial_low == 0 and dial_high == 0:
+            return
+        if not high >= old >= low or not high >= new_position >= low:
+            units, _ = await self.get_units_precision()
+            raise MotorLimitsError(
+                f"{self.readback.name} motor trajectory for requested fly/move is from "
+                f"{old}{units} to {new_position}{units} but motor limits are "
+                f"{low}{units} <= x <= {high}{units} dial limits are "
+                f"{dial_low}{units} <= x <= {dial_high}."
+            )
 
     async def calculate_timeout(self, old_position: float, new_position: float) -> float:
-        """Expected move time plus ``margin_s``."""
-        expected = await super().calculate_timeout(old_position, new_position)
-        return expected - DEFAULT_TIMEOUT + self.margin_s
+        """Expected move time (travel / VELO + 2 ACCL) plus ``margin_s``."""
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None and prefetched[:2] == (asyncio.current_task(), new_position):
+            velocity, acceleration = prefetched[2:]
+        else:  # not right after this move's check (e.g. a fly scan's kickoff): read them
+            velocity, acceleration = await asyncio.gather(
+                self.velocity.get_value(), self.acceleration_time.get_value()
+            )
+        if velocity == 0:
+            raise ValueError(f"Motor {self.readback.name} has zero velocity.")
+        return abs((new_position - old_position) / velocity) + 2 * acceleration + self.margin_s
 
     async def move(self, new_position: float, timeout: TimeoutCalculator) -> None:
         """Put VAL with completion; raise `AxisTimeoutError` if DMOV does not return."""

@@ -58,6 +58,10 @@ def _tomo_shape(text: str) -> tuple[int, int, int]:
     return z, y, x
 
 
+#: Environment variable: write a cProfile of the IOC to this file when it stops.
+PROFILE_ENV = "SSB_SIM_IOC_PROFILE"
+
+
 def die_with_parent() -> None:
     """Linux: get SIGTERM when the launching process (``$SSB_SIM_IOC_PARENT_PID``) dies.
 
@@ -97,10 +101,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         die_with_parent()
-        serve_sim_txm_ioc(args.prefix, port=args.port, config=config, data_dir=args.data_dir)
+        with _profiled(os.environ.get(PROFILE_ENV)):
+            serve_sim_txm_ioc(args.prefix, port=args.port, config=config, data_dir=args.data_dir)
     except KeyboardInterrupt:
         logger.info("Simulated IOC %s stopped", args.prefix)
     return 0
+
+
+@contextlib.contextmanager
+def _profiled(path: str | None):
+    """cProfile the IOC into ``path`` (``$SSB_SIM_IOC_PROFILE``), written when it stops."""
+    if not path:
+        yield
+        return
+    import cProfile
+
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        profile.dump_stats(path)
+        logger.info("IOC profile written to %s", path)
 
 
 if __name__ == "__main__":

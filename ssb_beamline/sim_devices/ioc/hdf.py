@@ -109,6 +109,7 @@ class HDFPlugin(NDArrayBase):
         self.data_dir = Path(data_dir).resolve() if data_dir is not None else None
         self.file: FrameFile | None = None
         self._done: asyncio.Event | None = None
+        self._io = asyncio.Lock()
 
     @property
     def capturing(self) -> bool:
@@ -171,7 +172,7 @@ class HDFPlugin(NDArrayBase):
             await self.num_captured.write(0)
             await self.capture_rbv.write("Capture")
             if not is_true(self.lazy_open.value):
-                self._open(*self._frame_shape())
+                await self._open(*self._frame_shape())
         done = self._done
         await done.wait()
         return "Done"
@@ -179,43 +180,67 @@ class HDFPlugin(NDArrayBase):
     def _frame_shape(self) -> tuple[int, int]:
         return int(self.array_size1_rbv.value), int(self.array_size0_rbv.value)
 
-    def _open(self, height: int, width: int) -> None:
+    async def _open(self, height: int, width: int) -> FrameFile:
+        """Create the capture's file in a worker thread (HDF5 creation blocks for ms).
+
+        The server's event loop keeps answering Channel Access meanwhile.
+        """
         name = format_file_name(self.file_template.value, self.file_path.value,
                                 self.file_name.value, int(self.file_number.value))  # fmt: skip
         chunk = int(self.num_frames_chunks.value) or 1
-        self.file = FrameFile(Path(name), (height, width), self.attribute_specs(), chunk,
-                              swmr=is_true(self.swmr_mode.value))  # fmt: skip
+        done = self._done
+        file = await asyncio.to_thread(FrameFile, Path(name), (height, width),
+                                       self.attribute_specs(), chunk,
+                                       swmr=is_true(self.swmr_mode.value))  # fmt: skip
+        if self._done is not done or done is None:  # the capture ended while it was created
+            await asyncio.to_thread(file.close)
+            raise RuntimeError(f"HDF1: capture ended while {name} was created")
+        self.file = file
         logger.info("HDF1: writing %s", name)
+        return file
 
     async def receive(self, frame: Frame) -> None:
         """Store one frame (if enabled and capturing)."""
         if not self.capturing or not is_true(self.enable_callbacks.value):
             return
-        if self.file is None:
-            self._open(*frame.data.shape)
-            await self.full_file_name.write(str(self.file.path))
-        await asyncio.to_thread(self.file.append, frame.data, frame.attributes)
-        await self.num_captured.write(self.file.frames)
+        file = self.file
+        if file is None:
+            try:
+                file = await self._open(*frame.data.shape)
+            except RuntimeError as exc:
+                logger.warning("%s; frame %d dropped", exc, frame.unique_id)
+                return
+            await self.full_file_name.write(str(file.path))
+        async with self._io:  # a concurrent Capture = 0 closes the file after this frame
+            if file.closed:
+                logger.warning("HDF1: capture ended; frame %d dropped", frame.unique_id)
+                return
+            await asyncio.to_thread(file.append, frame.data, frame.attributes)
+        await self.num_captured.write(file.frames)
         limit = int(self.num_capture.value)
-        if limit > 0 and self.file.frames >= limit:
+        if limit > 0 and file.frames >= limit:
             await self.finish_capture()
 
     async def finish_capture(self) -> None:
-        """Close the file, bump ``FileNumber`` (``AutoIncrement``) and end the capture."""
-        if self.file is not None:
-            self.file.close()
-            self.file = None
+        """Close the file (in a worker thread), bump ``FileNumber``, end the capture."""
+        file, self.file = self.file, None
+        done, self._done = self._done, None
+        if file is not None:
+            async with self._io:
+                await asyncio.to_thread(file.close)
             if is_true(self.auto_increment.value):
                 number = int(self.file_number.value) + 1
                 await self.file_number.write(number)
-        if self._done is not None:
-            self._done.set()
-            self._done = None
+        if done is not None:
+            done.set()
         await self.capture_rbv.write("Done")
 
     @flush_now.putter
     async def flush_now(self, instance, value: Any) -> str:
-        """Flush the open file; the PV resets to No."""
-        if self.file is not None and is_true(value):
-            self.file.flush()
+        """Flush the open file (in a worker thread: the loop keeps serving); resets to No."""
+        file = self.file
+        if file is not None and is_true(value):
+            async with self._io:
+                if not file.closed:
+                    await asyncio.to_thread(file.flush)
         return "No"

@@ -87,6 +87,11 @@ class FrameFile:
         self.data.flush()
         self.frames = n
 
+    @property
+    def closed(self) -> bool:
+        """True once the file is closed."""
+        return not self.file.id.valid
+
     def flush(self) -> None:
         """Flush everything to disk."""
         self.file.flush()

@@ -17,6 +17,7 @@ from typing import Any
 
 from caproto import ChannelEnum
 from caproto.server import PVGroup, run
+from caproto.server import common as caproto_server_common
 
 from ..tomo_detector import TomoState
 from .axes import default_axes
@@ -43,6 +44,12 @@ logger = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 #: Environment variable naming the PID the IOC must not outlive (set by `launch`).
 PARENT_ENV = "SSB_SIM_IOC_PARENT_PID"
+#: caproto holds a monitor update back until no other has followed it for this long
+#: (``CAPROTO_SERVER_HIGH_LOAD_TIMEOUT_SEC``, 10 ms by default), to batch bursts. Each
+#: frame ends with a burst (counters, I0, NumCaptured, state), so 10 ms would be added
+#: to every frame a client waits for; 1 ms still batches a burst's updates.
+MONITOR_BATCH_S = 0.001
+BATCH_ENV = "CAPROTO_SERVER_HIGH_LOAD_TIMEOUT_SEC"
 
 
 def validate_prefix(prefix: str) -> str:
@@ -207,5 +214,7 @@ def serve_sim_txm_ioc(
     """
     ioc = ioc or SimTXMIOC(prefix, config=config, data_dir=data_dir)
     os.environ.update(server_env(port))
+    if BATCH_ENV not in os.environ:
+        caproto_server_common.HIGH_LOAD_TIMEOUT = MONITOR_BATCH_S
     logger.info("Serving the simulated TXM IOC %r on %s port %d", ioc.prefix, interfaces, port)
     run(ioc.pvdb, interfaces=list(interfaces))
