@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["default_workers", "iter_chunks", "run_chunks"]
+__all__ = ["default_workers", "iter_chunks", "prepare_pool", "run_chunks"]
 
 #: Default number of pixels per chunk: a (100, 16384) float32 block is 6.5 MB.
 #: Smaller chunks fit the caches better but pay the per-call overhead of the
@@ -21,6 +22,7 @@ DEFAULT_CHUNK_PIXELS = 16384
 
 _POOL: ThreadPoolExecutor | None = None
 _POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
 
 
 def default_workers() -> int:
@@ -61,24 +63,47 @@ def _blas_single_thread():
     loaded libraries costs ~5 ms, more than a whole absorbance frame).
     """
     global _CONTROLLER  # noqa: PLW0603
-    if _CONTROLLER is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - optional
-            _CONTROLLER = False
-        else:
-            _CONTROLLER = ThreadpoolController()
+    with _POOL_LOCK:
+        if _CONTROLLER is None:
+            _CONTROLLER = _new_controller()
     if _CONTROLLER is False:  # pragma: no cover - optional
         return contextlib.nullcontext()
     return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
+def _new_controller() -> object:
+    """threadpoolctl's controller, or False without threadpoolctl."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - optional
+        return False
+    return ThreadpoolController()
+
+
 def _pool(workers: int) -> ThreadPoolExecutor:
     global _POOL, _POOL_SIZE  # noqa: PLW0603
-    if _POOL is None or workers > _POOL_SIZE:
-        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ssb-analysis")
-        _POOL_SIZE = workers
-    return _POOL
+    with _POOL_LOCK:  # the warm-up thread may build it while a caller does
+        if _POOL is None or workers > _POOL_SIZE:
+            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ssb-analysis")
+            _POOL_SIZE = workers
+        return _POOL
+
+
+def prepare_pool(workers: int | None = None) -> None:
+    """Create the worker threads and the BLAS thread controller now, not on first use.
+
+    Both are built once per process (the controller inspects the loaded libraries,
+    about 60 ms); :func:`~._jit.warm_up` calls this off the critical path.
+
+    Examples
+    --------
+    >>> prepare_pool(1)
+    """
+    workers = default_workers() if workers is None else max(1, int(workers))
+    with _blas_single_thread():
+        pass
+    if workers > 1:
+        list(_pool(workers).map(int, range(workers)))  # start the threads
 
 
 def run_chunks(
