@@ -255,6 +255,7 @@ _WARM_THREAD: threading.Thread | None = None
 
 
 def _warm_up_now() -> None:
+    from ._kernels_edt import particle_edt_2d
     from ._parallel import prepare_pool
 
     f32, u16 = np.float32, np.uint16
@@ -265,6 +266,8 @@ def _warm_up_now() -> None:
     open_counts(frame, ones, 65535, frame.copy(), valid)
     window, px = np.zeros((8, 4), f32), np.zeros(4, f32)
     edge_window_uniform(window, px, px, px, px, 0.0, 0.01, 8330.0, 0.5, True, px, px.copy())
+    lab, box = np.ones((2, 4), np.int32), np.array([[1, 0, 2, 0, 4]], np.int64)
+    particle_edt_2d(lab, valid, box, 0, 1, 1.0, out, np.zeros(2))  # diffusion maps
     prepare_pool()
 
 

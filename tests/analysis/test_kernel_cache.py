@@ -81,7 +81,15 @@ def test_the_warm_up_covers_every_kernel_signature_of_the_live_path():
     assert warm_up_kernels(background=True) is thread  # once per process
     warm_up_kernels()  # joins it
     assert not thread.is_alive()
-    kernels = (_jit.absorbance_table_rows, _jit.open_counts, _jit.edge_window_uniform)
+    from ssb_beamline.analysis._kernels_edt import particle_edt_2d
+    from ssb_beamline.analysis.diffusion import diffusion_distance_maps
+
+    kernels = (
+        _jit.absorbance_table_rows,
+        _jit.open_counts,
+        _jit.edge_window_uniform,
+        particle_edt_2d,
+    )
     before = [len(k.signatures) for k in kernels]
     assert min(before) >= 1
     refs = ni_k_edge_references()
@@ -95,4 +103,7 @@ def test_the_warm_up_covers_every_kernel_signature_of_the_live_path():
         absorbance_with_open_beam(frame, dark, beam, out=stack[i])
     maps = analyse_xanes_stack(stack, e, refs, mask=np.ones((8, 8), bool))
     assert np.isfinite(maps.edge_energy).all()
+    phases = np.ones((6, 9), np.uint8)
+    phases[:, 0], phases[:, -1] = 2, 3
+    assert diffusion_distance_maps(phases, pixel_size_um=1.0).combined is not None
     assert [len(k.signatures) for k in kernels] == before
