@@ -116,7 +116,12 @@ def run_chunks(
 ) -> None:
     """Call ``func(slice)`` for every pixel chunk, in parallel when ``workers > 1``.
 
-    Exceptions raised in a worker propagate to the caller.  ``limit_blas``
+    ``workers`` threads (the caller and ``workers - 1`` pool threads) take the
+    chunks from one shared queue: a call costs ``workers - 1`` hand-offs to the
+    pool, not one per chunk (a 2048 x 2048 frame is 32 chunks of 64 rows, and
+    a task hand-off with its wake-up costs tens of microseconds).  Exceptions
+    raised in a worker propagate to the caller, after every thread has stopped
+    taking chunks.  ``limit_blas``
     limits BLAS to one thread during the call (skip it when ``func`` does no
     matrix products).
 
@@ -136,6 +141,32 @@ def run_chunks(
             for s in slices:
                 func(s)
             return
-        futures = [_pool(workers).submit(func, s) for s in slices]
+        _run_shared(func, slices, min(workers, len(slices)))
+
+
+def _run_shared(func: Callable[[slice], None], slices: list[slice], n_threads: int) -> None:
+    """Run ``func`` over ``slices`` on the caller and ``n_threads - 1`` pool threads."""
+    queue = iter(slices)
+    lock = threading.Lock()
+    failed = threading.Event()
+
+    def drain() -> None:
+        while not failed.is_set():
+            with lock:
+                s = next(queue, None)
+            if s is None:
+                return
+            try:
+                func(s)
+            except BaseException:
+                failed.set()  # the other threads stop taking chunks
+                raise
+
+    futures = [_pool(n_threads).submit(drain) for _ in range(n_threads - 1)]
+    try:
+        drain()
+    finally:
         for f in futures:
-            f.result()
+            f.exception()  # wait: no thread may still write when the caller returns
+    for f in futures:
+        f.result()
