@@ -13,11 +13,16 @@ so only the first process on a machine compiles (a few seconds); the others load
 
 from __future__ import annotations
 
+import logging
+import threading
+
 import numpy as np
 from numba import njit
 
 from ._jit_cache import install_locator
 from .edge_interp import _NEWTON_STEPS
+
+log = logging.getLogger(__name__)
 
 install_locator()  # before the decorators below: they pick their cache directory
 
@@ -245,12 +250,14 @@ def edge_window_uniform(dw, p0, p1, step, inv, xl0, dxl, e_first, h, derivative,
                 e0_out[k] = (i + 1.5 + np.float64(tt)) * h + e_first
 
 
-def warm_up() -> None:
-    """Load (or compile) every kernel for the array types the live analysis uses.
+_WARM_LOCK = threading.Lock()
+_WARM_THREAD: threading.Thread | None = None
 
-    A new process pays about 0.5 s per kernel on its first call; a live analysis
-    calls this while the darks are taken, so that no image waits for it.
-    """
+
+def _warm_up_now() -> None:
+    from ._kernels_edt import particle_edt_2d
+    from ._parallel import prepare_pool
+
     f32, u16 = np.float32, np.uint16
     frame, ones = np.zeros((2, 4), u16), np.ones((2, 4), u16)
     out, valid = np.empty((2, 4), f32), np.empty((2, 4), np.bool_)
@@ -259,3 +266,50 @@ def warm_up() -> None:
     open_counts(frame, ones, 65535, frame.copy(), valid)
     window, px = np.zeros((8, 4), f32), np.zeros(4, f32)
     edge_window_uniform(window, px, px, px, px, 0.0, 0.01, 8330.0, 0.5, True, px, px.copy())
+    lab, box = np.ones((2, 4), np.int32), np.array([[1, 0, 2, 0, 4]], np.int64)
+    particle_edt_2d(lab, valid, box, 0, 1, 1.0, out, np.zeros(2))  # diffusion maps
+    prepare_pool()
+
+
+def _warm_up_logged() -> None:
+    try:
+        _warm_up_now()
+    except Exception:  # pragma: no cover - the first real call reports the problem
+        log.exception("background warm-up of the analysis kernels failed")
+
+
+def warm_up(*, background: bool = False) -> threading.Thread | None:
+    """Load (or compile) every kernel for the array types the live analysis uses.
+
+    A new process pays numba's first-use initialisation (about 0.6 s of CPU on
+    the beamline node) and then a few ms per kernel loaded from the disk cache
+    (or about 0.5 s per kernel compiled into it).  With ``background=True`` this
+    runs once per process in a daemon thread and returns at once (the thread):
+    start it as soon as a process knows it will analyse (a live callback is
+    built at the run's start, a replay before it fetches the documents), so the
+    work overlaps the I/O that comes first.  A kernel called while the thread
+    still runs waits for numba's compiler lock, never for a second compilation.
+    Without ``background`` it waits for a running warm-up and returns None.
+
+    Examples
+    --------
+    >>> thread = warm_up(background=True)
+    >>> warm_up()  # waits for the thread, then loads what is left (nothing)
+    >>> thread.is_alive()
+    False
+    """
+    global _WARM_THREAD  # noqa: PLW0603
+    with _WARM_LOCK:
+        thread = _WARM_THREAD
+        if background:
+            if thread is None:
+                thread = threading.Thread(
+                    target=_warm_up_logged, name="ssb-kernel-warm-up", daemon=True
+                )
+                _WARM_THREAD = thread
+                thread.start()
+            return thread
+    if thread is not None:
+        thread.join()
+    _warm_up_now()
+    return None

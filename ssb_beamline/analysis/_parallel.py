@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["default_workers", "iter_chunks", "run_chunks"]
+__all__ = ["default_workers", "iter_chunks", "prepare_pool", "run_chunks"]
 
 #: Default number of pixels per chunk: a (100, 16384) float32 block is 6.5 MB.
 #: Smaller chunks fit the caches better but pay the per-call overhead of the
@@ -21,6 +22,7 @@ DEFAULT_CHUNK_PIXELS = 16384
 
 _POOL: ThreadPoolExecutor | None = None
 _POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
 
 
 def default_workers() -> int:
@@ -61,24 +63,47 @@ def _blas_single_thread():
     loaded libraries costs ~5 ms, more than a whole absorbance frame).
     """
     global _CONTROLLER  # noqa: PLW0603
-    if _CONTROLLER is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - optional
-            _CONTROLLER = False
-        else:
-            _CONTROLLER = ThreadpoolController()
+    with _POOL_LOCK:
+        if _CONTROLLER is None:
+            _CONTROLLER = _new_controller()
     if _CONTROLLER is False:  # pragma: no cover - optional
         return contextlib.nullcontext()
     return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
+def _new_controller() -> object:
+    """threadpoolctl's controller, or False without threadpoolctl."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - optional
+        return False
+    return ThreadpoolController()
+
+
 def _pool(workers: int) -> ThreadPoolExecutor:
     global _POOL, _POOL_SIZE  # noqa: PLW0603
-    if _POOL is None or workers > _POOL_SIZE:
-        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ssb-analysis")
-        _POOL_SIZE = workers
-    return _POOL
+    with _POOL_LOCK:  # the warm-up thread may build it while a caller does
+        if _POOL is None or workers > _POOL_SIZE:
+            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ssb-analysis")
+            _POOL_SIZE = workers
+        return _POOL
+
+
+def prepare_pool(workers: int | None = None) -> None:
+    """Create the worker threads and the BLAS thread controller now, not on first use.
+
+    Both are built once per process (the controller inspects the loaded libraries,
+    about 60 ms); :func:`~._jit.warm_up` calls this off the critical path.
+
+    Examples
+    --------
+    >>> prepare_pool(1)
+    """
+    workers = default_workers() if workers is None else max(1, int(workers))
+    with _blas_single_thread():
+        pass
+    if workers > 1:
+        list(_pool(workers).map(int, range(workers)))  # start the threads
 
 
 def run_chunks(
@@ -91,7 +116,12 @@ def run_chunks(
 ) -> None:
     """Call ``func(slice)`` for every pixel chunk, in parallel when ``workers > 1``.
 
-    Exceptions raised in a worker propagate to the caller.  ``limit_blas``
+    ``workers`` threads (the caller and ``workers - 1`` pool threads) take the
+    chunks from one shared queue: a call costs ``workers - 1`` hand-offs to the
+    pool, not one per chunk (a 2048 x 2048 frame is 32 chunks of 64 rows, and
+    a task hand-off with its wake-up costs tens of microseconds).  Exceptions
+    raised in a worker propagate to the caller, after every thread has stopped
+    taking chunks.  ``limit_blas``
     limits BLAS to one thread during the call (skip it when ``func`` does no
     matrix products).
 
@@ -111,6 +141,32 @@ def run_chunks(
             for s in slices:
                 func(s)
             return
-        futures = [_pool(workers).submit(func, s) for s in slices]
+        _run_shared(func, slices, min(workers, len(slices)))
+
+
+def _run_shared(func: Callable[[slice], None], slices: list[slice], n_threads: int) -> None:
+    """Run ``func`` over ``slices`` on the caller and ``n_threads - 1`` pool threads."""
+    queue = iter(slices)
+    lock = threading.Lock()
+    failed = threading.Event()
+
+    def drain() -> None:
+        while not failed.is_set():
+            with lock:
+                s = next(queue, None)
+            if s is None:
+                return
+            try:
+                func(s)
+            except BaseException:
+                failed.set()  # the other threads stop taking chunks
+                raise
+
+    futures = [_pool(n_threads).submit(drain) for _ in range(n_threads - 1)]
+    try:
+        drain()
+    finally:
         for f in futures:
-            f.result()
+            f.exception()  # wait: no thread may still write when the caller returns
+    for f in futures:
+        f.result()

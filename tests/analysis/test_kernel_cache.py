@@ -63,3 +63,47 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     assert kernel_cache_dir() == tmp_path / "home" / ".cache" / "ssb_beamline" / "numba"
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "x"))
     assert kernel_cache_dir() == tmp_path / "x"
+
+
+def test_the_warm_up_covers_every_kernel_signature_of_the_live_path():
+    """After warm_up_kernels, the live path (absorbance + maps) compiles nothing new."""
+    np = pytest.importorskip("numpy")
+    from ssb_beamline.analysis import (
+        _jit,
+        absorbance_with_open_beam,
+        analyse_xanes_stack,
+        open_beam,
+        warm_up_kernels,
+    )
+    from ssb_beamline.reference_data import ni_k_edge_references
+
+    thread = warm_up_kernels(background=True)
+    assert warm_up_kernels(background=True) is thread  # once per process
+    warm_up_kernels()  # joins it
+    assert not thread.is_alive()
+    from ssb_beamline.analysis._kernels_edt import particle_edt_2d
+    from ssb_beamline.analysis.diffusion import diffusion_distance_maps
+
+    kernels = (
+        _jit.absorbance_table_rows,
+        _jit.open_counts,
+        _jit.edge_window_uniform,
+        particle_edt_2d,
+    )
+    before = [len(k.signatures) for k in kernels]
+    assert min(before) >= 1
+    refs = ni_k_edge_references()
+    e = np.arange(8300.0, 8450.0, 1.5)
+    mix = (0.3 + 0.5 * (0.6 * refs[0].at(e) + 0.4 * refs[1].at(e))).astype(np.float32)
+    dark = np.full((8, 8), 100, np.uint16)
+    beam = open_beam(np.full((8, 8), 30000, np.uint16), dark)
+    stack = np.empty((e.size, 8, 8), np.float32)
+    for i, m in enumerate(mix):
+        frame = (100 + 29900 * np.exp(-m) * np.ones((8, 8))).astype(np.uint16)
+        absorbance_with_open_beam(frame, dark, beam, out=stack[i])
+    maps = analyse_xanes_stack(stack, e, refs, mask=np.ones((8, 8), bool))
+    assert np.isfinite(maps.edge_energy).all()
+    phases = np.ones((6, 9), np.uint8)
+    phases[:, 0], phases[:, -1] = 2, 3
+    assert diffusion_distance_maps(phases, pixel_size_um=1.0).combined is not None
+    assert [len(k.signatures) for k in kernels] == before
