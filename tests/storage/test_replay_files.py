@@ -102,3 +102,22 @@ def test_frames_are_read_in_blocks_of_bounded_size(tmp_path, monkeypatch):
     assert max(sizes) == 2 and sum(sizes) == 3 + 2 * len(ENERGIES)
     np.testing.assert_array_equal(analysed(exported).outcome.maps["soc"],
                                   analysed(docs).outcome.maps["soc"])  # fmt: skip
+
+
+def test_tiled_serves_frames_across_file_boundaries_as_the_files_hold_them(multi_file_run):
+    """The server reads a block of whole frames straight from the files it spans."""
+    import h5py
+
+    from ssb_beamline.storage.synthetic import DATASET
+
+    store, uid, folder, _ = multi_file_run
+    files = [folder / f"{uid}-primary-{n}.h5" for n in range(4)]
+    parts = []
+    for path in files:
+        with h5py.File(path, "r") as f:
+            parts.append(f[DATASET][()])
+    on_disk = np.concatenate(parts)
+    node = store.raw[uid]["primary"]["det"]
+    np.testing.assert_array_equal(node[2:11], on_disk[2:11])  # spans three files
+    np.testing.assert_array_equal(node[5], on_disk[5])  # one frame: tiled's own read
+    np.testing.assert_array_equal(node[:, 3:5], on_disk[:, 3:5])  # rows: tiled's own read
