@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -283,6 +284,11 @@ def main() -> None:
         cores = len(os.sched_getaffinity(0))
         table.add_row("machine load (1, 5, 15 min), at the start", load_start, "", "")
         table.add_row("machine load (1, 5, 15 min), at the end", load, "", f"{cores} cores")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+        table.add_row(
+            "peak memory of this process", f"{peak / MB:.0f} MB", "",
+            "the replays' analysis (float32 stack, flats, normalised stack) and frame blocks",
+        )  # fmt: skip
         if not args.keep:
             shutil.rmtree(data, ignore_errors=True)
         console.print(table)
