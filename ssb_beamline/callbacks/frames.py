@@ -103,7 +103,7 @@ class HDF5FrameResolver:
         self._datasets: dict[str, h5py.Dataset] = {}
         self._shapes: dict[str, tuple[tuple[int, ...], str]] = {}  # data key -> first shape
         self._pool: ThreadPoolExecutor | None = None  # reads ahead (closed files only)
-        self._ahead: tuple[str, int, int, Future] | None = None  # resource, start, stop
+        self._ahead: dict[str, tuple[int, int, Future]] = {}  # resource -> start, stop
 
     def stream_resource(self, doc: dict) -> None:
         """Remember a StreamResource (its file is opened on first use)."""
@@ -153,11 +153,11 @@ class HDF5FrameResolver:
 
     def _read_before(self, uid: str, start: int, stop: int) -> np.ndarray | None:
         """The frames read ahead if they are ``start:stop`` of ``uid`` (else None)."""
-        ahead, self._ahead = self._ahead, None
+        ahead = self._ahead.pop(uid, None)
         if ahead is None:
             return None
-        future = ahead[3]
-        if ahead[:3] != (uid, start, stop):
+        future = ahead[2]
+        if ahead[:2] != (start, stop):
             future.cancel()
             return None
         try:
@@ -173,7 +173,7 @@ class HDF5FrameResolver:
 
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="frames-ahead")
-        self._ahead = (uid, start, stop, self._pool.submit(read))
+        self._ahead[uid] = (start, stop, self._pool.submit(read))
 
     @staticmethod
     def _bad_frame(
@@ -229,7 +229,7 @@ class HDF5FrameResolver:
     def close(self) -> None:
         """Close every open file (after the read ahead, if any, has ended)."""
         if self._pool is not None:
-            self._ahead = None
+            self._ahead.clear()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         for f in self._files.values():

@@ -121,3 +121,29 @@ def test_tiled_serves_frames_across_file_boundaries_as_the_files_hold_them(multi
     np.testing.assert_array_equal(node[2:11], on_disk[2:11])  # spans three files
     np.testing.assert_array_equal(node[5], on_disk[5])  # one frame: tiled's own read
     np.testing.assert_array_equal(node[:, 3:5], on_disk[:, 3:5])  # rows: tiled's own read
+
+
+def test_frames_read_ahead_from_closed_files_are_the_frames_asked_for(tmp_path):
+    """Blocks of two resources, interleaved and then out of order, read (ahead) exactly."""
+    import h5py
+
+    from ssb_beamline.callbacks.frames import HDF5FrameResolver
+    from ssb_beamline.storage.synthetic import DATASET
+
+    docs = documents(str(uuid.uuid4()), tmp_path, files_per_stream=1)
+    resources = [doc for name, doc in docs if name == "stream_resource"][1:]  # flat, primary
+    resolver = HDF5FrameResolver()
+    try:
+        on_disk = {}
+        for doc in resources:
+            resolver.stream_resource(doc)
+            with h5py.File(doc["uri"].removeprefix("file://localhost"), "r") as f:
+                on_disk[doc["uid"]] = f[DATASET][()]
+        order = [(0, 3), (3, 6), (6, 9), (2, 4), (4, 6), (6, 13)]
+        for start, stop in order:
+            for uid, frames in on_disk.items():
+                datum = {"stream_resource": uid, "indices": {"start": start, "stop": stop}}
+                np.testing.assert_array_equal(resolver.frames(datum), frames[start:stop])
+        assert resolver._pool is not None  # it did read ahead
+    finally:
+        resolver.close()
