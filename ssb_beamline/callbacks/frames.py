@@ -8,11 +8,17 @@ never read through SWMR, which skips the end-of-file check and returns the frame
 past a cut as zeros. The simulated detectors store one Fletcher-32 checksum per
 frame (``fletcher32=True``, one chunk per frame); a frame whose bytes changed fails
 its checksum and is reported with its file and index.
+
+From a closed file (a replay) the next frames, as many as the last StreamDatum
+asked for, are read ahead on a thread while the caller analyses these: HDF5's
+read and checksum run on one core and the analysis kernels release the GIL, so
+the two overlap. A file still being written is never read ahead.
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import h5py
@@ -112,6 +118,8 @@ class HDF5FrameResolver:
         # object, which costs about 10 ms per read of a 2048 x 2048 frame.
         self._datasets: dict[str, h5py.Dataset] = {}
         self._shapes: dict[str, tuple[tuple[int, ...], str]] = {}  # data key -> first shape
+        self._pool: ThreadPoolExecutor | None = None  # reads ahead (closed files only)
+        self._ahead: dict[str, tuple[int, int, Future]] = {}  # resource -> start, stop
 
     def stream_resource(self, doc: dict) -> None:
         """Remember a StreamResource (its file is opened on first use)."""
@@ -148,12 +156,40 @@ class HDF5FrameResolver:
                 f"{resource['uri']} holds {dataset.shape[0]} frames; StreamDatum asks for "
                 f"frames {start}-{stop - 1}. The file is truncated or still being written."
             )
-        frames = np.empty((stop - start, *dataset.shape[1:]), dataset.dtype)
-        try:
-            dataset.read_direct(frames, np.s_[start:stop])  # no intermediate copy
-        except OSError as exc:
-            raise self._bad_frame(resource, dataset, start, stop, exc) from exc
+        frames = self._read_before(uid, start, stop)
+        if frames is None:
+            frames = np.empty((stop - start, *dataset.shape[1:]), dataset.dtype)
+            try:
+                dataset.read_direct(frames, np.s_[start:stop])  # no intermediate copy
+            except OSError as exc:
+                raise self._bad_frame(resource, dataset, start, stop, exc) from exc
+        if not dataset.file.swmr_mode and stop < dataset.shape[0]:
+            self._read_ahead(uid, dataset, stop, min(2 * stop - start, dataset.shape[0]))
         return frames
+
+    def _read_before(self, uid: str, start: int, stop: int) -> np.ndarray | None:
+        """The frames read ahead if they are ``start:stop`` of ``uid`` (else None)."""
+        ahead = self._ahead.pop(uid, None)
+        if ahead is None:
+            return None
+        future = ahead[2]
+        if ahead[:2] != (start, stop):
+            future.cancel()
+            return None
+        try:
+            return future.result()
+        except OSError:  # read again here, where the error names the frame
+            return None
+
+    def _read_ahead(self, uid: str, dataset: h5py.Dataset, start: int, stop: int) -> None:
+        def read() -> np.ndarray:
+            frames = np.empty((stop - start, *dataset.shape[1:]), dataset.dtype)
+            dataset.read_direct(frames, np.s_[start:stop])
+            return frames
+
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="frames-ahead")
+        self._ahead[uid] = (start, stop, self._pool.submit(read))
 
     @staticmethod
     def _bad_frame(
@@ -207,7 +243,11 @@ class HDF5FrameResolver:
             )
 
     def close(self) -> None:
-        """Close every open file."""
+        """Close every open file (after the read ahead, if any, has ended)."""
+        if self._pool is not None:
+            self._ahead.clear()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         for f in self._files.values():
             try:
                 f.close()

@@ -2,8 +2,9 @@
 
 The documents come from the server's bluesky exporter (``run.documents()``). Frames
 are left as StreamResource/StreamDatum references when their files can be read
-from here (the same machine or a shared file system), and are otherwise fetched
-from tiled and filled into the events (:mod:`.replay_fill`), so a replay works
+from here (the same machine or a shared file system), one resource per file and
+in bounded blocks (:mod:`.replay_files`), and are otherwise fetched from tiled
+and filled into the events (:mod:`.replay_fill`), so a replay works
 against any server. The checks on a run (:mod:`.run_checks`) and the selection of
 runs (:mod:`.run_selection`) are importable from here too.
 """
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Literal
 
+from .replay_files import per_file_documents, stream_file_uris
 from .replay_fill import filled_documents
 from .run_checks import (
     ReplayError,
@@ -72,15 +74,17 @@ def run_documents(
     docs = [(name, dict(doc)) for name, doc in run.documents()]
     check_frame_shapes(uid, [doc for name, doc in docs if name == "descriptor"])
     resources = [doc for name, doc in docs if name == "stream_resource"]
+    files = stream_file_uris(run, docs) if resources and fill != "always" else {}
+    every_file = [{"uri": uri} for uris in files.values() for uri in uris]
     if fill == "never":
-        check_files_readable(uid, resources)
+        check_files_readable(uid, every_file)
         do_fill = False
     elif fill == "always":
         do_fill = True
     else:
-        do_fill = any(readable_path(doc["uri"]) is None for doc in resources)
-    if not do_fill:
-        yield from docs
+        do_fill = any(readable_path(doc["uri"]) is None for doc in every_file)
+    if not do_fill:  # one StreamResource per file, frames read a block at a time
+        yield from per_file_documents(docs, files)
         return
     logger.info("run %s: frames are fetched from tiled (files not readable here)", uid)
     yield from filled_documents(run, uid, docs)

@@ -42,7 +42,7 @@ try:
 except ImportError:  # pragma: no cover (Windows)
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["RunListError", "RunRow", "list_runs", "list_runs_in_catalog"]
+__all__ = ["RunRow", "list_runs", "list_runs_in_catalog"]
 
 logger = logging.getLogger(__name__)
 

@@ -147,6 +147,7 @@ def xanes_run(
     shapes: dict[str, tuple[int, int]] | None = None,
     file_shapes: dict[str, tuple[int, int]] | None = None,
     exit_status: str | None = "success",
+    files_per_stream: int = 1,
 ) -> list[tuple[str, dict]]:
     """The documents of a ``xanes_scan``-like run; its frames go to ``folder``.
 
@@ -176,6 +177,10 @@ def xanes_run(
         ``shape``), to make runs whose shapes disagree.
     exit_status : str or None, default "success"
         Of the stop document; None leaves the run open (no stop).
+    files_per_stream : int, default 1
+        Split each stream's frames over this many files, each with its own
+        StreamResource (as a detector staged once per energy writes them, e.g. a 3D
+        XANES scan); the files are named ``<uid>-<stream>-<n>.h5``.
     """
     md: dict = {"plan_name": plan, "scan_id": 7, "num_points": len(energies)}
     if start_keys:
@@ -187,32 +192,46 @@ def xanes_run(
     for stream in streams:
         described = (shapes or {}).get(stream, shape)
         count = n_dark if stream == "dark" else len(energies)
-        path = folder / f"{uid}-{stream}.h5"
-        write_frames(path, stream, count, (file_shapes or {}).get(stream, described), frames)
         frame = {"shape": [1, *described], "dtype": "array", "dtype_numpy": "<u2"}
         keys = {"det": {**frame, "source": "synthetic", "external": "STREAM:"}}
         desc = run.compose_descriptor(
             name=stream, data_keys={**keys, "energy": number, "i0": number}
         )
-        res = run.compose_stream_resource(
-            mimetype=HDF5_MIMETYPE,
-            uri=f"file://localhost{path}",
-            data_key="det",
-            parameters={"dataset": DATASET, "chunk_shape": [1, *described]},
-        )
-        docs += [("descriptor", desc.descriptor_doc), ("stream_resource", res.stream_resource_doc)]
-        for i in range(count):
-            datum = res.compose_stream_datum(
-                indices={"start": i, "stop": i + 1},
-                seq_nums={"start": i + 1, "stop": i + 2},
-                descriptor=desc.descriptor_doc,
-            )
-            data = {"energy": float(energies[0 if stream == "dark" else i]), "i0": 1.0}
-            stamps = dict.fromkeys(data, time.time())
-            event = desc.compose_event(data=data, timestamps=stamps, seq_num=i + 1)
-            docs += [("stream_datum", datum), ("event", event)]
+        docs.append(("descriptor", desc.descriptor_doc))
+        parts = np.array_split(np.arange(count), max(1, min(files_per_stream, count)))
+        for part, indices in enumerate(parts):
+            name = f"{uid}-{stream}.h5" if len(parts) == 1 else f"{uid}-{stream}-{part}.h5"
+            file_shape = (file_shapes or {}).get(stream, described)
+            docs += _file_documents(run, desc, folder / name, indices, file_shape, frames, energies)
     if exit_status is not None:
         docs.append(("stop", run.compose_stop(exit_status=exit_status)))
+    return docs
+
+
+def _file_documents(run, desc, path: Path, indices, file_shape, frames, energies) -> list:
+    """Frames ``indices`` of one stream written to ``path``: its resource, datums, events."""
+    stream, described = desc.descriptor_doc["name"], desc.descriptor_doc["data_keys"]["det"]
+    offset = int(indices[0]) if len(indices) else 0
+    write_frames(
+        path, stream, len(indices), file_shape, lambda s, i, shp: frames(s, offset + i, shp)
+    )
+    res = run.compose_stream_resource(
+        mimetype=HDF5_MIMETYPE,
+        uri=f"file://localhost{path}",
+        data_key="det",
+        parameters={"dataset": DATASET, "chunk_shape": described["shape"]},
+    )
+    docs: list = [("stream_resource", res.stream_resource_doc)]
+    for k, i in enumerate(int(i) for i in indices):
+        datum = res.compose_stream_datum(
+            indices={"start": k, "stop": k + 1},
+            seq_nums={"start": i + 1, "stop": i + 2},
+            descriptor=desc.descriptor_doc,
+        )
+        data = {"energy": float(energies[0 if stream == "dark" else i]), "i0": 1.0}
+        stamps = dict.fromkeys(data, time.time())
+        event = desc.compose_event(data=data, timestamps=stamps, seq_num=i + 1)
+        docs += [("stream_datum", datum), ("event", event)]
     return docs
 
 
