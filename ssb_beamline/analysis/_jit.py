@@ -291,6 +291,17 @@ def warm_up(*, background: bool = False) -> threading.Thread | None:
     still runs waits for numba's compiler lock, never for a second compilation.
     Without ``background`` it waits for a running warm-up and returns None.
 
+    Parameters
+    ----------
+    background : bool, default False
+        True: start the warm-up in a daemon thread (once per process) and return
+        at once; False: wait until every kernel is loaded.
+
+    Returns
+    -------
+    threading.Thread or None
+        The warm-up thread with ``background=True``; None otherwise.
+
     Examples
     --------
     >>> thread = warm_up(background=True)
