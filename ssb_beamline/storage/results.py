@@ -176,7 +176,8 @@ class TiledResultSink:
         )
         logger.info("stored %d result arrays at results/%s/%s", len(arrays), run_uid, version)
         path = f"results/{run_uid}/{version}"
-        self._link(run, run_node, path)
+        # a run node made just now holds this version only: no listing needed
+        self._link(run, [version] if created else run_node, path)
         return path
 
     def _run_of(self, run_uid: str):
