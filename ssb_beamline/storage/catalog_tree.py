@@ -76,8 +76,13 @@ class _HeldConnection:
 def serialize_connections(storage: Any) -> None:
     """Let one thread at a time use ``storage``'s connection, from ``connect()`` to ``close()``.
 
-    ``storage`` is a tiled ``SQLStorage``; calling this twice is harmless. The lock
-    is re-entrant (a thread that holds the connection may open it again).
+    Calling this twice is harmless. The lock is re-entrant (a thread that holds
+    the connection may open it again).
+
+    Parameters
+    ----------
+    storage : tiled.storage.SQLStorage
+        The storage whose ``connect`` is wrapped (in place).
 
     Examples
     --------
@@ -120,6 +125,15 @@ def register_table_assets(catalog_uri: str, data_uris: list[str], timeout_s: flo
 
     Runs on its own event loop in a short-lived thread, so that it may be called
     from any thread (tiled builds its app synchronously), with its own engine.
+
+    Parameters
+    ----------
+    catalog_uri : str
+        The catalog's SQLAlchemy URI (``postgresql+asyncpg://...``).
+    data_uris : list of str
+        The assets' ``data_uri`` s, as tiled records them.
+    timeout_s : float
+        Bound on connecting.
     """
     from sqlalchemy.dialects.postgresql import insert
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -155,7 +169,17 @@ def register_table_assets(catalog_uri: str, data_uris: list[str], timeout_s: flo
 def from_uri(uri: str, **kwargs: Any) -> Any:
     """tiled's ``tiled.catalog.from_uri`` (same arguments), its table storage made safe.
 
-    Returns the catalog adapter tiled builds.
+    Parameters
+    ----------
+    uri : str
+        The catalog database's URI.
+    **kwargs
+        tiled's other ``from_uri`` arguments (storage, adapters, ...).
+
+    Returns
+    -------
+    CatalogContainerAdapter
+        The catalog adapter tiled builds.
     """
     from tiled.catalog import from_uri as tiled_from_uri
     from tiled.storage import SQLStorage

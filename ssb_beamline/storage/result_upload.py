@@ -75,6 +75,17 @@ def write_array_patiently(node, key: str, data: Any, **kwargs: Any) -> None:
     A write that times out (tiled's client has already retried it) is tried again;
     if the array was created meanwhile (the server finished the request the client
     gave up on), its data are written into it, which is idempotent.
+
+    Parameters
+    ----------
+    node : tiled container client
+        The results version.
+    key : str
+        The array's key in ``node``.
+    data : numpy or dask array
+        The array (a dask array keeps its chunks in tiled).
+    **kwargs
+        ``write_array``'s other arguments (metadata, dims, specs).
     """
     import httpx
 
