@@ -240,7 +240,10 @@ async def _check_layout(conn, uri: str, tables: set[str]) -> None:
 async def _check_array_storage(conn, uri: str, files_dir: Path) -> None:
     if files_dir.is_dir():
         return
-    stored = await conn.fetchval("SELECT count(*) FROM assets")
+    # assets that data refer to (the table storage's row is registered at every start)
+    stored = await conn.fetchval(
+        "SELECT count(DISTINCT asset_id) FROM data_source_asset_association"
+    )
     if stored:
         host, database, _ = _where(uri)
         raise CatalogDatabaseError(

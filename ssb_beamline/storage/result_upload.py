@@ -28,6 +28,7 @@ __all__ = [
     "child_container",
     "new_version",
     "retry_busy",
+    "write_array_patiently",
     "write_version_items",
 ]
 
@@ -38,6 +39,9 @@ logger = logging.getLogger(__name__)
 BUSY_ATTEMPTS = 4
 #: Requests in flight while a version's arrays and tables are written.
 UPLOAD_THREADS = 8
+#: Attempts of an array write that timed out (after tiled's own retries): a server
+#: slowed by load may still have made the array, so a later attempt writes its data.
+TIMEOUT_ATTEMPTS = 3
 
 
 def retry_busy(write: Callable[[], Any]) -> Any:
@@ -53,6 +57,50 @@ def retry_busy(write: Callable[[], Any]) -> Any:
             logger.info("tiled busy (%s); writing again", exc.response.status_code)
             time.sleep(0.2 * 2**attempt)
     return None
+
+
+def _rewrite(node, key: str, data: Any) -> None:
+    """Write all of ``data`` into the existing array ``node[key]`` (idempotent PUTs)."""
+    client = node[key]
+    if not hasattr(data, "chunks"):
+        client.write(np.ascontiguousarray(data))
+        return
+    for index in np.ndindex(*data.numblocks):  # a dask array: block by block
+        client.write_block(np.asarray(data.blocks[index]), block=index)
+
+
+def write_array_patiently(node, key: str, data: Any, **kwargs: Any) -> None:
+    """``node.write_array(data, key=key, **kwargs)``, patient with a slow server.
+
+    A write that times out (tiled's client has already retried it) is tried again;
+    if the array was created meanwhile (the server finished the request the client
+    gave up on), its data are written into it, which is idempotent.
+
+    Parameters
+    ----------
+    node : tiled container client
+        The results version.
+    key : str
+        The array's key in ``node``.
+    data : numpy or dask array
+        The array (a dask array keeps its chunks in tiled).
+    **kwargs
+        ``write_array``'s other arguments (metadata, dims, specs).
+    """
+    import httpx
+
+    for attempt in range(TIMEOUT_ATTEMPTS):
+        try:
+            if attempt and key in node:
+                _rewrite(node, key, data)
+            else:
+                retry_busy(lambda: node.write_array(data, key=key, **kwargs))
+            return
+        except httpx.TimeoutException:
+            if attempt == TIMEOUT_ATTEMPTS - 1:
+                raise
+            logger.info("writing %s timed out; trying again", key)
+            time.sleep(1.0 * 2**attempt)
 
 
 def child_container(parent, key: str, metadata: dict) -> tuple[Any, bool]:
@@ -121,16 +169,16 @@ def write_version_items(
 
             data = dask.array.from_array(data, chunks=tuple(chunks[key]))
         unit = units.get(key, "")
-        retry_busy(lambda: node.write_array(
-            data, key=key, metadata={"units": unit, "attrs": {"units": unit}},
+        write_array_patiently(
+            node, key, data, metadata={"units": unit, "attrs": {"units": unit}},
             dims=list(dims[key]), specs=[Spec("xarray_data_var")],
-        ))  # fmt: skip
+        )  # fmt: skip
 
     def write_coord(key: str, values: np.ndarray, attrs: dict) -> None:
-        retry_busy(lambda: node.write_array(
-            values, key=key, metadata={"units": attrs["units"], "attrs": attrs},
+        write_array_patiently(
+            node, key, values, metadata={"units": attrs["units"], "attrs": attrs},
             dims=[key], specs=[Spec("xarray_coord")],
-        ))  # fmt: skip
+        )  # fmt: skip
 
     def write_table(key: str, table: Any) -> None:
         retry_busy(lambda: node.write_table(table, key=key, metadata={"kind": "table"}))

@@ -59,6 +59,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: Writes of a run's link to its results, each read back (a concurrent PATCH may undo it).
+LINK_ATTEMPTS = 3
 #: ``on_failure(path, line, message)``: told about a journal entry left pending.
 FailureHandler = Callable[[Path, "int | None", str], None]
 
@@ -174,7 +176,8 @@ class TiledResultSink:
         )
         logger.info("stored %d result arrays at results/%s/%s", len(arrays), run_uid, version)
         path = f"results/{run_uid}/{version}"
-        self._link(run, run_node, path)
+        # a run node made just now holds this version only: no listing needed
+        self._link(run, [version] if created else run_node, path)
         return path
 
     def _run_of(self, run_uid: str):
@@ -192,14 +195,26 @@ class TiledResultSink:
         self._link(self._run_of(run_uid), self._results[run_uid], path)
 
     def _link(self, run, run_node, path: str) -> None:
-        """Record the results in the run's metadata (the results are stored already)."""
+        """Record the results in the run's metadata (the results are stored already).
+
+        tiled applies a metadata PATCH as read-modify-write on the server, so a
+        concurrent PATCH of the same run (the writer's stop document) can undo this
+        one: the link is read back from a fresh lookup and written again if it is
+        missing (a few attempts).
+        """
         if run is None:
             return
         try:
             versions = sorted((k for k in run_node if is_version(k)), key=lambda k: int(k[1:]))
-            run.update_metadata(
-                metadata={"results": {"latest": path, "versions": versions}}, drop_revision=True
-            )
+            link = {"latest": path, "versions": versions}
+            for attempt in range(LINK_ATTEMPTS):
+                run.update_metadata(metadata={"results": link}, drop_revision=True)
+                fresh = self._run_of(run.item["id"])
+                if fresh is None or _links_at_least(fresh.metadata.get("results"), path):
+                    return
+                logger.info("the link to %s was overwritten (attempt %d)", path, attempt + 1)
+                run = fresh
+            logger.error("results stored at %s; their link from the run kept being lost", path)
         except Exception:  # the results are stored: a missing link must not lose them
             logger.exception("results stored at %s, not linked from their run", path)
 
@@ -281,6 +296,15 @@ def _earlier_attempts(results_container, result: JournaledResult) -> list[str]:
         if version == result.partial_version
         or (created is not None and child.metadata.get("created") == created)
     ]
+
+
+def _links_at_least(link: Any, path: str) -> bool:
+    """Whether a run's ``results`` link points at ``path``'s version or a later one."""
+    latest = link.get("latest") if isinstance(link, dict) else None
+    if not isinstance(latest, str) or latest.rsplit("/", 1)[0] != path.rsplit("/", 1)[0]:
+        return False
+    version, ours = latest.rsplit("/", 1)[1], path.rsplit("/", 1)[1]
+    return is_version(version) and int(version[1:]) >= int(ours[1:])
 
 
 def _failed(on_failure: FailureHandler | None, path: Path, line: int | None, message: str):

@@ -37,6 +37,8 @@ DATA_DIR_ENV = "SSB_DATA_DIR"
 JSON_SEQ_EXPORTER = "bluesky_tiled_plugins.exporters:json_seq_exporter"
 #: Adapter of detector files: tiled's, refusing a damaged file with its name and frame.
 CHECKED_HDF5_ADAPTER = "ssb_beamline.storage.checked_hdf5:CheckedHDF5Adapter"
+#: tiled's catalog, safe for concurrent table writers (see :mod:`.catalog_tree`).
+CATALOG_TREE = "ssb_beamline.storage.catalog_tree:from_uri"
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,8 @@ def server_config(layout: DataLayout, *, api_key: str | None) -> dict[str, Any]:
         "trees": [
             {
                 "path": "/",
-                "tree": "catalog",
+                # tiled's catalog; one thread at a time on the DuckDB table storage
+                "tree": CATALOG_TREE,
                 "args": {
                     "uri": layout.catalog_url,
                     "writable_storage": [str(layout.files), f"duckdb:///{layout.tables}"],
