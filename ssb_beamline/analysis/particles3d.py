@@ -32,7 +32,8 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from .particles import _pearson, _segment, _summary
+from .particle_correlations import _pearson, _summary
+from .particles import _segment
 from .phases import _as_array, _check_pixel_size
 
 __all__ = ["holotomo_statistics", "segment_particles_3d"]
