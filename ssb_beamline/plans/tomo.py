@@ -18,7 +18,7 @@ from ._tomo_common import FlyGeometry, device_md, series_fly_md
 from ._tomo_series import TomoDevices, TomoOptions, tomo_options, tomo_series_plan
 from .angles import HALF_TURN_DEG, QUEUE_ANGLES, AngleRange, resolve_angles, validate_angles
 from .stubs import PlanGen, data_key
-from .validation import validate_count, validate_exposure, validate_mode
+from .validation import validate_mode
 
 __all__ = [
     "HALF_TURN_DEG",
@@ -27,8 +27,6 @@ __all__ = [
     "resolve_angles",
     "tomo_scan",
     "validate_angles",
-    "validate_count",
-    "validate_exposure",
 ]
 
 logger = logging.getLogger(__name__)
