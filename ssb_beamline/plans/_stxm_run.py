@@ -15,8 +15,14 @@ from typing import Any
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 
-from ._tomo_common import readback_of
-from .stubs import PlanGen, check_within_limits, data_key, limits_label, read_limits
+from .stubs import (
+    PlanGen,
+    check_within_limits,
+    data_key,
+    limits_label,
+    read_limits,
+    readback_of,
+)
 from .stxm_raster import Raster, check_raster, fly_raster, step_raster
 from .validation import validate_count
 

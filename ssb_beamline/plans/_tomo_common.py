@@ -24,6 +24,7 @@ from .stubs import (
     check_within_limits,
     data_key,
     read_limits,
+    readback_of,
     set_exposure,
 )
 
@@ -39,7 +40,6 @@ __all__ = [
     "fly_geometry",
     "fly_rotation",
     "prepare_tomo",
-    "readback_of",
     "segment_streams",
     "series_fly_md",
     "step_rotation",
@@ -78,15 +78,6 @@ def fly_geometry(
     pre = float(angles[0]) - sign * velocity * (lead_time + exposure / 2)
     post = float(angles[-1]) + sign * velocity * (2 * lead_time + period)
     return FlyGeometry(velocity, pre, post, period, lead_time)
-
-
-def readback_of(axis: Any) -> Any:
-    """The subscribable readback signal of an axis (ophyd-async or classic ophyd)."""
-    for attr in ("user_readback", "readback"):
-        signal = getattr(axis, attr, None)
-        if signal is not None:
-            return signal
-    return axis
 
 
 def check_fly_axis(rotation: Any, fly: FlyGeometry, limits: tuple[float, float]) -> PlanGen:

@@ -22,6 +22,7 @@ __all__ = [
     "limits_label",
     "move_energy",
     "read_limits",
+    "readback_of",
     "set_exposure",
 ]
 
@@ -158,6 +159,21 @@ def data_key(device: Any) -> str:
     """
     fields = getattr(device, "hints", {}).get("fields") or [device.name]
     return fields[0]
+
+
+def readback_of(axis: Any) -> Any:
+    """The subscribable readback signal of an axis (ophyd-async or classic ophyd).
+
+    Parameters
+    ----------
+    axis : Movable
+        The axis: its ``user_readback`` or ``readback``, else the axis itself.
+    """
+    for attr in ("user_readback", "readback"):
+        signal = getattr(axis, attr, None)
+        if signal is not None:
+            return signal
+    return axis
 
 
 class StreamStager:
