@@ -24,9 +24,8 @@ def _docstring_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     return 0
 
 
-def main(argv: list[str]) -> int:
-    """Print what is over the limits under ``argv`` (default the package); 1 if any."""
-    roots = [Path(a) for a in argv] or [Path("ssb_beamline")]
+def find(roots: list[Path]) -> list[str]:
+    """One line per module over the limit and per function over it, under ``roots``."""
     found = []
     for root in roots:
         for path in sorted(root.rglob("*.py") if root.is_dir() else [root]):
@@ -42,6 +41,12 @@ def main(argv: list[str]) -> int:
                             f"{path}:{node.lineno}: {node.name} has {length} lines of code "
                             f"(> {MAX_FUNCTION_LINES})"
                         )
+    return found
+
+
+def main(argv: list[str]) -> int:
+    """Print what is over the limits under ``argv`` (default the package); 1 if any."""
+    found = find([Path(a) for a in argv] or [Path("ssb_beamline")])
     print("\n".join(found) or "no module over 400 lines, no function over 80 lines")
     return 1 if found else 0
 

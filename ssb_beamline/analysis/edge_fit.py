@@ -185,6 +185,97 @@ def _range_indices(e: np.ndarray, rng: tuple[float, float]) -> np.ndarray:
     return np.flatnonzero((e >= rng[0]) & (e <= rng[1]))
 
 
+def _fit_ranges(
+    e: np.ndarray,
+    e0: float,
+    pre: tuple[float, float] | None,
+    post: tuple[float, float] | None,
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The pre- and post-edge ranges (eV): the given ones, or the defaults around e0."""
+    if not (e[0] < e0 < e[-1]):
+        raise ValueError(
+            f"energy range missing the edge: e0 = {e0:.1f} eV lies outside the scan "
+            f"{e[0]:.1f}-{e[-1]:.1f} eV. Scan across the edge or pass e0 inside the range."
+        )
+    if pre is None and e0 + PRE_END_EV <= e[0]:
+        raise ValueError(
+            f"energy range missing the edge: the scan starts at {e[0]:.1f} eV, only "
+            f"{e0 - e[0]:.1f} eV below e0 = {e0:.1f} eV, so there is no pre-edge region "
+            f"(default pre-edge ends at e0{PRE_END_EV:+.0f} eV). Start the scan at least ~25 eV "
+            "below the edge or pass pre=(low, high)."
+        )
+    if post is None and e0 + POST_START_EV >= e[-1]:
+        raise ValueError(
+            f"energy range missing the edge: the scan ends at {e[-1]:.1f} eV, only "
+            f"{e[-1] - e0:.1f} eV above e0 = {e0:.1f} eV, so there is no post-edge region "
+            f"(default post-edge starts at e0+{POST_START_EV:.0f} eV). Extend the scan at "
+            "least ~35 eV above the edge or pass post=(low, high)."
+        )
+    pre_r = (float(e[0]), e0 + PRE_END_EV) if pre is None else (float(pre[0]), float(pre[1]))
+    post_r = (
+        (e0 + POST_START_EV, float(e[-1])) if post is None else (float(post[0]), float(post[1]))
+    )
+    for name, r in (("pre", pre_r), ("post", post_r)):
+        if not r[0] < r[1]:
+            raise ValueError(
+                f"{name} range {r} is empty or reversed. Pass {name}=(low_eV, high_eV) "
+                "with low < high."
+            )
+    return pre_r, post_r
+
+
+def _check_enough_points(n: int, name: str, rng: tuple[float, float], e0: float) -> None:
+    """Raise unless the ``name`` ("pre" or "post") range holds at least 2 energies."""
+    if n >= 2:
+        return
+    fix = (
+        "Start the scan at least ~25 eV below the edge or pass pre=(low, high)."
+        if name == "pre"
+        else "Extend the scan at least ~35 eV above the edge or pass post=(low, high)."
+    )
+    raise ValueError(
+        f"energy range missing the edge: only {n} energies in the {name}-edge range "
+        f"{rng[0]:.1f}-{rng[1]:.1f} eV (e0 = {e0:.1f} eV); at least 2 are needed. {fix}"
+    )
+
+
+def _post_degree(nnorm: int | None, post_r: tuple[float, float], n_post: int) -> int:
+    """The post-edge polynomial degree: by the post-edge span when None, at most n_post - 1."""
+    span = post_r[1] - post_r[0]
+    if nnorm is None:
+        nnorm = 2 if span > 300 else 1 if span > 30 else 0
+    if not 0 <= int(nnorm) <= 3:
+        raise ValueError(f"nnorm must be 0, 1, 2 or 3; got {nnorm}. Use nnorm=1 for XANES.")
+    return min(int(nnorm), n_post - 1)
+
+
+def _fit_weights(x: np.ndarray, ipre: np.ndarray, ipost: np.ndarray, nnorm: int) -> np.ndarray:
+    """Rows (pre-edge line at e0, its slope, edge step) applied to ``mu`` (float32)."""
+    n = x.size
+    # pre-edge line: coefficients (p0, p1) = pinv(A) @ mu[ipre]
+    a_pre = np.stack([np.ones(ipre.size), x[ipre]], axis=1)
+    w_pre = np.zeros((2, n))
+    w_pre[:, ipre] = np.linalg.pinv(a_pre)
+    # post-edge polynomial fitted to mu - pre_line over ipost
+    b_post = np.vander(x[ipost], nnorm + 1, increasing=True)
+    sel = np.zeros((ipost.size, n))
+    sel[np.arange(ipost.size), ipost] = 1.0
+    resid_op = sel - np.stack([np.ones(ipost.size), x[ipost]], axis=1) @ w_pre
+    w_post = np.linalg.pinv(b_post) @ resid_op
+    # edge step = post(e0) - pre(e0) = constant coefficient (x = 0 at e0)
+    return np.vstack([w_pre, w_post[:1]]).astype(np.float32)
+
+
+def _edge_window_slice(e: np.ndarray, e0: float, edge_window: tuple[float, float]) -> slice:
+    """Energy indices of ``e0 + edge_window``, one point wider each side (at least 4)."""
+    n = e.size
+    lo = max(0, int(np.searchsorted(e, e0 + edge_window[0], side="left")) - 1)
+    hi = min(n, int(np.searchsorted(e, e0 + edge_window[1], side="right")) + 1)
+    if hi - lo < 4:
+        lo, hi = max(0, lo - 2), min(n, hi + 2)
+    return slice(lo, hi)
+
+
 def build_edge_fit(
     energies: np.ndarray,
     e0: float,
@@ -222,77 +313,17 @@ def build_edge_fit(
     """
     e = check_energies(energies, min_points=5)
     e0 = float(e0)
-    if not (e[0] < e0 < e[-1]):
-        raise ValueError(
-            f"energy range missing the edge: e0 = {e0:.1f} eV lies outside the scan "
-            f"{e[0]:.1f}-{e[-1]:.1f} eV. Scan across the edge or pass e0 inside the range."
-        )
-    if pre is None and e0 + PRE_END_EV <= e[0]:
-        raise ValueError(
-            f"energy range missing the edge: the scan starts at {e[0]:.1f} eV, only "
-            f"{e0 - e[0]:.1f} eV below e0 = {e0:.1f} eV, so there is no pre-edge region "
-            f"(default pre-edge ends at e0{PRE_END_EV:+.0f} eV). Start the scan at least ~25 eV "
-            "below the edge or pass pre=(low, high)."
-        )
-    if post is None and e0 + POST_START_EV >= e[-1]:
-        raise ValueError(
-            f"energy range missing the edge: the scan ends at {e[-1]:.1f} eV, only "
-            f"{e[-1] - e0:.1f} eV above e0 = {e0:.1f} eV, so there is no post-edge region "
-            f"(default post-edge starts at e0+{POST_START_EV:.0f} eV). Extend the scan at "
-            "least ~35 eV above the edge or pass post=(low, high)."
-        )
-    pre_r = (float(e[0]), e0 + PRE_END_EV) if pre is None else (float(pre[0]), float(pre[1]))
-    post_r = (
-        (e0 + POST_START_EV, float(e[-1])) if post is None else (float(post[0]), float(post[1]))
-    )
-    for name, r in (("pre", pre_r), ("post", post_r)):
-        if not r[0] < r[1]:
-            raise ValueError(
-                f"{name} range {r} is empty or reversed. Pass {name}=(low_eV, high_eV) "
-                "with low < high."
-            )
+    pre_r, post_r = _fit_ranges(e, e0, pre, post)
     ipre = _range_indices(e, pre_r)
     ipost = _range_indices(e, post_r)
-    if ipre.size < 2:
-        raise ValueError(
-            f"energy range missing the edge: only {ipre.size} energies in the pre-edge range "
-            f"{pre_r[0]:.1f}-{pre_r[1]:.1f} eV (e0 = {e0:.1f} eV); at least 2 are needed. "
-            "Start the scan at least ~25 eV below the edge or pass pre=(low, high)."
-        )
-    if ipost.size < 2:
-        raise ValueError(
-            f"energy range missing the edge: only {ipost.size} energies in the post-edge range "
-            f"{post_r[0]:.1f}-{post_r[1]:.1f} eV (e0 = {e0:.1f} eV); at least 2 are needed. "
-            "Extend the scan at least ~35 eV above the edge or pass post=(low, high)."
-        )
-    span = post_r[1] - post_r[0]
-    if nnorm is None:
-        nnorm = 2 if span > 300 else 1 if span > 30 else 0
-    if not 0 <= int(nnorm) <= 3:
-        raise ValueError(f"nnorm must be 0, 1, 2 or 3; got {nnorm}. Use nnorm=1 for XANES.")
-    nnorm = min(int(nnorm), ipost.size - 1)
-
+    _check_enough_points(ipre.size, "pre", pre_r, e0)
+    _check_enough_points(ipost.size, "post", post_r, e0)
+    nnorm = _post_degree(nnorm, post_r, ipost.size)
     x = (e - e0) / X_SCALE_EV
-    n = e.size
-    # pre-edge line: coefficients (p0, p1) = pinv(A) @ mu[ipre]
-    a_pre = np.stack([np.ones(ipre.size), x[ipre]], axis=1)
-    w_pre = np.zeros((2, n))
-    w_pre[:, ipre] = np.linalg.pinv(a_pre)
-    # post-edge polynomial fitted to mu - pre_line over ipost
-    b_post = np.vander(x[ipost], nnorm + 1, increasing=True)
-    sel = np.zeros((ipost.size, n))
-    sel[np.arange(ipost.size), ipost] = 1.0
-    resid_op = sel - np.stack([np.ones(ipost.size), x[ipost]], axis=1) @ w_pre
-    w_post = np.linalg.pinv(b_post) @ resid_op
-    # edge step = post(e0) - pre(e0) = constant coefficient (x = 0 at e0)
-    weights = np.vstack([w_pre, w_post[:1]]).astype(np.float32)
-
-    lo = max(0, int(np.searchsorted(e, e0 + edge_window[0], side="left")) - 1)
-    hi = min(n, int(np.searchsorted(e, e0 + edge_window[1], side="right")) + 1)
-    if hi - lo < 4:
-        lo, hi = max(0, lo - 2), min(n, hi + 2)
+    weights = _fit_weights(x, ipre, ipost, nnorm)
+    window = _edge_window_slice(e, e0, edge_window)
     log.debug(
         "edge fit: e0=%.2f pre=%s (%d pts) post=%s (%d pts) nnorm=%d window=%d:%d",
-        e0, pre_r, ipre.size, post_r, ipost.size, nnorm, lo, hi,
+        e0, pre_r, ipre.size, post_r, ipost.size, nnorm, window.start, window.stop,
     )  # fmt: skip
-    return EdgeFit(e, e0, pre_r, post_r, nnorm, x, weights, slice(lo, hi))
+    return EdgeFit(e, e0, pre_r, post_r, nnorm, x, weights, window)

@@ -7,11 +7,13 @@ one in-place float32 pass.  :func:`~.absorbance.absorbance` is the one-call form
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import NamedTuple
 
 import numpy as np
 
+from ._count_tables import CountTable, table_for_dark
 from ._jit import absorbance_table_rows, open_counts
 from ._parallel import default_workers, run_chunks
 from ._scratch import scratch
@@ -65,44 +67,6 @@ def _check_saturation(saturation: object) -> float:
             f"{saturation!r}. Use the camera's full scale, e.g. 65535 for 16 bits."
         )
     return value
-
-
-class CountTable(NamedTuple):
-    """Integer-count form of a dark, for the logarithm-table path of integer frames.
-
-    For an integer frame ``I`` and a dark ``d`` (0 <= d < 65535), ``I > d`` holds
-    exactly when ``I >= floor(d) + 1``, so ``w = I - (floor(d) + 1)`` (wrapping
-    uint16 arithmetic) is below ``top - floor(d) - 1`` exactly for the pixels above
-    the dark and below the saturation, and
-    ``ln(I - d)`` is taken from ``table[w] = ln(w + 1 - offset)``, ``offset`` being
-    the middle of the range of the fractional parts of the dark (0 for an
-    integer dark, which makes the table exact).  The error is at most half the
-    spread of those fractional parts, i.e. at most 0.5 counts in ``I - d``: a
-    relative error ``<= 0.5 / (I - d)``, below ``0.5 / sqrt(I)`` times the
-    Poisson noise of the pixel.
-
-    Attributes
-    ----------
-    dark : ndarray
-        The dark this table was built from (matched by identity).
-    dark_plus1 : ndarray of uint16
-        ``floor(dark) + 1``.
-    top : int
-        ``ceil(saturation)`` (at most 65536): frames at or above it are saturated.
-    table : ndarray of float32, shape (65536,)
-        ``ln(w + 1 - offset)``.
-    offset : float
-        Dark fraction folded into the table.
-    saturation : float
-        Saturation level ``top`` was made from.
-    """
-
-    dark: np.ndarray
-    dark_plus1: np.ndarray
-    top: int
-    table: np.ndarray
-    offset: float
-    saturation: float
 
 
 class OpenBeam:
@@ -161,45 +125,6 @@ def _log_open(flat: np.ndarray, dark: np.ndarray, valid: np.ndarray) -> np.ndarr
     return den
 
 
-_LOG_TABLES: dict[float, np.ndarray] = {}
-
-
-def _log_table(offset: float) -> np.ndarray:
-    table = _LOG_TABLES.get(offset)
-    if table is None:
-        if len(_LOG_TABLES) > 8:
-            _LOG_TABLES.clear()
-        w = np.arange(65536, dtype=np.float64)
-        table = _LOG_TABLES[offset] = np.log(w + (1.0 - offset)).astype(np.float32)
-    return table
-
-
-#: Count tables of the last few darks: every flat of a scan shares one dark, so its
-#: table is made once, not per flat.
-_COUNT_TABLES: list[tuple[np.ndarray, float, CountTable | None]] = []
-
-
-def _count_table(dark: np.ndarray, saturation: float) -> CountTable | None:
-    """The :class:`CountTable` of a 2-D dark in [0, 65535) (cached), else None."""
-    if dark.ndim != 2 or not np.isfinite(saturation) or saturation <= 0:
-        return None
-    for cached, sat, table in _COUNT_TABLES:
-        if cached is dark and sat == saturation:
-            return table
-    d = np.asarray(dark, np.float64)
-    table = None
-    if np.isfinite(d).all() and d.min() >= 0 and d.max() < 65535:
-        base = np.floor(d)
-        frac = d - base
-        offset = 0.5 * float(frac.min() + frac.max())
-        d1 = (base + 1).astype(np.uint16)
-        top = int(min(np.ceil(saturation), 65536.0))
-        table = CountTable(dark, d1, top, _log_table(offset), offset, float(saturation))
-    _COUNT_TABLES.insert(0, (dark, saturation, table))
-    del _COUNT_TABLES[2:]
-    return table
-
-
 def open_beam(
     flat: np.ndarray,
     dark: np.ndarray,
@@ -241,7 +166,7 @@ def open_beam(
     flat = _check_image(flat, "flat")
     dark = _check_image(dark, "dark")
     saturation = _check_saturation(saturation)
-    counts = _count_table(dark, saturation) if count_table else None
+    counts = table_for_dark(dark, saturation) if count_table else None
     integer_flat = flat.dtype in (np.uint8, np.uint16) and flat.shape[-2:] == dark.shape
     if counts is not None and integer_flat and flat.ndim in (2, 3):
         # one compiled sweep per flat: table indices and validity
@@ -284,7 +209,107 @@ def _zero_invalid(o: np.ndarray, v: np.ndarray, scratch_bool: np.ndarray, *, fin
         np.add(o, 0.0, out=o)  # -0.0 -> +0.0
 
 
-def absorbance_with_open_beam(  # noqa: PLR0915 -- one in-place float32 pass; splitting it would add temporaries per frame
+def _validity_mask(valid: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    """``valid`` checked (bool, ``shape``, C-contiguous), or a new mask to fill."""
+    if valid is None:
+        return np.empty(shape, bool)
+    if valid.shape != shape or valid.dtype != bool or not valid.flags.c_contiguous:
+        raise ValueError(
+            f"valid must be a C-contiguous bool array of the frames' shape {shape}, "
+            f"got {valid.dtype} {valid.shape}; pass np.ones(frames.shape, bool) to start a mask."
+        )
+    return valid
+
+
+def _table_applies(beam: OpenBeam, dark: np.ndarray, frames: np.ndarray, saturation: float) -> bool:
+    """Whether the frames can take the logarithm table of ``beam`` (see `CountTable`)."""
+    ct = beam.counts
+    return (
+        ct is not None
+        and beam.flat_counts is not None
+        and dark is ct.dark
+        and float(saturation) == ct.saturation
+        and frames.dtype in (np.uint8, np.uint16)
+        and frames.shape[-2:] == ct.dark.shape
+    )
+
+
+class _RowPass(NamedTuple):
+    """The ``(rows, W)`` views one pass over the frames reads and writes."""
+
+    frames: np.ndarray  # the frames
+    out: np.ndarray  # the absorbance
+    valid: np.ndarray  # the validity
+    dark: np.ndarray  # the dark, or ``floor(dark) + 1`` (table path)
+    log_open: np.ndarray  # ``ln(flat - dark)``, or the flat's table indices (table path)
+    beam_valid: np.ndarray | None  # the flat's validity (float path)
+    counts: CountTable | None  # the table (table path)
+    shift: np.float32  # the offset added
+    saturation: float | None  # frames at or above it are invalid (None: cannot reach it)
+    and_valid: bool  # AND the validity into ``valid`` instead of writing it
+
+
+def _row_pass(frames: np.ndarray, dark: np.ndarray, beam: OpenBeam, out: np.ndarray,
+              valid: np.ndarray, and_valid: bool, use_table: bool, offset: float,
+              saturation: float) -> _RowPass:  # fmt: skip
+    """Flatten everything per pixel to ``(rows, W)`` views (broadcast maps stay views)."""
+    width = frames.shape[-1]
+    n_lead = int(np.prod(frames.shape[:-1]))
+
+    def per_pixel(a: np.ndarray) -> np.ndarray:  # the (n_lead, W) view of a per-pixel map
+        if a.shape == frames.shape:
+            return a.reshape(n_lead, width)  # a writable view: one compiled kernel variant
+        return np.broadcast_to(a, frames.shape).reshape(n_lead, width)
+
+    ct = beam.counts if use_table else None
+    reachable = not (
+        np.issubdtype(frames.dtype, np.integer) and np.iinfo(frames.dtype).max < saturation
+    )
+    return _RowPass(
+        frames.reshape(n_lead, width), out.reshape(n_lead, width), valid.reshape(n_lead, width),
+        per_pixel(ct.dark_plus1 if ct is not None else np.asarray(dark)),
+        per_pixel(beam.flat_counts if ct is not None else beam.log_open),
+        None if ct is not None else per_pixel(beam.valid), ct, np.float32(offset),
+        float(saturation) if reachable else None, and_valid,
+    )  # fmt: skip
+
+
+def _work_table(p: _RowPass, rows: slice) -> None:
+    """One compiled sweep of ``rows`` with the logarithm table.
+
+    ``w = I - (dark + 1)`` (uint16), valid = ``w < top - (dark + 1)`` and the same
+    for the flat's index; ``out = table[flat index] - table[w]``.
+    """
+    f = p.frames[rows]
+    if f.dtype != np.uint16:
+        f = f.astype(np.uint16)
+    ct = p.counts
+    absorbance_table_rows(f, p.dark[rows], ct.top, ct.table, p.log_open[rows], p.shift,
+                          p.out[rows], p.valid[rows], p.and_valid)  # fmt: skip
+
+
+def _work_float(p: _RowPass, rows: slice) -> None:
+    """``rows`` in float32: ``ln(flat - dark) - ln(I - dark) + shift``, 0.0 where invalid."""
+    o = p.out[rows]
+    v = scratch("absorbance_v", o.shape, bool) if p.and_valid else p.valid[rows]
+    t = scratch("absorbance_t", o.shape, bool)
+    np.subtract(p.frames[rows], p.dark[rows], out=o, dtype=np.float32)
+    np.greater(o, 0, out=v)
+    v &= p.beam_valid[rows]
+    if p.saturation is not None:
+        np.less(p.frames[rows], p.saturation, out=t)
+        v &= t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.log(o, out=o)
+    np.subtract(p.log_open[rows], o, out=o)
+    if p.shift:
+        o += p.shift
+    _zero_invalid(o, v, t, finite=False)
+    if p.and_valid:
+        p.valid[rows] &= v
+
+
+def absorbance_with_open_beam(
     frames: np.ndarray,
     dark: np.ndarray,
     beam: OpenBeam,
@@ -346,79 +371,13 @@ def absorbance_with_open_beam(  # noqa: PLR0915 -- one in-place float32 pass; sp
     saturation = _check_saturation(saturation)
     out = output_array(out, frames.shape)
     and_valid = valid is not None
-    if valid is None:
-        valid = np.empty(frames.shape, bool)
-    elif valid.shape != frames.shape or valid.dtype != bool or not valid.flags.c_contiguous:
-        raise ValueError(
-            f"valid must be a C-contiguous bool array of the frames' shape {frames.shape}, "
-            f"got {valid.dtype} {valid.shape}; pass np.ones(frames.shape, bool) to start a mask."
-        )
-    width = frames.shape[-1]
-    n_lead = int(np.prod(frames.shape[:-1]))
-    f2 = frames.reshape(n_lead, width)
-    o2 = out.reshape(n_lead, width)
-    v2 = valid.reshape(n_lead, width)
-    ct = beam.counts
-    use_table = (
-        count_table
-        and ct is not None
-        and beam.flat_counts is not None
-        and dark is ct.dark
-        and float(saturation) == ct.saturation
-        and frames.dtype in (np.uint8, np.uint16)
-        and frames.shape[-2:] == ct.dark.shape
-    )
-
-    def per_pixel(a: np.ndarray) -> np.ndarray:  # the (n_lead, W) view of a per-pixel map
-        if a.shape == frames.shape:
-            return a.reshape(n_lead, width)  # a writable view: one compiled kernel variant
-        return np.broadcast_to(a, frames.shape).reshape(n_lead, width)
-
-    if use_table:
-        d2 = per_pixel(ct.dark_plus1)
-        l2 = per_pixel(beam.flat_counts)
-    else:
-        d2 = per_pixel(np.asarray(dark))
-        b2 = per_pixel(beam.valid)
-        l2 = per_pixel(beam.log_open)
-    shift = np.float32(offset)
-    sat = float(saturation)
-    check_sat = not (np.issubdtype(frames.dtype, np.integer) and np.iinfo(frames.dtype).max < sat)
-
-    def work_table(rows: slice) -> None:
-        # one compiled sweep: w = I - (dark + 1) (uint16), valid = w < top - (dark + 1)
-        # and the same for the flat's index, out = table[flat index] - table[w]
-        f = f2[rows]
-        if f.dtype != np.uint16:
-            f = f.astype(np.uint16)
-        absorbance_table_rows(
-            f, d2[rows], ct.top, ct.table, l2[rows], shift, o2[rows], v2[rows], and_valid
-        )
-
-    def work_float(rows: slice) -> None:
-        o = o2[rows]
-        v = scratch("absorbance_v", o.shape, bool) if and_valid else v2[rows]
-        t = scratch("absorbance_t", o.shape, bool)
-        np.subtract(f2[rows], d2[rows], out=o, dtype=np.float32)
-        np.greater(o, 0, out=v)
-        v &= b2[rows]
-        if check_sat:
-            np.less(f2[rows], sat, out=t)
-            v &= t
-        with np.errstate(divide="ignore", invalid="ignore"):
-            np.log(o, out=o)
-        np.subtract(l2[rows], o, out=o)
-        if shift:
-            o += shift
-        _zero_invalid(o, v, t, finite=False)
-        if and_valid:
-            v2[rows] &= v
-
-    chunk_rows = max(1, (1 << 17) // max(1, width))
+    valid = _validity_mask(valid, frames.shape)
+    use_table = count_table and _table_applies(beam, dark, frames, saturation)
+    rows = _row_pass(frames, dark, beam, out, valid, and_valid, use_table, offset, saturation)
     run_chunks(
-        work_table if use_table else work_float,
-        n_lead,
-        chunk_rows,
+        functools.partial(_work_table if use_table else _work_float, rows),
+        rows.frames.shape[0],
+        max(1, (1 << 17) // max(1, frames.shape[-1])),
         default_workers() if workers is None else workers,
         limit_blas=False,
     )

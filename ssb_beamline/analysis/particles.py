@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage as ndi
-from scipy import stats
 from skimage.feature import peak_local_max
 from skimage.filters import threshold_li, threshold_otsu, threshold_triangle
 from skimage.segmentation import relabel_sequential, watershed
 
+from .particle_correlations import size_statistics
 from .phases import _as_array, _as_mask, _check_pixel_size, _check_same_shape
 
 __all__ = ["particle_table", "segment_particles", "size_statistics"]
@@ -191,6 +191,55 @@ def _masked_mean_std(k: NDArray, v: NDArray, n: int) -> tuple[NDArray, NDArray, 
     return cnt, mean, std
 
 
+def _check_table_inputs(
+    labels: ArrayLike, soc: ArrayLike, edge_energy: ArrayLike | None, pixel_size_um: float
+) -> tuple[NDArray, NDArray, NDArray | None, float]:
+    """The label, SOC and edge-energy arrays and the pixel size of :func:`particle_table`."""
+    lab = _as_array(labels, "labels", (2, 3))
+    if not np.issubdtype(lab.dtype, np.integer):
+        raise ValueError(
+            f"labels has dtype {lab.dtype}; pass an integer label image "
+            "(e.g. from segment_particles or skimage.measure.label)"
+        )
+    s = _as_array(soc, "soc", (2, 3))  # values are gathered (then cast) below
+    _check_same_shape(lab, "labels", s, "soc")
+    px = _check_pixel_size(pixel_size_um)
+    if lab.min() < 0:
+        raise ValueError("labels contains negative values; use 0 for background, 1..n")
+    ee = None
+    if edge_energy is not None:
+        ee = _as_array(edge_energy, "edge_energy", (2, 3))
+        _check_same_shape(lab, "labels", ee, "edge_energy")
+    return lab, s, ee, px
+
+
+def _soc_centroids(k: NDArray, sv: NDArray, pos: list[NDArray], n_valid: NDArray, n: int,
+                   px: float) -> tuple[list[NDArray], list[NDArray]]:  # fmt: skip
+    """SOC-weighted centroids (px) and their offsets (um) from the valid pixels' centroids.
+
+    Negative SOC values weigh 0 (with a warning); NaN pixels are left out.
+    """
+    ok = np.isfinite(sv)
+    kv, w = k[ok], np.clip(sv[ok], 0.0, None)
+    if np.any(sv[ok] < 0):
+        logger.warning("soc has negative values; they count as 0 in the SOC centroid")
+    wsum = np.bincount(kv, w, n)
+    wc = [_div(np.bincount(kv, w * c[ok], n), wsum) for c in pos]
+    d = [(a - _div(np.bincount(kv, c[ok], n), n_valid)) * px for a, c in zip(wc, pos, strict=True)]
+    return wc, d
+
+
+def _warn_without_soc(bad: NDArray) -> None:
+    """Log the particles (labels ``bad``) that have no finite SOC pixel."""
+    if bad.size:
+        logger.warning(
+            "%d particle(s) have no finite SOC pixel (labels %s); their SOC statistics "
+            "are NaN - check the SOC map / mask for these particles",
+            bad.size,
+            bad[:10].tolist(),
+        )
+
+
 def particle_table(
     labels: ArrayLike,
     soc: ArrayLike,
@@ -240,22 +289,7 @@ def particle_table(
     >>> round(float(row.polarization_um), 3), round(float(row.polarization_angle_deg))
     (0.333, 0)
     """
-    lab = _as_array(labels, "labels", (2, 3))
-    if not np.issubdtype(lab.dtype, np.integer):
-        raise ValueError(
-            f"labels has dtype {lab.dtype}; pass an integer label image "
-            "(e.g. from segment_particles or skimage.measure.label)"
-        )
-    s = _as_array(soc, "soc", (2, 3))  # values are gathered (then cast) below
-    _check_same_shape(lab, "labels", s, "soc")
-    px = _check_pixel_size(pixel_size_um)
-    if lab.min() < 0:
-        raise ValueError("labels contains negative values; use 0 for background, 1..n")
-    ee = None
-    if edge_energy is not None:
-        ee = _as_array(edge_energy, "edge_energy", (2, 3))
-        _check_same_shape(lab, "labels", ee, "edge_energy")
-
+    lab, s, ee, px = _check_table_inputs(labels, soc, edge_energy, pixel_size_um)
     flat = lab.ravel()
     idx = np.flatnonzero(flat)
     if idx.size == 0:
@@ -269,28 +303,13 @@ def particle_table(
     pos = [c.astype(np.float64) for c in np.unravel_index(idx, lab.shape)]  # (z,) y, x
     cnt = np.bincount(k, minlength=n).astype(np.float64)
     cen = [np.bincount(k, c, minlength=n) / cnt for c in pos]
-
     sv = s.ravel()[idx].astype(np.float64, copy=False)
     n_valid, soc_mean, soc_std = _masked_mean_std(k, sv, n)
-    ok = np.isfinite(sv)
-    kv, w = k[ok], np.clip(sv[ok], 0.0, None)
-    if np.any(sv[ok] < 0):
-        logger.warning("soc has negative values; they count as 0 in the SOC centroid")
-    wsum = np.bincount(kv, w, n)
-    wc = [_div(np.bincount(kv, w * c[ok], n), wsum) for c in pos]
-    d = [(a - _div(np.bincount(kv, c[ok], n), n_valid)) * px for a, c in zip(wc, pos, strict=True)]
+    wc, d = _soc_centroids(k, sv, pos, n_valid, n, px)
     area = cnt * px**lab.ndim  # area (2-D) or volume (3-D)
     radius = np.sqrt(area / np.pi) if lab.ndim == 2 else np.cbrt(area * 3 / (4 * np.pi))
     pol = functools.reduce(np.hypot, d)
-
-    bad = present[n_valid == 0]
-    if bad.size:
-        logger.warning(
-            "%d particle(s) have no finite SOC pixel (labels %s); their SOC statistics "
-            "are NaN - check the SOC map / mask for these particles",
-            bad.size,
-            bad[:10].tolist(),
-        )
+    _warn_without_soc(present[n_valid == 0])
     table = pd.DataFrame(
         {
             "label": present.astype(np.int64),
@@ -315,85 +334,3 @@ def particle_table(
     if separator_y_um is not None:
         table["depth_um"] = np.abs(cen[-2] * px - float(separator_y_um))
     return table
-
-
-_REQUIRED = ("radius_um", "soc_mean", "soc_std", "size_class")
-
-
-def _pearson(a: pd.Series, b: pd.Series, min_n: int) -> dict[str, Any]:
-    ok = np.isfinite(a.to_numpy(float)) & np.isfinite(b.to_numpy(float))
-    av, bv = a.to_numpy(float)[ok], b.to_numpy(float)[ok]
-    res: dict[str, Any] = {"r": None, "p": None, "n": int(ok.sum()), "reason": None}
-    if res["n"] < min_n:
-        res["reason"] = f"only {res['n']} particle(s) with finite values; need >= {min_n}"
-    elif np.ptp(av) == 0 or np.ptp(bv) == 0:
-        res["reason"] = "one of the variables is constant; correlation undefined"
-    else:
-        r, p = stats.pearsonr(av, bv)
-        res["r"], res["p"] = float(r), float(p)
-    return res
-
-
-def _summary(v: NDArray) -> dict[str, Any]:
-    v = v[np.isfinite(v)]
-    out: dict[str, Any] = {"n": int(v.size), "mean": None, "std": None, "median": None}
-    if v.size:
-        out["mean"], out["median"] = float(v.mean()), float(np.median(v))
-    if v.size >= 2:
-        out["std"] = float(v.std(ddof=1))
-    out["reason"] = None if v.size >= 2 else f"only {v.size} particle(s) in this group"
-    return out
-
-
-def size_statistics(table: pd.DataFrame, *, min_particles: int = 3) -> dict[str, Any]:
-    """Correlations of particle SOC with size and depth; small vs large groups.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        Output of :func:`particle_table`.
-    min_particles : int, default 3
-        Minimum number of particles for a correlation (fewer -> ``None``).
-
-    Returns
-    -------
-    dict
-        ``n_particles``; ``correlations`` with keys ``soc_mean_vs_radius``,
-        ``soc_std_vs_radius``, ``soc_mean_vs_depth``, each a dict ``{"r", "p",
-        "n", "reason"}`` (Pearson; ``r``/``p`` are None with a ``reason`` when
-        unavailable); ``groups`` with ``small`` / ``large`` summaries of
-        ``soc_mean`` ``{"n", "mean", "std" (ddof=1), "median", "reason"}``.
-
-    Examples
-    --------
-    >>> t = pd.DataFrame({"radius_um": [0.5, 1.0, 2.0, 3.0],
-    ...                   "soc_mean": [0.1, 0.2, 0.4, 0.6],
-    ...                   "soc_std": [0.01, 0.02, 0.02, 0.03],
-    ...                   "size_class": ["small", "large", "large", "large"]})
-    >>> s = size_statistics(t)
-    >>> round(s["correlations"]["soc_mean_vs_radius"]["r"], 3), s["groups"]["large"]["n"]
-    (1.0, 3)
-    """
-    if not isinstance(table, pd.DataFrame):
-        raise ValueError(
-            f"table must be a pandas.DataFrame, got {type(table).__name__}; "
-            "pass the output of particle_table"
-        )
-    missing = [c for c in _REQUIRED if c not in table.columns]
-    if missing:
-        raise ValueError(f"table is missing column(s) {missing}; pass the output of particle_table")
-    corr = {
-        "soc_mean_vs_radius": _pearson(table["soc_mean"], table["radius_um"], min_particles),
-        "soc_std_vs_radius": _pearson(table["soc_std"], table["radius_um"], min_particles),
-    }
-    no_depth = "no depth_um column; pass separator_y_um= to particle_table"
-    corr["soc_mean_vs_depth"] = (
-        _pearson(table["soc_mean"], table["depth_um"], min_particles)
-        if "depth_um" in table.columns
-        else {"r": None, "p": None, "n": 0, "reason": no_depth}
-    )
-    groups = {
-        g: _summary(table.loc[table["size_class"] == g, "soc_mean"].to_numpy(float))
-        for g in ("small", "large")
-    }
-    return {"n_particles": len(table), "correlations": corr, "groups": groups}

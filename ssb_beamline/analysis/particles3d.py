@@ -5,7 +5,7 @@ The 2-D functions handle 3-D input where their contract allows it:
 * :func:`~ssb_beamline.analysis.particles.particle_table` takes ``(nz, ny, nx)``
   labels and values (columns ``volume_um3``, equivalent-sphere ``radius_um``,
   ``centroid_z_um`` / ``soc_centroid_z_um``, 3-D ``polarization_um``);
-* :func:`~ssb_beamline.analysis.particles.size_statistics` works on such tables;
+* :func:`~ssb_beamline.analysis.particle_correlations.size_statistics` works on such tables;
 * :func:`~ssb_beamline.analysis.diffusion.diffusion_distance_maps` takes 3-D
   phase volumes (contacts and distances in 3-D).
 
@@ -32,7 +32,8 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from .particles import _pearson, _segment, _summary
+from .particle_correlations import _pearson, _summary
+from .particles import _segment
 from .phases import _as_array, _check_pixel_size
 
 __all__ = ["holotomo_statistics", "segment_particles_3d"]

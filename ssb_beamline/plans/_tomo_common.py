@@ -1,18 +1,17 @@
-"""Plan pieces shared by `tomo_scan`, `xanes_tomo_scan` and `holotomo_scan`.
+"""Plan stubs and geometry shared by `tomo_scan`, `xanes_tomo_scan` and `holotomo_scan`.
 
-A tomogram series is darks once, then for each tomogram: an optional move (energy
-or propagation distance), flats with the sample out and a step or fly rotation.
+Darks, flats, a step rotation, a fly rotation (geometry, checks, the flight) and
+the start-document pieces of a series; `._tomo_series` runs them in order.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import bluesky.plan_stubs as bps
-import bluesky.preprocessors as bpp
 import numpy as np
 from bluesky.protocols import Movable, Readable
 from bluesky.utils import short_uid
@@ -25,12 +24,12 @@ from .stubs import (
     check_within_limits,
     data_key,
     read_limits,
+    readback_of,
     set_exposure,
 )
 
 __all__ = [
     "FlyGeometry",
-    "TomoSeries",
     "angle_orders",
     "check_fly_axis",
     "check_rotation",
@@ -41,8 +40,6 @@ __all__ = [
     "fly_geometry",
     "fly_rotation",
     "prepare_tomo",
-    "readback_of",
-    "run_tomo_series",
     "segment_streams",
     "series_fly_md",
     "step_rotation",
@@ -81,15 +78,6 @@ def fly_geometry(
     pre = float(angles[0]) - sign * velocity * (lead_time + exposure / 2)
     post = float(angles[-1]) + sign * velocity * (2 * lead_time + period)
     return FlyGeometry(velocity, pre, post, period, lead_time)
-
-
-def readback_of(axis: Any) -> Any:
-    """The subscribable readback signal of an axis (ophyd-async or classic ophyd)."""
-    for attr in ("user_readback", "readback"):
-        signal = getattr(axis, attr, None)
-        if signal is not None:
-            return signal
-    return axis
 
 
 def check_fly_axis(rotation: Any, fly: FlyGeometry, limits: tuple[float, float]) -> PlanGen:
@@ -267,82 +255,3 @@ def prepare_tomo(detector: Any, rotation: Any, sample_x: Any, angle_list: Sequen
     if exposure is not None:
         yield from set_exposure(detector, exposure)
     return old_velocity, sample_in, energy_ev
-
-
-@dataclass(frozen=True)
-class TomoSeries:
-    """What :func:`run_tomo_series` runs: devices, tomograms, counts and restore state.
-
-    Each entry of ``tomograms`` gives ``angles_deg``, ``stream`` and
-    ``monitor_stream``; ``flies`` (empty for step scans) the fly geometry of each;
-    ``move_to(k)`` (optional) moves to tomogram ``k``'s energy / distance.
-    ``extra`` readables (energy, distance) are read with every flat and step frame.
-    ``devices`` go in the baseline; ``sample_in``, ``shutter_open`` and
-    ``old_velocity`` (None: unchanged) are restored whatever happens.
-    """
-
-    detector: Any
-    rotation: Any
-    sample_x: Any
-    shutter: Any
-    i0: Readable
-    stager: StreamStager
-    tomograms: Sequence[Mapping[str, Any]]
-    flies: Sequence[FlyGeometry]
-    move_to: Callable[[int], PlanGen] | None
-    extra: Sequence[Readable]
-    sample_out: float
-    sample_in: float
-    n_dark: int
-    n_flat: int
-    exposure: float | None
-    deadtime: float
-    shutter_open: Any
-    shutter_closed: Any
-    old_velocity: Any
-    devices: Sequence[Any]
-
-
-def run_tomo_series(start_md: Mapping[str, Any], series: TomoSeries) -> PlanGen:
-    """Open a run, take darks, then each tomogram (move, flats, rotation); restore at the end.
-
-    The three tomography plans (``tomo_scan``, ``xanes_tomo_scan``,
-    ``holotomo_scan``) differ only in their :class:`TomoSeries`.
-    """
-    t = series
-    detector, rotation, sample_x, shutter, stager = (
-        t.detector, t.rotation, t.sample_x, t.shutter, t.stager
-    )  # fmt: skip
-
-    def scan() -> PlanGen:
-        yield from bps.open_run(md=start_md)
-        yield from darks(
-            stager, [detector, t.i0], shutter, t.n_dark, t.shutter_closed, t.shutter_open
-        )
-        for k, tomogram in enumerate(t.tomograms):
-            yield from bps.checkpoint()
-            if t.move_to is not None:
-                yield from t.move_to(k)
-            yield from flats(stager, [detector, t.i0, *t.extra], sample_x, t.sample_out,
-                             t.sample_in, t.n_flat)  # fmt: skip
-            yield from bps.checkpoint()
-            if not t.flies:
-                yield from step_rotation(stager, [detector, rotation, *t.extra, t.i0], rotation,
-                                         tomogram["angles_deg"])  # fmt: skip
-            else:
-                yield from stager.close()
-                yield from fly_rotation(detector, rotation, t.flies[k], len(tomogram["angles_deg"]),
-                                        t.exposure, t.deadtime, tomogram["stream"],
-                                        tomogram["monitor_stream"])  # fmt: skip
-        yield from stager.close()
-        return (yield from bps.close_run())
-
-    def restore() -> PlanGen:
-        yield from stager.close()
-        yield from bps.mv(sample_x, t.sample_in, shutter, t.shutter_open)
-        if t.old_velocity is not None:
-            yield from bps.mv(rotation.velocity, t.old_velocity)
-
-    return (
-        yield from bpp.finalize_wrapper(bpp.baseline_wrapper(scan(), list(t.devices)), restore())
-    )

@@ -18,13 +18,14 @@ True
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 __all__ = [
     "QUEUE_FOCUS_ANNOTATION",
     "FocusModel",
     "UnknownFocusModelError",
     "focus_model_names",
+    "focus_positions_of",
     "get_focus_model",
     "register_focus_model",
     "resolve_focus",
@@ -85,7 +86,13 @@ def register_focus_model(name: str, model: FocusModel) -> None:
 
 
 def unregister_focus_model(name: str) -> None:
-    """Forget the model registered as ``name`` (no error if there is none)."""
+    """Forget the model registered as ``name`` (no error if there is none).
+
+    Parameters
+    ----------
+    name : str
+        The registered name.
+    """
     with _LOCK:
         _MODELS.pop(name, None)
 
@@ -144,3 +151,26 @@ def resolve_focus(focus: "str | FocusModel | None") -> FocusModel | None:
         f"focus must be a focus-model name (one of {focus_model_names()}), a callable "
         f"energy -> (zone-plate z, detector z), or None; got {type(focus).__name__}."
     )
+
+
+def focus_positions_of(
+    focus: "str | FocusModel | None", energies: Sequence[float]
+) -> list[tuple[float, float]] | None:
+    """The (zone-plate z, detector z) of each energy, or None without focus tracking.
+
+    Parameters
+    ----------
+    focus : str, callable or None
+        A plan's ``focus`` argument (see :func:`resolve_focus`).
+    energies : sequence of float
+        Energies, eV.
+
+    Examples
+    --------
+    >>> focus_positions_of(lambda e: (e / 1000, 2 * e), [8000.0])
+    [(8.0, 16000.0)]
+    >>> focus_positions_of(None, [8000.0]) is None
+    True
+    """
+    model = resolve_focus(focus)
+    return [model(e) for e in energies] if model is not None else None

@@ -10,24 +10,11 @@ from bluesky.protocols import Movable, Readable, Triggerable
 from bluesky.utils import plan
 from bluesky_queueserver import parameter_annotation_decorator
 
-from ._tomo_common import (
-    TomoSeries,
-    angle_orders,
-    device_md,
-    fly_geometries,
-    prepare_tomo,
-    run_tomo_series,
-    series_fly_md,
-    tomogram_list,
-)
-from .stubs import (
-    PlanGen,
-    StreamStager,
-    check_within_limits,
-    data_key,
-    read_limits,
-)
-from .tomo import QUEUE_ANGLES, AngleRange, validate_tomo_args
+from ._tomo_common import device_md, series_fly_md, tomogram_list
+from ._tomo_series import TomoDevices, TomoOptions, tomo_options, tomo_series_plan
+from .angles import QUEUE_ANGLES, AngleRange
+from .stubs import PlanGen, check_within_limits, data_key, read_limits
+from .validation import validate_mode
 
 __all__ = ["MAX_DISTANCES", "MIN_DISTANCES", "holotomo_scan", "validate_distances"]
 
@@ -61,6 +48,43 @@ def validate_distances(distances: Sequence[float]) -> list[float]:
     if np.unique(arr).size != arr.size:
         raise ValueError(f"Propagation distances must be distinct, got {arr.tolist()}.")
     return [float(d) for d in arr]
+
+
+def _check_propagation(
+    propagation_distances_m: Sequence[float] | None, distance_list: Sequence[float]
+) -> list[float] | None:
+    """The effective propagation distances (m) as floats, one per ``holo_z`` distance."""
+    if propagation_distances_m is not None and len(propagation_distances_m) != len(distance_list):
+        raise ValueError("Give one propagation distance (m) per holo_z distance.")
+    return [float(d) for d in propagation_distances_m] if propagation_distances_m else None
+
+
+def _holo_start_md(d: TomoDevices, o: TomoOptions, distance_list: list[float],
+                   propagation_m: list[float] | None, tomograms: list[dict[str, Any]],
+                   energy_ev: float | None, plan_args: Mapping[str, Any],
+                   devices_md: Mapping[str, Any],
+                   md: Mapping[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    """The start document of `holotomo_scan`, given the energy read at its start."""
+    return {
+        "plan_name": "holotomo_scan",
+        "plan_args": dict(plan_args),
+        "mode": o.mode,
+        "distances_mm": distance_list,
+        "propagation_distances_m": propagation_m,
+        "num_distances": len(distance_list),
+        "angles_deg": o.angle_list,
+        "num_angles": len(o.angles),
+        "tomograms": tomograms,
+        "energy_ev": energy_ev,
+        "energies_ev": [energy_ev] if energy_ev is not None else [],
+        "n_dark": o.n_dark,
+        "n_flat": o.n_flat,
+        "flat_per_distance": True,
+        "exposure_time": o.exposure,
+        **devices_md,
+        **series_fly_md(o.flies, o.deadtime, d.rotation, d.detector),
+        **dict(md or {}),
+    }
 
 
 @plan
@@ -164,75 +188,42 @@ def holotomo_scan(  # noqa: PLR0913 -- bluesky plan: keyword arguments are the q
         angles, mode, exposure or counts; before anything moves, for distances,
         angles, run-up or ``sample_out`` outside the axes' limits.
     """
-    if mode not in ("step", "fly"):
-        raise ValueError(f"mode must be 'step' or 'fly', not {mode!r}.")
+    validate_mode(mode)
     distance_list = validate_distances(distances)
-    if propagation_distances_m is not None and len(propagation_distances_m) != len(distance_list):
-        raise ValueError("Give one propagation distance (m) per holo_z distance.")
-    angle_arr, exposure, n_dark, n_flat = validate_tomo_args(
-        angles, mode, exposure_time, n_dark, n_flat
-    )
-    orders = angle_orders(angle_arr, len(distance_list), zigzag)
-    flies = fly_geometries(mode, exposure, orders, deadtime, lead_time)
-    angle_list = [float(a) for a in angle_arr]
+    propagation_m = _check_propagation(propagation_distances_m, distance_list)
+    o = tomo_options(angles, mode, exposure_time, n_dark, n_flat, deadtime, lead_time,
+                     count=len(distance_list), zigzag=zigzag)  # fmt: skip
+    d = TomoDevices(detector, rotation, sample_x, shutter, i0, sample_out, shutter_open,
+                    shutter_closed)  # fmt: skip
     plan_args = {
         "detector": repr(detector), "rotation": repr(rotation), "holo_z": repr(holo_z),
         "sample_x": repr(sample_x), "shutter": repr(shutter), "i0": repr(i0),
-        "angles": angle_list, "distances": distance_list, "sample_out": sample_out,
-        "mode": mode, "n_dark": n_dark, "n_flat": n_flat, "exposure_time": exposure_time,
+        "angles": o.angle_list, "distances": distance_list, "sample_out": sample_out,
+        "mode": mode, "n_dark": o.n_dark, "n_flat": o.n_flat, "exposure_time": exposure_time,
         "deadtime": deadtime, "lead_time": lead_time, "zigzag": zigzag,
     }  # fmt: skip
-    distance_key, rotation_key = data_key(holo_z), data_key(rotation)
-    tomograms = tomogram_list("holo_z", distance_list, orders, mode, flies)
-    if propagation_distances_m is not None:
-        for tomogram, distance_m in zip(tomograms, propagation_distances_m, strict=True):
-            tomogram["propagation_distance_m"] = float(distance_m)
+    tomograms = tomogram_list("holo_z", distance_list, o.orders, mode, o.flies)
+    if propagation_m is not None:
+        for tomogram, distance_m in zip(tomograms, propagation_m, strict=True):
+            tomogram["propagation_distance_m"] = distance_m
+    devices_md = device_md(detector, i0, [holo_z, rotation],
+                           {"distance_key": data_key(holo_z), "rotation_key": data_key(rotation)},
+                           pixel_size_um, rotation_center_px, sample)  # fmt: skip
     logger.info("holotomo_scan: %d distances x %d angles, %s mode", len(distance_list),
-                len(angle_list), mode)  # fmt: skip
+                len(o.angles), mode)  # fmt: skip
 
-    def checked_scan() -> PlanGen:
+    def check_distances() -> PlanGen:
         z_limits = yield from read_limits(holo_z)
         check_within_limits(holo_z.name, distance_list, z_limits, "mm")
-        old_velocity, sample_in, energy_ev = yield from prepare_tomo(
-            detector, rotation, sample_x, angle_list, flies, sample_out, exposure, energy
-        )
-        devices_md = device_md(detector, i0, [holo_z, rotation],
-                               {"distance_key": distance_key, "rotation_key": rotation_key},
-                               pixel_size_um, rotation_center_px, sample)  # fmt: skip
-        start_md: dict[str, Any] = {
-            "plan_name": "holotomo_scan",
-            "plan_args": plan_args,
-            "mode": mode,
-            "distances_mm": distance_list,
-            "propagation_distances_m": (
-                [float(d) for d in propagation_distances_m] if propagation_distances_m else None
-            ),
-            "num_distances": len(distance_list),
-            "angles_deg": angle_list,
-            "num_angles": len(angle_list),
-            "tomograms": tomograms,
-            "energy_ev": energy_ev,
-            "energies_ev": [energy_ev] if energy_ev is not None else [],
-            "n_dark": n_dark,
-            "n_flat": n_flat,
-            "flat_per_distance": True,
-            "exposure_time": exposure,
-            **devices_md,
-            **series_fly_md(flies, deadtime, rotation, detector),
-            **dict(md or {}),
-        }
 
-        def move_to(k: int) -> PlanGen:
-            yield from bps.mv(holo_z, distance_list[k])
+    def move_to(k: int) -> PlanGen:
+        yield from bps.mv(holo_z, distance_list[k])
 
-        return (yield from run_tomo_series(start_md, TomoSeries(
-            detector=detector, rotation=rotation, sample_x=sample_x, shutter=shutter,
-            i0=i0, stager=StreamStager(detector), tomograms=tomograms, flies=flies,
-            move_to=move_to, extra=[holo_z], sample_out=sample_out, sample_in=sample_in,
-            n_dark=n_dark, n_flat=n_flat, exposure=exposure, deadtime=deadtime,
-            shutter_open=shutter_open, shutter_closed=shutter_closed, old_velocity=old_velocity,
-            devices=[holo_z, rotation, sample_x, *([energy] if energy is not None else []),
-                     *baseline],
-        )))  # fmt: skip
-
-    return checked_scan()
+    return tomo_series_plan(
+        lambda energy_ev: _holo_start_md(d, o, distance_list, propagation_m, tomograms,
+                                         energy_ev, plan_args, devices_md, md),
+        d, o, tomograms=tomograms, move_to=move_to, extra=[holo_z], energy=energy,
+        pre_check=check_distances,
+        baseline=[holo_z, rotation, sample_x, *([energy] if energy is not None else []),
+                  *baseline],
+    )  # fmt: skip

@@ -22,6 +22,7 @@ __all__ = [
     "limits_label",
     "move_energy",
     "read_limits",
+    "readback_of",
     "set_exposure",
 ]
 
@@ -35,6 +36,16 @@ def read_limits(axis: Any) -> Generator[Msg, Any, tuple[float, float]]:
     have ``low_limit_travel``/``high_limit_travel`` signals; classic ophyd soft
     positioners have a ``limits`` tuple. An axis with neither, or with the EPICS
     convention ``low == high`` (no limits set), is unlimited.
+
+    Parameters
+    ----------
+    axis : Movable
+        The axis.
+
+    Returns
+    -------
+    (float, float)
+        ``(low, high)``; ``(-inf, inf)`` when unlimited.
     """
     if hasattr(axis, "low_limit_travel") and hasattr(axis, "high_limit_travel"):
         low = yield from bps.rd(axis.low_limit_travel)
@@ -50,6 +61,11 @@ def read_limits(axis: Any) -> Generator[Msg, Any, tuple[float, float]]:
 
 def limits_label(axis: Any) -> str:
     """The axis name, and the PVs its limits come from when they are EPICS fields.
+
+    Parameters
+    ----------
+    axis : Movable
+        The axis.
 
     Examples
     --------
@@ -68,7 +84,23 @@ def limits_label(axis: Any) -> str:
 def check_within_limits(
     name: str, positions: Sequence[float], limits: tuple[float, float], units: str
 ) -> None:
-    """Raise ``ValueError`` naming the first position outside ``limits``."""
+    """Raise ``ValueError`` naming the first position outside ``limits``.
+
+    Parameters
+    ----------
+    name : str
+        The axis, as the message names it (e.g. from `limits_label`).
+    positions : sequence of float
+        Positions the plan would move to.
+    limits : (float, float)
+        ``(low, high)`` limits, inclusive.
+    units : str
+        Units of the positions, for the message.
+
+    Examples
+    --------
+    >>> check_within_limits("energy", [8300.0, 8400.0], (5000.0, 11000.0), "eV")
+    """
     low, high = limits
     for position in positions:
         if not low <= position <= high:
@@ -80,7 +112,21 @@ def check_within_limits(
 
 
 def set_exposure(detector: Any, exposure_time: float) -> PlanGen:
-    """Set a detector's exposure time (s), whatever kind of detector it is."""
+    """Set a detector's exposure time (s), whatever kind of detector it is.
+
+    Parameters
+    ----------
+    detector : Any
+        A detector with ``exposure_time``, ``driver.acquire_time`` or
+        ``cam.acquire_time``.
+    exposure_time : float
+        Exposure, s.
+
+    Raises
+    ------
+    TypeError
+        For a detector with none of these.
+    """
     for path in ("exposure_time", "driver.acquire_time", "cam.acquire_time"):
         target = detector
         for part in path.split("."):
@@ -98,9 +144,36 @@ def set_exposure(detector: Any, exposure_time: float) -> PlanGen:
 
 
 def data_key(device: Any) -> str:
-    """The event data key under which a readable device's main value appears."""
+    """The event data key under which a readable device's main value appears.
+
+    Parameters
+    ----------
+    device : Readable
+        The device: its first hinted field, else its name.
+
+    Examples
+    --------
+    >>> from ophyd.sim import SynAxis
+    >>> data_key(SynAxis(name="energy"))
+    'energy'
+    """
     fields = getattr(device, "hints", {}).get("fields") or [device.name]
     return fields[0]
+
+
+def readback_of(axis: Any) -> Any:
+    """The subscribable readback signal of an axis (ophyd-async or classic ophyd).
+
+    Parameters
+    ----------
+    axis : Movable
+        The axis: its ``user_readback`` or ``readback``, else the axis itself.
+    """
+    for attr in ("user_readback", "readback"):
+        signal = getattr(axis, attr, None)
+        if signal is not None:
+            return signal
+    return axis
 
 
 class StreamStager:
@@ -109,6 +182,11 @@ class StreamStager:
     A file-writing detector describes each file with one StreamResource, and tiled
     attaches a StreamResource to one stream. Restaging opens a new file, so dark,
     flat and primary frames each land in their own stream.
+
+    Parameters
+    ----------
+    detector : Stageable
+        The detector to stage per stream.
     """
 
     def __init__(self, detector: Any) -> None:
@@ -132,7 +210,15 @@ class StreamStager:
 
 
 def check_sample_out(sample_x: Any, sample_out: float) -> PlanGen:
-    """Check ``sample_out`` within the ``sample_x`` limits; return the current position."""
+    """Check ``sample_out`` within the ``sample_x`` limits; return the current position.
+
+    Parameters
+    ----------
+    sample_x : Movable
+        Axis that moves the sample out of the beam.
+    sample_out : float
+        Its position with the sample out.
+    """
     limits = yield from read_limits(sample_x)
     check_within_limits(limits_label(sample_x), [sample_out], limits, "")
     return (yield from bps.rd(sample_x))
@@ -145,7 +231,19 @@ def check_energy_focus(
     detector_z: Any,
     focus_positions: Sequence[Any] | None,
 ) -> PlanGen:
-    """Check the energies and the focus positions (zone plate, detector) within limits."""
+    """Check the energies and the focus positions (zone plate, detector) within limits.
+
+    Parameters
+    ----------
+    energy : Movable
+        Monochromator energy axis, eV.
+    energy_list : sequence of float
+        Energies of the scan, eV.
+    zone_plate_z, detector_z : Movable
+        Zone-plate and detector axes, mm.
+    focus_positions : sequence of (float, float) or None
+        (zone-plate z, detector z) of each energy; None without focus tracking.
+    """
     limits = yield from read_limits(energy)
     check_within_limits(limits_label(energy), energy_list, limits, "eV")
     if focus_positions is not None:
@@ -165,7 +263,21 @@ def move_energy(
     focus_positions: Sequence[Any] | None,
     index: int,
 ) -> PlanGen:
-    """Move to ``energy_list[index]``, with the zone plate and detector if focus-tracking."""
+    """Move to ``energy_list[index]``, with the zone plate and detector if focus-tracking.
+
+    Parameters
+    ----------
+    energy : Movable
+        Monochromator energy axis, eV.
+    zone_plate_z, detector_z : Movable
+        Zone-plate and detector axes, mm.
+    energy_list : sequence of float
+        Energies of the scan, eV.
+    focus_positions : sequence of (float, float) or None
+        (zone-plate z, detector z) of each energy; None without focus tracking.
+    index : int
+        Which energy.
+    """
     moves: list[Any] = [energy, energy_list[index]]
     if focus_positions is not None:
         zp, det = focus_positions[index]

@@ -4,22 +4,22 @@ Both scans take a dark line (shutter closed) once, then at each energy an I0 lin
 with the stage off the sample (stream ``flat``) and the raster (stream
 ``primary``), line by line while the fine stage flies (``mode="fly"``, its x
 readback monitored into ``stage_monitor``) or pixel by pixel (``mode="step"``).
+This module checks what differs between them (energies, ratio, references); the
+run they share is in ``._stxm_run``.
 """
 
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-import bluesky.plan_stubs as bps
-import bluesky.preprocessors as bpp
 import numpy as np
 from bluesky.protocols import Movable, Readable, Triggerable
 from bluesky.utils import plan
 
-from ._tomo_common import readback_of
+from ._stxm_run import StxmDevices, raster_scan, stxm_start_md, validate_references_off_sample
 from .energy_grids import validate_energies
-from .stubs import PlanGen, check_within_limits, data_key, limits_label, read_limits
-from .stxm_raster import Raster, check_raster, fly_raster, make_raster, step_raster
+from .stubs import PlanGen
+from .stxm_raster import Raster, make_raster
 
 __all__ = ["NI_L3_PEAKS_EV", "ni_l3_stack_grid", "stxm_ratio_scan", "stxm_stack_scan"]
 
@@ -72,94 +72,13 @@ def _check_references(reference_ratios: Sequence[float] | None) -> list[float] |
     return refs
 
 
-def _raster_scan(plan_name: str, detector: Any, energy: Any, stage_x: Any, stage_y: Any,  # noqa: PLR0913 -- the shared body of the STXM plans takes all their devices and options
-                 shutter: Any, i0: Any, energy_list: list[float], raster: Raster,
-                 sample_out: Sequence[float], extra_md: Mapping[str, Any], n_dark: int,
-                 n_i0: int, shutter_open: Any, shutter_closed: Any,
-                 baseline: Sequence[Any]) -> PlanGen:  # fmt: skip
-    """Darks, then at each energy an I0 line off the sample and the raster."""
-    if len(sample_out) != 2:
-        raise ValueError(f"sample_out must be an (x, y) stage position in um, got {sample_out!r}.")
-    out_x, out_y = (float(v) for v in sample_out)
-    for name, n in (("n_dark", n_dark), ("n_i0", n_i0)):
-        if isinstance(n, bool) or int(n) != n or int(n) < 1:
-            raise ValueError(f"{name} must be an integer >= 1 pixels, got {n!r}.")
-    monitor = readback_of(stage_x)
-    start_md: dict[str, Any] = {
-        "plan_name": plan_name,
-        "element": "Ni",
-        "edge": "L3",
-        "energies_ev": energy_list,
-        "num_points": len(energy_list),
-        "num_intervals": len(energy_list) - 1,
-        "raster": raster.md(),
-        "pixel_size_um": raster.step_um,
-        "n_dark": int(n_dark),
-        "n_i0": int(n_i0),
-        "sample_out_um": [out_x, out_y],
-        "detectors": [detector.name],
-        "motors": [stage_x.name, stage_y.name, energy.name],
-        "detector_key": data_key(detector),
-        "counts_key": f"{detector.name}_counts",
-        "i0_counts_key": f"{detector.name}_i0",
-        "time_key": f"{detector.name}_time",
-        "energy_key": data_key(energy),
-        "x_key": data_key(stage_x),
-        "y_key": data_key(stage_y),
-        "i0_key": data_key(i0),
-        "monitor_stream": "stage_monitor" if raster.mode == "fly" else None,
-        "monitor_key": monitor.name if raster.mode == "fly" else None,
-        "hints": {"dimensions": [([data_key(stage_y)], "primary")]},
-        **dict(extra_md),
-    }
-
-    def checked() -> PlanGen:
-        limits = yield from read_limits(energy)
-        check_within_limits(limits_label(energy), energy_list, limits, "eV")
-        yield from check_raster(stage_x, stage_y, raster)
-        for axis, value in ((stage_x, out_x), (stage_y, out_y)):
-            check_within_limits(limits_label(axis) + " (sample_out)", [value],
-                                (yield from read_limits(axis)), "um")  # fmt: skip
-        x_in = yield from bps.rd(stage_x)
-        y_in = yield from bps.rd(stage_y)
-        old_pixels = yield from bps.rd(detector.pixels_per_line)
-        old_dwell = yield from bps.rd(detector.dwell_time)
-        old_velocity = yield from bps.rd(stage_x.velocity)
-        raster_plan = step_raster if raster.mode == "step" else fly_raster
-
-        def reference(stream: str, n: int) -> PlanGen:
-            yield from bps.mv(detector.pixels_per_line, n)
-            yield from bps.trigger_and_read([detector, energy], name=stream)
-
-        def scan() -> PlanGen:
-            yield from bps.open_run(md=start_md)
-            yield from bps.mv(detector.dwell_time, raster.dwell_time)
-            yield from bps.mv(shutter, shutter_closed)
-            yield from reference("dark", int(n_dark))
-            yield from bps.mv(shutter, shutter_open)
-            if raster.mode == "fly":
-                yield from bps.monitor(monitor, name="stage_monitor")
-            for e in energy_list:
-                yield from bps.checkpoint()
-                yield from bps.mv(energy, e, stage_x, out_x, stage_y, out_y)
-                yield from reference("flat", int(n_i0))
-                pixels = raster.nx + 2 * raster.margin if raster.mode == "fly" else 1
-                yield from bps.mv(detector.pixels_per_line, pixels)
-                yield from raster_plan(detector, stage_x, stage_y, [stage_y, energy], raster)
-            if raster.mode == "fly":
-                yield from bps.unmonitor(monitor)
-            return (yield from bps.close_run())
-
-        def restore() -> PlanGen:
-            yield from bps.mv(stage_x.velocity, old_velocity)
-            yield from bps.mv(detector.pixels_per_line, old_pixels, detector.dwell_time,
-                              old_dwell)  # fmt: skip
-            yield from bps.mv(stage_x, x_in, stage_y, y_in, shutter, shutter_open)
-
-        devices = [energy, stage_x, stage_y, i0, *baseline]
-        return (yield from bpp.finalize_wrapper(bpp.baseline_wrapper(scan(), devices), restore()))
-
-    return checked()
+def _stxm_plan(plan_name: str, d: StxmDevices, energy_list: list[float], raster: Raster,
+               sample_out: Sequence[float], extra_md: Mapping[str, Any], n_dark: int, n_i0: int,
+               baseline: Sequence[Any]) -> PlanGen:  # fmt: skip
+    """Check the reference counts and ``sample_out`` now, and return the scan."""
+    out, n_dark, n_i0 = validate_references_off_sample(sample_out, n_dark, n_i0)
+    start_md = stxm_start_md(plan_name, d, energy_list, raster, out, n_dark, n_i0, extra_md)
+    return raster_scan(start_md, d, energy_list, raster, out, n_dark, n_i0, baseline)
 
 
 @plan
@@ -297,9 +216,9 @@ def stxm_ratio_scan(  # noqa: PLR0913 -- bluesky plan: keyword arguments are the
         },
         **dict(md or {}),
     }
-    return _raster_scan("stxm_ratio_scan", detector, energy, stage_x, stage_y, shutter, i0,
-                        energy_list, raster, sample_out, extra, n_dark, n_i0, shutter_open,
-                        shutter_closed, baseline)  # fmt: skip
+    return _stxm_plan("stxm_ratio_scan", StxmDevices(detector, energy, stage_x, stage_y, shutter,
+                      i0, shutter_open, shutter_closed), energy_list, raster, sample_out,
+                      extra, n_dark, n_i0, baseline)  # fmt: skip
 
 
 @plan
@@ -413,6 +332,6 @@ def stxm_stack_scan(  # noqa: PLR0913 -- bluesky plan: keyword arguments are the
         },
         **dict(md or {}),
     }
-    return _raster_scan("stxm_stack_scan", detector, energy, stage_x, stage_y, shutter, i0,
-                        energy_list, raster, sample_out, extra, n_dark, n_i0, shutter_open,
-                        shutter_closed, baseline)  # fmt: skip
+    return _stxm_plan("stxm_stack_scan", StxmDevices(detector, energy, stage_x, stage_y, shutter,
+                      i0, shutter_open, shutter_closed), energy_list, raster, sample_out,
+                      extra, n_dark, n_i0, baseline)  # fmt: skip

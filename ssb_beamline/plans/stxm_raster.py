@@ -20,13 +20,28 @@ import numpy as np
 from bluesky.utils import short_uid
 
 from .stubs import PlanGen, limits_label, read_limits
+from .validation import validate_count, validate_mode
 
 __all__ = ["Raster", "check_raster", "fly_raster", "make_raster", "step_raster"]
 
 
 @dataclass(frozen=True)
 class Raster:
-    """Geometry of a raster (um, s)."""
+    """Geometry of a raster (um, s); made by `make_raster`.
+
+    Attributes
+    ----------
+    x_um, y_um : tuple of float
+        Pixel centres along and across the lines, um.
+    step_um : float
+        Pixel size, um.
+    dwell_time : float
+        Dwell per pixel, s.
+    mode : str
+        ``"fly"`` or ``"step"``.
+    lead_time : float
+        Fly run-up time, s.
+    """
 
     x_um: tuple[float, ...]
     y_um: tuple[float, ...]
@@ -91,28 +106,50 @@ def make_raster(
 ) -> Raster:  # fmt: skip
     """Validated raster; raise ``ValueError`` naming the bad parameter and the fix.
 
+    Parameters
+    ----------
+    x_center_um, y_center_um : float
+        Raster centre, um.
+    nx, ny : int
+        Pixels per line and lines (>= 2).
+    step_um : float
+        Pixel size, um (> 0).
+    dwell_time : float
+        Dwell per pixel, s (> 0).
+    mode : {"fly", "step"}
+        Line-by-line fly scan or pixel-by-pixel step scan.
+    lead_time : float
+        Fly run-up time, s (> 0).
+
     Examples
     --------
     >>> r = make_raster(0.0, 0.0, 4, 2, 0.5, 0.001, "fly", 0.002)
     >>> r.x_um, r.margin
     ((-0.75, -0.25, 0.25, 0.75), 2)
     """
-    if mode not in ("fly", "step"):
-        raise ValueError(f"mode must be 'fly' or 'step', not {mode!r}.")
+    validate_mode(mode, ("fly", "step"))
     dwell = _positive("dwell_time", dwell_time, "Use a dwell per pixel in s, e.g. 0.001.")
     step = _positive("step_um", step_um, "Use the pixel size in um, e.g. 0.1.")
     lead = _positive("lead_time", lead_time, "The fly run-up time in s, e.g. 0.01.")
-    for name, n in (("nx", nx), ("ny", ny)):
-        if isinstance(n, bool) or int(n) != n or int(n) < 2:
-            raise ValueError(f"{name} must be an integer >= 2 pixels, got {n!r}.")
-    xs = float(x_center_um) + step * (np.arange(int(nx)) - (int(nx) - 1) / 2)
-    ys = float(y_center_um) + step * (np.arange(int(ny)) - (int(ny) - 1) / 2)
+    nx, ny = (
+        validate_count(name, n, minimum=2, unit="pixels") for name, n in (("nx", nx), ("ny", ny))
+    )
+    xs = float(x_center_um) + step * (np.arange(nx) - (nx - 1) / 2)
+    ys = float(y_center_um) + step * (np.arange(ny) - (ny - 1) / 2)
     return Raster(tuple(float(v) for v in xs), tuple(float(v) for v in ys), step, dwell, mode,
                   lead)  # fmt: skip
 
 
 def check_raster(stage_x: Any, stage_y: Any, raster: Raster) -> PlanGen:
-    """Check (``bps.rd``) that the raster, with its fly run-up, fits the stage travel."""
+    """Check (``bps.rd``) that the raster, with its fly run-up, fits the stage travel.
+
+    Parameters
+    ----------
+    stage_x, stage_y : Movable
+        Fine stage axes, um.
+    raster : Raster
+        The raster.
+    """
     spans = {
         "x": (stage_x, raster.fly_travel if raster.mode == "fly" else (raster.x_um[0],
                                                                        raster.x_um[-1])),
@@ -151,6 +188,19 @@ def fly_raster(detector: Any, stage_x: Any, stage_y: Any, readables: Sequence[An
     Each line starts with a move to its start (a no-op after the previous line,
     but a resumed run may come back from anywhere), at the fly speed, which is set
     for the whole raster and restored at its end.
+
+    Parameters
+    ----------
+    detector : Triggerable
+        Point detector counting a line per trigger.
+    stage_x, stage_y : Movable
+        Fine stage axes, um (``stage_x`` with ``velocity``).
+    readables : sequence of Readable
+        Read with the detector after each line.
+    raster : Raster
+        The raster.
+    stream : str
+        Event stream of the lines.
     """
     old_velocity = yield from bps.rd(stage_x.velocity)
     yield from bps.mv(stage_x, raster.line_ends(0)[0], stage_y, raster.y_um[0])
@@ -174,7 +224,21 @@ def fly_raster(detector: Any, stage_x: Any, stage_y: Any, readables: Sequence[An
 
 def step_raster(detector: Any, stage_x: Any, stage_y: Any, readables: Sequence[Any],
                 raster: Raster, stream: str = "primary") -> PlanGen:  # fmt: skip
-    """Move to each pixel and count it (x and y read with every pixel)."""
+    """Move to each pixel and count it (x and y read with every pixel).
+
+    Parameters
+    ----------
+    detector : Triggerable
+        Point detector.
+    stage_x, stage_y : Movable
+        Fine stage axes, um.
+    readables : sequence of Readable
+        Read with the detector at each pixel (``stage_y`` among them for y).
+    raster : Raster
+        The raster.
+    stream : str
+        Event stream of the pixels.
+    """
     for y in raster.y_um:
         yield from bps.checkpoint()
         for x in raster.x_um:

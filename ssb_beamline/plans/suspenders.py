@@ -207,6 +207,11 @@ def checkpoint_after_each_event(plan: Iterable[Msg]) -> Generator[Msg, Any, Any]
     checkpoint only before each scan point (or not inside a series of darks)
     would take again, and store twice, any event saved since. Use as a
     RunEngine preprocessor (``RE.preprocessors.append(...)``) or a wrapper.
+
+    Parameters
+    ----------
+    plan : iterable of Msg
+        The plan to wrap.
     """
 
     def after_save(msg: Msg) -> tuple[None, Any]:

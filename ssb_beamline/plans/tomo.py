@@ -1,38 +1,24 @@
 """Tomography on a transmission X-ray microscope: step and fly rotation scans.
 
 The building blocks (angle validation, darks, flats, a step rotation, a fly
-rotation with the rotation readback monitored) are shared with `xanes_tomo_scan`
-and `holotomo_scan`.
+rotation with the rotation readback monitored, the series) are shared with
+`xanes_tomo_scan` and `holotomo_scan`.
 """
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 from bluesky.protocols import Movable, Readable, Triggerable
 from bluesky.utils import plan
 from bluesky_queueserver import parameter_annotation_decorator
 
-from ._tomo_common import (  # noqa: F401  (building blocks re-exported from here)
-    FlyGeometry,
-    TomoSeries,
-    check_fly_axis,
-    check_rotation,
-    darks,
-    device_md,
-    flats,
-    fly_geometries,
-    fly_geometry,
-    fly_rotation,
-    prepare_tomo,
-    readback_of,
-    run_tomo_series,
-    step_rotation,
-    validate_fly_timing,
-)
-from .stubs import PlanGen, StreamStager, data_key
+from ._tomo_common import FlyGeometry, device_md, series_fly_md
+from ._tomo_series import TomoDevices, TomoOptions, tomo_options, tomo_series_plan
+from .angles import HALF_TURN_DEG, QUEUE_ANGLES, AngleRange, resolve_angles, validate_angles
+from .stubs import PlanGen, data_key
+from .validation import validate_mode
 
 __all__ = [
     "HALF_TURN_DEG",
@@ -41,124 +27,43 @@ __all__ = [
     "resolve_angles",
     "tomo_scan",
     "validate_angles",
-    "validate_count",
-    "validate_exposure",
-    "validate_tomo_args",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Angular range a parallel-beam tomogram needs, deg.
-HALF_TURN_DEG = 180.0
+
+def _fly_md(fly: FlyGeometry, deadtime: float, rotation: Any, detector: Any) -> dict[str, Any]:
+    """Start-document entries of a single fly tomogram (``primary`` + ``rotation_monitor``)."""
+    return {
+        **series_fly_md([fly], deadtime, rotation, detector),
+        "rotation_travel_deg": [fly.pre, fly.post],
+        "frame_period_s": fly.period,
+        "monitor_stream": "rotation_monitor",
+        "hints": {"dimensions": [(["time"], "primary")]},
+    }
 
 
-#: What the queue server is told about ``angles``: a list of angles, deg (a queue item
-#: travels as JSON, so ``(start, stop, num)`` and arrays are for Python callers).
-QUEUE_ANGLES = {"annotation": "typing.List[float]"}
-
-
-class AngleRange(NamedTuple):
-    """``num`` evenly spaced angles from ``start`` to ``stop`` inclusive, deg.
-
-    Attributes
-    ----------
-    start, stop : float
-        First and last angle, deg (both included).
-    num : int
-        Number of angles.
-    """
-
-    start: float
-    stop: float
-    num: int
-
-
-def resolve_angles(angles: Sequence[float] | np.ndarray | AngleRange) -> np.ndarray:
-    """Angles (deg) from an explicit list/array, or a tuple ``(start, stop, num)``.
-
-    A tuple of three numbers whose last is an integer is read as ``(start, stop,
-    num)`` (use a list or array for three explicit angles).
-
-    Examples
-    --------
-    >>> resolve_angles((0, 180, 4)).tolist()
-    [0.0, 60.0, 120.0, 180.0]
-    >>> resolve_angles([0, 90, 180]).tolist()
-    [0.0, 90.0, 180.0]
-    """
-    if isinstance(angles, tuple) and len(angles) == 3 and isinstance(angles[2], int | np.integer):
-        start, stop, num = angles
-        if isinstance(num, bool) or num < 2:
-            raise ValueError(f"(start, stop, num) needs num >= 2 angles, got num={num!r}.")
-        return np.linspace(float(start), float(stop), int(num))
-    return np.asarray(angles, dtype=float).ravel()
-
-
-def validate_angles(angles: Any, *, evenly_spaced: bool = False) -> np.ndarray:
-    """Resolve and check rotation angles; raise ``ValueError`` with a clear message.
-
-    The angles must be finite, distinct and cover a half turn: ``span + step >=
-    180 deg`` (so ``np.linspace(0, 180, n, endpoint=False)`` is accepted). With
-    ``evenly_spaced`` (fly scans) they must also be evenly spaced and monotonic.
-
-    Parameters
-    ----------
-    angles : sequence of float or (start, stop, num)
-        Rotation angles, deg, or an :class:`AngleRange`-like tuple.
-    evenly_spaced : bool
-        Also require even, monotonic steps (fly scans).
-    """
-    arr = resolve_angles(angles)
-    if arr.size < 2:
-        raise ValueError(f"A tomogram needs at least 2 angles, got {arr.size}.")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("Rotation angles must be finite numbers (deg).")
-    ordered = np.sort(arr)
-    steps = np.diff(ordered)
-    if np.any(steps == 0):
-        raise ValueError(f"Angle {ordered[np.flatnonzero(steps == 0)[0]]} deg is listed twice.")
-    span = float(ordered[-1] - ordered[0])
-    if span + float(np.median(steps)) < HALF_TURN_DEG - 1e-6:
-        raise ValueError(
-            f"The angles span {span:.4g} deg ({ordered[0]:.4g} to {ordered[-1]:.4g}); a "
-            f"tomogram needs at least {HALF_TURN_DEG:g} deg, e.g. (0, 180, 181)."
-        )
-    if evenly_spaced:
-        d = np.diff(arr)
-        if not np.allclose(d, d[0], rtol=1e-6, atol=1e-9):
-            raise ValueError(
-                "Fly scans need evenly spaced, monotonic angles, e.g. (start, stop, num); "
-                f"steps range from {d.min():.4g} to {d.max():.4g} deg."
-            )
-    return arr
-
-
-def validate_exposure(exposure_time: float | None, *, required: bool = False) -> float | None:
-    """Return a valid exposure time (s) or None; raise for <= 0, non-finite, or missing."""
-    if exposure_time is None:
-        if required:
-            raise ValueError("Fly scans need an exposure_time (s): it sets the rotation speed.")
-        return None
-    if not (math.isfinite(exposure_time) and exposure_time > 0):
-        raise ValueError(
-            f"exposure_time must be a positive number of seconds, got {exposure_time!r}."
-        )
-    return float(exposure_time)
-
-
-def validate_count(name: str, value: int, minimum: int = 1) -> int:
-    """Return ``int(value)`` if it is at least ``minimum``, else raise ``ValueError``."""
-    if int(value) != value or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def validate_tomo_args(angles: Any, mode: str, exposure_time: float | None, n_dark: int,
-                       n_flat: int) -> tuple[np.ndarray, float | None, int, int]:  # fmt: skip
-    """Validated (angles, exposure, n_dark, n_flat) of a tomogram (fly: evenly spaced angles)."""
-    angle_arr = validate_angles(angles, evenly_spaced=mode == "fly")
-    exposure = validate_exposure(exposure_time, required=mode == "fly")
-    return angle_arr, exposure, validate_count("n_dark", n_dark), validate_count("n_flat", n_flat)
+def _tomo_start_md(d: TomoDevices, o: TomoOptions, energy_ev: float | None,
+                   plan_args: Mapping[str, Any], devices_md: Mapping[str, Any],
+                   md: Mapping[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    """The start document of `tomo_scan`, given the energy read at its start."""
+    start_md: dict[str, Any] = {
+        "plan_name": "tomo_scan",
+        "plan_args": dict(plan_args),
+        "mode": o.mode,
+        "angles_deg": o.angle_list,
+        "num_angles": len(o.angles),
+        "n_dark": o.n_dark,
+        "n_flat": o.n_flat,
+        "exposure_time": o.exposure,
+        "energy_ev": energy_ev,
+        "energies_ev": [energy_ev] if energy_ev is not None else [],
+        **devices_md,
+    }
+    if o.flies:
+        start_md.update(_fly_md(o.flies[0], o.deadtime, d.rotation, d.detector))
+    start_md.update(md or {})
+    return start_md
 
 
 @plan
@@ -252,65 +157,26 @@ def tomo_scan(  # noqa: PLR0913 -- bluesky plan: keyword arguments are the queue
         fly run-up) outside the rotation limits, ``sample_out`` outside the
         ``sample_x`` limits, or a fly speed above the rotation's maximum.
     """
-    if mode not in ("step", "fly"):
-        raise ValueError(f"mode must be 'step' or 'fly', not {mode!r}.")
-    angle_arr, exposure, n_dark, n_flat = validate_tomo_args(
-        angles, mode, exposure_time, n_dark, n_flat
-    )
-    angle_list = [float(a) for a in angle_arr]
-    flies = fly_geometries(mode, exposure, [angle_arr], deadtime, lead_time)
-    fly = flies[0] if flies else None
+    validate_mode(mode)
+    o = tomo_options(angles, mode, exposure_time, n_dark, n_flat, deadtime, lead_time)
+    d = TomoDevices(detector, rotation, sample_x, shutter, i0, sample_out, shutter_open,
+                    shutter_closed)  # fmt: skip
+    angle_list = o.angle_list
     plan_args = {
         "detector": repr(detector), "rotation": repr(rotation), "sample_x": repr(sample_x),
         "shutter": repr(shutter), "i0": repr(i0), "angles": angle_list, "mode": mode,
-        "sample_out": sample_out, "n_dark": n_dark, "n_flat": n_flat,
+        "sample_out": sample_out, "n_dark": o.n_dark, "n_flat": o.n_flat,
         "exposure_time": exposure_time, "deadtime": deadtime, "lead_time": lead_time,
     }  # fmt: skip
-    rotation_key = data_key(rotation)
+    devices_md = device_md(detector, i0, [rotation], {"rotation_key": data_key(rotation)},
+                           pixel_size_um, rotation_center_px, sample)  # fmt: skip
     logger.info(
         "tomo_scan: %d angles %.4g..%.4g deg, %s mode%s", len(angle_list), angle_list[0],
-        angle_list[-1], mode, f", {fly.velocity:.4g} deg/s" if fly is not None else "",
+        angle_list[-1], mode, f", {o.flies[0].velocity:.4g} deg/s" if o.flies else "",
     )  # fmt: skip
-
-    def checked_scan() -> PlanGen:
-        old_velocity, sample_in, energy_ev = yield from prepare_tomo(
-            detector, rotation, sample_x, angle_list, flies, sample_out, exposure, energy
-        )
-        devices_md = device_md(detector, i0, [rotation],
-                               {"rotation_key": rotation_key},
-                               pixel_size_um, rotation_center_px, sample)  # fmt: skip
-        start_md: dict[str, Any] = {
-            "plan_name": "tomo_scan",
-            "plan_args": plan_args,
-            "mode": mode,
-            "angles_deg": angle_list,
-            "num_angles": len(angle_list),
-            "n_dark": n_dark,
-            "n_flat": n_flat,
-            "exposure_time": exposure,
-            "energy_ev": energy_ev,
-            "energies_ev": [energy_ev] if energy_ev is not None else [],
-            **devices_md,
-        }
-        if fly is not None:
-            start_md.update(
-                rotation_velocity_deg_s=fly.velocity, deadtime=deadtime,
-                rotation_travel_deg=[fly.pre, fly.post],
-                frame_period_s=fly.period, monitor_stream="rotation_monitor",
-                monitor_key=readback_of(rotation).name,
-                timestamp_key=data_key(detector) + "-timestamp",
-                hints={"dimensions": [(["time"], "primary")]},
-            )  # fmt: skip
-        start_md.update(md or {})
-        tomogram = {"angles_deg": angle_list, "stream": "primary",
-                    "monitor_stream": "rotation_monitor"}  # fmt: skip
-        return (yield from run_tomo_series(start_md, TomoSeries(
-            detector=detector, rotation=rotation, sample_x=sample_x, shutter=shutter,
-            i0=i0, stager=StreamStager(detector), tomograms=[tomogram], flies=flies,
-            move_to=None, extra=(), sample_out=sample_out, sample_in=sample_in, n_dark=n_dark,
-            n_flat=n_flat, exposure=exposure, deadtime=deadtime, shutter_open=shutter_open,
-            shutter_closed=shutter_closed, old_velocity=old_velocity,
-            devices=[rotation, sample_x, *([energy] if energy is not None else []), *baseline],
-        )))  # fmt: skip
-
-    return checked_scan()
+    tomogram = {"angles_deg": angle_list, "stream": "primary", "monitor_stream": "rotation_monitor"}
+    return tomo_series_plan(
+        lambda energy_ev: _tomo_start_md(d, o, energy_ev, plan_args, devices_md, md), d, o,
+        tomograms=[tomogram], energy=energy,
+        baseline=[rotation, sample_x, *([energy] if energy is not None else []), *baseline],
+    )  # fmt: skip

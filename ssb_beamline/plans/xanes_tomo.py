@@ -9,27 +9,13 @@ from bluesky.protocols import Movable, Readable, Triggerable
 from bluesky.utils import plan
 from bluesky_queueserver import parameter_annotation_decorator
 
-from ._tomo_common import (  # noqa: F401  (segment_streams is re-exported from here)
-    TomoSeries,
-    angle_orders,
-    device_md,
-    fly_geometries,
-    prepare_tomo,
-    run_tomo_series,
-    segment_streams,
-    series_fly_md,
-    tomogram_list,
-)
+from ._tomo_common import device_md, series_fly_md, tomogram_list
+from ._tomo_series import TomoDevices, tomo_options, tomo_series_plan
+from .angles import QUEUE_ANGLES, AngleRange
 from .energy_grids import validate_energies
-from .focus_models import QUEUE_FOCUS_ANNOTATION, FocusModel, resolve_focus
-from .stubs import (
-    PlanGen,
-    StreamStager,
-    check_energy_focus,
-    data_key,
-    move_energy,
-)
-from .tomo import QUEUE_ANGLES, AngleRange, validate_tomo_args
+from .focus_models import QUEUE_FOCUS_ANNOTATION, FocusModel, focus_positions_of
+from .stubs import PlanGen, check_energy_focus, data_key, move_energy
+from .validation import validate_mode
 
 __all__ = ["xanes_tomo_scan"]
 
@@ -151,71 +137,49 @@ def xanes_tomo_scan(  # noqa: PLR0913 -- bluesky plan: keyword arguments are the
         before anything moves, for energies, focus positions, angles, run-up or
         ``sample_out`` outside the axes' limits.
     """
-    if mode not in ("step", "fly"):
-        raise ValueError(f"mode must be 'step' or 'fly', not {mode!r}.")
+    validate_mode(mode)
     energy_list = [float(e) for e in validate_energies(energies)]
-    angle_arr, exposure, n_dark, n_flat = validate_tomo_args(
-        angles, mode, exposure_time, n_dark, n_flat
-    )
-    orders = angle_orders(angle_arr, len(energy_list), zigzag)
-    flies = fly_geometries(mode, exposure, orders, deadtime, lead_time)
-    focus_model = resolve_focus(focus)
-    focus_positions = [focus_model(e) for e in energy_list] if focus_model is not None else None
-    angle_list = [float(a) for a in angle_arr]
+    o = tomo_options(angles, mode, exposure_time, n_dark, n_flat, deadtime, lead_time,
+                     count=len(energy_list), zigzag=zigzag)  # fmt: skip
+    focus_positions = focus_positions_of(focus, energy_list)
+    d = TomoDevices(detector, rotation, sample_x, shutter, i0, sample_out, shutter_open,
+                    shutter_closed)  # fmt: skip
     plan_args = {
         "detector": repr(detector), "energy": repr(energy), "zone_plate_z": repr(zone_plate_z),
         "detector_z": repr(detector_z), "rotation": repr(rotation), "sample_x": repr(sample_x),
-        "shutter": repr(shutter), "i0": repr(i0), "energies": energy_list, "angles": angle_list,
-        "sample_out": sample_out, "focus": focus if isinstance(focus, str) else repr(focus),
-        "mode": mode, "n_dark": n_dark, "n_flat": n_flat, "exposure_time": exposure_time,
+        "shutter": repr(shutter), "i0": repr(i0), "energies": energy_list,
+        "angles": o.angle_list, "sample_out": sample_out,
+        "focus": focus if isinstance(focus, str) else repr(focus), "mode": mode,
+        "n_dark": o.n_dark, "n_flat": o.n_flat, "exposure_time": exposure_time,
         "deadtime": deadtime, "lead_time": lead_time, "zigzag": zigzag,
     }  # fmt: skip
-    energy_key, rotation_key = data_key(energy), data_key(rotation)
-    tomograms = tomogram_list("energy_ev", energy_list, orders, mode, flies)
-    devices_md = device_md(detector, i0, [energy, rotation],
-                           {"energy_key": energy_key, "rotation_key": rotation_key},
-                           pixel_size_um, rotation_center_px, sample)  # fmt: skip
+    tomograms = tomogram_list("energy_ev", energy_list, o.orders, mode, o.flies)
     start_md: dict[str, Any] = {
-        "plan_name": "xanes_tomo_scan",
-        "plan_args": plan_args,
-        "mode": mode,
-        "element": element,
-        "edge": edge,
-        "energies_ev": energy_list,
-        "angles_deg": angle_list,
-        "num_energies": len(energy_list),
-        "num_angles": len(angle_list),
-        "tomograms": tomograms,
-        "n_dark": n_dark,
-        "n_flat": n_flat,
-        "flat_per_energy": True,
-        "exposure_time": exposure,
+        "plan_name": "xanes_tomo_scan", "plan_args": plan_args, "mode": mode,
+        "element": element, "edge": edge, "energies_ev": energy_list,
+        "angles_deg": o.angle_list, "num_energies": len(energy_list),
+        "num_angles": len(o.angles), "tomograms": tomograms, "n_dark": o.n_dark,
+        "n_flat": o.n_flat, "flat_per_energy": True, "exposure_time": o.exposure,
         "focus_tracking": focus is not None,
-        **devices_md,
-        **series_fly_md(flies, deadtime, rotation, detector),
+        **device_md(detector, i0, [energy, rotation],
+                    {"energy_key": data_key(energy), "rotation_key": data_key(rotation)},
+                    pixel_size_um, rotation_center_px, sample),
+        **series_fly_md(o.flies, deadtime, rotation, detector),
         **dict(md or {}),
-    }
+    }  # fmt: skip
     logger.info("xanes_tomo_scan: %d energies x %d angles, %s mode", len(energy_list),
-                len(angle_list), mode)  # fmt: skip
+                len(o.angles), mode)  # fmt: skip
 
-    def checked_scan() -> PlanGen:
+    def check_energies() -> PlanGen:
         yield from check_energy_focus(energy, energy_list, zone_plate_z, detector_z,
                                       focus_positions)  # fmt: skip
-        old_velocity, sample_in, _ = yield from prepare_tomo(
-            detector, rotation, sample_x, angle_list, flies, sample_out, exposure
-        )
 
-        def move_to(index: int) -> PlanGen:
-            yield from move_energy(energy, zone_plate_z, detector_z, energy_list, focus_positions,
-                                   index)  # fmt: skip
+    def move_to(index: int) -> PlanGen:
+        yield from move_energy(energy, zone_plate_z, detector_z, energy_list, focus_positions,
+                               index)  # fmt: skip
 
-        return (yield from run_tomo_series(start_md, TomoSeries(
-            detector=detector, rotation=rotation, sample_x=sample_x, shutter=shutter,
-            i0=i0, stager=StreamStager(detector), tomograms=tomograms, flies=flies,
-            move_to=move_to, extra=[energy], sample_out=sample_out, sample_in=sample_in,
-            n_dark=n_dark, n_flat=n_flat, exposure=exposure, deadtime=deadtime,
-            shutter_open=shutter_open, shutter_closed=shutter_closed, old_velocity=old_velocity,
-            devices=[energy, zone_plate_z, detector_z, rotation, sample_x, *baseline],
-        )))  # fmt: skip
-
-    return checked_scan()
+    return tomo_series_plan(
+        lambda _: start_md, d, o, tomograms=tomograms, move_to=move_to, extra=[energy],
+        pre_check=check_energies,
+        baseline=[energy, zone_plate_z, detector_z, rotation, sample_x, *baseline],
+    )  # fmt: skip

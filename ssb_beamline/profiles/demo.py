@@ -99,27 +99,7 @@ def scan_and_report(
         Title of the figures.
     """
     with beamline, progress_bar(console) as progress:
-        plan = beamline.xanes(preset)
-        task = progress.add_task("XANES scan", total=None, status="darks, flats")
-
-        def on_update(update: LiveUpdate) -> None:
-            edge = (
-                f"edge ~ {update.edge_energy_median_ev:.2f} eV"
-                if update.edge_energy_median_ev is not None
-                else "edge: waiting for post-edge"
-            )
-            progress.update(
-                task,
-                completed=update.frames_done,
-                total=update.frames_total,
-                status=f"{update.energy_ev:.1f} eV | {edge}",
-            )
-
-        beamline.on_update = on_update
-        t0 = time.perf_counter()
-        (uid,) = beamline.run(plan)
-        scan_seconds = time.perf_counter() - t0
-        progress.update(task, status="done")
+        uid, scan_seconds = _run_with_progress(beamline, preset, progress)
         outcome = beamline.outcomes[-1] if beamline.outcomes else None
         journaled = beamline.journaled_only()
         stored_ok = uid not in journaled and outcome is not None and bool(outcome.stored_at)
@@ -128,16 +108,15 @@ def scan_and_report(
             console.print(f"[bold red]Live analysis failed for run {uid}:[/] {errors}")
             console.print(_where_data_are(beamline, uid, journaled, results=False))
             return 1
-        txm = truth
         # the maps as stored in tiled, else as computed (they are journaled for `sync`)
         arrays = read_results(beamline.store.results, uid).arrays if stored_ok else outcome.maps
         files = write_xanes_figures(
             out_dir,
             arrays,
             references=ni_k_edge_references(),
-            truth={"soc": txm.truth_soc(), "edge_energy": txm.truth_edge_energy_map()},
+            truth={"soc": truth.truth_soc(), "edge_energy": truth.truth_edge_energy_map()},
             title=f"Simulated Ni K-edge XANES, run {uid[:8]}",
-            pixel_size_um=getattr(txm, "pixel_size_um", None),
+            pixel_size_um=getattr(truth, "pixel_size_um", None),
         )
         if not outcome.ok or not stored_ok:
             if outcome.errors:
@@ -146,24 +125,64 @@ def scan_and_report(
             console.print(_where_data_are(beamline, uid, journaled, results=unpublished))
             console.print("figures of the maps: " + ", ".join(map(str, files)))
             return 1
-        truth_mask = txm.phantom.labels > 0
-        edge_score = score_map(arrays["edge_energy"], txm.truth_edge_energy_map(), truth_mask)
-        soc_score = score_map(arrays["soc"], txm.truth_soc(), truth_mask)
         run = beamline.store.raw[uid]
         counts = {s: len(run[s]["seq_num"].read()) for s in ("dark", "flat", "primary")}
-        energies = np.asarray(arrays["energies"])
-        edge = arrays["edge_energy"][arrays["mask"].astype(bool)]
-        edge = edge[np.isfinite(edge)]
+        rows = _report_rows(uid, arrays, truth, counts, outcome, size=size,
+                            scan_seconds=scan_seconds)  # fmt: skip
     table = Table(title=f"ssb-beamline demo: {title}")
     table.add_column("quantity")
     table.add_column("value", justify="right")
+    for name, value in [*rows, ("figures", ", ".join(str(f) for f in files))]:
+        table.add_row(name, value)
+    console.print(table)
+    return 0
+
+
+def _run_with_progress(beamline: Any, preset: str, progress: Any) -> tuple[str, float]:
+    """Run the XANES scan of ``preset``, showing the live analysis in ``progress``.
+
+    Returns the run's uid and the scan's wall time, s.
+    """
+    plan = beamline.xanes(preset)
+    task = progress.add_task("XANES scan", total=None, status="darks, flats")
+
+    def on_update(update: LiveUpdate) -> None:
+        edge = (
+            f"edge ~ {update.edge_energy_median_ev:.2f} eV"
+            if update.edge_energy_median_ev is not None
+            else "edge: waiting for post-edge"
+        )
+        progress.update(
+            task,
+            completed=update.frames_done,
+            total=update.frames_total,
+            status=f"{update.energy_ev:.1f} eV | {edge}",
+        )
+
+    beamline.on_update = on_update
+    t0 = time.perf_counter()
+    (uid,) = beamline.run(plan)
+    scan_seconds = time.perf_counter() - t0
+    progress.update(task, status="done")
+    return uid, scan_seconds
+
+
+def _report_rows(uid: str, arrays: Any, truth: Any, counts: dict[str, int], outcome: Any, *,
+                 size: int, scan_seconds: float) -> list[tuple[str, str]]:  # fmt: skip
+    """The rows of the demo's table: the run, its timing and its scores against ``truth``."""
+    truth_mask = truth.phantom.labels > 0
+    edge_score = score_map(arrays["edge_energy"], truth.truth_edge_energy_map(), truth_mask)
+    soc_score = score_map(arrays["soc"], truth.truth_soc(), truth_mask)
+    energies = np.asarray(arrays["energies"])
+    edge = arrays["edge_energy"][arrays["mask"].astype(bool)]
+    edge = edge[np.isfinite(edge)]
     frame_counts = f"{counts['dark']} / {counts['flat']} / {counts['primary']}"
     edge_range = f"{np.percentile(edge, 1):.2f}-{np.percentile(edge, 99):.2f} eV"
-    rows = [
+    return [
         ("run uid", uid),
         ("frames (dark / flat / image)", frame_counts),
         ("energies", f"{energies.size} points, {energies[0]:.1f}-{energies[-1]:.1f} eV"),
-        ("field of view", f"{size} x {size} px, {txm.pixel_size_um:.3f} um/px"),
+        ("field of view", f"{size} x {size} px, {truth.pixel_size_um:.3f} um/px"),
         ("scan time", f"{scan_seconds:.1f} s"),
         ("last frame -> final maps", f"{outcome.final_seconds:.3f} s"),
         ("live ingest per frame (median)", f"{1e3 * np.median(outcome.ingest_seconds):.1f} ms"),
@@ -173,12 +192,7 @@ def scan_and_report(
         ("SOC bias, mean signed (NMC)", f"{soc_score.bias:+.4f}"),
         ("SOC RMSE against truth (NMC)", f"{soc_score.rmse:.4f}"),
         ("results in tiled", outcome.stored_at or "-"),
-        ("figures", ", ".join(str(f) for f in files)),
     ]  # fmt: skip
-    for name, value in rows:
-        table.add_row(name, value)
-    console.print(table)
-    return 0
 
 
 def _where_data_are(beamline, uid: str, journaled: list[str], *, results: bool) -> str:
