@@ -98,9 +98,8 @@ def _write_stored_figures(args: argparse.Namespace, draw) -> int:
     return 0
 
 
-def cmd_show(args: argparse.Namespace) -> int:
-    """``show``: the figures of a stored run's results."""
-    from ssb_beamline.report.run_figures import show_figures
+def _drawer(args: argparse.Namespace, figures):
+    """Draw a stored result: STXM results their own way, others with ``figures``."""
 
     def draw(folder, result, title):
         from ssb_beamline.report.stxm import is_stxm_result, write_stxm_figures
@@ -108,26 +107,25 @@ def cmd_show(args: argparse.Namespace) -> int:
         if is_stxm_result(result.metadata):
             return write_stxm_figures(folder, result.arrays, result.tables, result.metadata,
                                       title=title, fmt=args.format)  # fmt: skip
-        return show_figures(folder, result, title, fmt=args.format)
+        return figures(folder, result, title, fmt=args.format)
 
-    return _write_stored_figures(args, draw)
+    return draw
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """``show``: the figures of a stored run's results."""
+    from ssb_beamline.report.run_figures import show_figures
+
+    return _write_stored_figures(args, _drawer(args, show_figures))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``report``: particle statistics (XANES) or the tomography report of a stored run."""
     from ssb_beamline.report.run_figures import report_figures
 
-    def draw(folder, result, title):
-        from ssb_beamline.report.stxm import is_stxm_result, write_stxm_figures
-
-        if is_stxm_result(result.metadata):
-            return write_stxm_figures(folder, result.arrays, result.tables, result.metadata,
-                                      title=title, fmt=args.format)  # fmt: skip
-        # XANES: particle statistics; tomography / 3D XANES / holotomography: slices,
-        # particles, Figure-5 statistics; --format pdf: all of them in one PDF
-        return report_figures(folder, result, title, fmt=args.format)
-
-    return _write_stored_figures(args, draw)
+    # XANES: particle statistics; tomography / 3D XANES / holotomography: slices,
+    # particles, Figure-5 statistics; --format pdf: all of them in one PDF
+    return _write_stored_figures(args, _drawer(args, report_figures))
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

@@ -30,8 +30,7 @@ from typing import Any
 import numpy as np
 
 from .result_layout import StoredResult, is_version, pick_version
-from .run_checks import ReplayError
-from .run_selection import check_uid
+from .run_selection import check_uid, unique_match
 from .tiled_http import TiledHttp, TiledHttpError
 
 __all__ = ["read_results_http", "resolve_uid_http"]
@@ -85,15 +84,7 @@ def resolve_uid_http(api: TiledHttp, partial: str) -> str:
         if not _missing(exc):  # no `raw` container yet: no runs
             raise
         matches = []
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise ReplayError(
-            f"No stored run has a uid starting with {partial!r}; list them with "
-            "`ssb-beamline runs`."
-        )
-    shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
-    raise ReplayError(f"{partial!r} matches {len(matches)} runs ({shown}); give more of the uid.")
+    return unique_match(partial, matches)
 
 
 def _versions(api: TiledHttp, run_uid: str) -> list[str]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .run_checks import ReplayError
 
-__all__ = ["MAX_SCAN_ID", "check_uid", "describe", "resolve_uid", "select_runs"]
+__all__ = ["MAX_SCAN_ID", "check_uid", "describe", "resolve_uid", "select_runs", "unique_match"]
 
 #: What a run uid (or a prefix of one) may contain: no path separators, no "..".
 _UID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -78,7 +78,34 @@ def resolve_uid(raw, partial: str) -> str:
         return start.get("uid") or partial
     except (KeyError, ValueError):  # not a key; or ambiguous / too short for the catalogue
         pass
-    matches = [uid for uid in raw if uid.startswith(partial)]
+    return unique_match(partial, [uid for uid in raw if uid.startswith(partial)])
+
+
+def unique_match(partial: str, matches: list[str]) -> str:
+    """The one uid in ``matches`` (those starting with ``partial``); `ReplayError` else.
+
+    Parameters
+    ----------
+    partial : str
+        The start of a uid, as the user typed it.
+    matches : list of str
+        The stored uids that start with ``partial``.
+
+    Returns
+    -------
+    str
+        The full uid.
+
+    Raises
+    ------
+    ReplayError
+        If no uid or more than one starts with ``partial``; the message says what to do.
+
+    Examples
+    --------
+    >>> unique_match("ab", ["abc123"])
+    'abc123'
+    """
     if len(matches) == 1:
         return matches[0]
     if not matches:
