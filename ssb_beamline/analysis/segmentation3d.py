@@ -67,7 +67,7 @@ class PhaseVolume:
     Attributes
     ----------
     phases : ndarray of uint8, shape (Z, Y, X)
-        One :class:`~ssb_beamline.analysis.phases.Phase` code per voxel.
+        One :class:`~ssb_beamline.physics.Phase` code per voxel.
     voxel_size_um : float
         Voxel edge, µm.
     metadata : dict
