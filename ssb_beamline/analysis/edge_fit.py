@@ -52,6 +52,23 @@ def mean_spectrum(
     A regular subset of at most ``max_pixels`` contiguous runs keeps this cheap
     for 2048 x 2048 frames (the e0 of the mean barely depends on the subset).
 
+    Parameters
+    ----------
+    stack2d : ndarray, shape (N, P)
+        N energies by P pixels (absorbance, dimensionless); a 3-D stack must be
+        reshaped first (it raises ``ValueError`` on unpacking the shape).
+    mask : ndarray of bool, shape (P,), optional
+        Pixels to average (e.g. the particle mask); ``None`` or an all-False mask
+        averages the regular subset of all pixels instead.
+    max_pixels : int, optional
+        Most pixels averaged (default 2**18, ~4 % of a 2048 x 2048 frame); more
+        pixels cost time, not accuracy.
+
+    Returns
+    -------
+    ndarray of float64, shape (N,)
+        The mean spectrum.
+
     Examples
     --------
     >>> mean_spectrum(np.arange(6.0).reshape(2, 3)).tolist()

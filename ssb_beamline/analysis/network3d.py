@@ -55,6 +55,10 @@ class NetworkModel3D:
     ----------
     shape : tuple of int
         Volume shape; ``index`` are flat indices into it (int64).
+    voxel_size_um : float
+        Voxel edge of the volume, µm (the distances' unit).
+    index : ndarray of int64
+        Flat index into ``shape`` of each NMC voxel (one entry each, ascending).
     labels : ndarray of int32
         Particle label of each entry.
     li_distance_um, e_distance_um, core_shell_um, combined, core_shell : ndarray of float32
@@ -65,6 +69,11 @@ class NetworkModel3D:
         :func:`bin_statistics` of the combined and core-shell models.
     particles : pandas.DataFrame
         Per-particle summaries indexed by label.
+    metric : {"euclidean", "geodesic"}
+        How the distances were measured (see the module docstring).
+    slopes : dict of str to float
+        :func:`trend_slope` of the ``"combined"`` and ``"core_shell"`` bins, eV per
+        unit impedance (NaN when fewer than two bins hold voxels).
     """
 
     shape: tuple[int, ...]
@@ -95,6 +104,26 @@ def bin_statistics(
     """Edge energy per impedance bin: count, mean, std, FWHM (2.355 std) and error bar (FWHM/10).
 
     Bins are [lo, hi) except the last, [lo, hi]; NaN entries are ignored.
+
+    Parameters
+    ----------
+    model : array_like of float
+        Impedance value of each voxel or pixel (e.g. the combined impedance,
+        dimensionless, 0-1); values outside ``[bins[0], bins[-1]]`` are dropped.
+    edge_energy : array_like of float
+        Edge energy of the same voxels, eV, same shape as ``model``.
+    bins : sequence of float, optional
+        Increasing bin edges (default: the paper's five bins of 0.2 over [0, 1]).
+        Unsorted edges give meaningless bins; an empty bin has count 0 and NaN
+        statistics.
+    name : str, optional
+        Value of the ``"model"`` column, to stack the tables of several models.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per bin: ``model, bin_lo, bin_hi, count, edge_energy_mean`` (eV),
+        ``edge_energy_std, fwhm, error_bar`` (eV).
 
     Examples
     --------
@@ -127,6 +156,12 @@ def bin_statistics(
 
 def trend_slope(bins: pd.DataFrame) -> float:
     """Least-squares slope of the bin means against the bin centres (eV per unit impedance).
+
+    Parameters
+    ----------
+    bins : pandas.DataFrame
+        A :func:`bin_statistics` table of one model; empty bins (count 0) are
+        skipped, and fewer than two filled bins give NaN.
 
     Examples
     --------

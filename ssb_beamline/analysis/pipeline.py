@@ -188,6 +188,24 @@ def finish_maps(
     default Otsu) where the edge step is finite and positive; the maps are NaN
     outside it.  The edge-fit path's step-weighted LCF weights become atomic
     fractions here (the joint fit gives them directly).
+
+    Parameters
+    ----------
+    ops : XanesOperators
+        The operators the pass used (``build_operators``): energies, references,
+        global edge fit and SOC calibration.
+    out : XanesOutputs
+        The flat (P,) per-pixel outputs of the pass; edited in place (NaN outside
+        the mask).
+    spatial : tuple of int
+        Spatial shape of the stack, e.g. ``(H, W)``; its product must be P, or the
+        reshape raises ``ValueError``.
+    mask : ndarray of bool, optional
+        Given mask of ``spatial`` shape (already checked by ``check_mask``);
+        ``mask_threshold`` is then ignored and the map's threshold is NaN.
+    mask_threshold : float or str, optional
+        Edge-step threshold, absorbance units; ``None`` or any string means Otsu's
+        threshold of the edge step. Too high a value empties the mask (all maps NaN).
     """
     valid = out.ok  # finite, positive edge step
     if mask is not None:

@@ -62,7 +62,18 @@ _SAMPLE = 2_000_000  # voxels used to find thresholds (a strided subset of large
 
 @dataclass
 class PhaseVolume:
-    """A segmented phase volume (``Phase`` codes, uint8) with how it was made."""
+    """A segmented phase volume (``Phase`` codes, uint8) with how it was made.
+
+    Attributes
+    ----------
+    phases : ndarray of uint8, shape (Z, Y, X)
+        One :class:`~ssb_beamline.physics.Phase` code per voxel.
+    voxel_size_um : float
+        Voxel edge, µm.
+    metadata : dict
+        JSON-ready record of the method: contrast used, thresholds, energies (eV),
+        smoothing and phase fractions (empty when the phases were given as is).
+    """
 
     phases: NDArray[np.uint8]
     voxel_size_um: float
@@ -79,6 +90,24 @@ def edge_jump_volumes(
     attenuation: ArrayLike, energies: ArrayLike, *, edge_ev: float = NI_K_EDGE_EV
 ) -> tuple[NDArray[np.float32], NDArray[np.float32], dict[str, Any]]:
     """Mean pre-edge and post-edge attenuation volumes of an ``(N, Z, Y, X)`` stack.
+
+    Parameters
+    ----------
+    attenuation : array_like, shape (N, Z, Y, X)
+        Reconstructed linear attenuation per energy (e.g. /µm), one volume each.
+    energies : array_like, shape (N,)
+        Energy of each volume, eV, in any order.
+    edge_ev : float, optional
+        Absorption edge, eV (default the Ni K-edge, 8333 eV): volumes below
+        ``edge_ev - 5`` are pre-edge, above ``edge_ev + 15`` post-edge, those
+        between are unused. A wrong edge puts the edge itself into one average.
+
+    Returns
+    -------
+    pre, post : ndarray of float32, shape (Z, Y, X)
+        Mean attenuation below and above the edge.
+    metadata : dict
+        ``pre_edge_ev`` and ``post_edge_ev`` (the energies averaged) and ``edge_ev``.
 
     Raises
     ------

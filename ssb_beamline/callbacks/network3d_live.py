@@ -39,7 +39,21 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Network3DOutcome:
-    """What the network analysis of one run produced."""
+    """What the network analysis of one run produced.
+
+    Attributes
+    ----------
+    run_uid : str or None
+        The run's start-document uid (None before its start document).
+    model : NetworkModel3D or None
+        The network model; None until computed, or when it failed.
+    phases : PhaseVolume or None
+        The phase volume the model used (segmented or registered).
+    stored_at : str or None
+        Path of the published result version; None without a sink or on failure.
+    errors : list of str
+        Why nothing was stored (``"ValueError: ..."``), empty on success.
+    """
 
     run_uid: str | None = None
     model: NetworkModel3D | None = None
@@ -56,7 +70,24 @@ class Network3DOutcome:
 def network_results(
     model: NetworkModel3D, phases: PhaseVolume, source: str
 ) -> tuple[dict, dict, dict, dict]:
-    """Arrays, units, metadata and tables to publish for one network model."""
+    """Arrays, units, metadata and tables to publish for one network model.
+
+    Parameters
+    ----------
+    model : NetworkModel3D
+        The computed model; its per-voxel arrays become full float32 volumes
+        (NaN outside NMC) named ``network_<name>``.
+    phases : PhaseVolume
+        The phases it used (stored as ``phases``, uint8; its metadata as
+        ``segmentation``).
+    source : str
+        ``"live"`` or ``"replay"``, recorded in the metadata.
+
+    Returns
+    -------
+    arrays, units, metadata, tables : dict
+        The arguments of ``ResultSink.publish``.
+    """
     arrays: dict[str, np.ndarray] = {"phases": phases.phases}
     units = {"phases": "Phase code (0 pore, 1 NMC, 2 SSE, 3 carbon)"}
     for name, unit in VOXEL_UNITS.items():
@@ -171,6 +202,23 @@ def network3d_factory(
     Each such run gets a fresh :class:`TomoLiveAnalysis` (``source`` stored in its
     results) followed by a :class:`Network3DLive` (``network_options``: its
     ``phase_volume`` / ``electron_density``); other runs get nothing.
+
+    Parameters
+    ----------
+    references : optional
+        End members of the XANES fit (default: the shipped NiO / LiNiO2).
+    sink : ResultSink, optional
+        Where both callbacks publish; ``None`` computes without storing.
+    outcomes : list of TomoOutcome, optional
+        Each run's reconstruction outcome is appended here (to inspect errors).
+    network_outcomes : list of Network3DOutcome, optional
+        Each run's network outcome is appended here at its start document.
+    source : str, optional
+        ``"live"`` (default) or ``"replay"``, recorded with the results.
+    network_options : mapping, optional
+        Keyword arguments of :class:`Network3DLive` (``phase_volume``,
+        ``electron_density``, ``electron_density_uid``, ``smooth_sigma``); an
+        unknown key raises ``TypeError`` when the first such run starts.
     """
 
     def factory(name: str, start_doc: dict) -> tuple[list, list]:

@@ -57,6 +57,17 @@ def close_shutter_at_end(shutter: Any) -> Callable[[Any], Any]:
 
     A failure to close (e.g. the IOC is gone) is logged, never raised over the
     plan's own outcome; the shutter's own timeout bounds the wait.
+
+    Parameters
+    ----------
+    shutter : Movable
+        The photon shutter (set to ``ShutterState.CLOSED``), e.g. ``txm.shutter``;
+        a device that cannot take that value only logs the failure.
+
+    Returns
+    -------
+    callable
+        A preprocessor to append to ``RE.preprocessors``.
     """
 
     def close() -> Any:
@@ -75,8 +86,33 @@ def close_shutter_at_end(shutter: Any) -> Callable[[Any], Any]:
 class EpicsBeamline(SimulatedBeamline):
     """A session on EPICS devices (``txm`` is an `EpicsTXM`); see `SimulatedBeamline`.
 
+    Made by :func:`beamline_session`, which connects and wires everything.
+
     Attributes
     ----------
+    RE : bluesky.RunEngine
+        Closes the shutter after every plan; writer and live analysis subscribed.
+    txm : EpicsTXM
+        The connected microscope devices of the beamline file.
+    store : TiledStore
+        The tiled store the runs and results go to.
+    outcomes : list of LiveOutcome
+        One per analysed run, newest last.
+    on_update : callable or None
+        Called with a :class:`~ssb_beamline.callbacks.LiveUpdate` after each analysed image.
+    writer, live : BackgroundCallback or None
+        The tiled writer and the live analysis, each on its own thread (None when
+        switched off).
+    journal : DocumentJournal or None
+        The local journal of every document (replayed by ``sync`` after an outage).
+    faults : None
+        Always None: faults are injected into the simulator only (see `inject_faults`).
+    aborted : list of str
+        Start uids of the runs aborted in this session.
+    own_runs : set of str
+        Start uids of the runs this session took.
+    publisher : bluesky.callbacks.zmq.Publisher or None
+        The 0MQ publisher, when documents go to an analysis worker.
     beamline : LoadedBeamline
         The beamline file (validated config, path, key lines).
     focus : ZonePlateFocusModel

@@ -63,6 +63,27 @@ def simulated_network_session(
     :class:`Network3DOutcome` per ``xanes_tomo_scan`` run (``session.outcomes`` the
     reconstructions').  Other keyword arguments go to
     :func:`~ssb_beamline.profiles.simulated_tomo.simulated_tomo`.
+
+    Parameters
+    ----------
+    config : NetworkPhantomConfig or NetworkPhantom3D, optional
+        The sample: a phantom configuration, or a ready phantom (to share it with
+        :func:`registered_holotomography`); default ``NetworkPhantomConfig()``.
+    tiled_uri : str, optional
+        A running tiled server; default: the embedded server in ``data_dir``.
+    data_dir, detector_dir : path, optional
+        As for :func:`~ssb_beamline.profiles.simulated_tomo.simulated_tomo`.
+    network_options : mapping, optional
+        Keyword arguments of :class:`~ssb_beamline.callbacks.network3d_live.Network3DLive`
+        (e.g. ``electron_density``); an unknown key fails the first run's analysis.
+    **tomo_kwargs
+        Other options of ``simulated_tomo`` (``mode``, ``phantom`` and ``live_analysis``
+        are set here: passing them raises ``TypeError``).
+
+    Returns
+    -------
+    SimulatedTomography
+        The session; close it (or use it as a context manager) when done.
     """
     net = config if isinstance(config, NetworkPhantom3D) else make_network_phantom(config)
     session = simulated_tomo(
@@ -231,6 +252,26 @@ def run_network_demo(
     segmented (NMC from the edge jump, pore / solid from the registered electron
     density, SSE / carbon from the absorption per electron), the network model
     stored in tiled next to the run, and ``network3d.png`` written to ``out_dir``.
+    A separate 2D XANES run with the projected phases follows (figures in
+    ``out_dir/2d-from-3d``).
+
+    Parameters
+    ----------
+    out_dir : path
+        Folder for the figures (created if missing).
+    tiled_uri : str, optional
+        A running tiled server; default: the embedded server in ``data_dir``.
+    data_dir : path, optional
+        Data directory of the embedded server (default ``$SSB_DATA_DIR``).
+    seed : int, optional
+        Seed of the network phantom (the same seed gives the same sample).
+    console : rich.console.Console, optional
+        Where progress and the slopes are printed; None prints nothing.
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 1 when an analysis failed (the reason printed).
     """
     from ssb_beamline.report.network3d import write_network3d_figure
     from ssb_beamline.sim_devices.phantom3d import Phantom3DConfig
@@ -298,7 +339,23 @@ def _demo_2d(phantom3d, phases, uid, out_dir, tiled_uri, data_dir, console) -> i
 
 
 def phase_volume_from_results(results, tomo_uid: str, version: str | None = None) -> PhaseVolume:
-    """The ``phases`` volume of a stored network result of a tomography run."""
+    """The ``phases`` volume of a stored network result of a tomography run.
+
+    Parameters
+    ----------
+    results : tiled container
+        The store's ``results`` node.
+    tomo_uid : str
+        Full uid of the 3D XANES run.
+    version : str, optional
+        Result version (``"v2"``); default the latest version holding ``phases``.
+        An unknown version raises ``KeyError`` listing the stored ones.
+
+    Raises
+    ------
+    ValueError
+        No version of the run holds a phase volume.
+    """
     from ssb_beamline.storage import read_results, result_versions
 
     versions = [version] if version else result_versions(results, tomo_uid)[::-1]

@@ -102,6 +102,22 @@ def network_2d_from_3d(
     (:func:`~ssb_beamline.callbacks.registered_phases.registered_phase_source`).
     Writes the particle figures (maps, sizes, network); returns the
     ``ParticleStatistics`` result and the figure paths.
+
+    Parameters
+    ----------
+    volumes : mapping
+        The run's reconstructed volumes: ``attenuation`` (N, Z, Y, X) per energy,
+        /µm, and ``energies`` (N,), eV.
+    phases : PhaseVolume
+        The run's phases on the same grid (its ``voxel_size_um``, µm, turns the
+        summed attenuation into absorbance).
+    tomo_uid : str
+        The 3D run's uid (names the 2D context and the figures).
+    out_dir : path
+        Folder for the figures.
+    axis : int, optional
+        Beam axis of the (Z, Y, X) volumes (default 1, Y at angle 0); an axis
+        other than 0-2 raises numpy's ``AxisError``.
     """
     from ssb_beamline.analysis import analyse_xanes_stack
     from ssb_beamline.callbacks.particles_live import ParticleStatistics

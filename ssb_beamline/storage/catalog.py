@@ -49,7 +49,18 @@ def catalog_specs() -> list:
 
 
 def ensure_catalog_spec(parent, key: str):
-    """``parent[key]`` with the ``CatalogOfBlueskyRuns`` spec, added if it lacks it."""
+    """``parent[key]`` with the ``CatalogOfBlueskyRuns`` spec, added if it lacks it.
+
+    Adding the spec is a one-time migration of an older store (logged as a
+    warning); it needs a key allowed to write metadata.
+
+    Parameters
+    ----------
+    parent : tiled container client
+        The store's root node.
+    key : str
+        The child container (e.g. ``"raw"``); a missing key raises ``KeyError``.
+    """
     node = parent[key]
     if any(spec.name == CATALOG_SPEC_NAME for spec in node.specs):
         return node
@@ -63,7 +74,14 @@ def ensure_catalog_spec(parent, key: str):
 
 
 def highest_scan_id(raw) -> int:
-    """The highest ``start.scan_id`` stored in ``raw`` (0 when there is none)."""
+    """The highest ``start.scan_id`` stored in ``raw`` (0 when there is none).
+
+    Parameters
+    ----------
+    raw : tiled container client
+        The runs container; one sorted query on the server, whatever its size.
+        A run whose top ``scan_id`` is not an int (e.g. missing) gives 0.
+    """
     for node in raw.sort(("start.scan_id", -1)).values().head(1):
         value = (node.metadata.get("start") or {}).get("scan_id")
         if isinstance(value, int) and not isinstance(value, bool):

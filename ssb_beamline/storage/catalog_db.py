@@ -55,12 +55,26 @@ class CatalogDatabaseError(ValueError):
 
 
 def is_postgresql(uri: str | None) -> bool:
-    """Whether ``uri`` names a PostgreSQL database."""
+    """Whether ``uri`` names a PostgreSQL database.
+
+    Parameters
+    ----------
+    uri : str or None
+        A catalog URI; ``postgresql://``, ``postgres://`` and
+        ``postgresql+asyncpg://`` count. None, empty or any other scheme (a SQLite
+        path) gives False.
+    """
     return bool(uri) and urlsplit(uri).scheme.lower() in _PG_SCHEMES
 
 
 def redact_uri(uri: str) -> str:
     """``uri`` with its password, if any, replaced by ``[redacted]``.
+
+    Parameters
+    ----------
+    uri : str
+        Any URL (``postgresql://USER:PASSWORD@HOST:PORT/DB``); one without a
+        password is returned unchanged.
 
     Examples
     --------
@@ -80,6 +94,13 @@ def redact_uri(uri: str) -> str:
 def without_password(uri: str) -> str:
     """``uri`` with its password removed (for configuration files).
 
+    The server then takes the password from ``PGPASSWORD`` or ``~/.pgpass``.
+
+    Parameters
+    ----------
+    uri : str
+        A database URL; one without a password is returned unchanged.
+
     Examples
     --------
     >>> without_password("postgresql+asyncpg://tiled:s3cret@db:5432/catalog")
@@ -95,6 +116,16 @@ def without_password(uri: str) -> str:
 def check_sqlite_array_storage(catalog: Path, files_dir: Path) -> None:
     """Refuse a data directory whose catalog exists but whose array storage is gone.
 
+    A catalog without its files would list runs whose arrays cannot be read.
+
+    Parameters
+    ----------
+    catalog : Path
+        The SQLite catalog file (``<data_dir>/catalog.db``); a missing one passes
+        (a first start creates both).
+    files_dir : Path
+        The folder of arrays that catalog refers to.
+
     Raises
     ------
     CatalogDatabaseError
@@ -108,7 +139,14 @@ def check_sqlite_array_storage(catalog: Path, files_dir: Path) -> None:
 
 
 def catalog_password(uri: str | None) -> str | None:
-    """The password written in ``uri`` (to register with the log redaction), if any."""
+    """The password written in ``uri`` (to register with the log redaction), if any.
+
+    Parameters
+    ----------
+    uri : str or None
+        A catalog URI; percent-escapes in its password are decoded. None, an
+        empty string or a URI without a password gives None.
+    """
     if not uri:
         return None
     password = urlsplit(uri).password
@@ -116,7 +154,14 @@ def catalog_password(uri: str | None) -> str | None:
 
 
 def tiled_catalog_uri(uri: str) -> str:
-    """The SQLAlchemy URI tiled needs (``postgresql+asyncpg://``) for a PostgreSQL URI."""
+    """The SQLAlchemy URI tiled needs (``postgresql+asyncpg://``) for a PostgreSQL URI.
+
+    Parameters
+    ----------
+    uri : str
+        A PostgreSQL URI (check it with :func:`is_postgresql` first: the scheme of
+        any URI, even a SQLite one, is replaced).
+    """
     parts = urlsplit(uri)
     return urlunsplit(parts._replace(scheme="postgresql+asyncpg"))
 

@@ -91,7 +91,19 @@ def run_documents(
 
 
 def paced(docs: Iterable[tuple[str, dict]], speed: float | None) -> Iterator[tuple[str, dict]]:
-    """Yield documents with their recorded spacing divided by ``speed`` (None: no waiting)."""
+    """Yield documents with their recorded spacing divided by ``speed`` (None: no waiting).
+
+    Parameters
+    ----------
+    docs : iterable of (name, document)
+        The run's documents in recorded order (e.g. :func:`run_documents`); their
+        ``time`` (Unix seconds) sets the pace, documents without one (StreamDatum)
+        pass at once, and a time earlier than the previous one never waits.
+    speed : float or None
+        Pace relative to the recording (1.0 as recorded, 10 ten times faster);
+        None as fast as possible. Zero, negative or NaN raises ``ReplayError``
+        before any document.
+    """
     check_speed(speed)
     previous: float | None = None
     for name, doc in docs:

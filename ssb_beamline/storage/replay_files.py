@@ -60,6 +60,13 @@ def stream_file_uris(run, docs: Docs) -> dict[str, list[str]]:
     frames than its StreamDatum spans (a stream written to several files); a
     resource whose file cannot be opened here keeps its URI (the frame reader, or
     ``fill="auto"``, deals with it).
+
+    Parameters
+    ----------
+    run : tiled ``BlueskyRun`` client
+        The stored run (asked for its data sources only when needed).
+    docs : list of (name, document)
+        All its documents (``run.documents()``), in recorded order.
     """
     descriptors = {doc["uid"]: doc for name, doc in docs if name == "descriptor"}
     resources = {doc["uid"]: doc for name, doc in docs if name == "stream_resource"}
@@ -148,6 +155,15 @@ def per_file_documents(docs: Docs, files: dict[str, list[str]]) -> Iterator[tupl
 
     A StreamResource spanning several files is replaced by one per file (uids
     ``<uid>-file<n>``); a one-file resource is kept as it is.
+
+    Parameters
+    ----------
+    docs : list of (name, document)
+        The run's documents in recorded order.
+    files : dict of str to list of str
+        :func:`stream_file_uris` of the same documents; a resource missing from it
+        keeps its own URI. Each StreamDatum becomes blocks of about
+        ``FILE_BLOCK_BYTES`` (32 MiB) of frames, at least one frame each.
     """
     descriptors = {doc["uid"]: doc for name, doc in docs if name == "descriptor"}
     resources = {doc["uid"]: doc for name, doc in docs if name == "stream_resource"}

@@ -65,7 +65,25 @@ class ResultEntryError(ValueError):
 
 @dataclass
 class JournaledResult:
-    """One journaled result: what :meth:`TiledResultSink.publish` was given."""
+    """One journaled result: what :meth:`TiledResultSink.publish` was given.
+
+    Attributes
+    ----------
+    run_uid : str
+        Start uid of the run the result belongs to.
+    arrays : dict of str to ndarray
+        The result arrays (maps, volumes), as published.
+    units : dict of str to str
+        Unit of each array (e.g. ``"eV"``).
+    metadata : dict
+        The version's metadata, with its ``created`` time (used by sync to find
+        an earlier partial upload of the same result).
+    tables : dict of str to pandas.DataFrame
+        The result tables (empty when none).
+    partial_version : str or None
+        A version (``"v3"``) tiled created before failing; sync deletes it before
+        uploading this entry again. None when tiled got nothing.
+    """
 
     run_uid: str
     arrays: dict[str, np.ndarray]
@@ -76,7 +94,15 @@ class JournaledResult:
 
 
 class ResultJournal:
-    """Journaled analysis results in ``directory`` (created on first write)."""
+    """Journaled analysis results in ``directory`` (created on first write).
+
+    Parameters
+    ----------
+    directory : path
+        The journal's results folder (``<journal>/results``), made private (0700)
+        on the first :meth:`write`; a folder that cannot be written makes that
+        write raise ``DataDirectoryError``.
+    """
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)

@@ -45,7 +45,16 @@ TIMEOUT_ATTEMPTS = 3
 
 
 def retry_busy(write: Callable[[], Any]) -> Any:
-    """Run ``write``, again after a short wait when tiled answers 5xx (database locked)."""
+    """Run ``write``, again after a short wait when tiled answers 5xx (database locked).
+
+    Parameters
+    ----------
+    write : callable
+        One tiled request, without arguments (a ``lambda``); its result is
+        returned. It runs at most ``BUSY_ATTEMPTS`` (4) times, 0.2, 0.4 and 0.8 s
+        apart; a 4xx answer, any other exception and the last 5xx are raised, so
+        ``write`` must be safe to repeat.
+    """
     import httpx
 
     for attempt in range(BUSY_ATTEMPTS):
@@ -109,6 +118,21 @@ def child_container(parent, key: str, metadata: dict) -> tuple[Any, bool]:
     Creating comes first (one request for a new run's results); an existing
     container (a later version, or another process that created it at the same
     time) is then looked up.
+
+    Parameters
+    ----------
+    parent : tiled container client
+        E.g. the store's ``results`` node.
+    key : str
+        The child's key (a run uid).
+    metadata : dict
+        Metadata of a newly created child (an existing one keeps its own).
+
+    Raises
+    ------
+    Exception
+        The creation's own error when the child does not exist afterwards either
+        (e.g. ``httpx.HTTPStatusError`` 401 for a read-only key).
     """
     try:
         return retry_busy(lambda: parent.create_container(key, metadata=metadata)), True
@@ -122,7 +146,28 @@ def child_container(parent, key: str, metadata: dict) -> tuple[Any, bool]:
 def new_version(run_node, metadata: dict, *, empty: bool = False) -> tuple[Any, str]:
     """Create the next version container (the next free ``vN`` if another took this one).
 
-    ``empty``: ``run_node`` was just created, so its versions need no listing.
+    Parameters
+    ----------
+    run_node : tiled container client
+        The run's results container (``results[uid]``).
+    metadata : dict
+        The version's metadata; it must hold ``run_uid`` (``KeyError`` otherwise).
+        ``version`` and ``attrs`` are added.
+    empty : bool, optional
+        ``run_node`` was just created, so its versions need no listing (one request
+        fewer); True for a container holding versions only costs a retry.
+
+    Returns
+    -------
+    node : tiled container client
+        The new, empty version (spec ``xarray_dataset``).
+    version : str
+        Its key, ``"v1"``, ``"v2"``, ...
+
+    Raises
+    ------
+    RuntimeError
+        Five versions in a row were taken by other processes meanwhile.
     """
     from tiled.structures.core import Spec
 
@@ -159,6 +204,25 @@ def write_version_items(
 
     Raises the first failure once every write has ended (the version is then
     incomplete, which its ``contents`` metadata shows).
+
+    Parameters
+    ----------
+    node : tiled container client
+        The version (from :func:`new_version`).
+    arrays : mapping of str to ndarray
+        The data variables (maps, volumes).
+    units : mapping of str to str
+        Unit of each array (e.g. ``"eV"``, ``"um"``); a missing one is stored as "".
+    dims : mapping of str to tuple of str
+        Dimension names of each array (``("y", "x")``); one per array axis,
+        every array needs an entry (``KeyError`` otherwise).
+    coords : mapping of str to (ndarray, dict)
+        Coordinates: values and attributes, which must hold ``units``.
+    tables : mapping of str to pandas.DataFrame, optional
+        Tables of the version.
+    chunks : mapping of str to tuple of int, optional
+        Chunk shape per array kept in tiled (e.g. one slice of a volume per
+        chunk); arrays not named are stored in tiled's default chunks.
     """
     from tiled.structures.core import Spec
 

@@ -56,7 +56,31 @@ _RUN_FIELDS = (
 
 @dataclass(frozen=True)
 class RunRow:
-    """What ``ssb-beamline runs`` shows of one run."""
+    """What ``ssb-beamline runs`` shows of one run.
+
+    Attributes
+    ----------
+    uid : str
+        Start-document uid.
+    scan_id : int or None
+        ``start.scan_id`` (None if the start document has none).
+    plan : str
+        ``start.plan_name`` (e.g. ``"xanes_scan"``), "" if missing.
+    sample : str
+        ``start.sample["name"]`` (or ``start.sample`` itself), "" if missing.
+    status : str
+        ``success``, ``abort`` or ``fail`` (the stop document); ``open`` while a
+        writer appends to the run; ``syncing`` while journaled documents wait.
+    points_done : int or None
+        Events of the ``primary`` stream (else of every stream but dark, flat and
+        baseline); None before the stop document.
+    points_planned : int or None
+        ``start.num_points``, else the product of ``start.shape``; None if neither.
+    time : float
+        ``start.time``, Unix seconds (0.0 if missing).
+    results : tuple of (str, bool)
+        Each results version and whether it was stored completely, oldest first.
+    """
 
     uid: str
     scan_id: int | None

@@ -52,6 +52,13 @@ def checked_layout(data_dir: str | Path, catalog: str | None = None) -> DataLayo
 
     Nothing is created in the data directory: a refused catalog leaves no trace.
 
+    Parameters
+    ----------
+    data_dir : path
+        The data directory (``~`` expanded, made absolute).
+    catalog : str, optional
+        PostgreSQL URI of the catalog; None or "" keeps it in ``catalog.db`` there.
+
     Raises
     ------
     CatalogDatabaseError
@@ -87,6 +94,12 @@ def use_write_ahead_log(catalog: Path) -> None:
     the catalog stays in rollback-journal mode, in which every reader blocks the
     writers, and concurrent sessions see "database is locked" (HTTP 500s, measured
     by ``benchmarks/bench_load.py``). Called before the server serves.
+
+    Parameters
+    ----------
+    catalog : Path
+        The SQLite catalog file (created empty if missing); a mode other than WAL
+        (e.g. a network file system) is logged as a warning, not raised.
     """
     import sqlite3
 
@@ -112,6 +125,14 @@ def build_app(layout: DataLayout, api_key: str):
     process silently takes over the first one's key. Each app built here gets its
     own copy of the settings instead, so several servers can run in one process
     (the test suite does).
+
+    Parameters
+    ----------
+    layout : DataLayout
+        The data directory (its folders are created) and catalog.
+    api_key : str
+        The read-write key clients must send; the read-only keys come from
+        :func:`~ssb_beamline.storage.access.load_readonly_keys`.
     """
     from tiled.server.app import build_app_from_config
     from tiled.server.settings import get_settings
@@ -275,9 +296,20 @@ def serve_forever(
 ) -> None:
     """Run the persistent server in the foreground (``ssb-beamline serve``).
 
-    ``catalog`` is a PostgreSQL URI (checked, and its schema created in an empty
-    database, before anything starts); None keeps the catalog in the data directory.
-    ``announce`` is called once those checks passed, before the server starts.
+    Parameters
+    ----------
+    data_dir : path
+        The data directory; it waits while another server holds its lock.
+    host : str, optional
+        Interface to listen on (default loopback only); another address exposes
+        the server, protected by its API key only, to that network.
+    port : int, optional
+        TCP port (default 8000); a port in use stops the server with uvicorn's error.
+    catalog : str, optional
+        PostgreSQL URI (checked, and its schema created in an empty database,
+        before anything starts); None keeps the catalog in the data directory.
+    announce : callable, optional
+        Called without arguments once those checks passed, before the server starts.
     """
     os.umask(PRIVATE_UMASK)  # this process only serves the data: all it writes is private
     layout = checked_layout(data_dir, catalog).create()

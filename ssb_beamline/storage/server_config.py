@@ -43,7 +43,17 @@ CATALOG_TREE = "ssb_beamline.storage.catalog_tree:from_uri"
 
 @dataclass(frozen=True)
 class DataLayout:
-    """Where a data directory keeps each part of the store."""
+    """Where a data directory keeps each part of the store.
+
+    Attributes
+    ----------
+    root : Path
+        The data directory (give it absolute: the paths served are built on it).
+        Nothing is created until :meth:`create`.
+    catalog_uri : str or None
+        PostgreSQL URI of the catalog database; None keeps the catalog in
+        ``root/catalog.db`` (SQLite).
+    """
 
     root: Path
     #: PostgreSQL catalog database URI; None keeps the catalog in ``catalog.db``.
@@ -138,6 +148,12 @@ def load_or_create_api_key(layout: DataLayout) -> str:
     """Return the server's API key: ``$SSB_TILED_API_KEY``, else one kept in the data dir.
 
     The key file is created with mode 0600 so that only its owner can read it.
+
+    Parameters
+    ----------
+    layout : DataLayout
+        The data directory; its folders are created when a new key is written
+        (``DataDirectoryError`` if that is impossible).
     """
     if env := os.environ.get(TILED_API_KEY_ENV):
         return env
@@ -154,8 +170,14 @@ def load_or_create_api_key(layout: DataLayout) -> str:
 def server_config(layout: DataLayout, *, api_key: str | None) -> dict[str, Any]:
     """The tiled server configuration (the same schema as ``tiled serve config``).
 
-    ``api_key=None`` leaves the key out so that a YAML file can take it from the
-    environment (``tiled serve config`` reads ``TILED_SINGLE_USER_API_KEY``).
+    Parameters
+    ----------
+    layout : DataLayout
+        The data directory and catalog served.
+    api_key : str or None
+        The single-user API key; None leaves it out so that a YAML file can take
+        it from the environment (``tiled serve config`` reads
+        ``TILED_SINGLE_USER_API_KEY``; without it tiled makes a random one).
     """
     authentication: dict[str, Any] = {}
     if api_key is not None:
@@ -191,6 +213,19 @@ def write_server_config(layout: DataLayout, path: Path) -> Path:
     environment. Two differences from ``ssb-beamline serve``: a stock server has
     no read-only keys, and tiled prints its key in the start-up banner on stderr
     (keep that output private).
+
+    Parameters
+    ----------
+    layout : DataLayout
+        The data directory and catalog to serve (a PostgreSQL URI is written
+        without its password: the server reads ``PGPASSWORD`` or ``~/.pgpass``).
+    path : Path
+        The YAML file to write (overwritten if it exists).
+
+    Returns
+    -------
+    Path
+        ``path``.
     """
     import yaml
 

@@ -67,7 +67,17 @@ _MODULE = "ssb_beamline.storage.service"
 
 @dataclass(frozen=True)
 class RunningService:
-    """A background server found running for a data directory."""
+    """A background server found running for a data directory.
+
+    Attributes
+    ----------
+    pid : int
+        Its process id (checked to run this module: a reused pid is not taken).
+    port : int
+        Its loopback TCP port (``url`` is ``http://127.0.0.1:<port>/api/v1``).
+    data_dir : Path
+        The data directory it serves (absolute).
+    """
 
     pid: int
     port: int
@@ -118,7 +128,14 @@ def _healthy(port: int, timeout_s: float = 2.0) -> bool:
 
 
 def running_service(data_dir: str | Path) -> RunningService | None:
-    """The background server of ``data_dir`` if it runs and answers, else None."""
+    """The background server of ``data_dir`` if it runs and answers, else None.
+
+    Parameters
+    ----------
+    data_dir : path
+        The data directory; a missing or damaged ``.server.json``, a dead process
+        or one not answering ``/healthz`` within 2 s all give None (never raise).
+    """
     root = _root(data_dir)
     try:
         state = json.loads((root / STATE_FILE).read_text())
@@ -134,6 +151,15 @@ def ensure_service(
     data_dir: str | Path, *, idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
 ) -> RunningService:
     """The background server of ``data_dir``, started (and waited for) if not running.
+
+    Parameters
+    ----------
+    data_dir : path
+        The data directory (created, 0700, if missing).
+    idle_timeout_s : float, optional
+        A newly started server stops after this many seconds without a request
+        (default 3600 s); checked once a second, so 0 or less stops it about 1 s
+        after its last request. A server already running keeps its own timeout.
 
     Raises
     ------
@@ -176,7 +202,16 @@ def ensure_service(
 
 
 def stop_service(data_dir: str | Path, *, timeout_s: float = 15.0) -> int | None:
-    """Stop the background server of ``data_dir``; its process id, or None if none ran."""
+    """Stop the background server of ``data_dir``; its process id, or None if none ran.
+
+    Parameters
+    ----------
+    data_dir : path
+        The data directory whose server is stopped (others are left alone).
+    timeout_s : float, optional
+        Seconds to wait after SIGTERM before SIGKILL (default 15 s; a killed server
+        leaves its state file, removed here).
+    """
     found = running_service(data_dir)
     if found is None:
         return None
