@@ -30,9 +30,16 @@ from scipy import ndimage as ndi
 from skimage.graph import MCP_Geometric
 
 from .impedance import DEFAULT_BINS, FWHM_PER_SIGMA
+from .network3d_spectra import bin_spectrum_edges
 from .phases import Phase
 
-__all__ = ["NetworkModel3D", "bin_statistics", "network_model_3d", "trend_slope"]
+__all__ = [
+    "NetworkModel3D",
+    "bin_spectrum_edges",
+    "bin_statistics",
+    "network_model_3d",
+    "trend_slope",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +132,11 @@ def bin_statistics(
     })  # fmt: skip
 
 
-def trend_slope(bins: pd.DataFrame) -> float:
+def trend_slope(bins: pd.DataFrame, column: str = "edge_energy_mean") -> float:
     """Least-squares slope of the bin means against the bin centres (eV per unit impedance).
+
+    ``column`` picks the per-bin edge energy (``"edge_energy_spectrum"``: from the
+    bin's mean spectrum, see :func:`bin_spectrum_edges`).
 
     Examples
     --------
@@ -136,7 +146,9 @@ def trend_slope(bins: pd.DataFrame) -> float:
     """
     ok = bins["count"].to_numpy() > 0
     x = 0.5 * (bins["bin_lo"].to_numpy() + bins["bin_hi"].to_numpy())[ok]
-    y = bins["edge_energy_mean"].to_numpy()[ok]
+    y = bins[column].to_numpy()[ok]
+    ok = np.isfinite(y)
+    x, y = x[ok], y[ok]
     if x.size < 2:
         return float("nan")
     return float(np.polyfit(x, y, 1)[0])
@@ -250,6 +262,8 @@ def network_model_3d(
     labels: ArrayLike | None = None,
     metric: Literal["euclidean", "geodesic"] = "euclidean",
     bins=DEFAULT_BINS,
+    attenuation: ArrayLike | None = None,
+    energies: ArrayLike | None = None,
 ) -> NetworkModel3D:
     """Li+ / e- distances, combined impedance, bins and core-shell model of a 3D volume.
 
@@ -270,6 +284,11 @@ def network_model_3d(
         See the module docstring.
     bins : sequence of float
         Impedance bin edges (the paper's five bins by default).
+    attenuation, energies : array_like, (N, Z, Y, X) and (N,), optional
+        The 3D XANES stack: each bin then also gets the edge energy of its mean
+        spectrum (``edge_energy_spectrum``, :func:`bin_spectrum_edges`) and the
+        slopes are taken from it (``slopes["<model>_voxel_mean"]`` keep the
+        per-voxel ones).
 
     Raises
     ------
@@ -308,6 +327,21 @@ def network_model_3d(
         bin_statistics(cat["core_shell"], e_vox, bins=bins, name="core_shell"),
     ], ignore_index=True)  # fmt: skip
     slopes = {m: trend_slope(bins_df[bins_df["model"] == m]) for m in ("combined", "core_shell")}
+    if attenuation is not None:
+        if energies is None:
+            raise ValueError("attenuation needs its energies (eV), one per volume")
+        att = np.asarray(attenuation)
+        if att.ndim != 4 or att.shape[1:] != ph.shape:
+            raise ValueError(
+                f"attenuation has shape {att.shape}; pass the (energies, *{ph.shape}) stack "
+                "the edge energies came from"
+            )
+        bins_df["edge_energy_spectrum"] = np.concatenate([
+            bin_spectrum_edges(cat[m], cat["index"], att, energies, bins=bins)
+            for m in ("combined", "core_shell")])  # fmt: skip
+        for m in ("combined", "core_shell"):
+            slopes[f"{m}_voxel_mean"] = slopes[m]
+            slopes[m] = trend_slope(bins_df[bins_df["model"] == m], "edge_energy_spectrum")
     model = NetworkModel3D(
         ph.shape, px, cat["index"], cat["label"], cat["li"], cat["e"], cat["cs"],
         cat["combined"], cat["core_shell"], e_vox, bins_df,
