@@ -37,6 +37,9 @@ __all__ = ["Network3DLive", "Network3DOutcome", "network3d_factory", "network_re
 
 logger = logging.getLogger(__name__)
 
+#: Fewest energies for an edge fit of the bins' mean spectra (as for a voxel's).
+MIN_SPECTRUM_ENERGIES = 5
+
 
 @dataclass
 class Network3DOutcome:
@@ -71,6 +74,9 @@ def network_results(
         "metric": model.metric,
         "slopes_ev_per_unit_impedance": model.slopes,
         "n_particles": len(model.particles),
+        "bin_edge_energy": "edge of the bin's mean spectrum"
+        if "edge_energy_spectrum" in model.bins
+        else "mean of the voxels' edge energies",
     }
     tables = {"impedance_bins": model.bins, "network_particles": model.particles.reset_index()}
     return arrays, units, metadata, tables
@@ -143,6 +149,15 @@ class Network3DLive(DocumentRouter):
             self.outcome.errors.append(f"{type(exc).__name__}: {exc}")
             logger.error("run %s: 3D network model not stored: %s", self.outcome.run_uid, exc)
 
+    @staticmethod
+    def _spectra(volumes: dict) -> dict:
+        """The stack for the bins' mean-spectrum edges, if it samples the edge (>= 5 energies)."""
+        if np.size(volumes["energies"]) < MIN_SPECTRUM_ENERGIES:
+            logger.warning("only %d energies: bin edge energies are per-voxel means",
+                           np.size(volumes["energies"]))  # fmt: skip
+            return {}
+        return {"attenuation": volumes["attenuation"], "energies": volumes["energies"]}
+
     def compute_and_publish(self, volumes: dict, voxel_size_um: float) -> None:
         """Segment (or take the registered phases), model, then publish in one step."""
         missing = [k for k in ("attenuation", "energies", "edge_energy") if k not in volumes]
@@ -167,7 +182,7 @@ class Network3DLive(DocumentRouter):
         model = network_model_3d(
             phases.phases, volumes["edge_energy"], voxel_size_um=voxel_size_um,
             phase_voxel_size_um=phases.voxel_size_um, labels=labels,
-            attenuation=volumes["attenuation"], energies=volumes["energies"],
+            **self._spectra(volumes),
         )  # fmt: skip
         self.outcome.model, self.outcome.phases = model, phases
         arrays, units, metadata, tables = network_results(model, phases, self.source)
