@@ -135,8 +135,14 @@ def bin_statistics(
 def trend_slope(bins: pd.DataFrame, column: str = "edge_energy_mean") -> float:
     """Least-squares slope of the bin means against the bin centres (eV per unit impedance).
 
-    ``column`` picks the per-bin edge energy (``"edge_energy_spectrum"``: from the
-    bin's mean spectrum, see :func:`bin_spectrum_edges`).
+    Parameters
+    ----------
+    bins : pandas.DataFrame
+        One model's rows of :func:`bin_statistics` (``bin_lo``, ``bin_hi``, ``count``).
+    column : str
+        The per-bin edge energy to fit: ``"edge_energy_mean"`` (mean of the voxels'
+        edge energies) or ``"edge_energy_spectrum"`` (edge of the bin's mean
+        spectrum, :func:`bin_spectrum_edges`).  Bins where it is NaN are skipped.
 
     Examples
     --------

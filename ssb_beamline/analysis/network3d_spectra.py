@@ -41,6 +41,8 @@ def bin_spectrum_edges(
         Reconstructed attenuation per energy.
     energies : array_like, (N,)
         Their energies, eV.
+    bins : sequence of float
+        Impedance bin edges (the paper's five bins by default).
 
     Returns
     -------
