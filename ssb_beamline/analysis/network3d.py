@@ -29,10 +29,18 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage as ndi
 from skimage.graph import MCP_Geometric
 
-from .impedance import DEFAULT_BINS, FWHM_PER_SIGMA
+from .impedance import DEFAULT_BINS
+from .network3d_bins import bin_statistics, trend_slope
+from .network3d_spectra import bin_spectrum_edges
 from .phases import Phase
 
-__all__ = ["NetworkModel3D", "bin_statistics", "network_model_3d", "trend_slope"]
+__all__ = [
+    "NetworkModel3D",
+    "bin_spectrum_edges",
+    "bin_statistics",
+    "network_model_3d",
+    "trend_slope",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -96,85 +104,6 @@ class NetworkModel3D:
         out = np.full(int(np.prod(self.shape)), fill, np.float32)
         out[self.index] = getattr(self, name)
         return out.reshape(self.shape)
-
-
-def bin_statistics(
-    model: NDArray, edge_energy: NDArray, *, bins=DEFAULT_BINS, name: str = "combined"
-) -> pd.DataFrame:
-    """Edge energy per impedance bin: count, mean, std, FWHM (2.355 std) and error bar (FWHM/10).
-
-    Bins are [lo, hi) except the last, [lo, hi]; NaN entries are ignored.
-
-    Parameters
-    ----------
-    model : array_like of float
-        Impedance value of each voxel or pixel (e.g. the combined impedance,
-        dimensionless, 0-1); values outside ``[bins[0], bins[-1]]`` are dropped.
-    edge_energy : array_like of float
-        Edge energy of the same voxels, eV, same shape as ``model``.
-    bins : sequence of float, optional
-        Increasing bin edges (default: the paper's five bins of 0.2 over [0, 1]).
-        Unsorted edges give meaningless bins; an empty bin has count 0 and NaN
-        statistics.
-    name : str, optional
-        Value of the ``"model"`` column, to stack the tables of several models.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per bin: ``model, bin_lo, bin_hi, count, edge_energy_mean`` (eV),
-        ``edge_energy_std, fwhm, error_bar`` (eV).
-
-    Examples
-    --------
-    >>> c = np.linspace(0, 1, 100)
-    >>> bin_statistics(c, 8340 + 2 * c)["edge_energy_mean"].round(1).tolist()
-    [8340.2, 8340.6, 8341.0, 8341.4, 8341.8]
-    """
-    edges = np.asarray(bins, np.float64)
-    z, e = np.asarray(model, np.float64), np.asarray(edge_energy, np.float64)
-    ok = np.isfinite(z) & np.isfinite(e)
-    z, e = z[ok], e[ok]
-    k = np.clip(np.searchsorted(edges, z, side="right") - 1, 0, edges.size - 2)
-    inside = (z >= edges[0]) & (z <= edges[-1])
-    k, e = k[inside], e[inside]
-    nb = edges.size - 1
-    n = np.bincount(k, minlength=nb)
-    ref = float(np.median(e)) if e.size else 0.0  # subtract: float64 sums of ~8340 eV
-    s1 = np.bincount(k, e - ref, minlength=nb)
-    s2 = np.bincount(k, (e - ref) ** 2, minlength=nb)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = s1 / n
-        std = np.sqrt(np.maximum(s2 / n - mean**2, 0.0))
-    fwhm = FWHM_PER_SIGMA * std
-    return pd.DataFrame({
-        "model": name, "bin_lo": edges[:-1], "bin_hi": edges[1:], "count": n,
-        "edge_energy_mean": mean + ref, "edge_energy_std": std, "fwhm": fwhm,
-        "error_bar": fwhm / 10.0,
-    })  # fmt: skip
-
-
-def trend_slope(bins: pd.DataFrame) -> float:
-    """Least-squares slope of the bin means against the bin centres (eV per unit impedance).
-
-    Parameters
-    ----------
-    bins : pandas.DataFrame
-        A :func:`bin_statistics` table of one model; empty bins (count 0) are
-        skipped, and fewer than two filled bins give NaN.
-
-    Examples
-    --------
-    >>> c = np.linspace(0, 1, 100)
-    >>> round(trend_slope(bin_statistics(c, 8340 + 2 * c)), 2)
-    2.02
-    """
-    ok = bins["count"].to_numpy() > 0
-    x = 0.5 * (bins["bin_lo"].to_numpy() + bins["bin_hi"].to_numpy())[ok]
-    y = bins["edge_energy_mean"].to_numpy()[ok]
-    if x.size < 2:
-        return float("nan")
-    return float(np.polyfit(x, y, 1)[0])
 
 
 def _pad_box(sl: tuple[slice, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
@@ -285,6 +214,8 @@ def network_model_3d(
     labels: ArrayLike | None = None,
     metric: Literal["euclidean", "geodesic"] = "euclidean",
     bins=DEFAULT_BINS,
+    attenuation: ArrayLike | None = None,
+    energies: ArrayLike | None = None,
 ) -> NetworkModel3D:
     """Li+ / e- distances, combined impedance, bins and core-shell model of a 3D volume.
 
@@ -305,6 +236,11 @@ def network_model_3d(
         See the module docstring.
     bins : sequence of float
         Impedance bin edges (the paper's five bins by default).
+    attenuation, energies : array_like, (N, Z, Y, X) and (N,), optional
+        The 3D XANES stack: each bin then also gets the edge energy of its mean
+        spectrum (``edge_energy_spectrum``, :func:`bin_spectrum_edges`) and the
+        slopes are taken from it (``slopes["<model>_voxel_mean"]`` keep the
+        per-voxel ones).
 
     Raises
     ------
@@ -343,6 +279,21 @@ def network_model_3d(
         bin_statistics(cat["core_shell"], e_vox, bins=bins, name="core_shell"),
     ], ignore_index=True)  # fmt: skip
     slopes = {m: trend_slope(bins_df[bins_df["model"] == m]) for m in ("combined", "core_shell")}
+    if attenuation is not None:
+        if energies is None:
+            raise ValueError("attenuation needs its energies (eV), one per volume")
+        att = np.asarray(attenuation)
+        if att.ndim != 4 or att.shape[1:] != ph.shape:
+            raise ValueError(
+                f"attenuation has shape {att.shape}; pass the (energies, *{ph.shape}) stack "
+                "the edge energies came from"
+            )
+        bins_df["edge_energy_spectrum"] = np.concatenate([
+            bin_spectrum_edges(cat[m], cat["index"], att, energies, bins=bins)
+            for m in ("combined", "core_shell")])  # fmt: skip
+        for m in ("combined", "core_shell"):
+            slopes[f"{m}_voxel_mean"] = slopes[m]
+            slopes[m] = trend_slope(bins_df[bins_df["model"] == m], "edge_energy_spectrum")
     model = NetworkModel3D(
         ph.shape, px, cat["index"], cat["label"], cat["li"], cat["e"], cat["cs"],
         cat["combined"], cat["core_shell"], e_vox, bins_df,

@@ -1,0 +1,60 @@
+"""Per-bin edge energies from the bins' mean spectra (the network model's trend)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ssb_beamline.analysis.network3d import bin_statistics, network_model_3d, trend_slope
+from ssb_beamline.analysis.network3d_spectra import bin_spectrum_edges
+from ssb_beamline.analysis.phases import Phase
+from ssb_beamline.analysis.pipeline import analyse_xanes_stack
+from ssb_beamline.reference_data import ni_k_edge_references
+
+ENERGIES = np.array([8300.0, 8320.0, 8331.0, 8334.0, 8337.0, 8340.0, 8343.0, 8346.0, 8349.0,
+                     8390.0, 8440.0])  # fmt: skip
+CENTRES = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
+
+
+def _stack(z: np.ndarray, noise: float, seed: int = 0) -> np.ndarray:
+    """(N, n) spectra: the LiNiO2 reference shifted by 2 eV per unit impedance, plus noise."""
+    ref = ni_k_edge_references()[1]
+    mu = np.stack([0.02 + 0.05 * np.interp(ENERGIES - 2.0 * s, ref.energy_ev, ref.mu_norm)
+                   for s in z], axis=1)  # fmt: skip
+    return (mu + np.random.default_rng(seed).normal(0, noise, mu.shape)).astype(np.float32)
+
+
+def test_mean_spectra_recover_the_trend_the_voxel_mean_loses():
+    z = np.tile(CENTRES, 300)
+    mu = _stack(z, noise=0.02)
+    index = np.arange(z.size)
+    att = mu.reshape(len(ENERGIES), 1, 1, z.size)
+    per_bin = bin_spectrum_edges(z, index, att, ENERGIES)
+    slope_spec = float(np.polyfit(CENTRES, per_bin, 1)[0])
+    voxel = analyse_xanes_stack(mu[:, :, None], ENERGIES, mask=np.ones((z.size, 1), bool),
+                                derivative_e0=False).edge_energy.ravel()  # fmt: skip
+    slope_vox = trend_slope(bin_statistics(z, voxel))
+    clean = bin_spectrum_edges(z, index, _stack(z, 0.0).reshape(att.shape), ENERGIES)
+    slope_clean = float(np.polyfit(CENTRES, clean, 1)[0])
+    print(f"\nslopes eV/unit: clean {slope_clean:.3f}, mean spectra {slope_spec:.3f}, "
+          f"voxel mean {slope_vox:.3f}")  # fmt: skip
+    assert slope_clean == pytest.approx(2.0, rel=0.15)
+    assert abs(slope_spec - slope_clean) < 0.15 * slope_clean
+    assert abs(slope_spec - slope_clean) < abs(slope_vox - slope_clean)
+
+
+def test_network_model_takes_its_slopes_from_the_bin_spectra():
+    ph = np.full((3, 4, 12), Phase.NMC, np.uint8)  # both contacts on one side: combined ~ x
+    ph[:, :2, 0], ph[:, 2:, 0] = Phase.SSE, Phase.CARBON
+    att = np.zeros((len(ENERGIES), *ph.shape), np.float32)
+    edge = np.full(ph.shape, 8343.0, np.float32)
+    model0 = network_model_3d(ph, edge, voxel_size_um=0.1)
+    combined = model0.volume("combined")
+    nmc = ph == Phase.NMC
+    att[:, nmc] = _stack(combined[nmc], 0.0)
+    model = network_model_3d(ph, edge, voxel_size_um=0.1, attenuation=att, energies=ENERGIES)
+    assert model.slopes["combined_voxel_mean"] == pytest.approx(0.0, abs=1e-6)
+    assert model.slopes["combined"] > 1.0  # the spectra shift, the given edge map does not
+    assert np.isfinite(model.bins["edge_energy_spectrum"]).sum() >= 4
+    with pytest.raises(ValueError, match=r"pass the .* stack the edge energies came from"):
+        network_model_3d(ph, edge, voxel_size_um=0.1, attenuation=att[:, :2], energies=ENERGIES)
