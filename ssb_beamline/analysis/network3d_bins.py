@@ -1,8 +1,8 @@
 """Edge energy per impedance bin of the 3D network model, and the trend across bins.
 
-Split from :mod:`.network3d` (one concept per module): the per-voxel model is there,
-the binning of its edge energies (count, mean, FWHM and the paper's FWHM/10 error
-bar) and the straight-line trend through the bins are here.
+Split from :mod:`ssb_beamline.analysis.network3d` (one concept per module): the
+per-voxel model is there, the binning of its edge energies (count, mean, FWHM and
+the paper's FWHM/10 error bar) and the straight-line trend through the bins are here.
 """
 
 from __future__ import annotations
