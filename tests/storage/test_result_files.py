@@ -142,3 +142,20 @@ def test_an_unknown_schema_or_layout_is_left_to_the_server(tiled_server, tmp_pat
                                                                   "itemsize": 4}})  # fmt: skip
     with pytest.raises(ResultFilesError, match="No such file"):
         open_zarr(tmp_path / "missing", structure)
+
+
+def test_show_reads_over_http_when_the_files_are_not_as_expected(stored, tiled_server, tmp_path,
+                                                                 monkeypatch):  # fmt: skip
+    from ssb_beamline.cli import main
+    from ssb_beamline.cli import stored as commands
+    from ssb_beamline.storage import result_files
+
+    def unexpected(directory, structure):
+        raise ResultFilesError(f"{directory}: codecs ['bytes', 'gzip']")
+
+    asked = []
+    monkeypatch.setattr(result_files, "open_zarr", unexpected)
+    monkeypatch.setattr(commands, "_figures_over_http", lambda args, draw: asked.append(args) or [])
+    argv = ["show", stored[:8], "--data-dir", str(tiled_server.layout.root), "--out", str(tmp_path)]
+    assert main(argv) == 0
+    assert [args.uid for args in asked] == [stored[:8]] and not any(tmp_path.iterdir())
