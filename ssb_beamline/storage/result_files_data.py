@@ -12,7 +12,7 @@ the catalog's shape) and with dask's Parquet reader.
 The ``zarr`` package is not used to read: its import (asyncio machinery, every
 codec) costs more than reading a version's arrays. Only the layout tiled writes
 is read here (a regular chunk grid, the ``bytes`` codec, little endian,
-optionally ``zstd`` through ``numcodecs``, zarr's own codec); anything else
+optionally ``zstd``, decoded by libzstd through pyarrow); anything else
 raises :class:`ResultFilesError` so that the caller reads over HTTP.
 
 Examples
@@ -155,7 +155,10 @@ def _chunk(array: ZarrArray, index: tuple[int, ...], decode) -> np.ndarray | Non
     except FileNotFoundError:
         return None
     if decode is not None:
-        body = decode(body)
+        try:
+            body = decode(body)
+        except Exception as exc:  # any decoding failure: read over HTTP
+            raise ResultFilesError(f"{array.directory / name}: {exc!r}") from exc
     count = math.prod(array.chunks)
     if len(body) != count * array.dtype.itemsize:
         raise ResultFilesError(f"{array.directory / name}: {len(body)} bytes, not {count} values")
@@ -179,10 +182,11 @@ def read_zarr(array: ZarrArray) -> np.ndarray:
     if out.size == 0:
         return out
     decode = None
-    if array.zstd:
-        from numcodecs.zstd import Zstd  # zarr's zstd codec
+    if array.zstd:  # libzstd through pyarrow (imported by the tables anyway): numcodecs,
+        import pyarrow  # zarr's codec package, takes 0.1-0.7 s to import
 
-        decode = Zstd().decode
+        codec, size = pyarrow.Codec("zstd"), math.prod(array.chunks) * array.dtype.itemsize
+        decode = lambda body: codec.decompress(body, decompressed_size=size)  # noqa: E731
     counts = [math.ceil(n / c) for n, c in zip(array.shape, array.chunks, strict=True)]
     try:
         for index in product(*(range(n) for n in counts)):
@@ -194,7 +198,7 @@ def read_zarr(array: ZarrArray) -> np.ndarray:
                 for i, c, n in zip(index, array.chunks, array.shape, strict=True)
             )
             out[region] = chunk[tuple(slice(0, r.stop - r.start) for r in region)]
-    except (OSError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError, ImportError) as exc:
         if isinstance(exc, ResultFilesError):
             raise
         raise ResultFilesError(f"{array.directory}: {exc!r}") from exc
