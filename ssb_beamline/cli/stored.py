@@ -70,15 +70,55 @@ def _refused(exc: ConnectionError, what: str) -> ConnectionError:
 def _write_stored_figures(args: argparse.Namespace, draw) -> int:
     """Figures of a stored run's results: ``draw(folder, result, title)`` returns the files.
 
-    The results are read over tiled's HTTP API without the tiled client
-    (:mod:`ssb_beamline.storage.result_reader`; results holding more than arrays and
-    tables through the client), while the server runs: tables are read when drawn.
+    On the embedded default the results are read from the data directory's
+    catalog and files without a server (:mod:`ssb_beamline.storage.result_files`);
+    otherwise, or if they are not as that reader expects, over tiled's HTTP API
+    without the tiled client (:mod:`ssb_beamline.storage.result_reader`; results
+    holding more than arrays and tables through the client), while the server
+    runs. Arrays and tables are read when drawn.
     """
     from ssb_beamline.profiles.demo_checks import check_output_folder
+
+    check_output_folder(args.out)  # before connecting: a file there fails at the end
+    files = _figures_from_files(args, draw)
+    if files is None:
+        files = _figures_over_http(args, draw)
+    for path in files:
+        console.print(f"wrote {path}")
+    return 0
+
+
+def _figures_from_files(args: argparse.Namespace, draw):
+    """The figures drawn from the data directory's catalog and files; None: ask a server."""
+    import logging
+    import os
+
+    from ssb_beamline.storage.result_files import ResultFilesError, open_result_files
+    from ssb_beamline.storage.server_config import TILED_URI_ENV, default_data_dir
+
+    if args.tiled or os.environ.get(TILED_URI_ENV) or os.environ.get("SSB_CATALOG_URI"):
+        return None  # a named server, or a PostgreSQL catalog: ask the server
+    root = Path(args.data_dir or default_data_dir()).expanduser().resolve()
+    catalog = open_result_files(root)
+    if catalog is None:
+        return None
+    try:
+        try:
+            uid = catalog.resolve_uid(args.uid)
+            result = catalog.read_results(uid, args.version)
+        finally:
+            catalog.close()  # the arrays and tables are read from their files
+        return draw(args.out / uid[:8], result, f"run {uid[:8]} ({result.version})")
+    except ResultFilesError as exc:
+        logging.getLogger(__name__).info("%s: reading over HTTP instead", exc)
+        return None
+
+
+def _figures_over_http(args: argparse.Namespace, draw):
+    """The figures drawn from results read over tiled's HTTP API (the server runs)."""
     from ssb_beamline.storage.result_reader import read_results_http, resolve_uid_http
     from ssb_beamline.storage.tiled_http import TiledHttp, TiledHttpError
 
-    check_output_folder(args.out)  # before connecting: a file there fails at the end
     with server_for_reading(args) as (url, api_key, _, _):
         api = TiledHttp(url, api_key)
         try:
@@ -90,12 +130,9 @@ def _write_stored_figures(args: argparse.Namespace, draw) -> int:
 
                 with open_store(url, api_key=api_key, data_dir=args.data_dir) as store:
                     result = read_results(store.results, uid, args.version)
-            files = draw(args.out / uid[:8], result, f"run {uid[:8]} ({result.version})")
+            return draw(args.out / uid[:8], result, f"run {uid[:8]} ({result.version})")
         except TiledHttpError as exc:
             raise _refused(exc, f"Reading run {args.uid!r}") from exc
-    for path in files:
-        console.print(f"wrote {path}")
-    return 0
 
 
 def _drawer(args: argparse.Namespace, figures):

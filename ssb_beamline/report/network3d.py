@@ -13,18 +13,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.patches import Patch
 
 from .pages import FigureSink
+
+if TYPE_CHECKING:  # annotations only: pandas costs `show` ~0.5-1.6 s to import
+    import pandas as pd
 
 __all__ = [
     "PHASE_COLOURS",

@@ -13,9 +13,9 @@ Results holding anything else than arrays and tables raise
 
 Examples
 --------
->>> _numpy_dtype({"endianness": "little", "kind": "f", "itemsize": 4}).str
+>>> numpy_dtype({"endianness": "little", "kind": "f", "itemsize": 4}).str
 '<f4'
->>> _numpy_dtype({"endianness": "not_applicable", "kind": "b", "itemsize": 1}).str
+>>> numpy_dtype({"endianness": "not_applicable", "kind": "b", "itemsize": 1}).str
 '|b1'
 """
 
@@ -42,8 +42,14 @@ _ARROW = "application/vnd.apache.arrow.file"
 _ENDIAN = {"little": "<", "big": ">", "not_applicable": "|"}
 
 
-def _numpy_dtype(data_type: dict[str, Any]) -> np.dtype:
-    """The numpy dtype of tiled's ``BuiltinDtype`` JSON (as ``to_numpy_str``)."""
+def numpy_dtype(data_type: dict[str, Any]) -> np.dtype:
+    """The numpy dtype of tiled's ``BuiltinDtype`` JSON (as ``to_numpy_str``).
+
+    Parameters
+    ----------
+    data_type : dict
+        An array structure's ``data_type`` (``endianness``, ``kind``, ``itemsize``).
+    """
     kind, itemsize = data_type["kind"], int(data_type["itemsize"])
     size = itemsize // 4 if kind == "U" else itemsize
     return np.dtype(
@@ -99,7 +105,7 @@ def _versions(api: TiledHttp, run_uid: str) -> list[str]:
 
 def _read_array(api: TiledHttp, path: str, structure: dict[str, Any]) -> np.ndarray:
     """The whole array, in slices along the first axis when it is large (writable)."""
-    dtype = _numpy_dtype(structure["data_type"])
+    dtype = numpy_dtype(structure["data_type"])
     shape = tuple(int(n) for n in structure["shape"])
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes == 0:
@@ -118,7 +124,6 @@ def _read_array(api: TiledHttp, path: str, structure: dict[str, Any]) -> np.ndar
 
 
 def _read_table(api: TiledHttp, path: str, structure: dict[str, Any]):
-    import pandas as pd
     import pyarrow
 
     parts = [
@@ -127,13 +132,28 @@ def _read_table(api: TiledHttp, path: str, structure: dict[str, Any]):
         ).read_pandas()
         for i in range(int(structure.get("npartitions") or 1))
     ]
+    return as_client_table(parts)
+
+
+def as_client_table(parts: list):
+    """The table of these partitions as the tiled client returns it.
+
+    Parameters
+    ----------
+    parts : list of pandas.DataFrame
+        The partitions, in order.
+
+    As the client's dask read: the partitions concatenated, text columns as
+    pyarrow strings.
+    """
+    import pandas as pd
+
     table = parts[0] if len(parts) == 1 else pd.concat(parts)
-    # as the client's dask read: text columns as pyarrow strings
     text = [c for c, t in table.dtypes.items() if t.kind == "O" or isinstance(t, pd.StringDtype)]
     return table.astype(dict.fromkeys(text, "string[pyarrow]")) if text else table
 
 
-class _Lazy(Mapping):
+class LazyMapping(Mapping):
     """A read-only mapping whose values are read (once) when first looked up.
 
     ``show`` of a XANES run draws 5 of a version's ~20 arrays and no table: it
@@ -205,6 +225,6 @@ def read_results_http(api: TiledHttp, run_uid: str, version: str | None = None) 
     with ThreadPoolExecutor(max_workers=_PARALLEL) as pool:  # the axes: small, all at once
         read = pool.map(lambda k: _read_array(api, f"{path}/{k}", coords[k]), coords)
         coords = dict(zip(coords, read, strict=True))
-    lazy_arrays = _Lazy(lambda k: _read_array(api, f"{path}/{k}", arrays[k]), list(arrays))
-    lazy_tables = _Lazy(lambda k: _read_table(api, f"{path}/{k}", tables[k]), list(tables))
+    lazy_arrays = LazyMapping(lambda k: _read_array(api, f"{path}/{k}", arrays[k]), list(arrays))
+    lazy_tables = LazyMapping(lambda k: _read_table(api, f"{path}/{k}", tables[k]), list(tables))
     return StoredResult(run_uid, version, metadata, lazy_arrays, lazy_tables, coords)

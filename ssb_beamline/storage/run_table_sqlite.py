@@ -31,7 +31,7 @@ import logging
 import sqlite3
 from pathlib import Path
 
-__all__ = ["KNOWN_SCHEMAS", "catalog_listing"]
+__all__ = ["KNOWN_SCHEMAS", "catalog_listing", "connect_catalog"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,37 @@ def _versions(db: sqlite3.Connection, uids: list[str]) -> dict[str, tuple[tuple[
     return {u: tuple(sorted(v, key=lambda vc: int(vc[0][1:]))) for u, v in found.items()}
 
 
+def connect_catalog(catalog: str | Path) -> sqlite3.Connection | None:
+    """A read-only connection to tiled's SQLite catalog, if its schema is one read here.
+
+    Parameters
+    ----------
+    catalog : path
+        tiled's SQLite catalog, ``<data dir>/catalog.db``.
+
+    None when the catalog is missing, cannot be opened, or its schema revision is
+    not in :data:`KNOWN_SCHEMAS` (the caller then asks a server).
+    """
+    path = Path(catalog)
+    if not path.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error:
+        return None
+    try:
+        (schema,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    except (sqlite3.Error, TypeError, ValueError) as exc:
+        logger.info("reading %s directly failed (%s): asking the server", path, exc)
+        db.close()
+        return None
+    if schema not in KNOWN_SCHEMAS:
+        logger.info("catalog schema %s is not one the direct reader knows", schema)
+        db.close()
+        return None
+    return db
+
+
 def catalog_listing(
     catalog: str | Path, *, limit: int
 ) -> tuple[dict[str, dict], dict[str, tuple[tuple[str, bool], ...]], int] | None:
@@ -96,17 +127,10 @@ def catalog_listing(
     None when the catalog is missing, of an unknown schema, or cannot be read.
     """
     path = Path(catalog)
-    if not path.is_file():
+    db = connect_catalog(path)
+    if db is None:
         return None
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
-    except sqlite3.Error:
-        return None
-    try:
-        (schema,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
-        if schema not in KNOWN_SCHEMAS:
-            logger.info("catalog schema %s is not one the direct reader knows", schema)
-            return None
         raw = _container(db, "raw")
         if raw is None:
             return {}, {}, 0

@@ -13,7 +13,7 @@ from ssb_beamline.cli import build_parser, main
 pytestmark = pytest.mark.slow
 
 
-def test_demo_runs_lists_and_shows(tmp_path, capsys):
+def test_demo_runs_lists_and_shows(tmp_path, capsys, monkeypatch):
     data = tmp_path / "data"
     assert (
         main(
@@ -43,6 +43,12 @@ def test_demo_runs_lists_and_shows(tmp_path, capsys):
     assert (row["plan"], row["status"], row["points_done"]) == ("xanes_scan", "success", 21)
     assert row["results"] == [{"version": "v1", "complete": True}]
     uid_prefix = row["uid"][:8]
+    from ssb_beamline.cli import stored
+
+    def no_server(args):  # show and report read the catalog and files themselves
+        raise AssertionError("show/report asked for a tiled server on the embedded default")
+
+    monkeypatch.setattr(stored, "server_for_reading", no_server)
     assert (
         main(
             [
