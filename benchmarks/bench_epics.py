@@ -7,7 +7,12 @@
    ratio (goal <= 1.15).
 2. Per-frame cost of one ``trigger_and_read`` of the camera (exposure, file write,
    StreamDatum) in each mode, and the difference: the CA / IOC-file overhead per frame.
-3. The same over CA with the stock ophyd-async waits (``--stock``, the "before"):
+3. Per event and per move over CA: one primary event (camera, I0, energy, zone-plate
+   z, detector z) read serially (stock ``bps.trigger_and_read``) and with the plain
+   readables read concurrently (`StreamStager`, as the plans do); one 1 eV energy
+   step with the stock ``Motor.set`` (readback get, then the limit check) and with
+   `BeamlineAxis.set` (the limit check's readback is the start position).
+4. The same over CA with the stock ophyd-async waits (``--stock``, the "before"):
    every trigger opens and closes its own CA subscriptions (``Acquire``,
    ``NumCaptured``, ``DetectorState``) instead of using the detector's monitors
    (`TXMAreaDetector.keep_monitors`), and the per-frame phases of both.
@@ -117,6 +122,44 @@ def _phases(session, frames: int) -> dict[str, float]:
             "read + documents": 1e3 * (total - arm - frame)}  # fmt: skip
 
 
+def _event_and_move(session, frames: int) -> dict[str, float]:
+    """Median ms of one primary event (serial vs concurrent reads) and one energy step."""
+    from ophyd_async.epics.motor import Motor
+
+    from ssb_beamline.plans.stubs import StreamStager
+
+    txm, stager = session.txm, StreamStager(session.txm.detector)
+    readables = [txm.detector, txm.i0, txm.energy, txm.zp_z, txm.det_z]
+    times: dict[str, list[float]] = {k: [] for k in ("serial", "concurrent", "stock", "ours")}
+
+    def timed(key, plan):
+        t0 = time.perf_counter()
+        yield from plan
+        times[key].append(time.perf_counter() - t0)
+
+    def plan():
+        yield from bps.open_run()
+        yield from bps.stage(txm.detector, wait=True)
+        stager.stream = "primary"  # staged above; the stager must not restage
+        start = yield from bps.rd(txm.energy)
+        for i in range(frames):
+            yield from timed("serial", bps.trigger_and_read(readables, name="primary"))
+            yield from timed("concurrent", stager.read(readables, "primary"))
+            target = start + (1.0 if i % 2 == 0 else 0.0)
+            stock = lambda t=target: Motor.set(txm.energy, t).task  # noqa: E731 the stock set
+            yield from timed("stock", bps.wait_for([stock]))
+            yield from timed("ours", bps.mv(txm.energy, start + (0.0 if i % 2 == 0 else 1.0)))
+        yield from bps.unstage(txm.detector, wait=True)
+        yield from bps.close_run()
+
+    session.RE(plan())
+    med = {k: 1e3 * statistics.median(v[1:]) for k, v in times.items()}
+    return {"event, serial reads (bps.trigger_and_read)": med["serial"],
+            "event, concurrent reads (StreamStager)": med["concurrent"],
+            "1 eV energy step, stock Motor.set": med["stock"],
+            "1 eV energy step, BeamlineAxis.set": med["ours"]}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512, help="phantom size, px")
@@ -176,6 +219,7 @@ def _run_ca(mode: str, data_dir: str, args, results: dict, phases: dict) -> None
                 results[mode] = {"acq": acq, "stored": stored,
                                  "frame": _per_frame(session, args.frames)}  # fmt: skip
             phases[mode] = _phases(session, args.frames)
+            phases[mode].update(_event_and_move(session, args.frames))
 
 
 def _print_ratio(results: dict[str, dict[str, float]], size: int) -> None:
