@@ -85,7 +85,7 @@ def test_plain_readables_are_read_concurrently_with_the_stock_documents(runs):
     assert [e["data"]["energy"] for e in events] == [8334.0, 8335.0]  # read afresh each event
 
 
-def test_a_failing_read_fails_the_event_and_the_next_event_reads_afresh():
+def test_a_failing_read_fails_the_event_and_drops_the_batch():
     class Broken(_Meeting):
         async def read(self) -> dict:
             raise OSError("CA get timed out: SIM:broken")
@@ -101,3 +101,19 @@ def test_a_failing_read_fails_the_event_and_the_next_event_reads_afresh():
     with pytest.raises(OSError, match="SIM:broken"):
         RE(plan())
     assert reads._batch is None and reads._batch_devices == []
+
+
+def test_wrapped_and_plain_reads_of_the_same_devices_share_one_stream():
+    i0, energy = _Meeting("i0", 10.0), _Meeting("energy", 8333.0)
+    i0.started, energy.started = asyncio.Event(), asyncio.Event()
+    reads, RE, names = ConcurrentReads(), RunEngine({}), []
+    RE.subscribe(lambda name, doc: names.append(name))
+
+    def plan():
+        yield from bps.open_run()
+        yield from reads.trigger_and_read([det, i0, energy], "primary")
+        yield from bps.trigger_and_read([det, i0, energy], name="primary")
+        yield from bps.close_run()
+
+    RE(plan())
+    assert names.count("descriptor") == 1 and names.count("event") == 2

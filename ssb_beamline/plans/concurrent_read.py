@@ -39,6 +39,14 @@ class _ReadProxy:
     def __getattr__(self, name: str) -> Any:  # name, parent, hints, configuration...
         return getattr(self._device, name)
 
+    # equal to its device: the RunEngine's per-stream bookkeeping (describe cache, the
+    # set of objects a stream reads) sees one object whether or not it is wrapped
+    def __eq__(self, other: object) -> bool:
+        return self._device == (other._device if isinstance(other, _ReadProxy) else other)
+
+    def __hash__(self) -> int:
+        return hash(self._device)
+
     def describe(self) -> Any:
         return self._device.describe()
 
