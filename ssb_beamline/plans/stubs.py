@@ -13,8 +13,6 @@ import bluesky.plan_stubs as bps
 from bluesky.protocols import Readable
 from bluesky.utils import Msg
 
-from .concurrent_read import ConcurrentReads
-
 __all__ = [
     "StreamStager",
     "check_energy_focus",
@@ -194,7 +192,6 @@ class StreamStager:
     def __init__(self, detector: Any) -> None:
         self.detector = detector
         self.stream: str | None = None
-        self._reads = ConcurrentReads()  # the plain readables of an event read at once
 
     def read(self, readables: Sequence[Readable], stream: str) -> PlanGen:
         """Trigger and read ``readables`` (the detector among them) into ``stream``."""
@@ -203,7 +200,7 @@ class StreamStager:
             # ophyd-async devices stage asynchronously: wait, or the trigger races it
             yield from bps.stage(self.detector, group="ssb-stage", wait=True)
             self.stream = stream
-        return (yield from self._reads.trigger_and_read(list(readables), stream))
+        return (yield from bps.trigger_and_read(list(readables), name=stream))
 
     def close(self) -> PlanGen:
         """Unstage the detector if it is staged."""
