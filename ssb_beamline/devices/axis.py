@@ -14,12 +14,9 @@ a round trip through both processes: on a loaded machine a 3 eV energy step spen
 longer in those gets than in moving. Here the limit check fetches limits, readback,
 velocity and acceleration in one round (`NamedTimeoutMoveLogic.check_move`), the
 timeout of the same move reuses them, and the units and precision (``EGU``/``PREC``,
-fixed for a connected record) are read once. `BeamlineAxis.set` is the stock
-``StandardMovable.set`` (same timeouts, watchers, stop and failure handling) except
-that its first round, the readback get for the move's start position, is the readback
-the limit check has just fetched: one round before the put instead of four. Every
-value is still read fresh for each move: nothing is served from a monitor that could
-lag behind a put (e.g. a new ``HLM`` or ``VELO``).
+fixed for a connected record) are read once: two rounds instead of four. Every value
+is still read fresh for each move: nothing is served from a monitor that could lag
+behind a put (e.g. a new ``HLM`` or ``VELO``).
 """
 
 from __future__ import annotations
@@ -29,19 +26,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from ophyd_async.core import (
-    CALCULATE_TIMEOUT,
-    DEFAULT_TIMEOUT,
-    AsyncStatus,
-    CalculatableTimeout,
-    TimeoutCalculator,
-    WatchableAsyncStatus,
-    WatcherUpdate,
-    observe_value,
-)
-
-# not exported by ophyd_async.core; the stock set() uses them (pinned 0.21.3)
-from ophyd_async.core._movable import MoveTimeout, StopState
+from ophyd_async.core import DEFAULT_TIMEOUT, TimeoutCalculator
 from ophyd_async.epics.motor import Motor, MotorFlyableMovableLogic, MotorLimitsError
 
 __all__ = ["AxisTimeoutError", "BeamlineAxis", "NamedTimeoutMoveLogic"]
@@ -91,7 +76,7 @@ class NamedTimeoutMoveLogic(MotorFlyableMovableLogic):
     _units_precision: tuple[str | None, int | None] | None = field(
         default=None, init=False, repr=False
     )
-    #: (task, target, velocity, acceleration time, readback) read by the last `check_move`.
+    #: (task, target, velocity, acceleration time) read by the last `check_move`.
     _prefetched: tuple | None = field(default=None, init=False, repr=False)
 
     async def get_units_precision(self) -> tuple[str | None, int | None]:
@@ -114,7 +99,7 @@ class NamedTimeoutMoveLogic(MotorFlyableMovableLogic):
             self.readback.get_value(), self.velocity.get_value(),
             self.acceleration_time.get_value(),
         )  # fmt: skip
-        self._prefetched = (asyncio.current_task(), new_position, velocity, acceleration, old)
+        self._prefetched = (asyncio.current_task(), new_position, velocity, acceleration)
         if dial_low == 0 and dial_high == 0:
             return
         if not high >= old >= low or not high >= new_position >= low:
@@ -130,7 +115,7 @@ class NamedTimeoutMoveLogic(MotorFlyableMovableLogic):
         """Expected move time (travel / VELO + 2 ACCL) plus ``margin_s``."""
         prefetched, self._prefetched = self._prefetched, None
         if prefetched is not None and prefetched[:2] == (asyncio.current_task(), new_position):
-            velocity, acceleration = prefetched[2:4]
+            velocity, acceleration = prefetched[2:]
         else:  # not right after this move's check (e.g. a fly scan's kickoff): read them
             velocity, acceleration = await asyncio.gather(
                 self.velocity.get_value(), self.acceleration_time.get_value()
@@ -138,16 +123,6 @@ class NamedTimeoutMoveLogic(MotorFlyableMovableLogic):
         if velocity == 0:
             raise ValueError(f"Motor {self.readback.name} has zero velocity.")
         return abs((new_position - old_position) / velocity) + 2 * acceleration + self.margin_s
-
-    async def start_position(self, new_position: float) -> float:
-        """The readback `check_move` just read for this move (same task, same target).
-
-        Read afresh if this task's last call was not ``check_move(new_position)``.
-        """
-        prefetched = self._prefetched
-        if prefetched is not None and prefetched[:2] == (asyncio.current_task(), new_position):
-            return prefetched[4]
-        return await self.readback.get_value()
 
     async def move(self, new_position: float, timeout: TimeoutCalculator) -> None:
         """Put VAL with completion; raise `AxisTimeoutError` if DMOV does not return."""
@@ -212,43 +187,3 @@ class BeamlineAxis(Motor):
             max_velocity=self.max_velocity,
             motor_egu=self.motor_egu,
         )
-
-    @WatchableAsyncStatus.wrap
-    async def set(self, new_position: float, timeout: CalculatableTimeout = CALCULATE_TIMEOUT):
-        """Move to ``new_position``: the stock ``StandardMovable.set``, one round fewer.
-
-        The stock set reads the readback (and units) first, then checks the limits,
-        which reads the readback again. Here the limit check (its gets in one round,
-        with the units on the first move only) gives the start position, so the put
-        follows one round of gets. Timeouts (calculated or given), watcher updates,
-        `stop` (success or failure) and the errors are the stock ones.
-        """
-        logic = self._logic
-        self._stop_state = StopState.NONE
-        # awaited in this task (not gathered): the check's reads are keyed by the task
-        await logic.check_move(new_position)
-        old_position = await logic.start_position(new_position)
-        units, precision = await logic.get_units_precision()  # read on the first move only
-        if timeout == CALCULATE_TIMEOUT:
-            move_timeout = await logic.calculate_timeout(old_position, new_position)
-        else:
-            move_timeout = timeout
-        try:
-            async with AsyncStatus(
-                logic.move(new_position=new_position, timeout=MoveTimeout(move_timeout))
-            ) as self._move_status:
-                async for current_position in observe_value(
-                    logic.readback, done_status=self._move_status
-                ):
-                    yield WatcherUpdate(
-                        current=current_position, initial=old_position, target=new_position,
-                        name=self.name, unit=units, precision=precision,
-                    )  # fmt: skip
-        except asyncio.CancelledError:  # a stop() cancelled the move: its result below
-            if self._stop_state == StopState.NONE:
-                raise
-        finally:
-            self._move_status = None
-        stop_state, self._stop_state = self._stop_state, StopState.NONE
-        if stop_state == StopState.USER_FAILURE:
-            raise RuntimeError(f"Device {self.name} was stopped.")

@@ -66,33 +66,6 @@ def test_timeout_reuses_the_check_only_in_the_same_move():
     asyncio.run(run())
 
 
-def test_set_reads_the_start_position_once_and_keeps_the_stock_semantics():
-    async def run() -> None:
-        axis = await _axis(velocity=100.0)
-        gets, stock_get = [], axis.user_readback.get_value
-
-        async def counted_get(*args, **kwargs):
-            gets.append(1)
-            return await stock_get(*args, **kwargs)
-
-        axis.user_readback.get_value = counted_get
-        updates = []
-        status = axis.set(8500.0)
-        status.watch(lambda *args, **kwargs: updates.append(kwargs))
-        await status
-        assert len(gets) == 1  # the limit check's get is the move's start position
-        assert await axis.user_readback.get_value() == 8500.0  # the mock moved
-        assert updates and updates[0]["initial"] == 8300.0 and updates[-1]["target"] == 8500.0
-        assert updates[0]["name"] == "energy"
-        with pytest.raises(MotorLimitsError):  # refused before any put
-            await axis.set(9100.0)
-        assert await axis.user_setpoint.get_value() == 8500.0
-        await axis.set(8600.0, timeout=5.0)  # a given timeout: no timeout reads needed
-        assert await axis.user_readback.get_value() == 8600.0
-
-    asyncio.run(run())
-
-
 @pytest.mark.parametrize("keep", [True, False])
 def test_detector_monitors_the_trigger_signals_from_stage_on(tmp_path, keep):
     async def run() -> None:
