@@ -7,7 +7,11 @@
    ratio (goal <= 1.15).
 2. Per-frame cost of one ``trigger_and_read`` of the camera (exposure, file write,
    StreamDatum) in each mode, and the difference: the CA / IOC-file overhead per frame.
-3. The same over CA with the stock ophyd-async waits (``--stock``, the "before"):
+3. Per event and per move over CA: one primary event (camera, I0, energy, zone-plate
+   z, detector z); its four plain reads one after the other (as bluesky's
+   ``trigger_and_read`` does) and with ``asyncio.gather`` (concurrent CA gets to the
+   sim IOC stall ~40 ms, serial ones take ~1 ms each); one 1 eV energy step.
+4. The same over CA with the stock ophyd-async waits (``--stock``, the "before"):
    every trigger opens and closes its own CA subscriptions (``Acquire``,
    ``NumCaptured``, ``DetectorState``) instead of using the detector's monitors
    (`TXMAreaDetector.keep_monitors`), and the per-frame phases of both.
@@ -22,6 +26,7 @@ Run: ``.venv/bin/python benchmarks/bench_epics.py [--size 512] [--frames 40] [--
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import tempfile
 import time
@@ -117,6 +122,48 @@ def _phases(session, frames: int) -> dict[str, float]:
             "read + documents": 1e3 * (total - arm - frame)}  # fmt: skip
 
 
+def _event_and_move(session, frames: int) -> dict[str, float]:
+    """Median ms of one primary event, of its four plain reads, and of one energy step."""
+    txm = session.txm
+    plain = [txm.i0, txm.energy, txm.zp_z, txm.det_z]
+    times: dict[str, list[float]] = {k: [] for k in ("event", "move")}
+
+    def timed(key, plan):
+        t0 = time.perf_counter()
+        yield from plan
+        times[key].append(time.perf_counter() - t0)
+
+    def plan():
+        yield from bps.open_run()
+        yield from bps.stage(txm.detector, wait=True)
+        start = yield from bps.rd(txm.energy)
+        for i in range(frames):
+            yield from timed("event", bps.trigger_and_read([txm.detector, *plain]))
+            yield from timed("move", bps.mv(txm.energy, start + (1.0 if i % 2 == 0 else 0.0)))
+        yield from bps.unstage(txm.detector, wait=True)
+        yield from bps.close_run()
+
+    async def reads() -> tuple[list[float], list[float]]:
+        serial, gathered = [], []
+        for _ in range(frames):
+            t0 = time.perf_counter()
+            for device in plain:
+                await device.read()
+            t1 = time.perf_counter()
+            await asyncio.gather(*(device.read() for device in plain))
+            serial.append(t1 - t0)
+            gathered.append(time.perf_counter() - t1)
+        return serial, gathered
+
+    session.RE(plan())
+    serial, gathered = call_in_bluesky_event_loop(reads())
+    med = {k: 1e3 * statistics.median(v[1:]) for k, v in times.items()}
+    return {"event (camera, I0, energy, zp_z, det_z)": med["event"],
+            "  I0, energy, zp_z, det_z reads, one after the other": 1e3 * statistics.median(serial),
+            "  the same reads, asyncio.gather": 1e3 * statistics.median(gathered),
+            "1 eV energy step (bps.mv)": med["move"]}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512, help="phantom size, px")
@@ -176,6 +223,7 @@ def _run_ca(mode: str, data_dir: str, args, results: dict, phases: dict) -> None
                 results[mode] = {"acq": acq, "stored": stored,
                                  "frame": _per_frame(session, args.frames)}  # fmt: skip
             phases[mode] = _phases(session, args.frames)
+            phases[mode].update(_event_and_move(session, args.frames))
 
 
 def _print_ratio(results: dict[str, dict[str, float]], size: int) -> None:
