@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from figure_checks import check_figure
 
 from ssb_beamline.analysis.stxm_register import (
     particle_correlation,
@@ -145,6 +146,18 @@ def test_show_and_report_draw_the_stored_maps(server, stxm_run, tmp_path):
         assert main([command, uid[:8], "--tiled", server.url, "--out", str(out)]) == 0
         for name in ("stxm_maps.png", "stxm_particles.png"):
             assert (out / uid[:8] / name).stat().st_size > 10_000
+
+
+def test_every_stxm_figure_has_units_colour_bars_and_um_axes(server, stxm_run, tmp_path):
+    from ssb_beamline.report.pages import FigureSink
+    from ssb_beamline.report.stxm import write_stxm_figures
+
+    result = read_results(server.client()["results"], stxm_run[1])
+    sink = FigureSink(tmp_path, keep=True)
+    write_stxm_figures(tmp_path, result.arrays, result.tables, result.metadata, sink=sink)
+    assert set(sink.figures) == {"stxm_maps", "stxm_particles"}
+    for name, fig in sink.figures.items():
+        check_figure(name, fig)
 
 
 def test_demo_stxm(server, tmp_path, capsys):
