@@ -47,12 +47,49 @@ logger = logging.getLogger(__name__)
 _SERIALIZED = "_ssb_serialized_connections"
 
 
+#: How long a request waits for the DuckDB connection before it goes ahead unserialized
+#: (logged): a connection that is never closed must not stop the server for good.
+GATE_WAIT_S = 20.0
+
+
+class _Gate:
+    """A lock re-entrant for the thread that holds it, releasable from any thread.
+
+    tiled may close a connection on another worker thread than the one that
+    opened it; a ``threading.RLock`` can then never be released and every later
+    table request would wait for ever.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._owner: int | None = None
+        self._count = 0
+
+    def acquire(self, timeout: float) -> bool:
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._count += 1
+                return True
+            if not self._cond.wait_for(lambda: self._owner is None, timeout):
+                return False
+            self._owner, self._count = me, 1
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self._count -= 1
+            if self._count <= 0:
+                self._owner, self._count = None, 0
+                self._cond.notify()
+
+
 class _HeldConnection:
     """A pooled connection that releases its storage's lock when closed."""
 
-    def __init__(self, connection: Any, lock: threading.RLock) -> None:
+    def __init__(self, connection: Any, lock: _Gate | None) -> None:
         self._connection = connection
-        self._lock: threading.RLock | None = lock
+        self._lock: _Gate | None = lock
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._connection, name)
@@ -94,11 +131,17 @@ def serialize_connections(storage: Any) -> None:
     """
     if getattr(storage, _SERIALIZED, False):
         return
-    lock = threading.RLock()
+    lock = _Gate()
     connect = type(storage).connect.__get__(storage)
 
     def serialized_connect() -> _HeldConnection:
-        lock.acquire()
+        if not lock.acquire(GATE_WAIT_S):
+            logger.warning(
+                "the table storage's connection was held for over %.0f s; this request "
+                "goes ahead without waiting for it",
+                GATE_WAIT_S,
+            )
+            return _HeldConnection(connect(), None)
         try:
             return _HeldConnection(connect(), lock)
         except BaseException:
