@@ -186,7 +186,7 @@ class STXMLiveAnalysis(DocumentRouter):
         if self.sink is not None:
             self.outcome.stored_at = self.sink.publish(
                 self.outcome.run_uid, maps.arrays, units=maps.units, metadata=metadata,
-                tables={"particles": maps.particles},
+                tables={"particles": maps.particles}, start=self._start,
             )  # fmt: skip
 
     def _covered(self, energy: float, measured: np.ndarray) -> bool:

@@ -288,6 +288,7 @@ class XanesLiveAnalysis(DocumentRouter):
                 units={**units, **extra.units},
                 metadata={**metadata, **extra.metadata},
                 tables=extra.tables,
+                start=self._start,
             )
         logger.info(
             "run %s: maps ready %.3f s after the last frame",

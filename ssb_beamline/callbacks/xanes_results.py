@@ -44,8 +44,12 @@ class ResultSink(Protocol):
         metadata: Mapping[str, Any],
         tables: Mapping[str, Any] | None = None,
         chunks: Mapping[str, tuple[int, ...]] | None = None,
+        start: Mapping[str, Any] | None = None,
     ) -> str:
-        """Store ``arrays`` (and ``tables``) as the next result version; return its path."""
+        """Store ``arrays`` (and ``tables``) as the next result version; return its path.
+
+        ``start`` is the run's start document (the axes of the maps come from it).
+        """
 
 
 def volume_chunks(

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["pixel_size_of", "result_axes"]
+__all__ = ["axes_of", "pixel_size_of", "result_axes"]
 
 _ENERGY_KEYS = ("energies", "energy_ev", "energies_ev")
 
@@ -56,6 +56,33 @@ def pixel_size_of(start: Mapping[str, Any]) -> float | None:
         if isinstance(value, int | float) and value > 0:
             return float(value)
     return None
+
+
+def axes_of(start: Mapping[str, Any]) -> dict[str, Any]:
+    """What the axes of a run's results come from: its pixel size and energies.
+
+    Parameters
+    ----------
+    start : mapping
+        The run's start document.
+
+    Returns
+    -------
+    dict
+        ``pixel_size_um`` (float or None, see :func:`pixel_size_of`) and
+        ``energies_ev`` (list of float or None), JSON-ready.
+
+    Examples
+    --------
+    >>> axes_of({"optics": {"pixel_size_um": 0.13}, "energies_ev": [8330, 8340]})
+    {'pixel_size_um': 0.13, 'energies_ev': [8330.0, 8340.0]}
+    """
+    energies = start.get("energies_ev")
+    try:
+        listed = None if energies is None else [float(e) for e in np.ravel(energies)]
+    except (TypeError, ValueError):
+        listed = None
+    return {"pixel_size_um": pixel_size_of(start), "energies_ev": listed}
 
 
 def _dims(key: str, shape: tuple[int, ...], n_energy: int | None) -> tuple[str, ...]:

@@ -33,7 +33,7 @@ import numpy as np
 
 import ssb_beamline
 
-from .coords import pixel_size_of, result_axes
+from .coords import axes_of, result_axes
 from .result_journal import JournaledResult, ResultEntryError, ResultJournal
 from .result_layout import (
     StoredResult,
@@ -107,12 +107,17 @@ class TiledResultSink:
         metadata: Mapping[str, Any],
         tables: Mapping[str, Any] | None = None,
         chunks: Mapping[str, tuple[int, ...]] | None = None,
+        start: Mapping[str, Any] | None = None,
     ) -> str:
         """Store ``arrays`` (and ``tables``, pandas DataFrames) as the next version.
 
         Returns the path of the stored version, ``results/<uid>/<version>``.
         ``chunks`` gives the chunk shape of some arrays in tiled (e.g.
         :func:`slice_chunks` for volumes); the others are stored as tiled chooses.
+        ``start``, the run's start document, gives the axes (pixel size, energies;
+        kept in the metadata as ``axes``, so a journaled copy keeps them too);
+        without it they come from the raw run in tiled, and are in pixels when that
+        run is not there (yet).
 
         Raises
         ------
@@ -121,6 +126,8 @@ class TiledResultSink:
             where), so nothing is lost. Without a journal, tiled's own error.
         """
         metadata = {"created": dt.datetime.now(dt.UTC).isoformat(), **dict(metadata)}
+        if start is not None:
+            metadata["axes"] = axes_of(start)
         started: list[str] = []  # the version, once tiled has created it
         try:
             if self.journal is not None and self.journal.pending():
@@ -158,9 +165,11 @@ class TiledResultSink:
             run_lookup = pool.submit(self._run_of, run_uid)
             run_node, created = child_container(self._results, run_uid, {"run_uid": run_uid})
             run = run_lookup.result()
-        start = dict(run.metadata.get("start") or {}) if run is not None else {}
+        axes = metadata.get("axes")
+        if not isinstance(axes, Mapping):  # the caller gave no start document
+            axes = axes_of(dict(run.metadata.get("start") or {}) if run is not None else {})
         dims, coords = result_axes(
-            arrays, pixel_size_um=pixel_size_of(start), energies=start.get("energies_ev")
+            arrays, pixel_size_um=axes.get("pixel_size_um"), energies=axes.get("energies_ev")
         )
         md = {
             "run_uid": run_uid,

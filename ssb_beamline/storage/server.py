@@ -35,6 +35,7 @@ from .catalog_db import (
 from .dir_lock import data_dir_lock, hold_lock
 from .log_redaction import redact_server_logs, register_secret
 from .server_config import DataLayout, load_or_create_api_key, server_config
+from .stall_watch import StallWatch, dump_stacks_on_signal
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,8 @@ def build_app(layout: DataLayout, api_key: str):
     settings = app.dependency_overrides[get_settings]().model_copy(deep=True)
     settings.single_user_api_key = api_key
     app.dependency_overrides[get_settings] = lambda: settings
-    return ReadOnlyKeys(app, server_key=api_key, readonly_keys=load_readonly_keys(layout.root))
+    keyed = ReadOnlyKeys(app, server_key=api_key, readonly_keys=load_readonly_keys(layout.root))
+    return StallWatch(keyed)
 
 
 class EmbeddedTiledServer:
@@ -211,7 +213,7 @@ class EmbeddedTiledServer:
         logger.info("embedded tiled server at %s (data in %s)", self.url, self.layout.root)
 
     def _start_thread(self, port: int) -> int:
-        app = build_app(self.layout, self.api_key)
+        app = self._app = build_app(self.layout, self.api_key)
         config = uvicorn.Config(
             app, host="127.0.0.1", port=port, loop="asyncio", log_level="warning"
         )
@@ -270,6 +272,7 @@ class EmbeddedTiledServer:
         if self._server is not None:
             self._server.should_exit = True
             self._thread.join(timeout=10)
+            self._app.close()
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -323,6 +326,7 @@ def serve_forever(
             redact_uri(layout.catalog_uri or str(layout.catalog)),
         )  # fmt: skip
         app = build_app(layout, api_key)
+        dump_stacks_on_signal()  # kill -USR1 <pid>: every thread's stack on stderr
         config = uvicorn.Config(app, host=host, port=port, log_level="info")
         _redact_keys(layout, api_key)  # uvicorn configured its log handlers just above
         uvicorn.Server(config).run()
@@ -354,6 +358,7 @@ def _child_main(argv: list[str] | None = None) -> None:
     layout = DataLayout(args.data_dir, catalog_uri=catalog).create()
     api_key = os.environ.pop(_CHILD_KEY_ENV, None) or load_or_create_api_key(layout)
     threading.Thread(target=_exit_with_parent, daemon=True).start()
+    dump_stacks_on_signal()  # kill -USR1 <pid>: every thread's stack into server.log
     config = uvicorn.Config(
         build_app(layout, api_key), host="127.0.0.1", port=args.port, log_level="warning"
     )

@@ -130,7 +130,7 @@ class MemorySink:
     def __init__(self):
         self.published = []
 
-    def publish(self, run_uid, arrays, *, units, metadata, tables=None):
+    def publish(self, run_uid, arrays, *, units, metadata, tables=None, start=None):
         self.published.append((run_uid, arrays, units, metadata, tables))
         return f"memory/{run_uid}"
 

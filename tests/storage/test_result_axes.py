@@ -65,3 +65,34 @@ def test_a_stored_version_reads_as_an_xarray_dataset_and_links_its_run(tiled_ser
     assert complete_versions(results, uid) == []
     assert drop_incomplete_versions(results, uid, lambda md: md["source"] == "live") == ["v1"]
     assert "v1" not in results[uid]
+
+
+def test_results_of_a_run_not_yet_in_tiled_keep_their_axes_also_through_the_journal(
+    tiled_server, tmp_path
+):
+    """The raw run may reach tiled after its results (its writer journaled it): the
+    start document given to ``publish`` sets the axes, also when the results
+    themselves wait in the journal."""
+    client = from_uri(tiled_server.url, api_key=tiled_server.api_key)
+    tag = uuid.uuid4().hex[:8]
+    raw = client.create_container(f"raw-{tag}")
+    results = client.create_container(f"results-{tag}")
+    uid = str(uuid.uuid4())  # no such run in raw
+    start = {"uid": uid, "optics": {"pixel_size_um": 0.13}, "energies_ev": [8330.0, 8350.0]}
+    sink = TiledResultSink(results, runs=raw, journal_dir=tmp_path)
+    arrays = {"soc": np.ones((3, 3), np.float32), "energies": np.array([8330.0, 8350.0])}
+    path = sink.publish(uid, arrays, units={"soc": "fraction"}, metadata={}, start=start)
+    np.testing.assert_allclose(results[uid]["v1"]["x"].read(), [0.0, 0.13, 0.26])
+    assert path.endswith("/v1")
+    assert results[uid]["v1"].metadata["axes"]["pixel_size_um"] == 0.13
+    # the same results journaled (as when tiled refused them), then uploaded
+    entry = sink.journal.write(uid, arrays, units={"soc": "fraction"},
+                               metadata={"axes": {"pixel_size_um": 0.13}})  # fmt: skip
+    assert entry.exists()
+    (stored,) = sink.upload_journaled(sink.journal)
+    again = results[uid][stored.rsplit("/", 1)[1]]["x"].read()
+    np.testing.assert_allclose(again, [0.0, 0.13, 0.26])
+    # without a start document and without the run, the axes are in pixels (and say so)
+    bare = sink.publish(uid, arrays, units={"soc": "fraction"}, metadata={})
+    x = results[uid][bare.rsplit("/", 1)[1]]["x"]
+    assert x.read().tolist() == [0.0, 1.0, 2.0] and x.metadata["attrs"]["units"] == "px"
