@@ -195,9 +195,9 @@ class TiledResultSink:
             return None
         try:
             return self._runs[run_uid]
-        except Exception:  # no such run (results of a run stored elsewhere)
+        except KeyError:  # no such run (results of a run stored elsewhere, or not yet)
             logger.debug("no raw run %s for its results", run_uid, exc_info=True)
-            return None
+            return None  # a server that does not answer raises: the results are journaled
 
     def relink(self, run_uid: str, path: str) -> None:
         """Refresh run ``run_uid``'s link to its results after versions were removed."""
