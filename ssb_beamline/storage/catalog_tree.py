@@ -2,9 +2,9 @@
 
 ``server_config`` serves this tree instead of tiled's ``catalog`` alias, so the
 embedded server, ``ssb-beamline serve`` and a stock ``tiled serve config`` all get
-two fixes that tiled 0.2.20 lacks. Both were found by ``benchmarks/bench_load.py``
-(4 scanning sessions and 8 readers on one server) and are reproduced cheaply by
-``tests/storage/test_concurrent_tables.py``.
+three fixes that tiled 0.2.20 lacks. The first two were found by
+``benchmarks/bench_load.py`` (4 scanning sessions and 8 readers on one server) and
+are reproduced cheaply by ``tests/storage/test_concurrent_tables.py``.
 
 One DuckDB connection, shared by every request thread
     Every appendable table (the event streams of every run) lives in the one
@@ -29,22 +29,31 @@ One asset row shared by every table, created by whichever request comes first
     there: the new node's row already holds SQLite's write lock when tiled looks
     the asset up.
 
-Hand-written because tiled has no option for either: its DuckDB pool is fixed and
-its asset insert is not an upsert.
+A SQLite catalog that syncs the disk at every commit
+    Each catalog write holds SQLite's one write lock across an fsync; on a busy
+    disk the writes of several sessions then queue until their clients time out.
+    :func:`commit_without_fsync` opens the catalog's connections with
+    ``PRAGMA synchronous=NORMAL`` (safe in WAL mode; see its docstring).
+
+Hand-written because tiled has no option for any of them: its DuckDB pool is fixed and
+its asset insert is not an upsert, and its SQLite pragmas are fixed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from typing import Any
 
-__all__ = ["from_uri", "register_table_assets", "serialize_connections"]
+__all__ = ["commit_without_fsync", "from_uri", "register_table_assets", "serialize_connections"]
 
 logger = logging.getLogger(__name__)
 
 _SERIALIZED = "_ssb_serialized_connections"
+#: Environment variable overriding the SQLite catalog's ``PRAGMA synchronous``.
+SYNCHRONOUS_ENV = "SSB_CATALOG_SYNCHRONOUS"
 
 
 #: How long a request waits for the DuckDB connection before it goes ahead unserialized
@@ -209,6 +218,42 @@ def register_table_assets(catalog_uri: str, data_uris: list[str], timeout_s: flo
         raise failure[0]
 
 
+def commit_without_fsync(engine: Any) -> None:
+    """Open every new connection of a SQLite catalog with ``PRAGMA synchronous=NORMAL``.
+
+    In WAL mode (see :func:`~.server.use_write_ahead_log`) SQLite then syncs the
+    log at checkpoints instead of at every commit. The catalog stays consistent;
+    an operating-system crash or power cut (not a killed process) may lose the
+    last commits, which the writers' journals still hold. With ``FULL`` (SQLite's
+    default) each catalog write holds the one write lock across an fsync, and on
+    a busy disk the writes queue behind it until clients time out (seen in CI as
+    a server that stopped answering for two minutes). ``$SSB_CATALOG_SYNCHRONOUS``
+    (e.g. ``FULL``) overrides the mode.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.ext.asyncio.AsyncEngine
+        The catalog's engine (tiled's).
+    """
+    from sqlalchemy import event
+
+    mode = os.environ.get(SYNCHRONOUS_ENV, "NORMAL").upper()
+    if mode not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+        raise ValueError(
+            f"${SYNCHRONOUS_ENV}={mode!r} is not a SQLite synchronous mode; "
+            "use NORMAL (default), FULL or EXTRA"
+        )
+
+    def on_connect(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA synchronous={mode}")
+        finally:
+            cursor.close()
+
+    event.listen(engine.sync_engine, "connect", on_connect)
+
+
 def from_uri(uri: str, **kwargs: Any) -> Any:
     """tiled's ``tiled.catalog.from_uri`` (same arguments), its table storage made safe.
 
@@ -228,6 +273,8 @@ def from_uri(uri: str, **kwargs: Any) -> Any:
     from tiled.storage import SQLStorage
 
     adapter = tiled_from_uri(uri, **kwargs)
+    if adapter.context.engine.dialect.name == "sqlite":
+        commit_without_fsync(adapter.context.engine)
     tables = [s for s in adapter.context.writable_storage.values() if isinstance(s, SQLStorage)]
     for storage in tables:
         if storage.dialect == "duckdb":

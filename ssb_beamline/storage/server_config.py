@@ -39,6 +39,8 @@ JSON_SEQ_EXPORTER = "bluesky_tiled_plugins.exporters:json_seq_exporter"
 CHECKED_HDF5_ADAPTER = "ssb_beamline.storage.checked_hdf5:CheckedHDF5Adapter"
 #: tiled's catalog, safe for concurrent table writers (see :mod:`.catalog_tree`).
 CATALOG_TREE = "ssb_beamline.storage.catalog_tree:from_uri"
+#: How long a catalog write waits for SQLite's one write lock (s).
+CATALOG_LOCK_WAIT_S = 25.0
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,11 @@ class DataLayout:
             from .catalog_db import tiled_catalog_uri
 
             return tiled_catalog_uri(self.catalog_uri)
-        # wait up to 60 s for another connection's write (5 s by default): several
-        # sessions writing at once on a loaded machine hold the lock longer than 5 s
-        return f"sqlite:///{self.catalog}?timeout=60"
+        # wait up to 25 s for another connection's write (5 s by default): several
+        # sessions writing at once on a loaded machine hold the lock longer than 5 s;
+        # but less than the clients' 30 s read timeout: a write still waiting when its
+        # client has given up (and will send it again) is work thrown away
+        return f"sqlite:///{self.catalog}?timeout={CATALOG_LOCK_WAIT_S:g}"
 
     @property
     def files(self) -> Path:

@@ -223,3 +223,33 @@ def test_tables_created_appended_and_read_at_once_all_succeed(tmp_path, postgres
     assert (created, appended, server_errors.records) == ([], [], [])
     for i, frame in enumerate(frames):  # every row once, in order
         assert frame[f"x{i}"].tolist() == np.repeat(np.arange(N_APPENDS), 3).tolist()
+
+
+def _synchronous_mode(tmp_path) -> int:
+    from sqlalchemy import text
+    from tiled.server.connection_pool import close_database_connection_pool
+
+    tmp_path.mkdir()
+    catalog = from_uri(
+        f"sqlite:///{tmp_path / 'catalog.db'}", writable_storage=[str(tmp_path / "files")],
+        init_if_not_exists=True,
+    )  # fmt: skip
+
+    async def ask() -> int:
+        try:
+            async with catalog.context.session() as db:
+                return (await db.execute(text("PRAGMA synchronous"))).scalar_one()
+        finally:
+            await close_database_connection_pool(catalog.context.database_settings)
+
+    return asyncio.run(ask())
+
+
+def test_the_sqlite_catalog_commits_without_an_fsync_each_time(tmp_path, monkeypatch):
+    monkeypatch.delenv("SSB_CATALOG_SYNCHRONOUS", raising=False)
+    assert _synchronous_mode(tmp_path / "a") == 1  # NORMAL (SQLite's default is 2, FULL)
+    monkeypatch.setenv("SSB_CATALOG_SYNCHRONOUS", "full")
+    assert _synchronous_mode(tmp_path / "b") == 2
+    monkeypatch.setenv("SSB_CATALOG_SYNCHRONOUS", "sometimes")
+    with pytest.raises(ValueError, match="SSB_CATALOG_SYNCHRONOUS='SOMETIMES' is not a SQLite"):
+        _synchronous_mode(tmp_path / "c")

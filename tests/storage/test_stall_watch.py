@@ -31,7 +31,7 @@ def test_a_request_that_never_ends_is_logged_with_the_stacks(tmp_path, monkeypat
         text = log.read_text()
     assert "1 request(s) in flight for over 1 s" in text, text[-2000:]
     assert "PUT /api/v1/array/full/x" in text
-    assert 'Thread 0x' in text and "(most recent call first)" in text  # faulthandler's dump
+    assert "Thread 0x" in text and "(most recent call first)" in text  # faulthandler's dump
 
 
 def test_in_flight_lists_the_oldest_first_and_check_reports_once():
@@ -60,7 +60,9 @@ def test_in_flight_lists_the_oldest_first_and_check_reports_once():
     watch.close()  # checked by hand below
 
     async def main():
-        task = asyncio.create_task(watch({"type": "http", "method": "GET", "path": "/a"}, None, None))
+        task = asyncio.create_task(
+            watch({"type": "http", "method": "GET", "path": "/a"}, None, None)
+        )
         await started.wait()
         await asyncio.sleep(0.01)
         (request,) = watch.in_flight()
