@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any, TextIO
 
-__all__ = ["StallWatch", "dump_stacks_on_signal"]
+__all__ = ["StallWatch", "awaited_frames", "dump_stacks_on_signal"]
 
 logger = logging.getLogger(__name__)
 
@@ -140,10 +140,29 @@ class StallWatch:
     def _dump_tasks(stream: TextIO) -> None:
         """Where each asyncio task of the server waits (runs on its event loop)."""
         tasks = list(asyncio.all_tasks())
-        stream.write(f"{len(tasks)} asyncio task(s); the first {min(len(tasks), 40)}:\n")
-        for task in tasks[:40]:
-            task.print_stack(limit=6, file=stream)
+        stream.write(f"{len(tasks)} asyncio task(s), where each waits (innermost last):\n")
+        waits: dict[tuple[str, ...], int] = {}
+        for task in tasks:
+            chain = tuple(awaited_frames(task.get_coro())[-5:])
+            waits[chain] = waits.get(chain, 0) + 1
+        for chain, count in sorted(waits.items(), key=lambda item: -item[1]):
+            stream.write(f"  {count} task(s):\n" + "".join(f"    {f}\n" for f in chain))
         stream.flush()
+
+
+def awaited_frames(coro: Any) -> list[str]:
+    """``file:line function`` of each coroutine ``coro`` awaits, outermost first.
+
+    ``Task.print_stack`` shows only the outermost frame of a suspended task; this
+    follows the chain of awaits down to where it waits.
+    """
+    frames = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            frames.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return frames
 
     def _watch(self) -> None:
         while not self._stop.wait(1.0):

@@ -78,6 +78,16 @@ class WorkerProcess:
 
 
 @pytest.fixture(scope="module")
+def tiled_server(tmp_path_factory):
+    """This module's own tiled server (overrides the session's): several processes write
+    to it at once, and what other modules left on a shared server must not slow them."""
+    from ssb_beamline.storage import EmbeddedTiledServer
+
+    with EmbeddedTiledServer(tmp_path_factory.mktemp("worker-tiled")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def stack(tiled_server, tmp_path_factory):
     pin, pout = free_port(), free_port()
     proxy = subprocess.Popen(

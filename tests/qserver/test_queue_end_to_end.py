@@ -65,6 +65,16 @@ def wait_for_manager(RM, manager, timeout: float = 120.0) -> None:
 
 
 @pytest.fixture(scope="module")
+def tiled_server(tmp_path_factory):
+    """This module's own tiled server (overrides the session's): several processes write
+    to it at once, and what other modules left on a shared server must not slow them."""
+    from ssb_beamline.storage import EmbeddedTiledServer
+
+    with EmbeddedTiledServer(tmp_path_factory.mktemp("qserver-tiled")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def stack(tiled_server, redis_addr, service_tools, tmp_path_factory):
     tools = service_tools
     free_port, stop = tools["free_port"], tools["stop"]
