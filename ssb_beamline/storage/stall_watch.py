@@ -149,6 +149,17 @@ class StallWatch:
             stream.write(f"  {count} task(s):\n" + "".join(f"    {f}\n" for f in chain))
         stream.flush()
 
+    def _watch(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.check()
+            except Exception:  # the watch must never take the server down
+                logger.exception("the stall watch failed")
+
+    def close(self) -> None:
+        """Stop the watching thread."""
+        self._stop.set()
+
 
 def awaited_frames(coro: Any) -> list[str]:
     """``file:line function`` of each coroutine ``coro`` awaits, outermost first.
@@ -163,14 +174,3 @@ def awaited_frames(coro: Any) -> list[str]:
             frames.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
     return frames
-
-    def _watch(self) -> None:
-        while not self._stop.wait(1.0):
-            try:
-                self.check()
-            except Exception:  # the watch must never take the server down
-                logger.exception("the stall watch failed")
-
-    def close(self) -> None:
-        """Stop the watching thread."""
-        self._stop.set()
