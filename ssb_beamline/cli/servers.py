@@ -203,8 +203,8 @@ def _check_data_dir_free(data_dir: Path) -> None:
         raise ServerBusyError(
             f"The background tiled server (process {found.pid}) already serves {data_dir} "
             f"at {found.url}; an earlier command started it. Use it (export "
-            f"SSB_TILED_URI={found.url}), or stop it with `ssb-beamline serve --stop` and "
-            "run `ssb-beamline serve` again."
+            f"SSB_TILED_URI={found.url} SSB_TILED_API_KEY=$(cat {data_dir / '.api_key'})), "
+            "or stop it with `ssb-beamline serve --stop` and run `ssb-beamline serve` again."
         )
     if (serving := foreground_server(data_dir)) is not None:
         raise _busy(data_dir, *serving, "a second one cannot serve it too")
