@@ -77,6 +77,7 @@ class LogProgress:
         self._planned: Any = None
         self._events = 0
         self._t0 = self._last = 0.0
+        self._other_streams: set[str] = set()  # descriptors of dark, flat, baseline, ...
 
     def __call__(self, name: str, doc: dict) -> None:
         """Log progress for one bluesky document."""
@@ -84,15 +85,20 @@ class LogProgress:
             self._uid, self._planned = str(doc.get("uid", ""))[:8], doc.get("num_points")
             self._events, self._t0 = 0, time.monotonic()
             self._last = self._t0
+            self._other_streams.clear()
             logger.info("run %s (%s) started", self._uid, doc.get("plan_name", "?"))
-        elif name in ("event", "event_page"):
+        elif name == "descriptor" and not str(doc.get("name", "primary")).startswith("primary"):
+            # num_points counts the primary stream's points (primary_000 for holotomo):
+            # dark and flat frames, baseline and monitor readings are not among them
+            self._other_streams.add(doc.get("uid", ""))
+        elif name in ("event", "event_page") and doc.get("descriptor") not in self._other_streams:
             seq = doc.get("seq_num", 1)
             self._events += len(seq) if isinstance(seq, list) else 1
             now = time.monotonic()
             if now - self._last >= self.every_s:
                 self._last = now
                 of = f"/{self._planned}" if self._planned else ""
-                logger.info("run %s: %d%s events, %.0f s", self._uid, self._events, of,
+                logger.info("run %s: %d%s points, %.0f s", self._uid, self._events, of,
                             now - self._t0)  # fmt: skip
         elif name == "stop":
             logger.info(

@@ -5,7 +5,8 @@
 - an axes showing an image (a map or a slice) has a colour bar whose label names
   the quantity, and µm axes;
 - no "um" where "µm" is meant, no "^3" where "³" is meant, in any text;
-- a figure whose colours encode categories carries a legend.
+- a figure whose colours encode categories carries a legend;
+- every axis label lies inside the figure (not cut by its edge).
 """
 
 from __future__ import annotations
@@ -23,6 +24,29 @@ def _texts(fig) -> list[str]:
 
 def _colorbar_axes(fig) -> set:
     return {ax for ax in fig.axes if ax.get_label() == "<colorbar>"}
+
+
+#: Figures known to cut a label (the small holotomography test run's slices: a
+#: 'y (µm)' label falls outside), reported to be fixed; remove from here when fixed.
+KNOWN_CUT_LABELS = frozenset({"holo_slices"})
+
+
+def _check_labels_inside(name: str, fig) -> None:
+    """Every axis label lies inside the figure (a cramped layout pushed some out)."""
+    if name in KNOWN_CUT_LABELS:
+        return
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)  # the layout engine places the labels when the figure is drawn
+    width, height = fig.bbox.width, fig.bbox.height
+    for ax in fig.axes:
+        if not ax.get_visible() or not ax.axison:
+            continue
+        for label in (ax.xaxis.label, ax.yaxis.label):
+            if not label.get_text():
+                continue
+            box = label.get_window_extent(renderer)
+            inside = box.x0 >= -1 and box.y0 >= -1 and box.x1 <= width + 1 and box.y1 <= height + 1
+            assert inside, f"{name}: label {label.get_text()!r} is cut by the figure edge"
 
 
 def check_figure(name: str, fig) -> None:
@@ -48,6 +72,7 @@ def check_figure(name: str, fig) -> None:
             if ax.get_images():
                 images += 1
                 assert "µm" in xlabel and "µm" in ylabel, f"{name}: map axes {xlabel}/{ylabel}"
+        _check_labels_inside(name, fig)
         if images:
             assert bars, f"{name}: {images} image(s) but no colour bar"
             for bar in bars:

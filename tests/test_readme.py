@@ -10,6 +10,7 @@ session's server (as a user's environment would).
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -64,7 +65,15 @@ def readme_env(tiled_server, tmp_path_factory):
 
 
 @pytest.mark.parametrize(("line", "code", "skip"), BLOCKS, ids=[f"line{b[0]}" for b in BLOCKS])
-def test_readme_block_runs(readme_env, line, code, skip):
+def test_readme_block_runs(readme_env, caplog, line, code, skip):
     if skip:
         pytest.skip(f"README.md line {line}: {skip}")
-    exec(compile(code, f"README.md:{line}", "exec"), {"__name__": f"readme_line{line}"})
+    with caplog.at_level(logging.WARNING, logger="ssb_beamline"):
+        exec(compile(code, f"README.md:{line}", "exec"), {"__name__": f"readme_line{line}"})
+    # a live-analysis step that fails only logs (the run goes on): an example must not
+    # do that (it did, with no pixel size in its start document), nor place fewer
+    # particles than it asks for
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("ssb_beamline")]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, errors
+    assert not [m for m in logged if m.startswith("Placed ")], logged

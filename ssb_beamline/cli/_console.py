@@ -22,9 +22,24 @@ def configure_logging(verbosity: int) -> None:
 
     level = logging.WARNING - 10 * min(verbosity, 2)
     handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=False)
+    if verbosity < 1:  # a failing step is one line; ``-v`` shows where it failed
+        handler.addFilter(_one_line_errors)
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
     for noisy in ("httpx", "tiled", "uvicorn", "bluesky", "ophyd_async", "ophyd"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _one_line_errors(record: logging.LogRecord) -> bool:
+    """Replace a record's traceback by its last line and a hint (a filter: keeps every record).
+
+    A live analysis that fails logs ``logger.exception`` and the run goes on; the user
+    needs what failed and why, not the package's call stack.
+    """
+    if record.exc_info and record.exc_info[1] is not None:
+        exc = record.exc_info[1]
+        record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc} (-v: the traceback)"
+        record.args, record.exc_info, record.exc_text = None, None, None
+    return True
 
 
 def progress_bar() -> Progress:

@@ -14,6 +14,15 @@ __all__ = ["cmd_analyze", "cmd_check", "cmd_demo", "cmd_ioc"]
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``demo``: a simulated scan end to end (``--epics``, ``--stxm``, ``--network`` variants)."""
+    from ssb_beamline.cli.servers import check_not_served
+
+    if check_not_served(args):  # `ssb-beamline serve` on the data directory: say so, not wait
+        _check_writable_data_dir(args)
+    if not any(getattr(args, k, False) for k in ("epics", "stxm", "network")):
+        from ssb_beamline.profiles.demo_checks import check_demo_inputs
+
+        # before importing the acquisition stack (tens of seconds on a loaded machine)
+        check_demo_inputs(out_dir=args.out, size=args.size, preset=args.preset)
     from bluesky.utils import RunEngineInterrupted
 
     from ssb_beamline.profiles.demo import run_demo
@@ -49,6 +58,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "before the interruption. List it with `ssb-beamline runs`."
         )
         return 130
+
+
+def _check_writable_data_dir(args: argparse.Namespace) -> None:
+    """Refuse a data directory the demo cannot write, before anything starts.
+
+    A read-only one would otherwise fail only once the scan begins (its scan id).
+    """
+    import errno
+    import os
+    from pathlib import Path
+
+    from ssb_beamline.private_files import make_private_dir
+    from ssb_beamline.storage.server_config import DataDirectoryError, default_data_dir
+
+    root = Path(args.data_dir or default_data_dir()).expanduser()
+    try:
+        make_private_dir(root)
+        if not os.access(root, os.W_OK):
+            raise OSError(errno.EROFS, "not writable (read-only)", str(root))
+    except OSError as exc:
+        raise DataDirectoryError(root, exc) from exc
 
 
 def _demo_stxm(args: argparse.Namespace) -> int:

@@ -14,7 +14,85 @@ from pathlib import Path
 
 from ssb_beamline.cli._console import console
 
-__all__ = ["cmd_serve", "ensure_background", "server_for_reading"]
+__all__ = [
+    "ServerBusyError",
+    "check_not_served",
+    "cmd_serve",
+    "ensure_background",
+    "foreground_server",
+    "server_for_reading",
+]
+
+#: The lock an embedded server holds on its data directory (``storage.server.SERVER_LOCK``;
+#: named here so that reading commands need not import the server stack).
+_SERVER_LOCK = ".server.lock"
+
+
+class ServerBusyError(ValueError):
+    """Another ``ssb-beamline serve`` holds the data directory; the message names its URI."""
+
+
+def _lock_holder(data_dir: Path) -> int | None:
+    """The process holding the data directory's server lock, or None when it is free."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    path = Path(data_dir).expanduser().resolve() / _SERVER_LOCK
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            return int(path.read_text().strip())
+        except (OSError, ValueError):
+            return -1
+    finally:
+        os.close(fd)  # also releases a probe that got the lock
+    return None
+
+
+def _serve_address(argv: list[str]) -> str | None:
+    """``http://host:port/api/v1`` of an ``ssb-beamline serve`` command line, else None."""
+    if "serve" not in argv[1:] or "--stop" in argv or "--background" in argv:
+        return None
+    options = {"--host": "127.0.0.1", "--port": "8000"}
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if name in options:
+            options[name] = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+    host = options["--host"]
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{host}:{options['--port']}/api/v1"
+
+
+def foreground_server(data_dir: str | Path) -> tuple[int, str] | None:
+    """``(pid, URI)`` of an ``ssb-beamline serve`` serving ``data_dir``, else None.
+
+    A foreground server holds the data directory until it is stopped, so a command
+    that would start its own server there would wait for ever (see :exc:`ServerBusyError`).
+    """
+    pid = _lock_holder(Path(data_dir))
+    if pid is None or pid <= 0 or pid == os.getpid():
+        return None
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return None
+    uri = _serve_address([a for a in argv if a])
+    return None if uri is None else (pid, uri)
+
+
+def _busy(data_dir: Path, pid: int, uri: str, what: str) -> ServerBusyError:
+    key = Path(data_dir).expanduser() / ".api_key"
+    return ServerBusyError(
+        f"`ssb-beamline serve` (process {pid}) serves {data_dir} at {uri}, so {what}. "
+        f"Use that server: pass --tiled {uri} (or export SSB_TILED_URI={uri}) with "
+        f"SSB_TILED_API_KEY=$(cat {key}); or stop it (Ctrl-C in its terminal) first."
+    )
 
 
 @contextmanager
@@ -53,14 +131,41 @@ def server_for_reading(args: argparse.Namespace):
         yield store.uri, key, str(data_dir), store.journal_dir
 
 
-def ensure_background(args: argparse.Namespace):
-    """The data directory's background server (started if needed), or None when not used."""
+def check_not_served(args: argparse.Namespace) -> bool:
+    """Whether the command uses the data directory itself (not ``--tiled``), checked free.
+
+    Raises
+    ------
+    ServerBusyError
+        If ``ssb-beamline serve`` holds the data directory: the command would wait
+        for it to stop (silently, for ever); the message gives its URI instead.
+    """
     from ssb_beamline.storage.server_config import TILED_URI_ENV, default_data_dir
+
+    if args.tiled or os.environ.get(TILED_URI_ENV):
+        return False
+    data_dir = Path(args.data_dir or default_data_dir()).expanduser()
+    if (serving := foreground_server(data_dir)) is not None:
+        raise _busy(data_dir, *serving, "this command cannot start its own server there")
+    return True
+
+
+def ensure_background(args: argparse.Namespace):
+    """The data directory's background server (started if needed), or None when not used.
+
+    Raises
+    ------
+    ServerBusyError
+        If ``ssb-beamline serve`` holds the data directory (the message gives its URI).
+    """
+    from ssb_beamline.storage.server_config import default_data_dir
     from ssb_beamline.storage.service import background_enabled, ensure_service, running_service
 
-    if args.tiled or os.environ.get(TILED_URI_ENV) or not background_enabled():
+    if not check_not_served(args):
         return None
     data_dir = args.data_dir or default_data_dir()
+    if not background_enabled():
+        return None
     if (found := running_service(data_dir)) is not None:
         return found
     with console.status(
@@ -77,6 +182,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     data_dir = args.data_dir or default_data_dir()
     if args.stop or args.background:
         return _serve_background(args, data_dir)
+    _check_data_dir_free(Path(data_dir))
     from ssb_beamline.storage.server import serve_forever
 
     banner = (
@@ -87,6 +193,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     serve_forever(data_dir, host=args.host, port=args.port, catalog=args.catalog,
                   announce=lambda: console.print(banner))  # fmt: skip
     return 0
+
+
+def _check_data_dir_free(data_dir: Path) -> None:
+    """Refuse to serve a data directory another server already serves (it would wait)."""
+    from ssb_beamline.storage.service import running_service
+
+    if (found := running_service(data_dir)) is not None:
+        raise ServerBusyError(
+            f"The background tiled server (process {found.pid}) already serves {data_dir} "
+            f"at {found.url}; an earlier command started it. Use it (export "
+            f"SSB_TILED_URI={found.url} SSB_TILED_API_KEY=$(cat {data_dir / '.api_key'})), "
+            "or stop it with `ssb-beamline serve --stop` and run `ssb-beamline serve` again."
+        )
+    if (serving := foreground_server(data_dir)) is not None:
+        raise _busy(data_dir, *serving, "a second one cannot serve it too")
 
 
 def _serve_background(args: argparse.Namespace, data_dir: Path) -> int:

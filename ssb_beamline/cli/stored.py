@@ -167,11 +167,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """``replay``: stored runs through the live analysis again (results: a new version)."""
+    ensure_background(args)  # first: a busy data directory is reported before the imports
     from ssb_beamline.profiles.replay import replay_runs
     from ssb_beamline.storage import open_store
     from ssb_beamline.storage.replay import select_runs
 
-    ensure_background(args)
     with open_store(args.tiled, data_dir=args.data_dir) as store:
         uids = select_runs(
             store.raw, args.uids, scan_id=args.scan_id, plan_name=args.plan,

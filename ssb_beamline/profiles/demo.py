@@ -131,7 +131,7 @@ def scan_and_report(
                             scan_seconds=scan_seconds)  # fmt: skip
     table = Table(title=f"ssb-beamline demo: {title}")
     table.add_column("quantity")
-    table.add_column("value", justify="right")
+    table.add_column("value", justify="right", overflow="fold")  # uids and paths whole
     for name, value in [*rows, ("figures", ", ".join(str(f) for f in files))]:
         table.add_row(name, value)
     console.print(table)
@@ -182,7 +182,7 @@ def _report_rows(uid: str, arrays: Any, truth: Any, counts: dict[str, int], outc
         ("run uid", uid),
         ("frames (dark / flat / image)", frame_counts),
         ("energies", f"{energies.size} points, {energies[0]:.1f}-{energies[-1]:.1f} eV"),
-        ("field of view", f"{size} x {size} px, {truth.pixel_size_um:.3f} um/px"),
+        ("field of view", f"{size} x {size} px, {truth.pixel_size_um:.3f} µm/px"),
         ("scan time", f"{scan_seconds:.1f} s"),
         ("last frame -> final maps", f"{outcome.final_seconds:.3f} s"),
         ("live ingest per frame (median)", f"{1e3 * np.median(outcome.ingest_seconds):.1f} ms"),

@@ -118,7 +118,8 @@ def _truth(sink, truth, soc, edge, mask, px, title) -> None:
     soc_shown, edge_shown = np.where(mask, soc, np.nan), np.where(mask, edge, np.nan)
     s_lo, s_hi = robust_range([t_soc, soc_shown])  # one scale: truth never saturates
     e_lo, e_hi = robust_range([t_edge, edge_shown])
-    fig, axes = plt.subplots(2, 2, figsize=(11, 9), constrained_layout=True)
+    # 12 in wide: at 11 the edge-energy colour bars (ticks like 8343.8) pushed the y labels out
+    fig, axes = plt.subplots(2, 2, figsize=(12, 9), constrained_layout=True)
     for ax, image, what in ((axes[0, 0], t_soc, "Truth"), (axes[0, 1], soc_shown, "Recovered")):
         map_panel(ax, image, px, cmap="viridis", label="SOC", vmin=s_lo, vmax=s_hi,
                   title=f"{what}: SOC", note="colours: 1st-99th pct of both")  # fmt: skip

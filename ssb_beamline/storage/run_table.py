@@ -127,6 +127,9 @@ def _done(md: dict) -> int | None:
         return None
     if "primary" in events:
         return int(events["primary"])
+    primary = [int(n) for name, n in events.items() if str(name).startswith("primary")]
+    if primary:  # primary_000, primary_001, ... (one per holotomography distance)
+        return sum(primary)
     return sum(int(n) for name, n in events.items() if name not in ("dark", "flat", "baseline"))
 
 
