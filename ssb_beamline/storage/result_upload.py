@@ -68,6 +68,15 @@ def retry_busy(write: Callable[[], Any]) -> Any:
     return None
 
 
+def _same_array(node, key: str, data: Any) -> bool:
+    """Whether ``node[key]`` exists with the shape and dtype of ``data``."""
+    try:
+        existing = node[key]
+        return tuple(existing.shape) == tuple(data.shape) and existing.dtype == data.dtype
+    except (KeyError, AttributeError):
+        return False
+
+
 def _rewrite(node, key: str, data: Any) -> None:
     """Write all of ``data`` into the existing array ``node[key]`` (idempotent PUTs)."""
     client = node[key]
@@ -104,6 +113,14 @@ def write_array_patiently(node, key: str, data: Any, **kwargs: Any) -> None:
                 _rewrite(node, key, data)
             else:
                 retry_busy(lambda: node.write_array(data, key=key, **kwargs))
+            return
+        except httpx.HTTPStatusError as exc:
+            # 409: an attempt that timed out on this side (tiled's client retried it)
+            # made the array after all; its data are written again, idempotently
+            if exc.response.status_code != 409 or not _same_array(node, key, data):
+                raise
+            logger.info("%s was made by an attempt that timed out; writing its data", key)
+            _rewrite(node, key, data)
             return
         except httpx.TimeoutException:
             if attempt == TIMEOUT_ATTEMPTS - 1:

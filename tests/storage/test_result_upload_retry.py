@@ -19,6 +19,7 @@ from ssb_beamline.storage.result_upload import TIMEOUT_ATTEMPTS, write_array_pat
 class _Array:
     def __init__(self, shape) -> None:
         self.data = np.full(shape, np.nan)
+        self.shape, self.dtype = self.data.shape, self.data.dtype
 
     def write(self, data) -> None:
         self.data[...] = data
@@ -83,3 +84,27 @@ def test_a_server_that_never_answers_in_time_fails_the_write():
     with pytest.raises(httpx.ReadTimeout):
         write_array_patiently(node, "soc", np.zeros(3))
     assert node.creates == TIMEOUT_ATTEMPTS
+
+
+class _RetriedInsideTiled(_Node):
+    """tiled's client retried a create that timed out, and the retry found the array: 409."""
+
+    def write_array(self, data, key: str, **kwargs) -> None:
+        self.creates += 1
+        self.arrays[key] = self.arrays.get(key) or _Array(data.shape)
+        raise httpx.HTTPStatusError("409 Conflict", request=None, response=httpx.Response(409))
+
+
+def test_a_409_from_a_retry_inside_tiled_writes_the_data_into_the_array_it_made():
+    node = _RetriedInsideTiled(timeouts=0)
+    write_array_patiently(node, "soc", np.arange(6.0).reshape(2, 3))
+    assert node.creates == 1
+    np.testing.assert_array_equal(node["soc"].data, np.arange(6.0).reshape(2, 3))
+
+
+def test_a_409_for_an_array_of_another_shape_is_raised():
+    node = _RetriedInsideTiled(timeouts=0)
+    node.arrays["soc"] = _Array((5,))  # someone else's array under that key
+    with pytest.raises(httpx.HTTPStatusError, match="409"):
+        write_array_patiently(node, "soc", np.zeros((2, 3)))
+    assert np.isnan(node["soc"].data).all()  # not overwritten
