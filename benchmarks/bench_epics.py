@@ -9,8 +9,9 @@
    StreamDatum) in each mode, and the difference: the CA / IOC-file overhead per frame.
 3. Per event and per move over CA: one primary event (camera, I0, energy, zone-plate
    z, detector z); its four plain reads one after the other (as bluesky's
-   ``trigger_and_read`` does) and with ``asyncio.gather`` (concurrent CA gets to the
-   sim IOC stall ~40 ms, serial ones take ~1 ms each); one 1 eV energy step.
+   ``trigger_and_read`` does) and with ``asyncio.gather`` (concurrent CA gets used to
+   stall ~40 ms on the sim IOC, while Nagle was on on its circuits: see
+   `ssb_beamline.sim_devices.ioc.server.NoDelayContext`); one 1 eV energy step.
 4. The same over CA with the stock ophyd-async waits (``--stock``, the "before"):
    every trigger opens and closes its own CA subscriptions (``Acquire``,
    ``NumCaptured``, ``DetectorState``) instead of using the detector's monitors
