@@ -82,8 +82,16 @@ class NoDelayContext(AsyncioContext):
         return await super().tcp_handler(client, addr)
 
 
+#: Set to ``1`` in the IOC's environment to serve with caproto's plain context (Nagle on),
+#: only to measure what `NoDelayContext` saves (``benchmarks/bench_epics.py --nagle``).
+NAGLE_ENV = "SSB_SIM_IOC_NAGLE"
+
+
 async def _serve(pvdb: dict, interfaces: list[str]) -> None:
-    await NoDelayContext(pvdb, interfaces).run()
+    nagle = os.environ.get(NAGLE_ENV) == "1"
+    if nagle:
+        logger.warning("%s=1: serving with Nagle on (caproto's plain context)", NAGLE_ENV)
+    await (AsyncioContext if nagle else NoDelayContext)(pvdb, interfaces).run()
 
 
 def validate_prefix(prefix: str) -> str:
