@@ -16,13 +16,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """``demo``: a simulated scan end to end (``--epics``, ``--stxm``, ``--network`` variants)."""
     from ssb_beamline.cli.servers import check_not_served
 
-    if check_not_served(args):  # `ssb-beamline serve` on the data directory: say so, not wait
-        _check_writable_data_dir(args)
     if not any(getattr(args, k, False) for k in ("epics", "stxm", "network")):
         from ssb_beamline.profiles.demo_checks import check_demo_inputs
 
-        # before importing the acquisition stack (tens of seconds on a loaded machine)
+        # before importing the acquisition stack (tens of seconds on a loaded machine),
+        # and before anything is made on disk
         check_demo_inputs(out_dir=args.out, size=args.size, preset=args.preset)
+    if check_not_served(args):  # `ssb-beamline serve` on the data directory: say so, not wait
+        _check_writable_data_dir(args)
     from bluesky.utils import RunEngineInterrupted
 
     from ssb_beamline.profiles.demo import run_demo
@@ -69,14 +70,17 @@ def _check_writable_data_dir(args: argparse.Namespace) -> None:
     import os
     from pathlib import Path
 
-    from ssb_beamline.private_files import make_private_dir
     from ssb_beamline.storage.server_config import DataDirectoryError, default_data_dir
 
-    root = Path(args.data_dir or default_data_dir()).expanduser()
+    root = Path(args.data_dir or default_data_dir()).expanduser().absolute()
+    existing = root  # the directory itself, or the folder it will be made in
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        make_private_dir(root)
-        if not os.access(root, os.W_OK):
-            raise OSError(errno.EROFS, "not writable (read-only)", str(root))
+        if not existing.is_dir():
+            raise OSError(errno.ENOTDIR, "not a directory", str(existing))
+        if not os.access(existing, os.W_OK):
+            raise OSError(errno.EROFS, "not writable (read-only)", str(existing))
     except OSError as exc:
         raise DataDirectoryError(root, exc) from exc
 

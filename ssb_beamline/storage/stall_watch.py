@@ -38,8 +38,16 @@ REPORT_EVERY_S = 60.0
 def dump_stacks_on_signal(stream: TextIO | None = None) -> bool:
     """Dump every thread's stack to ``stream`` (default stderr) on ``SIGUSR1``.
 
-    Returns False (and does nothing) where the signal does not exist or this is
-    not the main thread.
+    Parameters
+    ----------
+    stream : file, optional
+        An open file with a descriptor (``faulthandler`` writes to it directly).
+
+    Returns
+    -------
+    bool
+        False (and nothing done) where the signal does not exist or this is not
+        the main thread.
     """
     if not hasattr(signal, "SIGUSR1") or threading.current_thread() is not threading.main_thread():
         return False
@@ -166,6 +174,16 @@ def awaited_frames(coro: Any) -> list[str]:
 
     ``Task.print_stack`` shows only the outermost frame of a suspended task; this
     follows the chain of awaits down to where it waits.
+
+    Parameters
+    ----------
+    coro : coroutine or generator
+        E.g. ``task.get_coro()``.
+
+    Returns
+    -------
+    list of str
+        One ``file:line function`` per frame; empty for a finished coroutine.
     """
     frames = []
     while coro is not None:

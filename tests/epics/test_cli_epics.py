@@ -54,7 +54,7 @@ def test_ioc_command_serves_until_interrupted(tmp_path):
             assert time.monotonic() < deadline, "the IOC did not answer within 60 s"
             time.sleep(0.2)
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=20) == 0
+        assert process.wait(timeout=60) == 0  # bounded; a loaded CI machine exits slowly
     finally:
         if process.poll() is None:
             process.kill()
