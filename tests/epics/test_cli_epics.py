@@ -46,7 +46,12 @@ def test_ioc_command_serves_until_interrupted(tmp_path):
     cmd = [sys.executable, "-m", "ssb_beamline.cli", "ioc", "--prefix", prefix,
            "--port", str(port)]  # fmt: skip
     with open(tmp_path / "ioc.log", "w") as log:
-        process = subprocess.Popen(cmd, stdout=log, stderr=log, env=dict(os.environ))
+        # started with SIGINT blocked, as by a parent that blocks it (a pytest-xdist
+        # worker of the full suite did): Ctrl-C must still stop the IOC
+        process = subprocess.Popen(
+            cmd, stdout=log, stderr=log, env=dict(os.environ),
+            preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}),  # noqa: PLW1509  (a signal mask only)
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while not ca_search(prefix + "Mono:Energy.RBV", port):
@@ -54,15 +59,7 @@ def test_ioc_command_serves_until_interrupted(tmp_path):
             assert time.monotonic() < deadline, "the IOC did not answer within 60 s"
             time.sleep(0.2)
         process.send_signal(signal.SIGINT)
-        try:
-            code = process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            # in each of three full-suite runs (never alone, nor under -n 1) the IOC did
-            # not act on the first Ctrl-C within 60 s; a user presses it again, so does
-            # this test (cause not found yet: see the closing note of 2026-12-06)
-            process.send_signal(signal.SIGINT)
-            code = process.wait(timeout=30)
-        assert code == 0, (tmp_path / "ioc.log").read_text()
+        assert process.wait(timeout=60) == 0, (tmp_path / "ioc.log").read_text()
     finally:
         if process.poll() is None:
             process.kill()
