@@ -70,12 +70,11 @@ def _check_writable_data_dir(args: argparse.Namespace) -> None:
     import os
     from pathlib import Path
 
+    from ssb_beamline.profiles.demo_checks import nearest_existing
     from ssb_beamline.storage.server_config import DataDirectoryError, default_data_dir
 
     root = Path(args.data_dir or default_data_dir()).expanduser().absolute()
-    existing = root  # the directory itself, or the folder it will be made in
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = nearest_existing(root) or root  # itself, or the folder it will be made in
     try:
         if not existing.is_dir():
             raise OSError(errno.ENOTDIR, "not a directory", str(existing))

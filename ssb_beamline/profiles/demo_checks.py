@@ -18,6 +18,7 @@ __all__ = [
     "check_demo_inputs",
     "check_output_folder",
     "demo_memory_bytes",
+    "nearest_existing",
 ]
 
 logger = logging.getLogger(__name__)
@@ -62,19 +63,34 @@ def check_output_folder(path: Path, option: str = "--out") -> Path:
         writable.
     """
     path = Path(path).expanduser()
-    for part in (path, *path.parents):
-        if part.exists():
-            if not part.is_dir():
-                raise DemoInputError(
-                    f"{option} {path} cannot be a folder: {part} is a file. Give a folder "
-                    f"(new or existing), e.g. {option} {path.with_suffix('')}-figures."
-                )
-            if not os.access(part, os.W_OK | os.X_OK):
-                raise DemoInputError(
-                    f"{option} {path}: {part} is not writable. Give a folder you can write to."
-                )
-            break
+    part = nearest_existing(path)
+    if part is not None:
+        if not part.is_dir():
+            raise DemoInputError(
+                f"{option} {path} cannot be a folder: {part} is a file. Give a folder "
+                f"(new or existing), e.g. {option} {path.with_suffix('')}-figures."
+            )
+        if not os.access(part, os.W_OK | os.X_OK):
+            raise DemoInputError(
+                f"{option} {path}: {part} is not writable. Give a folder you can write to."
+            )
     return path
+
+
+def nearest_existing(path: Path) -> Path | None:
+    """``path`` if it exists, else its nearest existing parent (None if none exists).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A file or folder that may not exist yet.
+
+    Examples
+    --------
+    >>> nearest_existing(Path("/") / "no-such-folder" / "below")
+    PosixPath('/')
+    """
+    return next((part for part in (path, *path.parents) if part.exists()), None)
 
 
 def demo_memory_bytes(size: int, preset: str) -> int:
