@@ -117,27 +117,12 @@ def cmd_ioc(args: argparse.Namespace) -> int:
         f"Simulated TXM IOC {prefix} on 127.0.0.1:{args.port} (Channel Access); clients need "
         f"EPICS_CA_ADDR_LIST=127.0.0.1:{args.port} EPICS_CA_AUTO_ADDR_LIST=NO. Ctrl-C stops it."
     )
-    _let_ctrl_c_stop_it()
     try:
         serve_sim_txm_ioc(prefix, port=args.port, data_dir=data_dir,
                           config=SimConfig(size=args.size, seed=args.seed))  # fmt: skip
     except KeyboardInterrupt:
         console.print(f"IOC {prefix} stopped")
     return 0
-
-
-def _let_ctrl_c_stop_it() -> None:
-    """Take SIGINT as Ctrl-C whatever this process inherited (a blocked or ignored SIGINT).
-
-    A parent that blocks SIGINT in the thread that starts this command (seen in a
-    pytest-xdist worker of the full suite) passes the blocked mask on, and the IOC
-    then ignores every Ctrl-C.
-    """
-    import signal
-
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -217,4 +219,19 @@ def serve_sim_txm_ioc(
     if BATCH_ENV not in os.environ:
         caproto_server_common.HIGH_LOAD_TIMEOUT = MONITOR_BATCH_S
     logger.info("Serving the simulated TXM IOC %r on %s port %d", ioc.prefix, interfaces, port)
+    _let_ctrl_c_stop_it()
     run(ioc.pvdb, interfaces=list(interfaces))
+
+
+def _let_ctrl_c_stop_it() -> None:
+    """Take SIGINT as Ctrl-C whatever this process inherited (a blocked or ignored SIGINT).
+
+    A parent that blocks SIGINT in the thread that starts the IOC (seen in a
+    pytest-xdist worker of the full suite) passes the blocked mask on, and the IOC
+    then ignores every Ctrl-C. Only the main thread may set signal handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
