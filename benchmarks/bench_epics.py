@@ -9,9 +9,12 @@
    StreamDatum) in each mode, and the difference: the CA / IOC-file overhead per frame.
 3. Per event and per move over CA: one primary event (camera, I0, energy, zone-plate
    z, detector z); its four plain reads one after the other (as bluesky's
-   ``trigger_and_read`` does) and with ``asyncio.gather`` (concurrent CA gets to the
-   sim IOC stall ~40 ms, serial ones take ~1 ms each); one 1 eV energy step.
-4. The same over CA with the stock ophyd-async waits (``--stock``, the "before"):
+   ``trigger_and_read`` does) and with ``asyncio.gather`` (concurrent CA gets used to
+   stall ~40 ms on the sim IOC, while Nagle was on on its circuits: see
+   `ssb_beamline.sim_devices.ioc.server.NoDelayContext`); one 1 eV energy step.
+4. The same over CA with Nagle on in the IOC (``--nagle``: caproto's plain server, as
+   before `~ssb_beamline.sim_devices.ioc.server.NoDelayContext`), and with the stock
+   ophyd-async waits (``--stock``):
    every trigger opens and closes its own CA subscriptions (``Acquire``,
    ``NumCaptured``, ``DetectorState``) instead of using the detector's monitors
    (`TXMAreaDetector.keep_monitors`), and the per-frame phases of both.
@@ -19,7 +22,11 @@
 Both modes expose 20 ms (set explicitly), render the same 512^2 phantom and write
 one HDF5 file per stream with a checksummed chunk per frame.
 
-Run: ``.venv/bin/python benchmarks/bench_epics.py [--size 512] [--frames 40] [--stock]``.
+Run: ``.venv/bin/python benchmarks/bench_epics.py [--size 512] [--frames 40] [--stock] [--nagle]
+[--repeat 3]``. On a shared machine the load drifts between two scans by more than the
+CA overhead (one of each gave ratios from 0.91 to 2.32 at load 7-24), so ``--repeat N``
+alternates the modes N times and prints medians, the ratio of each pair and the
+1-minute load at the start of each scan.
 ``SSB_SIM_IOC_PROFILE=ioc.prof`` writes a cProfile of the IOC when it stops.
 """
 
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -37,12 +45,14 @@ from rich.console import Console
 from rich.table import Table
 
 from ssb_beamline.sim_devices.ioc import configure_ca_client, running_sim_ioc
+from ssb_beamline.sim_devices.ioc.server import NAGLE_ENV
 
 console = Console()
 
 
 EXPOSURE_S = 0.02
 STOCK = "over CA, stock waits"
+NAGLE = "over CA, Nagle on"
 
 
 def _scan(session) -> tuple[float, float]:
@@ -174,25 +184,30 @@ def main() -> None:
     parser.add_argument(
         "--stock", action="store_true", help="also run over CA with the stock per-trigger waits"
     )
+    parser.add_argument(
+        "--nagle", action="store_true",
+        help="also run over CA with Nagle on in the IOC (caproto's plain server: the 'before')",
+    )  # fmt: skip
+    parser.add_argument(
+        "--repeat", type=int, default=1,
+        help="scan each mode this many times, alternating the modes (a shared machine's load "
+        "drifts: medians and paired ratios of alternated scans are fairer than one of each)",
+    )  # fmt: skip
     args = parser.parse_args()
     configure_ca_client()  # before any CA context: loopback ports of this process only
 
-    from ssb_beamline.profiles.simulated import simulated_beamline
-    from ssb_beamline.sim_devices.phantom import PhantomConfig
-
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, list[dict[str, float]]] = {}
     phases: dict[str, dict[str, float]] = {}
+    modes = ([STOCK] if args.stock else []) + ([NAGLE] if args.nagle else []) + ["over CA"]
     with tempfile.TemporaryDirectory(prefix="bench-epics-") as tmp:
-        if not args.phases_only:
-            with console.status("in-process scan..."), simulated_beamline(
-                data_dir=f"{tmp}/inproc", phantom=PhantomConfig(shape=(args.size, args.size))
-            ) as session:  # fmt: skip
-                acq, stored = _scan(session)
-                results["in process"] = {"acq": acq, "stored": stored,
-                                         "frame": _per_frame(session, args.frames)}  # fmt: skip
-        modes = ([STOCK] if args.stock else []) + ["over CA"]
-        for mode in modes:
-            _run_ca(mode, f"{tmp}/{len(phases)}", args, results, phases)
+        for rep in range(max(1, args.repeat)):
+            if not args.phases_only:
+                _run_local(f"{tmp}/inproc{rep}", args, results)
+            for mode in modes:
+                _run_ca(mode, f"{tmp}/ca{rep}-{len(phases)}", args, results,
+                        phases if mode not in phases else None)  # fmt: skip
+            if args.phases_only:
+                break
     if results:
         _print_ratio(results, args.size)
     breakdown = Table(title="per-frame time over CA (median ms of one camera trigger_and_read)")
@@ -204,13 +219,34 @@ def main() -> None:
     console.print(breakdown)
 
 
-def _run_ca(mode: str, data_dir: str, args, results: dict, phases: dict) -> None:
-    """Scan and per-frame phases over CA on a fresh IOC, store and session."""
+def _load() -> float:
+    """1-minute load average (the machine is shared: CA needs two processes scheduled)."""
+    return os.getloadavg()[0]
+
+
+def _run_local(data_dir: str, args, results: dict) -> None:
+    """One scan and the per-frame cost in process."""
+    from ssb_beamline.profiles.simulated import simulated_beamline
+    from ssb_beamline.sim_devices.phantom import PhantomConfig
+
+    with console.status("in-process scan..."), simulated_beamline(
+        data_dir=data_dir, phantom=PhantomConfig(shape=(args.size, args.size))
+    ) as session:  # fmt: skip
+        load = _load()
+        acq, stored = _scan(session)
+        results.setdefault("in process", []).append(
+            {"acq": acq, "stored": stored, "frame": _per_frame(session, args.frames), "load": load}
+        )
+
+
+def _run_ca(mode: str, data_dir: str, args, results: dict, phases: dict | None) -> None:
+    """Scan (and per-frame phases, if ``phases``) over CA on a fresh IOC, store and session."""
     from ssb_beamline.devices.beamline_file import default_beamline_file
     from ssb_beamline.profiles.beamline import beamline_session
     from ssb_beamline.storage import open_store
 
     store = open_store(None, data_dir=data_dir)
+    os.environ[NAGLE_ENV] = "1" if mode == NAGLE else "0"  # the IOC subprocess inherits it
     with console.status(f"{mode}..."), running_sim_ioc(
         data_dir=store.detector_dir, args=["--size", str(args.size)]
     ) as ioc:  # fmt: skip
@@ -219,25 +255,41 @@ def _run_ca(mode: str, data_dir: str, args, results: dict, phases: dict) -> None
         session.txm.detector.keep_monitors = mode != STOCK
         with session:
             if not args.phases_only:
+                load = _load()
                 acq, stored = _scan(session)
-                results[mode] = {"acq": acq, "stored": stored,
-                                 "frame": _per_frame(session, args.frames)}  # fmt: skip
-            phases[mode] = _phases(session, args.frames)
-            phases[mode].update(_event_and_move(session, args.frames))
+                results.setdefault(mode, []).append(
+                    {"acq": acq, "stored": stored, "frame": _per_frame(session, args.frames),
+                     "load": load}
+                )  # fmt: skip
+            if phases is not None:
+                phases[mode] = _phases(session, args.frames)
+                phases[mode].update(_event_and_move(session, args.frames))
 
 
-def _print_ratio(results: dict[str, dict[str, float]], size: int) -> None:
-    table = Table(title=f"41-energy {size}^2 XANES scan: Channel Access vs in process")
-    for column in ("mode", "acquisition (s)", "until stored (s)", "per frame (ms)"):
+def _print_ratio(results: dict[str, list[dict[str, float]]], size: int) -> None:
+    runs = len(results["in process"])
+    title = f"41-energy {size}^2 XANES scan: Channel Access vs in process"
+    table = Table(title=title + (f" (medians of {runs} alternated runs)" if runs > 1 else ""))
+    for column in ("mode", "acquisition (s)", "until stored (s)", "per frame (ms)", "load"):
         table.add_column(column, justify="right")
-    for mode, r in results.items():
-        table.add_row(mode, f"{r['acq']:.1f}", f"{r['stored']:.1f}", f"{1e3 * r['frame']:.1f}")
-    local = results["in process"]
-    for mode in (m for m in results if m != "in process"):
-        ca = results[mode]
-        table.add_row(f"ratio {mode} / in process", f"{ca['acq'] / local['acq']:.2f}",
-                      f"{ca['stored'] / local['stored']:.2f} (goal <= 1.15)",
-                      f"+{1e3 * (ca['frame'] - local['frame']):.1f} CA/file overhead")  # fmt: skip
+    med = {mode: {key: statistics.median(r[key] for r in rs) for key in rs[0]}
+           for mode, rs in results.items()}  # fmt: skip
+    for mode, r in med.items():
+        loads = "/".join(f"{x['load']:.1f}" for x in results[mode])
+        table.add_row(mode, f"{r['acq']:.1f}", f"{r['stored']:.1f}", f"{1e3 * r['frame']:.1f}",
+                      loads)  # fmt: skip
+    local = med["in process"]
+    for mode in (m for m in med if m != "in process"):
+        ca = med[mode]
+        overhead = f"+{1e3 * (ca['frame'] - local['frame']):.1f} CA/file overhead"
+        stored = f"{ca['stored'] / local['stored']:.2f} (goal <= 1.15)"
+        table.add_row(f"ratio {mode} / in process", f"{ca['acq'] / local['acq']:.2f}", stored,
+                      overhead, "")  # fmt: skip
+        if runs > 1:
+            pairs = list(zip(results["in process"], results[mode], strict=True))
+            acq = " ".join(f"{c['acq'] / i['acq']:.2f}" for i, c in pairs)
+            stored = " ".join(f"{c['stored'] / i['stored']:.2f}" for i, c in pairs)
+            table.add_row("  run by run", acq, stored, "", "")
     console.print(table)
 
 
