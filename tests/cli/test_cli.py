@@ -120,3 +120,4 @@ def test_replay_command_stores_a_new_version(tmp_path, capsys):
 def test_sync_with_nothing_pending_says_so(tmp_path, capsys):
     assert main(["sync", "--data-dir", str(tmp_path)]) == 0
     assert "Nothing to sync" in capsys.readouterr().out
+    assert not (tmp_path / "catalog.db").exists()  # answered without starting a server
