@@ -315,7 +315,10 @@ def _contacts(ph: NDArray, lab: NDArray, connectivity: int):
         else:
             contacts[key] = c
     for key, why in unavailable.items():
-        logger.warning("%s diffusion distance unavailable: %s", key, why)
+        # A phase absent from the map is the normal case of a 2-D Ni K-edge map
+        # (carbon is not resolved there): information, not a warning on every run.
+        level = logging.INFO if "pixels (code" in why else logging.WARNING
+        logger.log(level, "%s diffusion distance unavailable: %s", key, why)
     return contacts, unavailable
 
 
