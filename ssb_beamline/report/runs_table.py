@@ -40,12 +40,12 @@ def render_runs(rows: Sequence[RunRow], *, total: int, where: str) -> Table:
     """A table of ``rows`` (oldest first) of the ``total`` runs stored in ``where``."""
     shown = f"newest {len(rows)} of {total}" if len(rows) < total else f"{len(rows)}"
     table = Table(title=f"Runs in {where} ({shown})", title_justify="left", box=None,
-                  header_style="bold underline", padding=(0, 1), pad_edge=False)  # fmt: skip
+                  header_style="bold underline", padding=(0, 1, 0, 0), pad_edge=False)  # fmt: skip
     table.add_column("uid", no_wrap=True, min_width=8)
     table.add_column("scan", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True, min_width=7)
     table.add_column("plan", no_wrap=True, min_width=10)
-    table.add_column("sample", overflow="fold", ratio=2, min_width=6)
+    table.add_column("sample", overflow="fold", ratio=2, min_width=12)  # whole words at 80
     table.add_column("points", justify="right", no_wrap=True, min_width=7)
     table.add_column("start UTC", no_wrap=True, min_width=11)
     table.add_column("results", overflow="fold", min_width=9, ratio=1)
