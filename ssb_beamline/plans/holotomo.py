@@ -74,6 +74,7 @@ def _holo_start_md(d: TomoDevices, o: TomoOptions, distance_list: list[float],
         "num_distances": len(distance_list),
         "angles_deg": o.angle_list,
         "num_angles": len(o.angles),
+        "num_points": len(distance_list) * len(o.angles),  # the primary frames, as `runs` counts
         "tomograms": tomograms,
         "energy_ev": energy_ev,
         "energies_ev": [energy_ev] if energy_ev is not None else [],

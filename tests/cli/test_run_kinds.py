@@ -97,6 +97,7 @@ def test_runs_against_a_running_server_lists_each_kind(runs, monkeypatch, capsys
         row = rows[uid]
         assert (row["plan"], row["status"]) == (plans[kind], "success"), row
         assert row["scan_id"] is not None and row["points_done"], row
+        assert row["points_done"] == row["points_planned"], row  # e.g. 21/21, never 21/?
         assert row["results"] and all(v["complete"] for v in row["results"]), row
     assert main(["runs", "--tiled", server.url, "--limit", "2"]) == 0
     table = capsys.readouterr().out
