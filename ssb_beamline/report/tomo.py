@@ -107,6 +107,9 @@ def _holo_slices(arrays, px: float, save) -> None:
     rows = 2 if n else 1
     fig, axes = plt.subplots(rows, 3, figsize=(13, 3.9 * rows), squeeze=False,
                              constrained_layout=True)  # fmt: skip
+    # constrained layout left the first 'y' label 2 px past the left edge on some
+    # shapes (e.g. 16 x 48 x 48): a wider edge pad keeps every label inside
+    fig.get_layout_engine().set(w_pad=0.1)
     _slices_row(axes[0], density, "electron density (e/nm³)", px, "magma",
                 sample=labels > 0 if n else None)  # fmt: skip
     if n:
