@@ -82,6 +82,7 @@ def test_the_warm_up_covers_every_kernel_signature_of_the_live_path():
     warm_up_kernels()  # joins it
     assert not thread.is_alive()
     from ssb_beamline.analysis._kernels_edt import particle_edt_2d
+    from ssb_beamline.analysis._kernels_joint import joint_pass
     from ssb_beamline.analysis.diffusion import diffusion_distance_maps
 
     kernels = (
@@ -89,6 +90,7 @@ def test_the_warm_up_covers_every_kernel_signature_of_the_live_path():
         _jit.open_counts,
         _jit.edge_window_uniform,
         particle_edt_2d,
+        joint_pass,
     )
     before = [len(k.signatures) for k in kernels]
     assert min(before) >= 1
