@@ -9,6 +9,8 @@ them tolerate calls from several threads).  ``cache=True`` keeps the compiled
 code in a user cache directory (:mod:`._jit_cache`: ``$SSB_BEAMLINE_NUMBA_CACHE``,
 else ``$XDG_CACHE_HOME/ssb_beamline/numba`` or ``~/.cache/ssb_beamline/numba``),
 so only the first process on a machine compiles (a few seconds); the others load.
+``make install`` compiles them ahead (:mod:`._jit_ahead`), so that first
+process is the installation, not a user's first scan or a test worker.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import threading
 import numpy as np
 from numba import njit
 
-from ._jit_cache import install_locator
+from ._jit_cache import compile_lock, install_locator
 from ._kernels_window import edge_window_uniform
 
 log = logging.getLogger(__name__)
@@ -87,8 +89,15 @@ _WARM_THREAD: threading.Thread | None = None
 
 
 def _warm_up_now() -> None:
-    from ._kernels_edt import particle_edt_2d
+    with compile_lock():  # another process compiling them: wait, then load its result
+        _warm_up_kernels()
     from ._parallel import prepare_pool
+
+    prepare_pool()
+
+
+def _warm_up_kernels() -> None:
+    from ._kernels_edt import particle_edt_2d
 
     f32, u16 = np.float32, np.uint16
     frame, ones = np.zeros((2, 4), u16), np.ones((2, 4), u16)
@@ -101,7 +110,6 @@ def _warm_up_now() -> None:
     _warm_up_joint_pass()
     lab, box = np.ones((2, 4), np.int32), np.array([[1, 0, 2, 0, 4]], np.int64)
     particle_edt_2d(lab, valid, box, 0, 1, 1.0, out, np.zeros(2))  # diffusion maps
-    prepare_pool()
 
 
 def _warm_up_joint_pass() -> None:

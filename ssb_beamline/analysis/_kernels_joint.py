@@ -121,7 +121,7 @@ def _project_block(mu2, k0, m, jw, sw, win_a, win_b, acc, dwin):
     if win_a == 0:  # D's row 0 is zero
         for j in range(m):
             dwin[0, j] = zero
-    r = 1  # row 0 of D is zero: it adds nothing
+    r = np.int64(1)  # row 0 of D is zero: it adds nothing
     while r < n:
         inside = win_a <= r < win_b
         if r + 4 <= n and inside == (win_a <= r + 3 < win_b):
