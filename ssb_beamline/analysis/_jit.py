@@ -97,8 +97,13 @@ def _warm_up_now() -> None:
 
 
 def _warm_up_kernels() -> None:
-    from ._kernels_edt import particle_edt_2d
+    for group in WARM_UP_GROUPS:  # the parts first: the joint pass then loads them
+        group()
+    _warm_up_joint_pass()
 
+
+def _warm_up_frames_and_window() -> None:
+    """Frame correction kernels and the edge-window kernel."""
     f32, u16 = np.float32, np.uint16
     frame, ones = np.zeros((2, 4), u16), np.ones((2, 4), u16)
     out, valid = np.empty((2, 4), f32), np.empty((2, 4), np.bool_)
@@ -107,9 +112,42 @@ def _warm_up_kernels() -> None:
     open_counts(frame, ones, 65535, frame.copy(), valid)
     window, px = np.zeros((8, 4), f32), np.zeros(4, f32)
     edge_window_uniform(window, px, px, px, px, 0.0, 0.01, 8330.0, 0.5, True, px, px.copy())
-    _warm_up_joint_pass()
+
+
+def _warm_up_joint_parts_and_edt() -> None:
+    """The joint pass's block kernels (types of its calls) and the diffusion maps' EDT."""
+    from ._kernels_edt import particle_edt_2d
+    from ._kernels_joint import _finish_block, _normalise_block, _project_block
+
+    f32, n, m = np.float32, 12, 4
+    mu2, jw, acc, px = (
+        np.zeros((n, m), f32),
+        np.zeros((4, n), f32),
+        np.zeros((6, m), f32),
+        np.zeros((4, m), f32),
+    )
+    vec = [np.zeros(m, f32) for _ in range(4)]
+    _project_block(mu2, 0, m, jw, np.zeros(n, f32), 2, 10, acc, np.zeros((8, m), f32))
+    _finish_block(
+        acc,
+        np.eye(4, dtype=f32),
+        0.1,
+        0,
+        m,
+        px,
+        np.zeros((2, m), f32),
+        *vec[:3],
+        np.zeros(m, np.bool_),
+    )
+    _normalise_block(mu2, 0, m, acc[5], px, vec[3], np.zeros((n, m), f32))
+    valid, out = np.ones((2, 4), np.bool_), np.empty((2, 4), f32)
     lab, box = np.ones((2, 4), np.int32), np.array([[1, 0, 2, 0, 4]], np.int64)
     particle_edt_2d(lab, valid, box, 0, 1, 1.0, out, np.zeros(2))  # diffusion maps
+
+
+#: Kernel groups that compile independently (``_jit_ahead`` runs them in parallel
+#: processes); :func:`_warm_up_joint_pass` then loads its parts from the cache.
+WARM_UP_GROUPS = (_warm_up_frames_and_window, _warm_up_joint_parts_and_edt)
 
 
 def _warm_up_joint_pass() -> None:
