@@ -89,7 +89,9 @@ _WARM_THREAD: threading.Thread | None = None
 
 
 def _warm_up_now() -> None:
-    with compile_lock():  # another process compiling them: wait, then load its result
+    # another process compiling them: wait (a compile takes 10-30 s), then load its
+    # result; a live scan joining this warm-up never waits longer than that
+    with compile_lock(timeout_s=60.0):
         _warm_up_kernels()
     from ._parallel import prepare_pool
 
