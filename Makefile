@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test lint format bench install clean docs
+.PHONY: demo test lint format bench install clean docs kernels
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +16,18 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) kernels
 
-demo: $(STAMP)
+# Compile the numba analysis kernels ahead into the user's kernel cache (a second or two
+# when they are already there), so neither a first `make demo` nor each pytest-xdist
+# worker of `make test` pays the compiler; concurrent runs take turns on a lock.
+kernels: $(STAMP)
+	$(BIN)/python -m ssb_beamline.analysis._jit_ahead
+
+demo: $(STAMP) kernels
 	$(BIN)/ssb-beamline demo --out $(DEMO_OUT)
 
-test: $(STAMP)
+test: $(STAMP) kernels
 	$(BIN)/python -m ruff check ssb_beamline tests benchmarks
 	$(BIN)/python -m ruff format --check ssb_beamline tests benchmarks
 	$(BIN)/lint-imports

@@ -16,7 +16,11 @@ floor for any per-pixel map).  Two processes are started:
 * ``disk+backgr``: the same directory, and ``warm_up_kernels(background=True)``
   right after the import, as the live callback does when it is built: numba's
   first-use initialisation overlaps the construction of the stack (in a scan or
-  a replay: the first documents and frames).
+  a replay: the first documents and frames);
+* ``after ahead``: a second empty directory filled by ``python -m
+  ssb_beamline.analysis._jit_ahead`` (the ``make install`` / ``make kernels``
+  step; its wall and CPU time are printed), then a new process as the first
+  one after an install.
 
 Goals (issue 18): cold <= 1.5 x warm; maps <= 5 x the read pass (medians).
 
@@ -77,6 +81,31 @@ def child(n: int, size: int, runs: int, background: bool) -> dict:
     }
 
 
+def run_child(args: argparse.Namespace, env: dict, background: bool) -> dict:
+    """One ``--child`` process; its result row."""
+    cmd = [sys.executable, __file__, "--child", "--energies", str(args.energies)]
+    cmd += ["--size", str(args.size), "--runs", str(args.runs)]
+    cmd += ["--background"] if background else []
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compile_ahead(env: dict) -> tuple[float, float] | None:
+    """Run the ``make kernels`` step; (wall s, CPU s of the child), None without it."""
+    import importlib.util
+    import resource
+
+    if importlib.util.find_spec("ssb_beamline.analysis._jit_ahead") is None:
+        return None
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    cmd = [sys.executable, "-m", "ssb_beamline.analysis._jit_ahead"]
+    subprocess.run(cmd, env=env, capture_output=True, check=True)
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    return time.perf_counter() - t0, cpu
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--energies", type=int, default=100)
@@ -90,14 +119,17 @@ def main() -> None:
         return
     load = os.getloadavg()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="ssb-numba-") as cache:
+    with (
+        tempfile.TemporaryDirectory(prefix="ssb-numba-") as cache,
+        tempfile.TemporaryDirectory(prefix="ssb-numba-ahead-") as cache2,
+    ):
         env = {**os.environ, "SSB_BEAMLINE_NUMBA_CACHE": cache}
         for label in ("empty cache", "disk cache", "disk+backgr"):
-            cmd = [sys.executable, __file__, "--child", "--energies", str(args.energies)]
-            cmd += ["--size", str(args.size), "--runs", str(args.runs)]
-            cmd += ["--background"] if label == "disk+backgr" else []
-            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-            rows.append((label, json.loads(out.stdout.strip().splitlines()[-1])))
+            rows.append((label, run_child(args, env, background=label == "disk+backgr")))
+        env = {**os.environ, "SSB_BEAMLINE_NUMBA_CACHE": cache2}
+        ahead = compile_ahead(env)
+        if ahead is not None:
+            rows.append(("after ahead", run_child(args, env, background=False)))
     shape = f"{args.energies} x {args.size} x {args.size}"
     print(f"analyse_xanes_stack, {shape} float32; load average before: {load[0]:.2f}")
     print(
@@ -110,6 +142,11 @@ def main() -> None:
             f"{r['warm_best']:9.3f} {r['cold'] / r['warm_median']:9.2f} "
             f"{r['floor_median']:9.3f} {r['warm_median'] / r['floor_median']:10.1f} "
             f"{r['cold_cpu'] / r['warm_cpu']:13.2f}"
+        )
+    if ahead is not None:
+        print(
+            f"ahead step (make kernels) into an empty cache: {ahead[0]:.1f} s wall, "
+            f"{ahead[1]:.1f} s CPU; load average after: {os.getloadavg()[0]:.2f}"
         )
     print("goals: cold/warm <= 1.5 (disk cache); maps/floor <= 5 (medians of --runs)")
     print(

@@ -17,18 +17,24 @@ Several processes may compile and write the same kernel at once: numba writes
 each index and data file to a temporary file and renames it into place
 (atomic on POSIX), and every entry is keyed by the source file's content hash
 and the target CPU, so a reader sees either a complete old entry or a complete
-new one.  numba has no public hook for a per-package directory, so this
+new one.  :func:`compile_lock` lets the processes that warm the kernels up at
+the same time (``make install``, several pytest-xdist workers, a replay next to
+a live scan) take turns, so one compiles and the others load its result.
+numba has no public hook for a per-package directory, so this
 module adds a locator class to numba's (private) list of locators; if that
 list is missing in a future numba, caching falls back to numba's default.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["CACHE_ENV", "install_locator", "kernel_cache_dir"]
+__all__ = ["CACHE_ENV", "compile_lock", "install_locator", "kernel_cache_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -133,3 +139,63 @@ def install_locator() -> bool:
     locators.insert(pos, cls)
     log.debug("numba kernels of ssb_beamline cached in %s", kernel_cache_dir())
     return True
+
+
+_LOCK_NAME = ".compile.lock"
+
+
+@contextlib.contextmanager
+def compile_lock(timeout_s: float = 300.0) -> Iterator[bool]:
+    """Hold the cache directory's compile lock (an ``flock``), waiting up to ``timeout_s``.
+
+    Several processes that warm the kernels up at once would each compile
+    them (correct, as the writes are atomic, but N times the CPU): inside the
+    lock, the first compiles and the others then load from the disk cache.
+    Never fails: yields False (and runs unlocked) when the lock cannot be had
+    (no ``fcntl``, a read-only cache directory, or ``timeout_s`` passed).
+
+    Parameters
+    ----------
+    timeout_s : float, default 300
+        Longest wait for another process's compilation, s.
+
+    Yields
+    ------
+    bool
+        Whether the lock is held.
+
+    Examples
+    --------
+    >>> with compile_lock() as held:
+    ...     pass  # compile or load the kernels here
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield False
+        return
+    path = kernel_cache_dir()
+    try:
+        _make_private_dirs(path)
+        fd = os.open(path / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        log.debug("no kernel compile lock in %s (%s): compiling unlocked", path, exc)
+        yield False
+        return
+    try:
+        held, deadline = False, time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    log.warning(
+                        "kernel compile lock busy for %.0f s: compiling unlocked", timeout_s
+                    )
+                    break
+                time.sleep(0.05)
+        yield held
+    finally:
+        os.close(fd)  # releases the lock

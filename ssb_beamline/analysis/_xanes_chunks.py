@@ -10,13 +10,18 @@ One kernel per normalisation, each turning a pixel chunk ``mu2[:, s]`` of the
   edge step and the closed-form two-reference LCF from one product;
 
 both finished by :func:`edge_and_norm` (half-step and derivative-maximum edge
-energies over the edge window, and the normalised stack if asked).  Work on
+energies over the edge window, and the normalised stack if asked).
+:func:`chunk_kernel` picks the kernel of a stack: on the default case (joint
+fit, uniform edge window, C-contiguous float32 stack) the compiled
+:func:`~._kernels_joint.joint_pass`, which does all of it in one read of
+the chunk.  Work on
 ``D = mu - mu[first energy]``: every quantity is affine-equivariant (only p0
 shifts), and the small values keep the float32 sums accurate.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,10 +29,17 @@ import numpy as np
 from ._fused import subtract_project, write_normalized
 from ._jit import edge_window_uniform
 from ._kernels import count_below, derivative_max_block, half_step_from_count
+from ._kernels_joint import joint_pass
 from ._scratch import scratch
 from ._xanes_setup import XanesOperators
 
-__all__ = ["XanesOutputs", "edge_and_norm", "edge_fit_chunk", "joint_fit_chunk"]
+__all__ = [
+    "XanesOutputs",
+    "chunk_kernel",
+    "edge_and_norm",
+    "edge_fit_chunk",
+    "joint_fit_chunk",
+]
 
 
 @dataclass
@@ -48,6 +60,46 @@ class XanesOutputs:
         """Uninitialised outputs for ``p`` pixels (``norm``: the (N, P) output or None)."""
         f32 = [np.empty(p, np.float32) for _ in range(5)]
         return cls(*f32, np.empty(p, bool), np.empty((2, p), np.float32), norm)
+
+
+ChunkKernel = Callable[[XanesOperators, XanesOutputs, np.ndarray, slice], None]
+
+_NO_NORM = np.empty((0, 0), np.float32)
+
+
+def _compiled_ok(a: np.ndarray | None) -> bool:
+    return a is None or (a.dtype == np.float32 and a.flags.c_contiguous)
+
+
+def chunk_kernel(ops: XanesOperators, mu2: np.ndarray, norm: np.ndarray | None) -> ChunkKernel:
+    """The chunk kernel of a stack: compiled where it applies, else numpy.
+
+    :func:`~._kernels_joint.joint_pass` takes the joint fit (no accumulated
+    sums) on a uniform edge window, for a C-contiguous float32 stack and
+    normalised output; everything else runs :func:`joint_fit_chunk` or
+    :func:`edge_fit_chunk`.
+    """
+    if not ops.by_refs:
+        return edge_fit_chunk
+    fused = ops.uniform_window is not None and ops.joint_sums is None
+    if not (fused and mu2.ndim == 2 and _compiled_ok(mu2) and _compiled_ok(norm)):
+        return joint_fit_chunk
+    e_first, h, xl0, dxl = ops.uniform_window
+    in_fit = np.zeros(ops.n, np.float32)
+    in_fit[ops.fit_sl] = 1.0
+    fit = (in_fit, 1.0 / ops.nfit)
+    window = (ops.win.start, ops.win.stop)
+    grid = (e_first, h, xl0, dxl, np.ascontiguousarray(ops.line_all[:, 1]))
+
+    def compiled(ops: XanesOperators, out: XanesOutputs, mu2: np.ndarray, s: slice) -> None:
+        outputs = (out.pre_edge, out.frac_ox, out.step, out.resid, out.ok, out.edge, out.e0)
+        norm = _NO_NORM if out.norm is None else out.norm
+        joint_pass(
+            mu2, s.start, s.stop, ops.jw32, ops.jg32, fit, window, grid,
+            ops.derivative_e0, norm, outputs,
+        )  # fmt: skip
+
+    return compiled
 
 
 def _inverse_step(step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

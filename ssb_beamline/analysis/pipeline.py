@@ -22,7 +22,7 @@ import numpy as np
 from ._maps import XanesMaps
 from ._parallel import DEFAULT_CHUNK_PIXELS, run_chunks
 from ._validation import check_mask, check_stack, output_array
-from ._xanes_chunks import XanesOutputs, edge_fit_chunk, joint_fit_chunk
+from ._xanes_chunks import XanesOutputs, chunk_kernel
 from ._xanes_setup import XanesOperators, XanesSettings, build_operators
 from .edge_fit import EDGE_WINDOW_EV
 from .edge_interp import estimator_record
@@ -151,7 +151,7 @@ def analyse_xanes_stack(  # noqa: PLR0913 -- keyword-only options of the public 
     if return_norm or norm_out is not None:
         norm2 = output_array(norm_out, np.shape(mu), "norm_out").reshape(ops.n, ops.p)
     out = XanesOutputs.allocate(ops.p, norm2)
-    kernel = joint_fit_chunk if ops.by_refs else edge_fit_chunk
+    kernel = chunk_kernel(ops, mu2, norm2)
     t_pass = time.perf_counter()
     run_chunks(lambda s: kernel(ops, out, mu2, s), ops.p, chunk_pixels, workers)
     t_done = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
 import subprocess
@@ -82,6 +83,7 @@ def test_the_warm_up_covers_every_kernel_signature_of_the_live_path():
     warm_up_kernels()  # joins it
     assert not thread.is_alive()
     from ssb_beamline.analysis._kernels_edt import particle_edt_2d
+    from ssb_beamline.analysis._kernels_joint import joint_pass
     from ssb_beamline.analysis.diffusion import diffusion_distance_maps
 
     kernels = (
@@ -89,6 +91,7 @@ def test_the_warm_up_covers_every_kernel_signature_of_the_live_path():
         _jit.open_counts,
         _jit.edge_window_uniform,
         particle_edt_2d,
+        joint_pass,
     )
     before = [len(k.signatures) for k in kernels]
     assert min(before) >= 1
@@ -107,3 +110,60 @@ def test_the_warm_up_covers_every_kernel_signature_of_the_live_path():
     phases[:, 0], phases[:, -1] = 2, 3
     assert diffusion_distance_maps(phases, pixel_size_um=1.0).combined is not None
     assert [len(k.signatures) for k in kernels] == before
+
+
+def test_compile_lock_makes_concurrent_warm_ups_take_turns(monkeypatch, tmp_path):
+    """A second holder (another open file: as another process) waits, here until its timeout."""
+    from ssb_beamline.analysis._jit_cache import compile_lock
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "c"))
+    with compile_lock() as held:
+        assert held
+        with compile_lock(timeout_s=0.2) as second:
+            assert not second  # busy: gave up after its timeout, runs unlocked
+    with compile_lock(timeout_s=0.2) as again:
+        assert again  # released
+    assert stat.S_IMODE((tmp_path / "c" / ".compile.lock").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "c").stat().st_mode) == 0o700
+
+
+# the live path in a new process: which top-level kernels compiled, which loaded
+LIVE_CHILD = """
+import json, numpy as np
+from ssb_beamline.analysis import _jit, absorbance_with_open_beam, analyse_xanes_stack, open_beam
+from ssb_beamline.analysis._kernels_joint import joint_pass
+from ssb_beamline.reference_data import ni_k_edge_references
+refs = ni_k_edge_references()
+e = np.arange(8300.0, 8450.0, 1.5)
+mu = (0.3 + 0.5 * (0.6 * refs[0].at(e) + 0.4 * refs[1].at(e))).astype(np.float32)
+dark = np.full((8, 8), 100, np.uint16)
+beam = open_beam(np.full((8, 8), 30000, np.uint16), dark)
+stack = np.empty((e.size, 8, 8), np.float32)
+for i, m in enumerate(mu):
+    frame = (100 + 29900 * np.exp(-m) * np.ones((8, 8))).astype(np.uint16)
+    absorbance_with_open_beam(frame, dark, beam, out=stack[i])
+analyse_xanes_stack(stack, e, refs)
+ks = (_jit.absorbance_table_rows, _jit.open_counts, joint_pass)
+print(json.dumps({"hits": [sum(k.stats.cache_hits.values()) for k in ks],
+                  "misses": [sum(k.stats.cache_misses.values()) for k in ks]}))
+"""
+
+
+@pytest.mark.slow
+def test_kernels_compiled_ahead_are_loaded_not_compiled_by_a_new_process(monkeypatch, caplog):
+    """``make kernels`` (``python -m ...._jit_ahead``) fills the cache the package reads.
+
+    Uses the default cache directory, as ``make test`` does after ``make kernels``
+    (then this only loads); a new process's live path then compiles nothing.
+    """
+    from ssb_beamline.analysis import _jit_ahead
+
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    with caplog.at_level(logging.INFO, logger=_jit_ahead.__name__):
+        assert _jit_ahead.main([]) == 0
+    assert f"analysis kernels ready in {kernel_cache_dir()}" in caplog.text
+    env = {k: v for k, v in os.environ.items() if k != CACHE_ENV}
+    cmd = [sys.executable, "-c", LIVE_CHILD]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["misses"] == [0, 0, 0] and min(r["hits"]) == 1, r

@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 from xanes_synth import REFS, mu_stack, scan_energies
 
-from ssb_beamline.analysis._xanes_chunks import XanesOutputs, edge_fit_chunk, joint_fit_chunk
+from ssb_beamline.analysis._xanes_chunks import (
+    XanesOutputs,
+    chunk_kernel,
+    joint_fit_chunk,
+)
 from ssb_beamline.analysis._xanes_setup import XanesSettings, build_operators, lcf_slice
 from ssb_beamline.analysis.pipeline import analyse_xanes_stack, finish_maps
 
@@ -22,7 +26,7 @@ def test_operators_kernel_and_finish_alone_give_the_maps(normalization):
     assert ops.by_refs == (normalization == "references")
     assert ops.weights.shape == (8, E.size) and ops.n == E.size and ops.p == 4
     out = XanesOutputs.allocate(ops.p)
-    kernel = joint_fit_chunk if ops.by_refs else edge_fit_chunk
+    kernel = chunk_kernel(ops, MU2, None)  # the kernel analyse_xanes_stack runs
     kernel(ops, out, MU2, slice(0, 2))  # two chunks, in any order
     kernel(ops, out, MU2, slice(2, 4))
     if ops.by_refs:  # the joint fit sees the true edge step and fraction directly
