@@ -32,13 +32,8 @@ holotomography run (61-181 angles) and the absorption per electron: 0.98 / 0.95 
 choice: NMC's absorption spills ~2 voxels into its neighbours, and with a 1-voxel
 band 197 of the 347 NMC-carbon contact voxels read as SSE).
 
-SSE pieces that lie wholly within ``band_voxels + 1`` of NMC take their nearest
-other phase (``_drop_band_flecks``): the SSE matrix fills the pores, a fleck on an
-NMC surface is NMC's absorption spill.  On the live end-to-end reconstructions
-(seeds 2 / 7) such flecks (3-23 voxels) gave particles without any true NMC-SSE
-contact a false one, so they entered the combined-impedance trend with a flat SOC:
-recovered slope 0.35 -> 0.42 (truth 0.43) and 0.20 -> 0.33 (truth 0.42) at 2.5x the
-test's photon budget, Dice unchanged.
+SSE pieces wholly inside the band around NMC are not SSE (see
+:mod:`~ssb_beamline.analysis.segmentation3d_flecks`).
 
 Volumes are smoothed with a small Gaussian (``smooth_sigma`` voxels) first.  The
 method, thresholds and energies used are returned as JSON-ready metadata, to be
@@ -57,6 +52,7 @@ from scipy import ndimage as ndi
 from skimage.filters import threshold_multiotsu, threshold_otsu
 
 from .phases import Phase
+from .segmentation3d_flecks import drop_band_flecks
 
 __all__ = ["PhaseVolume", "edge_jump_volumes", "segment_phases_3d"]
 
@@ -205,35 +201,6 @@ def _classify_others(
     return out, [t1, t2]
 
 
-def _drop_band_flecks(out: NDArray[np.uint8], nmc: NDArray[np.bool_], width: int) -> int:
-    """SSE pieces that lie wholly within ``width + 1`` voxels of NMC take their nearest other phase.
-
-    Li6PS5Cl fills the pores as a continuous matrix; a few-voxel SSE fleck that
-    never reaches beyond the partial-volume band is NMC's absorption spill read
-    as SSE (high absorption per electron) on a pore or carbon voxel.  Left in, it
-    makes a false NMC-SSE contact, and a particle with none (whose truth combined
-    impedance is undefined) enters the trend.  Returns the voxels reassigned.
-    """
-    if width <= 0:
-        return 0
-    pieces, n = ndi.label(out == Phase.SSE)
-    if n == 0:
-        return 0
-    reach = ndi.distance_transform_edt(~nmc)
-    far = ndi.maximum(reach, pieces, index=np.arange(1, n + 1))
-    fleck = np.zeros(n + 1, bool)
-    fleck[1:] = far <= width + 1
-    todo = fleck[pieces]
-    if todo.any():
-        other = (out != Phase.NMC) & (out != Phase.SSE)
-        if other.any():
-            near = ndi.distance_transform_edt(~other, return_distances=False, return_indices=True)
-            out[todo] = out[tuple(ix[todo] for ix in near)]
-        else:
-            out[todo] = Phase.VOID
-    return int(todo.sum())
-
-
 def _classify_per_electron(
     absorption: NDArray, density: NDArray, nmc: NDArray[np.bool_], width: int
 ) -> tuple[NDArray[np.uint8], list[float], NDArray]:
@@ -256,7 +223,7 @@ def _classify_per_electron(
     if todo.any() and core.any():
         near = ndi.distance_transform_edt(todo | nmc, return_distances=False, return_indices=True)
         out[todo] = out[tuple(ix[todo] for ix in near)]
-    _drop_band_flecks(out, nmc, width)
+    drop_band_flecks(out, nmc, width)
     return out, [t1, t2], ratio
 
 

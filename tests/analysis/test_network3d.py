@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from ssb_beamline.analysis import network3d, segmentation3d
+from ssb_beamline.analysis import network3d, segmentation3d, segmentation3d_flecks
 from ssb_beamline.analysis.network3d import bin_statistics, network_model_3d, trend_slope
 from ssb_beamline.analysis.phases import Phase
 from ssb_beamline.analysis.segmentation3d import segment_phases_3d
@@ -116,7 +116,8 @@ def test_trends_recovered_from_segmented_phases(net, measured, segmented):
 
 
 @pytest.mark.parametrize(
-    "module", [network3d, segmentation3d, network_phantom3d, registered_phases]
+    "module",
+    [network3d, segmentation3d, segmentation3d_flecks, network_phantom3d, registered_phases],
 )
 def test_docstring_examples_run(module):
     assert doctest.testmod(module, extraglobs={"np": np}).failed == 0
@@ -145,7 +146,7 @@ def test_sse_flecks_within_the_band_around_nmc_are_not_contacts():
     ph[2:4, 2, 5] = Phase.SSE  # fleck: inside the band, reaches no further
     ph[:, :, :4] = Phase.CARBON
     out = ph.copy()
-    moved = segmentation3d._drop_band_flecks(out, ph == Phase.NMC, width=2)
+    moved = segmentation3d_flecks.drop_band_flecks(out, ph == Phase.NMC, width=2)
     assert moved == 2 and (out[2:4, 2, 5] == Phase.VOID).all()
     np.testing.assert_array_equal(out[:, :, 14:], Phase.SSE)  # the matrix stays
-    assert segmentation3d._drop_band_flecks(ph.copy(), ph == Phase.NMC, width=0) == 0
+    assert segmentation3d_flecks.drop_band_flecks(ph.copy(), ph == Phase.NMC, width=0) == 0

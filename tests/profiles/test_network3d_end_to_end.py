@@ -67,13 +67,22 @@ def live(tiled_server):
             session.close()
 
 
-def test_live_network_results_are_stored_with_units_and_coords(live):
+@pytest.fixture(scope="module")
+def stored_live(live):
+    """The live network result (v2), read from tiled once for every test that checks it."""
+    session, uid = live
+    return read_results(session.store.results, uid, result_versions(session.store.results,
+                                                                    uid)[1])  # fmt: skip
+
+
+def test_live_network_results_are_stored_with_units_and_coords(live, stored_live):
     session, uid = live
     (outcome,) = session.network_outcomes
     assert outcome.ok, (outcome.errors, session.outcomes[-1].errors)
     versions = result_versions(session.store.results, uid)
     assert len(versions) == 2  # the reconstruction, then the network model
-    stored = read_results(session.store.results, uid, versions[-1])
+    stored = stored_live
+    assert stored.version == versions[-1]
     md = stored.metadata
     assert md["kind"] == "network3d" and md["source"] == "live"
     assert md["segmentation"]["contrast"] == "absorption per electron"
@@ -119,12 +128,12 @@ def test_2d_from_the_registered_3d_run_gives_the_combined_model(live, tmp_path):
           f"{diffusion.get('trend_slope_ev')}")  # fmt: skip
 
 
-def test_replay_reproduces_the_network_results(live):
+def test_replay_reproduces_the_network_results(live, stored_live):
     session, uid = live
     tomo, net = replay_network3d(session.store, uid, fill="always", holo_uid=session.holo_uid)
     assert tomo.ok and net.ok, (tomo.errors, net.errors)
     versions = result_versions(session.store.results, uid)
-    live_res = read_results(session.store.results, uid, versions[1])
+    live_res = stored_live
     replayed = read_results(session.store.results, uid, versions[-1])
     assert replayed.metadata["source"] == "replay" and len(versions) == 4
     for key in ("phases", "network_li_distance_um", "network_e_distance_um",
@@ -135,11 +144,9 @@ def test_replay_reproduces_the_network_results(live):
         live_res.metadata["slopes_ev_per_unit_impedance"], rel=1e-4, nan_ok=True)  # fmt: skip
 
 
-def test_report_draws_the_stored_network_result(live, tmp_path):
-    session, uid = live
-    stored = read_results(session.store.results, uid, result_versions(session.store.results,
-                                                                      uid)[1])  # fmt: skip
-    files = report_figures(tmp_path, stored, f"run {uid[:8]}")
+def test_report_draws_the_stored_network_result(live, stored_live, tmp_path):
+    _, uid = live
+    files = report_figures(tmp_path, stored_live, f"run {uid[:8]}")
     assert [f.name for f in files] == ["network3d.png"] and files[0].stat().st_size > 50_000
 
 
