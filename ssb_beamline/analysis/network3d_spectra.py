@@ -57,8 +57,17 @@ def _reference_grid() -> tuple[NDArray, NDArray, NDArray]:
 def mixture_edge_energy(fraction: ArrayLike) -> NDArray[np.float64]:
     """Half-step energy (eV) of ``(1 - f) NiO + f LiNiO2`` (normalised references).
 
-    The first crossing of 0.5 on a 0.01 eV grid, linearly interpolated; NaN
-    fractions give NaN.
+    The first crossing of 0.5 on a 0.01 eV grid, linearly interpolated.
+
+    Parameters
+    ----------
+    fraction : array_like of float
+        Oxidised (LiNiO2) fraction of each mixture, e.g. the LCF ``soc``; NaN gives NaN.
+
+    Returns
+    -------
+    ndarray of float64
+        Half-step edge energy of each mixture, eV.
 
     Examples
     --------
