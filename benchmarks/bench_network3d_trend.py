@@ -15,6 +15,16 @@ unit impedance, bins' mean spectra) is printed for:
 
 Run: ``.venv/bin/python benchmarks/bench_network3d_trend.py [seed ...] [--counts 1e6]``
 (about a minute per seed on 2 loaded cores).
+
+Measured (2026-12-06, load ~9 on 2 cores, 1e6 counts/s as in the end-to-end test):
+truth 0.427 / 0.408 / 0.423 for seeds 2 / 5 / 7; truth phases + live stack 0.504 /
+0.276 / 0.356 (core-shell 0.174 / 0.250 / -0.121 against 0.157 / 0.204 / 0.190);
+live with 31 / 61 / 91 holotomography angles: seed 2 -10 / +8 / +3 %, seed 5 -34 /
+-35 / -34 %, seed 7 -24 / -35 / -35 %.  Seeds 5 and 7 are limited by the stack stage
+(the truth phases already lose 32 % and 16 %, and seed 7's core-shell trend changes
+sign): per-bin edges of ~0.1 eV apart from a 21-angle, 0.02 s reconstruction; with
+2.5x the counts seed 5's stack stage is -24 %.  The fly-scan holotomography differs
+from run to run under load (seed 2 / 31 angles: +8 % in an earlier run).
 """
 
 from __future__ import annotations
