@@ -238,9 +238,11 @@ def network_model_3d(
         Impedance bin edges (the paper's five bins by default).
     attenuation, energies : array_like, (N, Z, Y, X) and (N,), optional
         The 3D XANES stack: each bin then also gets the edge energy of its mean
-        spectrum (``edge_energy_spectrum``, :func:`bin_spectrum_edges`) and the
-        slopes are taken from it (``slopes["<model>_voxel_mean"]`` keep the
-        per-voxel ones).
+        spectrum (``edge_energy_spectrum``: half-step of its fitted reference
+        mixture; ``edge_energy_spectrum_half_step``: its sampled crossing; see
+        :func:`bin_spectrum_edges`) and the slopes are taken from the first
+        (``slopes["<model>_voxel_mean"]`` and ``["<model>_half_step"]`` keep the
+        others).
 
     Raises
     ------
@@ -288,12 +290,16 @@ def network_model_3d(
                 f"attenuation has shape {att.shape}; pass the (energies, *{ph.shape}) stack "
                 "the edge energies came from"
             )
-        bins_df["edge_energy_spectrum"] = np.concatenate([
-            bin_spectrum_edges(cat[m], cat["index"], att, energies, bins=bins)
-            for m in ("combined", "core_shell")])  # fmt: skip
+        for col, method in (("edge_energy_spectrum", "lcf"),
+                            ("edge_energy_spectrum_half_step", "half_step")):  # fmt: skip
+            bins_df[col] = np.concatenate([
+                bin_spectrum_edges(cat[m], cat["index"], att, energies, bins=bins, method=method)
+                for m in ("combined", "core_shell")])  # fmt: skip
         for m in ("combined", "core_shell"):
+            sub = bins_df[bins_df["model"] == m]
             slopes[f"{m}_voxel_mean"] = slopes[m]
-            slopes[m] = trend_slope(bins_df[bins_df["model"] == m], "edge_energy_spectrum")
+            slopes[f"{m}_half_step"] = trend_slope(sub, "edge_energy_spectrum_half_step")
+            slopes[m] = trend_slope(sub, "edge_energy_spectrum")
     model = NetworkModel3D(
         ph.shape, px, cat["index"], cat["label"], cat["li"], cat["e"], cat["cs"],
         cat["combined"], cat["core_shell"], e_vox, bins_df,

@@ -32,6 +32,9 @@ holotomography run (61-181 angles) and the absorption per electron: 0.98 / 0.95 
 choice: NMC's absorption spills ~2 voxels into its neighbours, and with a 1-voxel
 band 197 of the 347 NMC-carbon contact voxels read as SSE).
 
+SSE pieces wholly inside the band around NMC are not SSE (see
+:mod:`~ssb_beamline.analysis.segmentation3d_flecks`).
+
 Volumes are smoothed with a small Gaussian (``smooth_sigma`` voxels) first.  The
 method, thresholds and energies used are returned as JSON-ready metadata, to be
 stored next to the phase volume.
@@ -49,6 +52,7 @@ from scipy import ndimage as ndi
 from skimage.filters import threshold_multiotsu, threshold_otsu
 
 from .phases import Phase
+from .segmentation3d_flecks import drop_band_flecks
 
 __all__ = ["PhaseVolume", "edge_jump_volumes", "segment_phases_3d"]
 
@@ -219,6 +223,7 @@ def _classify_per_electron(
     if todo.any() and core.any():
         near = ndi.distance_transform_edt(todo | nmc, return_distances=False, return_indices=True)
         out[todo] = out[tuple(ix[todo] for ix in near)]
+    drop_band_flecks(out, nmc, width)
     return out, [t1, t2], ratio
 
 

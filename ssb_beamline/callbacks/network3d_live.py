@@ -105,7 +105,8 @@ def network_results(
         "metric": model.metric,
         "slopes_ev_per_unit_impedance": model.slopes,
         "n_particles": len(model.particles),
-        "bin_edge_energy": "edge of the bin's mean spectrum"
+        "bin_edge_energy": "half-step edge of the reference mixture fitted to the bin's mean "
+        "spectrum"
         if "edge_energy_spectrum" in model.bins
         else "mean of the voxels' edge energies",
     }

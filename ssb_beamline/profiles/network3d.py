@@ -165,12 +165,12 @@ def electron_density_from_results(results: Any, holo_uid: str) -> np.ndarray:
     ValueError
         The run has no stored electron density.
     """
-    from ssb_beamline.storage import read_results, result_versions
+    from ssb_beamline.storage import result_versions
 
     for v in result_versions(results, holo_uid)[::-1]:
-        stored = read_results(results, holo_uid, v)
-        if "electron_density" in stored.arrays:
-            return np.asarray(stored.arrays["electron_density"], np.float32)
+        node = results[holo_uid][v]  # one look-up per version, then only the one array
+        if "electron_density" in node:
+            return np.asarray(node["electron_density"].read(), np.float32)
     raise ValueError(
         f"run {holo_uid} has no stored electron density; pass the uid of an analysed "
         "holotomography run of the same field of view (`ssb-beamline runs --plan holotomo_scan`)"
@@ -356,14 +356,16 @@ def phase_volume_from_results(results, tomo_uid: str, version: str | None = None
     ValueError
         No version of the run holds a phase volume.
     """
-    from ssb_beamline.storage import read_results, result_versions
+    from ssb_beamline.storage import result_versions
+    from ssb_beamline.storage.result_layout import pick_version
 
-    versions = [version] if version else result_versions(results, tomo_uid)[::-1]
+    stored = result_versions(results, tomo_uid)
+    versions = [pick_version(tomo_uid, stored, version)] if version else stored[::-1]
     for v in versions:
-        stored = read_results(results, tomo_uid, v)
-        if "phases" in stored.arrays:
-            md = stored.metadata
-            phases = np.asarray(stored.arrays["phases"], np.uint8)
+        node = results[tomo_uid][v]  # one look-up per version, then only the phases
+        if "phases" in node:
+            md = dict(node.metadata)
+            phases = np.asarray(node["phases"].read(), np.uint8)
             return PhaseVolume(
                 phases, float(md["voxel_size_um"]), dict(md.get("segmentation") or {})
             )

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from ssb_beamline.analysis import network3d, segmentation3d
+from ssb_beamline.analysis import network3d, segmentation3d, segmentation3d_flecks
 from ssb_beamline.analysis.network3d import bin_statistics, network_model_3d, trend_slope
+from ssb_beamline.analysis.phases import Phase
 from ssb_beamline.analysis.segmentation3d import segment_phases_3d
 from ssb_beamline.callbacks import registered_phases
 from ssb_beamline.sim_devices import network_phantom3d
@@ -115,7 +116,8 @@ def test_trends_recovered_from_segmented_phases(net, measured, segmented):
 
 
 @pytest.mark.parametrize(
-    "module", [network3d, segmentation3d, network_phantom3d, registered_phases]
+    "module",
+    [network3d, segmentation3d, segmentation3d_flecks, network_phantom3d, registered_phases],
 )
 def test_docstring_examples_run(module):
     assert doctest.testmod(module, extraglobs={"np": np}).failed == 0
@@ -134,3 +136,17 @@ def test_projected_phantom_is_the_2d_view_of_the_3d_sample(net):
     np.testing.assert_allclose(ph2.soc[seen], ray_soc[seen], rtol=1e-5)
     assert (ph2.phase[seen] == 1).all() and (ph2.labels[seen] > 0).all()
     assert (ph2.labels[~seen] == 0).all()
+
+
+def test_sse_flecks_within_the_band_around_nmc_are_not_contacts():
+    # NMC slab | pore gap | SSE matrix; plus a 3-voxel SSE fleck on NMC's other face
+    ph = np.zeros((6, 6, 20), np.uint8)
+    ph[:, :, 6:12] = Phase.NMC
+    ph[:, :, 14:] = Phase.SSE
+    ph[2:4, 2, 5] = Phase.SSE  # fleck: inside the band, reaches no further
+    ph[:, :, :4] = Phase.CARBON
+    out = ph.copy()
+    moved = segmentation3d_flecks.drop_band_flecks(out, ph == Phase.NMC, width=2)
+    assert moved == 2 and (out[2:4, 2, 5] == Phase.VOID).all()
+    np.testing.assert_array_equal(out[:, :, 14:], Phase.SSE)  # the matrix stays
+    assert segmentation3d_flecks.drop_band_flecks(ph.copy(), ph == Phase.NMC, width=0) == 0

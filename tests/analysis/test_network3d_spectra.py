@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ssb_beamline.analysis.network3d import bin_statistics, network_model_3d, trend_slope
-from ssb_beamline.analysis.network3d_spectra import bin_spectrum_edges
+from ssb_beamline.analysis.network3d_spectra import bin_spectrum_edges, mixture_edge_energy
 from ssb_beamline.analysis.phases import Phase
 from ssb_beamline.analysis.pipeline import analyse_xanes_stack
 from ssb_beamline.reference_data import ni_k_edge_references
@@ -24,23 +24,55 @@ def _stack(z: np.ndarray, noise: float, seed: int = 0) -> np.ndarray:
     return (mu + np.random.default_rng(seed).normal(0, noise, mu.shape)).astype(np.float32)
 
 
+def _mixtures(soc: np.ndarray, energies: np.ndarray = ENERGIES) -> np.ndarray:
+    """(N, n) spectra ``0.02 + 0.05 ((1 - soc) NiO + soc LiNiO2)``: a SOC change is a mixture."""
+    ni2, ni3 = ni_k_edge_references()
+    mix = (1 - soc)[None, :] * ni2.at(energies)[:, None] + soc[None, :] * ni3.at(energies)[:, None]
+    return (0.02 + 0.05 * mix).astype(np.float32)
+
+
 def test_mean_spectra_recover_the_trend_the_voxel_mean_loses():
     z = np.tile(CENTRES, 300)
     mu = _stack(z, noise=0.02)
     index = np.arange(z.size)
     att = mu.reshape(len(ENERGIES), 1, 1, z.size)
-    per_bin = bin_spectrum_edges(z, index, att, ENERGIES)
+    per_bin = bin_spectrum_edges(z, index, att, ENERGIES, method="half_step")
     slope_spec = float(np.polyfit(CENTRES, per_bin, 1)[0])
     voxel = analyse_xanes_stack(mu[:, :, None], ENERGIES, mask=np.ones((z.size, 1), bool),
                                 derivative_e0=False).edge_energy.ravel()  # fmt: skip
     slope_vox = trend_slope(bin_statistics(z, voxel))
-    clean = bin_spectrum_edges(z, index, _stack(z, 0.0).reshape(att.shape), ENERGIES)
+    clean = bin_spectrum_edges(z, index, _stack(z, 0.0).reshape(att.shape), ENERGIES,
+                               method="half_step")  # fmt: skip
     slope_clean = float(np.polyfit(CENTRES, clean, 1)[0])
     print(f"\nslopes eV/unit: clean {slope_clean:.3f}, mean spectra {slope_spec:.3f}, "
           f"voxel mean {slope_vox:.3f}")  # fmt: skip
     assert slope_clean == pytest.approx(2.0, rel=0.15)
     assert abs(slope_spec - slope_clean) < 0.15 * slope_clean
     assert abs(slope_spec - slope_clean) < abs(slope_vox - slope_clean)
+
+
+def test_lcf_edge_follows_a_small_mixture_trend_the_sampled_crossing_compresses():
+    # SOC 0.40-0.52 across the bins (0.3 per unit impedance, as in the network phantom):
+    # a ~0.4 eV trend against the 3 eV steps of the grid around the edge
+    z = np.tile(CENTRES, 50)
+    soc = 0.4 + 0.3 * (z - 0.1) / 0.8 * 0.4
+    att = _mixtures(soc).reshape(len(ENERGIES), 1, 1, z.size)
+    index = np.arange(z.size)
+    fine = np.arange(8300.0, 8440.5, 0.5)
+    truth = trend_slope(bin_statistics(z, mixture_edge_energy(soc)))
+    lcf = np.polyfit(CENTRES, bin_spectrum_edges(z, index, att, ENERGIES), 1)[0]
+    half = np.polyfit(CENTRES, bin_spectrum_edges(z, index, att, ENERGIES, method="half_step"),
+                      1)[0]  # fmt: skip
+    att_fine = _mixtures(soc, fine).reshape(fine.size, 1, 1, z.size)
+    half_fine = np.polyfit(CENTRES, bin_spectrum_edges(z, index, att_fine, fine,
+                                                       method="half_step"), 1)[0]  # fmt: skip
+    print(f"\nslopes eV/unit: truth {truth:.3f}, LCF {lcf:.3f}, half-step {half:.3f} "
+          f"(0.5 eV grid {half_fine:.3f})")  # fmt: skip
+    assert lcf == pytest.approx(truth, rel=0.02)
+    assert half_fine == pytest.approx(truth, rel=0.05)  # the mixture edge is the half step
+    assert abs(half - truth) > 0.08 * truth  # 3 eV steps: the crossing lags the shift
+    with pytest.raises(ValueError, match="use 'lcf' or 'half_step'"):
+        bin_spectrum_edges(z, index, att, ENERGIES, method="derivative")
 
 
 def test_network_model_takes_its_slopes_from_the_bin_spectra():
@@ -51,10 +83,11 @@ def test_network_model_takes_its_slopes_from_the_bin_spectra():
     model0 = network_model_3d(ph, edge, voxel_size_um=0.1)
     combined = model0.volume("combined")
     nmc = ph == Phase.NMC
-    att[:, nmc] = _stack(combined[nmc], 0.0)
+    att[:, nmc] = _mixtures(0.2 + 0.6 * combined[nmc])
     model = network_model_3d(ph, edge, voxel_size_um=0.1, attenuation=att, energies=ENERGIES)
     assert model.slopes["combined_voxel_mean"] == pytest.approx(0.0, abs=1e-6)
     assert model.slopes["combined"] > 1.0  # the spectra shift, the given edge map does not
     assert np.isfinite(model.bins["edge_energy_spectrum"]).sum() >= 4
+    assert 0.5 < model.slopes["combined_half_step"] < model.slopes["combined"]
     with pytest.raises(ValueError, match=r"pass the .* stack the edge energies came from"):
         network_model_3d(ph, edge, voxel_size_um=0.1, attenuation=att[:, :2], energies=ENERGIES)
