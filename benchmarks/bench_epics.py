@@ -14,13 +14,22 @@
    `ssb_beamline.sim_devices.ioc.server.NoDelayContext`); one 1 eV energy step.
 4. The same over CA with Nagle on in the IOC (``--nagle``: caproto's plain server, as
    before `~ssb_beamline.sim_devices.ioc.server.NoDelayContext`), and with the stock
-   ophyd-async waits (``--stock``):
-   every trigger opens and closes its own CA subscriptions (``Acquire``,
-   ``NumCaptured``, ``DetectorState``) instead of using the detector's monitors
-   (`TXMAreaDetector.keep_monitors`), and the per-frame phases of both.
+   ophyd-async waits and reads (``--stock``): every trigger opens and closes its own
+   CA subscriptions (``Acquire``, ``NumCaptured``, ``DetectorState``) instead of using
+   the detector's monitors (`TXMAreaDetector.keep_monitors`), every move gets the
+   axis' limits, readback, velocity and acceleration, and every event gets I0 and the
+   readbacks (`BeamlineAxis.keep_monitors`, `I0Monitor.keep_monitors`), and the
+   per-frame phases of both.
+
+5. The scan's wall time split by RunEngine message (``RE.msg_hook``: a move's
+   ``wait``, the detector's ``wait``, each ``read``, ``save``, ...) in ms per frame,
+   for each mode and CA minus in process: where the remaining overhead is.
 
 Both modes expose 20 ms (set explicitly), render the same 512^2 phantom and write
-one HDF5 file per stream with a checksummed chunk per frame.
+one HDF5 file per stream with a checksummed chunk per frame. Like for like: the
+IOC's motor records settle as long as the in-process axes (``DLY`` = 10 ms energy,
+5 ms others) and the CA scan moves the sample out as far as the in-process one (a
+copy of the packaged beamline file with ``sample_out_x`` = 1.5 fields of view).
 
 Run: ``.venv/bin/python benchmarks/bench_epics.py [--size 512] [--frames 40] [--stock] [--nagle]
 [--repeat 3]``. On a shared machine the load drifts between two scans by more than the
@@ -34,12 +43,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import statistics
 import tempfile
 import time
 
 import bluesky.plan_stubs as bps
+from _msg_clock import MsgClock, print_messages  # benchmarks/, this script's folder
 from bluesky.run_engine import call_in_bluesky_event_loop
 from rich.console import Console
 from rich.table import Table
@@ -55,15 +66,23 @@ STOCK = "over CA, stock waits"
 NAGLE = "over CA, Nagle on"
 
 
-def _scan(session) -> tuple[float, float]:
-    """(acquisition, until stored) seconds of one standard XANES scan."""
+#: Frames of a standard XANES scan: 5 darks, 41 flats, 41 images.
+SCAN_FRAMES = 87
+
+
+def _scan(session) -> tuple[float, float, dict[str, float]]:
+    """(acquisition, until stored) seconds of one standard XANES scan, and its `MsgClock`."""
+    clock = MsgClock(session.RE)
     t0 = time.perf_counter()
-    session.RE(session.xanes("standard", exposure_time=EXPOSURE_S))
+    try:
+        session.RE(session.xanes("standard", exposure_time=EXPOSURE_S))
+    finally:
+        by_msg = clock.stop()
     t1 = time.perf_counter()
     for worker in (session.live, session.writer):
         if worker is not None:
             worker.flush(600)
-    return t1 - t0, time.perf_counter() - t0
+    return t1 - t0, time.perf_counter() - t0, by_msg
 
 
 def _per_frame(session, frames: int) -> float:
@@ -233,34 +252,62 @@ def _run_local(data_dir: str, args, results: dict) -> None:
         data_dir=data_dir, phantom=PhantomConfig(shape=(args.size, args.size))
     ) as session:  # fmt: skip
         load = _load()
-        acq, stored = _scan(session)
+        acq, stored, by_msg = _scan(session)
+        frame = _per_frame(session, args.frames)
         results.setdefault("in process", []).append(
-            {"acq": acq, "stored": stored, "frame": _per_frame(session, args.frames), "load": load}
+            {"acq": acq, "stored": stored, "frame": frame, "load": load, "load_end": _load()}
         )
+        results["in process"][-1]["msgs"] = by_msg
+
+
+def _like_for_like_beamline_file(data_dir: str, size: int) -> str:
+    """The packaged beamline file, with the in-process scan's sample-out position.
+
+    The packaged file moves the sample 1000 um out (out of any field up to ~5000 px);
+    the in-process scan moves it 1.5 fields of view (100 um at 512 px): at 5 mm/s the
+    two moves per scan would differ by 0.36 s of travel, which is not CA overhead.
+    """
+    import yaml
+
+    from ssb_beamline.devices.beamline_file import default_beamline_file
+    from ssb_beamline.sim_devices.phantom import PhantomConfig
+
+    config = yaml.safe_load(default_beamline_file().read_text())
+    pixel_um = PhantomConfig(shape=(size, size)).pixel_size_um
+    config["sample_out_x"] = float(math.ceil(size * pixel_um * 1.5))  # as make_sim_txm
+    path = os.path.join(data_dir, "beamline.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(config, f)
+    return path
 
 
 def _run_ca(mode: str, data_dir: str, args, results: dict, phases: dict | None) -> None:
     """Scan (and per-frame phases, if ``phases``) over CA on a fresh IOC, store and session."""
-    from ssb_beamline.devices.beamline_file import default_beamline_file
+    from ssb_beamline.devices.axis import BeamlineAxis
+    from ssb_beamline.devices.beam_monitors import I0Monitor
     from ssb_beamline.profiles.beamline import beamline_session
     from ssb_beamline.storage import open_store
 
     store = open_store(None, data_dir=data_dir)
+    beamline_file = _like_for_like_beamline_file(data_dir, args.size)
+    # before the session connects its devices: stock = a CA get per value
+    BeamlineAxis.keep_monitors = I0Monitor.keep_monitors = mode != STOCK
     os.environ[NAGLE_ENV] = "1" if mode == NAGLE else "0"  # the IOC subprocess inherits it
     with console.status(f"{mode}..."), running_sim_ioc(
         data_dir=store.detector_dir, args=["--size", str(args.size)]
     ) as ioc:  # fmt: skip
-        session = beamline_session(default_beamline_file(), prefix=ioc.prefix, store=store,
+        session = beamline_session(beamline_file, prefix=ioc.prefix, store=store,
                                    detector_dir=store.detector_dir)  # fmt: skip
         session.txm.detector.keep_monitors = mode != STOCK
         with session:
             if not args.phases_only:
                 load = _load()
-                acq, stored = _scan(session)
+                acq, stored, by_msg = _scan(session)
                 results.setdefault(mode, []).append(
                     {"acq": acq, "stored": stored, "frame": _per_frame(session, args.frames),
-                     "load": load}
+                     "load": load, "load_end": _load()}
                 )  # fmt: skip
+                results[mode][-1]["msgs"] = by_msg
             if phases is not None:
                 phases[mode] = _phases(session, args.frames)
                 phases[mode].update(_event_and_move(session, args.frames))
@@ -270,12 +317,14 @@ def _print_ratio(results: dict[str, list[dict[str, float]]], size: int) -> None:
     runs = len(results["in process"])
     title = f"41-energy {size}^2 XANES scan: Channel Access vs in process"
     table = Table(title=title + (f" (medians of {runs} alternated runs)" if runs > 1 else ""))
-    for column in ("mode", "acquisition (s)", "until stored (s)", "per frame (ms)", "load"):
+    columns = ("mode", "acquisition (s)", "until stored (s)", "per frame (ms)",
+               "load (start-end of each run)")  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="right")
-    med = {mode: {key: statistics.median(r[key] for r in rs) for key in rs[0]}
+    med = {mode: {key: statistics.median(r[key] for r in rs) for key in rs[0] if key != "msgs"}
            for mode, rs in results.items()}  # fmt: skip
     for mode, r in med.items():
-        loads = "/".join(f"{x['load']:.1f}" for x in results[mode])
+        loads = " ".join(f"{x['load']:.1f}-{x['load_end']:.1f}" for x in results[mode])
         table.add_row(mode, f"{r['acq']:.1f}", f"{r['stored']:.1f}", f"{1e3 * r['frame']:.1f}",
                       loads)  # fmt: skip
     local = med["in process"]
@@ -291,6 +340,7 @@ def _print_ratio(results: dict[str, list[dict[str, float]]], size: int) -> None:
             stored = " ".join(f"{c['stored'] / i['stored']:.2f}" for i, c in pairs)
             table.add_row("  run by run", acq, stored, "", "")
     console.print(table)
+    print_messages(results, SCAN_FRAMES, console)
 
 
 if __name__ == "__main__":

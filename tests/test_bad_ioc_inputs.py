@@ -46,6 +46,8 @@ def test_axis_limits_reversed_or_start_outside():
         AxisSpec("Mono:Energy", "eV", (11000.0, 5000.0), 8000.0)
     with pytest.raises(ValueError, match=r"ZP:Z: start 90\.0 outside"):
         AxisSpec("ZP:Z", "mm", (20.0, 80.0), 90.0)
+    with pytest.raises(ValueError, match=r"Det:Z: settle \(DLY\) must be >= 0 s, got -0\.01"):
+        AxisSpec("Det:Z", "mm", (1000.0, 4000.0), 2000.0, settle=-0.01)
 
 
 def test_bad_file_template_and_attribute_xml():

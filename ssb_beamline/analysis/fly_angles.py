@@ -21,7 +21,12 @@ import logging
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["angles_from_monitor"]
+__all__ = ["REPEAT_TOLERANCE", "angles_from_monitor", "drop_repeated_angles"]
+
+#: Angles closer than this fraction of their span are one angle (`drop_repeated_angles`):
+#: at least the duplicate tolerance of `~ssb_beamline.analysis.tomography.check_angles`
+#: (1e-6 of the median step, which is at most the span); 2e-4 deg over 180 deg.
+REPEAT_TOLERANCE = 1e-6
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +105,53 @@ def angles_from_monitor(
     angles = np.interp(frames, t, a)
     log.debug("Interpolated %d frame angles from %d monitor values", frames.size, t.size)
     return angles
+
+
+def drop_repeated_angles(
+    angles: ArrayLike, rel_tol: float = REPEAT_TOLERANCE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct angles, and which frame (the first taken) each one keeps.
+
+    A free-running camera can take frames while the rotation is at rest, before its
+    flight starts (a loaded machine may start the camera first) or after it stops.
+    Their recovered angles repeat one value, exactly (after the last monitored
+    value) or within a rounding of it (before the start: the rest value and the first
+    moving value differ by the few microdegrees travelled before that update, so
+    interpolated angles differ by less): ``np.unique`` keeps those near-repeats, which
+    `~ssb_beamline.analysis.tomography.check_angles` then refuses as duplicates. Here
+    angles closer than ``rel_tol`` times their span count as one.
+
+    Parameters
+    ----------
+    angles : array_like, (N,)
+        Recovered angles of the frames, deg, in acquisition order.
+    rel_tol : float, default `REPEAT_TOLERANCE`
+        Angles closer than ``rel_tol * (max - min)`` are the same angle (>= 0).
+
+    Returns
+    -------
+    angles : ndarray of float64, (K,)
+        The distinct angles, increasing.
+    keep : ndarray of int, (K,)
+        Index (into ``angles`` as given) of the frame kept for each: the first taken.
+
+    Examples
+    --------
+    >>> a, keep = drop_repeated_angles([0.0, 0.0000001, 60.0, 120.0, 180.0, 180.0])
+    >>> a.tolist(), keep.tolist()
+    ([0.0, 60.0, 120.0, 180.0], [0, 2, 3, 4])
+    """
+    if not rel_tol >= 0:
+        raise ValueError(f"rel_tol must be >= 0, got {rel_tol}")
+    a = np.asarray(angles, dtype=np.float64).ravel()
+    if a.size == 0:
+        return a, np.zeros(0, dtype=np.intp)
+    order = np.argsort(a, kind="stable")
+    s = a[order]
+    tolerance = rel_tol * float(s[-1] - s[0])
+    cluster = np.cumsum(np.append(True, np.diff(s) > tolerance)) - 1
+    keep = np.full(int(cluster[-1]) + 1, a.size, dtype=np.intp)
+    np.minimum.at(keep, cluster, order)  # the first frame taken of each cluster
+    if keep.size < a.size:
+        log.debug("%d of %d frames repeat an angle", a.size - keep.size, a.size)
+    return a[keep], keep

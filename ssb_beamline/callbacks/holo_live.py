@@ -27,6 +27,7 @@ from scipy import ndimage
 from skimage.segmentation import find_boundaries, relabel_sequential
 
 from ssb_beamline.analysis import particle_table, tomography
+from ssb_beamline.analysis.fly_angles import drop_repeated_angles
 from ssb_beamline.analysis.particles3d import holotomo_statistics, segment_particles_3d
 from ssb_beamline.analysis.phase_retrieval import (
     ctf_phase,
@@ -170,8 +171,8 @@ class HoloLiveAnalysis(ProjectionRouter):
         if self._delta is None or ok.sum() < 2:
             raise ValueError(f"Run {self.outcome.run_uid}: too few complete projections.")
         t0 = time.perf_counter()
-        angles, keep = np.unique(self._angle_sum[ok] / self._angle_n[ok], return_index=True)
-        proj = self._delta[ok][keep]  # (frames after a fly rotation stopped repeat an angle)
+        angles, keep = drop_repeated_angles(self._angle_sum[ok] / self._angle_n[ok])
+        proj = self._delta[ok][keep]  # (frames with a fly rotation at rest repeat an angle)
         angles = tomography.check_angles(angles, proj.shape[0])
         if self.center is None:
             self.center = median_center(proj, angles)

@@ -25,6 +25,7 @@ from ssb_beamline.analysis import (
     angles_from_monitor,
     tomography,
 )
+from ssb_beamline.analysis.fly_angles import drop_repeated_angles
 from ssb_beamline.analysis.rotation_center import median_center
 
 from .frames import HDF5FrameResolver
@@ -314,8 +315,8 @@ class TomoLiveAnalysis(ProjectionRouter):
 
     def _reconstruct(self, k: int, stack: np.ndarray, angles: np.ndarray) -> None:
         t0 = time.perf_counter()
-        angles, keep = np.unique(np.asarray(angles, float), return_index=True)
-        if keep.size < stack.shape[0]:  # frames taken after the rotation stopped (fly)
+        angles, keep = drop_repeated_angles(angles)
+        if keep.size < stack.shape[0]:  # frames taken with the rotation at rest (fly)
             logger.warning("tomogram %d: %d frames at repeated angles dropped", k,
                            stack.shape[0] - keep.size)  # fmt: skip
         stack, angles = stack[keep], tomography.check_angles(angles, keep.size)

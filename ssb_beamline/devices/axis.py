@@ -7,32 +7,48 @@ finish in time (DMOV never returns to 1, e.g. a stalled or disabled motor) raise
 of a bare ``TimeoutError``. The timeout stays the stock one (travel / VELO + 2 ACCL +
 ``DEFAULT_TIMEOUT``), so nothing waits forever.
 
-And one change for speed, why: before its put, the stock ``Motor.set`` waits for four
-rounds of Channel Access gets one after the other (readback and units; the four
-limits and units; the readback again; velocity and acceleration), and each round is
-a round trip through both processes: on a loaded machine a 3 eV energy step spent
-longer in those gets than in moving. Here the limit check fetches limits, readback,
-velocity and acceleration in one round (`NamedTimeoutMoveLogic.check_move`), the
-timeout of the same move reuses them, and the units and precision (``EGU``/``PREC``,
-fixed for a connected record) are read once: two rounds instead of four. Every value
-is still read fresh for each move: nothing is served from a monitor that could lag
-behind a put (e.g. a new ``HLM`` or ``VELO``).
+And changes for speed, why: the stock ``Motor.set`` reads, before its put, the
+readback, units, the four limits, velocity and acceleration with Channel Access gets
+(four rounds one after the other), and every bluesky event reads the readback with
+another get; each is a round trip through both processes, and on a loaded machine a
+3 eV energy step spent longer in them than in moving. Here the fields a move and a
+reading need (``RBV``, ``DMOV``, ``HLM``/``LLM``, ``DHLM``/``DLLM``, ``VELO``,
+``ACCL``, ``RDBD``) are kept monitored from connection on (`BeamlineAxis.MONITORED`),
+as classic ophyd's ``EpicsMotor`` and every EPICS display do, so ophyd-async serves
+``get_value`` and ``read`` from the monitors' cache: no round trip before the put, none
+per reading. The units and precision (``EGU``/``PREC``) are read once.
+
+* The limit check still runs before every move, on the limits the IOC last posted
+  (a limit changed a few milliseconds before a move may not have arrived: the
+  record itself refuses a ``VAL`` outside its limits, the last word either way).
+* A put's completion can reach the client before the last readback update (caproto
+  batches monitor updates; they keep their order among themselves), so after the put
+  `NamedTimeoutMoveLogic.move` waits until the monitored ``DMOV`` has returned to 1
+  (posted after the final ``RBV``) or the readback is within ``RDBD`` of the target:
+  the event read after a move shows where the axis arrived.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from ophyd_async.core import DEFAULT_TIMEOUT, TimeoutCalculator
+from ophyd_async.core import DEFAULT_TIMEOUT, DeviceMock, SignalR, TimeoutCalculator
 from ophyd_async.epics.motor import Motor, MotorFlyableMovableLogic, MotorLimitsError
 
 __all__ = ["AxisTimeoutError", "BeamlineAxis", "NamedTimeoutMoveLogic"]
 
+logger = logging.getLogger(__name__)
+
 #: How long to wait for the STOP put after a timed-out move, s.
 STOP_TIMEOUT_S = 2.0
+#: After a move's put completed, how long to wait at most for the monitored DMOV (or
+#: readback) to show the arrival before reading on with a warning, s.
+ARRIVAL_MONITOR_TIMEOUT_S = 5.0
 
 
 class AxisTimeoutError(TimeoutError):
@@ -73,11 +89,53 @@ class NamedTimeoutMoveLogic(MotorFlyableMovableLogic):
     """
 
     margin_s: float = DEFAULT_TIMEOUT
+    #: ``.RDBD`` (retry deadband): a readback this close to the target has arrived.
+    deadband: SignalR[float] | None = None
+    #: DMOV = 1 updates received (None: DMOV is not monitored).
+    _dmov_done: int | None = field(default=None, init=False, repr=False)
+    _dmov_event: asyncio.Event | None = field(default=None, init=False, repr=False)
     _units_precision: tuple[str | None, int | None] | None = field(
         default=None, init=False, repr=False
     )
     #: (task, target, velocity, acceleration time) read by the last `check_move`.
     _prefetched: tuple | None = field(default=None, init=False, repr=False)
+
+    def watch_done(self) -> None:
+        """Count the monitored ``DMOV`` = 1 updates, wake on readback ones (in the loop)."""
+        if self._dmov_done is None:
+            self._dmov_done, self._dmov_event = 0, asyncio.Event()
+            self.motor_done_move.subscribe_reading(self._on_done_move)
+            self.readback.subscribe_reading(self._on_readback)
+
+    def _on_done_move(self, readings: dict) -> None:
+        (reading,) = readings.values()
+        if reading["value"] and self._dmov_done is not None and self._dmov_event is not None:
+            self._dmov_done += 1
+            self._dmov_event.set()
+
+    def _on_readback(self, readings: dict) -> None:
+        if self._dmov_event is not None:
+            self._dmov_event.set()
+
+    async def _arrived(self, done_before: int, target: float) -> None:
+        """Wait until the monitors show the end of the move whose put just completed."""
+        assert self._dmov_event is not None
+        tolerance = abs(await self.deadband.get_value()) if self.deadband is not None else 0.0
+        tolerance += 1e-12 * max(1.0, abs(target))
+        deadline = time.monotonic() + ARRIVAL_MONITOR_TIMEOUT_S
+        while self._dmov_done == done_before:  # type: ignore[comparison-overlap]
+            if abs(await self.readback.get_value() - target) <= tolerance:
+                return
+            self._dmov_event.clear()
+            try:
+                await asyncio.wait_for(self._dmov_event.wait(), deadline - time.monotonic())
+            except TimeoutError:
+                logger.warning(
+                    "%s: no DMOV update within %.0f s after the move to %s completed; its "
+                    "next reading may show the readback from before the arrival",
+                    self.readback.name, ARRIVAL_MONITOR_TIMEOUT_S, target,
+                )  # fmt: skip
+                return
 
     async def get_units_precision(self) -> tuple[str | None, int | None]:
         """``EGU`` and ``PREC`` of the readback, read once per device."""
@@ -127,8 +185,11 @@ class NamedTimeoutMoveLogic(MotorFlyableMovableLogic):
     async def move(self, new_position: float, timeout: TimeoutCalculator) -> None:
         """Put VAL with completion; raise `AxisTimeoutError` if DMOV does not return."""
         seconds = timeout()
+        done_before = self._dmov_done
         try:
             await self.setpoint.set(new_position, timeout=seconds)
+            if done_before is not None:
+                await self._arrived(done_before, new_position)
         except TimeoutError as exc:
             with suppress(Exception):  # best effort: the IOC may be gone
                 await asyncio.wait_for(self.motor_stop.set(1), STOP_TIMEOUT_S)
@@ -160,6 +221,26 @@ class BeamlineAxis(Motor):
     'ca://SSBSIM:Mono:Energy.RBV'
     """
 
+    #: Fields kept monitored from the first connection on (attribute names), so that a
+    #: move's checks and each reading are served from the monitors (see module doc).
+    MONITORED = ("user_readback", "motor_done_move", "low_limit_travel", "high_limit_travel",
+                 "dial_low_limit_travel", "dial_high_limit_travel", "velocity",
+                 "acceleration_time", "deadband")  # fmt: skip
+
+    #: False: the stock behaviour (a CA get per value), e.g. to benchmark the difference.
+    keep_monitors = True
+    _monitoring = False
+
+    async def connect(self, mock: bool | DeviceMock = False, timeout: float = DEFAULT_TIMEOUT,
+                      force_reconnect: bool = False) -> None:  # fmt: skip
+        """Connect as the stock ``Motor``, then start the `MONITORED` subscriptions once."""
+        await super().connect(mock=mock, timeout=timeout, force_reconnect=force_reconnect)
+        if self.keep_monitors and not self._monitoring:
+            for attr in self.MONITORED:
+                getattr(self, attr).subscribe_reading(_keep_cache)
+            self._logic.watch_done()
+            self._monitoring = True
+
     @property
     def timeout_margin_s(self) -> float:
         """Seconds a move may take beyond travel / VELO + 2 ACCL before it times out."""
@@ -186,4 +267,9 @@ class BeamlineAxis(Motor):
             motor_done_move=self.motor_done_move,
             max_velocity=self.max_velocity,
             motor_egu=self.motor_egu,
+            deadband=self.deadband,
         )
+
+
+def _keep_cache(reading: object) -> None:
+    """A monitor callback that keeps the signal's cache alive and does nothing else."""

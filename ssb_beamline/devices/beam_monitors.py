@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ophyd_async.core import StandardReadable
+from ophyd_async.core import DEFAULT_TIMEOUT, DeviceMock, StandardReadable
 from ophyd_async.core import StandardReadableFormat as Format
 from ophyd_async.epics.core import epics_signal_r
 
@@ -14,6 +14,13 @@ class I0Monitor(StandardReadable):
 
     Read with every frame (``flux``; ``i0_flux`` when named ``"i0"``): the XANES
     analysis divides each image and flat by it, so only its ratio matters.
+
+    The PV is kept monitored from connection on and each reading is the value the IOC
+    last posted, as a CA get would return it (an ion chamber or scaler record posts
+    each new value it processes), without a round trip per frame. On the simulated
+    TXM the camera posts I0 before the frame's ``NumCaptured``, which the trigger
+    waits for on its own monitor: monitors arrive in the order posted, so the reading
+    after a trigger is that frame's flux.
 
     Parameters
     ----------
@@ -29,9 +36,21 @@ class I0Monitor(StandardReadable):
     """
 
     def __init__(self, pv: str, name: str = "") -> None:
-        with self.add_children_as_readables(Format.HINTED_UNCACHED_SIGNAL):
+        with self.add_children_as_readables(Format.HINTED_SIGNAL):
             self.flux = epics_signal_r(float, pv)
         super().__init__(name=name)
+
+    #: False: a CA get per reading (the stock uncached read), e.g. to benchmark.
+    keep_monitors = True
+    _monitoring = False
+
+    async def connect(self, mock: bool | DeviceMock = False, timeout: float = DEFAULT_TIMEOUT,
+                      force_reconnect: bool = False) -> None:  # fmt: skip
+        """Connect, then keep the flux PV monitored (once): readings come from the monitor."""
+        await super().connect(mock=mock, timeout=timeout, force_reconnect=force_reconnect)
+        if self.keep_monitors and not self._monitoring:
+            self.flux.subscribe_reading(_keep_cache)
+            self._monitoring = True
 
 
 class RingCurrent(StandardReadable):
@@ -56,3 +75,7 @@ class RingCurrent(StandardReadable):
         with self.add_children_as_readables(Format.HINTED_SIGNAL):
             self.current = epics_signal_r(float, pv)
         super().__init__(name=name)
+
+
+def _keep_cache(reading: object) -> None:
+    """A monitor callback that keeps the signal's cache alive and does nothing else."""

@@ -44,8 +44,9 @@ def default_axes(
 ) -> dict[str, AxisSpec]:
     """Axis specs keyed by `AXIS_KEYS`; zone plate and detector start in focus at ``energy_ev``."""
     focus = (optics or OpticsConfig()).focus(energy_ev)
-    m = MotionConfig()  # the in-process speeds, so scans take the same time over CA
+    m = MotionConfig()  # the in-process speeds and settle times: scans take as long over CA
     xy_um, z_um, sample_v = (-5000.0, 5000.0), (-2000.0, 2000.0), m.sample_velocity_um_s
+    settle = {"energy": m.energy_settle_s}  # the others: the optics' and the stage's 5 ms
     rows = [
         ("energy", "eV", ENERGY_LIMITS_EV, energy_ev, m.energy_velocity_ev_s, 1000.0, 3,
          "Monochromator energy"),
@@ -62,4 +63,5 @@ def default_axes(
         ("holo_z", "mm", HOLO_DIST_LIMITS_MM, 10.0, 100.0, 500.0, 4,
          "Holotomography propagation distance"),
     ]  # fmt: skip
-    return {key: AxisSpec(AXIS_KEYS[key], *rest) for key, *rest in rows}
+    return {key: AxisSpec(AXIS_KEYS[key], *rest, settle=settle.get(key, m.optics_settle_s))
+            for key, *rest in rows}  # fmt: skip

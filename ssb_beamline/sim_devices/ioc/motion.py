@@ -69,7 +69,10 @@ class AxisMotion:
         ``t`` is the UNIX time at which the axis held ``position`` (not the time the
         value is posted, which a loaded machine delays): a client interpolating the
         monitored readback, such as a fly scan recovering frame angles, needs the
-        instant of the value. The final position is stamped with the arrival time.
+        instant of the value. The start position is posted with the start time (the
+        readback before a move carries the time of the previous update: a frame taken
+        between the two would be interpolated as if the axis had crept), the final
+        position with the arrival time.
 
         Returns True if the target was reached, False if stopped. A stalled
         axis freezes at the start of the move and waits until stopped.
@@ -87,6 +90,8 @@ class AxisMotion:
                 self.position = old
                 await stop.wait()
                 return False
+            if duration > 0:
+                await publish(old, start)
             while (now := time.time()) - start < duration and not stop.is_set():
                 await publish(self.position_at(now), now)
                 with contextlib.suppress(TimeoutError):

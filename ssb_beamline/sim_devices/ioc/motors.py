@@ -10,7 +10,11 @@
 - a ``.VAL`` outside ``[LLM, HLM]`` is refused (the put fails, ``.LVIO`` = 1,
   nothing moves);
 - ``.STOP`` = 1 stops the axis where it is;
-- ``.VELO`` is clipped to ``.VMAX`` and sets the speed of the next move.
+- ``.VELO`` is clipped to ``.VMAX`` and sets the speed of the next move;
+- ``.DLY`` (readback settle time, s) holds ``DMOV`` at 0 that long after the axis
+  arrives, as the motor record does: the in-process simulated axes settle too
+  (`~ssb_beamline.sim_devices.factory.MotionConfig`), so a move takes the same
+  time over Channel Access as in process.
 
 caproto's own ``caproto.ioc_examples.fake_motor_record`` polls at 10 Hz, does
 not hold the put-callback until the end of the move and has no limit check or
@@ -19,6 +23,7 @@ stall, so the record is written here on its `AxisMotion` model.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -56,6 +61,8 @@ class AxisSpec:
         ``.PREC``.
     description : str
         ``.DESC`` (at most 40 characters).
+    settle : float
+        ``.DLY``, s: how long ``DMOV`` stays 0 after the axis arrived (>= 0).
     """
 
     suffix: str
@@ -66,8 +73,11 @@ class AxisSpec:
     max_velocity: float = 0.0
     precision: int = 4
     description: str = ""
+    settle: float = 0.0
 
     def __post_init__(self) -> None:
+        if not self.settle >= 0:
+            raise ValueError(f"{self.suffix}: settle (DLY) must be >= 0 s, got {self.settle}")
         low, high = self.limits
         if not low < high:
             raise ValueError(f"{self.suffix}: limits must be (low, high) with low < high")
@@ -108,6 +118,7 @@ class MotorRecord(PVGroup):
     velo = _f(".VELO")
     vmax = _f(".VMAX", read_only=True)
     accl = _f(".ACCL", 0.0)
+    dly = _f(".DLY", 0.0)
     egu = pvproperty(name=".EGU", value="", dtype=ChannelType.STRING, read_only=True)
     prec = _i(".PREC", 4, read_only=True)
     desc = pvproperty(name=".DESC", value="", dtype=ChannelType.STRING)
@@ -137,7 +148,8 @@ class MotorRecord(PVGroup):
                    self.hlm: high, self.llm: low, self.dhlm: high, self.dllm: low,
                    self.velo: self.axis.velocity, self.vmax: vmax, self.egu: spec.units,
                    self.prec: spec.precision, self.desc: spec.description[:39],
-                   self.mres: resolution, self.eres: resolution, self.rdbd: resolution}  # fmt: skip
+                   self.mres: resolution, self.eres: resolution, self.rdbd: resolution,
+                   self.dly: spec.settle}  # fmt: skip
         for prop, value in initial.items():
             prop._data["value"] = value
         for prop in (self.val, self.rbv, self.drbv, self.hlm, self.llm, self.dhlm, self.dllm):
@@ -168,7 +180,8 @@ class MotorRecord(PVGroup):
         await self.dmov.write(0)
         await self.movn.write(1)
         try:
-            await self.axis.move(float(value), self._publish)
+            if await self.axis.move(float(value), self._publish) and self.dly.value > 0:
+                await asyncio.sleep(float(self.dly.value))  # DLY: the readback settles
         finally:
             if move_id == self._move_id:  # a newer move keeps DMOV at 0
                 await self.movn.write(0)
@@ -190,6 +203,13 @@ class MotorRecord(PVGroup):
         value = min(float(value), self.vmax.value)
         self.axis.velocity = value
         return value
+
+    @dly.putter
+    async def dly(self, instance, value: float) -> float:
+        """Readback settle time after each move, s (>= 0)."""
+        if not value >= 0:
+            raise ValueError(f"{self.prefix}.DLY must be >= 0 s, got {value}")
+        return float(value)
 
     @hlm.putter
     async def hlm(self, instance, value: float) -> float:
