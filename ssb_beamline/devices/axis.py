@@ -37,8 +37,10 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from ophyd_async.core import DEFAULT_TIMEOUT, DeviceMock, SignalR, TimeoutCalculator
+from ophyd_async.core import DEFAULT_TIMEOUT, SignalR, TimeoutCalculator
 from ophyd_async.epics.motor import Motor, MotorFlyableMovableLogic, MotorLimitsError
+
+from .monitored import KeepsMonitors
 
 __all__ = ["AxisTimeoutError", "BeamlineAxis", "NamedTimeoutMoveLogic"]
 
@@ -86,6 +88,9 @@ class NamedTimeoutMoveLogic(MotorFlyableMovableLogic):
     margin_s : float, default 10.0
         Slack added to the expected move time, s (``BeamlineAxis.timeout_margin_s``
         sets it; must be > 0).
+    deadband : SignalR, optional
+        ``.RDBD`` (retry deadband): a monitored readback this close to the target
+        counts as arrived (None: only DMOV ends a move).
     """
 
     margin_s: float = DEFAULT_TIMEOUT
@@ -203,7 +208,7 @@ class NamedTimeoutMoveLogic(MotorFlyableMovableLogic):
             ) from exc
 
 
-class BeamlineAxis(Motor):
+class BeamlineAxis(KeepsMonitors, Motor):
     """An EPICS motor record (``prefix`` without the field, e.g. ``"BL:Mono:Energy"``).
 
     Parameters
@@ -227,19 +232,13 @@ class BeamlineAxis(Motor):
                  "dial_low_limit_travel", "dial_high_limit_travel", "velocity",
                  "acceleration_time", "deadband")  # fmt: skip
 
-    #: False: the stock behaviour (a CA get per value), e.g. to benchmark the difference.
-    keep_monitors = True
-    _monitoring = False
+    def monitored_signals(self) -> list[SignalR]:
+        """The `MONITORED` fields (see :class:`~.monitored.KeepsMonitors`)."""
+        return [getattr(self, attr) for attr in self.MONITORED]
 
-    async def connect(self, mock: bool | DeviceMock = False, timeout: float = DEFAULT_TIMEOUT,
-                      force_reconnect: bool = False) -> None:  # fmt: skip
-        """Connect as the stock ``Motor``, then start the `MONITORED` subscriptions once."""
-        await super().connect(mock=mock, timeout=timeout, force_reconnect=force_reconnect)
-        if self.keep_monitors and not self._monitoring:
-            for attr in self.MONITORED:
-                getattr(self, attr).subscribe_reading(_keep_cache)
-            self._logic.watch_done()
-            self._monitoring = True
+    def monitors_started(self) -> None:
+        """Let the move logic follow DMOV from the monitor."""
+        self._logic.watch_done()
 
     @property
     def timeout_margin_s(self) -> float:
@@ -269,7 +268,3 @@ class BeamlineAxis(Motor):
             motor_egu=self.motor_egu,
             deadband=self.deadband,
         )
-
-
-def _keep_cache(reading: object) -> None:
-    """A monitor callback that keeps the signal's cache alive and does nothing else."""

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from ophyd_async.core import DEFAULT_TIMEOUT, DeviceMock, StandardReadable
+from ophyd_async.core import SignalR, StandardReadable
 from ophyd_async.core import StandardReadableFormat as Format
 from ophyd_async.epics.core import epics_signal_r
+
+from .monitored import KeepsMonitors
 
 __all__ = ["I0Monitor", "RingCurrent"]
 
 
-class I0Monitor(StandardReadable):
+class I0Monitor(KeepsMonitors, StandardReadable):
     """Incident flux (ion chamber / scaler channel), PV e.g. ``{P}I0:Counts``.
 
     Read with every frame (``flux``; ``i0_flux`` when named ``"i0"``): the XANES
@@ -40,17 +42,9 @@ class I0Monitor(StandardReadable):
             self.flux = epics_signal_r(float, pv)
         super().__init__(name=name)
 
-    #: False: a CA get per reading (the stock uncached read), e.g. to benchmark.
-    keep_monitors = True
-    _monitoring = False
-
-    async def connect(self, mock: bool | DeviceMock = False, timeout: float = DEFAULT_TIMEOUT,
-                      force_reconnect: bool = False) -> None:  # fmt: skip
-        """Connect, then keep the flux PV monitored (once): readings come from the monitor."""
-        await super().connect(mock=mock, timeout=timeout, force_reconnect=force_reconnect)
-        if self.keep_monitors and not self._monitoring:
-            self.flux.subscribe_reading(_keep_cache)
-            self._monitoring = True
+    def monitored_signals(self) -> list[SignalR]:
+        """The flux PV: readings come from its monitor (see :mod:`.monitored`)."""
+        return [self.flux]
 
 
 class RingCurrent(StandardReadable):
@@ -75,7 +69,3 @@ class RingCurrent(StandardReadable):
         with self.add_children_as_readables(Format.HINTED_SIGNAL):
             self.current = epics_signal_r(float, pv)
         super().__init__(name=name)
-
-
-def _keep_cache(reading: object) -> None:
-    """A monitor callback that keeps the signal's cache alive and does nothing else."""
