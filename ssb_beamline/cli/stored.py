@@ -212,9 +212,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     ensure_background(args)
     # The journal lives in the data directory whichever server is used, so an empty
-    # one is answered before any server starts (that took 8-33 s).
+    # one is answered before any server starts (that took 8-33 s).  A data directory
+    # that does not exist (or is not a directory) goes to open_store, which says why.
     data_dir = Path(args.data_dir or default_data_dir()).expanduser()
-    if _nothing_to_sync(data_dir / "journal"):
+    if data_dir.is_dir() and _nothing_to_sync(data_dir / "journal"):
         return 0
     with open_store(args.tiled, data_dir=args.data_dir) as store:
         journal = DocumentJournal(store.journal_dir)
