@@ -206,7 +206,6 @@ def cmd_sync(args: argparse.Namespace) -> int:
     """``sync``: write journaled runs and results that did not reach tiled."""
     from ssb_beamline.storage import open_store
     from ssb_beamline.storage.journal import DocumentJournal
-    from ssb_beamline.storage.result_journal import ResultJournal
     from ssb_beamline.storage.server_config import default_data_dir
     from ssb_beamline.storage.sync import sync_all
 
@@ -215,37 +214,34 @@ def cmd_sync(args: argparse.Namespace) -> int:
     # one is answered before any server starts (that took 8-33 s).  A data directory
     # that does not exist (or is not a directory) goes to open_store, which says why.
     data_dir = Path(args.data_dir or default_data_dir()).expanduser()
-    if data_dir.is_dir() and _nothing_to_sync(data_dir / "journal"):
-        return 0
+    if data_dir.is_dir() and not any(_journaled_entries(data_dir / "journal")):
+        return _say_nothing_to_sync(data_dir / "journal")
     with open_store(args.tiled, data_dir=args.data_dir) as store:
-        journal = DocumentJournal(store.journal_dir)
-        results_journal = ResultJournal(journal.directory / "results")
-        pending, results_pending = journal.pending(), results_journal.pending()
-        if _nothing_to_sync(journal.directory):
-            return 0
+        pending, results_pending = _journaled_entries(store.journal_dir)
+        if not pending and not results_pending:
+            return _say_nothing_to_sync(store.journal_dir)
         with console.status(
             f"Writing {len(pending)} run(s) and {len(results_pending)} result(s) to {store.uri}..."
         ):
+            journal = DocumentJournal(store.journal_dir)
             report = sync_all(store.raw, journal, results=store.results)
     return _print_sync_report(report)
 
 
-def _nothing_to_sync(journal_dir: Path) -> bool:
-    """Say so and return True when no journaled run or result is pending."""
+def _journaled_entries(journal_dir: Path) -> tuple[list, list]:
+    """The pending runs and results of a journal folder (none if it does not exist)."""
     from ssb_beamline.storage.journal import DocumentJournal
     from ssb_beamline.storage.result_journal import ResultJournal
 
     if not journal_dir.is_dir():
-        pending = False
-    else:
-        journal = DocumentJournal(journal_dir)
-        results = ResultJournal(journal_dir / "results")
-        pending = bool(journal.pending() or results.pending())
-    if not pending:
-        console.print(
-            f"Nothing to sync: every journaled run and result in {journal_dir} is in tiled."
-        )
-    return not pending
+        return [], []
+    return DocumentJournal(journal_dir).pending(), ResultJournal(journal_dir / "results").pending()
+
+
+def _say_nothing_to_sync(journal_dir: Path) -> int:
+    """Tell the user the journal in ``journal_dir`` has nothing pending; exit status 0."""
+    console.print(f"Nothing to sync: every journaled run and result in {journal_dir} is in tiled.")
+    return 0
 
 
 def _print_sync_report(report) -> int:
