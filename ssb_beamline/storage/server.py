@@ -32,6 +32,7 @@ from .catalog_db import (
     prepare_catalog,
     redact_uri,
 )
+from .dependency_cache import install as cache_dependency_trees
 from .dir_lock import data_dir_lock, hold_lock
 from .log_redaction import redact_server_logs, register_secret
 from .server_config import DataLayout, load_or_create_api_key, server_config
@@ -139,6 +140,7 @@ def build_app(layout: DataLayout, api_key: str):
     from tiled.server.settings import get_settings
 
     layout.create()
+    cache_dependency_trees()  # FastAPI rebuilt them on every request (~half its CPU)
     app = build_app_from_config(server_config(layout, api_key=api_key))
     if not layout.catalog_uri:
         use_write_ahead_log(layout.catalog)
