@@ -337,6 +337,15 @@ class ResultPreparer(DocumentRouter):
     published) its ``discard(run_uid)`` removes a version nothing was published
     into. Subscribe it after the analysis callback of the same run. A sink without
     these methods is left alone; a failure here is logged, never raised.
+
+    Parameters
+    ----------
+    sink : ResultSink
+        Where the analysis publishes; prepared only if it has ``prepare``/``discard``.
+    references : sequence
+        The reference spectra of the fit (their number gives the ``fractions`` shape).
+    keep_normalized : bool, optional
+        Whether the analysis publishes the normalised stack (default True).
     """
 
     def __init__(self, sink: ResultSink, references: Any, keep_normalized: bool = True) -> None:

@@ -41,6 +41,11 @@ IN_PROGRESS = "(being written)"
 def in_progress(metadata: Any) -> bool:
     """Whether a version's metadata mark it as created ahead of its data, not yet written.
 
+    Parameters
+    ----------
+    metadata : mapping
+        A results version's metadata (its ``contents`` list is looked at).
+
     Examples
     --------
     >>> in_progress({"contents": ["soc", IN_PROGRESS]}), in_progress({"contents": ["soc"]})

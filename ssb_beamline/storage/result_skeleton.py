@@ -180,7 +180,13 @@ def build_skeleton(
 
 
 def discard(skeleton: Skeleton) -> None:
-    """Delete a skeleton that will not be filled (logged if tiled refuses)."""
+    """Delete a skeleton that will not be filled (logged if tiled refuses).
+
+    Parameters
+    ----------
+    skeleton : Skeleton
+        The prepared version (from :func:`build_skeleton`).
+    """
     try:
         skeleton.node.delete(recursive=True, external_only=False)  # our own, empty arrays
     except Exception:  # an incomplete version is skipped by readers; not worth a failure
