@@ -322,8 +322,11 @@ def read_results(results_container, run_uid: str, version: str | None = None) ->
 def earlier_attempts(results_container, result) -> list[str]:
     """Versions of the run's results that are earlier uploads of this same result.
 
-    ``result`` is a :class:`~.result_journal.JournaledResult`: its ``partial_version``
-    and the versions whose ``created`` metadata equal its own.
+    ``result`` is a :class:`~.result_journal.JournaledResult`: its ``partial_version``,
+    the versions whose ``created`` metadata equal its own, and versions still marked
+    being written (:func:`in_progress`): prepared while the scan ran for the live
+    results that could not be published, so journaled (a prepared version that
+    tiled refused to remove, e.g. during an outage, is never filled).
     """
     uid = result.run_uid
     if uid not in results_container:
@@ -335,6 +338,7 @@ def earlier_attempts(results_container, result) -> list[str]:
         for version, child in node.items()
         if version == result.partial_version
         or (created is not None and child.metadata.get("created") == created)
+        or in_progress(child.metadata)
     ]
 
 

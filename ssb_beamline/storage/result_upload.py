@@ -269,7 +269,7 @@ def write_version_items(
     def write_table(key: str, table: Any) -> None:
         retry_busy(lambda: node.write_table(table, key=key, metadata={"kind": "table"}))
 
-    def write_data(client, array: np.ndarray) -> None:
+    def write_data(client, array: np.ndarray) -> None:  # into an array created already
         retry_busy(lambda: client.write(np.ascontiguousarray(array)))
 
     prepared = prepared or {}
@@ -284,7 +284,18 @@ def write_version_items(
         jobs.append((values.nbytes, lambda k=key, v=values, a=attrs: write_coord(k, v, a)))
     for key, table in (tables or {}).items():
         jobs.append((0, lambda k=key, t=table: write_table(k, t)))
-    jobs.sort(key=lambda job: -job[0])  # the largest first: it takes longest
+    _run_all(jobs)
+
+
+def _run_all(jobs: list[tuple[int, Callable[[], None]]]) -> None:
+    """Run ``(size, job)`` pairs at once, the largest first; raise the first failure.
+
+    Parameters
+    ----------
+    jobs : list of (int, callable)
+        Each request's size in bytes (the largest takes longest) and the request.
+    """
+    jobs = sorted(jobs, key=lambda job: -job[0])
     with ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="results-upload") as pool:
         futures = [pool.submit(job) for _, job in jobs]
     errors = [f.exception() for f in futures if f.exception() is not None]
