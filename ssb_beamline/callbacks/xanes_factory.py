@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .xanes_live import XanesLiveAnalysis
-from .xanes_results import LiveOutcome, LiveUpdate, MapPostProcessor, ResultSink
+from .xanes_results import LiveOutcome, LiveUpdate, MapPostProcessor, ResultPreparer, ResultSink
 
 __all__ = ["xanes_live_factory"]
 
@@ -55,6 +55,9 @@ def xanes_live_factory(
         )
         if outcomes is not None:
             outcomes.append(callback.outcome)
-        return [callback], []
+        if sink is None:
+            return [callback], []
+        # after the analysis: it creates the results version while the scan runs
+        return [callback, ResultPreparer(sink, references, callback.keep_normalized)], []
 
     return factory

@@ -36,7 +36,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .result_files_data import ResultFilesError, ZarrArray, open_zarr, read_parquet, read_zarr
-from .result_layout import StoredResult, is_version, pick_version
+from .result_layout import StoredResult, in_progress, is_version, pick_version
 from .result_reader import LazyMapping
 from .run_selection import check_uid, unique_match
 from .run_table_sqlite import connect_catalog
@@ -198,9 +198,16 @@ class ResultFiles:
         """
         with self._snapshot():
             run = self._child(self._child(0, "results"), run_uid)
-            rows = self.db.execute("SELECT key, id FROM nodes WHERE parent = ?", (run,))
-            ids = {key: node for key, node in rows if is_version(key)} if run else {}
-            version = pick_version(run_uid, sorted(ids, key=lambda k: int(k[1:])), version)
+            rows = self.db.execute("SELECT key, id, metadata FROM nodes WHERE parent = ?", (run,))
+            ids, written = {}, set()  # written: not a version still being written
+            for key, node, md in rows if run else ():
+                if is_version(key):
+                    ids[key] = node
+                    if not in_progress(json.loads(md or "{}") or {}):
+                        written.add(key)
+            # the latest skips a version still being written; one asked for by name is read
+            listed = ids if version is not None else written
+            version = pick_version(run_uid, sorted(listed, key=lambda k: int(k[1:])), version)
             (metadata,) = self.db.execute(
                 "SELECT metadata FROM nodes WHERE id = ?", (ids[version],)
             ).fetchone()

@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "IN_PROGRESS",
     "StoredResult",
     "complete_versions",
     "drop_incomplete_versions",
+    "in_progress",
     "is_version",
     "next_version",
     "pick_version",
@@ -30,6 +32,27 @@ __all__ = [
 ]
 
 _VERSION = re.compile(r"^v(\d+)$")
+#: Listed in the ``contents`` of a version created before its data (while the scan
+#: runs) and never stored as a child: every completeness check sees the version as
+#: incomplete until the final metadata, written after all data, drop it.
+IN_PROGRESS = "(being written)"
+
+
+def in_progress(metadata: Any) -> bool:
+    """Whether a version's metadata mark it as created ahead of its data, not yet written.
+
+    Parameters
+    ----------
+    metadata : mapping
+        A results version's metadata (its ``contents`` list is looked at).
+
+    Examples
+    --------
+    >>> in_progress({"contents": ["soc", IN_PROGRESS]}), in_progress({"contents": ["soc"]})
+    (True, False)
+    """
+    contents = metadata.get("contents") if hasattr(metadata, "get") else None
+    return isinstance(contents, list | tuple) and IN_PROGRESS in contents
 
 
 def is_version(key: str) -> bool:
@@ -272,8 +295,17 @@ def read_results(results_container, run_uid: str, version: str | None = None) ->
     KeyError
         If the run has no stored results or no such version; the message lists
         what is there.
+
+    Notes
+    -----
+    The latest version skips versions still being written (created while their
+    scan runs, see :data:`IN_PROGRESS`); a version asked for by name is read as is.
     """
-    version = pick_version(run_uid, result_versions(results_container, run_uid), version)
+    versions = result_versions(results_container, run_uid)
+    if version is None:
+        while versions and in_progress(results_container[run_uid][versions[-1]].metadata):
+            versions = versions[:-1]
+    version = pick_version(run_uid, versions, version)
     node = results_container[run_uid][version]
     arrays, tables, coords = {}, {}, {}
     for key in node:
@@ -285,3 +317,35 @@ def read_results(results_container, run_uid: str, version: str | None = None) ->
         else:
             arrays[key] = child.read()
     return StoredResult(run_uid, version, dict(node.metadata), arrays, tables, coords)
+
+
+def earlier_attempts(results_container, result) -> list[str]:
+    """Versions of the run's results that are earlier uploads of this same result.
+
+    ``result`` is a :class:`~.result_journal.JournaledResult`: its ``partial_version``,
+    the versions whose ``created`` metadata equal its own, and versions still marked
+    being written (:func:`in_progress`): prepared while the scan ran for the live
+    results that could not be published, so journaled (a prepared version that
+    tiled refused to remove, e.g. during an outage, is never filled).
+    """
+    uid = result.run_uid
+    if uid not in results_container:
+        return []
+    created = result.metadata.get("created")
+    node = results_container[uid]
+    return [
+        version
+        for version, child in node.items()
+        if version == result.partial_version
+        or (created is not None and child.metadata.get("created") == created)
+        or in_progress(child.metadata)
+    ]
+
+
+def links_at_least(link: Any, path: str) -> bool:
+    """Whether a run's ``results`` link points at ``path``'s version or a later one."""
+    latest = link.get("latest") if isinstance(link, dict) else None
+    if not isinstance(latest, str) or latest.rsplit("/", 1)[0] != path.rsplit("/", 1)[0]:
+        return False
+    version, ours = latest.rsplit("/", 1)[1], path.rsplit("/", 1)[1]
+    return is_version(version) and int(version[1:]) >= int(ours[1:])

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .result_layout import StoredResult, is_version, pick_version
+from .result_layout import StoredResult, in_progress, is_version, pick_version
 from .run_selection import check_uid, unique_match
 from .tiled_http import TiledHttp, TiledHttpError
 
@@ -95,7 +95,8 @@ def resolve_uid_http(api: TiledHttp, partial: str) -> str:
 
 def _versions(api: TiledHttp, run_uid: str) -> list[str]:
     try:
-        keys = [item["id"] for item in api.children(f"results/{run_uid}")]
+        keys = [item["id"] for item in api.children(f"results/{run_uid}")
+                if not in_progress(item.get("attributes", {}).get("metadata") or {})]  # fmt: skip
     except TiledHttpError as exc:
         if not _missing(exc):
             raise

@@ -216,11 +216,14 @@ def write_version_items(
     coords: Mapping[str, tuple[np.ndarray, dict]],
     tables: Mapping[str, Any] | None = None,
     chunks: Mapping[str, tuple[int, ...]] | None = None,
+    prepared: Mapping[str, Any] | None = None,
 ) -> None:
     """Write every array, coordinate and table of a version, all requests at once.
 
-    Raises the first failure once every write has ended (the version is then
-    incomplete, which its ``contents`` metadata shows).
+    ``prepared``: array clients created already (key -> client, see
+    :mod:`.result_skeleton`): only their data are sent. Raises the first failure
+    once every write has ended (the version is then incomplete, which its
+    ``contents`` metadata shows).
 
     Parameters
     ----------
@@ -240,6 +243,8 @@ def write_version_items(
     chunks : mapping of str to tuple of int, optional
         Chunk shape per array kept in tiled (e.g. one slice of a volume per
         chunk); arrays not named are stored in tiled's default chunks.
+    prepared : mapping of str to tiled array client, optional
+        Arrays created already (see :mod:`.result_skeleton`): only their data are sent.
     """
     from tiled.structures.core import Spec
 
@@ -264,14 +269,33 @@ def write_version_items(
     def write_table(key: str, table: Any) -> None:
         retry_busy(lambda: node.write_table(table, key=key, metadata={"kind": "table"}))
 
+    def write_data(client, array: np.ndarray) -> None:  # into an array created already
+        retry_busy(lambda: client.write(np.ascontiguousarray(array)))
+
+    prepared = prepared or {}
     jobs: list[tuple[int, Callable[[], None]]] = []
     for key, array in arrays.items():
-        jobs.append((np.asarray(array).nbytes, lambda k=key, a=array: write_array(k, a)))
+        if key in prepared:
+            job = lambda c=prepared[key], a=array: write_data(c, a)  # noqa: E731
+        else:
+            job = lambda k=key, a=array: write_array(k, a)  # noqa: E731
+        jobs.append((np.asarray(array).nbytes, job))
     for key, (values, attrs) in coords.items():
         jobs.append((values.nbytes, lambda k=key, v=values, a=attrs: write_coord(k, v, a)))
     for key, table in (tables or {}).items():
         jobs.append((0, lambda k=key, t=table: write_table(k, t)))
-    jobs.sort(key=lambda job: -job[0])  # the largest first: it takes longest
+    _run_all(jobs)
+
+
+def _run_all(jobs: list[tuple[int, Callable[[], None]]]) -> None:
+    """Run ``(size, job)`` pairs at once, the largest first; raise the first failure.
+
+    Parameters
+    ----------
+    jobs : list of (int, callable)
+        Each request's size in bytes (the largest takes longest) and the request.
+    """
+    jobs = sorted(jobs, key=lambda job: -job[0])
     with ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="results-upload") as pool:
         futures = [pool.submit(job) for _, job in jobs]
     errors = [f.exception() for f in futures if f.exception() is not None]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +39,14 @@ from .result_layout import (
     StoredResult,
     complete_versions,
     drop_incomplete_versions,
+    earlier_attempts,
     is_version,
+    links_at_least,
     read_results,
     result_versions,
     slice_chunks,
 )
+from .result_skeleton import Skeleton, build_skeleton, discard
 from .result_upload import child_container, new_version, write_version_items
 
 __all__ = [
@@ -94,9 +97,47 @@ class TiledResultSink:
         self._results = results_container
         self._runs = runs
         self.journal = ResultJournal(Path(journal_dir) / "results") if journal_dir else None
+        self._skeletons: dict[str, Future] = {}  # run uid -> Skeleton being created
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="results-prepare")
 
     #: The chunking hint for volumes (one slice per chunk), so callbacks need no storage import.
     slice_chunks = staticmethod(slice_chunks)
+
+    def prepare(
+        self,
+        run_uid: str,
+        layout: Mapping[str, tuple[tuple[int, ...], Any]],
+        *,
+        units: Mapping[str, str],
+        start: Mapping[str, Any],
+    ) -> None:
+        """Create the next version of ``run_uid``'s results now, without data (in the background).
+
+        ``layout`` (``key -> (shape, dtype)``) lists arrays the coming :meth:`publish`
+        will store; it then sends only their data. The version is marked as being
+        written (:data:`~.result_layout.IN_PROGRESS`) until publish has stored
+        everything, so no reader takes it for complete. A failure here only
+        costs time: publish then stores everything itself.
+        """
+        self._skeletons[run_uid] = self._pool.submit(
+            build_skeleton, self._results, run_uid, dict(layout), units=dict(units),
+            start=dict(start), software=f"ssb_beamline {ssb_beamline.__version__}")  # fmt: skip
+
+    def discard(self, run_uid: str) -> None:
+        """Remove the version :meth:`prepare` created if nothing was published into it."""
+        skeleton = self._take_skeleton(run_uid)
+        if skeleton is not None:
+            discard(skeleton)
+
+    def _take_skeleton(self, run_uid: str) -> Skeleton | None:
+        future = self._skeletons.pop(run_uid, None)
+        if future is None:
+            return None
+        try:
+            return future.result(timeout=60)
+        except Exception:  # publish stores everything itself
+            logger.warning("results of run %s were not prepared in tiled", run_uid, exc_info=True)
+            return None
 
     def publish(
         self,
@@ -160,6 +201,11 @@ class TiledResultSink:
     def _publish(
         self, run_uid, arrays, units, metadata, tables, started: list[str], chunks=None
     ) -> str:
+        skeleton = self._take_skeleton(run_uid)
+        if skeleton is not None:
+            path = self._fill(skeleton, arrays, units, metadata, tables, started, chunks)
+            if path is not None:
+                return path
         # the run's container and its start document (for the coordinates) at once
         with ThreadPoolExecutor(2, thread_name_prefix="results-lookup") as pool:
             run_lookup = pool.submit(self._run_of, run_uid)
@@ -171,13 +217,7 @@ class TiledResultSink:
         dims, coords = result_axes(
             arrays, pixel_size_um=axes.get("pixel_size_um"), energies=axes.get("energies_ev")
         )
-        md = {
-            "run_uid": run_uid,
-            "software": f"ssb_beamline {ssb_beamline.__version__}",
-            "units": dict(units),
-            **metadata,
-            "contents": sorted([*arrays, *coords, *(tables or {})]),
-        }
+        md = self._version_metadata(run_uid, arrays, units, metadata, tables, coords)
         node, version = new_version(run_node, md, empty=created)
         started.append(version)
         write_version_items(
@@ -188,6 +228,56 @@ class TiledResultSink:
         # a run node made just now holds this version only: no listing needed
         self._link(run, [version] if created else run_node, path)
         return path
+
+    def _fill(
+        self, skeleton: Skeleton, arrays, units, metadata, tables, started, chunks
+    ) -> str | None:
+        """Publish into a prepared version; None if the results do not fit it (removed)."""
+        from tiled.structures.core import Spec
+
+        run_uid = skeleton.run_uid
+        axes = metadata.get("axes")
+        if not isinstance(axes, Mapping):  # the caller gave no start document
+            axes = axes_of(skeleton.start)
+        dims, coords = result_axes(
+            arrays, pixel_size_um=axes.get("pixel_size_um"), energies=axes.get("energies_ev")
+        )
+        unfit = skeleton.fits(arrays, units, dims, coords, chunks)
+        if unfit is not None:
+            logger.info("results of run %s do not fit the prepared version: %s", run_uid, unfit)
+            discard(skeleton)
+            return None
+        started.append(skeleton.version)
+        with ThreadPoolExecutor(1, thread_name_prefix="results-lookup") as pool:
+            run_lookup = pool.submit(self._run_of, run_uid)
+            write_version_items(
+                skeleton.node, arrays, units=units, dims=dims,
+                coords={k: v for k, v in coords.items() if k not in skeleton.coords},
+                tables=tables, chunks=chunks,
+                prepared={k: item[0] for k, item in skeleton.items.items()},
+            )  # fmt: skip
+            run = run_lookup.result()
+        md = {**self._version_metadata(run_uid, arrays, units, metadata, tables, coords),
+              "version": skeleton.version,
+              "attrs": {"run_uid": run_uid, "version": skeleton.version}}  # fmt: skip
+        # the version becomes complete here, after every data write succeeded
+        skeleton.node.replace_metadata(metadata=md, specs=[Spec("xarray_dataset")],
+                                       drop_revision=True)  # fmt: skip
+        logger.info("stored %d result arrays at results/%s/%s (prepared)", len(arrays), run_uid,
+                    skeleton.version)  # fmt: skip
+        path = f"results/{run_uid}/{skeleton.version}"
+        self._link(run, [skeleton.version] if skeleton.created else skeleton.run_node, path)
+        return path
+
+    @staticmethod
+    def _version_metadata(run_uid, arrays, units, metadata, tables, coords) -> dict:
+        return {
+            "run_uid": run_uid,
+            "software": f"ssb_beamline {ssb_beamline.__version__}",
+            "units": dict(units),
+            **metadata,
+            "contents": sorted([*arrays, *coords, *(tables or {})]),
+        }
 
     def _run_of(self, run_uid: str):
         """The raw run's client (None without ``runs``, or if it is stored elsewhere)."""
@@ -219,7 +309,7 @@ class TiledResultSink:
             for attempt in range(LINK_ATTEMPTS):
                 run.update_metadata(metadata={"results": link}, drop_revision=True)
                 fresh = self._run_of(run.item["id"])
-                if fresh is None or _links_at_least(fresh.metadata.get("results"), path):
+                if fresh is None or links_at_least(fresh.metadata.get("results"), path):
                     return
                 logger.info("the link to %s was overwritten (attempt %d)", path, attempt + 1)
                 run = fresh
@@ -273,7 +363,7 @@ class TiledResultSink:
         entry, and tiled then refuses to create that path again (zarr
         ``ContainsArrayError``, a 500).
         """
-        earlier = _earlier_attempts(self._results, result)
+        earlier = earlier_attempts(self._results, result)
         metadata = {
             **result.metadata,
             "journaled": {"entry": entry.name, "uploaded": dt.datetime.now(dt.UTC).isoformat()},
@@ -290,30 +380,6 @@ class TiledResultSink:
         if earlier:
             self.relink(result.run_uid, path)
         return path
-
-
-def _earlier_attempts(results_container, result: JournaledResult) -> list[str]:
-    """Versions of the run's results that are earlier uploads of this same result."""
-    uid = result.run_uid
-    if uid not in results_container:
-        return []
-    created = result.metadata.get("created")
-    node = results_container[uid]
-    return [
-        version
-        for version, child in node.items()
-        if version == result.partial_version
-        or (created is not None and child.metadata.get("created") == created)
-    ]
-
-
-def _links_at_least(link: Any, path: str) -> bool:
-    """Whether a run's ``results`` link points at ``path``'s version or a later one."""
-    latest = link.get("latest") if isinstance(link, dict) else None
-    if not isinstance(latest, str) or latest.rsplit("/", 1)[0] != path.rsplit("/", 1)[0]:
-        return False
-    version, ours = latest.rsplit("/", 1)[1], path.rsplit("/", 1)[1]
-    return is_version(version) and int(version[1:]) >= int(ours[1:])
 
 
 def _failed(on_failure: FailureHandler | None, path: Path, line: int | None, message: str):

@@ -159,3 +159,25 @@ def test_show_reads_over_http_when_the_files_are_not_as_expected(stored, tiled_s
     argv = ["show", stored[:8], "--data-dir", str(tiled_server.layout.root), "--out", str(tmp_path)]
     assert main(argv) == 0
     assert [args.uid for args in asked] == [stored[:8]] and not any(tmp_path.iterdir())
+
+
+def test_the_latest_skips_a_version_still_being_written_as_over_http(tiled_server, tmp_path):
+    store = open_store(tiled_server.url, api_key=tiled_server.api_key, data_dir=tmp_path)
+    sink, uid = TiledResultSink(store.results), str(uuid.uuid4())
+    arrays = {"soc": np.full((3, 4), 0.5, np.float32), "energies": ENERGIES[:2]}
+    units = {"soc": "fraction", "energies": "eV"}
+    start = {"uid": uid, "energies_ev": ENERGIES[:2].tolist()}
+    sink.prepare(uid, {k: (v.shape, v.dtype) for k, v in arrays.items()}, units=units, start=start)
+    sink._skeletons[uid].result(timeout=60)  # created, as while the scan runs
+    files = open_result_files(tiled_server.layout.root)
+    try:
+        with pytest.raises(KeyError, match="No analysis results are stored"):
+            files.read_results(uid)
+        assert files.read_results(uid, "v1").version == "v1"  # asked for by name: as is
+        sink.publish(uid, arrays, units=units, metadata={"source": "live"}, start=start)
+        done = files.read_results(uid)
+        assert done.version == "v1" and "(being written)" not in done.metadata["contents"]
+        np.testing.assert_array_equal(done.arrays["soc"], arrays["soc"])
+    finally:
+        files.close()
+        store.close()

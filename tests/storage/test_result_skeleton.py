@@ -1,0 +1,105 @@
+"""Results prepared while the scan runs: invisible until complete, then as a plain publish.
+
+One module-scoped store on the session's real tiled server; arrays of 6 x 5 px.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+
+from ssb_beamline.callbacks.xanes_results import ResultPreparer, xanes_layout
+from ssb_beamline.storage import open_store, read_results
+from ssb_beamline.storage.result_layout import IN_PROGRESS, complete_versions, result_versions
+from ssb_beamline.storage.results import TiledResultSink
+
+UNITS = {"soc": "fraction", "mask": "bool", "fractions": "fraction", "energies": "eV"}
+START = {"energies_ev": [8330.0, 8345.0, 8360.0]}  # no pixel size: x, y in px
+
+
+@pytest.fixture(scope="module")
+def store(tiled_server, tmp_path_factory):
+    store = open_store(tiled_server.url, api_key=tiled_server.api_key,
+                       data_dir=tmp_path_factory.mktemp("skeleton-client"))  # fmt: skip
+    yield store
+    store.close()
+
+
+def _arrays(rows: int = 6) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(rows)
+    return {
+        "soc": rng.random((rows, 5), dtype=np.float32),
+        "mask": rng.random((rows, 5)) > 0.5,
+        "fractions": rng.random((2, rows, 5), dtype=np.float32),
+        "energies": np.asarray(START["energies_ev"]),
+    }
+
+
+def _prepare(sink: TiledResultSink, uid: str, arrays: dict) -> None:
+    layout = {k: (v.shape, v.dtype) for k, v in arrays.items()}
+    sink.prepare(uid, layout, units=UNITS, start={"uid": uid, **START})
+    sink._skeletons[uid].result(timeout=60)  # created (the scan would still run)
+
+
+def _publish(sink, uid, arrays, table=None):
+    tables = {"particles": table} if table is not None else None
+    return sink.publish(uid, arrays, units=UNITS, metadata={"source": "live"}, tables=tables)
+
+
+def test_a_prepared_version_is_hidden_until_its_data_are_in(store, tiled_server):
+    import pandas as pd
+
+    from ssb_beamline.storage.result_reader import read_results_http
+    from ssb_beamline.storage.tiled_http import TiledHttp
+
+    sink, uid, plain_uid = TiledResultSink(store.results), str(uuid.uuid4()), str(uuid.uuid4())
+    arrays, table = _arrays(), pd.DataFrame({"label": [1, 2]})
+    _prepare(sink, uid, arrays)
+    assert result_versions(store.results, uid) == ["v1"]
+    assert IN_PROGRESS in store.results[uid]["v1"].metadata["contents"]
+    assert complete_versions(store.results, uid) == []
+    with pytest.raises(KeyError, match="No analysis results are stored"):
+        read_results(store.results, uid)  # the latest skips a version being written
+    with pytest.raises(KeyError, match="No analysis results are stored"):
+        read_results_http(TiledHttp(tiled_server.url, tiled_server.api_key), uid)
+    # the extra table was not prepared: publish creates it beside the prepared arrays
+    assert _publish(sink, uid, arrays, table) == f"results/{uid}/v1"
+    assert complete_versions(store.results, uid) == ["v1"]
+    _publish(sink, plain_uid, arrays, table)  # the same results, not prepared
+    got, plain = read_results(store.results, uid), read_results(store.results, plain_uid)
+    drop = {"created", "run_uid", "attrs"}
+    assert {k: v for k, v in got.metadata.items() if k not in drop} == {
+        k: v for k, v in plain.metadata.items() if k not in drop
+    }
+    for key in (*arrays, *got.coords):
+        a, b = store.results[uid]["v1"][key], store.results[plain_uid]["v1"][key]
+        assert (a.structure().dims, a.specs, a.metadata) == (b.structure().dims, b.specs,
+                                                              b.metadata), key  # fmt: skip
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(got.arrays[key], value)
+    assert sorted(got.coords) == sorted(plain.coords) == ["energy", "x", "y"]
+    np.testing.assert_array_equal(got.coords["x"], np.arange(5))
+    assert list(got.tables) == ["particles"]
+
+
+def test_results_that_do_not_fit_replace_the_prepared_version(store):
+    sink, uid = TiledResultSink(store.results), str(uuid.uuid4())
+    _prepare(sink, uid, _arrays())
+    path = _publish(sink, uid, _arrays(rows=4))  # e.g. another map shape
+    assert path == f"results/{uid}/v1"  # the unused one removed first
+    assert result_versions(store.results, uid) == ["v1"]
+    np.testing.assert_array_equal(read_results(store.results, uid).arrays["soc"],
+                                  _arrays(rows=4)["soc"])  # fmt: skip
+
+
+def test_the_preparer_discards_a_version_nothing_was_published_into(store):
+    sink, uid = TiledResultSink(store.results), str(uuid.uuid4())
+    preparer = ResultPreparer(sink, references=[0, 1])
+    preparer("start", {"uid": uid, "detector_key": "det", **START})
+    preparer("descriptor", {"data_keys": {"det": {"shape": [1, 6, 5]}}})
+    sink._skeletons[uid].result(timeout=60)
+    assert set(store.results[uid]["v1"]) == {*xanes_layout((6, 5), 3, 2), "energy", "x", "y"}
+    preparer("stop", {"exit_status": "fail"})  # the analysis published nothing
+    assert result_versions(store.results, uid) == []
