@@ -37,6 +37,7 @@ from .dir_lock import data_dir_lock, hold_lock
 from .log_redaction import redact_server_logs, register_secret
 from .server_config import DataLayout, load_or_create_api_key, server_config
 from .stall_watch import StallWatch, dump_stacks_on_signal
+from .write_funnel import WriteFunnel
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +148,9 @@ def build_app(layout: DataLayout, api_key: str):
     settings = app.dependency_overrides[get_settings]().model_copy(deep=True)
     settings.single_user_api_key = api_key
     app.dependency_overrides[get_settings] = lambda: settings
-    keyed = ReadOnlyKeys(app, server_key=api_key, readonly_keys=load_readonly_keys(layout.root))
+    # SQLite: catalog writes one at a time, in arrival order (see write_funnel)
+    served = app if layout.catalog_uri else WriteFunnel(app)
+    keyed = ReadOnlyKeys(served, server_key=api_key, readonly_keys=load_readonly_keys(layout.root))
     return StallWatch(keyed)
 
 

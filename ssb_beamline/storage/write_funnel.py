@@ -1,0 +1,121 @@
+"""Catalog writes of a SQLite-backed tiled server, one at a time and first come first served.
+
+A SQLite catalog has one write lock. tiled's requests take it from several pooled
+connections at once, and SQLite hands it over by busy-waiting: each waiter sleeps
+and polls, so a writer that arrived first may keep losing to later ones, and on a
+loaded machine a transaction that holds the lock while its request waits for the
+event loop makes the others poll until the 25 s busy timeout ends in "database is
+locked" (HTTP 500). Seen in a fresh-clone full run: two demos on one served
+catalog, their live writers updating data sources mid-scan while nine
+results arrays were being created, eleven requests in flight for over 15 s, then
+one 500.
+
+:class:`WriteFunnel` queues the requests that write the catalog (or the shared
+DuckDB table storage) on one ``asyncio.Lock``, which is FIFO: they reach SQLite
+one at a time, in the order they arrived, and the wait happens in the event loop
+instead of in polling threads. Reads (GET, HEAD) and the array data PUTs (bytes
+into files, not the catalog; the largest requests) pass untouched and stay
+concurrent. A request that waited longer than ``max_wait_s`` goes ahead anyway
+(logged), so one request that never ends cannot stop every writer. A PostgreSQL
+catalog needs none of this (row locks, no busy-wait): the server does not install
+it there.
+
+Hand-written because neither tiled nor SQLAlchemy offers a fair writer queue for
+SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+__all__ = ["FUNNEL_WAIT_S", "WriteFunnel", "is_catalog_write"]
+
+logger = logging.getLogger(__name__)
+
+#: Longest wait in the funnel before a write goes ahead unqueued (s); above
+#: SQLite's own 25 s busy timeout so that a queued write normally waits its turn.
+FUNNEL_WAIT_S = 60.0
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: PUTs that only write an array's bytes into its file (no catalog row changes).
+_DATA_ONLY_PUTS = ("/array/full/", "/array/block/")
+
+
+def is_catalog_write(method: str, path: str) -> bool:
+    """Whether a request writes the catalog or the shared table storage.
+
+    Parameters
+    ----------
+    method : str
+        The HTTP method.
+    path : str
+        The request path (``/api/v1/...``).
+
+    Examples
+    --------
+    >>> is_catalog_write("POST", "/api/v1/metadata/results/uid")
+    True
+    >>> is_catalog_write("PUT", "/api/v1/array/full/results/uid/v1/soc")
+    False
+    >>> is_catalog_write("GET", "/api/v1/metadata/results")
+    False
+    """
+    if method not in _WRITE_METHODS:
+        return False
+    return not (method == "PUT" and any(part in path for part in _DATA_ONLY_PUTS))
+
+
+class WriteFunnel:
+    """ASGI middleware: catalog writes one at a time, in arrival order.
+
+    Parameters
+    ----------
+    app : ASGI application
+        The tiled server application.
+    max_wait_s : float
+        Longest wait for the funnel before a write goes ahead anyway (logged).
+
+    Examples
+    --------
+    >>> async def app(scope, receive, send):
+    ...     pass
+    >>> funnel = WriteFunnel(app, max_wait_s=5.0)
+    >>> funnel.waiting
+    0
+    """
+
+    def __init__(self, app: Any, max_wait_s: float = FUNNEL_WAIT_S) -> None:
+        self.app = app
+        self.max_wait_s = max_wait_s
+        self.waiting = 0
+        self._lock: asyncio.Lock | None = None
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http" or not is_catalog_write(
+            scope.get("method", ""), scope.get("path", "")
+        ):
+            await self.app(scope, receive, send)
+            return
+        if self._lock is None:  # made in the server's event loop
+            self._lock = asyncio.Lock()
+        lock = self._lock
+        t0 = time.monotonic()
+        self.waiting += 1
+        try:
+            async with asyncio.timeout(self.max_wait_s):  # leaves the lock free if it fires
+                await lock.acquire()
+        except TimeoutError:
+            logger.warning(
+                "%s %s waited %.0f s for the catalog write funnel; going ahead unqueued",
+                scope.get("method"), scope.get("path"), time.monotonic() - t0,
+            )  # fmt: skip
+            await self.app(scope, receive, send)
+            return
+        finally:
+            self.waiting -= 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            lock.release()
