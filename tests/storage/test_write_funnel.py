@@ -89,3 +89,12 @@ def test_a_write_that_never_ends_does_not_stop_the_others(caplog) -> None:
 )
 def test_which_requests_are_catalog_writes(method: str, path: str, funneled: bool) -> None:
     assert is_catalog_write(method, path) is funneled
+
+
+def test_results_writes_start_with_the_longest_chains() -> None:
+    """The 43 MB stack first, then items still to be created, then prepared data."""
+    from ssb_beamline.storage.result_upload import _cost
+
+    stack, new_map, prepared_map = _cost(43_000_000, 1), _cost(1 << 20, 2), _cost(1 << 20, 1)
+    assert stack > new_map > prepared_map
+    assert _cost(0, 2) > prepared_map  # a table: created, then written
