@@ -89,6 +89,11 @@ def populated_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
     ``fill``, 0.7-1.3 s mapped here). Anonymous memory, ``MADV_POPULATE_WRITE``
     where the kernel has it, else every page written once.
 
+    Arrays of :data:`WARM_MIN_BYTES` or more reuse, zeroed, one of the last
+    :data:`WARM_KEEP` such mappings that no array refers to any more (the previous
+    run's stack, once its analysis is gone): writing zeros over warm pages costs a
+    tenth of mapping fresh ones. The process keeps those mappings until it ends.
+
     Examples
     --------
     >>> a = populated_zeros((2, 3), np.float32)
@@ -97,6 +102,8 @@ def populated_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
     """
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if nbytes >= WARM_MIN_BYTES:
+        return _WARM.take(shape, dtype, zero=True)
     return _mapped(nbytes)[:nbytes].view(dtype).reshape(shape)
 
 
@@ -147,8 +154,8 @@ class BlockPool:
     def _refs(self, index: int) -> int:
         return sys.getrefcount(self._buffers[index])
 
-    def take(self, shape: tuple[int, ...], dtype) -> np.ndarray:
-        """An uninitialised C-contiguous array of ``shape`` and ``dtype``.
+    def take(self, shape: tuple[int, ...], dtype, *, zero: bool = False) -> np.ndarray:
+        """A C-contiguous array of ``shape`` and ``dtype``, uninitialised unless ``zero``.
 
         Its memory comes from a kept buffer no array refers to (large enough),
         else from a new one (kept if fewer than ``keep`` are).
@@ -158,7 +165,10 @@ class BlockPool:
         with self._lock:
             for index in range(len(self._buffers)):  # no loop variable: it would count
                 if self._buffers[index].nbytes >= nbytes and self._refs(index) == self._idle[index]:
-                    return self._buffers[index][:nbytes].view(dtype).reshape(shape)
+                    array = self._buffers[index][:nbytes].view(dtype).reshape(shape)
+                    if zero:  # what the last user wrote must not show
+                        array.fill(0)
+                    return array
             buffer = _mapped(nbytes)
             if len(self._buffers) < self.keep:
                 self._buffers.append(buffer)
@@ -173,3 +183,10 @@ class BlockPool:
         with self._lock:
             self._buffers.clear()
             self._idle.clear()
+
+
+#: Zeroed arrays of this size or more come from :data:`_WARM` (see populated_zeros).
+WARM_MIN_BYTES = 64 * 2**20
+#: Mappings of that size kept for reuse (a stack and its normalised copy).
+WARM_KEEP = 2
+_WARM = BlockPool(keep=WARM_KEEP)

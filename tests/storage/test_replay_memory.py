@@ -13,6 +13,7 @@ import gc
 
 import numpy as np
 
+from ssb_beamline import _memory
 from ssb_beamline._memory import BlockPool, keep_freed_memory, populated_zeros
 from ssb_beamline.callbacks.frames import HDF5_MIMETYPE, HDF5FrameResolver
 from ssb_beamline.storage.synthetic import DATASET, write_frames
@@ -98,3 +99,18 @@ def test_populated_zeros_are_zero_writable_and_of_the_asked_shape():
 def test_keep_freed_memory_is_idempotent():
     first = keep_freed_memory()
     assert keep_freed_memory() is first
+
+
+def test_a_large_stack_reuses_the_last_ones_memory_zeroed_and_never_a_live_one():
+    shape = (2, 4096, 4096)  # 128 MiB of float32: a "warm" mapping
+    _memory._WARM.clear()  # none kept from other tests of this process
+    first = populated_zeros(shape, np.float32)
+    first[:] = 3.0  # a run's stack
+    live = populated_zeros(shape, np.float32)  # `first` is alive: other memory
+    assert not np.shares_memory(first, live) and not live.any()
+    where = address(first)
+    del first
+    gc.collect()
+    again = populated_zeros(shape, np.float32)  # the next run's stack
+    assert address(again) == where
+    assert not again.any()  # zeroed: nothing of the last run shows
