@@ -50,7 +50,7 @@ from ssb_beamline.reference_data import ni_k_edge_references
 from ssb_beamline.storage import EmbeddedTiledServer, TiledStore, open_store
 from ssb_beamline.storage.journal import DocumentJournal, JournaledWriter, sync_run
 from ssb_beamline.storage.replay import run_documents
-from ssb_beamline.storage.replay_fill import FILL_AHEAD, FrameFetcher
+from ssb_beamline.storage.replay_fill import FILL_AHEAD, FILL_BLOCK_BYTES, FrameFetcher
 from ssb_beamline.storage.result_journal import ResultJournal
 from ssb_beamline.storage.sync import sync_results
 from ssb_beamline.storage.synthetic import mixture_frames, write_run, xanes_run
@@ -266,7 +266,8 @@ def main() -> None:
                     "the replay's per-file ~32 MB StreamDatums through the callback's frame "
                     "resolver (h5py read_direct, Fletcher-32 checked)"
                     if fill == "never"
-                    else "the replay's ~32 MB block requests, uncompressed, 2 ahead on threads"
+                    else f"the replay's ~{FILL_BLOCK_BYTES / 2**20:.0f} MiB block requests, "
+                    f"uncompressed, {FILL_AHEAD} ahead on threads"
                 )
                 table.add_row(
                     f"read-pass floor, frames from {label}",

@@ -24,6 +24,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ssb_beamline._memory import BlockPool
 from ssb_beamline._uris import file_uri_path
 
 __all__ = ["HDF5_MIMETYPE", "FrameResolverError", "HDF5FrameResolver", "uri_to_path"]
@@ -120,6 +121,9 @@ class HDF5FrameResolver:
         self._shapes: dict[str, tuple[tuple[int, ...], str]] = {}  # data key -> first shape
         self._pool: ThreadPoolExecutor | None = None  # reads ahead (closed files only)
         self._ahead: dict[str, tuple[int, int, Future]] = {}  # resource -> start, stop
+        # Blocks are read into buffers reused once no frame of theirs is referenced:
+        # a fresh ~32 MiB block would cost a page fault per page (see ssb_beamline._memory).
+        self._blocks = BlockPool(keep=4)
 
     def stream_resource(self, doc: dict) -> None:
         """Remember a StreamResource (its file is opened on first use)."""
@@ -158,7 +162,7 @@ class HDF5FrameResolver:
             )
         frames = self._read_before(uid, start, stop)
         if frames is None:
-            frames = np.empty((stop - start, *dataset.shape[1:]), dataset.dtype)
+            frames = self._blocks.take((stop - start, *dataset.shape[1:]), dataset.dtype)
             try:
                 dataset.read_direct(frames, np.s_[start:stop])  # no intermediate copy
             except OSError as exc:
@@ -183,7 +187,7 @@ class HDF5FrameResolver:
 
     def _read_ahead(self, uid: str, dataset: h5py.Dataset, start: int, stop: int) -> None:
         def read() -> np.ndarray:
-            frames = np.empty((stop - start, *dataset.shape[1:]), dataset.dtype)
+            frames = self._blocks.take((stop - start, *dataset.shape[1:]), dataset.dtype)
             dataset.read_direct(frames, np.s_[start:stop])
             return frames
 
@@ -255,3 +259,4 @@ class HDF5FrameResolver:
                 logger.debug("could not close %s", f, exc_info=True)
         self._files.clear()
         self._datasets.clear()
+        self._blocks.clear()

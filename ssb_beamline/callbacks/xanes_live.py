@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from event_model import DocumentRouter
 
+from ssb_beamline._memory import populated_zeros
 from ssb_beamline.analysis import (
     JointFitAccumulator,
     OpenBeam,
@@ -157,8 +158,7 @@ class XanesLiveAnalysis(DocumentRouter):
             # otherwise land on the images (about 20 ms per 2048 x 2048 frame).
             shape = tuple(key["shape"])[-2:]
             n = self.energies.size
-            self._stack = np.empty((n, *shape), dtype=np.float32)
-            self._stack.fill(0.0)
+            self._stack = populated_zeros((n, *shape), np.float32)
             self._valid = np.ones(shape, dtype=bool)
             self._filled = np.zeros(n, dtype=bool)
             self._binned = np.zeros((n, *self._stack[0, ::LIVE_BIN, ::LIVE_BIN].shape), np.float32)
@@ -267,7 +267,8 @@ class XanesLiveAnalysis(DocumentRouter):
         self.outcome.maps = arrays
         self.outcome.final_seconds = time.perf_counter() - t0
         if self.keep_normalized:  # after the maps: they are what the scientist waits for
-            arrays["normalized"] = normalized_stack(stack, energies, maps)
+            out = populated_zeros(stack.shape, np.float32)  # pages mapped at once
+            arrays["normalized"] = normalized_stack(stack, energies, maps, out=out)
             units["normalized"] = RESULT_UNITS["normalized"]
             self.outcome.normalized_seconds = time.perf_counter() - t0
         metadata = {

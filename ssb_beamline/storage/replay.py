@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Literal
 
+from ssb_beamline._memory import keep_freed_memory
+
 from .replay_files import per_file_documents, stream_file_uris
 from .replay_fill import filled_documents
 from .run_checks import (
@@ -71,6 +73,9 @@ def run_documents(
     if fill not in FILL_MODES:
         raise ReplayError(f"fill must be one of {FILL_MODES}, not {fill!r}.")
     uid = check_run_closed(run)
+    # a replay's per-energy arrays (flats, frames) then reuse warm pages (~2x faster
+    # on a VM that returns freed pages to its host); see ssb_beamline._memory
+    keep_freed_memory()
     docs = [(name, dict(doc)) for name, doc in run.documents()]
     check_frame_shapes(uid, [doc for name, doc in docs if name == "descriptor"])
     resources = [doc for name, doc in docs if name == "stream_resource"]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import uvicorn
 
+from ssb_beamline._memory import keep_freed_memory
 from ssb_beamline.private_files import PRIVATE_UMASK, open_private
 
 from .access import ReadOnlyKeys, load_readonly_keys
@@ -320,6 +321,7 @@ def serve_forever(
         Called without arguments once those checks passed, before the server starts.
     """
     os.umask(PRIVATE_UMASK)  # this process only serves the data: all it writes is private
+    keep_freed_memory()  # frame blocks served reuse warm pages (see ssb_beamline._memory)
     layout = checked_layout(data_dir, catalog).create()
     if announce is not None:
         announce()
@@ -358,6 +360,7 @@ def _child_main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # the catalog, tables and result files tiled creates here are private (0600/0700)
     os.umask(PRIVATE_UMASK)
+    keep_freed_memory()  # frame blocks served reuse warm pages (see ssb_beamline._memory)
     catalog = os.environ.pop(_CHILD_CATALOG_ENV, None)  # checked by the parent
     register_secret(catalog_password(catalog) or "")
     layout = DataLayout(args.data_dir, catalog_uri=catalog).create()

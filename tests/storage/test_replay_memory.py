@@ -1,0 +1,116 @@
+"""Replay's reused frame buffers: a frame handed out is never overwritten by a later read.
+
+The frame resolver reads blocks into buffers of a pool (``ssb_beamline._memory``)
+that it hands out again once no array refers to them; these tests pin that a frame
+still held (a flat kept for later images, a frame waiting for its event) keeps its
+values, that a buffer is reused once released, and that the stack and normalised
+stack are zeroed, writable memory.
+"""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+
+from ssb_beamline import _memory
+from ssb_beamline._memory import BlockPool, keep_freed_memory, populated_zeros
+from ssb_beamline.callbacks.frames import HDF5_MIMETYPE, HDF5FrameResolver
+from ssb_beamline.storage.synthetic import DATASET, write_frames
+
+SHAPE = (8, 8)
+COUNT = 12
+
+
+def frame_value(stream: str, index: int, shape: tuple[int, int]) -> np.ndarray:
+    return np.full(shape, 1000 + index, np.uint16)
+
+
+def address(array: np.ndarray) -> int:
+    return array.__array_interface__["data"][0]
+
+
+def resolver_for(path) -> tuple[HDF5FrameResolver, str]:
+    resolver = HDF5FrameResolver()
+    resolver.stream_resource(
+        {"uid": "res", "uri": f"file://localhost{path}", "data_key": "det",
+         "mimetype": HDF5_MIMETYPE, "parameters": {"dataset": DATASET}}
+    )  # fmt: skip
+    return resolver, "res"
+
+
+def datum(start: int, stop: int) -> dict:
+    return {"uid": f"d{start}", "stream_resource": "res", "indices": {"start": start, "stop": stop}}
+
+
+def test_frames_kept_by_the_caller_survive_every_later_read(tmp_path):
+    path = tmp_path / "det.h5"
+    write_frames(path, "flat", COUNT, SHAPE, frame_value)
+    resolver, _ = resolver_for(path)
+    kept = []  # one frame of every other block kept, as flats are
+    try:
+        for start in range(0, COUNT, 2):  # blocks of 2 frames, read ahead on a thread
+            frames = resolver.frames(datum(start, start + 2))
+            assert [int(f[0, 0]) for f in frames] == [1000 + start, 1001 + start]
+            if start % 4 == 0:
+                kept.append((start, frames[0]))
+            del frames
+    finally:
+        resolver.close()
+    for index, frame in kept:
+        np.testing.assert_array_equal(frame, frame_value("flat", index, SHAPE))
+
+
+def test_a_released_block_is_reused_and_a_held_one_is_not():
+    pool = BlockPool(keep=2)
+    first = pool.take((2, *SHAPE), np.uint16)
+    first[:] = 5
+    held = first[1]  # a frame of the block, still referenced
+    where = address(first)
+    del first
+    gc.collect()
+    second = pool.take((2, *SHAPE), np.uint16)
+    assert not np.shares_memory(second, held)
+    assert int(held.sum()) == 5 * held.size
+    del held, second
+    gc.collect()
+    assert address(pool.take((1, *SHAPE), np.uint16)) == where  # released: reused
+
+
+def test_a_pool_beyond_its_size_hands_out_unkept_buffers():
+    pool = BlockPool(keep=1)
+    blocks = [pool.take(SHAPE, np.uint16) for _ in range(3)]
+    for n, block in enumerate(blocks):
+        block[:] = n
+    assert [int(b[0, 0]) for b in blocks] == [0, 1, 2]
+    bigger = pool.take((4, *SHAPE), np.uint16)  # larger than any kept buffer
+    assert bigger.shape == (4, *SHAPE) and bigger.flags.c_contiguous
+
+
+def test_populated_zeros_are_zero_writable_and_of_the_asked_shape():
+    stack = populated_zeros((3, *SHAPE), np.float32)
+    assert stack.shape == (3, *SHAPE) and stack.dtype == np.float32
+    assert not stack.any() and stack.flags.writeable and stack.flags.c_contiguous
+    stack[1] = 2.0
+    assert float(stack.sum()) == 2.0 * SHAPE[0] * SHAPE[1]
+    assert populated_zeros((0, *SHAPE), np.float32).size == 0
+
+
+def test_keep_freed_memory_is_idempotent():
+    first = keep_freed_memory()
+    assert keep_freed_memory() is first
+
+
+def test_a_large_stack_reuses_the_last_ones_memory_zeroed_and_never_a_live_one():
+    shape = (2, 4096, 4096)  # 128 MiB of float32: a "warm" mapping
+    _memory._WARM.clear()  # none kept from other tests of this process
+    first = populated_zeros(shape, np.float32)
+    first[:] = 3.0  # a run's stack
+    live = populated_zeros(shape, np.float32)  # `first` is alive: other memory
+    assert not np.shares_memory(first, live) and not live.any()
+    where = address(first)
+    del first
+    gc.collect()
+    again = populated_zeros(shape, np.float32)  # the next run's stack
+    assert address(again) == where
+    assert not again.any()  # zeroed: nothing of the last run shows
