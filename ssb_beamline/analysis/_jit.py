@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit
 
 from ._jit_cache import compile_lock, install_locator
+from ._jit_store import store_nt
 from ._kernels_window import edge_window_uniform
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ def absorbance_table_rows(frame, dark_plus1, top, table, flat_w, shift, out, val
     below ``top - dark_plus1`` (above the dark, below saturation); see
     :class:`~ssb_beamline.analysis.CountTable`. ``valid`` receives the validity, or
     is ANDed with it when ``and_valid`` (a mask accumulated over frames).
+    ``out`` is written with streaming stores (:func:`~._jit_store.store_nt`): the
+    frame is read again only by later passes, so the stores skip the cache.
     """
     h, w = frame.shape
     top32 = np.int32(top)
@@ -76,11 +79,11 @@ def absorbance_table_rows(frame, dark_plus1, top, table, flat_w, shift, out, val
             # (a branch, not a select: nearly every pixel is valid, and a select makes
             # LLVM vectorise the table look-ups with slow gathers)
             if np.int32(k) < lim and np.int32(fw) < lim:
-                o[j] = table[fw] - table[k] + shift
+                store_nt(o, j, table[fw] - table[k] + shift)
                 if not and_valid:
                     v[j] = True
             else:
-                o[j] = np.float32(0.0)
+                store_nt(o, j, np.float32(0.0))
                 v[j] = False
 
 
