@@ -23,6 +23,17 @@ a live scan) take turns, so one compiles and the others load its result.
 numba has no public hook for a per-package directory, so this
 module adds a locator class to numba's (private) list of locators; if that
 list is missing in a future numba, caching falls back to numba's default.
+
+Loading a cached kernel is cheap (milliseconds), but numba first "refreshes"
+its whole compiler context: it imports every implementation module it has and
+fills its typing tables (about 1 s on the beamline node, most of a bare first
+call).  Running machine code from the cache needs none of that, only numba's
+runtime (NRT) for the arrays' reference counts: :func:`install_locator` also
+makes the cache of *this package's* kernels initialise only the runtime
+(:func:`_fast_load_overload`).  A kernel that must still be compiled (a new
+signature, no cache entry) goes through numba's compiler, which refreshes the
+context itself first; any error on the short path falls back to numba's own
+load, so the result is numba's either way.
 """
 
 from __future__ import annotations
@@ -35,6 +46,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["CACHE_ENV", "compile_lock", "install_locator", "kernel_cache_dir"]
+
+_LOCATOR_NAME = "PackageCacheLocator"
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +142,8 @@ def install_locator() -> bool:
     locators = getattr(impl, "_locator_classes", None)
     if not isinstance(locators, list):
         return False
-    if any(getattr(c, "__name__", "") == "PackageCacheLocator" for c in locators):
+    _install_fast_load(caching)
+    if any(getattr(c, "__name__", "") == _LOCATOR_NAME for c in locators):
         return True
     cls = _locator_class()
     if cls is None:
@@ -139,6 +153,45 @@ def install_locator() -> bool:
     locators.insert(pos, cls)
     log.debug("numba kernels of ssb_beamline cached in %s", kernel_cache_dir())
     return True
+
+
+def _install_fast_load(caching: object) -> None:
+    """Patch numba's ``Cache.load_overload`` with :func:`_fast_load_overload` (once)."""
+    cache_cls = getattr(caching, "Cache", None)
+    original = getattr(cache_cls, "load_overload", None)
+    if original is None or getattr(original, "_ssb_fast_load", False):
+        return
+    if not hasattr(cache_cls, "_load_overload"):  # pragma: no cover - another numba
+        return
+
+    def load_overload(self, sig, target_context):
+        return _fast_load_overload(self, sig, target_context, original)
+
+    load_overload._ssb_fast_load = True  # type: ignore[attr-defined]
+    load_overload.__doc__ = original.__doc__
+    cache_cls.load_overload = load_overload
+
+
+def _fast_load_overload(cache, sig, target_context, original):
+    """Load a cached kernel of this package without numba's full context refresh.
+
+    numba's ``load_overload`` refreshes the target and typing contexts first
+    (imports and registries: about 1 s in a new process); a cached kernel only
+    needs the runtime, which ``rtsys.initialize`` sets up (idempotent).  Other
+    packages' caches, and any failure here, take numba's own path.  Runs under
+    numba's global compiler lock (``Dispatcher.compile`` holds it).
+    """
+    locator = getattr(getattr(cache, "_impl", None), "locator", None)
+    if type(locator).__name__ != _LOCATOR_NAME:
+        return original(cache, sig, target_context)
+    try:
+        from numba.core.runtime import nrt
+
+        nrt.rtsys.initialize(target_context)
+        return cache._load_overload(sig, target_context)
+    except Exception as exc:  # numba's own load (refresh first) decides
+        log.debug("short load of a cached kernel failed (%s); numba's full load", exc)
+        return original(cache, sig, target_context)
 
 
 _LOCK_NAME = ".compile.lock"
