@@ -98,7 +98,10 @@ def _warm_up_now() -> None:
         _warm_up_kernels()
     from ._parallel import prepare_pool
 
-    prepare_pool()
+    try:
+        prepare_pool()
+    except RuntimeError as exc:  # the interpreter exits (a short script): no pool needed
+        log.debug("analysis thread pool not prepared: %s", exc)
 
 
 def _warm_up_kernels() -> None:
