@@ -30,10 +30,15 @@ fills its typing tables (about 1 s on the beamline node, most of a bare first
 call).  Running machine code from the cache needs none of that, only numba's
 runtime (NRT) for the arrays' reference counts: :func:`install_locator` also
 makes the cache of *this package's* kernels initialise only the runtime
-(:func:`_fast_load_overload`).  A kernel that must still be compiled (a new
-signature, no cache entry) goes through numba's compiler, which refreshes the
-context itself first; any error on the short path falls back to numba's own
-load, so the result is numba's either way.
+(:func:`_fast_load_overload`).  Likewise numba's dispatcher, before its first
+dispatch in a process, imports every installed package that registers a numba
+extension (``numba_extensions`` entry points: awkward, sparse, ... and what
+they import, about 0.5 s); this package's kernels take only numpy arrays and
+scalars, so their dispatch skips it (:func:`_install_fast_load`).  A kernel
+that must still be compiled (a new signature, no cache entry) goes through
+numba's compiler, which refreshes the context and loads the extensions itself
+first; any error on the short path falls back to numba's own load, so the
+result is numba's either way.
 """
 
 from __future__ import annotations
@@ -155,8 +160,34 @@ def install_locator() -> bool:
     return True
 
 
+def _is_package_cache(cache: object) -> bool:
+    """Whether a numba cache object is one of this package's (our locator)."""
+    locator = getattr(getattr(cache, "_impl", None), "locator", None)
+    return type(locator).__name__ == _LOCATOR_NAME
+
+
+def _install_lazy_extensions() -> None:
+    """Let this package's dispatchers skip numba's scan of extension entry points (once)."""
+    try:
+        from numba.core.dispatcher import Dispatcher
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return
+    original = getattr(Dispatcher, "_compilation_chain_init_hook", None)
+    if original is None or getattr(original, "_ssb_lazy", False):
+        return
+
+    def hook(self):
+        if _is_package_cache(getattr(self, "_cache", None)):
+            return  # numpy-only kernels; compiling loads the extensions (refresh)
+        return original(self)
+
+    hook._ssb_lazy = True  # type: ignore[attr-defined]
+    Dispatcher._compilation_chain_init_hook = hook
+
+
 def _install_fast_load(caching: object) -> None:
     """Patch numba's ``Cache.load_overload`` with :func:`_fast_load_overload` (once)."""
+    _install_lazy_extensions()
     cache_cls = getattr(caching, "Cache", None)
     original = getattr(cache_cls, "load_overload", None)
     if original is None or getattr(original, "_ssb_fast_load", False):
@@ -181,8 +212,7 @@ def _fast_load_overload(cache, sig, target_context, original):
     packages' caches, and any failure here, take numba's own path.  Runs under
     numba's global compiler lock (``Dispatcher.compile`` holds it).
     """
-    locator = getattr(getattr(cache, "_impl", None), "locator", None)
-    if type(locator).__name__ != _LOCATOR_NAME:
+    if not _is_package_cache(cache):
         return original(cache, sig, target_context)
     try:
         from numba.core.runtime import nrt

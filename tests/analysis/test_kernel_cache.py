@@ -131,7 +131,7 @@ def test_compile_lock_makes_concurrent_warm_ups_take_turns(monkeypatch, tmp_path
 # how often numba refreshed its whole compiler context (cached kernels do not need it)
 LIVE_CHILD = """
 import json, numpy as np
-from numba.core import base
+from numba.core import base, entrypoints
 refreshes = []
 _refresh = base.BaseContext.refresh
 def counted_refresh(self):
@@ -154,7 +154,8 @@ maps = analyse_xanes_stack(stack, e, refs)
 ks = (_jit.absorbance_table_rows, _jit.open_counts, joint_pass)
 print(json.dumps({"hits": [sum(k.stats.cache_hits.values()) for k in ks],
                   "misses": [sum(k.stats.cache_misses.values()) for k in ks],
-                  "refreshes": refreshes, "edge": maps.edge_energy.astype(float).tolist(),
+                  "refreshes": refreshes, "extensions": entrypoints._already_initialized,
+                  "edge": maps.edge_energy.astype(float).tolist(),
                   "stack": stack.astype(float).tolist()}))
 """
 
@@ -180,6 +181,7 @@ def test_kernels_compiled_ahead_are_loaded_not_compiled_by_a_new_process(monkeyp
     assert r["misses"] == [0, 0, 0] and min(r["hits"]) == 1, r
     # loaded without numba's full context refresh (_jit_cache's short load) ...
     assert not r["refreshes"], f"{len(r['refreshes'])} refreshes"
+    assert r["extensions"] is False  # no scan of numba extension packages (awkward, sparse)
     # ... and computing what the kernels of this process compute
     from ssb_beamline.analysis import analyse_xanes_stack
     from ssb_beamline.reference_data import ni_k_edge_references
