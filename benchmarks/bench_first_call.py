@@ -7,7 +7,7 @@ first call (``cold``: kernels compiled, or loaded from the disk cache, thread
 pool and scratch buffers created) and on ``--runs`` more calls (``warm``:
 median and best), next to ``--runs`` read passes over the same stack in the same
 process (``stack.sum`` over the energy axis split over the same workers: the
-floor for any per-pixel map).  Two processes are started:
+floor for any per-pixel map).  Four processes are started:
 
 * ``empty cache``: ``SSB_BEAMLINE_NUMBA_CACHE`` points at a new, empty
   directory, so the first call compiles every kernel (a first install);
@@ -16,19 +16,15 @@ floor for any per-pixel map).  Two processes are started:
 * ``disk+backgr``: the same directory, and ``warm_up_kernels(background=True)``
   right after the import, as the live callback does when it is built: numba's
   first-use initialisation overlaps the construction of the stack (in a scan or
-  a replay: the first documents and frames);
-* ``warm@import``: the same directory, ``SSB_BEAMLINE_WARM_UP=import``: the
-  warm-up starts when ``ssb_beamline.analysis`` is imported, as it does by
-  default in an interactive session (notebook, REPL); the stack's construction
-  (``setup s``) overlaps it, as a notebook's data loading does.  The call is
-  still timed from the call itself.
-
-Every other row sets ``SSB_BEAMLINE_WARM_UP=off`` (a script: nothing starts at
-import), so ``disk cache`` is a bare first call.
+  a replay: the first documents and frames; ``setup s``: the time between the
+  import and the call, that it overlaps);
 * ``after ahead``: a second empty directory filled by ``python -m
   ssb_beamline.analysis._jit_ahead`` (the ``make install`` / ``make kernels``
   step; its wall and CPU time are printed), then a new process as the first
   one after an install.
+
+``disk cache`` and ``after ahead`` are bare first calls (a script, or a notebook
+that calls ``analyse_xanes_stack`` straight away): nothing loads before the call.
 
 Goals (issue 18): cold <= 1.5 x warm; maps <= 5 x the read pass (medians).
 
@@ -134,11 +130,10 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="ssb-numba-") as cache,
         tempfile.TemporaryDirectory(prefix="ssb-numba-ahead-") as cache2,
     ):
-        env = {**os.environ, "SSB_BEAMLINE_NUMBA_CACHE": cache, "SSB_BEAMLINE_WARM_UP": "off"}
-        for label in ("empty cache", "disk cache", "disk+backgr", "warm@import"):
-            row_env = {**env, "SSB_BEAMLINE_WARM_UP": "import"} if label == "warm@import" else env
-            rows.append((label, run_child(args, row_env, background=label == "disk+backgr")))
-        env = {**env, "SSB_BEAMLINE_NUMBA_CACHE": cache2}
+        env = {**os.environ, "SSB_BEAMLINE_NUMBA_CACHE": cache}
+        for label in ("empty cache", "disk cache", "disk+backgr"):
+            rows.append((label, run_child(args, env, background=label == "disk+backgr")))
+        env = {**os.environ, "SSB_BEAMLINE_NUMBA_CACHE": cache2}
         ahead = compile_ahead(env)
         if ahead is not None:
             rows.append(("after ahead", run_child(args, env, background=False)))
@@ -165,11 +160,9 @@ def main() -> None:
     print("goals: cold/warm <= 1.5 (disk cache); maps/floor <= 5 (medians of --runs)")
     print(
         "disk+backgr: warm_up_kernels(background=True) right after the import (as the live "
-        "callback does when built), overlapping the stack's construction (setup s); "
-        "warm@import: the warm-up started by the import (default in a notebook/REPL, "
-        "SSB_BEAMLINE_WARM_UP=import); other rows: none (a script); cold is timed from the "
-        "call in every row; cpu cold/warm: process CPU time of the first call over the "
-        "median warm one (less load-sensitive)"
+        "callback does when built), overlapping the stack's construction (setup s); other "
+        "rows: a bare first call; cold is timed from the call in every row; cpu cold/warm: "
+        "process CPU time of the first call over the median warm one (less load-sensitive)"
     )
 
 

@@ -136,8 +136,3 @@ __all__ += [
     "reconstruct_sirt",
     "wavelength_m",
 ]
-
-# --- kernels: an interactive session (notebook, REPL) starts loading them at import ---
-from ._jit_import import warm_up_at_import as _warm_up_at_import  # noqa: E402
-
-_warm_up_at_import()
