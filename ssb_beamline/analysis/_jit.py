@@ -182,10 +182,11 @@ def _warm_up_logged() -> None:
 def warm_up(*, background: bool = False) -> threading.Thread | None:
     """Load (or compile) every kernel for the array types the live analysis uses.
 
-    A new process pays numba's first-use initialisation (about 0.6 s of CPU on
-    the beamline node) and then a few ms per kernel loaded from the disk cache
-    (or about 0.5 s per kernel compiled into it).  With ``background=True`` this
-    runs once per process in a daemon thread and returns at once (the thread):
+    A new process pays numba's runtime set-up and a few ms per kernel loaded
+    from the disk cache (about 0.1 s of CPU for all of them with
+    :mod:`._jit_cache`'s short load), or about 0.5 s per kernel compiled into
+    it.  With ``background=True`` this runs once per process in a daemon thread
+    and returns at once (the thread):
     start it as soon as a process knows it will analyse (a live callback is
     built at the run's start, a replay before it fetches the documents), so the
     work overlaps the I/O that comes first.  A kernel called while the thread
