@@ -23,6 +23,22 @@ a live scan) take turns, so one compiles and the others load its result.
 numba has no public hook for a per-package directory, so this
 module adds a locator class to numba's (private) list of locators; if that
 list is missing in a future numba, caching falls back to numba's default.
+
+Loading a cached kernel is cheap (milliseconds), but numba first "refreshes"
+its whole compiler context: it imports every implementation module it has and
+fills its typing tables (about 1 s on the beamline node, most of a bare first
+call).  Running machine code from the cache needs none of that, only numba's
+runtime (NRT) for the arrays' reference counts: :func:`install_locator` also
+makes the cache of *this package's* kernels initialise only the runtime
+(:func:`_fast_load_overload`).  Likewise numba's dispatcher, before its first
+dispatch in a process, imports every installed package that registers a numba
+extension (``numba_extensions`` entry points: awkward, sparse, ... and what
+they import, about 0.5 s); this package's kernels take only numpy arrays and
+scalars, so their dispatch skips it (:func:`_install_fast_load`).  A kernel
+that must still be compiled (a new signature, no cache entry) goes through
+numba's compiler, which refreshes the context and loads the extensions itself
+first; any error on the short path falls back to numba's own load, so the
+result is numba's either way.
 """
 
 from __future__ import annotations
@@ -35,6 +51,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["CACHE_ENV", "compile_lock", "install_locator", "kernel_cache_dir"]
+
+_LOCATOR_NAME = "PackageCacheLocator"
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +147,8 @@ def install_locator() -> bool:
     locators = getattr(impl, "_locator_classes", None)
     if not isinstance(locators, list):
         return False
-    if any(getattr(c, "__name__", "") == "PackageCacheLocator" for c in locators):
+    _install_fast_load(caching)
+    if any(getattr(c, "__name__", "") == _LOCATOR_NAME for c in locators):
         return True
     cls = _locator_class()
     if cls is None:
@@ -139,6 +158,70 @@ def install_locator() -> bool:
     locators.insert(pos, cls)
     log.debug("numba kernels of ssb_beamline cached in %s", kernel_cache_dir())
     return True
+
+
+def _is_package_cache(cache: object) -> bool:
+    """Whether a numba cache object is one of this package's (our locator)."""
+    locator = getattr(getattr(cache, "_impl", None), "locator", None)
+    return type(locator).__name__ == _LOCATOR_NAME
+
+
+def _install_lazy_extensions() -> None:
+    """Let this package's dispatchers skip numba's scan of extension entry points (once)."""
+    try:
+        from numba.core.dispatcher import Dispatcher
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return
+    original = getattr(Dispatcher, "_compilation_chain_init_hook", None)
+    if original is None or getattr(original, "_ssb_lazy", False):
+        return
+
+    def hook(self):
+        if _is_package_cache(getattr(self, "_cache", None)):
+            return  # numpy-only kernels; compiling loads the extensions (refresh)
+        return original(self)
+
+    hook._ssb_lazy = True  # type: ignore[attr-defined]
+    Dispatcher._compilation_chain_init_hook = hook
+
+
+def _install_fast_load(caching: object) -> None:
+    """Patch numba's ``Cache.load_overload`` with :func:`_fast_load_overload` (once)."""
+    _install_lazy_extensions()
+    cache_cls = getattr(caching, "Cache", None)
+    original = getattr(cache_cls, "load_overload", None)
+    if original is None or getattr(original, "_ssb_fast_load", False):
+        return
+    if not hasattr(cache_cls, "_load_overload"):  # pragma: no cover - another numba
+        return
+
+    def load_overload(self, sig, target_context):
+        return _fast_load_overload(self, sig, target_context, original)
+
+    load_overload._ssb_fast_load = True  # type: ignore[attr-defined]
+    load_overload.__doc__ = original.__doc__
+    cache_cls.load_overload = load_overload
+
+
+def _fast_load_overload(cache, sig, target_context, original):
+    """Load a cached kernel of this package without numba's full context refresh.
+
+    numba's ``load_overload`` refreshes the target and typing contexts first
+    (imports and registries: about 1 s in a new process); a cached kernel only
+    needs the runtime, which ``rtsys.initialize`` sets up (idempotent).  Other
+    packages' caches, and any failure here, take numba's own path.  Runs under
+    numba's global compiler lock (``Dispatcher.compile`` holds it).
+    """
+    if not _is_package_cache(cache):
+        return original(cache, sig, target_context)
+    try:
+        from numba.core.runtime import nrt
+
+        nrt.rtsys.initialize(target_context)
+        return cache._load_overload(sig, target_context)
+    except Exception as exc:  # numba's own load (refresh first) decides
+        log.debug("short load of a cached kernel failed (%s); numba's full load", exc)
+        return original(cache, sig, target_context)
 
 
 _LOCK_NAME = ".compile.lock"

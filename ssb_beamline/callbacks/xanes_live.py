@@ -123,7 +123,7 @@ class XanesLiveAnalysis(DocumentRouter):
         self._filled: np.ndarray | None = None
         self._sums: JointFitAccumulator | None = None
         self._start: dict = {}
-        # numba's first-use initialisation (~0.6 s CPU) runs now, beside the I/O of
+        # loading the kernels (~0.1 s CPU from the disk cache) runs now, beside the I/O of
         # the run's first documents; the first detector stream joins it below
         warm_up_kernels(background=True)
 

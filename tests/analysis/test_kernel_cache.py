@@ -127,9 +127,17 @@ def test_compile_lock_makes_concurrent_warm_ups_take_turns(monkeypatch, tmp_path
     assert stat.S_IMODE((tmp_path / "c").stat().st_mode) == 0o700
 
 
-# the live path in a new process: which top-level kernels compiled, which loaded
+# the live path in a new process: which top-level kernels compiled, which loaded, and
+# how often numba refreshed its whole compiler context (cached kernels do not need it)
 LIVE_CHILD = """
 import json, numpy as np
+from numba.core import base, entrypoints
+refreshes = []
+_refresh = base.BaseContext.refresh
+def counted_refresh(self):
+    refreshes.append(type(self).__name__)
+    return _refresh(self)
+base.BaseContext.refresh = counted_refresh
 from ssb_beamline.analysis import _jit, absorbance_with_open_beam, analyse_xanes_stack, open_beam
 from ssb_beamline.analysis._kernels_joint import joint_pass
 from ssb_beamline.reference_data import ni_k_edge_references
@@ -142,10 +150,13 @@ stack = np.empty((e.size, 8, 8), np.float32)
 for i, m in enumerate(mu):
     frame = (100 + 29900 * np.exp(-m) * np.ones((8, 8))).astype(np.uint16)
     absorbance_with_open_beam(frame, dark, beam, out=stack[i])
-analyse_xanes_stack(stack, e, refs)
+maps = analyse_xanes_stack(stack, e, refs)
 ks = (_jit.absorbance_table_rows, _jit.open_counts, joint_pass)
 print(json.dumps({"hits": [sum(k.stats.cache_hits.values()) for k in ks],
-                  "misses": [sum(k.stats.cache_misses.values()) for k in ks]}))
+                  "misses": [sum(k.stats.cache_misses.values()) for k in ks],
+                  "refreshes": refreshes, "extensions": entrypoints._already_initialized,
+                  "edge": maps.edge_energy.astype(float).tolist(),
+                  "stack": stack.astype(float).tolist()}))
 """
 
 
@@ -156,6 +167,7 @@ def test_kernels_compiled_ahead_are_loaded_not_compiled_by_a_new_process(monkeyp
     Uses the default cache directory, as ``make test`` does after ``make kernels``
     (then this only loads); a new process's live path then compiles nothing.
     """
+    np = pytest.importorskip("numpy")
     from ssb_beamline.analysis import _jit_ahead
 
     monkeypatch.delenv(CACHE_ENV, raising=False)
@@ -167,3 +179,14 @@ def test_kernels_compiled_ahead_are_loaded_not_compiled_by_a_new_process(monkeyp
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert r["misses"] == [0, 0, 0] and min(r["hits"]) == 1, r
+    # loaded without numba's full context refresh (_jit_cache's short load) ...
+    assert not r["refreshes"], f"{len(r['refreshes'])} refreshes"
+    assert r["extensions"] is False  # no scan of numba extension packages (awkward, sparse)
+    # ... and computing what the kernels of this process compute
+    from ssb_beamline.analysis import analyse_xanes_stack
+    from ssb_beamline.reference_data import ni_k_edge_references
+
+    stack = np.array(r["stack"], np.float32)
+    e = np.arange(8300.0, 8450.0, 1.5)
+    edge = analyse_xanes_stack(stack, e, ni_k_edge_references()).edge_energy
+    np.testing.assert_array_equal(np.array(r["edge"]), edge.astype(float))
