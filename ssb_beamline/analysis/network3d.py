@@ -239,7 +239,8 @@ def network_model_3d(
     attenuation, energies : array_like, (N, Z, Y, X) and (N,), optional
         The 3D XANES stack: each bin then also gets the edge energy of its mean
         spectrum (``edge_energy_spectrum``: half-step of its fitted reference
-        mixture; ``edge_energy_spectrum_half_step``: its sampled crossing; see
+        mixture, one background slope shared by the bins;
+        ``edge_energy_spectrum_half_step``: its sampled crossing; see
         :func:`bin_spectrum_edges`) and the slopes are taken from the first
         (``slopes["<model>_voxel_mean"]`` and ``["<model>_half_step"]`` keep the
         others).
