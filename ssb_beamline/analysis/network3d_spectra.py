@@ -37,12 +37,13 @@ standard deviation of the fraction is 1.8x (variance 3.2x) that of a known slope
 for the same noise.  Measured on the end-to-end run (24 x 40 x 40, 11 energies x
 21 angles, 0.02 s, one flat, truth phases; ``benchmarks/bench_network3d_noise.py``,
 12 detector-noise realisations each): the combined slope's standard deviation over
-the realisations went from 0.142 / 0.186 / 0.155 eV per unit impedance for seeds
-5 / 7 / 2 (35-45 % of the truth; one run is within 30 % of it in 42-67 % of the
-realisations) to the values in that benchmark's docstring, with the same
-noise-free value (seed 5: 0.368 both; the remaining -10 % against the truth is the
-Hann-filtered reconstruction's resolution).  The noise itself turned out unbiased:
-the mean over realisations equals the noise-free slope within its standard error.
+the realisations is 0.060 / 0.124 / 0.106 eV per unit impedance for seeds 5 / 7 / 2
+with the shared slope, 0.142 / 0.186 / 0.155 with a line per bin (35-45 % of the
+truth), and a run lands within 30 % of the truth in 100 / 58 / 83 % of the
+realisations (42 / 58 / 67 % before), with the same noise-free value (seed 5: 0.368
+both; the remaining -10 % against the truth is the Hann-filtered reconstruction's
+resolution).  The noise itself is unbiased: the mean over the realisations equals
+the noise-free slope within its standard error.
 """
 
 from __future__ import annotations
