@@ -50,7 +50,7 @@ ENERGIES = [8300.0, 8320.0, 8331.0, 8334.0, 8337.0, 8340.0, 8343.0, 8346.0, 8349
 VOX = 0.1
 
 
-def acquire(seed: int, counts: float, folder: str):
+def acquire(seed: int, counts: float, folder: str, exposure: float = 0.02, n_flat: int = 1):
     """Padded phantom, the 3D XANES volumes and the densities per holotomography angle count."""
     net = make_network_phantom(NetworkPhantomConfig(base=Phantom3DConfig(
         shape=(24, 40, 40), radius_range_um=(0.5, 0.8), n_particles=5, touching_fraction=0.0,
@@ -66,8 +66,8 @@ def acquire(seed: int, counts: float, folder: str):
     s = simulated_tomo(mode="txm", phantom=net.phantom, data_dir=folder, write_to_tiled=False,
                        noise=DetectorNoiseConfig(counts_per_s=counts))  # fmt: skip
     try:
-        s.run(s.xanes_tomo(ENERGIES, (0.0, 180.0, 21), mode="step", exposure_time=0.02,
-                           n_dark=1, n_flat=1))  # fmt: skip
+        s.run(s.xanes_tomo(ENERGIES, (0.0, 180.0, 21), mode="step", exposure_time=exposure,
+                           n_dark=1, n_flat=n_flat))  # fmt: skip
         volumes, padded = s.outcomes[-1].volumes, s.phantom
     finally:
         s.close()
@@ -78,21 +78,25 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("seeds", nargs="*", type=int, default=[2, 5, 7])
     parser.add_argument("--counts", type=float, default=1e6, help="open-beam counts per s")
+    parser.add_argument("--exposure", type=float, default=0.02, help="3D XANES exposure, s")
+    parser.add_argument("--n-flat", type=int, default=1, help="flats per energy")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
-    table = Table(title=f"combined (core-shell) slope, eV per unit impedance; {args.counts:g}/s")
+    table = Table(title=f"combined (core-shell) slope, eV per unit impedance; {args.counts:g}/s, "
+                  f"{args.exposure:g} s, {args.n_flat} flat(s) per energy")  # fmt: skip
     for col in ("seed", "truth", "truth phases + live stack", "live 31", "live 61", "live 91"):
         table.add_column(col, justify="right")
     with tempfile.TemporaryDirectory() as folder:
         for seed in args.seeds:
-            ph, vol, density = acquire(seed, args.counts, folder)
+            ph, vol, density = acquire(seed, args.counts, folder, args.exposure, args.n_flat)
             att, en, edge = vol["attenuation"], vol["energies"], vol["edge_energy"]
             t = network_model_3d(ph.phases, ph.edge_energy, voxel_size_um=VOX).slopes
             row = [str(seed), f"{t['combined']:.3f} ({t['core_shell']:.3f})"]
             m = network_model_3d(ph.phases, edge, voxel_size_um=VOX, attenuation=att,
                                  energies=en).slopes  # fmt: skip
             row.append(f"{m['combined']:.3f} ({m['core_shell']:.3f}) half "
-                       f"{m['combined_half_step']:.3f}")  # fmt: skip
+                       f"{m['combined_half_step']:.3f} shared "
+                       f"{m['combined_shared_background']:.3f}")  # fmt: skip
             for n in (31, 61, 91):
                 pv = segment_phases_3d(att, en, voxel_size_um=VOX, electron_density=density[n],
                                        smooth_sigma=0.7, band_voxels=2)  # fmt: skip
@@ -100,10 +104,12 @@ def main() -> None:
                                            voxel_size_um=VOX, threshold=0.5)  # fmt: skip
                 m = network_model_3d(pv.phases, edge, voxel_size_um=VOX, labels=lab,
                                      attenuation=att, energies=en).slopes  # fmt: skip
+                sh = m["combined_shared_background"]
                 row.append(f"{m['combined']:.3f} ({m['combined'] / t['combined'] - 1:+.0%}) "
-                           f"cs {m['core_shell']:.3f}")  # fmt: skip
+                           f"cs {m['core_shell']:.3f} shared {sh:.3f} "
+                           f"({sh / t['combined'] - 1:+.0%})")  # fmt: skip
             table.add_row(*row)
-    Console().print(table)
+    Console(width=200).print(table)
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ def network_results(
         "slopes_ev_per_unit_impedance": model.slopes,
         "n_particles": len(model.particles),
         "bin_edge_energy": "half-step edge of the reference mixture fitted to the bin's mean "
-        "spectrum (background slope shared by the bins)"
+        "spectrum"
         if "edge_energy_spectrum" in model.bins
         else "mean of the voxels' edge energies",
     }
