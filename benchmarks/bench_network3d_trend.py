@@ -67,13 +67,14 @@ ENERGIES = [8300.0, 8320.0, 8331.0, 8334.0, 8337.0, 8340.0, 8343.0, 8346.0, 8349
 VOX = 0.1
 
 
-def acquire(seed: int, counts: float, folder: str, exposure: float = 0.02, n_flat: int = 1):
+def acquire(seed: int, counts: float, folder: str, exposure: float = 0.02, n_flat: int = 1,
+            n_angles: int = 21, holo: tuple[int, ...] = (31, 61, 91)):  # fmt: skip
     """Padded phantom, the 3D XANES volumes and the densities per holotomography angle count."""
     net = make_network_phantom(NetworkPhantomConfig(base=Phantom3DConfig(
         shape=(24, 40, 40), radius_range_um=(0.5, 0.8), n_particles=5, touching_fraction=0.0,
         carbon_thickness_um=0.4, seed=seed)))  # fmt: skip
     density = {}
-    for n in (31, 61, 91):
+    for n in holo:
         s = simulated_tomo(mode="holo", phantom=net.phantom, data_dir=folder, write_to_tiled=False)
         try:
             s.run(s.holotomo((0.0, 180.0, n), n_dark=2, n_flat=2))
@@ -83,12 +84,22 @@ def acquire(seed: int, counts: float, folder: str, exposure: float = 0.02, n_fla
     s = simulated_tomo(mode="txm", phantom=net.phantom, data_dir=folder, write_to_tiled=False,
                        noise=DetectorNoiseConfig(counts_per_s=counts))  # fmt: skip
     try:
-        s.run(s.xanes_tomo(ENERGIES, (0.0, 180.0, 21), mode="step", exposure_time=exposure,
+        s.run(s.xanes_tomo(ENERGIES, (0.0, 180.0, n_angles), mode="step", exposure_time=exposure,
                            n_dark=1, n_flat=n_flat))  # fmt: skip
         volumes, padded = s.outcomes[-1].volumes, s.phantom
     finally:
         s.close()
     return padded, volumes, density
+
+
+def cell(m: dict, t: dict) -> str:
+    """Combined (core-shell) slope of both readings and their deviation from the truth."""
+    out = []
+    for suffix in ("", "_shared_background"):
+        c, cs = m[f"combined{suffix}"], m[f"core_shell{suffix}"]
+        out.append(f"{c:.3f} ({c / t['combined'] - 1:+.0%}) cs {cs:.3f} "
+                   f"({cs / t['core_shell'] - 1:+.0%})")  # fmt: skip
+    return " / ".join(out)
 
 
 def main() -> None:
@@ -97,36 +108,37 @@ def main() -> None:
     parser.add_argument("--counts", type=float, default=1e6, help="open-beam counts per s")
     parser.add_argument("--exposure", type=float, default=0.02, help="3D XANES exposure, s")
     parser.add_argument("--n-flat", type=int, default=1, help="flats per energy")
+    parser.add_argument("--angles", type=int, default=21, help="3D XANES angles over 180 deg")
+    parser.add_argument("--holo", type=int, nargs="+", default=[31, 61, 91],
+                        help="holotomography angle counts (segmentation)")  # fmt: skip
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     table = Table(title=f"combined (core-shell) slope, eV per unit impedance; {args.counts:g}/s, "
-                  f"{args.exposure:g} s, {args.n_flat} flat(s) per energy")  # fmt: skip
-    for col in ("seed", "truth", "truth phases + live stack", "live 31", "live 61", "live 91"):
+                  f"{args.exposure:g} s, {args.n_flat} flat(s) per energy, {args.angles} "
+                  "angles; lcf (per-bin line) / lcf_shared (shared slope)")  # fmt: skip
+    for col in ("seed", "truth", "truth phases + live stack", *(f"live {n}" for n in args.holo)):
         table.add_column(col, justify="right")
     with tempfile.TemporaryDirectory() as folder:
         for seed in args.seeds:
-            ph, vol, density = acquire(seed, args.counts, folder, args.exposure, args.n_flat)
+            ph, vol, density = acquire(seed, args.counts, folder, args.exposure, args.n_flat,
+                                       args.angles, tuple(args.holo))  # fmt: skip
             att, en, edge = vol["attenuation"], vol["energies"], vol["edge_energy"]
             t = network_model_3d(ph.phases, ph.edge_energy, voxel_size_um=VOX).slopes
             row = [str(seed), f"{t['combined']:.3f} ({t['core_shell']:.3f})"]
             m = network_model_3d(ph.phases, edge, voxel_size_um=VOX, attenuation=att,
                                  energies=en).slopes  # fmt: skip
-            row.append(f"{m['combined']:.3f} ({m['core_shell']:.3f}) half "
-                       f"{m['combined_half_step']:.3f} shared "
-                       f"{m['combined_shared_background']:.3f}")  # fmt: skip
-            for n in (31, 61, 91):
+            row.append(cell(m, t))
+            for n in args.holo:
                 pv = segment_phases_3d(att, en, voxel_size_um=VOX, electron_density=density[n],
                                        smooth_sigma=0.7, band_voxels=2)  # fmt: skip
                 lab = segment_particles_3d((pv.phases == 1).astype(np.float32),
                                            voxel_size_um=VOX, threshold=0.5)  # fmt: skip
                 m = network_model_3d(pv.phases, edge, voxel_size_um=VOX, labels=lab,
                                      attenuation=att, energies=en).slopes  # fmt: skip
-                sh = m["combined_shared_background"]
-                row.append(f"{m['combined']:.3f} ({m['combined'] / t['combined'] - 1:+.0%}) "
-                           f"cs {m['core_shell']:.3f} shared {sh:.3f} "
-                           f"({sh / t['combined'] - 1:+.0%})")  # fmt: skip
+                row.append(cell(m, t))
             table.add_row(*row)
-    Console(width=200).print(table)
+            Console().print(f"seed {seed}: done", style="dim")
+    Console(width=260).print(table)
 
 
 if __name__ == "__main__":
