@@ -239,10 +239,11 @@ def network_model_3d(
     attenuation, energies : array_like, (N, Z, Y, X) and (N,), optional
         The 3D XANES stack: each bin then also gets the edge energy of its mean
         spectrum (``edge_energy_spectrum``: half-step of its fitted reference
-        mixture; ``edge_energy_spectrum_half_step``: its sampled crossing; see
-        :func:`bin_spectrum_edges`) and the slopes are taken from the first
-        (``slopes["<model>_voxel_mean"]`` and ``["<model>_half_step"]`` keep the
-        others).
+        mixture; ``edge_energy_spectrum_shared``: the same with one background
+        slope shared by the bins; ``edge_energy_spectrum_half_step``: its sampled
+        crossing; see :func:`bin_spectrum_edges`) and the slopes are taken from the
+        first (``slopes["<model>_voxel_mean"]``, ``["<model>_shared_background"]``
+        and ``["<model>_half_step"]`` keep the others).
 
     Raises
     ------
@@ -291,6 +292,7 @@ def network_model_3d(
                 "the edge energies came from"
             )
         for col, method in (("edge_energy_spectrum", "lcf"),
+                            ("edge_energy_spectrum_shared", "lcf_shared"),
                             ("edge_energy_spectrum_half_step", "half_step")):  # fmt: skip
             bins_df[col] = np.concatenate([
                 bin_spectrum_edges(cat[m], cat["index"], att, energies, bins=bins, method=method)
@@ -299,6 +301,7 @@ def network_model_3d(
             sub = bins_df[bins_df["model"] == m]
             slopes[f"{m}_voxel_mean"] = slopes[m]
             slopes[f"{m}_half_step"] = trend_slope(sub, "edge_energy_spectrum_half_step")
+            slopes[f"{m}_shared_background"] = trend_slope(sub, "edge_energy_spectrum_shared")
             slopes[m] = trend_slope(sub, "edge_energy_spectrum")
     model = NetworkModel3D(
         ph.shape, px, cat["index"], cat["label"], cat["li"], cat["e"], cat["cs"],

@@ -5,17 +5,21 @@ Phantom 24 x 40 x 40 voxels (0.1 um), 5 NMC particles, SSE, graphite and fibres.
 First a holotomography run of the same field of view (61 angles, one distance,
 Paganin): its electron density is registered to the 3D XANES run (same phantom,
 margin and pixel size, so the same grid).  Then the 3D XANES run (11 energies, 3 eV
-steps through the Ni K-edge, x 21 angles): NMC from its edge jump, pore / solid from
+steps through the Ni K-edge, x 41 angles, 0.05 s, 10 flats per energy: the documented
+acquisition ``NETWORK_ACQUISITION``, chosen from the pass rate over noise draws in
+``benchmarks/bench_network3d_noise.py``): NMC from its edge jump, pore / solid from
 the electron density, SSE / carbon from the absorption per electron.  Measured
-(this phantom, live reconstructions): Dice NMC 0.98, SSE 0.96, carbon 0.80; from
-absorption alone carbon is 0.06 (contrast to noise ~1.4: carbon absorbs
+(this phantom, live reconstructions): Dice NMC 0.99, SSE 0.97, carbon 0.84; from
+absorption alone carbon is 0.06 (contrast to noise ~1.4 at 0.02 s: carbon absorbs
 ~0.0009 /um at 8.3 keV, the pore noise of one energy's FBP is ~0.006 /um).  The
 replay reads the frames from tiled (``fill="always"``) and the density from the
 stored holotomography result (``holo_uid``).  Combined-impedance trend of the edge
-energy (edge of the reference mixture fitted to each bin's mean spectrum,
-watershed-split particles, SSE flecks in the band around NMC dropped): 0.464 eV per
-unit impedance against the truth's 0.427 (sampled half-step crossing 0.295, mean of
-per-voxel edge energies 0.04); core-shell 0.153 against 0.157.  Numbers printed
+energy (edge of the reference mixture fitted to each bin's mean spectrum, a
+background line per bin, watershed-split particles, SSE flecks in the band around
+NMC dropped): 0.329 eV per unit impedance against the truth's 0.427 (-23 %; one
+draw: at this acquisition 67-100 % of runs are within 30 %, the reconstruction's
+resolution alone costs 7-14 %); core-shell 0.179 against 0.157 (+14 %; 67-75 % of
+runs within 30 %).  Numbers printed
 (``pytest -s``).
 """
 
@@ -26,6 +30,7 @@ import pytest
 
 from ssb_beamline.analysis.network3d import network_model_3d
 from ssb_beamline.profiles.network3d import (
+    NETWORK_ACQUISITION,
     network_2d_from_3d,
     registered_holotomography,
     registered_xanes_2d,
@@ -60,8 +65,10 @@ def live(tiled_server):
             network_options={"electron_density": density, "electron_density_uid": holo_uid},
         )  # fmt: skip
         try:
-            plan = session.xanes_tomo(ENERGIES, (0.0, 180.0, 21), mode="step",
-                                      exposure_time=0.02, n_dark=1, n_flat=1)  # fmt: skip
+            acq = NETWORK_ACQUISITION  # 0.05 s, 10 flats per energy, 41 angles: see there
+            plan = session.xanes_tomo(ENERGIES, (0.0, 180.0, acq["n_angles"]), mode="step",
+                                      exposure_time=acq["exposure_time"], n_dark=1,
+                                      n_flat=acq["n_flat"])  # fmt: skip
             (uid,) = session.run(plan)
             session.holo_uid = holo_uid
             yield session, uid
@@ -101,7 +108,7 @@ def test_live_network_results_are_stored_with_units_and_coords(live, stored_live
     print(
         f"\nlive: Dice from the reconstruction {dice}; slopes {md['slopes_ev_per_unit_impedance']}"
     )
-    assert dice[1] >= 0.9 and dice[2] >= 0.9 and dice[3] >= 0.7  # 0.98 / 0.96 / 0.80 measured
+    assert dice[1] >= 0.9 and dice[2] >= 0.9 and dice[3] >= 0.7  # 0.99 / 0.97 / 0.84 measured
     assert md["segmentation"]["others"]["carbon_resolved"]
     # the trends against the truth's (truth phases, noise-free edge energies)
     ph = session.phantom
@@ -111,7 +118,7 @@ def test_live_network_results_are_stored_with_units_and_coords(live, stored_live
     live_slopes = md["slopes_ev_per_unit_impedance"]
     print(f"trend slopes eV/unit: live {live_slopes}, truth {truth_slopes}")
     assert md["bin_edge_energy"].startswith("half-step edge of the reference mixture")
-    for name in ("combined", "core_shell"):  # measured 0.464 vs 0.427, 0.153 vs 0.157
+    for name in ("combined", "core_shell"):  # measured 0.329 vs 0.427, 0.179 vs 0.157
         m, t = live_slopes[name], truth_slopes[name]
         assert np.sign(m) == np.sign(t) and abs(m - t) <= 0.3 * abs(t), (name, m, t)
 
