@@ -57,9 +57,16 @@ and the rest pass.  The live runs scatter more than the noise draws predict: the
 truth-phase-stage slopes (lcf) are more than 2 standard deviations of the synthetic
 scatter from its mean in 4 of 18 cases (about 1 expected), e.g. seed 2 at
 0.05 x 5 x 21: 0.216 against 0.376 +- 0.058, seed 5's core-shell 0.035 against
-0.193 +- 0.028, so something in the live path
-(I0 normalisation, motor moves per energy, or another effect the synthetic
-projections do not model) adds error the noise benchmark does not see; and seed 2
+0.193 +- 0.028, so something in the live path adds
+error the noise benchmark does not see.  Seed 2 at 0.05 x 5 x 21, truth phases,
+live with detector noise seeds 0-3: 0.215 / 0.258 / 0.326 / 0.319 (mean 0.280,
+shared 0.324) against the benchmark's 0.376 +- 0.058 (shared 0.373 +- 0.038) over
+12 draws: a live-path bias of about -0.1, not the I0 drift (a constant-flux run
+gives the identical 0.215), not the rotation centre (within 0.05 px of 30.5 in the
+draws) and not saturation (50000 counts at most); its voxel residual against the
+noise-free stack has the benchmark's mean and standard deviation (2.7e-3 /um), but
+more low-frequency content at a few energies (Gaussian-smoothed std 0.42-0.48e-3
+against 0.28-0.30e-3): not found by the deadline.  Seed 2 also
 loses another ~25 % at the segmentation stage (0.429 -> 0.327 at 41 angles).  Each
 live row is one draw (detector noise seed 0 for every phantom).
 """
