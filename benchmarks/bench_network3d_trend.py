@@ -15,7 +15,8 @@ unit impedance, bins' mean spectra) is printed for:
   with one background slope shared by the bins (``shared``).
 
 Run: ``.venv/bin/python benchmarks/bench_network3d_trend.py [seed ...] [--counts 1e6]
-[--exposure 0.02] [--n-flat 1] [--angles 21] [--holo 31 61 91]`` (about a minute per
+[--exposure 0.05] [--n-flat 10] [--angles 41] [--holo 31 61 91]`` (defaults: the
+documented acquisition ``profiles.network3d.NETWORK_ACQUISITION``; about a minute per
 seed on 2 idle cores, ~6 min for three seeds at load 7; 81 angles ~3x that).
 
 Measured (2026-12-06, load ~7-8 on 2 cores, 1e6 counts/s, 0.02 s, one flat per
@@ -84,6 +85,7 @@ from rich.table import Table
 from ssb_beamline.analysis.network3d import network_model_3d
 from ssb_beamline.analysis.particles3d import segment_particles_3d
 from ssb_beamline.analysis.segmentation3d import segment_phases_3d
+from ssb_beamline.profiles.network3d import NETWORK_ACQUISITION
 from ssb_beamline.profiles.simulated_tomo import simulated_tomo
 from ssb_beamline.sim_devices.image_model import DetectorNoiseConfig
 from ssb_beamline.sim_devices.network_phantom3d import NetworkPhantomConfig, make_network_phantom
@@ -133,9 +135,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("seeds", nargs="*", type=int, default=[2, 5, 7])
     parser.add_argument("--counts", type=float, default=1e6, help="open-beam counts per s")
-    parser.add_argument("--exposure", type=float, default=0.02, help="3D XANES exposure, s")
-    parser.add_argument("--n-flat", type=int, default=1, help="flats per energy")
-    parser.add_argument("--angles", type=int, default=21, help="3D XANES angles over 180 deg")
+    acq = NETWORK_ACQUISITION
+    parser.add_argument("--exposure", type=float, default=acq["exposure_time"],
+                        help="3D XANES exposure, s")  # fmt: skip
+    parser.add_argument("--n-flat", type=int, default=acq["n_flat"], help="flats per energy")
+    parser.add_argument("--angles", type=int, default=acq["n_angles"],
+                        help="3D XANES angles over 180 deg")  # fmt: skip
     parser.add_argument("--holo", type=int, nargs="+", default=[31, 61, 91],
                         help="holotomography angle counts (segmentation)")  # fmt: skip
     args = parser.parse_args()
