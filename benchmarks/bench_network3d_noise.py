@@ -84,7 +84,8 @@ ENERGIES = np.array([8300.0, 8320.0, 8331.0, 8334.0, 8337.0, 8340.0, 8343.0, 834
 VOX = 0.1
 #: (exposure s, flats per energy, angles over 180 deg); ``--acq 0.05x5x21``
 #: (0.05 s: 5e4 counts at the beam maximum; 0.08 s would saturate the uint16 camera)
-ACQUISITIONS = ("0.02x1x21", "0.02x5x21", "0.05x1x21", "0.05x5x21")
+#: default: the old test budget, 5 flats, and the documented one (NETWORK_ACQUISITION)
+ACQUISITIONS = ("0.02x1x21", "0.05x5x21", "0.05x10x41")
 
 
 def parse_acq(text: str) -> tuple[float, int, int]:
