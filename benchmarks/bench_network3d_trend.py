@@ -67,7 +67,14 @@ gives the identical 0.215), not the rotation centre (within 0.05 px of 30.5 in t
 draws) and not saturation (50000 counts at most); its voxel residual against the
 noise-free stack has the benchmark's mean and standard deviation (2.7e-3 /um), but
 more low-frequency content at a few energies (Gaussian-smoothed std 0.42-0.48e-3
-against 0.28-0.30e-3): not found by the deadline.  Seed 2 also
+against 0.28-0.30e-3): not found by the deadline.  At the documented acquisition
+(0.05 x 10 x 41) the same repeat (truth phases, noise seeds 0 / 1 / 2) agrees with
+the benchmark: seed 2 combined 0.429 / 0.483 / 0.340 (benchmark 0.354 +- 0.056),
+core-shell 0.183 / 0.200 / 0.006; seed 5 combined 0.336 / 0.313 / 0.384 (0.366 +-
+0.046), core-shell 0.132 / 0.125 / 0.207; shared slope: combined 0.392 / 0.438 /
+0.400 and 0.355 / 0.357 / 0.375, core-shell 0.151 / 0.122 / 0.093 and 0.159 / 0.190
+/ 0.200.  Within 30 %: combined 6 of 6 either reading, core-shell 3 of 6 (lcf) and
+5 of 6 (shared).  Seed 2 also
 loses another ~25 % at the segmentation stage (0.429 -> 0.327 at 41 angles).  Each
 live row is one draw (detector noise seed 0 for every phantom).
 """

@@ -254,7 +254,8 @@ DEMO_ENERGIES = (8300.0, 8320.0, 8331.0, 8334.0, 8337.0, 8340.0, 8343.0, 8346.0,
 #: resolution already costs it 12-18 %) stays the weak reading: 33-100 % with 21
 #: angles, 67-92 % with 81 (4x the frames), so no affordable budget makes it certain.
 #: Live at this budget (``bench_network3d_trend.py``): combined -23 / -22 / -18 %,
-#: core-shell +14 / -39 / -20 % (seeds 2 / 5 / 7); live runs scatter more than the draws.
+#: core-shell +14 / -39 / -20 % (seeds 2 / 5 / 7); repeated live draws agree with the
+#: benchmark's here (at 0.05 s / 5 flats / 21 angles seed 2's did not: see that bench).
 NETWORK_ACQUISITION = {"exposure_time": 0.05, "n_flat": 10, "n_angles": 41}
 
 
