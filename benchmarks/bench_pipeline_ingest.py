@@ -72,7 +72,7 @@ def run(energies: np.ndarray, files: dict[str, Path], size: int) -> dict[str, np
     """Feed one run through the callback; per primary frame: (wall, cpu) of ingest and read."""
     n = energies.size
     cb = XanesLiveAnalysis(ni_k_edge_references(), keep_normalized=False)
-    cb._frames = TimedResolver()
+    cb._frames = TimedResolver(defer_read_ahead=cb._frames.defer_read_ahead)
     cb._frames.reads = []
     run_uid = str(uuid.uuid4())
     start = {"uid": run_uid, "time": 0, "energies_ev": energies.tolist()}

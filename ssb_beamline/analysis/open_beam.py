@@ -374,11 +374,18 @@ def absorbance_with_open_beam(
     valid = _validity_mask(valid, frames.shape)
     use_table = count_table and _table_applies(beam, dark, frames, saturation)
     rows = _row_pass(frames, dark, beam, out, valid, and_valid, use_table, offset, saturation)
+    workers = default_workers() if workers is None else max(1, int(workers))
+    n_rows = rows.frames.shape[0]
+    # One thread on the table path: one compiled call for every row, so the GIL is
+    # released once for the whole sweep (another thread, e.g. an HDF5 read ahead
+    # holding the GIL, then never stalls it between chunks). Chunks otherwise.
+    one_call = use_table and workers == 1
+    chunk = n_rows if one_call else max(1, (1 << 17) // max(1, frames.shape[-1]))
     run_chunks(
         functools.partial(_work_table if use_table else _work_float, rows),
-        rows.frames.shape[0],
-        max(1, (1 << 17) // max(1, frames.shape[-1])),
-        default_workers() if workers is None else workers,
+        n_rows,
+        chunk,
+        workers,
         limit_blas=False,
     )
     return AbsorbanceResult(out, valid)

@@ -112,7 +112,12 @@ class HDF5FrameResolver:
     a closed file is opened plainly (see the module docstring).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, defer_read_ahead: bool = False) -> None:
+        #: Hold each read ahead back until :meth:`start_read_ahead`: h5py keeps the GIL
+        #: for a whole read, so a read that starts while the caller runs Python stalls
+        #: the caller; started just before GIL-free work, it overlaps that work.
+        self.defer_read_ahead = defer_read_ahead
+        self._deferred: tuple | None = None  # the read ahead held back
         self._resources: dict[str, dict] = {}
         self._files: dict[str, h5py.File] = {}
         # One Dataset object per resource: h5py rebuilds its fast reader for each new
@@ -147,6 +152,7 @@ class HDF5FrameResolver:
                 f"only {HDF5_MIMETYPE} is supported."
             )
         uid = resource["uid"]
+        self._deferred = None  # a read ahead never started: read here instead
         start, stop = datum["indices"]["start"], datum["indices"]["stop"]
         what = f"frames {start}-{stop - 1} of {resource['data_key']!r}"
         dataset = self._datasets.get(uid)
@@ -168,8 +174,18 @@ class HDF5FrameResolver:
             except OSError as exc:
                 raise self._bad_frame(resource, dataset, start, stop, exc) from exc
         if not dataset.file.swmr_mode and stop < dataset.shape[0]:
-            self._read_ahead(uid, dataset, stop, min(2 * stop - start, dataset.shape[0]))
+            ahead = (uid, dataset, stop, min(2 * stop - start, dataset.shape[0]))
+            if self.defer_read_ahead:
+                self._deferred = ahead
+            else:
+                self._read_ahead(*ahead)
         return frames
+
+    def start_read_ahead(self) -> None:
+        """Start the read ahead held back by ``defer_read_ahead`` (if any), now."""
+        if self._deferred is not None:
+            ahead, self._deferred = self._deferred, None
+            self._read_ahead(*ahead)
 
     def _read_before(self, uid: str, start: int, stop: int) -> np.ndarray | None:
         """The frames read ahead if they are ``start:stop`` of ``uid`` (else None)."""
@@ -248,6 +264,7 @@ class HDF5FrameResolver:
 
     def close(self) -> None:
         """Close every open file (after the read ahead, if any, has ended)."""
+        self._deferred = None
         if self._pool is not None:
             self._ahead.clear()
             self._pool.shutdown(wait=True, cancel_futures=True)

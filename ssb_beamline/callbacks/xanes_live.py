@@ -109,7 +109,8 @@ class XanesLiveAnalysis(DocumentRouter):
         self.source = source
         self.outcome = LiveOutcome(run_uid="")
         self._failed = False
-        self._frames = HDF5FrameResolver()
+        # the next frame is read ahead while this one is corrected (GIL-free kernels)
+        self._frames = HDF5FrameResolver(defer_read_ahead=True)
         self._pairs = FramePairing("")  # events and frames waiting for each other
         self._streams: dict[str, str] = {}  # descriptor uid -> stream name
         self._dark_sum: np.ndarray | None = None
@@ -195,6 +196,8 @@ class XanesLiveAnalysis(DocumentRouter):
         stream = self._streams.get(doc["descriptor"])
         data = doc["data"]
         i0 = float(data[self.i0_key]) if self.i0_key in data else 1.0
+        if stream != "primary":  # an image starts it just before its GIL-free sweep
+            self._frames.start_read_ahead()
         if stream == "dark":
             self._add_dark(frame)
         elif stream == "flat":
@@ -344,7 +347,9 @@ class XanesLiveAnalysis(DocumentRouter):
         row = self._stack[index]
         # The flat was taken with flux flat_i0, the image with i0.
         flux = math.log(i0 / flat_i0) if i0 > 0 and flat_i0 > 0 else 0.0
-        # the frame's validity is ANDed into the run's mask in the same sweep
+        # the frame's validity is ANDed into the run's mask in the same sweep; the next
+        # frame's read (which holds the GIL) starts now, to overlap the GIL-free sweep
+        self._frames.start_read_ahead()
         absorbance_with_open_beam(
             frame, self._dark_frame(), flat, out=row, valid=self._valid, offset=flux,
             workers=self._workers,  # a core stays free for the read ahead
