@@ -18,25 +18,22 @@ decides where.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
+
+from ssb_beamline.analysis._parallel import default_workers
 
 __all__ = ["Releaser", "ingest_workers"]
 
 
 def ingest_workers() -> int:
-    """Threads for one frame's absorbance: every core this process may use but one.
+    """Threads for one frame's absorbance: the analysis' worker count less one core.
 
     Examples
     --------
     >>> ingest_workers() >= 1
     True
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores - 1)
+    return max(1, default_workers() - 1)
 
 
 class Releaser:
