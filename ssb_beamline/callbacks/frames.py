@@ -110,6 +110,14 @@ class HDF5FrameResolver:
     A file still being written by another process is opened in SWMR mode and
     refreshed before each read, so frames are read while the detector writes;
     a closed file is opened plainly (see the module docstring).
+
+    Parameters
+    ----------
+    defer_read_ahead : bool
+        Hold each read of the next frames back until :meth:`start_read_ahead` is
+        called (h5py keeps the GIL for a whole read, so a caller starts it just
+        before GIL-free work, which the read then overlaps). False: the read ahead
+        starts as soon as a frame is resolved.
     """
 
     def __init__(self, *, defer_read_ahead: bool = False) -> None:
