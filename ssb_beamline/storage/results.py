@@ -211,12 +211,8 @@ class TiledResultSink:
             run_lookup = pool.submit(self._run_of, run_uid)
             run_node, created = child_container(self._results, run_uid, {"run_uid": run_uid})
             run = run_lookup.result()
-        axes = metadata.get("axes")
-        if not isinstance(axes, Mapping):  # the caller gave no start document
-            axes = axes_of(dict(run.metadata.get("start") or {}) if run is not None else {})
-        dims, coords = result_axes(
-            arrays, pixel_size_um=axes.get("pixel_size_um"), energies=axes.get("energies_ev")
-        )
+        start = dict(run.metadata.get("start") or {}) if run is not None else {}
+        dims, coords = self._dims_and_coords(arrays, metadata, start)
         md = self._version_metadata(run_uid, arrays, units, metadata, tables, coords)
         node, version = new_version(run_node, md, empty=created)
         started.append(version)
@@ -236,12 +232,7 @@ class TiledResultSink:
         from tiled.structures.core import Spec
 
         run_uid = skeleton.run_uid
-        axes = metadata.get("axes")
-        if not isinstance(axes, Mapping):  # the caller gave no start document
-            axes = axes_of(skeleton.start)
-        dims, coords = result_axes(
-            arrays, pixel_size_um=axes.get("pixel_size_um"), energies=axes.get("energies_ev")
-        )
+        dims, coords = self._dims_and_coords(arrays, metadata, skeleton.start)
         unfit = skeleton.fits(arrays, units, dims, coords, chunks)
         if unfit is not None:
             logger.info("results of run %s do not fit the prepared version: %s", run_uid, unfit)
@@ -268,6 +259,16 @@ class TiledResultSink:
         path = f"results/{run_uid}/{skeleton.version}"
         self._link(run, [skeleton.version] if skeleton.created else skeleton.run_node, path)
         return path
+
+    @staticmethod
+    def _dims_and_coords(arrays, metadata, start: Mapping) -> tuple[dict, dict]:
+        """The arrays' dims and coordinates: the caller's axes, else the run's start document."""
+        axes = metadata.get("axes")
+        if not isinstance(axes, Mapping):  # the caller gave no start document
+            axes = axes_of(start)
+        return result_axes(
+            arrays, pixel_size_um=axes.get("pixel_size_um"), energies=axes.get("energies_ev")
+        )
 
     @staticmethod
     def _version_metadata(run_uid, arrays, units, metadata, tables, coords) -> dict:
