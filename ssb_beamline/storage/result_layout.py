@@ -10,6 +10,7 @@ reads one version back as a :class:`StoredResult`. Writing is
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ __all__ = [
     "IN_PROGRESS",
     "StoredResult",
     "complete_versions",
+    "delete_version",
     "drop_incomplete_versions",
     "in_progress",
     "is_version",
@@ -30,6 +32,8 @@ __all__ = [
     "result_versions",
     "slice_chunks",
 ]
+
+logger = logging.getLogger(__name__)
 
 _VERSION = re.compile(r"^v(\d+)$")
 #: Listed in the ``contents`` of a version created before its data (while the scan
@@ -205,9 +209,32 @@ def drop_incomplete_versions(
     dropped = []
     for version in result_versions(results_container, run_uid):
         if not _is_complete(node[version]) and where(dict(node[version].metadata)):
-            node[version].delete(recursive=True, external_only=False)  # our own arrays
+            delete_version(node, version)
             dropped.append(version)
     return dropped
+
+
+def delete_version(run_node, version: str) -> None:
+    """Delete one version of a run's results; one the server did delete counts as done.
+
+    A server without :mod:`~ssb_beamline.storage.idempotent_delete` answers 500 when
+    a file of the version was never written (a version prepared during a scan whose
+    server died), after it removed the catalog entry: the version is gone all the same.
+
+    Parameters
+    ----------
+    run_node : tiled container client
+        ``results[<run uid>]``.
+    version : str
+        The version to delete (``"v1"``, ...), with all its arrays and tables.
+    """
+    try:
+        run_node[version].delete(recursive=True, external_only=False)  # our own arrays
+    except Exception:
+        if version in run_node:
+            raise
+        logger.warning("%s/%s is deleted, but the server failed to remove a file of it",
+                       run_node.item["id"], version)  # fmt: skip
 
 
 def result_versions(results_container, run_uid: str) -> list[str]:

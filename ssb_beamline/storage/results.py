@@ -38,6 +38,7 @@ from .result_journal import JournaledResult, ResultEntryError, ResultJournal
 from .result_layout import (
     StoredResult,
     complete_versions,
+    delete_version,
     drop_incomplete_versions,
     earlier_attempts,
     is_version,
@@ -374,10 +375,8 @@ class TiledResultSink:
             result.run_uid, result.arrays, result.units, metadata, result.tables, started
         )
         for version in earlier:
-            logger.warning(
-                "removing the incomplete results/%s/%s from tiled", result.run_uid, version
-            )
-            self._results[result.run_uid][version].delete(recursive=True, external_only=False)
+            logger.warning("removing the incomplete results/%s/%s", result.run_uid, version)
+            delete_version(self._results[result.run_uid], version)
         if earlier:
             self.relink(result.run_uid, path)
         return path
