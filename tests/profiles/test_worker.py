@@ -150,14 +150,14 @@ def assert_same_maps(live, worker) -> None:
 
 
 def test_worker_maps_equal_the_in_process_maps(stack):
-    session, _ = stack
+    session, worker = stack
     (uid,) = session.run(session.xanes("quick"))
     (version,) = worker_versions(session.store.results, uid)
     time.sleep(1.0)  # a duplicate would come right after
     assert len(worker_versions(session.store.results, uid)) == 1
     live = in_process_result(session, uid)
     stored = read_results(session.store.results, uid, version)
-    assert stored.metadata["recovered_from_tiled"] is False
+    assert stored.metadata["recovered_from_tiled"] is False, worker.log.read_text()[-4000:]
     assert_same_maps(live, stored)  # bit-identical: same code, same frames
     links = session.store.raw[uid].metadata["results"]
     assert links["latest"].startswith(f"results/{uid}/v")
