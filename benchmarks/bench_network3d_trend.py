@@ -90,6 +90,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ssb_beamline.analysis.network3d import network_model_3d
+from ssb_beamline.analysis.network3d_pvc import fbp_point_response
 from ssb_beamline.analysis.particles3d import segment_particles_3d
 from ssb_beamline.analysis.segmentation3d import segment_phases_3d
 from ssb_beamline.profiles.network3d import NETWORK_ACQUISITION
@@ -129,9 +130,14 @@ def acquire(seed: int, counts: float, folder: str, exposure: float = 0.02, n_fla
 
 
 def cell(m: dict, t: dict) -> str:
-    """Combined (core-shell) slope of both readings and their deviation from the truth."""
+    """Combined (core-shell) slope of each reading and its deviation from the truth.
+
+    With the partial-volume correction: corrected per-bin line, uncorrected per-bin
+    line, corrected shared slope; without (``--no-pvc``): per-bin line, shared slope.
+    """
     out = []
-    for suffix in ("", "_shared_background"):
+    suffixes = ("", "_uncorrected", "_shared_background")
+    for suffix in [x for x in suffixes if f"combined{x}" in m]:
         c, cs = m[f"combined{suffix}"], m[f"core_shell{suffix}"]
         out.append(f"{c:.3f} ({c / t['combined'] - 1:+.0%}) cs {cs:.3f} "
                    f"({cs / t['core_shell'] - 1:+.0%})")  # fmt: skip
@@ -150,11 +156,17 @@ def main() -> None:
                         help="3D XANES angles over 180 deg")  # fmt: skip
     parser.add_argument("--holo", type=int, nargs="+", default=[31, 61, 91],
                         help="holotomography angle counts (segmentation)")  # fmt: skip
+    parser.add_argument("--no-pvc", action="store_true",
+                        help="no partial-volume correction of the bins' mean spectra")  # fmt: skip
     args = parser.parse_args()
+    kernel = None
+    if not args.no_pvc:  # the live reconstruction: Hann FBP of these angles
+        kernel = fbp_point_response(np.linspace(0.0, 180.0, args.angles), "hann")
     logging.disable(logging.WARNING)
     table = Table(title=f"combined (core-shell) slope, eV per unit impedance; {args.counts:g}/s, "
                   f"{args.exposure:g} s, {args.n_flat} flat(s) per energy, {args.angles} "
-                  "angles; lcf (per-bin line) / lcf_shared (shared slope)")  # fmt: skip
+                  "angles; per-bin line corrected / uncorrected / shared slope corrected "
+                  "(--no-pvc: per-bin line / shared slope)")  # fmt: skip
     for col in ("seed", "truth", "truth phases + live stack", *(f"live {n}" for n in args.holo)):
         table.add_column(col, justify="right")
     with tempfile.TemporaryDirectory() as folder:
@@ -165,7 +177,7 @@ def main() -> None:
             t = network_model_3d(ph.phases, ph.edge_energy, voxel_size_um=VOX).slopes
             row = [str(seed), f"{t['combined']:.3f} ({t['core_shell']:.3f})"]
             m = network_model_3d(ph.phases, edge, voxel_size_um=VOX, attenuation=att,
-                                 energies=en).slopes  # fmt: skip
+                                 energies=en, resolution_kernel=kernel).slopes  # fmt: skip
             row.append(cell(m, t))
             for n in args.holo:
                 pv = segment_phases_3d(att, en, voxel_size_um=VOX, electron_density=density[n],
@@ -173,7 +185,8 @@ def main() -> None:
                 lab = segment_particles_3d((pv.phases == 1).astype(np.float32),
                                            voxel_size_um=VOX, threshold=0.5)  # fmt: skip
                 m = network_model_3d(pv.phases, edge, voxel_size_um=VOX, labels=lab,
-                                     attenuation=att, energies=en).slopes  # fmt: skip
+                                     attenuation=att, energies=en,
+                                     resolution_kernel=kernel).slopes  # fmt: skip
                 row.append(cell(m, t))
             table.add_row(*row)
             Console().print(f"seed {seed}: done", style="dim")

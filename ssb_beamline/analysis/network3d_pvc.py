@@ -5,15 +5,18 @@ mean spectrum (:mod:`~ssb_beamline.analysis.network3d_spectra`), and a filtered
 back-projection blurs every voxel with its neighbours.  The SOC field of a
 particle changes on the voxel scale, so the blur mixes neighbouring bins and
 compresses the trend.  Measured noise-free (end-to-end network phantom, truth
-phases, seeds 2 / 5 / 7, 41 angles, ``benchmarks/bench_network3d_noise.py``): the
-attenuation of the phantom itself reads the truth's slopes (combined -0 %,
-core-shell -1 %), the Hann-filtered FBP reads combined -14 / -10 / -8 % and
-core-shell -17 / -12 / -10 %, identical with 181 angles (not angular sampling) and
-with the voxel-wise attenuation blurred by a 0.7-voxel Gaussian (so not partial
-volume at the particle surface: the surface bin moves by 0.005 eV, the core bin by
-0.017 eV).  The plain ramp filter halves the loss (-6 / -8 %) but doubles the
-noise of the core-shell reading (its share of runs within 30 % fell from 50-67 %
-to 42-58 %).
+phases, 41 angles, ``benchmarks/bench_network3d_blur.py``), seeds 2 / 5 / 7: the
+phantom's own attenuation per voxel reads the truth's slopes (combined -0 %,
+core-shell -1 %); the Hann-filtered FBP reads combined -14 / -10 / -8 % and
+core-shell -17 / -12 / -10 %, the same with 181 angles (not the angular sampling)
+and as the phantom's attenuation blurred by a 0.7-voxel Gaussian (-14 / -9 / -10 %,
+-17 / -12 / -11 %).  The core bin loses most (seed 2: 0.017 eV), the surface bin
+least (0.005 eV), so it is the blur of the SOC field inside the particles, not
+partial volume at their surface nor the distances' quantisation.
+The plain ramp filter halves the loss (-6 / -8 %) but scatters more: same 12 noise
+draws (0.05 s x 10 flats x 41 angles), core-shell std 0.040 / 0.072 / 0.059 against
+0.028 / 0.050 / 0.060 eV per unit impedance with Hann, within 30 % in 58 / 42 / 50 %
+of the draws against 50 / 67 / 67 %.
 
 Method: the geometric transfer matrix (Rousset, Ma & Evans, J. Nucl. Med. 39, 904
 (1998)), the standard partial-volume correction of region means in emission
@@ -25,13 +28,39 @@ reconstruction's point response ``h``, and ``W[i, j]`` is the mean of region
 before the blur, which is solved per energy.  It assumes each region is uniform,
 so it corrects the spill *between* regions, not the blur inside one.
 
-The point response is the reconstruction's own: one voxel forward-projected with
-the transpose of :func:`~ssb_beamline.analysis.tomography.reconstruct_fbp`'s back
-projector and reconstructed by it with the run's angles and filter
-(:func:`fbp_point_response`; FBP works slice by slice, so nothing is blurred
-along z).  It contains what the analysis knows (filter, angles, interpolation),
-not the optics or the detector.  Measured noise-free with it: combined +4 / +4 /
-+6 %, core-shell -2 / +2 / +7 % of the truth (seeds 2 / 5 / 7).
+The point response is the reconstruction's own: single voxels forward-projected
+with the transpose of :func:`~ssb_beamline.analysis.tomography.reconstruct_fbp`'s
+back projector and reconstructed by it with the run's angles and filter, averaged
+over points at several offsets from the rotation axis (the back projector's linear
+interpolation blurs less on the axis; a point on the axis alone left -4 % of a
+core-to-shell step uncorrected); :func:`fbp_point_response`.  FBP works slice by
+slice, so nothing is blurred along z.  The response holds what the analysis knows
+(filter, angles, interpolation), not the optics or the detector.
+
+Measured (``benchmarks/bench_network3d_noise.py``, 0.05 s x 10 flats x 41 angles,
+truth phases, seeds 2 / 5 / 7, 24 noise draws each, the same draws for both):
+
+===========================  =====================  =====================
+per-bin line (primary)       uncorrected            corrected
+===========================  =====================  =====================
+noise-free, combined         -14 / -10 / -8 %       +7 / +6 / +7 %
+noise-free, core-shell       -17 / -12 / -10 %      +1 / +4 / +9 %
+std, combined (eV/unit)      0.055 / 0.043 / 0.054  0.088 / 0.059 / 0.080
+std, core-shell              0.040 / 0.044 / 0.050  0.063 / 0.076 / 0.088
+within 30 %, combined        96 / 96 / 100 %        79 / 100 / 83 %
+within 30 %, core-shell      58 / 79 / 75 %         62 / 58 / 33 %
+===========================  =====================  =====================
+
+The correction removes the bias but raises the scatter 1.5-1.8x: undoing the blur
+of the innermost bins (82-115 voxels in the core-shell model's [0.8, 1] bin, the
+cores of particles 5-8 voxels in radius) amplifies their noise, and that bin's
+spectrum carries most of the core-shell slope's noise (seed 7, 8 draws: its edge
+scatters by 0.069 eV uncorrected, 0.118 eV corrected, the others by 0.006-0.025).
+So the live analysis leaves it off by default
+(:data:`~ssb_beamline.callbacks.network3d_live.PVC_DEFAULT`); with one background
+slope shared by the bins the corrected reading scatters less (within 30 %:
+combined 96 / 100 / 100 %, core-shell 88 / 92 / 71 %), but that is not the
+primary reading.
 """
 
 from __future__ import annotations
