@@ -41,7 +41,11 @@ logger = logging.getLogger(__name__)
 
 #: Fewest energies for an edge fit of the bins' mean spectra (as for a voxel's).
 MIN_SPECTRUM_ENERGIES = 5
-#: Default of ``Network3DLive(partial_volume_correction=)`` (see there).
+#: Default of ``Network3DLive(partial_volume_correction=)``: off.  The correction
+#: removes the FBP's resolution bias of the bins' trends noise-free, but scatters the
+#: per-bin reading 1.5-1.8x more, so fewer runs land within 30 % of the truth
+#: (``benchmarks/bench_network3d_noise.py``, 24 draws: core-shell 62 / 58 / 33 %
+#: corrected against 58 / 79 / 75 % uncorrected; :mod:`ssb_beamline.analysis.network3d_pvc`).
 PVC_DEFAULT = False
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,9 @@ from ssb_beamline.analysis.network3d import network_model_3d
 from ssb_beamline.analysis.network3d_pvc import fbp_point_response, transfer_matrix_means
 from ssb_beamline.analysis.network3d_spectra import bin_spectrum_edges
 from ssb_beamline.analysis.phases import Phase
+from ssb_beamline.analysis.segmentation3d import PhaseVolume
 from ssb_beamline.analysis.tomography import _system_matrix, reconstruct_fbp
+from ssb_beamline.callbacks.network3d_live import Network3DLive, network_results
 from ssb_beamline.reference_data import ni_k_edge_references
 
 ENERGIES = np.array([8300.0, 8320.0, 8331.0, 8334.0, 8337.0, 8340.0, 8343.0, 8346.0, 8349.0,
@@ -89,3 +93,31 @@ def test_network_model_keeps_the_uncorrected_reading_and_a_point_kernel_changes_
     assert "combined_uncorrected" not in plain
     with pytest.raises(ValueError, match="pass the attenuation stack"):
         network_model_3d(ph, edge, voxel_size_um=0.1, resolution_kernel=np.ones((1, 1)))
+
+
+def test_live_callback_corrects_only_fbp_volumes_when_asked():
+    ph = np.full((3, 6, 10), Phase.NMC, np.uint8)
+    ph[..., 0], ph[..., -1] = Phase.SSE, Phase.CARBON
+    ph[:, 0], ph[:, -1] = Phase.VOID, Phase.VOID
+    ramp = np.linspace(0.2, 0.6, ph.shape[-1])
+    ni2, ni3 = ni_k_edge_references()
+    att = np.stack([np.broadcast_to(0.02 + 0.05 * ((1 - ramp) * a + ramp * b), ph.shape)
+                    for a, b in zip(ni2.at(ENERGIES), ni3.at(ENERGIES), strict=True)])  # fmt: skip
+    volumes = {"attenuation": att, "energies": ENERGIES,
+               "edge_energy": np.where(ph == Phase.NMC, 8340.0, np.nan)}  # fmt: skip
+    fbp = {"reconstruct": reconstruct_fbp, "filter_name": "hann", "segment_angles": {0: ANGLES}}
+    runs = {}
+    for name, extra, pvc in (("fbp", fbp, True), ("sirt", {}, True), ("off", fbp, False)):
+        tomo = SimpleNamespace(outcome=SimpleNamespace(volumes=volumes), pixel_size_um=0.1,
+                               **extra)  # fmt: skip
+        cb = Network3DLive(tomo, phase_volume=PhaseVolume(ph, 0.1), split_particles=False,
+                           partial_volume_correction=pvc)  # fmt: skip
+        cb("start", {"uid": name, "plan_name": "xanes_tomo_scan", "time": 0.0})
+        cb("stop", {"uid": "s", "run_start": name, "exit_status": "success", "time": 1.0})
+        assert cb.outcome.ok, cb.outcome.errors
+        runs[name] = network_results(cb.outcome.model, cb.outcome.phases, "live")[2]
+    assert runs["fbp"]["partial_volume_correction"].startswith("geometric transfer matrix")
+    assert "combined_uncorrected" in runs["fbp"]["slopes_ev_per_unit_impedance"]
+    for name in ("sirt", "off"):  # not an FBP reconstruction / not asked: nothing corrected
+        assert runs[name]["partial_volume_correction"] == "none"
+        assert "combined_uncorrected" not in runs[name]["slopes_ev_per_unit_impedance"]
