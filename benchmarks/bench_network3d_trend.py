@@ -77,6 +77,30 @@ core-shell 0.183 / 0.200 / 0.006; seed 5 combined 0.336 / 0.313 / 0.384 (0.366 +
 5 of 6 (shared).  Seed 2 also
 loses another ~25 % at the segmentation stage (0.429 -> 0.327 at 41 angles).  Each
 live row is one draw (detector noise seed 0 for every phantom).
+
+Session 7 (2026-12-06, load ~9, ``--holo 61``, 0.05 x 10 x 41), with the
+partial-volume correction of the bins' mean spectra (``analysis/network3d_pvc.py``;
+off in the live analysis by default): deviation of the combined / core-shell slope
+from the truth, per-bin line uncorrected (the live default) / corrected, and the
+shared slope corrected:
+
+====  ====================  =====================  ===================
+seed  lcf uncorrected       lcf corrected          shared corrected
+====  ====================  =====================  ===================
+truth phases + live stack
+2     +0 / +17 %            +29 / +60 %            +13 / +20 %
+5     -18 / -35 %           -7 / -23 %             +2 / -0 %
+7     -14 / -30 %           -2 / -46 %             +13 / -12 %
+live 61 (segmented phases)
+2     -23 / +14 %           +1 / +53 %             -21 / +26 %
+5     -22 / -39 %           -11 / -32 %            -6 / -8 %
+7     -18 / -20 %           -7 / -25 %             +11 / -4 %
+====  ====================  =====================  ===================
+
+The uncorrected live values reproduce the row above (one draw each, the same noise
+seed).  Live, combined passes in 3 of 3 either way; core-shell in 2 of 3
+uncorrected and 1 of 3 corrected: one draw per seed, in line with the noise
+benchmark's pass rates (``bench_network3d_noise.py``: the correction's larger scatter).
 """
 
 from __future__ import annotations
