@@ -56,8 +56,8 @@ of the innermost bins (82-115 voxels in the core-shell model's [0.8, 1] bin, the
 cores of particles 5-8 voxels in radius) amplifies their noise, and that bin's
 spectrum carries most of the core-shell slope's noise (seed 7, 8 draws: its edge
 scatters by 0.069 eV uncorrected, 0.118 eV corrected, the others by 0.006-0.025).
-So the live analysis leaves it off by default
-(:data:`~ssb_beamline.callbacks.network3d_live.PVC_DEFAULT`); with one background
+So the live analysis leaves it off by default (``PVC_DEFAULT`` in
+:mod:`ssb_beamline.callbacks.network3d_live`); with one background
 slope shared by the bins the corrected reading scatters less (within 30 %:
 combined 96 / 100 / 100 %, core-shell 88 / 92 / 71 %), but that is not the
 primary reading.

@@ -245,7 +245,25 @@ def bin_mean_spectra(
     phases: NDArray | None = None,
     kernel: ArrayLike | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """Mean spectrum and voxel count of each bin (arguments as :func:`bin_spectrum_edges`).
+    """Mean spectrum and voxel count of each bin.
+
+    Parameters
+    ----------
+    model : ndarray
+        Impedance (0-1) per entry; NaN entries are ignored.
+    index : ndarray of int
+        Flat voxel index of each entry into the volumes of ``attenuation``.
+    attenuation : ndarray, (N, Z, Y, X)
+        Reconstructed attenuation per energy.
+    bins : sequence of float
+        Impedance bin edges (the paper's five bins by default).
+    phases : ndarray of int, optional
+        The phase volume (``Phase`` codes, the grid of ``attenuation``); needed with
+        ``kernel``.
+    kernel : array_like, (k, k), optional
+        In-slice point response of the reconstruction: the means are corrected for
+        the spill between bins and phases
+        (:func:`~ssb_beamline.analysis.network3d_pvc.transfer_matrix_means`).
 
     Returns
     -------
@@ -278,6 +296,17 @@ def spectrum_edges(
     spectra: NDArray, counts: NDArray, energies: ArrayLike, method: str = "lcf"
 ) -> NDArray[np.float64]:
     """Edge energy of each bin's mean spectrum (:func:`bin_mean_spectra`), read by ``method``.
+
+    Parameters
+    ----------
+    spectra : ndarray, (N, bins)
+        Mean attenuation per energy and bin.
+    counts : ndarray of int, (bins,)
+        Voxels per bin (a bin with none gives NaN).
+    energies : array_like, (N,)
+        The energies, eV.
+    method : {"lcf", "lcf_shared", "half_step"}
+        How the edge is read (module docstring).
 
     Returns
     -------
