@@ -31,7 +31,7 @@ from skimage.graph import MCP_Geometric
 
 from .impedance import DEFAULT_BINS
 from .network3d_bins import bin_statistics, trend_slope
-from .network3d_spectra import bin_spectrum_edges
+from .network3d_spectra import bin_mean_spectra, bin_spectrum_edges, spectrum_edges
 from .phases import Phase
 
 __all__ = [
@@ -216,6 +216,7 @@ def network_model_3d(
     bins=DEFAULT_BINS,
     attenuation: ArrayLike | None = None,
     energies: ArrayLike | None = None,
+    resolution_kernel: ArrayLike | None = None,
 ) -> NetworkModel3D:
     """Li+ / e- distances, combined impedance, bins and core-shell model of a 3D volume.
 
@@ -244,6 +245,13 @@ def network_model_3d(
         crossing; see :func:`bin_spectrum_edges`) and the slopes are taken from the
         first (``slopes["<model>_voxel_mean"]``, ``["<model>_shared_background"]``
         and ``["<model>_half_step"]`` keep the others).
+    resolution_kernel : array_like, (k, k), optional
+        In-slice point response of the reconstruction of ``attenuation``
+        (:func:`~ssb_beamline.analysis.network3d_pvc.fbp_point_response`): the bins'
+        mean spectra are corrected for the blur between bins and phases before
+        their edges are read (:mod:`~ssb_beamline.analysis.network3d_pvc`);
+        ``edge_energy_spectrum_uncorrected`` and ``slopes["<model>_uncorrected"]``
+        keep the reading without the correction.
 
     Raises
     ------
@@ -282,6 +290,11 @@ def network_model_3d(
         bin_statistics(cat["core_shell"], e_vox, bins=bins, name="core_shell"),
     ], ignore_index=True)  # fmt: skip
     slopes = {m: trend_slope(bins_df[bins_df["model"] == m]) for m in ("combined", "core_shell")}
+    if resolution_kernel is not None and attenuation is None:
+        raise ValueError(
+            "resolution_kernel corrects the bins' mean spectra for the reconstruction's blur; "
+            "pass the attenuation stack and its energies too (or drop resolution_kernel)"
+        )
     if attenuation is not None:
         if energies is None:
             raise ValueError("attenuation needs its energies (eV), one per volume")
@@ -291,14 +304,11 @@ def network_model_3d(
                 f"attenuation has shape {att.shape}; pass the (energies, *{ph.shape}) stack "
                 "the edge energies came from"
             )
-        for col, method in (("edge_energy_spectrum", "lcf"),
-                            ("edge_energy_spectrum_shared", "lcf_shared"),
-                            ("edge_energy_spectrum_half_step", "half_step")):  # fmt: skip
-            bins_df[col] = np.concatenate([
-                bin_spectrum_edges(cat[m], cat["index"], att, energies, bins=bins, method=method)
-                for m in ("combined", "core_shell")])  # fmt: skip
+        _spectrum_columns(bins_df, cat, att, energies, bins, ph, resolution_kernel)
         for m in ("combined", "core_shell"):
             sub = bins_df[bins_df["model"] == m]
+            if resolution_kernel is not None:
+                slopes[f"{m}_uncorrected"] = trend_slope(sub, "edge_energy_spectrum_uncorrected")
             slopes[f"{m}_voxel_mean"] = slopes[m]
             slopes[f"{m}_half_step"] = trend_slope(sub, "edge_energy_spectrum_half_step")
             slopes[f"{m}_shared_background"] = trend_slope(sub, "edge_energy_spectrum_shared")
@@ -310,6 +320,23 @@ def network_model_3d(
     )  # fmt: skip
     logger.info("3D network model: %d particles, slopes %s eV", len(model.particles), slopes)
     return model
+
+
+def _spectrum_columns(bins_df, cat, att, energies, bins, ph, kernel) -> None:
+    """The bins' mean-spectrum edge columns (corrected by ``kernel`` if given, and not)."""
+    cols = {"edge_energy_spectrum": [], "edge_energy_spectrum_shared": [],
+            "edge_energy_spectrum_half_step": []}  # fmt: skip
+    if kernel is not None:
+        cols["edge_energy_spectrum_uncorrected"] = []
+    for m in ("combined", "core_shell"):
+        spectra = bin_mean_spectra(cat[m], cat["index"], att, bins=bins, phases=ph, kernel=kernel)
+        for col, method in zip(cols, ("lcf", "lcf_shared", "half_step"), strict=False):
+            cols[col].append(spectrum_edges(*spectra, energies, method))
+        if kernel is not None:
+            plain = bin_mean_spectra(cat[m], cat["index"], att, bins=bins)
+            cols["edge_energy_spectrum_uncorrected"].append(spectrum_edges(*plain, energies))
+    for col, parts in cols.items():
+        bins_df[col] = np.concatenate(parts)
 
 
 def _particle_table(cat: dict[str, NDArray], e_vox: NDArray, px: float) -> pd.DataFrame:

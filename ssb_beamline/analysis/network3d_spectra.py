@@ -66,9 +66,16 @@ from scipy.optimize import minimize_scalar
 from ssb_beamline.reference_data import ni_k_edge_references
 
 from .impedance import DEFAULT_BINS
+from .network3d_pvc import transfer_matrix_means
 from .pipeline import analyse_xanes_stack
 
-__all__ = ["bin_spectrum_edges", "mixture_edge_energy", "shared_background_fractions"]
+__all__ = [
+    "bin_mean_spectra",
+    "bin_spectrum_edges",
+    "mixture_edge_energy",
+    "shared_background_fractions",
+    "spectrum_edges",
+]
 
 #: Grid step of the mixture's half-step crossing, eV.
 MIXTURE_GRID_EV = 0.01
@@ -182,6 +189,8 @@ def bin_spectrum_edges(
     *,
     bins=DEFAULT_BINS,
     method: Literal["lcf", "lcf_shared", "half_step"] = "lcf",
+    phases: NDArray | None = None,
+    kernel: ArrayLike | None = None,
 ) -> NDArray[np.float64]:
     """Edge energy of each bin's *mean spectrum* (the voxel spectra averaged, then one fit).
 
@@ -207,6 +216,14 @@ def bin_spectrum_edges(
         Edge of the fitted reference mixture (a background line per bin, or one
         background slope shared by the bins), or the sampled half-step crossing
         (module docstring).
+    phases : ndarray of int, optional
+        The phase volume (``Phase`` codes, the grid of ``attenuation``); needed with
+        ``kernel``.
+    kernel : array_like, (k, k), optional
+        In-slice point response of the reconstruction
+        (:func:`~ssb_beamline.analysis.network3d_pvc.fbp_point_response`): the bins'
+        mean spectra are then corrected for the spill between bins and phases
+        (:func:`~ssb_beamline.analysis.network3d_pvc.transfer_matrix_means`).
 
     Returns
     -------
@@ -214,22 +231,97 @@ def bin_spectrum_edges(
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r}; use one of {METHODS}")
+    spectra, n = bin_mean_spectra(model, index, attenuation, bins=bins, phases=phases,
+                                  kernel=kernel)  # fmt: skip
+    return spectrum_edges(spectra, n, energies, method)
+
+
+def bin_mean_spectra(
+    model: NDArray,
+    index: NDArray,
+    attenuation: NDArray,
+    *,
+    bins=DEFAULT_BINS,
+    phases: NDArray | None = None,
+    kernel: ArrayLike | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Mean spectrum and voxel count of each bin.
+
+    Parameters
+    ----------
+    model : ndarray
+        Impedance (0-1) per entry; NaN entries are ignored.
+    index : ndarray of int
+        Flat voxel index of each entry into the volumes of ``attenuation``.
+    attenuation : ndarray, (N, Z, Y, X)
+        Reconstructed attenuation per energy.
+    bins : sequence of float
+        Impedance bin edges (the paper's five bins by default).
+    phases : ndarray of int, optional
+        The phase volume (``Phase`` codes, the grid of ``attenuation``); needed with
+        ``kernel``.
+    kernel : array_like, (k, k), optional
+        In-slice point response of the reconstruction: the means are corrected for
+        the spill between bins and phases
+        (:func:`~ssb_beamline.analysis.network3d_pvc.transfer_matrix_means`).
+
+    Returns
+    -------
+    spectra : ndarray of float64, (N, bins)
+        Mean attenuation per energy and bin (NaN for an empty bin), corrected for
+        the reconstruction's blur when ``kernel`` is given.
+    counts : ndarray of int64, (bins,)
+        Voxels per bin.
+    """
     edges = np.asarray(bins, np.float64)
     nb = edges.size - 1
     z = np.asarray(model, np.float64)
     ok = np.isfinite(z) & (z >= edges[0]) & (z <= edges[-1])
     k = np.clip(np.searchsorted(edges, z[ok], side="right") - 1, 0, nb - 1)
+    if kernel is not None:
+        if phases is None:
+            raise ValueError("kernel needs the phase volume (phases=) to define the regions")
+        regions = nb + np.asarray(phases, np.int64)  # pore, NMC outside the bins, SSE, carbon
+        regions.reshape(-1)[index[ok]] = k
+        spectra, n = transfer_matrix_means(regions, attenuation, kernel)
+        return spectra[:, :nb], n[:nb]
     flat = np.asarray(attenuation, np.float32).reshape(len(attenuation), -1)[:, index[ok]]
     n = np.bincount(k, minlength=nb)
     sums = np.stack([np.bincount(k, row, minlength=nb) for row in flat.astype(np.float64)])
-    out = np.full(nb, np.nan)
-    full = n > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / n, n
+
+
+def spectrum_edges(
+    spectra: NDArray, counts: NDArray, energies: ArrayLike, method: str = "lcf"
+) -> NDArray[np.float64]:
+    """Edge energy of each bin's mean spectrum (:func:`bin_mean_spectra`), read by ``method``.
+
+    Parameters
+    ----------
+    spectra : ndarray, (N, bins)
+        Mean attenuation per energy and bin.
+    counts : ndarray of int, (bins,)
+        Voxels per bin (a bin with none gives NaN).
+    energies : array_like, (N,)
+        The energies, eV.
+    method : {"lcf", "lcf_shared", "half_step"}
+        How the edge is read (module docstring).
+
+    Returns
+    -------
+    ndarray of float64, one edge energy per bin (NaN for an empty bin).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}; use one of {METHODS}")
+    out = np.full(spectra.shape[1], np.nan)
+    full = np.asarray(counts) > 0
     if full.any():
         e = np.asarray(energies, np.float64)
         if method == "lcf_shared":
-            out[full] = mixture_edge_energy(shared_background_fractions(sums[:, full] / n[full], e))
+            out[full] = mixture_edge_energy(shared_background_fractions(spectra[:, full], e))
             return out
-        mean = (sums[:, full] / n[full]).astype(np.float32)[:, :, None]
+        mean = spectra[:, full].astype(np.float32)[:, :, None]
         ones = np.ones(mean.shape[1:], bool)
         maps = analyse_xanes_stack(mean, e, mask=ones, derivative_e0=False)
         if method == "lcf":

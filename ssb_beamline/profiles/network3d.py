@@ -256,6 +256,10 @@ DEMO_ENERGIES = (8300.0, 8320.0, 8331.0, 8334.0, 8337.0, 8340.0, 8343.0, 8346.0,
 #: Live at this budget (``bench_network3d_trend.py``): combined -23 / -22 / -18 %,
 #: core-shell +14 / -39 / -20 % (seeds 2 / 5 / 7); repeated live draws agree with the
 #: benchmark's here (at 0.05 s / 5 flats / 21 angles seed 2's did not: see that bench).
+#: Re-measured with 24 draws (session 7): combined 96 / 96 / 100 %, core-shell 58 / 79 /
+#: 75 %; the reconstruction's resolution bias (-8 to -17 %) is removable
+#: (``analysis/network3d_pvc.py``) but the correction scatters more, and noise-free flats
+#: still leave core-shell at 75-88 %: its innermost bin's photon noise limits it.
 NETWORK_ACQUISITION = {"exposure_time": 0.05, "n_flat": 10, "n_angles": 41}
 
 

@@ -118,6 +118,7 @@ def test_live_network_results_are_stored_with_units_and_coords(live, stored_live
     live_slopes = md["slopes_ev_per_unit_impedance"]
     print(f"trend slopes eV/unit: live {live_slopes}, truth {truth_slopes}")
     assert md["bin_edge_energy"].startswith("half-step edge of the reference mixture")
+    assert md["partial_volume_correction"] == "none"  # the live default (PVC_DEFAULT)
     for name in ("combined", "core_shell"):  # measured 0.329 vs 0.427, 0.179 vs 0.157
         m, t = live_slopes[name], truth_slopes[name]
         assert np.sign(m) == np.sign(t) and abs(m - t) <= 0.3 * abs(t), (name, m, t)
