@@ -7,6 +7,8 @@ the two trends twice from the *same* reconstruction:
 
 * ``unweighted``: ``slopes["combined"]`` / ``["core_shell"]`` (the primary reading),
   against the truth's unweighted slope;
+* ``weighted vs unweighted truth``: the weighted reading against the truth's
+  unweighted slope (what a test that keeps the unweighted truth sees);
 * ``weighted``: ``slopes["<model>_weighted"]`` (each bin weighted by ``1 / se^2``, its
   jackknife standard error from its own voxels, :mod:`~ssb_beamline.analysis.network3d_weights`),
   against the truth's bins fitted with *the same draw's weights* (like for like).
@@ -88,12 +90,16 @@ def main() -> None:
             r[0, :, 1] = t_unw
             res.append(r)
         res = np.array(res)  # (trials+1, reading, trend, [meas, truth])
-        for k, name in enumerate(("unweighted", "weighted")):
+        vs_plain = res[:, 1].copy()
+        vs_plain[:, :, 1] = t_unw  # the weighted reading against the unweighted truth
+        res = np.concatenate([res, vs_plain[:, None]], axis=1)
+        names = ("unweighted", "weighted", "weighted vs unweighted truth")
+        for k, name in enumerate(names):
             meas, tru = res[1:, k, :, 0], res[1:, k, :, 1]
             ok = within(meas, tru)
             bias = res[0, k, :, 0] / res[0, k, :, 1] - 1
             tcell = " (".join(f"{res[0, k, j, 1]:.3f}" for j in range(2)) + ")"
-            if k:
+            if k == 1:
                 lo, hi = tru.min(0), tru.max(0)
                 tcell += f" draws {lo[0]:.3f}-{hi[0]:.3f} ({lo[1]:.3f}-{hi[1]:.3f})"
             sd = meas.std(0, ddof=1)
