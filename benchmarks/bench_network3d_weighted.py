@@ -5,7 +5,8 @@ the simulated camera's noise, Hann FBP, no partial-volume correction), at the
 documented acquisition 0.05 s x 10 flats x 41 angles.  Per noise draw it reads
 the two trends twice from the *same* reconstruction:
 
-* ``unweighted``: ``slopes["combined"]`` / ``["core_shell"]`` (the primary reading),
+* ``unweighted``: ``slopes["combined_unweighted"]`` / ``["core_shell_unweighted"]``
+  (the primary reading before the weighted line),
   against the truth's unweighted slope;
 * ``weighted vs unweighted truth``: the weighted reading against the truth's
   unweighted slope (what a test that keeps the unweighted truth sees);
@@ -54,7 +55,7 @@ def readings(truth_bins, m3d) -> np.ndarray:
         sub = m3d.bins[m3d.bins["model"] == m]
         tsub = truth_bins[truth_bins["model"] == m]
         centre = 0.5 * (sub["bin_lo"] + sub["bin_hi"]).to_numpy()
-        out[0, j] = m3d.slopes[m], np.nan
+        out[0, j] = m3d.slopes[f"{m}_unweighted"], np.nan
         t_w = weighted_slope(centre, tsub["edge_energy_mean"].to_numpy(),
                              sub["edge_energy_spectrum_se"].to_numpy())  # fmt: skip
         out[1, j] = m3d.slopes[f"{m}_weighted"], t_w

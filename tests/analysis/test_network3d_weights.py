@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ssb_beamline.analysis.network3d import network_model_3d
-from ssb_beamline.analysis.network3d_weights import bin_edge_errors, weighted_slope
+from ssb_beamline.analysis.network3d_bins import trend_slope
+from ssb_beamline.analysis.network3d_weights import bin_edge_errors, weighted_slope, weighted_trend
 from ssb_beamline.analysis.phases import Phase
 from ssb_beamline.reference_data import ni_k_edge_references
 
@@ -44,6 +46,14 @@ def test_weighted_slope_discounts_the_uncertain_bin():
     assert weighted_slope(x, y_bad, sigma) == pytest.approx(0.4, abs=0.03)
     assert abs(np.polyfit(x, y_bad, 1)[0] - 0.4) > 0.2  # unweighted: pulled away
     assert np.isnan(weighted_slope(x, y, [0.1, np.nan, 0, np.nan, np.nan]))
+    b = pd.DataFrame({"bin_lo": x - 0.1, "bin_hi": x + 0.1, "count": 50,
+                      "edge_energy_spectrum": y_bad, "edge_energy_spectrum_se": sigma})  # fmt: skip
+    assert weighted_trend(b) == pytest.approx(weighted_slope(x, y_bad, sigma))
+    # a truth's bins weighted with a run's errors (like for like)
+    b["edge_energy_mean"] = y
+    assert weighted_trend(b, "edge_energy_mean", sigma) == pytest.approx(0.4)
+    b.loc[2, "edge_energy_spectrum_se"] = np.nan  # a filled bin without an error: unweighted
+    assert weighted_trend(b) == pytest.approx(trend_slope(b, "edge_energy_spectrum"))
 
 
 def test_network_model_reports_bin_errors_and_the_weighted_slope():
