@@ -160,7 +160,7 @@ def cell(m: dict, t: dict) -> str:
     line, corrected shared slope; without (``--no-pvc``): per-bin line, shared slope.
     """
     out = []
-    suffixes = ("", "_uncorrected", "_shared_background")
+    suffixes = ("_unweighted", "_uncorrected", "_shared_background")  # (the tables' readings)
     for suffix in [x for x in suffixes if f"combined{x}" in m]:
         c, cs = m[f"combined{suffix}"], m[f"core_shell{suffix}"]
         out.append(f"{c:.3f} ({c / t['combined'] - 1:+.0%}) cs {cs:.3f} "

@@ -32,6 +32,7 @@ from skimage.graph import MCP_Geometric
 from .impedance import DEFAULT_BINS
 from .network3d_bins import bin_statistics, trend_slope
 from .network3d_spectra import bin_mean_spectra, bin_spectrum_edges, spectrum_edges
+from .network3d_weights import bin_edge_errors, weighted_trend
 from .phases import Phase
 
 __all__ = [
@@ -80,8 +81,11 @@ class NetworkModel3D:
     metric : {"euclidean", "geodesic"}
         How the distances were measured (see the module docstring).
     slopes : dict of str to float
-        :func:`trend_slope` of the ``"combined"`` and ``"core_shell"`` bins, eV per
-        unit impedance (NaN when fewer than two bins hold voxels).
+        Trend slopes of the ``"combined"`` and ``"core_shell"`` bins, eV per unit
+        impedance (NaN when fewer than two bins hold voxels): :func:`trend_slope`,
+        or with the attenuation stack the weighted line of
+        :func:`~ssb_beamline.analysis.network3d_weights.weighted_trend`
+        (see :func:`network_model_3d`).
     """
 
     shape: tuple[int, ...]
@@ -244,7 +248,15 @@ def network_model_3d(
         slope shared by the bins; ``edge_energy_spectrum_half_step``: its sampled
         crossing; see :func:`bin_spectrum_edges`) and the slopes are taken from the
         first (``slopes["<model>_voxel_mean"]``, ``["<model>_shared_background"]``
-        and ``["<model>_half_step"]`` keep the others).
+        and ``["<model>_half_step"]`` keep the others).  Each bin's edge also gets
+        its jackknife standard error (``edge_energy_spectrum_se``, eV, from its own
+        voxels, the reading without ``resolution_kernel``) and
+        ``slopes["<model>_weighted"]`` is the ``1 / se^2``-weighted line through
+        that uncorrected reading (:mod:`~ssb_beamline.analysis.network3d_weights`):
+        without ``resolution_kernel`` it is the primary ``slopes["<model>"]``
+        (``slopes["<model>_unweighted"]`` keeps the plain line); compare it with a
+        truth's bins weighted alike
+        (:func:`~ssb_beamline.analysis.network3d_weights.weighted_trend`).
     resolution_kernel : array_like, (k, k), optional
         In-slice point response of the reconstruction of ``attenuation``
         (:func:`~ssb_beamline.analysis.network3d_pvc.fbp_point_response`): the bins'
@@ -312,7 +324,12 @@ def network_model_3d(
             slopes[f"{m}_voxel_mean"] = slopes[m]
             slopes[f"{m}_half_step"] = trend_slope(sub, "edge_energy_spectrum_half_step")
             slopes[f"{m}_shared_background"] = trend_slope(sub, "edge_energy_spectrum_shared")
-            slopes[m] = trend_slope(sub, "edge_energy_spectrum")
+            slopes[f"{m}_unweighted"] = trend_slope(sub, "edge_energy_spectrum")
+            plain = "edge_energy_spectrum_uncorrected" if resolution_kernel is not None else (
+                "edge_energy_spectrum")  # fmt: skip
+            slopes[f"{m}_weighted"] = weighted_trend(sub, plain)
+            slopes[m] = slopes[f"{m}_unweighted" if resolution_kernel is not None else
+                               f"{m}_weighted"]  # fmt: skip
     model = NetworkModel3D(
         ph.shape, px, cat["index"], cat["label"], cat["li"], cat["e"], cat["cs"],
         cat["combined"], cat["core_shell"], e_vox, bins_df,
@@ -328,6 +345,10 @@ def _spectrum_columns(bins_df, cat, att, energies, bins, ph, kernel) -> None:
             "edge_energy_spectrum_half_step": []}  # fmt: skip
     if kernel is not None:
         cols["edge_energy_spectrum_uncorrected"] = []
+    cols["edge_energy_spectrum_se"] = [
+        bin_edge_errors(cat[m], cat["index"], att, energies, bins=bins)
+        for m in ("combined", "core_shell")
+    ]
     for m in ("combined", "core_shell"):
         spectra = bin_mean_spectra(cat[m], cat["index"], att, bins=bins, phases=ph, kernel=kernel)
         for col, method in zip(cols, ("lcf", "lcf_shared", "half_step"), strict=False):

@@ -51,7 +51,9 @@ documented acquisition (0.05 s, 10 flats per energy, 41 angles,
 within 30 % of the truth in 83-100 % of the noise draws with the per-bin line and
 100 % with the shared slope, the core-shell slope in 67-75 % and 92-100 %; the
 end-to-end test's single live run (seed 2) gives 0.329 / 0.273 against 0.427
-(core-shell 0.179 / 0.157 against 0.157).
+(core-shell 0.179 / 0.157 against 0.157).  (Those are unweighted lines through
+the bins; the primary slope is now weighted by each bin's jackknife error,
+:mod:`~ssb_beamline.analysis.network3d_weights`.)
 """
 
 from __future__ import annotations

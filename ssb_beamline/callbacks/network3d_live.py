@@ -121,6 +121,13 @@ def network_results(
         if "edge_energy_spectrum_uncorrected" in model.bins
         else "none",
     }
+    metadata["trend_slope"] = (
+        "straight line through the bins weighted by 1/se^2 (jackknife standard error of each "
+        "bin's edge, analysis.network3d_weights)"
+        if "edge_energy_spectrum_se" in model.bins
+        and "edge_energy_spectrum_uncorrected" not in model.bins
+        else "unweighted straight line through the bins"
+    )
     tables = {"impedance_bins": model.bins, "network_particles": model.particles.reset_index()}
     return arrays, units, metadata, tables
 
