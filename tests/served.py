@@ -1,4 +1,5 @@
-"""Helpers for tests that serve tiled in a subprocess (`ssb-beamline serve`, `tiled serve`).
+"""Helpers for tests that serve tiled in a subprocess (`ssb-beamline serve`, `tiled serve`),
+and the 0MQ proxy.
 
 One free loopback port and one wait for ``/healthz``, shared by every test that starts
 a server process (they were written out in each test file).
@@ -6,10 +7,13 @@ a server process (they were written out in each test file).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -39,3 +43,19 @@ def wait_until_healthy(
             pass
         time.sleep(0.2)
     pytest.fail(f"{what} did not answer in {timeout_s} s:\n{describe()}")
+
+
+@contextlib.contextmanager
+def zmq_proxy() -> Iterator[tuple[int, int]]:
+    """The stock ``bluesky-0MQ-proxy`` on two free loopback ports: ``(in, out)``."""
+    pin, pout = free_port(), free_port()
+    proxy = subprocess.Popen(
+        [str(Path(sys.executable).parent / "bluesky-0MQ-proxy"),
+         "--in-address", f"tcp://127.0.0.1:{pin}", "--out-address", f"tcp://127.0.0.1:{pout}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield pin, pout
+    finally:
+        proxy.terminate()
+        proxy.wait(10)

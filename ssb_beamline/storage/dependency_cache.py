@@ -22,20 +22,15 @@ a FastAPI without that function.
 
 from __future__ import annotations
 
-import logging
-import threading
 from typing import Any
 
-__all__ = ["MAX_ENTRIES", "install", "installed"]
+from .function_patch import is_patched, patch_function
 
-logger = logging.getLogger(__name__)
+__all__ = ["MAX_ENTRIES", "install", "installed"]
 
 #: Dependency trees kept at most; a full memo starts again from empty (tiled has
 #: a few hundred distinct ones).
 MAX_ENTRIES = 4096
-
-_lock = threading.Lock()
-_state: dict[str, Any] = {"original": None}
 
 
 def _key(kwargs: dict[str, Any]) -> tuple:
@@ -53,7 +48,9 @@ def _key(kwargs: dict[str, Any]) -> tuple:
 
 def installed() -> bool:
     """Whether :func:`install` has wrapped FastAPI's ``get_dependant``."""
-    return _state["original"] is not None
+    from fastapi.dependencies import utils
+
+    return is_patched(utils, "get_dependant")
 
 
 def install() -> bool:
@@ -76,31 +73,25 @@ def install() -> bool:
         from fastapi.dependencies import utils
     except ImportError:  # pragma: no cover - fastapi is a tiled server dependency
         return False
-    with _lock:
-        if _state["original"] is not None:
-            return True
-        original = getattr(utils, "get_dependant", None)
-        if original is None:
-            logger.warning("fastapi has no get_dependant: dependency trees not cached")
-            return False
-        memo: dict[tuple, tuple[Any, Any]] = {}
+    return patch_function(utils, "get_dependant", _memoised)
 
-        def get_dependant(**kwargs: Any) -> Any:
-            try:
-                key = _key(kwargs)
-                hit = memo.get(key)
-            except TypeError:  # an unhashable argument: build it as FastAPI does
-                return original(**kwargs)
-            if hit is not None and hit[0] is kwargs.get("call"):
-                return hit[1]
-            dependant = original(**kwargs)
-            if len(memo) >= MAX_ENTRIES:
-                memo.clear()
-            memo[key] = (kwargs.get("call"), dependant)  # holds the callable: id stays valid
-            return dependant
 
-        get_dependant.__wrapped__ = original  # type: ignore[attr-defined]
-        utils.get_dependant = get_dependant
-        _state["original"] = original
-        _state["memo"] = memo
-    return True
+def _memoised(original):
+    """``get_dependant`` memoised (module docstring)."""
+    memo: dict[tuple, tuple[Any, Any]] = {}
+
+    def get_dependant(**kwargs: Any) -> Any:
+        try:
+            key = _key(kwargs)
+            hit = memo.get(key)
+        except TypeError:  # an unhashable argument: build it as FastAPI does
+            return original(**kwargs)
+        if hit is not None and hit[0] is kwargs.get("call"):
+            return hit[1]
+        dependant = original(**kwargs)
+        if len(memo) >= MAX_ENTRIES:
+            memo.clear()
+        memo[key] = (kwargs.get("call"), dependant)  # holds the callable: id stays valid
+        return dependant
+
+    return get_dependant

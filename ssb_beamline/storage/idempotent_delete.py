@@ -19,20 +19,19 @@ tiled has no option for it; :func:`install` is idempotent.
 from __future__ import annotations
 
 import logging
-import threading
-from typing import Any
+
+from .function_patch import is_patched, patch_function
 
 __all__ = ["install", "installed"]
 
 logger = logging.getLogger(__name__)
 
-_lock = threading.Lock()
-_state: dict[str, Any] = {"original": None}
-
 
 def installed() -> bool:
     """Whether :func:`install` has wrapped tiled's ``delete_physical_asset``."""
-    return _state["original"] is not None
+    from tiled.catalog import adapter
+
+    return is_patched(adapter, "delete_physical_asset")
 
 
 def install() -> bool:
@@ -53,22 +52,17 @@ def install() -> bool:
     """
     from tiled.catalog import adapter
 
-    with _lock:
-        if _state["original"] is not None:
-            return True
-        original = getattr(adapter, "delete_physical_asset", None)
-        if original is None:  # pragma: no cover - another tiled layout
-            logger.warning("tiled has no delete_physical_asset; deletes stay as tiled has them")
-            return False
+    return patch_function(adapter, "delete_physical_asset", _tolerant)
 
-        def delete_physical_asset(data_uri, *args, **kwargs):
-            try:
-                return original(data_uri, *args, **kwargs)
-            except FileNotFoundError as exc:
-                logger.info("asset %s was already gone (%s); its entry is deleted", data_uri, exc)
-                return None
 
-        delete_physical_asset.__wrapped__ = original  # type: ignore[attr-defined]
-        adapter.delete_physical_asset = delete_physical_asset
-        _state["original"] = original
-    return True
+def _tolerant(original):
+    """``delete_physical_asset`` for which a file already gone counts as deleted."""
+
+    def delete_physical_asset(data_uri, *args, **kwargs):
+        try:
+            return original(data_uri, *args, **kwargs)
+        except FileNotFoundError as exc:
+            logger.info("asset %s was already gone (%s); its entry is deleted", data_uri, exc)
+            return None
+
+    return delete_physical_asset

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from served import free_port
+from served import zmq_proxy
 
 from ssb_beamline.profiles.simulated import simulated_beamline
 from ssb_beamline.profiles.worker import AnalysisWorker
@@ -89,33 +89,26 @@ def tiled_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stack(tiled_server, tmp_path_factory):
-    pin, pout = free_port(), free_port()
-    proxy = subprocess.Popen(
-        [str(Path(sys.executable).parent / "bluesky-0MQ-proxy"),
-         "--in-address", f"tcp://127.0.0.1:{pin}", "--out-address", f"tcp://127.0.0.1:{pout}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    worker = WorkerProcess(
-        f"127.0.0.1:{pout}", tiled_server.url, tiled_server.api_key,
-        tmp_path_factory.mktemp("worker-data"),
-    )  # fmt: skip
-    session = None
-    try:
-        worker.start()
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("SSB_TILED_API_KEY", tiled_server.api_key)
-            session = simulated_beamline(
-                tiled_uri=tiled_server.url, detector_dir=tiled_server.layout.detector,
-                data_dir=tmp_path_factory.mktemp("session-data"), phantom=PHANTOM,
-                zmq_publish=f"127.0.0.1:{pin}", motion=FAST, suspenders=False,
-            )  # fmt: skip
-        yield session, worker
-    finally:
-        if session is not None:
-            session.close()
-        worker.stop()
-        proxy.terminate()
-        proxy.wait(10)
+    with zmq_proxy() as (pin, pout):
+        worker = WorkerProcess(
+            f"127.0.0.1:{pout}", tiled_server.url, tiled_server.api_key,
+            tmp_path_factory.mktemp("worker-data"),
+        )  # fmt: skip
+        session = None
+        try:
+            worker.start()
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("SSB_TILED_API_KEY", tiled_server.api_key)
+                session = simulated_beamline(
+                    tiled_uri=tiled_server.url, detector_dir=tiled_server.layout.detector,
+                    data_dir=tmp_path_factory.mktemp("session-data"), phantom=PHANTOM,
+                    zmq_publish=f"127.0.0.1:{pin}", motion=FAST, suspenders=False,
+                )  # fmt: skip
+            yield session, worker
+        finally:
+            if session is not None:
+                session.close()
+            worker.stop()
 
 
 def by_worker(metadata: dict) -> bool:

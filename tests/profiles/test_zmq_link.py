@@ -4,38 +4,28 @@ whatever it sends before the proxy's subscription arrived; measured 20 of 20).""
 from __future__ import annotations
 
 import pickle
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import zmq
 from bluesky import RunEngine
-from served import free_port
+from served import zmq_proxy
 
 from ssb_beamline.profiles.zmq_link import attach_publisher, check_zmq_address
 
 
 @pytest.fixture(scope="module")
 def proxy_and_listener():
-    pin, pout = free_port(), free_port()
-    proxy = subprocess.Popen(
-        [str(Path(sys.executable).parent / "bluesky-0MQ-proxy"),
-         "--in-address", f"tcp://127.0.0.1:{pin}", "--out-address", f"tcp://127.0.0.1:{pout}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
     context = zmq.Context()
     listener = context.socket(zmq.SUB)
-    try:
-        check_zmq_address(f"127.0.0.1:{pout}", timeout_s=30.0)
-        listener.setsockopt(zmq.SUBSCRIBE, b"")
-        listener.connect(f"tcp://127.0.0.1:{pout}")
-        yield f"127.0.0.1:{pin}", listener, f"tcp://127.0.0.1:{pout}"
-    finally:
-        listener.close(linger=0)
-        context.term()
-        proxy.terminate()
-        proxy.wait(10)
+    with zmq_proxy() as (pin, pout):
+        try:
+            check_zmq_address(f"127.0.0.1:{pout}", timeout_s=30.0)
+            listener.setsockopt(zmq.SUBSCRIBE, b"")
+            listener.connect(f"tcp://127.0.0.1:{pout}")
+            yield f"127.0.0.1:{pin}", listener
+        finally:
+            listener.close(linger=0)
+            context.term()
 
 
 def _wait_for_listener(address: str, listener) -> None:
@@ -53,7 +43,7 @@ def _wait_for_listener(address: str, listener) -> None:
 
 
 def test_the_first_document_after_attaching_reaches_the_proxys_listeners(proxy_and_listener):
-    address, listener, _ = proxy_and_listener
+    address, listener = proxy_and_listener
     _wait_for_listener(address, listener)
     received = []
     for attempt in range(5):  # each a fresh publisher, publishing at once
