@@ -186,7 +186,9 @@ def _load_joint_pass_logged() -> None:
         _warm_up_joint_pass()
         from ._parallel import prepare_pool
 
-        prepare_pool()
+        prepare_pool(blas_controller=False)  # the joint pass does no matrix products
+    except RuntimeError as exc:  # the interpreter exits (a short script): no pool needed
+        log.debug("analysis thread pool not prepared: %s", exc)
     except Exception:  # pragma: no cover - the call itself reports the problem
         log.exception("loading the joint pass in the background failed")
 

@@ -23,7 +23,7 @@ from ._jit import load_joint_pass
 from ._maps import XanesMaps
 from ._parallel import DEFAULT_CHUNK_PIXELS, run_chunks
 from ._validation import check_mask, check_stack, output_array
-from ._xanes_chunks import XanesOutputs, chunk_kernel
+from ._xanes_chunks import XanesOutputs, chunk_kernel, edge_fit_chunk, joint_fit_chunk
 from ._xanes_setup import XanesOperators, XanesSettings, build_operators
 from .edge_fit import EDGE_WINDOW_EV
 from .edge_interp import estimator_record
@@ -155,7 +155,8 @@ def analyse_xanes_stack(  # noqa: PLR0913 -- keyword-only options of the public 
     out = XanesOutputs.allocate(ops.p, norm2)
     kernel = chunk_kernel(ops, mu2, norm2)
     t_pass = time.perf_counter()
-    run_chunks(lambda s: kernel(ops, out, mu2, s), ops.p, chunk_pixels, workers)
+    blas = kernel in (joint_fit_chunk, edge_fit_chunk)  # the compiled pass has no products
+    run_chunks(lambda s: kernel(ops, out, mu2, s), ops.p, chunk_pixels, workers, limit_blas=blas)
     t_done = time.perf_counter()
     maps = finish_maps(ops, out, spatial, mask=m_given, mask_threshold=mask_threshold)
     t_end = time.perf_counter()
