@@ -102,3 +102,16 @@ def test_soc_map_writes_into_out_with_the_same_values():
     assert np.array_equal(out, [0.25, np.nan, np.nan, 0.5], equal_nan=True)
     with pytest.raises(ValueError, match="out must be float32 with shape"):
         soc_map(edge, calibration=cal, out=np.empty(3, np.float32))
+
+
+def test_a_full_pool_replaces_an_idle_buffer_that_does_not_fit():
+    pool = BlockPool(keep=2, max_slack=2.0)
+    small = [pool.take((16,), np.uint8) for _ in range(2)]
+    del small
+    gc.collect()
+    big = pool.take((64,), np.uint8)  # replaces one idle small buffer: kept
+    assert sorted(b.nbytes for b in pool._buffers) == [16, 64]
+    del big
+    gc.collect()
+    again = pool.take((64,), np.uint8)
+    assert np.shares_memory(again, pool._buffers[1])
