@@ -29,7 +29,13 @@ log = logging.getLogger(__name__)
 
 install_locator()  # before the decorators below: they pick their cache directory
 
-__all__ = ["absorbance_table_rows", "edge_window_uniform", "open_counts", "warm_up"]
+__all__ = [
+    "absorbance_table_rows",
+    "edge_window_uniform",
+    "load_joint_pass",
+    "open_counts",
+    "warm_up",
+]
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
@@ -170,6 +176,52 @@ def _warm_up_joint_pass() -> None:
     fit, grid = (np.ones(n, f32), 1.0 / n), (8330.0, 0.5, 0.0, 0.01, np.zeros(n, f32))
     jw, jg = np.zeros((4, n), f32), np.eye(4, dtype=f32)
     joint_pass(mu2, 0, p, jw, jg, fit, (2, 10), grid, True, np.zeros((0, 0), f32), outputs)
+
+
+_JOINT_LOADER: threading.Thread | None = None
+
+
+def _load_joint_pass_logged() -> None:
+    try:
+        _warm_up_joint_pass()
+        from ._parallel import prepare_pool
+
+        prepare_pool(blas_controller=False)  # the joint pass does no matrix products
+    except RuntimeError as exc:  # the interpreter exits (a short script): no pool needed
+        log.debug("analysis thread pool not prepared: %s", exc)
+    except Exception:  # pragma: no cover - the call itself reports the problem
+        log.exception("loading the joint pass in the background failed")
+
+
+def load_joint_pass() -> threading.Thread:
+    """Start loading the fused joint pass and the thread pool, once per process.
+
+    :func:`~.pipeline.analyse_xanes_stack` calls this as it starts, so that in a
+    new process numba's runtime set-up and the load of the pass from the disk
+    cache (about 0.06 s of CPU) run while the call builds its operators and maps
+    its outputs (a system call that releases the GIL), instead of after them.
+    Later calls return the finished thread at once. A worker that calls the pass
+    while it still loads waits for numba's compiler lock, never for a second load.
+
+    Returns
+    -------
+    threading.Thread
+        The (daemon) loading thread.
+
+    Examples
+    --------
+    >>> load_joint_pass().join()
+    >>> load_joint_pass().is_alive()
+    False
+    """
+    global _JOINT_LOADER  # noqa: PLW0603
+    with _WARM_LOCK:
+        if _JOINT_LOADER is None:
+            _JOINT_LOADER = threading.Thread(
+                target=_load_joint_pass_logged, name="ssb-joint-pass-load", daemon=True
+            )
+            _JOINT_LOADER.start()
+        return _JOINT_LOADER
 
 
 def _warm_up_logged() -> None:

@@ -89,19 +89,28 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return _POOL
 
 
-def prepare_pool(workers: int | None = None) -> None:
+def prepare_pool(workers: int | None = None, *, blas_controller: bool = True) -> None:
     """Create the worker threads and the BLAS thread controller now, not on first use.
 
     Both are built once per process (the controller inspects the loaded libraries,
     about 60 ms); :func:`~._jit.warm_up` calls this off the critical path.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Worker threads to start (default :func:`default_workers`).
+    blas_controller : bool, default True
+        Also build the BLAS controller (False: only the threads, for work that
+        does no matrix products on several threads, like the compiled joint pass).
 
     Examples
     --------
     >>> prepare_pool(1)
     """
     workers = default_workers() if workers is None else max(1, int(workers))
-    with _blas_single_thread():
-        pass
+    if blas_controller:
+        with _blas_single_thread():
+            pass
     if workers > 1:
         list(_pool(workers).map(int, range(workers)))  # start the threads
 
@@ -122,8 +131,11 @@ def run_chunks(
     a task hand-off with its wake-up costs tens of microseconds).  Exceptions
     raised in a worker propagate to the caller, after every thread has stopped
     taking chunks.  ``limit_blas``
-    limits BLAS to one thread during the call (skip it when ``func`` does no
-    matrix products).
+    limits BLAS to one thread during the call when it runs on several threads
+    (skip it when ``func`` does no matrix products); a call of one chunk or one
+    worker runs on the caller's thread and leaves BLAS as it is (building the
+    limit's controller costs 40-90 ms once per process: a new process's first
+    small call, e.g. the edge energies of two references, no longer pays it).
 
     Examples
     --------
@@ -136,11 +148,11 @@ def run_chunks(
     slices = list(iter_chunks(n_pixels, chunk))
     # The per-chunk matrix products are small: one BLAS thread each is fastest and
     # avoids oversubscribing the cores with our own worker threads.
+    if workers == 1 or len(slices) == 1:
+        for s in slices:
+            func(s)
+        return
     with _blas_single_thread() if limit_blas else contextlib.nullcontext():
-        if workers == 1 or len(slices) == 1:
-            for s in slices:
-                func(s)
-            return
         _run_shared(func, slices, min(workers, len(slices)))
 
 

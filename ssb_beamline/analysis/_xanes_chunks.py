@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._memory import pooled_empty
 from ._fused import subtract_project, write_normalized
 from ._jit import edge_window_uniform
 from ._kernels import count_below, derivative_max_block, half_step_from_count
@@ -44,7 +45,13 @@ __all__ = [
 
 @dataclass
 class XanesOutputs:
-    """Flat (P,) per-pixel outputs of the pass, written chunk by chunk."""
+    """Flat (P,) per-pixel outputs of the pass, written chunk by chunk.
+
+    ``frac_ox`` is row 1 of ``fractions``; ``soc``, ``soc_edge``, ``mask`` and row 0
+    of ``fractions`` are filled by :func:`~.pipeline.finish_maps`. Every array the
+    maps return is allocated here, with :func:`~ssb_beamline._memory.pooled_empty`:
+    a repeated call reuses the pages of the last call's maps once they are dropped.
+    """
 
     e0: np.ndarray
     step: np.ndarray
@@ -53,13 +60,21 @@ class XanesOutputs:
     resid: np.ndarray
     ok: np.ndarray
     pre_edge: np.ndarray  # (2, P): pre-edge line, absorbance at e0 and slope
+    fractions: np.ndarray  # (2, P): reduced, oxidised (row 1 is frac_ox)
+    soc: np.ndarray
+    soc_edge: np.ndarray
+    mask: np.ndarray
     norm: np.ndarray | None = None  # (N, P) normalised stack, if asked
 
     @classmethod
     def allocate(cls, p: int, norm: np.ndarray | None = None) -> XanesOutputs:
         """Uninitialised outputs for ``p`` pixels (``norm``: the (N, P) output or None)."""
-        f32 = [np.empty(p, np.float32) for _ in range(5)]
-        return cls(*f32, np.empty(p, bool), np.empty((2, p), np.float32), norm)
+        f32, b = np.float32, np.bool_
+        fractions = pooled_empty((2, p), f32)
+        e0, step, edge, resid, soc, soc_edge = (pooled_empty((p,), f32) for _ in range(6))
+        ok, mask, pre_edge = pooled_empty((p,), b), pooled_empty((p,), b), pooled_empty((2, p), f32)
+        maps = (e0, step, edge, fractions[1], resid, ok, pre_edge, fractions)
+        return cls(*maps, soc, soc_edge, mask, norm)
 
 
 ChunkKernel = Callable[[XanesOperators, XanesOutputs, np.ndarray, slice], None]

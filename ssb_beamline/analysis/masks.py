@@ -38,13 +38,19 @@ def otsu_threshold(values: np.ndarray, *, nbins: int = 256) -> float:
     0.5
     """
     v = np.asarray(values).ravel()
-    v = v[np.isfinite(v)]
+    lo = hi = float("nan")
+    if v.size and np.issubdtype(v.dtype, np.floating):  # NaN-skipping, no copy of the map
+        lo, hi = float(np.fmin.reduce(v)), float(np.fmax.reduce(v))
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # inf, integers or nothing: select
+        v = v[np.isfinite(v)]
+        if v.size:
+            lo, hi = float(v.min()), float(v.max())
+    # (the histogram over [lo, hi] leaves NaN out by itself)
     if v.size == 0:
         raise ValueError(
             "no finite values to threshold (all NaN/inf or empty). "
             "Check the input map, e.g. that the flats are not all zero."
         )
-    lo, hi = float(v.min()), float(v.max())
     ftype = v.dtype.type if np.issubdtype(v.dtype, np.floating) else np.float64
     if hi - lo <= 2 * nbins * float(np.spacing(ftype(max(abs(lo), abs(hi))))):
         # equal to the precision of the data (np.histogram cannot even bin them)

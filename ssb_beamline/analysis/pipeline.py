@@ -19,15 +19,15 @@ from typing import Literal
 
 import numpy as np
 
+from ._jit import load_joint_pass
 from ._maps import XanesMaps
 from ._parallel import DEFAULT_CHUNK_PIXELS, run_chunks
 from ._validation import check_mask, check_stack, output_array
-from ._xanes_chunks import XanesOutputs, chunk_kernel
+from ._xanes_chunks import XanesOutputs, chunk_kernel, edge_fit_chunk, joint_fit_chunk
 from ._xanes_setup import XanesOperators, XanesSettings, build_operators
 from .edge_fit import EDGE_WINDOW_EV
 from .edge_interp import estimator_record
 from .joint_sums import JointFitSums
-from .masks import edge_jump_mask
 from .soc import SocCalibration, soc_map
 
 __all__ = ["XanesMaps", "analyse_xanes_stack", "finish_maps"]
@@ -139,21 +139,26 @@ def analyse_xanes_stack(  # noqa: PLR0913 -- keyword-only options of the public 
     (0.3, 0.5)
     """
     t_start = time.perf_counter()
+    if normalization == "references" and joint_sums is None:  # the compiled pass is likely
+        load_joint_pass()  # in a new process: loads while the outputs are mapped
     mu2, e, spatial = check_stack(mu, energies, name="mu", min_points=5)
     m_given = check_mask(mask, spatial)
+    norm2 = None
+    if return_norm or norm_out is not None:
+        norm2 = output_array(norm_out, np.shape(mu), "norm_out").reshape(mu2.shape)
+    # first the outputs: mapping their pages releases the GIL, so a kernel loading in a
+    # new process has it to itself (the operators' Python would slow it down)
+    out = XanesOutputs.allocate(mu2.shape[1], norm2)
     settings = XanesSettings(
         e0=e0, pre=pre, post=post, nnorm=nnorm, edge_window=edge_window, lcf_range=lcf_range,
         reference_energies=reference_energies, calibration=calibration,
         normalization=normalization, derivative_e0=derivative_e0,
     )  # fmt: skip
     ops = build_operators(mu2, e, references, settings, m_given, joint_sums)
-    norm2 = None
-    if return_norm or norm_out is not None:
-        norm2 = output_array(norm_out, np.shape(mu), "norm_out").reshape(ops.n, ops.p)
-    out = XanesOutputs.allocate(ops.p, norm2)
     kernel = chunk_kernel(ops, mu2, norm2)
     t_pass = time.perf_counter()
-    run_chunks(lambda s: kernel(ops, out, mu2, s), ops.p, chunk_pixels, workers)
+    blas = kernel in (joint_fit_chunk, edge_fit_chunk)  # the compiled pass has no products
+    run_chunks(lambda s: kernel(ops, out, mu2, s), ops.p, chunk_pixels, workers, limit_blas=blas)
     t_done = time.perf_counter()
     maps = finish_maps(ops, out, spatial, mask=m_given, mask_threshold=mask_threshold)
     t_end = time.perf_counter()
@@ -172,6 +177,20 @@ def analyse_xanes_stack(  # noqa: PLR0913 -- keyword-only options of the public 
     else:
         norm = None if norm2 is None else norm2.reshape(np.shape(mu))
     return replace(maps, norm=norm, timings=timings)
+
+
+def _weight_to_fraction(w: np.ndarray, s0: float, s1: float, tmp: np.ndarray) -> None:
+    """Step-weighted LCF weights ``w`` -> atomic fractions, in place (``tmp``: scratch).
+
+    ``f = (w / s1) / ((1 - w) / s0 + w / s1)`` for edge steps ``s0``, ``s1`` of the
+    reduced and oxidised references.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.subtract(1.0, w, out=tmp)
+        tmp /= s0
+        w /= s1
+        tmp += w
+        np.divide(w, tmp, out=w)
 
 
 def finish_maps(
@@ -208,8 +227,9 @@ def finish_maps(
         threshold of the edge step. Too high a value empties the mask (all maps NaN).
     """
     valid = out.ok  # finite, positive edge step
+    msk = out.mask
     if mask is not None:
-        msk = np.asarray(mask, bool).reshape(-1) & valid
+        np.logical_and(np.asarray(mask, bool).reshape(-1), valid, out=msk)
         thr = float("nan")
     else:
         if mask_threshold is None or isinstance(mask_threshold, str):
@@ -218,21 +238,21 @@ def finish_maps(
             thr = otsu_threshold(out.step)
         else:
             thr = float(mask_threshold)
-        msk = edge_jump_mask(out.step, thr) & valid
+        with np.errstate(invalid="ignore"):  # as edge_jump_mask: NaN steps are out
+            np.greater(out.step, thr, out=msk)
+        msk &= valid
+    fractions = out.fractions
     frac_ox = out.frac_ox
     if not ops.by_refs:  # step-weighted weight w of the oxidised reference -> atomic fraction
-        w = frac_ox
-        s0, s1 = float(ops.ref_steps[0]), float(ops.ref_steps[1])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            frac_ox = (w / s1) / ((1.0 - w) / s0 + w / s1)
+        _weight_to_fraction(frac_ox, float(ops.ref_steps[0]), float(ops.ref_steps[1]), fractions[0])
     out_mask = ~msk
-    out.edge[out_mask] = np.nan
-    out.resid[out_mask] = np.nan
-    frac_ox[out_mask] = np.nan
-    fractions = np.stack([1.0 - frac_ox, frac_ox]).astype(np.float32)
+    nan = np.float32(np.nan)
+    for a in (out.edge, out.resid, frac_ox):
+        np.copyto(a, nan, where=out_mask)
+    np.subtract(np.float32(1.0), frac_ox, out=fractions[0])
     cal = ops.calibration
-    soc = soc_map(fractions=fractions, calibration=cal).soc
-    soc_edge = soc_map(out.edge, calibration=cal).soc
+    soc = soc_map(fractions=fractions, calibration=cal, out=out.soc).soc
+    soc_edge = soc_map(out.edge, calibration=cal, out=out.soc_edge).soc
     fit, e, shp = ops.fit, ops.e, spatial
     return XanesMaps(
         e0=out.e0.reshape(shp),

@@ -185,6 +185,7 @@ def soc_map(
     fractions: np.ndarray | None = None,
     calibration: SocCalibration | None = None,
     clip: bool = False,
+    out: np.ndarray | None = None,
 ) -> SocResult:
     """State of charge (fraction of the oxidised end member) per pixel.
 
@@ -210,6 +211,9 @@ def soc_map(
         End members and edge energies (default ``SocCalibration()``).
     clip : bool
         Clip the result to [0, 1].
+    out : ndarray of float32, optional
+        Write the SOC map here (the map's shape, C-contiguous) instead of into a new
+        array; the values are the same.
 
     Examples
     --------
@@ -248,17 +252,32 @@ def soc_map(
                 "lcf_map(norm, energies, [reduced, oxidised])."
             )
         ox = f[cal.oxidised_index]
-        tot = ox + f[cal.reduced_index]
+        soc = _output(out, ox.shape)
+        tot = np.add(ox, f[cal.reduced_index], out=soc)
+        undefined = ~(tot > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            soc = np.asarray(ox / tot, np.float32)
-        soc[~(tot > 0)] = np.nan
+            np.divide(ox, tot, out=soc)
+        np.copyto(soc, np.float32(np.nan), where=undefined)
     else:
         ee = np.asarray(edge_energy)
         if ee.dtype != np.float32:
             ee = ee.astype(np.float64)
         # float32 maps: E - E_reduced is exact for nearby values (Sterbenz)
-        soc = (ee - ee.dtype.type(cal.reduced_edge_ev)).astype(np.float32)
+        # (a float64 difference is rounded to float32 as it is stored)
+        soc = np.subtract(ee, ee.dtype.type(cal.reduced_edge_ev), out=_output(out, ee.shape))
         soc *= np.float32(1.0 / (cal.oxidised_edge_ev - cal.reduced_edge_ev))
     if clip:
-        soc = np.clip(soc, 0.0, 1.0)
+        np.clip(soc, 0.0, 1.0, out=soc)
     return SocResult(soc, cal)
+
+
+def _output(out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    """``out`` checked to be a float32 array of ``shape``, or a new one."""
+    if out is None:
+        return np.empty(shape, np.float32)
+    if out.shape != tuple(shape) or out.dtype != np.float32:
+        raise ValueError(
+            f"out must be float32 with shape {tuple(shape)}; got {out.dtype} {out.shape}. "
+            f"Allocate it with np.empty({tuple(shape)}, np.float32)."
+        )
+    return out
