@@ -26,7 +26,19 @@ logger = logging.getLogger(__name__)
 def send_early(
     sink: ResultSink | None, run_uid: str, arrays: Mapping[str, Any], units: Mapping[str, str]
 ) -> None:
-    """Let a sink with ``send_early`` store final arrays now (publish follows; failure logged)."""
+    """Let a sink with ``send_early`` store final arrays now (publish follows; failure logged).
+
+    Parameters
+    ----------
+    sink : ResultSink or None
+        Where the analysis publishes; left alone without a ``send_early`` method.
+    run_uid : str
+        The run.
+    arrays : mapping of str to ndarray
+        Final arrays (the maps), published later with the same objects.
+    units : mapping of str to str
+        Their units.
+    """
     try:
         if hasattr(sink, "send_early"):
             sink.send_early(run_uid, dict(arrays), units=dict(units))

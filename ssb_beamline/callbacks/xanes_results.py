@@ -35,7 +35,7 @@ class ResultSink(Protocol):
     """Where results are published (e.g. :class:`ssb_beamline.storage.TiledResultSink`).
 
     A sink may also carry a chunking hint for volumes, ``slice_chunks(shape)``
-    (see :func:`volume_chunks`), and ``send_early`` (see :func:`send_early`).
+    (see :func:`volume_chunks`), and ``send_early`` (see ``xanes_prepare.send_early``).
     """
 
     def publish(

@@ -32,7 +32,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Sent:
-    """What was sent early for one run: ``key -> array`` and the writes' future."""
+    """What was sent early for one run.
+
+    Attributes
+    ----------
+    arrays : dict of str to ndarray
+        The arrays whose data are being sent, by key.
+    future : concurrent.futures.Future or None
+        The writes (None: nothing sent).
+    """
 
     arrays: dict[str, Any] = field(default_factory=dict)
     future: Future | None = None

@@ -59,6 +59,8 @@ class Skeleton:
         ``name -> values`` of the coordinates stored (with their data).
     run : tiled client or None
         The raw run (its metadata link the results), if found.
+    optional : frozenset of str
+        Keys of ``items`` the results may lack (removed then, see ``unused``).
     """
 
     run_uid: str
@@ -233,7 +235,7 @@ def matching_items(skeleton: Skeleton, arrays: Mapping[str, Any], units: Mapping
 
 
 def drop_unused(skeleton: Skeleton, arrays: Mapping[str, Any]) -> None:
-    """Delete the optional prepared arrays that ``arrays`` lack (see :meth:`Skeleton.unused`).
+    """Delete the optional prepared arrays that ``arrays`` lack (see ``Skeleton.unused``).
 
     Parameters
     ----------

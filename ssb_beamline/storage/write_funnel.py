@@ -75,6 +75,11 @@ def is_catalog_write(method: str, path: str) -> bool:
 def is_results_write(path: str) -> bool:
     """Whether a catalog write belongs to the results container (it goes first).
 
+    Parameters
+    ----------
+    path : str
+        The request path (``/api/v1/...``).
+
     Examples
     --------
     >>> is_results_write("/api/v1/metadata/results/uid/v1")
