@@ -20,7 +20,7 @@ reader then finds at ``results/<uid>/vN`` is what a plain publish stores.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,7 +117,7 @@ def build_skeleton(
     units: Mapping[str, str],
     start: Mapping[str, Any],
     software: str,
-    optional: Iterable[str] = (),
+    optional: frozenset[str] = frozenset(),
 ) -> Skeleton:
     """Create the version of ``layout`` (``key -> (shape, dtype)``) with no data yet.
 
@@ -135,9 +135,8 @@ def build_skeleton(
         The run's start document (pixel size, energies for the coordinates).
     software : str
         Recorded in the version's metadata.
-    optional : iterable of str, optional
-        Keys of ``layout`` the results may lack (e.g. a post-processor's maps that
-        need particles): such nodes are removed when the results are filled in.
+    optional : frozenset of str, optional
+        Keys of ``layout`` the results may lack (e.g. maps that need particles).
     """
     from dask.array.core import normalize_chunks
     from tiled.structures.array import ArrayStructure, BuiltinDtype
@@ -158,8 +157,7 @@ def build_skeleton(
     md = {"run_uid": run_uid, "software": software, "units": dict(units),
           "contents": sorted([*layout, *coords, IN_PROGRESS])}  # fmt: skip
     node, version = new_version(run_node, md, empty=created)
-    skeleton = Skeleton(run_uid, version, node, run_node, created, dict(start))
-    skeleton.optional = frozenset(optional)
+    skeleton = Skeleton(run_uid, version, node, run_node, created, dict(start), optional=optional)
 
     def create(key: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
         auto = normalize_chunks(("auto",) * len(shape), limit=MAX_PREPARED_BYTES,

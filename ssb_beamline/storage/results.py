@@ -125,7 +125,7 @@ class TiledResultSink:
         self._skeletons[run_uid] = self._pool.submit(
             build_skeleton, self._results, run_uid, dict(layout), units=dict(units),
             start=dict(start), software=f"ssb_beamline {ssb_beamline.__version__}",
-            optional=tuple(optional))  # fmt: skip
+            optional=frozenset(optional))  # fmt: skip
 
     def send_early(
         self, run_uid: str, arrays: Mapping[str, np.ndarray], *, units: Mapping[str, str]
