@@ -22,6 +22,7 @@ import numpy as np
 from ssb_beamline._jsonable import jsonable as json_safe
 from ssb_beamline.analysis.particle_statistics import (
     FORMULAS,
+    UNITS,
     ParticleOptions,
     particle_statistics,
 )
@@ -71,6 +72,25 @@ class ParticleStatistics(ParticleOptions):
 
     phase_source: Callable[[MapContext], np.ndarray | None] | None = None
     name: str = "particles"
+
+    def layout(self, frame_shape: tuple[int, ...]) -> dict[str, tuple[tuple[int, ...], str, str]]:
+        """``key -> (shape, dtype, unit)`` of the maps a run with particles usually gets.
+
+        Lets the results be prepared while the scan runs (see
+        :class:`~ssb_beamline.callbacks.xanes_prepare.ResultPreparer`); a run may
+        lack some (no particles, no contacts) or have more (with carbon: the
+        electron-path maps), which publish handles.
+
+        Examples
+        --------
+        >>> ParticleStatistics().layout((4, 5))["phases"]
+        ((4, 5), 'uint8', 'Phase code (0 void, 1 NMC, 2 SSE, 3 carbon)')
+        """
+        shape = tuple(int(n) for n in frame_shape)
+        dtypes = {"particle_labels": "int32", "particle_soc": "float32",
+                  "particle_edge_energy": "float32", "phases": "uint8",
+                  "li_distance_um": "float32", "core_shell": "float32"}  # fmt: skip
+        return {key: (shape, dtype, UNITS[key]) for key, dtype in dtypes.items()}
 
     def __call__(self, maps: Mapping[str, np.ndarray], context: MapContext) -> PostResult:
         """Analyse the particles of the run's maps (with the run's own references)."""

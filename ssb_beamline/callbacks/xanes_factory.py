@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .xanes_live import XanesLiveAnalysis
-from .xanes_results import LiveOutcome, LiveUpdate, MapPostProcessor, ResultPreparer, ResultSink
+from .xanes_prepare import ResultPreparer
+from .xanes_results import LiveOutcome, LiveUpdate, MapPostProcessor, ResultSink
 
 __all__ = ["xanes_live_factory"]
 
@@ -58,6 +59,7 @@ def xanes_live_factory(
         if sink is None:
             return [callback], []
         # after the analysis: it creates the results version while the scan runs
-        return [callback, ResultPreparer(sink, references, callback.keep_normalized)], []
+        preparer = ResultPreparer(sink, references, callback.keep_normalized, post_processors)
+        return [callback, preparer], []
 
     return factory

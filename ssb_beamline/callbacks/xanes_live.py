@@ -33,6 +33,7 @@ from ._ingest_threads import Releaser, ingest_workers
 from .frames import HDF5FrameResolver
 from .guard import guarded
 from .pairing import FramePairing
+from .xanes_prepare import send_early
 from .xanes_results import (
     RESULT_UNITS,
     LiveOutcome,
@@ -285,6 +286,7 @@ class XanesLiveAnalysis(DocumentRouter):
             "frames_planned": int(filled.size),
             **result_metadata(maps),
         }
+        send_early(self.sink, self.outcome.run_uid, arrays, units)  # while the rest is computed
         context = MapContext(
             self.outcome.run_uid, self._start, self.energies[filled], stack, self.references
         )

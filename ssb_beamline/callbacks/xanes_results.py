@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from event_model import DocumentRouter
 
 __all__ = [
     "RESULT_UNITS",
@@ -23,12 +22,10 @@ __all__ = [
     "MapContext",
     "MapPostProcessor",
     "PostResult",
-    "ResultPreparer",
     "ResultSink",
     "result_arrays",
     "result_metadata",
     "volume_chunks",
-    "xanes_layout",
 ]
 
 logger = logging.getLogger(__name__)
@@ -38,7 +35,7 @@ class ResultSink(Protocol):
     """Where results are published (e.g. :class:`ssb_beamline.storage.TiledResultSink`).
 
     A sink may also carry a chunking hint for volumes, ``slice_chunks(shape)``
-    (see :func:`volume_chunks`).
+    (see :func:`volume_chunks`), and ``send_early`` (see ``xanes_prepare.send_early``).
     """
 
     def publish(
@@ -293,95 +290,3 @@ def result_metadata(maps: Any) -> dict[str, Any]:
         # from different grids or estimators are only comparable knowing both)
         "edge_estimator": dict(getattr(maps, "edge_estimator", {}) or {}),
     }
-
-
-def xanes_layout(
-    frame_shape: tuple[int, ...], n_energies: int, n_references: int, keep_normalized: bool = True
-) -> dict[str, tuple[tuple[int, ...], str]]:
-    """``key -> (shape, dtype)`` of the XANES arrays a complete run publishes.
-
-    Parameters
-    ----------
-    frame_shape : tuple of int
-        ``(H, W)`` of the detector frames.
-    n_energies, n_references : int
-        Energies of the scan, and reference spectra of the fit.
-    keep_normalized : bool
-        Whether the normalised stack is published.
-
-    Examples
-    --------
-    >>> xanes_layout((4, 5), 3, 2)["fractions"], xanes_layout((4, 5), 3, 2)["energies"]
-    (((2, 4, 5), 'float32'), ((3,), 'float64'))
-    """
-    shape = tuple(int(n) for n in frame_shape)
-    layout = dict.fromkeys(
-        ("edge_energy", "e0", "edge_step", "soc", "soc_edge", "oxidation_state", "lcf_residual"),
-        (shape, "float32"),
-    )
-    layout["fractions"] = ((int(n_references), *shape), "float32")
-    layout["mask"] = (shape, "bool")
-    layout["energies"] = ((int(n_energies),), "float64")
-    if keep_normalized:
-        layout["normalized"] = ((int(n_energies), *shape), "float32")
-    return layout
-
-
-class ResultPreparer(DocumentRouter):
-    """Tell the sink the structure of a XANES run's results as soon as it is known.
-
-    At the first detector stream's descriptor the map shape is known: a sink with a
-    ``prepare(run_uid, layout, units=..., start=...)`` method (e.g.
-    :class:`ssb_beamline.storage.TiledResultSink`) then creates the results
-    version while the scan runs; at the stop document (after the analysis
-    published) its ``discard(run_uid)`` removes a version nothing was published
-    into. Subscribe it after the analysis callback of the same run. A sink without
-    these methods is left alone; a failure here is logged, never raised.
-
-    Parameters
-    ----------
-    sink : ResultSink
-        Where the analysis publishes; prepared only if it has ``prepare``/``discard``.
-    references : sequence
-        The reference spectra of the fit (their number gives the ``fractions`` shape).
-    keep_normalized : bool, optional
-        Whether the analysis publishes the normalised stack (default True).
-    """
-
-    def __init__(self, sink: ResultSink, references: Any, keep_normalized: bool = True) -> None:
-        super().__init__()
-        self.sink, self.keep_normalized = sink, keep_normalized
-        self.n_references = len(references)
-        self._start: dict = {}
-        self._prepared = False
-
-    def start(self, doc):
-        """Keep the start document (uid, energies, detector key, pixel size)."""
-        self._start = doc
-
-    def descriptor(self, doc):
-        """Prepare the results at the first stream carrying the detector."""
-        prepare = getattr(self.sink, "prepare", None)
-        key = doc.get("data_keys", {}).get(self._start.get("detector_key"))
-        if prepare is None or self._prepared or key is None or "energies_ev" not in self._start:
-            return
-        self._prepared = True
-        try:
-            layout = xanes_layout(
-                tuple(key["shape"])[-2:], len(self._start["energies_ev"]), self.n_references,
-                self.keep_normalized,
-            )  # fmt: skip
-            units = {k: "eV" if k == "energies" else RESULT_UNITS[k] for k in layout}
-            prepare(self._start["uid"], layout, units=units, start=self._start)
-        except Exception:  # only a speed-up: publish stores everything without it
-            logger.warning("results of run %s not prepared", self._start.get("uid"), exc_info=True)
-
-    def stop(self, doc):
-        """Remove the prepared version if the analysis published nothing into it."""
-        discard = getattr(self.sink, "discard", None)
-        if self._prepared and discard is not None:
-            try:
-                discard(self._start["uid"])
-            except Exception:
-                logger.warning("unused results version of %s not removed", self._start.get("uid"),
-                               exc_info=True)  # fmt: skip

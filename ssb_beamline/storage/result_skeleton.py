@@ -31,7 +31,7 @@ from .coords import axes_of, result_axes
 from .result_layout import IN_PROGRESS
 from .result_upload import UPLOAD_THREADS, child_container, new_version, retry_busy
 
-__all__ = ["Skeleton", "build_skeleton", "discard"]
+__all__ = ["Skeleton", "build_skeleton", "discard", "drop_unused", "matching_items"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ class Skeleton:
         ``name -> values`` of the coordinates stored (with their data).
     run : tiled client or None
         The raw run (its metadata link the results), if found.
+    optional : frozenset of str
+        Keys of ``items`` the results may lack (removed then, see ``unused``).
     """
 
     run_uid: str
@@ -72,6 +74,11 @@ class Skeleton:
     )
     coords: dict[str, np.ndarray] = field(default_factory=dict)
     run: Any = None
+    optional: frozenset[str] = frozenset()
+
+    def unused(self, arrays: Mapping[str, Any]) -> list[str]:
+        """Optional prepared arrays that ``arrays`` lack (removed before the version completes)."""
+        return sorted(k for k in self.items if k in self.optional and k not in arrays)
 
     def fits(
         self,
@@ -83,6 +90,8 @@ class Skeleton:
     ) -> str | None:
         """None if the final results fill this skeleton, else what differs."""
         for key, (_, shape, dtype, item_dims, unit) in self.items.items():
+            if key not in arrays and key in self.optional:
+                continue  # see unused()
             if key not in arrays:
                 return f"{key} was not produced"
             array = np.asarray(arrays[key])
@@ -108,6 +117,7 @@ def build_skeleton(
     units: Mapping[str, str],
     start: Mapping[str, Any],
     software: str,
+    optional: frozenset[str] = frozenset(),
 ) -> Skeleton:
     """Create the version of ``layout`` (``key -> (shape, dtype)``) with no data yet.
 
@@ -125,6 +135,8 @@ def build_skeleton(
         The run's start document (pixel size, energies for the coordinates).
     software : str
         Recorded in the version's metadata.
+    optional : frozenset of str, optional
+        Keys of ``layout`` the results may lack (e.g. maps that need particles).
     """
     from dask.array.core import normalize_chunks
     from tiled.structures.array import ArrayStructure, BuiltinDtype
@@ -145,7 +157,7 @@ def build_skeleton(
     md = {"run_uid": run_uid, "software": software, "units": dict(units),
           "contents": sorted([*layout, *coords, IN_PROGRESS])}  # fmt: skip
     node, version = new_version(run_node, md, empty=created)
-    skeleton = Skeleton(run_uid, version, node, run_node, created, dict(start))
+    skeleton = Skeleton(run_uid, version, node, run_node, created, dict(start), optional=optional)
 
     def create(key: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
         auto = normalize_chunks(("auto",) * len(shape), limit=MAX_PREPARED_BYTES,
@@ -192,3 +204,44 @@ def discard(skeleton: Skeleton) -> None:
     except Exception:  # an incomplete version is skipped by readers; not worth a failure
         logger.warning("could not remove the unused results/%s/%s", skeleton.run_uid,
                        skeleton.version, exc_info=True)  # fmt: skip
+
+
+def matching_items(skeleton: Skeleton, arrays: Mapping[str, Any], units: Mapping[str, str]):
+    """``key -> array client`` of the prepared arrays that ``arrays`` fill as they are.
+
+    An array whose shape, dtype or unit differs from its node is left out (publish
+    then finds the difference and stores a fresh version).
+
+    Parameters
+    ----------
+    skeleton : Skeleton
+        The prepared version.
+    arrays : mapping of str to ndarray
+        Final results, e.g. the maps, before the rest of the results is computed.
+    units : mapping of str to str
+        Their units.
+    """
+    fit = {}
+    for key, array in arrays.items():
+        item = skeleton.items.get(key)
+        if item is None:
+            continue
+        found = np.asarray(array)
+        if (found.shape, found.dtype.str, units.get(key, "")) == (item[1], item[2], item[4]):
+            fit[key] = item[0]
+    return fit
+
+
+def drop_unused(skeleton: Skeleton, arrays: Mapping[str, Any]) -> None:
+    """Delete the optional prepared arrays that ``arrays`` lack (see ``Skeleton.unused``).
+
+    Parameters
+    ----------
+    skeleton : Skeleton
+        The prepared version, still marked as being written.
+    arrays : mapping of str to ndarray
+        The final results.
+    """
+    for key in skeleton.unused(arrays):
+        client = skeleton.items[key][0]
+        retry_busy(lambda c=client: c.delete(external_only=False))  # never written

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ import numpy as np
 import ssb_beamline
 
 from .coords import axes_of, result_axes
+from .result_early import EarlyWrites
 from .result_journal import JournaledResult, ResultEntryError, ResultJournal
 from .result_layout import (
     StoredResult,
@@ -41,16 +42,16 @@ from .result_layout import (
     delete_version,
     drop_incomplete_versions,
     earlier_attempts,
-    is_version,
-    links_at_least,
     read_results,
     result_versions,
     slice_chunks,
 )
-from .result_skeleton import Skeleton, build_skeleton, discard
+from .result_link import LINK_ATTEMPTS, link_run
+from .result_skeleton import Skeleton, build_skeleton, discard, drop_unused
 from .result_upload import child_container, new_version, write_version_items
 
 __all__ = [
+    "LINK_ATTEMPTS",
     "ResultsNotPublishedError",
     "StoredResult",
     "TiledResultSink",
@@ -63,8 +64,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Writes of a run's link to its results, each read back (a concurrent PATCH may undo it).
-LINK_ATTEMPTS = 3
 #: ``on_failure(path, line, message)``: told about a journal entry left pending.
 FailureHandler = Callable[[Path, "int | None", str], None]
 
@@ -100,6 +99,7 @@ class TiledResultSink:
         self.journal = ResultJournal(Path(journal_dir) / "results") if journal_dir else None
         self._skeletons: dict[str, Future] = {}  # run uid -> Skeleton being created
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="results-prepare")
+        self._early = EarlyWrites()
 
     #: The chunking hint for volumes (one slice per chunk), so callbacks need no storage import.
     slice_chunks = staticmethod(slice_chunks)
@@ -111,6 +111,7 @@ class TiledResultSink:
         *,
         units: Mapping[str, str],
         start: Mapping[str, Any],
+        optional: Iterable[str] = (),
     ) -> None:
         """Create the next version of ``run_uid``'s results now, without data (in the background).
 
@@ -118,14 +119,32 @@ class TiledResultSink:
         will store; it then sends only their data. The version is marked as being
         written (:data:`~.result_layout.IN_PROGRESS`) until publish has stored
         everything, so no reader takes it for complete. A failure here only
-        costs time: publish then stores everything itself.
+        costs time: publish then stores everything itself. Arrays named in
+        ``optional`` may be missing from the results (their nodes are then removed).
         """
         self._skeletons[run_uid] = self._pool.submit(
             build_skeleton, self._results, run_uid, dict(layout), units=dict(units),
-            start=dict(start), software=f"ssb_beamline {ssb_beamline.__version__}")  # fmt: skip
+            start=dict(start), software=f"ssb_beamline {ssb_beamline.__version__}",
+            optional=frozenset(optional))  # fmt: skip
+
+    def send_early(
+        self, run_uid: str, arrays: Mapping[str, np.ndarray], *, units: Mapping[str, str]
+    ) -> list[str]:
+        """Start storing final ``arrays`` (e.g. the maps) while the rest is computed.
+
+        Only into a version :meth:`prepare` has created already, and only arrays
+        that fit their prepared node; their data are sent in the background and
+        :meth:`publish` (which must follow, with the same array objects) waits for
+        them. Returns the keys being sent (see :mod:`.result_early`).
+        """
+        future = self._skeletons.get(run_uid)
+        if future is None or not future.done() or future.exception() is not None:
+            return []
+        return self._early.start(run_uid, future.result(), arrays, units)
 
     def discard(self, run_uid: str) -> None:
         """Remove the version :meth:`prepare` created if nothing was published into it."""
+        self._early.take(run_uid).settle()
         skeleton = self._take_skeleton(run_uid)
         if skeleton is not None:
             discard(skeleton)
@@ -233,21 +252,33 @@ class TiledResultSink:
         from tiled.structures.core import Spec
 
         run_uid = skeleton.run_uid
+        early = self._early.take(run_uid)  # data sent already (send_early)
         dims, coords = self._dims_and_coords(arrays, metadata, skeleton.start)
         unfit = skeleton.fits(arrays, units, dims, coords, chunks)
         if unfit is not None:
             logger.info("results of run %s do not fit the prepared version: %s", run_uid, unfit)
+            early.settle()
             discard(skeleton)
             return None
         started.append(skeleton.version)
-        with ThreadPoolExecutor(1, thread_name_prefix="results-lookup") as pool:
+        rest = {k: a for k, a in arrays.items() if early.arrays.get(k) is not a}
+        if len(rest) + len(early.arrays) > len(arrays):  # an array sent early was replaced
+            early.settle()  # its early write ends before the replacement is written
+        with ThreadPoolExecutor(2, thread_name_prefix="results-lookup") as pool:
             run_lookup = pool.submit(self._run_of, run_uid)
-            write_version_items(
-                skeleton.node, arrays, units=units, dims=dims,
-                coords={k: v for k, v in coords.items() if k not in skeleton.coords},
-                tables=tables, chunks=chunks,
-                prepared={k: item[0] for k, item in skeleton.items.items()},
-            )  # fmt: skip
+            dropped = pool.submit(drop_unused, skeleton, arrays)  # optional, not produced
+            try:
+                write_version_items(
+                    skeleton.node, rest, units=units, dims=dims,
+                    coords={k: v for k, v in coords.items() if k not in skeleton.coords},
+                    tables=tables, chunks=chunks,
+                    prepared={k: item[0] for k, item in skeleton.items.items()},
+                )  # fmt: skip
+            except BaseException:
+                early.settle()  # the version is left incomplete; its writes end first
+                raise
+            early.wait()
+            dropped.result()
             run = run_lookup.result()
         md = {**self._version_metadata(run_uid, arrays, units, metadata, tables, coords),
               "version": skeleton.version,
@@ -296,28 +327,8 @@ class TiledResultSink:
         self._link(self._run_of(run_uid), self._results[run_uid], path)
 
     def _link(self, run, run_node, path: str) -> None:
-        """Record the results in the run's metadata (the results are stored already).
-
-        tiled applies a metadata PATCH as read-modify-write on the server, so a
-        concurrent PATCH of the same run (the writer's stop document) can undo this
-        one: the link is read back from a fresh lookup and written again if it is
-        missing (a few attempts).
-        """
-        if run is None:
-            return
-        try:
-            versions = sorted((k for k in run_node if is_version(k)), key=lambda k: int(k[1:]))
-            link = {"latest": path, "versions": versions}
-            for attempt in range(LINK_ATTEMPTS):
-                run.update_metadata(metadata={"results": link}, drop_revision=True)
-                fresh = self._run_of(run.item["id"])
-                if fresh is None or links_at_least(fresh.metadata.get("results"), path):
-                    return
-                logger.info("the link to %s was overwritten (attempt %d)", path, attempt + 1)
-                run = fresh
-            logger.error("results stored at %s; their link from the run kept being lost", path)
-        except Exception:  # the results are stored: a missing link must not lose them
-            logger.exception("results stored at %s, not linked from their run", path)
+        """Record the results in the run's metadata (see :func:`.result_link.link_run`)."""
+        link_run(run, run_node, path, self._run_of)
 
     def upload_journaled(
         self, journal: ResultJournal, on_failure: FailureHandler | None = None

@@ -37,6 +37,7 @@ from .dependency_cache import install as cache_dependency_trees
 from .dir_lock import data_dir_lock, hold_lock
 from .idempotent_delete import install as tolerate_deleted_files
 from .log_redaction import redact_server_logs, register_secret
+from .server_body import WholeBody
 from .server_config import DataLayout, load_or_create_api_key, server_config
 from .stall_watch import StallWatch, dump_stacks_on_signal
 from .write_funnel import WriteFunnel
@@ -153,7 +154,10 @@ def build_app(layout: DataLayout, api_key: str):
     app.dependency_overrides[get_settings] = lambda: settings
     # SQLite: catalog writes one at a time, in arrival order (see write_funnel)
     served = app if layout.catalog_uri else WriteFunnel(app)
-    keyed = ReadOnlyKeys(served, server_key=api_key, readonly_keys=load_readonly_keys(layout.root))
+    # a body in one message: tiled's six middlewares handle it once (see server_body)
+    keyed = ReadOnlyKeys(
+        WholeBody(served), server_key=api_key, readonly_keys=load_readonly_keys(layout.root)
+    )
     return StallWatch(keyed)
 
 

@@ -11,14 +11,18 @@ results arrays were being created, eleven requests in flight for over 15 s, then
 one 500.
 
 :class:`WriteFunnel` queues the requests that write the catalog (or the shared
-DuckDB table storage) on one ``asyncio.Lock``, which is FIFO: they reach SQLite
-one at a time, in the order they arrived, and the wait happens in the event loop
-instead of in polling threads. Reads (GET, HEAD) and the array data PUTs (bytes
-into files, not the catalog; the largest requests) pass untouched and stay
-concurrent. A request that waited longer than ``max_wait_s`` goes ahead anyway
-(logged), so one request that never ends cannot stop every writer. A PostgreSQL
-catalog needs none of this (row locks, no busy-wait): the server does not install
-it there.
+DuckDB table storage) in the event loop: they reach SQLite one at a time, in the
+order they arrived, and the wait happens in the event loop instead of in polling
+threads. Writes under ``results/`` go before other waiting writes (each kind in
+arrival order): after a scan the writer's tail (baseline and dark streams,
+registrations, a dozen writes) and the upload of its results arrive together, and
+the results, which a scientist waits for, should not queue behind the raw run's
+bookkeeping (a few of its writes wait a little longer). Reads (GET, HEAD) and
+the array data PUTs (bytes into files, not the catalog; the largest requests)
+pass untouched and stay concurrent. A request that waited longer than
+``max_wait_s`` goes ahead anyway (logged), so one request that never ends cannot
+stop every writer. A PostgreSQL catalog needs none of this (row locks, no
+busy-wait): the server does not install it there.
 
 Hand-written because neither tiled nor SQLAlchemy offers a fair writer queue for
 SQLite.
@@ -29,9 +33,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from typing import Any
 
-__all__ = ["FUNNEL_WAIT_S", "WriteFunnel", "is_catalog_write"]
+__all__ = ["FUNNEL_WAIT_S", "WriteFunnel", "is_catalog_write", "is_results_write"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +72,59 @@ def is_catalog_write(method: str, path: str) -> bool:
     return not (method == "PUT" and any(part in path for part in _DATA_ONLY_PUTS))
 
 
+def is_results_write(path: str) -> bool:
+    """Whether a catalog write belongs to the results container (it goes first).
+
+    Parameters
+    ----------
+    path : str
+        The request path (``/api/v1/...``).
+
+    Examples
+    --------
+    >>> is_results_write("/api/v1/metadata/results/uid/v1")
+    True
+    >>> is_results_write("/api/v1/table/partition/raw/uid/primary/internal")
+    False
+    """
+    return "/results/" in path
+
+
+class _Turns:
+    """One holder at a time; waiting results writes before the others, each kind FIFO."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._queues: tuple[deque, deque] = (deque(), deque())  # results first
+
+    async def acquire(self, first: bool) -> None:
+        if not self._held and not any(self._queues):
+            self._held = True
+            return
+        turn = asyncio.get_running_loop().create_future()
+        queue = self._queues[0 if first else 1]
+        queue.append(turn)
+        try:
+            await turn
+        except BaseException:  # e.g. the funnel's timeout
+            if turn.done() and not turn.cancelled():
+                self.release()  # handed over just before the cancellation: pass it on
+            elif turn in queue:
+                queue.remove(turn)
+            raise
+
+    def release(self) -> None:
+        for queue in self._queues:
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)  # handed over: still held
+                    return
+        self._held = False
+
+
 class WriteFunnel:
-    """ASGI middleware: catalog writes one at a time, in arrival order.
+    """ASGI middleware: catalog writes one at a time, results first, each in arrival order.
 
     Parameters
     ----------
@@ -90,7 +146,7 @@ class WriteFunnel:
         self.app = app
         self.max_wait_s = max_wait_s
         self.waiting = 0
-        self._lock: asyncio.Lock | None = None
+        self._turns = _Turns()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope.get("type") != "http" or not is_catalog_write(
@@ -98,14 +154,12 @@ class WriteFunnel:
         ):
             await self.app(scope, receive, send)
             return
-        if self._lock is None:  # made in the server's event loop
-            self._lock = asyncio.Lock()
-        lock = self._lock
+        turns = self._turns
         t0 = time.monotonic()
         self.waiting += 1
         try:
-            async with asyncio.timeout(self.max_wait_s):  # leaves the lock free if it fires
-                await lock.acquire()
+            async with asyncio.timeout(self.max_wait_s):  # leaves the turn free if it fires
+                await turns.acquire(is_results_write(scope.get("path", "")))
         except TimeoutError:
             logger.warning(
                 "%s %s waited %.0f s for the catalog write funnel; going ahead unqueued",
@@ -118,4 +172,4 @@ class WriteFunnel:
         try:
             await self.app(scope, receive, send)
         finally:
-            lock.release()
+            turns.release()

@@ -10,7 +10,7 @@ import uuid
 import numpy as np
 import pytest
 
-from ssb_beamline.callbacks.xanes_results import ResultPreparer, xanes_layout
+from ssb_beamline.callbacks.xanes_prepare import ResultPreparer, xanes_layout
 from ssb_beamline.storage import open_store, read_results
 from ssb_beamline.storage.result_layout import IN_PROGRESS, complete_versions, result_versions
 from ssb_beamline.storage.results import TiledResultSink
@@ -102,4 +102,57 @@ def test_the_preparer_discards_a_version_nothing_was_published_into(store):
     sink._skeletons[uid].result(timeout=60)
     assert set(store.results[uid]["v1"]) == {*xanes_layout((6, 5), 3, 2), "energy", "x", "y"}
     preparer("stop", {"exit_status": "fail"})  # the analysis published nothing
+    assert result_versions(store.results, uid) == []
+
+
+def test_maps_sent_early_and_optional_items_end_as_a_plain_publish(store):
+    """send_early's data, an optional item not produced (removed), one produced."""
+    sink, uid, plain_uid = TiledResultSink(store.results), str(uuid.uuid4()), str(uuid.uuid4())
+    arrays = _arrays()
+    extra = {"labels": np.arange(30, dtype=np.int32).reshape(6, 5)}
+    units = {**UNITS, "labels": "label", "unused": "um"}
+    layout = {k: (v.shape, v.dtype) for k, v in {**arrays, **extra}.items()}
+    layout["unused"] = ((6, 5), np.float32)  # e.g. a map that needs particles
+    sink.prepare(uid, layout, units=units, start={"uid": uid, **START},
+                 optional=["labels", "unused"])  # fmt: skip
+    sink._skeletons[uid].result(timeout=60)
+    assert set(store.results[uid]["v1"]) >= {"labels", "unused"}
+    maps = {k: arrays[k] for k in ("soc", "fractions")}
+    assert sink.send_early(uid, maps, units=units) == ["fractions", "soc"]
+    assert sink.send_early(uid, maps, units=units) == []  # once per run
+    everything = {**arrays, **extra}
+    path = sink.publish(uid, everything, units=units, metadata={"source": "live"})
+    assert path == f"results/{uid}/v1"
+    sink.publish(plain_uid, everything, units=units, metadata={"source": "live"})
+    got, plain = read_results(store.results, uid), read_results(store.results, plain_uid)
+    assert sorted(store.results[uid]["v1"]) == sorted(store.results[plain_uid]["v1"])
+    assert got.metadata["contents"] == plain.metadata["contents"]
+    for key, value in everything.items():
+        np.testing.assert_array_equal(got.arrays[key], value)
+
+
+def test_an_early_send_into_an_unprepared_or_unfitting_version_sends_nothing(store):
+    sink, uid = TiledResultSink(store.results), str(uuid.uuid4())
+    assert sink.send_early(uid, _arrays(), units=UNITS) == []  # nothing prepared
+    _prepare(sink, uid, _arrays())
+    assert sink.send_early(uid, _arrays(rows=4), units=UNITS) == ["energies"]  # maps differ
+    path = _publish(sink, uid, _arrays(rows=4))  # a fresh version, as without the early send
+    assert path == f"results/{uid}/v1" and result_versions(store.results, uid) == ["v1"]
+    np.testing.assert_array_equal(read_results(store.results, uid).arrays["soc"],
+                                  _arrays(rows=4)["soc"])  # fmt: skip
+
+
+def test_the_preparer_adds_the_post_processors_maps_as_optional(store):
+    from ssb_beamline.callbacks.particles_live import ParticleStatistics
+
+    sink, uid = TiledResultSink(store.results), str(uuid.uuid4())
+    preparer = ResultPreparer(sink, references=[0, 1], post_processors=[ParticleStatistics()])
+    preparer("start", {"uid": uid, "detector_key": "det", **START})
+    preparer("descriptor", {"data_keys": {"det": {"shape": [1, 6, 5]}}})
+    skeleton = sink._skeletons[uid].result(timeout=60)
+    declared = ParticleStatistics().layout((6, 5))
+    assert skeleton.optional == set(declared)
+    assert set(store.results[uid]["v1"]) == {*xanes_layout((6, 5), 3, 2), *declared,
+                                             "energy", "x", "y"}  # fmt: skip
+    preparer("stop", {"exit_status": "fail"})
     assert result_versions(store.results, uid) == []
