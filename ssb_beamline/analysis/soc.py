@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._validation import output_array
 from .edge_fit import EdgeFit
 
 __all__ = ["SocCalibration", "SocResult", "soc_map"]
@@ -252,7 +253,7 @@ def soc_map(
                 "lcf_map(norm, energies, [reduced, oxidised])."
             )
         ox = f[cal.oxidised_index]
-        soc = _output(out, ox.shape)
+        soc = output_array(out, ox.shape)
         tot = np.add(ox, f[cal.reduced_index], out=soc)
         undefined = ~(tot > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -264,20 +265,8 @@ def soc_map(
             ee = ee.astype(np.float64)
         # float32 maps: E - E_reduced is exact for nearby values (Sterbenz)
         # (a float64 difference is rounded to float32 as it is stored)
-        soc = np.subtract(ee, ee.dtype.type(cal.reduced_edge_ev), out=_output(out, ee.shape))
+        soc = np.subtract(ee, ee.dtype.type(cal.reduced_edge_ev), out=output_array(out, ee.shape))
         soc *= np.float32(1.0 / (cal.oxidised_edge_ev - cal.reduced_edge_ev))
     if clip:
         np.clip(soc, 0.0, 1.0, out=soc)
     return SocResult(soc, cal)
-
-
-def _output(out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-    """``out`` checked to be a float32 array of ``shape``, or a new one."""
-    if out is None:
-        return np.empty(shape, np.float32)
-    if out.shape != tuple(shape) or out.dtype != np.float32:
-        raise ValueError(
-            f"out must be float32 with shape {tuple(shape)}; got {out.dtype} {out.shape}. "
-            f"Allocate it with np.empty({tuple(shape)}, np.float32)."
-        )
-    return out
