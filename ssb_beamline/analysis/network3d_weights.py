@@ -71,10 +71,18 @@ from .impedance import DEFAULT_BINS
 from .network3d_bins import trend_slope
 from .network3d_spectra import spectrum_edges
 
-__all__ = ["bin_edge_errors", "weighted_slope", "weighted_trend"]
+__all__ = [
+    "bin_edge_errors",
+    "bin_edge_errors_by_method",
+    "primary_reading",
+    "weighted_slope",
+    "weighted_trend",
+]
 
 #: Jackknife groups per bin (:func:`bin_edge_errors`).
 JACKKNIFE_GROUPS = 16
+#: The ``bins`` column of the primary weighted line's errors (the shared-background reading's).
+PRIMARY_SE_COLUMN = "edge_energy_spectrum_shared_se"
 
 
 def bin_edge_errors(
@@ -124,6 +132,31 @@ def bin_edge_errors(
     >>> bool(np.isfinite(se[[0, 4]]).all() and np.isnan(se[1:4]).all())
     True
     """
+    return bin_edge_errors_by_method(model, index, attenuation, energies, bins=bins,
+                                     groups=groups, methods=(method,))[method]  # fmt: skip
+
+
+def bin_edge_errors_by_method(
+    model: NDArray,
+    index: NDArray,
+    attenuation: NDArray,
+    energies: ArrayLike,
+    *,
+    bins=DEFAULT_BINS,
+    groups: int = JACKKNIFE_GROUPS,
+    methods: tuple[str, ...] = ("lcf", "lcf_shared"),
+) -> dict[str, NDArray[np.float64]]:
+    """:func:`bin_edge_errors` for several readings from one pass over the voxels.
+
+    The leave-one-group-out mean spectra are summed once; each method then reads
+    their edges (with ``"lcf_shared"`` the one background slope is fitted to all of
+    them together, as to the bins of one run).
+
+    Returns
+    -------
+    dict of str to ndarray of float64
+        Method -> one standard error per bin (NaN as in :func:`bin_edge_errors`).
+    """
     if groups < 2:
         raise ValueError(f"groups={groups}; a jackknife needs at least 2 groups")
     edges = np.asarray(bins, np.float64)
@@ -147,12 +180,15 @@ def bin_edge_errors(
     with np.errstate(invalid="ignore", divide="ignore"):
         spectra = (sums.sum(2, keepdims=True) - sums) / left
     usable = (n >= groups)[:, None] & (left > 0)
-    e = spectrum_edges(spectra.reshape(len(flat), -1), usable.ravel().astype(np.int64),
-                       energies, method).reshape(nb, groups)  # fmt: skip
-    e = np.where(usable, e, 0.0)  # (rows of unusable bins are dropped below)
-    dev = e - e.mean(axis=1, keepdims=True)
-    se = np.sqrt((groups - 1) / groups * np.sum(dev**2, axis=1))
-    return np.where(usable.all(1) & np.isfinite(se), se, np.nan)
+    out = {}
+    for method in methods:
+        e = spectrum_edges(spectra.reshape(len(flat), -1), usable.ravel().astype(np.int64),
+                           energies, method).reshape(nb, groups)  # fmt: skip
+        e = np.where(usable, e, 0.0)  # (rows of unusable bins are dropped below)
+        dev = e - e.mean(axis=1, keepdims=True)
+        se = np.sqrt((groups - 1) / groups * np.sum(dev**2, axis=1))
+        out[method] = np.where(usable.all(1) & np.isfinite(se), se, np.nan)
+    return out
 
 
 def weighted_trend(
@@ -224,3 +260,43 @@ def weighted_slope(x: ArrayLike, y: ArrayLike, sigma: ArrayLike) -> float:
     if ok.sum() < 2:
         return float("nan")
     return float(np.polyfit(x[ok], y[ok], 1, w=1.0 / s[ok])[0])
+
+
+def primary_reading(bins: pd.DataFrame) -> dict[str, str]:
+    """How the primary slopes of a network model's ``bins`` were read (stored metadata).
+
+    Parameters
+    ----------
+    bins : pandas.DataFrame
+        ``NetworkModel3D.bins`` (its columns tell which readings were made).
+
+    Returns
+    -------
+    dict of str to str
+        ``bin_edge_energy`` (the per-bin edge reading), ``trend_slope`` (the line),
+        ``trend_slope_reading`` (short name) and, for a weighted line,
+        ``trend_weights_column`` (the ``bins`` column of the errors it used: weight a
+        truth's bins with it to compare like for like).
+
+    Examples
+    --------
+    >>> primary_reading(pd.DataFrame({"edge_energy_mean": [8340.0]}))["trend_slope_reading"]
+    'voxel_mean'
+    """
+    mixture = "half-step edge of the reference mixture fitted to the bin's mean spectrum"
+    if "edge_energy_spectrum" not in bins:
+        return {"bin_edge_energy": "mean of the voxels' edge energies",
+                "trend_slope": "unweighted straight line through the bins",
+                "trend_slope_reading": "voxel_mean"}  # fmt: skip
+    if "edge_energy_spectrum_uncorrected" in bins:
+        return {"bin_edge_energy": f"{mixture}, a background line per bin, the spectra "
+                "corrected for the reconstruction's blur (analysis.network3d_pvc)",
+                "trend_slope": "unweighted straight line through the bins",
+                "trend_slope_reading": "lcf corrected"}  # fmt: skip
+    return {
+        "bin_edge_energy": f"{mixture}, one background slope shared by the bins (lcf_shared)",
+        "trend_slope": "straight line through the bins weighted by 1/se^2 (jackknife standard "
+        "error of each bin's edge, analysis.network3d_weights)",
+        "trend_slope_reading": "lcf_shared weighted",
+        "trend_weights_column": PRIMARY_SE_COLUMN,
+    }

@@ -119,10 +119,11 @@ def test_live_network_results_are_stored_with_units_and_coords(live, stored_live
     ph = session.phantom
     truth = network_model_3d(ph.phases, ph.edge_energy, voxel_size_um=md["voxel_size_um"])
     live_bins = stored.tables["impedance_bins"]
+    weights = md["trend_weights_column"]  # the errors the live line was weighted with
     truth_slopes = {name: weighted_trend(truth.bins[truth.bins["model"] == name],
                                          "edge_energy_mean",
                                          live_bins[live_bins["model"] == name][
-                                             "edge_energy_spectrum_se"].to_numpy())
+                                             weights].to_numpy())
                     for name in ("combined", "core_shell")}  # fmt: skip
     live_slopes = md["slopes_ev_per_unit_impedance"]
     print(f"trend slopes eV/unit: live {live_slopes}, truth weighted alike {truth_slopes}, "
@@ -130,9 +131,10 @@ def test_live_network_results_are_stored_with_units_and_coords(live, stored_live
     assert md["bin_edge_energy"].startswith("half-step edge of the reference mixture")
     assert md["partial_volume_correction"] == "none"  # the live default (PVC_DEFAULT)
     assert md["trend_slope"].startswith("straight line through the bins weighted by 1/se^2")
+    assert md["trend_slope_reading"] == "lcf_shared weighted"  # analysis.network3d_weights
     for name in ("combined", "core_shell"):
         m, t = live_slopes[name], truth_slopes[name]
-        assert m == pytest.approx(live_slopes[f"{name}_weighted"])
+        assert m == pytest.approx(live_slopes[f"{name}_shared_weighted"])
         assert t == pytest.approx(truth.slopes[name], rel=0.1)  # the weights barely move it
         assert np.sign(m) == np.sign(t) and abs(m - t) <= 0.3 * abs(t), (name, m, t)
 
