@@ -32,7 +32,12 @@ from skimage.graph import MCP_Geometric
 from .impedance import DEFAULT_BINS
 from .network3d_bins import bin_statistics, trend_slope
 from .network3d_spectra import bin_mean_spectra, bin_spectrum_edges, spectrum_edges
-from .network3d_weights import PRIMARY_SE_COLUMN, bin_edge_errors_by_method, weighted_trend
+from .network3d_weights import (
+    PRIMARY_READING,
+    WEIGHTED_READINGS,
+    bin_edge_errors_by_method,
+    weighted_trend,
+)
 from .phases import Phase
 
 __all__ = [
@@ -250,16 +255,14 @@ def network_model_3d(
         :func:`bin_spectrum_edges`) and their jackknife standard errors from their
         own voxels (``edge_energy_spectrum_se``, ``edge_energy_spectrum_shared_se``,
         eV, the readings without ``resolution_kernel``).  Without
-        ``resolution_kernel`` the primary ``slopes["<model>"]`` is
-        ``slopes["<model>_shared_weighted"]``, the ``1 / se^2``-weighted line through
-        the shared-background edges (chosen by a rule fixed before measuring,
-        ``benchmarks/bench_network3d_estimator.py``,
-        :mod:`~ssb_beamline.analysis.network3d_weights`); compare it with a truth's
-        bins weighted alike (``weighted_trend`` with ``sigma=`` that column).  The
-        other readings are kept: ``["<model>_weighted"]`` (per-bin background,
-        weighted: the primary before), ``["<model>_unweighted"]``,
-        ``["<model>_shared_background"]`` (plain lines), ``["<model>_half_step"]``,
-        ``["<model>_voxel_mean"]`` (mean of the voxels' edge energies).
+        ``resolution_kernel`` the primary ``slopes["<model>"]`` is the ``1 / se^2``-weighted
+        line of the reading ``network3d_weights.PRIMARY_READING`` (``"lcf"``:
+        ``slopes["<model>_weighted"]``; ``slopes["<model>_shared_weighted"]``: the
+        shared-background one; :mod:`~ssb_beamline.analysis.network3d_weights`);
+        compare it with a truth's bins weighted alike (``weighted_trend`` with
+        ``sigma=`` that reading's error column).  Plain lines:
+        ``["<model>_unweighted"]``, ``["<model>_shared_background"]``,
+        ``["<model>_half_step"]``, ``["<model>_voxel_mean"]`` (voxels' edges).
     resolution_kernel : array_like, (k, k), optional
         In-slice point response of the reconstruction of ``attenuation``
         (:func:`~ssb_beamline.analysis.network3d_pvc.fbp_point_response`): the bins'
@@ -331,11 +334,11 @@ def network_model_3d(
             plain = "edge_energy_spectrum_uncorrected" if resolution_kernel is not None else (
                 "edge_energy_spectrum")  # fmt: skip
             slopes[f"{m}_weighted"] = weighted_trend(sub, plain)
-            slopes[f"{m}_shared_weighted"] = weighted_trend(
-                sub, "edge_energy_spectrum_shared", sub[PRIMARY_SE_COLUMN]
-            )
+            col, se, _ = WEIGHTED_READINGS["lcf_shared"]
+            slopes[f"{m}_shared_weighted"] = weighted_trend(sub, col, sub[se])
+            primary = WEIGHTED_READINGS[PRIMARY_READING][2]
             slopes[m] = slopes[f"{m}_unweighted" if resolution_kernel is not None else
-                               f"{m}_shared_weighted"]  # fmt: skip
+                               f"{m}_{primary}"]  # fmt: skip
     model = NetworkModel3D(
         ph.shape, px, cat["index"], cat["label"], cat["li"], cat["e"], cat["cs"],
         cat["combined"], cat["core_shell"], e_vox, bins_df,
@@ -354,7 +357,7 @@ def _spectrum_columns(bins_df, cat, att, energies, bins, ph, kernel) -> None:
     errs = [bin_edge_errors_by_method(cat[m], cat["index"], att, energies, bins=bins)
             for m in ("combined", "core_shell")]  # fmt: skip
     cols["edge_energy_spectrum_se"] = [e["lcf"] for e in errs]
-    cols[PRIMARY_SE_COLUMN] = [e["lcf_shared"] for e in errs]
+    cols["edge_energy_spectrum_shared_se"] = [e["lcf_shared"] for e in errs]
     for m in ("combined", "core_shell"):
         spectra = bin_mean_spectra(cat[m], cat["index"], att, bins=bins, phases=ph, kernel=kernel)
         for col, method in zip(cols, ("lcf", "lcf_shared", "half_step"), strict=False):

@@ -131,10 +131,10 @@ def test_live_network_results_are_stored_with_units_and_coords(live, stored_live
     assert md["bin_edge_energy"].startswith("half-step edge of the reference mixture")
     assert md["partial_volume_correction"] == "none"  # the live default (PVC_DEFAULT)
     assert md["trend_slope"].startswith("straight line through the bins weighted by 1/se^2")
-    assert md["trend_slope_reading"] == "lcf_shared weighted"  # analysis.network3d_weights
+    assert md["trend_slope_reading"] == "lcf weighted"  # analysis.network3d_weights
     for name in ("combined", "core_shell"):
         m, t = live_slopes[name], truth_slopes[name]
-        assert m == pytest.approx(live_slopes[f"{name}_shared_weighted"])
+        assert m == pytest.approx(live_slopes[f"{name}_weighted"])
         assert t == pytest.approx(truth.slopes[name], rel=0.1)  # the weights barely move it
         assert np.sign(m) == np.sign(t) and abs(m - t) <= 0.3 * abs(t), (name, m, t)
 
