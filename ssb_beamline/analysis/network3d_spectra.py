@@ -44,17 +44,18 @@ truth in 100 / 58 / 83 % of the realisations (42 / 58 / 67 % with a line per bin
 with the same noise-free value (seed 5: 0.368 both; the remaining -10 % against the
 truth is the Hann-filtered reconstruction's resolution).  The noise is unbiased
 for both: the mean over the realisations equals the noise-free slope within its
-standard error.  ``network_model_3d`` reports both; the per-bin line was its
-primary reading until session 8 (see the note below).  At the
+standard error.  ``network_model_3d`` reports both; the per-bin line is its
+primary reading (see the note below).  At the
 documented acquisition (0.05 s, 10 flats per energy, 41 angles,
 ``profiles.network3d.NETWORK_ACQUISITION``) the combined slope of one run is
 within 30 % of the truth in 83-100 % of the noise draws with the per-bin line and
 100 % with the shared slope, the core-shell slope in 67-75 % and 92-100 %; the
 end-to-end test's single live run (seed 2) gives 0.329 / 0.273 against 0.427
 (core-shell 0.179 / 0.157 against 0.157).  (Those are unweighted lines through
-the bins.  Since session 8 the primary slope is the shared-background reading's
-line weighted by each bin's jackknife error, chosen by a rule fixed before
-measuring: :mod:`~ssb_beamline.analysis.network3d_weights`.)
+the bins.  The primary slope is now the per-bin reading's line weighted by each
+bin's jackknife error; the shared-background reading's weighted line is kept
+beside it, and why it is not primary is in
+:mod:`~ssb_beamline.analysis.network3d_weights`.)
 """
 
 from __future__ import annotations
