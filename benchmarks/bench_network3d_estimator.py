@@ -101,7 +101,13 @@ main, 81 angles              50/100/100 % (79/92/96 %)            -32 / -20 / -1
 shared, weighted, 81         42/100/100 % (96/100/100 %)          same
 main, radius 0.8-1.1 um      96/38/100 % (88/92/96 %)             -15 / -30 / -9 %
 shared, weighted, same       96/21/100 % (100/100/100 %)          same
+main, 41, holo              33/79/96 % (75/88/92 %)              -31 / -18 / -10 %
+shared, weighted, holo      42/96/100 % (96/92/96 %)             same
 ===========================  ===================================  =====================
+
+(holo, ``--holo``: the registered density is the end-to-end test's own simulated
+61-angle holotomography run of each seed, as live; there the shared-background line
+also meets (a)-(e): both trends 7/18/21 -> 10/21/23 of 24.)
 
 (``--radius 0.8 1.1 --shape 32 56 56``: 2.6x the voxels
 of the test's phantom; ``--acq 0.05x10x81``: 2x its frames.)  On segmented phases the
@@ -131,6 +137,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import tempfile
 import time
 
 import numpy as np
@@ -150,6 +157,7 @@ from ssb_beamline.analysis.tomography import (
     reconstruct_fbp,
     reconstruct_sirt,
 )
+from ssb_beamline.profiles.network3d import registered_holotomography
 from ssb_beamline.profiles.simulated_tomo import full_view_margin, pad_phantom3d
 from ssb_beamline.sim_devices.image_model import DetectorNoiseConfig, noisy_frame
 from ssb_beamline.sim_devices.network_phantom3d import NetworkPhantomConfig, make_network_phantom
@@ -198,18 +206,27 @@ def reconstruct(p: list[np.ndarray], angles: np.ndarray, kind: str) -> np.ndarra
                      for q in p])  # fmt: skip
 
 
-def segmented(ph, att: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def segmented(ph, att: np.ndarray, density: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Phases and particle labels as the live callback makes them (``--segmented``).
 
     ``Network3DLive``'s defaults (smooth 0.7, band 2, watershed-split particles), with
-    the phantom's own electron density as the registered holotomography volume (the
-    live test's is a 61-angle reconstruction of it: noisier).
+    ``density`` as the registered holotomography volume: the phantom's own, or with
+    ``--holo`` the live test's (a simulated 61-angle holotomography run, Paganin, FBP).
     """
-    seg = segment_phases_3d(att, ENERGIES, voxel_size_um=VOX, electron_density=ph.electron_density,
+    seg = segment_phases_3d(att, ENERGIES, voxel_size_um=VOX, electron_density=density,
                             smooth_sigma=0.7, band_voxels=2)  # fmt: skip
     labels = segment_particles_3d((seg.phases == 1).astype(np.float32), voxel_size_um=VOX,
                                   threshold=0.5)  # fmt: skip
     return seg.phases, labels
+
+
+def holo_density(seed: int, radius, shape) -> np.ndarray:
+    """The electron density of the end-to-end test's holotomography run of this phantom."""
+    net = make_network_phantom(NetworkPhantomConfig(base=Phantom3DConfig(
+        shape=tuple(shape), radius_range_um=tuple(radius), n_particles=5,
+        touching_fraction=0.0, carbon_thickness_um=0.4, seed=seed)))  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        return registered_holotomography(net, data_dir=folder, detector_dir=folder)[1]
 
 
 def trimmed_edges(m3d, att: np.ndarray, model_name: str) -> np.ndarray:
@@ -287,6 +304,8 @@ def main() -> None:
     parser.add_argument("--shape", nargs=3, type=int, default=[24, 40, 40])
     parser.add_argument("--segmented", action="store_true",
                         help="phases segmented as live (default: truth)")  # fmt: skip
+    parser.add_argument("--holo", action="store_true",
+                        help="with --segmented: the density of a holotomography run")  # fmt: skip
     parser.add_argument("--readings", nargs="+", default=list(READINGS)[:7],
                         choices=list(READINGS))  # fmt: skip
     parser.add_argument("--baseline", default="main", choices=list(READINGS),
@@ -299,7 +318,8 @@ def main() -> None:
     noise = DetectorNoiseConfig(counts_per_s=1e6)
     table = Table(title=f"{args.acq}, radius {args.radius} um, shape {args.shape}, "
                   f"{args.trials} draws per seed (stream {args.stream}), "
-                  f"{'segmented' if args.segmented else 'truth'} phases; "
+                  f"{'segmented' if args.segmented else 'truth'} phases"
+                  f"{' (holotomography density)' if args.holo else ''}; "
                   "combined (core-shell), eV per unit impedance")  # fmt: skip
     for col in ("seed", "reading", "truth", "noise-free bias", "std", "within 30 %", "both"):
         table.add_column(col, justify="right")
@@ -313,12 +333,14 @@ def main() -> None:
         truth = network_model_3d(ph.phases, ph.edge_energy, voxel_size_um=VOX)
         res[seed] = {"truth": np.array([truth.slopes[m] for m in MODELS])}
         means = expected(cam, exposure, angles)
+        density = holo_density(seed, args.radius, args.shape) if args.holo else ph.electron_density
         per = {name: [] for name in names}
         for trial in range(args.trials + 1):  # the noise-free draw first
             p = projections(means, noise, n_flat, rng if trial else None)
             for kind in dict.fromkeys(READINGS[n] for n in names):
                 att = reconstruct(p, angles, kind)
-                phases, labels = segmented(ph, att) if args.segmented else (ph.phases, None)
+                phases, labels = (segmented(ph, att, density) if args.segmented
+                                  else (ph.phases, None))  # fmt: skip
                 m3d = network_model_3d(phases, ph.edge_energy, voxel_size_um=VOX, labels=labels,
                                        attenuation=att, energies=ENERGIES)  # fmt: skip
                 got = readings(m3d, att, truth.bins,
