@@ -32,7 +32,12 @@ from skimage.graph import MCP_Geometric
 from .impedance import DEFAULT_BINS
 from .network3d_bins import bin_statistics, trend_slope
 from .network3d_spectra import bin_mean_spectra, bin_spectrum_edges, spectrum_edges
-from .network3d_weights import bin_edge_errors, weighted_trend
+from .network3d_weights import (
+    PRIMARY_READING,
+    WEIGHTED_READINGS,
+    bin_edge_errors_by_method,
+    weighted_trend,
+)
 from .phases import Phase
 
 __all__ = [
@@ -244,19 +249,20 @@ def network_model_3d(
     attenuation, energies : array_like, (N, Z, Y, X) and (N,), optional
         The 3D XANES stack: each bin then also gets the edge energy of its mean
         spectrum (``edge_energy_spectrum``: half-step of its fitted reference
-        mixture; ``edge_energy_spectrum_shared``: the same with one background
-        slope shared by the bins; ``edge_energy_spectrum_half_step``: its sampled
-        crossing; see :func:`bin_spectrum_edges`) and the slopes are taken from the
-        first (``slopes["<model>_voxel_mean"]``, ``["<model>_shared_background"]``
-        and ``["<model>_half_step"]`` keep the others).  Each bin's edge also gets
-        its jackknife standard error (``edge_energy_spectrum_se``, eV, from its own
-        voxels, the reading without ``resolution_kernel``) and
-        ``slopes["<model>_weighted"]`` is the ``1 / se^2``-weighted line through
-        that uncorrected reading (:mod:`~ssb_beamline.analysis.network3d_weights`):
-        without ``resolution_kernel`` it is the primary ``slopes["<model>"]``
-        (``slopes["<model>_unweighted"]`` keeps the plain line); compare it with a
-        truth's bins weighted alike
-        (:func:`~ssb_beamline.analysis.network3d_weights.weighted_trend`).
+        mixture on a background line per bin; ``edge_energy_spectrum_shared``: the
+        same with one background slope shared by the bins;
+        ``edge_energy_spectrum_half_step``: its sampled crossing; see
+        :func:`bin_spectrum_edges`) and their jackknife standard errors from their
+        own voxels (``edge_energy_spectrum_se``, ``edge_energy_spectrum_shared_se``,
+        eV, the readings without ``resolution_kernel``).  Without
+        ``resolution_kernel`` the primary ``slopes["<model>"]`` is the ``1 / se^2``-weighted
+        line of the reading ``network3d_weights.PRIMARY_READING`` (``"lcf"``:
+        ``slopes["<model>_weighted"]``; ``slopes["<model>_shared_weighted"]``: the
+        shared-background one; :mod:`~ssb_beamline.analysis.network3d_weights`);
+        compare it with a truth's bins weighted alike (``weighted_trend`` with
+        ``sigma=`` that reading's error column).  Plain lines:
+        ``["<model>_unweighted"]``, ``["<model>_shared_background"]``,
+        ``["<model>_half_step"]``, ``["<model>_voxel_mean"]`` (voxels' edges).
     resolution_kernel : array_like, (k, k), optional
         In-slice point response of the reconstruction of ``attenuation``
         (:func:`~ssb_beamline.analysis.network3d_pvc.fbp_point_response`): the bins'
@@ -328,8 +334,11 @@ def network_model_3d(
             plain = "edge_energy_spectrum_uncorrected" if resolution_kernel is not None else (
                 "edge_energy_spectrum")  # fmt: skip
             slopes[f"{m}_weighted"] = weighted_trend(sub, plain)
+            col, se, _ = WEIGHTED_READINGS["lcf_shared"]
+            slopes[f"{m}_shared_weighted"] = weighted_trend(sub, col, sub[se])
+            primary = WEIGHTED_READINGS[PRIMARY_READING][2]
             slopes[m] = slopes[f"{m}_unweighted" if resolution_kernel is not None else
-                               f"{m}_weighted"]  # fmt: skip
+                               f"{m}_{primary}"]  # fmt: skip
     model = NetworkModel3D(
         ph.shape, px, cat["index"], cat["label"], cat["li"], cat["e"], cat["cs"],
         cat["combined"], cat["core_shell"], e_vox, bins_df,
@@ -345,10 +354,10 @@ def _spectrum_columns(bins_df, cat, att, energies, bins, ph, kernel) -> None:
             "edge_energy_spectrum_half_step": []}  # fmt: skip
     if kernel is not None:
         cols["edge_energy_spectrum_uncorrected"] = []
-    cols["edge_energy_spectrum_se"] = [
-        bin_edge_errors(cat[m], cat["index"], att, energies, bins=bins)
-        for m in ("combined", "core_shell")
-    ]
+    errs = [bin_edge_errors_by_method(cat[m], cat["index"], att, energies, bins=bins)
+            for m in ("combined", "core_shell")]  # fmt: skip
+    cols["edge_energy_spectrum_se"] = [e["lcf"] for e in errs]
+    cols["edge_energy_spectrum_shared_se"] = [e["lcf_shared"] for e in errs]
     for m in ("combined", "core_shell"):
         spectra = bin_mean_spectra(cat[m], cat["index"], att, bins=bins, phases=ph, kernel=kernel)
         for col, method in zip(cols, ("lcf", "lcf_shared", "half_step"), strict=False):

@@ -28,6 +28,7 @@ from event_model import DocumentRouter
 
 from ssb_beamline.analysis.network3d import VOXEL_UNITS, NetworkModel3D, network_model_3d
 from ssb_beamline.analysis.network3d_pvc import fbp_point_response
+from ssb_beamline.analysis.network3d_weights import primary_reading
 from ssb_beamline.analysis.particles3d import segment_particles_3d
 from ssb_beamline.analysis.segmentation3d import PhaseVolume, segment_phases_3d
 from ssb_beamline.analysis.tomography import reconstruct_fbp
@@ -113,21 +114,11 @@ def network_results(
         "metric": model.metric,
         "slopes_ev_per_unit_impedance": model.slopes,
         "n_particles": len(model.particles),
-        "bin_edge_energy": "half-step edge of the reference mixture fitted to the bin's mean "
-        "spectrum"
-        if "edge_energy_spectrum" in model.bins
-        else "mean of the voxels' edge energies",
         "partial_volume_correction": "geometric transfer matrix with the FBP's point response"
         if "edge_energy_spectrum_uncorrected" in model.bins
         else "none",
     }
-    metadata["trend_slope"] = (
-        "straight line through the bins weighted by 1/se^2 (jackknife standard error of each "
-        "bin's edge, analysis.network3d_weights)"
-        if "edge_energy_spectrum_se" in model.bins
-        and "edge_energy_spectrum_uncorrected" not in model.bins
-        else "unweighted straight line through the bins"
-    )
+    metadata.update(primary_reading(model.bins))  # which per-bin reading and line: the slopes
     tables = {"impedance_bins": model.bins, "network_particles": model.particles.reset_index()}
     return arrays, units, metadata, tables
 

@@ -8,7 +8,12 @@ import pytest
 
 from ssb_beamline.analysis.network3d import network_model_3d
 from ssb_beamline.analysis.network3d_bins import trend_slope
-from ssb_beamline.analysis.network3d_weights import bin_edge_errors, weighted_slope, weighted_trend
+from ssb_beamline.analysis.network3d_weights import (
+    bin_edge_errors,
+    primary_reading,
+    weighted_slope,
+    weighted_trend,
+)
 from ssb_beamline.analysis.phases import Phase
 from ssb_beamline.reference_data import ni_k_edge_references
 
@@ -68,6 +73,16 @@ def test_network_model_reports_bin_errors_and_the_weighted_slope():
     full = b["count"] >= 16
     se = b["edge_energy_spectrum_se"]
     assert full.sum() >= 8 and (se[full] > 0).all() and se[~full].isna().all()
+    se_shared = b["edge_energy_spectrum_shared_se"]  # the shared-background reading's errors
+    assert (se_shared[full] > 0).all() and se_shared[~full].isna().all()
+    assert not np.allclose(se_shared[full], se[full])  # its own errors, not the per-bin fit's
+    assert se_shared[full].sum() < 0.9 * se[full].sum()  # one shared background: less noise
     for name in ("combined", "core_shell"):
-        assert np.isfinite(m.slopes[f"{name}_weighted"])
-        assert m.slopes[f"{name}_weighted"] == pytest.approx(m.slopes[name], abs=0.3)
+        sub = b[b["model"] == name]
+        assert m.slopes[name] == m.slopes[f"{name}_weighted"]  # the primary: PRIMARY_READING
+        assert m.slopes[name] == pytest.approx(weighted_trend(sub))
+        assert m.slopes[f"{name}_shared_weighted"] == pytest.approx(weighted_trend(
+            sub, "edge_energy_spectrum_shared", sub["edge_energy_spectrum_shared_se"]))  # fmt: skip
+        assert m.slopes[f"{name}_shared_weighted"] == pytest.approx(m.slopes[name], abs=0.3)
+    assert primary_reading(b)["trend_slope_reading"] == "lcf weighted"
+    assert primary_reading(b)["trend_weights_column"] == "edge_energy_spectrum_se"
