@@ -192,6 +192,24 @@ def bin_edge_errors_by_method(
     their edges (with ``"lcf_shared"`` the one background slope is fitted to all of
     them together, as to the bins of one run).
 
+    Parameters
+    ----------
+    model : ndarray
+        Impedance (0-1) per entry; NaN entries are ignored.
+    index : ndarray of int
+        Flat voxel index of each entry into the volumes of ``attenuation``.
+    attenuation : ndarray, (N, Z, Y, X)
+        Reconstructed attenuation per energy.
+    energies : array_like, (N,)
+        Their energies, eV.
+    bins : sequence of float
+        Impedance bin edges (the paper's five bins by default).
+    groups : int
+        Contiguous groups of voxels (in flat index order) per bin, at least 2.
+    methods : tuple of str
+        The readings whose errors are wanted, each one of ``"lcf"``,
+        ``"lcf_shared"`` or ``"half_step"``.
+
     Returns
     -------
     dict of str to ndarray of float64
