@@ -204,7 +204,7 @@ def _classify_others(
 
 def _classify_per_electron(
     absorption: NDArray, density: NDArray, nmc: NDArray[np.bool_], width: int,
-    band_rule: str = "nearest",
+    band_rule: str = "spill",
 ) -> tuple[NDArray[np.uint8], list[float], NDArray]:  # fmt: skip
     """Pore / SSE / carbon from density (solid) and absorption per electron (see docstring).
 
@@ -308,7 +308,7 @@ def segment_phases_3d(
     edge_ev: float = NI_K_EDGE_EV,
     smooth_sigma: float = 0.0,
     band_voxels: int = 1,
-    band_rule: str = "nearest",
+    band_rule: str = "spill",
 ) -> PhaseVolume:
     """Segment NMC, SSE, carbon and pore in 3D (see module docstring).
 
