@@ -262,7 +262,7 @@ def reconstruct(p: list[np.ndarray], angles: np.ndarray, kind: str) -> np.ndarra
 
 
 def segmented(
-    ph, att: np.ndarray, density: np.ndarray, band_rule: str = "nearest"
+    ph, att: np.ndarray, density: np.ndarray, band_rule: str = "spill"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Phases and particle labels as the live callback makes them (``--segmented``).
 
