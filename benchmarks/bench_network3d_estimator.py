@@ -181,6 +181,13 @@ still miss 30 % with this reading.
 
 If it is adopted, ``shared, weighted`` against ``main`` on the same draws with the new
 segmentation by rule (a)-(e) above decides ``PRIMARY_READING`` (``lcf_shared`` if met).
+Measured: (a) core-shell +5/+1/+1 (b) combined +6/0/+2 (c) both +6/+1/+3 (d) bias no
+worse (e) weighted truth within 4.3 %: met.  ``shared, weighted`` with ``spill``:
+combined within 30 % 88/100/100 %, core-shell 96/92/96 %, both 20/22/23 = 65 of 72
+(``main`` with ``nearest``, the live path before: 7/18/21 = 46).  Replication (stream
+20261208): ``main`` 67/100/92 % (79/79/79 %), both 15/19/18 = 52; ``shared,
+weighted`` 88/100/100 % (75/100/88 %), both 17/24/21 = 62 (+2/+5/+3; core-shell one
+draw fewer on seed 2): the gain holds, so ``PRIMARY_READING`` is ``"lcf_shared"``.
 
 Run: ``.venv/bin/python benchmarks/bench_network3d_estimator.py [seed ...] [--trials 24]
 [--stream 20261207] [--acq 0.05x10x41] [--radius 0.5 0.8] [--readings main ...]
