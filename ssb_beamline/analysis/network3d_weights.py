@@ -78,13 +78,14 @@ spectrum, a smoother FBP window (Blackman) and 100 SIRT iterations did not pass.
 
 Session 8 (net10): it is the primary reading (:data:`PRIMARY_READING` ``"lcf_shared"``)
 since the segmentation's band rule ``"spill"``
-(:mod:`~ssb_beamline.analysis.segmentation3d_spill`) removed most of the segmentation
-bias described next: on the live-like path (``--segmented --holo``, 24 draws per seed,
-stream 20261207) it met the study's rule (a)-(e) against ``"lcf"``: combined within
-30 % 62 / 100 / 92 -> 88 / 100 / 100 %, core-shell 75 / 88 / 92 -> 96 / 92 / 96 %, both
-47 -> 65 of 72 draws; replicated on stream 20261208 (both 52 -> 62 of 72; core-shell
-one draw fewer on seed 2).  The live end-to-end run reads combined 0.336 with it
-against the weighted truth's 0.426 (-21 %; per-bin line 0.310, -27 %).
+(:mod:`~ssb_beamline.analysis.segmentation3d_spill`) removed much of the segmentation
+bias described next: on the live-like path (``--segmented --holo``, 24 draws per
+seed, stream 20261207) it met the study's rule (a)-(e) against ``"lcf"``: combined
+within 30 % 62 / 100 / 92 -> 88 / 100 / 100 %, core-shell 75 / 88 / 92 -> 96 / 92 /
+96 %, both 55 -> 65 of 72 draws (46 with ``"lcf"`` and the band rule ``"nearest"``,
+the live path before); replicated on stream 20261208 (both 52 -> 62 of 72;
+core-shell one draw fewer on seed 2).  The live end-to-end run reads combined 0.334
+with it against the weighted truth's 0.427 (-22 %; per-bin line 0.311, -27 %).
 
 Before that (net9): it was *not* the primary reading: the live
 end-to-end run (segmented phases, seed 2) reads combined 0.284 with it against the
