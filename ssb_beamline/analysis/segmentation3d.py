@@ -33,7 +33,8 @@ choice: NMC's absorption spills ~2 voxels into its neighbours, and with a 1-voxe
 band 197 of the 347 NMC-carbon contact voxels read as SSE).
 
 SSE pieces wholly inside the band around NMC are not SSE (see
-:mod:`~ssb_beamline.analysis.segmentation3d_flecks`).
+:mod:`~ssb_beamline.analysis.segmentation3d_flecks`), nor is band SSE across a pore gap
+(``band_rule="spill"``, :mod:`~ssb_beamline.analysis.segmentation3d_spill`).
 
 Volumes are smoothed with a small Gaussian (``smooth_sigma`` voxels) first.  The
 method, thresholds and energies used are returned as JSON-ready metadata, to be
@@ -331,9 +332,8 @@ def segment_phases_3d(
         Width of the partial-volume bands (around NMC, and between the strongest
         contrast and pore) whose voxels take the phase of the nearest voxel outside.
     band_rule : {"nearest", "spill"}
-        With both channels: ``"spill"`` then makes pore the band's SSE whose
-        density, once NMC's spill is taken out, is pore-like (a pore gap between
-        NMC and SSE, :mod:`~ssb_beamline.analysis.segmentation3d_spill`).
+        With both channels: ``"spill"`` then makes pore the band SSE whose density
+        without NMC's spill is pore-like (a pore gap between NMC and SSE).
 
     Returns
     -------
@@ -380,8 +380,7 @@ def segment_phases_3d(
     if density is not None and attenuation is not None:
         meta["contrast"] = "absorption per electron"
         absorption = _smooth(np.nanmean(np.asarray(attenuation, np.float32), axis=0), smooth_sigma)
-        phases, t, ratio = _classify_per_electron(absorption, density, nmc, band_voxels,
-                                                  band_rule)  # fmt: skip
+        phases, t, ratio = _classify_per_electron(absorption, density, nmc, band_voxels, band_rule)
         meta["others"] = _per_electron_metadata(density, ratio, phases, t, band_voxels)
         meta["others"]["band_rule"] = band_rule
         meta["others"]["absorption_energies_ev"] = np.asarray(energies, float).ravel().tolist()
