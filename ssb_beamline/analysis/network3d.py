@@ -256,9 +256,9 @@ def network_model_3d(
         own voxels (``edge_energy_spectrum_se``, ``edge_energy_spectrum_shared_se``,
         eV, the readings without ``resolution_kernel``).  Without
         ``resolution_kernel`` the primary ``slopes["<model>"]`` is the ``1 / se^2``-weighted
-        line of the reading ``network3d_weights.PRIMARY_READING`` (``"lcf"``:
-        ``slopes["<model>_weighted"]``; ``slopes["<model>_shared_weighted"]``: the
-        shared-background one; :mod:`~ssb_beamline.analysis.network3d_weights`);
+        line of the reading ``network3d_weights.PRIMARY_READING`` (``"lcf_shared"``:
+        ``slopes["<model>_shared_weighted"]``; ``slopes["<model>_weighted"]``: the
+        per-bin-background one; :mod:`~ssb_beamline.analysis.network3d_weights`);
         compare it with a truth's bins weighted alike (``weighted_trend`` with
         ``sigma=`` that reading's error column).  Plain lines:
         ``["<model>_unweighted"]``, ``["<model>_shared_background"]``,

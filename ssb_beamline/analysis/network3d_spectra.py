@@ -44,7 +44,7 @@ truth in 100 / 58 / 83 % of the realisations (42 / 58 / 67 % with a line per bin
 with the same noise-free value (seed 5: 0.368 both; the remaining -10 % against the
 truth is the Hann-filtered reconstruction's resolution).  The noise is unbiased
 for both: the mean over the realisations equals the noise-free slope within its
-standard error.  ``network_model_3d`` reports both; the per-bin line is its
+standard error.  ``network_model_3d`` reports both; the shared-background line is its
 primary reading (see the note below).  At the
 documented acquisition (0.05 s, 10 flats per energy, 41 angles,
 ``profiles.network3d.NETWORK_ACQUISITION``) the combined slope of one run is
@@ -52,10 +52,9 @@ within 30 % of the truth in 83-100 % of the noise draws with the per-bin line an
 100 % with the shared slope, the core-shell slope in 67-75 % and 92-100 %; the
 end-to-end test's single live run (seed 2) gives 0.329 / 0.273 against 0.427
 (core-shell 0.179 / 0.157 against 0.157).  (Those are unweighted lines through
-the bins.  The primary slope is now the per-bin reading's line weighted by each
-bin's jackknife error; the shared-background reading's weighted line is kept
-beside it, and why it is not primary is in
-:mod:`~ssb_beamline.analysis.network3d_weights`.)
+the bins.  The primary slope is now the shared-background reading's line weighted by
+each bin's jackknife error, chosen on segmented phases; the per-bin reading's
+weighted line is kept beside it: :mod:`~ssb_beamline.analysis.network3d_weights`.)
 """
 
 from __future__ import annotations

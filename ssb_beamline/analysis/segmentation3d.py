@@ -33,7 +33,8 @@ choice: NMC's absorption spills ~2 voxels into its neighbours, and with a 1-voxe
 band 197 of the 347 NMC-carbon contact voxels read as SSE).
 
 SSE pieces wholly inside the band around NMC are not SSE (see
-:mod:`~ssb_beamline.analysis.segmentation3d_flecks`).
+:mod:`~ssb_beamline.analysis.segmentation3d_flecks`), nor is band SSE across a pore gap
+(``band_rule="spill"``, :mod:`~ssb_beamline.analysis.segmentation3d_spill`).
 
 Volumes are smoothed with a small Gaussian (``smooth_sigma`` voxels) first.  The
 method, thresholds and energies used are returned as JSON-ready metadata, to be
@@ -53,6 +54,7 @@ from skimage.filters import threshold_multiotsu, threshold_otsu
 
 from .phases import Phase
 from .segmentation3d_flecks import drop_band_flecks
+from .segmentation3d_spill import drop_band_gaps
 
 __all__ = ["PhaseVolume", "edge_jump_volumes", "segment_phases_3d"]
 
@@ -202,8 +204,9 @@ def _classify_others(
 
 
 def _classify_per_electron(
-    absorption: NDArray, density: NDArray, nmc: NDArray[np.bool_], width: int
-) -> tuple[NDArray[np.uint8], list[float], NDArray]:
+    absorption: NDArray, density: NDArray, nmc: NDArray[np.bool_], width: int,
+    band_rule: str = "spill",
+) -> tuple[NDArray[np.uint8], list[float], NDArray]:  # fmt: skip
     """Pore / SSE / carbon from density (solid) and absorption per electron (see docstring).
 
     Returns the phases, ``[density threshold, absorption-per-electron threshold]``
@@ -223,6 +226,8 @@ def _classify_per_electron(
     if todo.any() and core.any():
         near = ndi.distance_transform_edt(todo | nmc, return_distances=False, return_indices=True)
         out[todo] = out[tuple(ix[todo] for ix in near)]
+    if band_rule == "spill":
+        drop_band_gaps(out, density, nmc, width, t1)
     drop_band_flecks(out, nmc, width)
     return out, [t1, t2], ratio
 
@@ -304,6 +309,7 @@ def segment_phases_3d(
     edge_ev: float = NI_K_EDGE_EV,
     smooth_sigma: float = 0.0,
     band_voxels: int = 1,
+    band_rule: str = "spill",
 ) -> PhaseVolume:
     """Segment NMC, SSE, carbon and pore in 3D (see module docstring).
 
@@ -325,6 +331,9 @@ def segment_phases_3d(
     band_voxels : int
         Width of the partial-volume bands (around NMC, and between the strongest
         contrast and pore) whose voxels take the phase of the nearest voxel outside.
+    band_rule : {"nearest", "spill"}
+        With both channels: ``"spill"`` then makes pore the band SSE whose density
+        without NMC's spill is pore-like (a pore gap between NMC and SSE).
 
     Returns
     -------
@@ -344,6 +353,8 @@ def segment_phases_3d(
     """
     if voxel_size_um is None or not np.isfinite(voxel_size_um) or voxel_size_um <= 0:
         raise ValueError(f"voxel_size_um={voxel_size_um}; pass the voxel edge in um (> 0)")
+    if band_rule not in ("nearest", "spill"):
+        raise ValueError(f"band_rule={band_rule!r}; pass 'nearest' or 'spill'")
     if attenuation is None and electron_density is None:
         raise ValueError("pass an attenuation stack (3D XANES) and/or an electron density")
     meta: dict[str, Any] = {"smooth_sigma": smooth_sigma, "voxel_size_um": voxel_size_um}
@@ -369,8 +380,9 @@ def segment_phases_3d(
     if density is not None and attenuation is not None:
         meta["contrast"] = "absorption per electron"
         absorption = _smooth(np.nanmean(np.asarray(attenuation, np.float32), axis=0), smooth_sigma)
-        phases, t, ratio = _classify_per_electron(absorption, density, nmc, band_voxels)
+        phases, t, ratio = _classify_per_electron(absorption, density, nmc, band_voxels, band_rule)
         meta["others"] = _per_electron_metadata(density, ratio, phases, t, band_voxels)
+        meta["others"]["band_rule"] = band_rule
         meta["others"]["absorption_energies_ev"] = np.asarray(energies, float).ravel().tolist()
     else:
         if density is not None:

@@ -17,7 +17,12 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from ssb_beamline.analysis import network3d, segmentation3d, segmentation3d_flecks
+from ssb_beamline.analysis import (
+    network3d,
+    segmentation3d,
+    segmentation3d_flecks,
+    segmentation3d_spill,
+)
 from ssb_beamline.analysis.network3d import bin_statistics, network_model_3d, trend_slope
 from ssb_beamline.analysis.phases import Phase
 from ssb_beamline.analysis.segmentation3d import segment_phases_3d
@@ -115,9 +120,21 @@ def test_trends_recovered_from_segmented_phases(net, measured, segmented):
     assert len(p) >= 8 and p["has_li_contact"].any() and p["has_e_contact"].any()
 
 
+def test_unknown_band_rule_is_named_with_the_choices(measured):
+    with pytest.raises(ValueError, match="band_rule='normal'; pass 'nearest' or 'spill'"):
+        segment_phases_3d(measured[0], ENERGIES, voxel_size_um=VOX, band_rule="normal")
+
+
 @pytest.mark.parametrize(
     "module",
-    [network3d, segmentation3d, segmentation3d_flecks, network_phantom3d, registered_phases],
+    [
+        network3d,
+        segmentation3d,
+        segmentation3d_flecks,
+        segmentation3d_spill,
+        network_phantom3d,
+        registered_phases,
+    ],
 )
 def test_docstring_examples_run(module):
     assert doctest.testmod(module, extraglobs={"np": np}).failed == 0

@@ -79,10 +79,10 @@ def test_network_model_reports_bin_errors_and_the_weighted_slope():
     assert se_shared[full].sum() < 0.9 * se[full].sum()  # one shared background: less noise
     for name in ("combined", "core_shell"):
         sub = b[b["model"] == name]
-        assert m.slopes[name] == m.slopes[f"{name}_weighted"]  # the primary: PRIMARY_READING
-        assert m.slopes[name] == pytest.approx(weighted_trend(sub))
-        assert m.slopes[f"{name}_shared_weighted"] == pytest.approx(weighted_trend(
+        assert m.slopes[name] == m.slopes[f"{name}_shared_weighted"]  # PRIMARY_READING
+        assert m.slopes[f"{name}_weighted"] == pytest.approx(weighted_trend(sub))
+        assert m.slopes[name] == pytest.approx(weighted_trend(
             sub, "edge_energy_spectrum_shared", sub["edge_energy_spectrum_shared_se"]))  # fmt: skip
-        assert m.slopes[f"{name}_shared_weighted"] == pytest.approx(m.slopes[name], abs=0.3)
-    assert primary_reading(b)["trend_slope_reading"] == "lcf weighted"
-    assert primary_reading(b)["trend_weights_column"] == "edge_energy_spectrum_se"
+        assert m.slopes[f"{name}_weighted"] == pytest.approx(m.slopes[name], abs=0.3)
+    assert primary_reading(b)["trend_slope_reading"] == "lcf_shared weighted"
+    assert primary_reading(b)["trend_weights_column"] == "edge_energy_spectrum_shared_se"
