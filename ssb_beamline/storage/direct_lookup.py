@@ -1,0 +1,130 @@
+"""The tiled server finds a request's node in one catalog query, not one per path segment.
+
+tiled 0.2.20 resolves the path of every request (``get_entry``) by walking it one
+segment at a time: ``results/<uid>/v1/soc`` costs four node queries, each built
+afresh (an aliased join per segment, its cache key, the eager loads of the node's
+data sources), so that an access policy can filter every level. The catalog
+itself can jump to the node of a whole path in one query
+(``lookup_adapter(segments)``, which also handles paths that go on inside a file),
+and tiled's own comment says it walks only for the access policy. Profiled on the
+embedded server, building and running those per-segment queries was the largest
+share of the event loop's time for a small array write (about 17 SQL statements
+for a 1 MB PUT), and the event loop is the one thread every request of a scan's
+results upload waits for.
+
+:func:`install` wraps ``get_entry`` where tiled's routers call it: when the app
+has no access policy (the project's servers authenticate with API keys and
+enforce read-only keys before tiled, see :mod:`.access`), the entry is looked up
+in one call; with an access policy the walk is tiled's own. What a request finds,
+and every error (404 ``No such entry``, 410 for a broken link, 404 for another
+structure family), is unchanged. Hand-written because tiled has no option for
+it; :func:`install` is idempotent and a no-op on a tiled without ``get_entry``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .function_patch import is_patched, patch_function
+
+__all__ = ["install", "installed"]
+
+#: tiled modules that imported ``get_entry`` by name (each holds its own reference).
+_CALLERS = ("tiled.server.router", "tiled.server.zarr", "tiled.server.webhook_router")
+
+
+def _modules() -> list[Any]:
+    import importlib
+
+    found = []
+    for name in _CALLERS:
+        try:
+            found.append(importlib.import_module(name))
+        except ImportError:  # another tiled version without that router
+            continue
+    return found
+
+
+def installed() -> bool:
+    """Whether :func:`install` has wrapped the routers' ``get_entry``."""
+    modules = [m for m in _modules() if hasattr(m, "get_entry")]
+    return bool(modules) and all(is_patched(m, "get_entry") for m in modules)
+
+
+def install() -> bool:
+    """Look a request's node up in one query when there is no access policy (see module).
+
+    Returns
+    -------
+    bool
+        True when every router that calls ``get_entry`` got the wrapper (now or
+        before); False when a router lacks it (that one is left as it was).
+
+    Examples
+    --------
+    >>> install()
+    True
+    >>> installed()
+    True
+    """
+    done = [patch_function(m, "get_entry", _direct) for m in _modules()]
+    return bool(done) and all(done)
+
+
+def _direct(original):
+    """``get_entry`` that resolves a path in one lookup when nothing needs the walk."""
+    from fastapi import HTTPException
+    from starlette.status import HTTP_404_NOT_FOUND, HTTP_410_GONE
+    from tiled.server.core import NoEntry
+    from tiled.utils import BrokenLink
+
+    async def lookup(root_tree, parts: list[str], session_state, structure_families, path: str):
+        """tiled's ``get_entry`` without an access policy, the path looked up at once."""
+        entry = root_tree
+        if hasattr(entry, "with_session_state") and session_state:
+            entry = entry.with_session_state(session_state)
+        try:
+            entry = await entry.lookup_adapter(parts)
+        except BrokenLink as err:
+            raise HTTPException(status_code=HTTP_410_GONE, detail=err.args[0]) from None
+        except NoEntry:
+            raise HTTPException(
+                status_code=HTTP_404_NOT_FOUND, detail=f"No such entry: {parts}"
+            ) from None
+        if structure_families is None or entry.structure_family in structure_families:
+            return entry
+        raise HTTPException(
+            status_code=HTTP_404_NOT_FOUND,
+            detail=(
+                f"The node at {path} has structure family {entry.structure_family} "
+                "and this endpoint is compatible with structure families "
+                f"{structure_families}"
+            ),
+        )
+
+    async def get_entry(
+        path: str,
+        security_scopes: list[str],
+        principal: Any,
+        authn_access_tags: Any,
+        authn_scopes: Any,
+        root_tree: Any,
+        session_state: dict,
+        metrics: dict,
+        structure_families: Any = None,
+        access_policy: Any = None,
+    ) -> Any:
+        parts = [segment for segment in path.split("/") if segment]
+        if access_policy is not None or len(parts) < 2 or not _jumps(root_tree):
+            return await original(
+                path, security_scopes, principal, authn_access_tags, authn_scopes,
+                root_tree, session_state, metrics, structure_families, access_policy,
+            )  # fmt: skip
+        return await lookup(root_tree, parts, session_state, structure_families, path)
+
+    return get_entry
+
+
+def _jumps(root_tree: Any) -> bool:
+    """Whether the root is tiled's catalog with no conditions (one query reaches any node)."""
+    return hasattr(root_tree, "lookup_adapter") and not getattr(root_tree, "conditions", None)
