@@ -69,3 +69,22 @@ def test_an_access_policy_keeps_tiled_s_walk():
     found = asyncio.run(get_entry("a/b", ["read:data"], None, None, None, object(), {}, {}, None,
                                   policy))  # fmt: skip
     assert found == "walked" and seen[0][-1] is policy
+
+
+def test_the_path_query_is_tiled_s_statement_built_from_shared_aliases():
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    assert install()
+    built, original = (
+        catalog_adapter.node_from_segments,
+        catalog_adapter.node_from_segments.__wrapped__,
+    )
+    for dialect in (sqlite.dialect(), postgresql.dialect()):
+        for segments in (["results"], ["results", "run", "v1", "soc"], ["a", "b", "v1", "c", "d"]):
+            ours, theirs = built(segments, root_id=7), original(segments, root_id=7)
+            ours, theirs = ours.compile(dialect=dialect), theirs.compile(dialect=dialect)
+            assert (str(ours), ours.params) == (str(theirs), theirs.params)
+    first, second = built(["x", "y"]), built(["p", "q"])  # one alias per depth, own values
+    (join_1,), (join_2,) = first.get_final_froms(), second.get_final_froms()
+    assert join_1.left.left is join_2.left.left and join_1.left.right is join_2.left.right
+    assert second.compile().params == {"id_1": 0, "key_1": "p", "key_2": "q"}
