@@ -26,8 +26,10 @@ __all__ = [
     "BUSY_ATTEMPTS",
     "UPLOAD_THREADS",
     "child_container",
+    "dims_and_coords",
     "new_version",
     "retry_busy",
+    "version_metadata",
     "write_array_patiently",
     "write_version_items",
 ]
@@ -205,6 +207,41 @@ def new_version(run_node, metadata: dict, *, empty: bool = False) -> tuple[Any, 
             continue
         return node, version
     raise RuntimeError(f"could not create a new results version under {run_node.uri}")
+
+
+def dims_and_coords(arrays: Mapping, metadata: Mapping, start: Mapping) -> tuple[dict, dict]:
+    """The arrays' dims and coordinates: the caller's axes, else the run's start document.
+
+    Parameters
+    ----------
+    arrays : mapping of str to ndarray
+        The results' arrays.
+    metadata : mapping
+        The results' metadata; its ``axes`` (from the caller's start document) win.
+    start : mapping
+        The run's start document, used when ``metadata`` has no ``axes``.
+    """
+    from .coords import axes_of, result_axes
+
+    axes = metadata.get("axes")
+    if not isinstance(axes, Mapping):  # the caller gave no start document
+        axes = axes_of(start)
+    return result_axes(
+        arrays, pixel_size_um=axes.get("pixel_size_um"), energies=axes.get("energies_ev")
+    )
+
+
+def version_metadata(run_uid: str, arrays, units, metadata, tables, coords) -> dict:
+    """A results version's metadata: who made it, units, and what it ``contents``."""
+    import ssb_beamline
+
+    return {
+        "run_uid": run_uid,
+        "software": f"ssb_beamline {ssb_beamline.__version__}",
+        "units": dict(units),
+        **metadata,
+        "contents": sorted([*arrays, *coords, *(tables or {})]),
+    }
 
 
 def write_version_items(

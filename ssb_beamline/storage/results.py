@@ -33,7 +33,7 @@ import numpy as np
 
 import ssb_beamline
 
-from .coords import axes_of, result_axes
+from .coords import axes_of
 from .result_early import EarlyWrites
 from .result_journal import JournaledResult, ResultEntryError, ResultJournal
 from .result_layout import (
@@ -48,7 +48,13 @@ from .result_layout import (
 )
 from .result_link import LINK_ATTEMPTS, link_run
 from .result_skeleton import Skeleton, build_skeleton, discard, drop_unused
-from .result_upload import child_container, new_version, write_version_items
+from .result_upload import (
+    child_container,
+    dims_and_coords,
+    new_version,
+    version_metadata,
+    write_version_items,
+)
 
 __all__ = [
     "LINK_ATTEMPTS",
@@ -64,6 +70,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_SOFTWARE = f"ssb_beamline {ssb_beamline.__version__}"
 #: ``on_failure(path, line, message)``: told about a journal entry left pending.
 FailureHandler = Callable[[Path, "int | None", str], None]
 
@@ -123,9 +130,17 @@ class TiledResultSink:
         ``optional`` may be missing from the results (their nodes are then removed).
         """
         self._skeletons[run_uid] = self._pool.submit(
-            build_skeleton, self._results, run_uid, dict(layout), units=dict(units),
-            start=dict(start), software=f"ssb_beamline {ssb_beamline.__version__}",
+            self._prepared, run_uid, dict(layout), units=dict(units), start=dict(start),
             optional=frozenset(optional))  # fmt: skip
+
+    def _prepared(self, run_uid: str, layout: dict, **kwargs: Any) -> Skeleton:
+        """The version of :meth:`prepare`, and the raw run it will be linked from."""
+        skeleton = build_skeleton(self._results, run_uid, layout, software=_SOFTWARE, **kwargs)
+        try:  # None (not in tiled yet, or no answer): publish looks it up again
+            skeleton.run = self._run_of(run_uid)
+        except Exception:
+            logger.info("raw run %s not found while its scan runs", run_uid, exc_info=True)
+        return skeleton
 
     def send_early(
         self, run_uid: str, arrays: Mapping[str, np.ndarray], *, units: Mapping[str, str]
@@ -222,18 +237,22 @@ class TiledResultSink:
         self, run_uid, arrays, units, metadata, tables, started: list[str], chunks=None
     ) -> str:
         skeleton = self._take_skeleton(run_uid)
-        if skeleton is not None:
-            path = self._fill(skeleton, arrays, units, metadata, tables, started, chunks)
-            if path is not None:
-                return path
-        # the run's container and its start document (for the coordinates) at once
-        with ThreadPoolExecutor(2, thread_name_prefix="results-lookup") as pool:
-            run_lookup = pool.submit(self._run_of, run_uid)
+        with ThreadPoolExecutor(1, thread_name_prefix="results-lookup") as pool:
+            # the raw run, looked up once: while the scan ran, else now (in the background)
+            found = skeleton.run if skeleton is not None else None
+            run = (
+                (lambda: found) if found is not None else pool.submit(self._run_of, run_uid).result
+            )
+            if skeleton is not None:
+                path = self._fill(skeleton, run, arrays, units, metadata, tables, started, chunks)
+                if path is not None:
+                    return path
+            # the run's container, and its start document (for the coordinates)
             run_node, created = child_container(self._results, run_uid, {"run_uid": run_uid})
-            run = run_lookup.result()
+            run = run()
         start = dict(run.metadata.get("start") or {}) if run is not None else {}
-        dims, coords = self._dims_and_coords(arrays, metadata, start)
-        md = self._version_metadata(run_uid, arrays, units, metadata, tables, coords)
+        dims, coords = dims_and_coords(arrays, metadata, start)
+        md = version_metadata(run_uid, arrays, units, metadata, tables, coords)
         node, version = new_version(run_node, md, empty=created)
         started.append(version)
         write_version_items(
@@ -242,18 +261,21 @@ class TiledResultSink:
         logger.info("stored %d result arrays at results/%s/%s", len(arrays), run_uid, version)
         path = f"results/{run_uid}/{version}"
         # a run node made just now holds this version only: no listing needed
-        self._link(run, [version] if created else run_node, path)
+        link_run(run, [version] if created else run_node, path, self._run_of)
         return path
 
     def _fill(
-        self, skeleton: Skeleton, arrays, units, metadata, tables, started, chunks
+        self, skeleton: Skeleton, run: Callable, arrays, units, metadata, tables, started, chunks
     ) -> str | None:
-        """Publish into a prepared version; None if the results do not fit it (removed)."""
+        """Publish into a prepared version; None if the results do not fit it (removed).
+
+        ``run()`` gives the raw run's client (or None) once its lookup ended.
+        """
         from tiled.structures.core import Spec
 
         run_uid = skeleton.run_uid
         early = self._early.take(run_uid)  # data sent already (send_early)
-        dims, coords = self._dims_and_coords(arrays, metadata, skeleton.start)
+        dims, coords = dims_and_coords(arrays, metadata, skeleton.start)
         unfit = skeleton.fits(arrays, units, dims, coords, chunks)
         if unfit is not None:
             logger.info("results of run %s do not fit the prepared version: %s", run_uid, unfit)
@@ -264,8 +286,7 @@ class TiledResultSink:
         rest = {k: a for k, a in arrays.items() if early.arrays.get(k) is not a}
         if len(rest) + len(early.arrays) > len(arrays):  # an array sent early was replaced
             early.settle()  # its early write ends before the replacement is written
-        with ThreadPoolExecutor(2, thread_name_prefix="results-lookup") as pool:
-            run_lookup = pool.submit(self._run_of, run_uid)
+        with ThreadPoolExecutor(1, thread_name_prefix="results-drop") as pool:
             dropped = pool.submit(drop_unused, skeleton, arrays)  # optional, not produced
             try:
                 write_version_items(
@@ -279,8 +300,8 @@ class TiledResultSink:
                 raise
             early.wait()
             dropped.result()
-            run = run_lookup.result()
-        md = {**self._version_metadata(run_uid, arrays, units, metadata, tables, coords),
+        found = run()
+        md = {**version_metadata(run_uid, arrays, units, metadata, tables, coords),
               "version": skeleton.version,
               "attrs": {"run_uid": run_uid, "version": skeleton.version}}  # fmt: skip
         # the version becomes complete here, after every data write succeeded
@@ -289,28 +310,10 @@ class TiledResultSink:
         logger.info("stored %d result arrays at results/%s/%s (prepared)", len(arrays), run_uid,
                     skeleton.version)  # fmt: skip
         path = f"results/{run_uid}/{skeleton.version}"
-        self._link(run, [skeleton.version] if skeleton.created else skeleton.run_node, path)
-        return path
-
-    @staticmethod
-    def _dims_and_coords(arrays, metadata, start: Mapping) -> tuple[dict, dict]:
-        """The arrays' dims and coordinates: the caller's axes, else the run's start document."""
-        axes = metadata.get("axes")
-        if not isinstance(axes, Mapping):  # the caller gave no start document
-            axes = axes_of(start)
-        return result_axes(
-            arrays, pixel_size_um=axes.get("pixel_size_um"), energies=axes.get("energies_ev")
+        link_run(
+            found, [skeleton.version] if skeleton.created else skeleton.run_node, path, self._run_of
         )
-
-    @staticmethod
-    def _version_metadata(run_uid, arrays, units, metadata, tables, coords) -> dict:
-        return {
-            "run_uid": run_uid,
-            "software": f"ssb_beamline {ssb_beamline.__version__}",
-            "units": dict(units),
-            **metadata,
-            "contents": sorted([*arrays, *coords, *(tables or {})]),
-        }
+        return path
 
     def _run_of(self, run_uid: str):
         """The raw run's client (None without ``runs``, or if it is stored elsewhere)."""
@@ -324,11 +327,7 @@ class TiledResultSink:
 
     def relink(self, run_uid: str, path: str) -> None:
         """Refresh run ``run_uid``'s link to its results after versions were removed."""
-        self._link(self._run_of(run_uid), self._results[run_uid], path)
-
-    def _link(self, run, run_node, path: str) -> None:
-        """Record the results in the run's metadata (see :func:`.result_link.link_run`)."""
-        link_run(run, run_node, path, self._run_of)
+        link_run(self._run_of(run_uid), self._results[run_uid], path, self._run_of)
 
     def upload_journaled(
         self, journal: ResultJournal, on_failure: FailureHandler | None = None

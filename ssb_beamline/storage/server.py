@@ -35,6 +35,7 @@ from .catalog_db import (
 )
 from .dependency_cache import install as cache_dependency_trees
 from .dir_lock import data_dir_lock, hold_lock
+from .direct_lookup import install as look_up_paths_at_once
 from .idempotent_delete import install as tolerate_deleted_files
 from .log_redaction import redact_server_logs, register_secret
 from .server_body import WholeBody
@@ -146,6 +147,7 @@ def build_app(layout: DataLayout, api_key: str):
     layout.create()
     cache_dependency_trees()  # FastAPI rebuilt them on every request (~half its CPU)
     tolerate_deleted_files()  # a never-written file must not fail a delete (see module)
+    look_up_paths_at_once()  # one catalog query per request path, not one per segment
     app = build_app_from_config(server_config(layout, api_key=api_key))
     if not layout.catalog_uri:
         use_write_ahead_log(layout.catalog)

@@ -7,6 +7,7 @@ Here a fake run loses the first link write as that race does.
 
 from __future__ import annotations
 
+from ssb_beamline.storage.result_link import link_run
 from ssb_beamline.storage.results import LINK_ATTEMPTS, TiledResultSink
 
 
@@ -26,13 +27,15 @@ class _Run:
             self.metadata = {**self.metadata, "stop": {"exit_status": "success"}}
 
 
-def _sink(run: _Run) -> TiledResultSink:
-    return TiledResultSink(results_container=None, runs={run.item["id"]: run})
+def _link(run: _Run, versions: list[str], path: str) -> None:
+    """Link as the sink does (its fresh lookups find this run)."""
+    sink = TiledResultSink(results_container=None, runs={run.item["id"]: run})
+    link_run(run, versions, path, sink._run_of)
 
 
 def test_a_lost_link_is_written_again():
     run = _Run("uid-1", lost=1)
-    _sink(run)._link(run, ["v1", "v2"], "results/uid-1/v2")
+    _link(run, ["v1", "v2"], "results/uid-1/v2")
     assert run.writes == 2
     assert run.metadata["results"] == {"latest": "results/uid-1/v2", "versions": ["v1", "v2"]}
     assert run.metadata["stop"] == {"exit_status": "success"}
@@ -40,7 +43,7 @@ def test_a_lost_link_is_written_again():
 
 def test_a_link_kept_being_lost_is_logged_not_raised(caplog):
     run = _Run("uid-2", lost=LINK_ATTEMPTS)
-    _sink(run)._link(run, ["v1"], "results/uid-2/v1")
+    _link(run, ["v1"], "results/uid-2/v1")
     assert run.writes == LINK_ATTEMPTS
     assert "their link from the run kept being lost" in caplog.text
 
@@ -49,5 +52,5 @@ def test_a_later_version_linked_meanwhile_is_left_alone():
     run = _Run("uid-3", lost=0)
     run.metadata["results"] = {"latest": "results/uid-3/v3", "versions": ["v1", "v2", "v3"]}
     run.update_metadata = lambda metadata, drop_revision=False: None  # another linked v3
-    _sink(run)._link(run, ["v1", "v2"], "results/uid-3/v2")
+    _link(run, ["v1", "v2"], "results/uid-3/v2")
     assert run.metadata["results"]["latest"] == "results/uid-3/v3"

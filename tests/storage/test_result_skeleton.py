@@ -156,3 +156,35 @@ def test_the_preparer_adds_the_post_processors_maps_as_optional(store):
                                              "energy", "x", "y"}  # fmt: skip
     preparer("stop", {"exit_status": "fail"})
     assert result_versions(store.results, uid) == []
+
+
+class _Runs:
+    """Raw runs by uid that count their lookups; a run appears once ``present`` is set."""
+
+    def __init__(self, uid: str, present: bool) -> None:
+        self.lookups: list[str] = []
+        self.present = present
+        self.run = type("Run", (), {"item": {"id": uid}, "metadata": {}})()
+        self.run.update_metadata = lambda metadata, drop_revision=False: self.run.metadata.update(
+            metadata
+        )
+
+    def __getitem__(self, uid: str):
+        self.lookups.append(uid)
+        if not self.present:
+            raise KeyError(uid)
+        return self.run
+
+
+@pytest.mark.parametrize("found_during_scan", [True, False])
+def test_the_raw_run_is_looked_up_once_before_it_is_linked(store, found_during_scan):
+    uid = str(uuid.uuid4())
+    runs = _Runs(uid, present=found_during_scan)
+    sink = TiledResultSink(store.results, runs=runs)
+    _prepare(sink, uid, _arrays())
+    assert len(runs.lookups) == 1  # while the scan runs
+    runs.present = True  # e.g. the writer stored the run meanwhile
+    assert _publish(sink, uid, _arrays()) == f"results/{uid}/v1"
+    # found during the scan: only the link's read-back; else looked up once more first
+    assert len(runs.lookups) == (2 if found_during_scan else 3)
+    assert runs.run.metadata["results"] == {"latest": f"results/{uid}/v1", "versions": ["v1"]}
