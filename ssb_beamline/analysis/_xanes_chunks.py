@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._memory import pooled_empty
+from .._page_mapping import PageMapping, pooled_empty_many
 from ._fused import subtract_project, write_normalized
 from ._jit import edge_window_uniform
 from ._kernels import count_below, derivative_max_block, half_step_from_count
@@ -49,8 +49,10 @@ class XanesOutputs:
 
     ``frac_ox`` is row 1 of ``fractions``; ``soc``, ``soc_edge``, ``mask`` and row 0
     of ``fractions`` are filled by :func:`~.pipeline.finish_maps`. Every array the
-    maps return is allocated here, with :func:`~ssb_beamline._memory.pooled_empty`:
-    a repeated call reuses the pages of the last call's maps once they are dropped.
+    maps return is allocated here, with :func:`~ssb_beamline._memory.pooled_empty_many`:
+    a repeated call reuses the pages of the last call's maps once they are dropped;
+    a first call's fresh pages are mapped by background threads (``mapping``) while
+    the call builds its operators, and :meth:`wait_mapped` waits for them.
     """
 
     e0: np.ndarray
@@ -65,16 +67,26 @@ class XanesOutputs:
     soc_edge: np.ndarray
     mask: np.ndarray
     norm: np.ndarray | None = None  # (N, P) normalised stack, if asked
+    mapping: PageMapping | None = None  # fresh pages being mapped in the background
 
     @classmethod
     def allocate(cls, p: int, norm: np.ndarray | None = None) -> XanesOutputs:
-        """Uninitialised outputs for ``p`` pixels (``norm``: the (N, P) output or None)."""
+        """Uninitialised outputs for ``p`` pixels (``norm``: the (N, P) output or None).
+
+        Returns at once: fresh pages are mapped in the background (:meth:`wait_mapped`).
+        """
         f32, b = np.float32, np.bool_
-        fractions = pooled_empty((2, p), f32)
-        e0, step, edge, resid, soc, soc_edge = (pooled_empty((p,), f32) for _ in range(6))
-        ok, mask, pre_edge = pooled_empty((p,), b), pooled_empty((p,), b), pooled_empty((2, p), f32)
+        # the largest first: the background threads split the bytes in this order
+        specs = [((2, p), f32), ((2, p), f32)] + [((p,), f32)] * 6 + [((p,), b)] * 2
+        arrays, mapping = pooled_empty_many(specs)
+        fractions, pre_edge, e0, step, edge, resid, soc, soc_edge, ok, mask = arrays
         maps = (e0, step, edge, fractions[1], resid, ok, pre_edge, fractions)
-        return cls(*maps, soc, soc_edge, mask, norm)
+        return cls(*maps, soc, soc_edge, mask, norm, mapping)
+
+    def wait_mapped(self) -> None:
+        """Return once the background mapping of fresh pages (if any) has finished."""
+        if self.mapping is not None:
+            self.mapping.wait()
 
 
 ChunkKernel = Callable[[XanesOperators, XanesOutputs, np.ndarray, slice], None]
