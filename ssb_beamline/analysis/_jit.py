@@ -181,7 +181,7 @@ WARM_UP_GROUPS = (_warm_up_frames_and_window, _warm_up_joint_parts_and_edt)
 
 def _warm_up_joint_pass() -> None:
     """The fused joint-fit pass (:mod:`._kernels_joint`) with the types of a real call."""
-    from ._kernels_joint import joint_pass
+    from ._kernels_joint import joint_pass, joint_scratch
 
     f32 = np.float32
     n, p = 12, 4
@@ -190,7 +190,8 @@ def _warm_up_joint_pass() -> None:
     outputs = (pre_edge, maps[0], maps[1], maps[2], np.zeros(p, np.bool_), maps[3], maps[4])
     fit, grid = (np.ones(n, f32), 1.0 / n), (8330.0, 0.5, 0.0, 0.01, np.zeros(n, f32))
     jw, jg = np.zeros((4, n), f32), np.eye(4, dtype=f32)
-    joint_pass(mu2, 0, p, jw, jg, fit, (2, 10), grid, True, np.zeros((0, 0), f32), outputs)
+    scratch = joint_scratch(0, p, (2, 10))
+    joint_pass(mu2, 0, p, jw, jg, fit, (2, 10), grid, True, np.zeros((0, 0), f32), outputs, scratch)
 
 
 _JOINT_LOADED = threading.Event()  # set once the joint pass is loaded in this process

@@ -21,6 +21,7 @@ shifts), and the small values keep the float32 sums accurate.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,7 +31,7 @@ from .._page_mapping import PageMapping, pooled_empty_many
 from ._fused import subtract_project, write_normalized
 from ._jit import edge_window_uniform
 from ._kernels import count_below, derivative_max_block, half_step_from_count
-from ._kernels_joint import joint_pass
+from ._kernels_joint import joint_pass, joint_scratch
 from ._scratch import scratch
 from ._xanes_setup import XanesOperators
 
@@ -117,13 +118,18 @@ def chunk_kernel(ops: XanesOperators, mu2: np.ndarray, norm: np.ndarray | None) 
     fit = (in_fit, 1.0 / ops.nfit)
     window = (ops.win.start, ops.win.stop)
     grid = (e_first, h, xl0, dxl, np.ascontiguousarray(ops.line_all[:, 1]))
+    work = threading.local()  # each thread's scratch, by chunk length
 
     def compiled(ops: XanesOperators, out: XanesOutputs, mu2: np.ndarray, s: slice) -> None:
         outputs = (out.pre_edge, out.frac_ox, out.step, out.resid, out.ok, out.edge, out.e0)
         norm = _NO_NORM if out.norm is None else out.norm
+        mine = work.__dict__.setdefault("by_length", {})
+        scratch = mine.get(s.stop - s.start)
+        if scratch is None:
+            scratch = mine[s.stop - s.start] = joint_scratch(s.start, s.stop, window)
         joint_pass(
             mu2, s.start, s.stop, ops.jw32, ops.jg32, fit, window, grid,
-            ops.derivative_e0, norm, outputs,
+            ops.derivative_e0, norm, outputs, scratch,
         )  # fmt: skip
 
     return compiled
