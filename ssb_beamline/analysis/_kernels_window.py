@@ -247,9 +247,9 @@ def window_scratch(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
-def edge_window_into(
+def edge_window_into(  # noqa: PLR0913 -- numba nopython kernel: flat arguments
     dw, p0, p1, step, inv, xl0, dxl, e_first, h, derivative, edge_out, e0_out, scratch
-):  # noqa: PLR0913, E501 -- numba nopython kernel: flat arguments
+):
     """:func:`edge_window_uniform` with its scratch arrays given (:func:`window_scratch`).
 
     A kernel that allocates no array needs none of numba's array-allocation code
