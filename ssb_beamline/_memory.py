@@ -22,8 +22,8 @@ files. Three tools, each measured on a 100-energy 2048 x 2048 replay:
   2048 x 2048 image, 4-32 MiB each) in mapped pages that the next call reuses
   once no array refers to them any more, so a fresh process pays one system call
   per map instead of page faults with huge-page compaction, and a repeated call
-  pays nothing;
-  (:mod:`ssb_beamline._page_mapping` maps a call's fresh pages in the background);
+  pays nothing (:mod:`ssb_beamline._page_mapping` takes the same memory and maps
+  a first call's fresh pages in the background);
 - :func:`keep_freed_memory`: glibc keeps the memory of freed arrays up to 32 MiB
   (flats, frames, temporaries) for the next ones instead of returning it to the
   kernel, so the per-energy arrays of a replay reuse warm pages.
