@@ -25,11 +25,11 @@ floor for any per-pixel map).  Four processes are started:
 
 ``disk cache`` and ``after ahead`` are bare first calls (a script, or a notebook
 that calls ``analyse_xanes_stack`` straight away): nothing loads before the call.
-The call itself starts loading its compiled pass in a thread
-(``load_joint_pass``) while it maps its outputs (pooled memory,
-``ssb_beamline._memory.pooled_empty``: pages mapped in one system call, reused
-by the warm calls once the last maps are dropped) and builds its operators;
-all of it is inside the timed first call.
+The call itself hands the mapping of its fresh output pages to a background
+thread (``ssb_beamline._page_mapping``: pooled memory, reused by the warm calls
+once the last maps are dropped), then loads its compiled pass on its own thread
+(``load_joint_pass``: numba's runtime helpers and the pass from the disk cache)
+and builds its operators meanwhile; all of it is inside the timed first call.
 ``--fresh N`` runs the ``disk cache`` process N times (each a new process) and
 prints the median of their cold / warm ratios, since one process's first call
 depends on the state of the machine's memory (page faults of fresh pages cost

@@ -22,7 +22,8 @@ files. Three tools, each measured on a 100-energy 2048 x 2048 replay:
   2048 x 2048 image, 4-32 MiB each) in mapped pages that the next call reuses
   once no array refers to them any more, so a fresh process pays one system call
   per map instead of page faults with huge-page compaction, and a repeated call
-  pays nothing;
+  pays nothing (:mod:`ssb_beamline._page_mapping` takes the same memory and maps
+  a first call's fresh pages in the background);
 - :func:`keep_freed_memory`: glibc keeps the memory of freed arrays up to 32 MiB
   (flats, frames, temporaries) for the next ones instead of returning it to the
   kernel, so the per-energy arrays of a replay reuse warm pages.
@@ -165,14 +166,15 @@ def _populate(memory: mmap.mmap, array: np.ndarray) -> None:
         array[:: mmap.PAGESIZE] = 0
 
 
-def _mapped(nbytes: int) -> np.ndarray:
-    """``nbytes`` (at least 1) of zeroed anonymous memory, every page mapped.
+def _mapped(nbytes: int, *, populate: bool = True) -> np.ndarray:
+    """``nbytes`` (at least 1) of zeroed anonymous memory, every page mapped if ``populate``.
 
     The array returned is the one the views of it name as their ``base``.
     """
     memory = mmap.mmap(-1, max(nbytes, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     array = np.frombuffer(memory, np.uint8)
-    _populate(memory, array)
+    if populate:
+        _populate(memory, array)
     return array
 
 
@@ -218,8 +220,23 @@ class BlockPool:
         """A C-contiguous array of ``shape`` and ``dtype``, uninitialised unless ``zero``.
 
         Its memory comes from a kept buffer no array refers to (large enough),
-        else from a new one (kept if fewer than ``keep`` are).
+        else from a new one (kept if fewer than ``keep`` are), its pages mapped.
         """
+        array, _ = self._take(shape, dtype, zero=zero, populate=True)
+        return array
+
+    def take_unmapped(self, shape: tuple[int, ...], dtype) -> tuple[np.ndarray, np.ndarray | None]:
+        """As :meth:`take` (uninitialised), but a new buffer's pages are left unmapped.
+
+        Returns the array and, if its memory is a new buffer, that buffer's bytes
+        (a view, to map with ``MADV_POPULATE_WRITE``), else None.
+        """
+        array, new = self._take(shape, dtype, zero=False, populate=False)
+        return array, (None if new is None else new[: array.nbytes])
+
+    def _take(
+        self, shape: tuple[int, ...], dtype, *, zero: bool, populate: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         dtype = np.dtype(dtype)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         with self._lock:
@@ -228,16 +245,17 @@ class BlockPool:
                 array = self._buffers[index][:nbytes].view(dtype).reshape(shape)
                 if zero:  # what the last user wrote must not show
                     array.fill(0)
-                return array
-            buffer = _mapped(nbytes)
+                return array, None
+            buffer = _mapped(nbytes, populate=populate)
             self._drop_one_idle_if_full()
             if len(self._buffers) < self.keep:
                 self._buffers.append(buffer)
                 view = buffer[:nbytes].view(dtype).reshape(shape)
                 del buffer
                 self._idle.append(self._refs(len(self._buffers) - 1) - 1)  # minus `view`
-                return view
-        return buffer[:nbytes].view(dtype).reshape(shape)
+                return view, view.reshape(-1).view(np.uint8)
+        view = buffer[:nbytes].view(dtype).reshape(shape)
+        return view, view.reshape(-1).view(np.uint8)
 
     def _drop_one_idle_if_full(self) -> None:
         """Forget one idle buffer (that did not fit) when ``keep`` are kept: room for a new one."""

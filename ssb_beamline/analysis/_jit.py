@@ -94,7 +94,21 @@ def absorbance_table_rows(frame, dark_plus1, top, table, flat_w, shift, out, val
 
 
 _WARM_LOCK = threading.Lock()
-_WARM_THREAD: threading.Thread | None = None
+_STARTED: dict[str, threading.Thread] = {}  # name -> the thread started under that name
+
+
+def _start_once(name: str, target) -> threading.Thread:
+    """Start ``target`` in a daemon thread called ``name``, once per process.
+
+    Later calls with the same ``name`` return that thread (running or finished).
+    """
+    with _WARM_LOCK:
+        thread = _STARTED.get(name)
+        if thread is None:
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            _STARTED[name] = thread
+            thread.start()
+        return thread
 
 
 def _warm_up_now() -> None:
@@ -102,6 +116,7 @@ def _warm_up_now() -> None:
     # result; a live scan joining this warm-up never waits longer than that
     with compile_lock(timeout_s=60.0):
         _warm_up_kernels()
+    _JOINT_LOADED.set()
     from ._parallel import prepare_pool
 
     try:
@@ -166,7 +181,7 @@ WARM_UP_GROUPS = (_warm_up_frames_and_window, _warm_up_joint_parts_and_edt)
 
 def _warm_up_joint_pass() -> None:
     """The fused joint-fit pass (:mod:`._kernels_joint`) with the types of a real call."""
-    from ._kernels_joint import joint_pass
+    from ._kernels_joint import joint_pass, joint_scratch
 
     f32 = np.float32
     n, p = 12, 4
@@ -175,15 +190,16 @@ def _warm_up_joint_pass() -> None:
     outputs = (pre_edge, maps[0], maps[1], maps[2], np.zeros(p, np.bool_), maps[3], maps[4])
     fit, grid = (np.ones(n, f32), 1.0 / n), (8330.0, 0.5, 0.0, 0.01, np.zeros(n, f32))
     jw, jg = np.zeros((4, n), f32), np.eye(4, dtype=f32)
-    joint_pass(mu2, 0, p, jw, jg, fit, (2, 10), grid, True, np.zeros((0, 0), f32), outputs)
+    scratch = joint_scratch(0, p, (2, 10))
+    joint_pass(mu2, 0, p, jw, jg, fit, (2, 10), grid, True, np.zeros((0, 0), f32), outputs, scratch)
 
 
-_JOINT_LOADER: threading.Thread | None = None
+_JOINT_LOADED = threading.Event()  # set once the joint pass is loaded in this process
 
 
 def _load_joint_pass_logged() -> None:
     try:
-        _warm_up_joint_pass()
+        load_joint_pass()
         from ._parallel import prepare_pool
 
         prepare_pool(blas_controller=False)  # the joint pass does no matrix products
@@ -193,35 +209,40 @@ def _load_joint_pass_logged() -> None:
         log.exception("loading the joint pass in the background failed")
 
 
-def load_joint_pass() -> threading.Thread:
-    """Start loading the fused joint pass and the thread pool, once per process.
+def load_joint_pass(*, background: bool = False) -> threading.Thread | None:
+    """Load the fused joint pass (from the disk cache, or compile it) once per process.
 
-    :func:`~.pipeline.analyse_xanes_stack` calls this as it starts, so that in a
-    new process numba's runtime set-up and the load of the pass from the disk
-    cache (about 0.06 s of CPU) run while the call builds its operators and maps
-    its outputs (a system call that releases the GIL), instead of after them.
-    Later calls return the finished thread at once. A worker that calls the pass
-    while it still loads waits for numba's compiler lock, never for a second load.
+    :func:`~.pipeline.analyse_xanes_stack` calls this on its own thread after
+    starting the mapping of its outputs' pages (kernel work in background threads,
+    which do not hold the GIL): in a new process numba's runtime set-up and the
+    load of the pass (about 0.06 s of CPU, most of it Python) then run with the GIL
+    to themselves, instead of trading it every few ms with the call's own Python
+    (a thread doing both measured 2-4 times slower). Once loaded this returns at
+    once. A second thread calling it while one loads waits for numba's compiler
+    lock, never for a second load.
+
+    Parameters
+    ----------
+    background : bool, default False
+        True: load in a daemon thread (once per process; also starts the thread
+        pool) and return that thread at once.
 
     Returns
     -------
-    threading.Thread
-        The (daemon) loading thread.
+    threading.Thread or None
+        The loading thread with ``background=True``; None otherwise.
 
     Examples
     --------
-    >>> load_joint_pass().join()
-    >>> load_joint_pass().is_alive()
-    False
+    >>> load_joint_pass()
+    >>> load_joint_pass(background=True).join()
     """
-    global _JOINT_LOADER  # noqa: PLW0603
-    with _WARM_LOCK:
-        if _JOINT_LOADER is None:
-            _JOINT_LOADER = threading.Thread(
-                target=_load_joint_pass_logged, name="ssb-joint-pass-load", daemon=True
-            )
-            _JOINT_LOADER.start()
-        return _JOINT_LOADER
+    if background:
+        return _start_once("ssb-joint-pass-load", _load_joint_pass_logged)
+    if not _JOINT_LOADED.is_set():
+        _warm_up_joint_pass()
+        _JOINT_LOADED.set()
+    return None
 
 
 def _warm_up_logged() -> None:
@@ -263,17 +284,10 @@ def warm_up(*, background: bool = False) -> threading.Thread | None:
     >>> thread.is_alive()
     False
     """
-    global _WARM_THREAD  # noqa: PLW0603
+    if background:
+        return _start_once("ssb-kernel-warm-up", _warm_up_logged)
     with _WARM_LOCK:
-        thread = _WARM_THREAD
-        if background:
-            if thread is None:
-                thread = threading.Thread(
-                    target=_warm_up_logged, name="ssb-kernel-warm-up", daemon=True
-                )
-                _WARM_THREAD = thread
-                thread.start()
-            return thread
+        thread = _STARTED.get("ssb-kernel-warm-up")
     if thread is not None:
         thread.join()
     _warm_up_now()

@@ -26,11 +26,11 @@ import numpy as np
 from numba import njit
 
 from ._jit_cache import install_locator
-from ._kernels_window import edge_window_uniform
+from ._kernels_window import edge_window_into, window_scratch
 
 install_locator()
 
-__all__ = ["joint_pass"]
+__all__ = ["joint_pass", "joint_scratch"]
 
 #: Pixels per block: the window rows of ``D`` (about 40 x _BLOCK float32) stay in L2,
 #: the accumulators (6 x _BLOCK float32) in L1.
@@ -178,7 +178,7 @@ def _normalise_block(mu2, k0, m, x0, px, line_x, norm):
 
 
 @njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
-def joint_pass(mu2, c0, c1, jw, jg, fit, window, grid, derivative, norm, outputs):  # noqa: PLR0913 -- numba nopython kernel: arrays and scalars are passed flat
+def joint_pass(mu2, c0, c1, jw, jg, fit, window, grid, derivative, norm, outputs, scratch):  # noqa: PLR0913 -- numba nopython kernel: arrays and scalars are passed flat
     """Joint fit, edge energies and (optionally) the normalised spectra of pixels ``c0:c1``.
 
     Parameters
@@ -202,26 +202,26 @@ def joint_pass(mu2, c0, c1, jw, jg, fit, window, grid, derivative, norm, outputs
         Normalised stack output; a (0, 0) array for none.
     outputs : tuple of arrays (P,)
         pre_edge (2, P), frac_ox, step, resid, ok, edge, e0.
+    scratch : tuple of arrays
+        Work arrays from :func:`joint_scratch` (``c1 - c0`` pixels, this window):
+        the kernel allocates none, so loading it from the disk cache needs none of
+        numba's array-allocation code (whose import costs a new process ~20 ms).
     """
     sw, inv_nfit = fit
     win_a, win_b = window
     e_first, h, xl0, dxl, line_x = grid
     pre_edge, frac, step, resid, ok, edge, e0 = outputs
-    nwin = win_b - win_a
-    acc = np.empty((6, _BLOCK), np.float32)
-    px = np.empty((4, _BLOCK), np.float32)
-    dbuf = np.empty(nwin * _BLOCK, np.float32)
-    edge_b = np.empty(_BLOCK, np.float32)
-    e0_b = np.empty(_BLOCK, np.float32)
+    acc, px, dwin_full, dwin_tail, edge_b, e0_b, window_work = scratch
     want_norm = norm.shape[0] > 0
     for k0 in range(c0, c1, _BLOCK):
         m = min(_BLOCK, c1 - k0)
-        dwin = dbuf[: nwin * m].reshape((nwin, m))
+        dwin = dwin_full if m == _BLOCK else dwin_tail  # (window rows, m), C-contiguous
         _project_block(mu2, k0, m, jw, sw, win_a, win_b, acc, dwin)
         _finish_block(acc, jg, inv_nfit, k0, m, px, pre_edge, frac, step, resid, ok)
-        edge_window_uniform(
-            dwin, px[0], px[1], px[2], px[3], xl0, dxl, e_first, h, derivative, edge_b, e0_b
-        )
+        edge_window_into(
+            dwin, px[0], px[1], px[2], px[3], xl0, dxl, e_first, h, derivative, edge_b, e0_b,
+            window_work,
+        )  # fmt: skip
         for j in range(m):
             k = k0 + j
             good = ok[k]
@@ -229,3 +229,20 @@ def joint_pass(mu2, c0, c1, jw, jg, fit, window, grid, derivative, norm, outputs
             e0[k] = e0_b[j] if good and derivative else np.nan
         if want_norm:
             _normalise_block(mu2, k0, m, acc[5], px, line_x, norm)
+
+
+def joint_scratch(c0: int, c1: int, window: tuple[int, int]) -> tuple:
+    """The work arrays of :func:`joint_pass` over pixels ``c0:c1`` and edge-window rows.
+
+    Examples
+    --------
+    >>> acc, px, full, tail, edge, e0, work = joint_scratch(0, 1500, (10, 40))
+    >>> full.shape, tail.shape, acc.shape
+    ((30, 1024), (30, 476), (6, 1024))
+    """
+    nwin, f32 = window[1] - window[0], np.float32
+    tail = (c1 - c0) % _BLOCK
+    acc, px = np.empty((6, _BLOCK), f32), np.empty((4, _BLOCK), f32)
+    full, part = np.empty((nwin, _BLOCK), f32), np.empty((nwin, tail), f32)
+    edge_b, e0_b = np.empty(_BLOCK, f32), np.empty(_BLOCK, f32)
+    return acc, px, full, part, edge_b, e0_b, window_scratch(nwin)

@@ -25,7 +25,7 @@ from .edge_interp import _NEWTON_STEPS
 
 install_locator()  # before the decorators below: they pick their cache directory
 
-__all__ = ["edge_window_uniform"]
+__all__ = ["edge_window_into", "edge_window_uniform", "window_scratch"]
 
 #: Pixels per block of :func:`edge_window_uniform`: (n, block) float32 stays in L2.
 _WINDOW_BLOCK = 512
@@ -230,15 +230,38 @@ def edge_window_uniform(dw, p0, p1, step, inv, xl0, dxl, e_first, h, derivative,
     edge_out, e0_out : float32 (P,)
         Outputs (NaN where there is no crossing).
     """
+    nb = _WINDOW_BLOCK
+    xl, fl = np.empty(dw.shape[0], np.float32), np.empty((7, nb), np.float32)
+    count, arg = np.empty(nb, np.int32), np.empty(nb, np.int32)
+    edge_window_into(
+        dw, p0, p1, step, inv, xl0, dxl, e_first, h, derivative, edge_out, e0_out,
+        (xl, count, arg, fl),
+    )  # fmt: skip
+
+
+def window_scratch(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Scratch of :func:`edge_window_into` for an ``n``-row window (allocated by numpy)."""
+    nb = _WINDOW_BLOCK
+    xl, count, arg = np.empty(n, np.float32), np.empty(nb, np.int32), np.empty(nb, np.int32)
+    return xl, count, arg, np.empty((7, nb), np.float32)
+
+
+@njit(nogil=True, cache=True, boundscheck=False, error_model="numpy")
+def edge_window_into(  # noqa: PLR0913 -- numba nopython kernel: flat arguments
+    dw, p0, p1, step, inv, xl0, dxl, e_first, h, derivative, edge_out, e0_out, scratch
+):
+    """:func:`edge_window_uniform` with its scratch arrays given (:func:`window_scratch`).
+
+    A kernel that allocates no array needs none of numba's array-allocation code
+    when it is loaded from the disk cache (importing it costs a new process ~20 ms
+    of CPU); :func:`~._kernels_joint.joint_pass` calls this one.
+    """
     n, n_px = dw.shape
-    xl = np.empty(n, np.float32)
+    xl, count, arg, fl = scratch
     for r in range(n):
         xl[r] = np.float32(xl0 + dxl * r)
     nb = _WINDOW_BLOCK
-    count = np.empty(nb, np.int32)
-    arg = np.empty(nb, np.int32)
-    fl = np.empty((7, nb), np.float32)  # best, ya, yb, then the 4 rows around the count
-    g = fl[3:7]
+    g = fl[3:7]  # best, ya, yb, then the 4 rows around the count
     line, grid = (p0, p1, inv), (xl0, dxl, e_first, h)
     for b0 in range(0, n_px, nb):
         m = min(nb, n_px - b0)

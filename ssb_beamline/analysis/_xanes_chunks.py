@@ -21,16 +21,17 @@ shifts), and the small values keep the float32 sums accurate.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .._memory import pooled_empty
+from .._page_mapping import PageMapping, pooled_empty_many
 from ._fused import subtract_project, write_normalized
 from ._jit import edge_window_uniform
 from ._kernels import count_below, derivative_max_block, half_step_from_count
-from ._kernels_joint import joint_pass
+from ._kernels_joint import joint_pass, joint_scratch
 from ._scratch import scratch
 from ._xanes_setup import XanesOperators
 
@@ -49,8 +50,10 @@ class XanesOutputs:
 
     ``frac_ox`` is row 1 of ``fractions``; ``soc``, ``soc_edge``, ``mask`` and row 0
     of ``fractions`` are filled by :func:`~.pipeline.finish_maps`. Every array the
-    maps return is allocated here, with :func:`~ssb_beamline._memory.pooled_empty`:
-    a repeated call reuses the pages of the last call's maps once they are dropped.
+    maps return is allocated here, with :func:`~ssb_beamline._memory.pooled_empty_many`:
+    a repeated call reuses the pages of the last call's maps once they are dropped;
+    a first call's fresh pages are mapped by background threads (``mapping``) while
+    the call builds its operators, and :meth:`wait_mapped` waits for them.
     """
 
     e0: np.ndarray
@@ -65,16 +68,26 @@ class XanesOutputs:
     soc_edge: np.ndarray
     mask: np.ndarray
     norm: np.ndarray | None = None  # (N, P) normalised stack, if asked
+    mapping: PageMapping | None = None  # fresh pages being mapped in the background
 
     @classmethod
     def allocate(cls, p: int, norm: np.ndarray | None = None) -> XanesOutputs:
-        """Uninitialised outputs for ``p`` pixels (``norm``: the (N, P) output or None)."""
+        """Uninitialised outputs for ``p`` pixels (``norm``: the (N, P) output or None).
+
+        Returns at once: fresh pages are mapped in the background (:meth:`wait_mapped`).
+        """
         f32, b = np.float32, np.bool_
-        fractions = pooled_empty((2, p), f32)
-        e0, step, edge, resid, soc, soc_edge = (pooled_empty((p,), f32) for _ in range(6))
-        ok, mask, pre_edge = pooled_empty((p,), b), pooled_empty((p,), b), pooled_empty((2, p), f32)
+        # the largest first: the background threads split the bytes in this order
+        specs = [((2, p), f32), ((2, p), f32)] + [((p,), f32)] * 6 + [((p,), b)] * 2
+        arrays, mapping = pooled_empty_many(specs)
+        fractions, pre_edge, e0, step, edge, resid, soc, soc_edge, ok, mask = arrays
         maps = (e0, step, edge, fractions[1], resid, ok, pre_edge, fractions)
-        return cls(*maps, soc, soc_edge, mask, norm)
+        return cls(*maps, soc, soc_edge, mask, norm, mapping)
+
+    def wait_mapped(self) -> None:
+        """Return once the background mapping of fresh pages (if any) has finished."""
+        if self.mapping is not None:
+            self.mapping.wait()
 
 
 ChunkKernel = Callable[[XanesOperators, XanesOutputs, np.ndarray, slice], None]
@@ -105,13 +118,18 @@ def chunk_kernel(ops: XanesOperators, mu2: np.ndarray, norm: np.ndarray | None) 
     fit = (in_fit, 1.0 / ops.nfit)
     window = (ops.win.start, ops.win.stop)
     grid = (e_first, h, xl0, dxl, np.ascontiguousarray(ops.line_all[:, 1]))
+    work = threading.local()  # each thread's scratch, by chunk length
 
     def compiled(ops: XanesOperators, out: XanesOutputs, mu2: np.ndarray, s: slice) -> None:
         outputs = (out.pre_edge, out.frac_ox, out.step, out.resid, out.ok, out.edge, out.e0)
         norm = _NO_NORM if out.norm is None else out.norm
+        mine = work.__dict__.setdefault("by_length", {})
+        scratch = mine.get(s.stop - s.start)
+        if scratch is None:
+            scratch = mine[s.stop - s.start] = joint_scratch(s.start, s.stop, window)
         joint_pass(
             mu2, s.start, s.stop, ops.jw32, ops.jg32, fit, window, grid,
-            ops.derivative_e0, norm, outputs,
+            ops.derivative_e0, norm, outputs, scratch,
         )  # fmt: skip
 
     return compiled

@@ -190,3 +190,47 @@ def test_kernels_compiled_ahead_are_loaded_not_compiled_by_a_new_process(monkeyp
     e = np.arange(8300.0, 8450.0, 1.5)
     edge = analyse_xanes_stack(stack, e, ni_k_edge_references()).edge_energy
     np.testing.assert_array_equal(np.array(r["edge"]), edge.astype(float))
+
+
+# numba's runtime started from the package's cache, then used by a kernel numba compiles
+RUNTIME_CHILD = """
+import json, numpy as np
+from numba import njit
+from numba.core.registry import cpu_target
+from numba.core.runtime import nrt
+from ssb_beamline.analysis._jit_cache import initialize_runtime
+source = initialize_runtime(cpu_target.target_context)
+again = initialize_runtime(cpu_target.target_context)
+
+@njit
+def rows(n):  # allocates (NRT) and drops arrays (the cached reference-count helpers)
+    total = 0.0
+    for i in range(n):
+        total += np.ones(i + 1).sum()
+    return total
+
+print(json.dumps({"source": source, "again": again, "total": rows(50),
+                  "linked": nrt.rtsys.library.get_pointer_to_function("NRT_decref") != 0}))
+"""
+
+
+@pytest.mark.slow
+def test_the_runtime_helpers_are_compiled_once_then_read_from_the_cache(tmp_path):
+    env = {**os.environ, CACHE_ENV: str(tmp_path / "c")}
+    cmd = [sys.executable, "-c", RUNTIME_CHILD]
+    results = []
+    for _ in range(2):
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=True)
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    first, second = results
+    assert (first["source"], second["source"]) == ("compiled", "disk"), results
+    assert first["again"] == second["again"] == "ready"
+    assert first["total"] == second["total"] == sum(range(1, 51))
+    assert first["linked"] and second["linked"]
+    (cached,) = (tmp_path / "c").glob("nrt-*.pkl")
+    assert stat.S_IMODE(cached.stat().st_mode) == 0o600
+    cached.write_bytes(b"not a pickle")  # damaged: compiled and written again
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=True)
+    damaged = json.loads(out.stdout.strip().splitlines()[-1])
+    assert damaged["source"] == "compiled" and damaged["total"] == first["total"]
+    assert cached.read_bytes() != b"not a pickle"
