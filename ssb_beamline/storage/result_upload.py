@@ -231,8 +231,37 @@ def dims_and_coords(arrays: Mapping, metadata: Mapping, start: Mapping) -> tuple
     )
 
 
-def version_metadata(run_uid: str, arrays, units, metadata, tables, coords) -> dict:
-    """A results version's metadata: who made it, units, and what it ``contents``."""
+def version_metadata(
+    run_uid: str,
+    arrays: Mapping[str, Any],
+    units: Mapping[str, str],
+    metadata: Mapping[str, Any],
+    tables: Mapping[str, Any] | None,
+    coords: Mapping[str, Any],
+) -> dict:
+    """A results version's metadata: who made it, units, and what it ``contents``.
+
+    Parameters
+    ----------
+    run_uid : str
+        The raw run the results belong to.
+    arrays : mapping of str
+        The version's result arrays (only their names are used).
+    units : mapping of str to str
+        Unit of each array.
+    metadata : mapping
+        The analysis' own metadata, merged in at the top level.
+    tables : mapping of str, or None
+        The version's tables (only their names are used).
+    coords : mapping of str
+        The version's coordinate arrays (only their names are used).
+
+    Returns
+    -------
+    dict
+        ``run_uid``, ``software``, ``units``, the analysis metadata and the sorted
+        ``contents`` (every array, coordinate and table name).
+    """
     import ssb_beamline
 
     return {
