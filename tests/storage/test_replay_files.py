@@ -177,3 +177,19 @@ def test_a_frame_block_s_etag_follows_its_file(multi_file_run):
         np.testing.assert_array_equal(uncompressed_frames(node, 2, 11), node[2:11])
     finally:
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_a_replay_turns_numpy_s_huge_page_requests_off(multi_file_run):
+    """Fresh arrays of a replay cost no huge-page compaction (see ssb_beamline._memory)."""
+    from numpy._core.multiarray import _set_madvise_hugepage
+
+    from ssb_beamline import _memory
+
+    store, uid, _, _ = multi_file_run
+    before = _set_madvise_hugepage(True)
+    try:
+        _memory.no_huge_page_requests.cache_clear()
+        next(run_documents(store.raw[uid], fill="never"))
+        assert not _set_madvise_hugepage(True)  # the replay had turned it off
+    finally:
+        _set_madvise_hugepage(before)
