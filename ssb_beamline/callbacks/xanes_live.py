@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 from event_model import DocumentRouter
 
-from ssb_beamline._memory import populated_zeros
 from ssb_beamline.analysis import (
     JointFitAccumulator,
     OpenBeam,
@@ -30,6 +29,7 @@ from ssb_beamline.analysis import (
 )
 
 from ._ingest_threads import Releaser, ingest_workers
+from ._stack_buffers import StackBuffers
 from .frames import HDF5FrameResolver
 from .guard import guarded
 from .pairing import FramePairing
@@ -121,7 +121,8 @@ class XanesLiveAnalysis(DocumentRouter):
         self._last_estimate_time = -np.inf
         # energy index -> (flat prepared for the images at that energy, its I0)
         self._flats: dict[int, tuple[OpenBeam, float]] = {}
-        self._stack: np.ndarray | None = None
+        self._stack: np.ndarray | None = None  # from self._buffers, at the first image
+        self._buffers: StackBuffers | None = None
         self._valid: np.ndarray | None = None
         self._filled: np.ndarray | None = None
         self._sums: JointFitAccumulator | None = None
@@ -157,17 +158,15 @@ class XanesLiveAnalysis(DocumentRouter):
         key = doc["data_keys"].get(self.detector_key)
         if key is not None and key.get("external"):
             self._pairs.mark_external(doc["uid"])
-        if key is not None and self._stack is None:
-            # Allocate the stack at the first detector stream (the darks), and touch
-            # every page now: a fresh page costs a fault on first write, which would
-            # otherwise land on the images (about 20 ms per 2048 x 2048 frame).
+        if key is not None and self._buffers is None:
+            # the stack's pages are mapped on a helper thread from the first detector
+            # stream (the darks) on, not faulted in by the images (~20 ms per 2048^2 frame)
             shape = tuple(key["shape"])[-2:]
             n = self.energies.size
-            self._stack = populated_zeros((n, *shape), np.float32)
+            self._buffers = StackBuffers((n, *shape), normalized=self.keep_normalized)
             self._valid = np.ones(shape, dtype=bool)
             self._filled = np.zeros(n, dtype=bool)
-            self._binned = np.zeros((n, *self._stack[0, ::LIVE_BIN, ::LIVE_BIN].shape), np.float32)
-            self._sums = self._joint_sums_accumulator()
+            self._binned = np.zeros((n, *(-(-m // LIVE_BIN) for m in shape)), np.float32)
             warm_up_kernels()  # done by now, else finished while the darks come
 
     @_guarded
@@ -217,6 +216,12 @@ class XanesLiveAnalysis(DocumentRouter):
         if self._dark is None:
             self._dark = (self._dark_sum / self._dark_count).astype(np.float32)
         return self._dark
+
+    def _ready_stack(self) -> np.ndarray:  # waits for the pages at the first image
+        if self._stack is None:
+            self._stack = self._buffers.stack()
+            self._sums = self._joint_sums_accumulator()
+        return self._stack
 
     def _joint_sums_accumulator(self) -> JointFitAccumulator | None:
         """Sums of the joint fit, filled as images arrive (None: the end reads all)."""
@@ -275,7 +280,7 @@ class XanesLiveAnalysis(DocumentRouter):
         self.outcome.maps = arrays
         self.outcome.final_seconds = time.perf_counter() - t0
         if self.keep_normalized:  # after the maps: they are what the scientist waits for
-            out = populated_zeros(stack.shape, np.float32)  # pages mapped at once
+            out = self._buffers.normalized(stack.shape)  # mapped while the images came
             arrays["normalized"] = normalized_stack(stack, energies, maps, out=out)
             units["normalized"] = RESULT_UNITS["normalized"]
             self.outcome.normalized_seconds = time.perf_counter() - t0
@@ -300,11 +305,8 @@ class XanesLiveAnalysis(DocumentRouter):
                 tables=extra.tables,
                 start=self._start,
             )
-        logger.info(
-            "run %s: maps ready %.3f s after the last frame",
-            self.outcome.run_uid,
-            self.outcome.final_seconds,
-        )
+        logger.info("run %s: maps ready %.3f s after the last frame",
+                    self.outcome.run_uid, self.outcome.final_seconds)  # fmt: skip
 
     def _post_process(self, maps: dict[str, np.ndarray], context: MapContext) -> PostResult:
         """Run every post-processor; a failing one is reported, the rest go on."""
@@ -346,7 +348,7 @@ class XanesLiveAnalysis(DocumentRouter):
         # the flat taken closest in energy (at this energy when flat_every == 1)
         flat_index = min(self._flats, key=lambda k: abs(self.energies[k] - energy))
         flat, flat_i0 = self._flats[flat_index]
-        row = self._stack[index]
+        row = self._ready_stack()[index]
         # The flat was taken with flux flat_i0, the image with i0.
         flux = math.log(i0 / flat_i0) if i0 > 0 and flat_i0 > 0 else 0.0
         # the frame's validity is ANDed into the run's mask in the same sweep; the next

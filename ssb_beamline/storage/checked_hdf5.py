@@ -19,14 +19,24 @@ reading ``run["primary"]["detector"]``) analyses them as data.
 
 It also reads a block of whole frames straight from the files (one open per file,
 no dask task per frame, no concatenation), which is what a replay over HTTP asks.
+Such a block's ETag is made from where its frames come from (each file's path,
+size and modification time, the dataset, the frames), as tiled does for an HDF5
+dataset, instead of hashing its bytes: tiled hashes every array it answers with
+(dask's ``tokenize``, SHA-1 without optional hash libraries) on the server's event
+loop, which took about a third of the server's time serving a replay (~1.7 GB).
+:func:`install_frame_etags` puts that in place (at the first frame request).
 
 Hand-written because tiled has no option for either (its adapter takes ``swmr``
-from the data source, and its server turns every adapter error into a bare 500).
+from the data source, and its server turns every adapter error into a bare 500,
+and it computes ETags with no way to supply one).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +47,18 @@ from tiled.adapters.hdf5 import SWMR_DEFAULT, HDF5Adapter, HDF5ArrayAdapter
 from tiled.structures.core import StructureFamily
 from tiled.utils import path_from_uri
 
-__all__ = ["DAMAGED_STATUS", "CheckedHDF5Adapter", "CheckedHDF5ArrayAdapter"]
+from ssb_beamline._memory import no_huge_page_requests
+
+from .function_patch import patch_function
+
+__all__ = [
+    "DAMAGED_STATUS",
+    "CheckedHDF5Adapter",
+    "CheckedHDF5ArrayAdapter",
+    "FrameBlock",
+    "block_source",
+    "install_frame_etags",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +123,73 @@ def _frame_range(index: Any, shape: tuple[int, ...]) -> range | None:
     return range(shape[0])[parts[0]]
 
 
+class FrameBlock(np.ndarray):
+    """Frames read straight from detector files, with where they come from.
+
+    ``source`` names the files (path, size, modification time in ns, inode), the
+    dataset and the frames; the ETag of an answer made of the whole block is made
+    from it (see :func:`install_frame_etags`).
+    """
+
+    source: tuple = ()
+
+
+def _file_state(path: Path) -> tuple:
+    st = os.stat(path)
+    return (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def block_source(array: np.ndarray) -> tuple | None:
+    """The ``source`` of the whole :class:`FrameBlock` ``array`` is (or views), else None.
+
+    tiled's array route turns the adapter's answer into a plain ndarray view
+    (``numpy.asarray``), so a view of all of a block counts as the block.
+    """
+    block = array if isinstance(array, FrameBlock) else getattr(array, "base", None)
+    if not isinstance(block, FrameBlock) or not block.source:
+        return None
+    whole = (
+        array.shape == block.shape
+        and array.dtype == block.dtype
+        and array.__array_interface__["data"][0] == block.__array_interface__["data"][0]
+    )
+    return block.source if whole else None
+
+
+def _frame_etag(original: Callable) -> Callable:
+    """tiled's ``tokenize`` made from a frame block's source instead of its bytes."""
+
+    def tokenize(obj, *args, **kwargs):
+        if isinstance(obj, tuple) and obj and isinstance(obj[0], np.ndarray):
+            source = block_source(obj[0])
+            if source is not None:  # (payload, media type) of an array answer
+                obj = ("ssb_beamline frame block", source, *obj[1:])
+        return original(obj, *args, **kwargs)
+
+    return tokenize
+
+
+@functools.cache  # once per process
+def install_frame_etags() -> bool:
+    """Make the ETag of a frame block answer from its source, not a hash of its bytes.
+
+    Replaces ``tiled.server.core.tokenize`` (which tiled's data answers call) by a
+    wrapper that gives a :class:`FrameBlock` the token of its ``source`` and
+    leaves every other payload to tiled; idempotent. The process serving frame
+    blocks also stops numpy asking for huge pages (``no_huge_page_requests``):
+    each block is a fresh array.
+
+    Returns
+    -------
+    bool
+        True when the wrapper is in place (False: this tiled has no such function).
+    """
+    from tiled.server import core
+
+    no_huge_page_requests()
+    return patch_function(core, "tokenize", _frame_etag)
+
+
 class CheckedHDF5ArrayAdapter(HDF5ArrayAdapter):
     """An HDF5 frame stack whose unreadable frames are named, with their file.
 
@@ -146,7 +234,9 @@ class CheckedHDF5ArrayAdapter(HDF5ArrayAdapter):
         ``squeeze`` parameter), and the stock read is used.
         """
         shape = tuple(self.structure().shape)
-        out = np.empty((len(frames), *shape[1:]), dtype=self.structure().data_type.to_numpy_dtype())
+        dtype = self.structure().data_type.to_numpy_dtype()
+        out = FrameBlock((len(frames), *shape[1:]), dtype)  # owns its memory: views name it
+        states = tuple(_file_state(path) for path in self.paths)  # before the read
         offset, done = 0, 0
         for path in self.paths:
             with h5py.File(path, "r", swmr=self.swmr) as f:
@@ -160,7 +250,10 @@ class CheckedHDF5ArrayAdapter(HDF5ArrayAdapter):
                     dataset.read_direct(out, np.s_[first:last], dest)
                     done += last - first
                 offset += count
-        return out if offset == shape[0] and done == len(frames) else None
+        if offset != shape[0] or done != len(frames):
+            return None
+        out.source = (states, self.dataset_path, frames.start, frames.stop, str(dtype))
+        return out
 
     def read_block(self, block, *args: Any, **kwargs: Any):
         try:
@@ -224,6 +317,7 @@ class CheckedHDF5Adapter(HDF5Adapter):
         locking: bool | str | None = None,
         **kwargs: Any,
     ):
+        install_frame_etags()  # the server answers frame blocks from now on
         paths = _asset_paths(data_source)
         swmr = any([open_mode(path) for path in paths])  # SWMR only while being written
         if not isinstance(dataset, str):

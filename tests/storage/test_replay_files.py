@@ -147,3 +147,49 @@ def test_frames_read_ahead_from_closed_files_are_the_frames_asked_for(tmp_path):
         assert resolver._pool is not None  # it did read ahead
     finally:
         resolver.close()
+
+
+def test_a_frame_block_s_etag_follows_its_file(multi_file_run):
+    """Served blocks keep one ETag until a file of theirs changes (not hashed per request)."""
+    import os
+
+    from ssb_beamline.storage.replay_fill import uncompressed_frames
+
+    store, uid, folder, _ = multi_file_run
+    node = store.raw[uid]["primary"]["det"]
+    url = node.item["links"]["full"]
+
+    def tag(start: int, stop: int) -> str:
+        headers = {"Accept": "application/octet-stream", "Accept-Encoding": "identity"}
+        response = node.context.http_client.get(url, headers=headers,
+                                                params={"slice": f"{start}:{stop}"})  # fmt: skip
+        response.raise_for_status()
+        return response.headers["ETag"]
+
+    first = tag(2, 11)
+    assert tag(2, 11) == first and tag(3, 11) != first
+    path = folder / f"{uid}-primary-1.h5"
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    try:
+        assert tag(2, 11) != first  # a file of the block changed
+        assert tag(0, 2) == tag(0, 2)
+        np.testing.assert_array_equal(uncompressed_frames(node, 2, 11), node[2:11])
+    finally:
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_a_replay_turns_numpy_s_huge_page_requests_off(multi_file_run):
+    """Fresh arrays of a replay cost no huge-page compaction (see ssb_beamline._memory)."""
+    from numpy._core.multiarray import _set_madvise_hugepage
+
+    from ssb_beamline import _memory
+
+    store, uid, _, _ = multi_file_run
+    before = _set_madvise_hugepage(True)
+    try:
+        _memory.no_huge_page_requests.cache_clear()
+        next(run_documents(store.raw[uid], fill="never"))
+        assert not _set_madvise_hugepage(True)  # the replay had turned it off
+    finally:
+        _set_madvise_hugepage(before)

@@ -114,3 +114,21 @@ def test_a_large_stack_reuses_the_last_ones_memory_zeroed_and_never_a_live_one()
     again = populated_zeros(shape, np.float32)  # the next run's stack
     assert address(again) == where
     assert not again.any()  # zeroed: nothing of the last run shows
+
+
+def _numpy_huge_page_requests(enabled: bool) -> bool:
+    """Set numpy's huge-page requests; returns the setting before."""
+    from numpy._core.multiarray import _set_madvise_hugepage
+
+    return bool(_set_madvise_hugepage(enabled))
+
+
+def test_no_huge_page_requests_turns_numpy_s_requests_off():
+    before = _numpy_huge_page_requests(True)
+    try:
+        _memory.no_huge_page_requests.cache_clear()
+        assert _memory.no_huge_page_requests() is True
+        assert _numpy_huge_page_requests(True) is False  # it was off
+        assert _memory.no_huge_page_requests() is True  # idempotent (cached)
+    finally:
+        _numpy_huge_page_requests(before)
