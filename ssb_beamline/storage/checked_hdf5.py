@@ -128,7 +128,13 @@ class FrameBlock(np.ndarray):
 
     ``source`` names the files (path, size, modification time in ns, inode), the
     dataset and the frames; the ETag of an answer made of the whole block is made
-    from it (see :func:`install_frame_etags`).
+    from it (see :func:`install_frame_etags`). Made empty, like ``numpy.empty``, the
+    frames are read into it, then it is given its ``source``.
+
+    Parameters
+    ----------
+    shape, dtype, buffer, offset, strides, order
+        As for :class:`numpy.ndarray`.
     """
 
     source: tuple = ()
@@ -144,6 +150,17 @@ def block_source(array: np.ndarray) -> tuple | None:
 
     tiled's array route turns the adapter's answer into a plain ndarray view
     (``numpy.asarray``), so a view of all of a block counts as the block.
+
+    Parameters
+    ----------
+    array : ndarray
+        An array about to be answered (a :class:`FrameBlock`, a view of one, or
+        any other array).
+
+    Returns
+    -------
+    tuple or None
+        The block's ``source``, or None if ``array`` is not all of a frame block.
     """
     block = array if isinstance(array, FrameBlock) else getattr(array, "base", None)
     if not isinstance(block, FrameBlock) or not block.source:
