@@ -9,7 +9,7 @@ import gc
 
 import numpy as np
 import pytest
-from xanes_synth import REFS, mu_stack, scan_energies
+from xanes_synth import MAP_NAMES, REFS, random_mixture_stack, scan_energies
 
 from ssb_beamline import _memory
 from ssb_beamline._memory import BlockPool, pooled_empty
@@ -17,16 +17,10 @@ from ssb_beamline.analysis import analyse_xanes_stack
 from ssb_beamline.analysis.soc import SocCalibration, soc_map
 
 E = scan_energies(40)
-MAP_NAMES = ("e0", "edge_step", "edge_energy", "fractions", "residual", "soc", "soc_edge")
-MAP_NAMES += ("mask", "pre_edge")
 
 
 def stack(seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    frac = rng.uniform(0.0, 1.0, (6, 7))
-    step = rng.uniform(0.0, 1.0, (6, 7)) * (rng.uniform(size=(6, 7)) > 0.3)
-    mu = mu_stack(E, frac, step) + rng.normal(0.0, 0.005, (E.size, 6, 7))
-    return mu.astype(np.float32)
+    return random_mixture_stack(seed, E)
 
 
 def address(a: np.ndarray) -> int:

@@ -12,7 +12,7 @@ import mmap
 
 import numpy as np
 import pytest
-from xanes_synth import REFS, mu_stack, scan_energies
+from xanes_synth import MAP_NAMES, REFS, random_mixture_stack, scan_energies
 
 from ssb_beamline import _memory, _page_mapping
 from ssb_beamline._memory import BlockPool
@@ -20,16 +20,10 @@ from ssb_beamline._page_mapping import _split_ranges, pooled_empty_many
 from ssb_beamline.analysis import _jit, analyse_xanes_stack
 
 E = scan_energies(40)
-MAP_NAMES = ("e0", "edge_step", "edge_energy", "fractions", "residual", "soc", "soc_edge")
-MAP_NAMES += ("mask", "pre_edge")
 
 
 def stack(seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    frac = rng.uniform(0.0, 1.0, (6, 7))
-    step = rng.uniform(0.0, 1.0, (6, 7)) * (rng.uniform(size=(6, 7)) > 0.3)
-    mu = mu_stack(E, frac, step) + rng.normal(0.0, 0.005, (E.size, 6, 7))
-    return mu.astype(np.float32)
+    return random_mixture_stack(seed, E)
 
 
 @pytest.fixture

@@ -65,3 +65,17 @@ def true_half_step(
     i = int(np.flatnonzero(norm_f >= level)[0])
     t = (level - norm_f[i - 1]) / (norm_f[i] - norm_f[i - 1])
     return float(fine[i - 1] + t * (fine[i] - fine[i - 1]))
+
+
+#: Every per-pixel map of :func:`~ssb_beamline.analysis.analyse_xanes_stack`.
+MAP_NAMES = ("e0", "edge_step", "edge_energy", "fractions", "residual", "soc", "soc_edge")
+MAP_NAMES += ("mask", "pre_edge")
+
+
+def random_mixture_stack(seed: int, energies: np.ndarray) -> np.ndarray:
+    """A 6 x 7 float32 stack of random mixtures and edge steps (~30 % empty) with noise."""
+    rng = np.random.default_rng(seed)
+    frac = rng.uniform(0.0, 1.0, (6, 7))
+    step = rng.uniform(0.0, 1.0, (6, 7)) * (rng.uniform(size=(6, 7)) > 0.3)
+    mu = mu_stack(energies, frac, step) + rng.normal(0.0, 0.005, (energies.size, 6, 7))
+    return mu.astype(np.float32)
