@@ -18,12 +18,11 @@ files. Three tools, each measured on a 100-energy 2048 x 2048 replay:
   block, or pending read still uses it; a frame a caller keeps (a flat, a frame
   waiting for its event) keeps its buffer out of the pool and is never
   overwritten;
-- :func:`pooled_empty`: the large outputs of an analysis call (maps of a
-  2048 x 2048 image, 4-32 MiB each) in mapped pages that the next call reuses
-  once no array refers to them any more, so a fresh process pays one system call
-  per map instead of page faults with huge-page compaction, and a repeated call
-  pays nothing (:mod:`ssb_beamline._page_mapping` takes the same memory and maps
-  a first call's fresh pages in the background);
+- :data:`_OUTPUTS` (a :class:`BlockPool`): the large outputs of an analysis
+  call (maps of a 2048 x 2048 image, 4-32 MiB each) in mappings that the next
+  call reuses once no array refers to them any more, so a repeated call pays
+  no page fault; :func:`ssb_beamline._page_mapping.pooled_empty_many` hands them
+  out and maps a first call's fresh pages in the background;
 - :func:`keep_freed_memory`: glibc keeps the memory of freed arrays up to 32 MiB
   (flats, frames, temporaries) for the next ones instead of returning it to the
   kernel, so the per-energy arrays of a replay reuse warm pages;
@@ -50,7 +49,6 @@ __all__ = [
     "BlockPool",
     "keep_freed_memory",
     "no_huge_page_requests",
-    "pooled_empty",
     "populated_zeros",
 ]
 
@@ -147,32 +145,6 @@ def populated_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
     if nbytes >= WARM_MIN_BYTES:
         return _WARM.take(shape, dtype, zero=True)
     return _mapped(nbytes)[:nbytes].view(dtype).reshape(shape)
-
-
-def pooled_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
-    """An uninitialised array of ``shape``, its pages mapped, reused across calls.
-
-    For the outputs of an analysis call that the caller keeps (maps): arrays of
-    :data:`POOL_MIN_BYTES` or more come from one of the last :data:`POOL_KEEP`
-    such mappings that no array refers to any more (the previous call's maps,
-    once they are dropped: no page fault at all), else from a new mapping whose
-    pages are mapped in one system call without huge-page compaction (on the
-    project's VM, ~0.5 s per GB against 0.2-3 s per GB of first-touch faults).
-    Smaller arrays are ``np.empty``. An array keeps only its own mapping alive,
-    as a numpy array does; the process keeps up to :data:`POOL_KEEP` idle mappings
-    (about 350 MB after two 2048 x 2048 analyses) until it ends.
-
-    Examples
-    --------
-    >>> a = pooled_empty((2, 3), np.float32)
-    >>> a.shape, a.dtype.name, a.flags.writeable, a.flags.c_contiguous
-    ((2, 3), 'float32', True, True)
-    """
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if nbytes < POOL_MIN_BYTES:
-        return np.empty(shape, dtype)
-    return _OUTPUTS.take(shape, dtype)
 
 
 @functools.cache
@@ -326,9 +298,9 @@ WARM_MIN_BYTES = 64 * 2**20
 WARM_KEEP = 2
 _WARM = BlockPool(keep=WARM_KEEP)
 
-#: Arrays from pooled_empty of this size or more come from :data:`_OUTPUTS`.
+#: Arrays from ``_page_mapping.pooled_empty_many`` of this size or more come from :data:`_OUTPUTS`.
 POOL_MIN_BYTES = 4 * 2**20
-#: Mappings kept for pooled_empty: the maps of two analysis calls (one kept by the
+#: Mappings kept for those arrays: the maps of two analysis calls (one kept by the
 #: caller while the next runs) of ~12 arrays each.
 POOL_KEEP = 24
 _OUTPUTS = BlockPool(keep=POOL_KEEP, max_slack=2.0)

@@ -1,8 +1,8 @@
 """A call's fresh output pages mapped by background threads while the call works.
 
 A new process's first :func:`~ssb_beamline.analysis.analyse_xanes_stack` at
-2048 x 2048 needs ~170 MB of fresh output pages (:func:`~ssb_beamline._memory.pooled_empty`
-maps them in one system call each; later calls reuse them). Mapping them costs the
+2048 x 2048 needs ~170 MB of fresh output pages (later calls reuse them, from the
+pool ``ssb_beamline._memory._OUTPUTS``). Mapping them costs the
 kernel ~60 ms on the project's 2-core VM, on the caller's thread before the call
 can build its operators and load its compiled kernel. :func:`pooled_empty_many`
 takes the same pooled memory but leaves new mappings unmapped and hands them to
@@ -34,7 +34,13 @@ logger = logging.getLogger(__name__)
 def pooled_empty_many(
     specs: Sequence[tuple[tuple[int, ...], object]], *, threads: int | None = None
 ) -> tuple[list[np.ndarray], PageMapping]:
-    """Arrays as :func:`~ssb_beamline._memory.pooled_empty`, one per ``(shape, dtype)``.
+    """Uninitialised arrays, one per ``(shape, dtype)``, reused across calls.
+
+    For the outputs of an analysis call that the caller keeps (maps): arrays of
+    ``_memory.POOL_MIN_BYTES`` or more come from one of the last ``_memory.POOL_KEEP``
+    mappings that no array refers to any more (the previous call's maps, once they
+    are dropped: no page fault at all), else from a new mapping; smaller arrays are
+    ``np.empty``. An array keeps only its own mapping alive, as a numpy array does.
 
     The arrays are returned at once; the pages of those in new mappings (a new
     process's first call: ~170 MB for the maps of a 2048 x 2048 image) are mapped by

@@ -50,7 +50,7 @@ class XanesOutputs:
 
     ``frac_ox`` is row 1 of ``fractions``; ``soc``, ``soc_edge``, ``mask`` and row 0
     of ``fractions`` are filled by :func:`~.pipeline.finish_maps`. Every array the
-    maps return is allocated here, with :func:`~ssb_beamline._memory.pooled_empty_many`:
+    maps return is allocated here, with :func:`~ssb_beamline._page_mapping.pooled_empty_many`:
     a repeated call reuses the pages of the last call's maps once they are dropped;
     a first call's fresh pages are mapped by background threads (``mapping``) while
     the call builds its operators, and :meth:`wait_mapped` waits for them.

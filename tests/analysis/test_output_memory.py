@@ -12,7 +12,8 @@ import pytest
 from xanes_synth import MAP_NAMES, REFS, random_mixture_stack, scan_energies
 
 from ssb_beamline import _memory
-from ssb_beamline._memory import BlockPool, pooled_empty
+from ssb_beamline._memory import BlockPool
+from ssb_beamline._page_mapping import pooled_empty_many
 from ssb_beamline.analysis import analyse_xanes_stack
 from ssb_beamline.analysis.soc import SocCalibration, soc_map
 
@@ -55,7 +56,14 @@ def test_reused_maps_memory_gives_the_maps_of_fresh_memory(pool_everything, opti
         assert np.array_equal(getattr(fresh, name), before[name], equal_nan=True), name
 
 
-def test_pooled_empty_reuses_only_dropped_arrays_of_a_fitting_size(monkeypatch):
+def pooled_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """One output array, as the analysis takes it, its pages mapped."""
+    (array,), mapping = pooled_empty_many([(shape, dtype)])
+    mapping.wait()
+    return array
+
+
+def test_pooled_outputs_reuse_only_dropped_arrays_of_a_fitting_size(monkeypatch):
     monkeypatch.setattr(_memory, "POOL_MIN_BYTES", 1024)
     monkeypatch.setattr(_memory, "_OUTPUTS", BlockPool(keep=4, max_slack=2.0))
     n = 1024  # float32: 4 KiB
