@@ -20,10 +20,13 @@ from typing import Any
 
 import numpy as np
 
+import ssb_beamline
+
 from .result_layout import next_version
 
 __all__ = [
     "BUSY_ATTEMPTS",
+    "SOFTWARE",
     "UPLOAD_THREADS",
     "child_container",
     "dims_and_coords",
@@ -35,6 +38,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: What made a results version (its ``software`` metadata).
+SOFTWARE = f"ssb_beamline {ssb_beamline.__version__}"
 
 #: Attempts of a write that tiled refused with a server error (SQLite busy under
 #: concurrent writers: the RunEngine's writer, a worker, an in-process analysis).
@@ -262,11 +268,9 @@ def version_metadata(
         ``run_uid``, ``software``, ``units``, the analysis metadata and the sorted
         ``contents`` (every array, coordinate and table name).
     """
-    import ssb_beamline
-
     return {
         "run_uid": run_uid,
-        "software": f"ssb_beamline {ssb_beamline.__version__}",
+        "software": SOFTWARE,
         "units": dict(units),
         **metadata,
         "contents": sorted([*arrays, *coords, *(tables or {})]),

@@ -31,8 +31,6 @@ from typing import Any
 
 import numpy as np
 
-import ssb_beamline
-
 from .coords import axes_of
 from .result_early import EarlyWrites
 from .result_journal import JournaledResult, ResultEntryError, ResultJournal
@@ -49,6 +47,7 @@ from .result_layout import (
 from .result_link import LINK_ATTEMPTS, link_run
 from .result_skeleton import Skeleton, build_skeleton, discard, drop_unused
 from .result_upload import (
+    SOFTWARE,
     child_container,
     dims_and_coords,
     new_version,
@@ -70,7 +69,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_SOFTWARE = f"ssb_beamline {ssb_beamline.__version__}"
 #: ``on_failure(path, line, message)``: told about a journal entry left pending.
 FailureHandler = Callable[[Path, "int | None", str], None]
 
@@ -135,7 +133,7 @@ class TiledResultSink:
 
     def _prepared(self, run_uid: str, layout: dict, **kwargs: Any) -> Skeleton:
         """The version of :meth:`prepare`, and the raw run it will be linked from."""
-        skeleton = build_skeleton(self._results, run_uid, layout, software=_SOFTWARE, **kwargs)
+        skeleton = build_skeleton(self._results, run_uid, layout, software=SOFTWARE, **kwargs)
         try:  # None (not in tiled yet, or no answer): publish looks it up again
             skeleton.run = self._run_of(run_uid)
         except Exception:
