@@ -51,6 +51,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ssb_beamline.private_files import make_private_dir, open_private
+
 __all__ = [
     "CACHE_ENV",
     "compile_lock",
@@ -88,17 +90,6 @@ def kernel_cache_dir() -> Path:
     return base / "ssb_beamline" / "numba"
 
 
-def _make_private_dirs(path: Path) -> None:
-    """Create ``path`` and its missing parents, each missing one with mode 0700."""
-    missing = []
-    p = path
-    while not p.exists() and p != p.parent:
-        missing.append(p)
-        p = p.parent
-    for d in reversed(missing):
-        d.mkdir(mode=0o700, exist_ok=True)
-
-
 def _locator_class() -> type | None:
     try:
         from numba.core import caching
@@ -120,7 +111,7 @@ def _locator_class() -> type | None:
             return self._cache_path
 
         def ensure_cache_path(self) -> None:
-            _make_private_dirs(Path(self._cache_path))
+            make_private_dir(Path(self._cache_path))
             super().ensure_cache_path()
 
         @classmethod
@@ -309,10 +300,9 @@ def _initialize_runtime_cached(rtsys, target_context) -> str:
 def _write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (a 0600 temporary file renamed); never fails."""
     try:
-        _make_private_dirs(path.parent)
+        make_private_dir(path.parent)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
+        with open_private(tmp, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except OSError as exc:  # a read-only cache: compile again next time
@@ -354,7 +344,7 @@ def compile_lock(timeout_s: float = 300.0) -> Iterator[bool]:
         return
     path = kernel_cache_dir()
     try:
-        _make_private_dirs(path)
+        make_private_dir(path)
         fd = os.open(path / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         log.debug("no kernel compile lock in %s (%s): compiling unlocked", path, exc)
