@@ -63,7 +63,8 @@ class ZarrArray:
     chunks : tuple of int
         The chunk shape.
     fill : object
-        The value of chunks never written (zarr writes no chunk of fill values).
+        The value of chunks with no file: never written, or all fill values in
+        arrays written before :mod:`.array_codecs` (zarr then left those out).
     separator : str
         Between the chunk indices in a chunk file's name.
     zstd : bool

@@ -2,7 +2,7 @@
 
 One XANES result (the project's XANES pipeline and particle statistics on a 64 x 64
 phantom, published as the live analysis publishes it, plus a volume stored in
-slice chunks with an unwritten chunk and a last chunk past the end) on the
+slice chunks with a chunk of fill values and a last chunk past the end) on the
 session's tiled server, read both ways; and the layouts this reader leaves to
 the server.
 """
@@ -53,7 +53,7 @@ def _xanes_result(uid: str):
     extra = ParticleStatistics()(dict(arrays), context)
     metadata = {"source": "live", "frames_analysed": len(ENERGIES), **result_metadata(maps)}
     volume = rng.random((3, 5, 8, 8)).astype(np.float32)
-    volume[:, 1] = 0  # chunk (0, 1, 0, 0) all fill values: zarr writes no file for it
+    volume[:, 1] = 0  # chunk (0, 1, 0, 0) all fill values (test_array_codecs: with no file)
     arrays = {**arrays, **extra.arrays, "volume": volume}
     return arrays, {**units, **extra.units}, {**metadata, **extra.metadata}, extra.tables
 
