@@ -27,6 +27,8 @@ from typing import Any
 from ssb_beamline.diskspace import file_system_of, free_bytes
 from ssb_beamline.private_files import make_private_dir, restrict_dir
 
+from .catalog_pool import pool_arguments
+
 #: Environment variable naming a tiled server to use instead of the embedded one.
 TILED_URI_ENV = "SSB_TILED_URI"
 #: Environment variable holding the API key for the server.
@@ -203,6 +205,8 @@ def server_config(layout: DataLayout, *, api_key: str | None) -> dict[str, Any]:
                     # skip that when the catalog already exists. A PostgreSQL
                     # catalog is prepared before (catalog_db.prepare_catalog).
                     "init_if_not_exists": not (layout.catalog_uri or layout.catalog.exists()),
+                    # PostgreSQL: connections kept for a scan's end (see catalog_pool)
+                    **pool_arguments(layout.catalog_uri),
                 },
             }
         ],
