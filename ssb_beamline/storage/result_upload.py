@@ -22,6 +22,7 @@ import numpy as np
 
 import ssb_beamline
 
+from .array_batch import batches, write_many
 from .result_layout import next_version
 
 __all__ = [
@@ -342,6 +343,11 @@ def write_version_items(
 
     prepared = prepared or {}
     jobs: list[tuple[float, Callable[[], None]]] = []
+    groups = batches(node, {k: a for k, a in arrays.items() if k in prepared})
+    for group in groups:  # several prepared arrays' data in one request
+        nbytes = sum(np.asarray(a).nbytes for a in group.values())
+        jobs.append((_cost(nbytes, 1), lambda g=group: retry_busy(lambda: write_many(node, g))))
+    arrays = {k: a for k, a in arrays.items() if not any(k in g for g in groups)}
     for key, array in arrays.items():
         nbytes = np.asarray(array).nbytes
         if key in prepared:  # its data only: one request

@@ -24,6 +24,7 @@ from ssb_beamline._memory import keep_freed_memory
 from ssb_beamline.private_files import PRIVATE_UMASK, open_private
 
 from .access import ReadOnlyKeys, load_readonly_keys
+from .array_batch import add_array_batch  # several arrays' data in one request
 from .catalog_db import (
     CATALOG_URI_ENV,
     CatalogDatabaseError,
@@ -148,7 +149,7 @@ def build_app(layout: DataLayout, api_key: str):
     cache_dependency_trees()  # FastAPI rebuilt them on every request (~half its CPU)
     tolerate_deleted_files()  # a never-written file must not fail a delete (see module)
     look_up_paths_at_once()  # one catalog query per request path, not one per segment
-    app = build_app_from_config(server_config(layout, api_key=api_key))
+    app = add_array_batch(build_app_from_config(server_config(layout, api_key=api_key)))
     if not layout.catalog_uri:
         use_write_ahead_log(layout.catalog)
     settings = app.dependency_overrides[get_settings]().model_copy(deep=True)
