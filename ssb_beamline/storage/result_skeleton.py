@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from .array_batch import offered
 from .coords import axes_of, result_axes
 from .result_layout import IN_PROGRESS
 from .result_upload import UPLOAD_THREADS, child_container, new_version, retry_busy
@@ -185,7 +184,6 @@ def build_skeleton(
     with ThreadPoolExecutor(UPLOAD_THREADS, thread_name_prefix="results-skeleton") as pool:
         futures = [pool.submit(create, k, s, d) for k, (s, d) in layout.items()]
         futures += [pool.submit(write_coord, n, v, a) for n, (v, a) in coords.items()]
-        pool.submit(offered, node)  # asked now, while the scan runs (see array_batch)
     errors = [f.exception() for f in futures if f.exception() is not None]
     if errors:  # publish then writes everything into a fresh version
         discard(skeleton)
