@@ -22,6 +22,7 @@ import numpy as np
 
 import ssb_beamline
 
+from .array_batch import batches, write_many
 from .result_layout import next_version
 
 __all__ = [
@@ -341,7 +342,7 @@ def write_version_items(
         retry_busy(lambda: client.write(np.ascontiguousarray(array)))
 
     prepared = prepared or {}
-    jobs: list[tuple[float, Callable[[], None]]] = []
+    jobs, arrays = _batch_jobs(node, arrays, prepared)
     for key, array in arrays.items():
         nbytes = np.asarray(array).nbytes
         if key in prepared:  # its data only: one request
@@ -356,6 +357,14 @@ def write_version_items(
     for key, table in (tables or {}).items():
         jobs.append((_cost(0, 2), lambda k=key, t=table: write_table(k, t)))
     _run_all(jobs)
+
+
+def _batch_jobs(node, arrays: Mapping[str, Any], prepared: Mapping[str, Any]):
+    """Jobs sending groups of small prepared arrays (one request each); the other arrays."""
+    groups = batches(node, {k: a for k, a in arrays.items() if k in prepared})
+    jobs = [(_cost(sum(np.asarray(a).nbytes for a in g.values()), 1),
+             lambda g=g: retry_busy(lambda: write_many(node, g))) for g in groups]  # fmt: skip
+    return jobs, {k: a for k, a in arrays.items() if not any(k in g for g in groups)}
 
 
 #: Rough cost of one request and of one byte on the embedded server, for the order

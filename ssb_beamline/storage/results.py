@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .array_batch import offered
 from .coords import axes_of
 from .result_early import EarlyWrites
 from .result_journal import JournaledResult, ResultEntryError, ResultJournal
@@ -134,6 +135,7 @@ class TiledResultSink:
     def _prepared(self, run_uid: str, layout: dict, **kwargs: Any) -> Skeleton:
         """The version of :meth:`prepare`, and the raw run it will be linked from."""
         skeleton = build_skeleton(self._results, run_uid, layout, software=SOFTWARE, **kwargs)
+        offered(skeleton.node)  # the batch route is asked for now, while the scan runs
         try:  # None (not in tiled yet, or no answer): publish looks it up again
             skeleton.run = self._run_of(run_uid)
         except Exception:

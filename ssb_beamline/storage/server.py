@@ -24,7 +24,7 @@ from ssb_beamline._memory import keep_freed_memory
 from ssb_beamline.private_files import PRIVATE_UMASK, open_private
 
 from .access import ReadOnlyKeys, load_readonly_keys
-from .array_codecs import install as encode_arrays_faster
+from .array_batch import add_array_batch  # several arrays' data in one request
 from .catalog_db import (
     CATALOG_URI_ENV,
     CatalogDatabaseError,
@@ -34,13 +34,11 @@ from .catalog_db import (
     prepare_catalog,
     redact_uri,
 )
-from .dependency_cache import install as cache_dependency_trees
 from .dir_lock import data_dir_lock, hold_lock
-from .direct_lookup import install as look_up_paths_at_once
-from .idempotent_delete import install as tolerate_deleted_files
 from .log_redaction import redact_server_logs, register_secret
 from .server_body import WholeBody
 from .server_config import DataLayout, load_or_create_api_key, server_config
+from .tiled_patches import install as install_tiled_patches
 from .stall_watch import StallWatch, dump_stacks_on_signal
 from .write_funnel import WriteFunnel
 
@@ -146,11 +144,8 @@ def build_app(layout: DataLayout, api_key: str):
     from tiled.server.settings import get_settings
 
     layout.create()
-    cache_dependency_trees()  # FastAPI rebuilt them on every request (~half its CPU)
-    tolerate_deleted_files()  # a never-written file must not fail a delete (see module)
-    look_up_paths_at_once()  # one catalog query per request path, not one per segment
-    encode_arrays_faster()  # new zarr arrays: zstd level 1, no fill-value check per chunk
-    app = build_app_from_config(server_config(layout, api_key=api_key))
+    install_tiled_patches()  # each says why in its module (see tiled_patches)
+    app = add_array_batch(build_app_from_config(server_config(layout, api_key=api_key)))
     if not layout.catalog_uri:
         use_write_ahead_log(layout.catalog)
     settings = app.dependency_overrides[get_settings]().model_copy(deep=True)

@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 FUNNEL_WAIT_S = 60.0
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: PUTs that only write an array's bytes into its file (no catalog row changes).
-_DATA_ONLY_PUTS = ("/array/full/", "/array/block/")
+_DATA_ONLY_PUTS = ("/array/full/", "/array/block/", "/array/many/")
 
 
 def is_catalog_write(method: str, path: str) -> bool:

@@ -1,0 +1,274 @@
+"""The data of several array nodes of one container written in one request.
+
+After a scan's last frame the results path sent one ``PUT /api/v1/array/full/...``
+per prepared array (the maps, about 1 MB each), and every request costs the
+server's single event loop 15-25 ms of CPU in tiled's middlewares, routing,
+authentication and catalog look-ups, the server being the bottleneck then.
+tiled 0.2.20 has no call that writes the data of several nodes at once (its
+``PATCH /array/full`` extends one array), hence this route.
+
+``PUT /api/v1/array/many/<container path>`` takes a body made of a 4-byte
+big-endian header length, a JSON header ``{"items": [{"key", "media_type",
+"nbytes"}, ...]}`` and the items' bytes one after the other. Each item is written
+exactly as tiled's own ``PUT /array/full/<container path>/<key>`` writes it: the
+route asks for the ``write:data`` scope, each node is looked up with tiled's
+``get_entry`` (the same access checks, ``write:data``), deserialised by tiled's
+registry for its media type and written with the node's own ``write``. Every
+node is looked up before any is written, so a refused or missing one writes
+nothing; a write that fails fails the request (the others may be written: the
+caller's version stays marked as being written, see :mod:`.result_skeleton`).
+``GET /api/v1/array/many`` says that the server has the route; a stock tiled
+server answers 404 there, and :func:`write_many` then falls back to one PUT per
+array.
+"""
+
+import asyncio
+import json
+import logging
+import struct
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import numpy as np
+
+__all__ = [
+    "BATCH_ROUTE",
+    "add_array_batch",
+    "batch_offered",
+    "batches",
+    "decode_batch",
+    "encode_batch",
+    "offered",
+    "write_many",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The route's path below ``/api/v1/``.
+BATCH_ROUTE = "array/many"
+#: Items of one request at most (a bound on the work of one request).
+MAX_ITEMS = 256
+_LENGTH = struct.Struct(">I")
+
+
+class BatchFormatError(ValueError):
+    """A batch body that does not follow the format (answered with HTTP 400)."""
+
+
+def encode_batch(items: Mapping[str, np.ndarray]) -> bytes:
+    """The body of a batch request writing ``key -> array`` (raw bytes, C order).
+
+    Parameters
+    ----------
+    items : mapping of str to ndarray
+        The arrays, by their node's key in the container.
+    """
+    blobs = {key: np.ascontiguousarray(array).tobytes() for key, array in items.items()}
+    header = json.dumps({"items": [
+        {"key": key, "media_type": "application/octet-stream", "nbytes": len(blob)}
+        for key, blob in blobs.items()
+    ]}).encode()  # fmt: skip
+    return b"".join([_LENGTH.pack(len(header)), header, *blobs.values()])
+
+
+def decode_batch(body: bytes) -> list[tuple[str, str, bytes]]:
+    """``(key, media type, bytes)`` of each item of a batch body.
+
+    Parameters
+    ----------
+    body : bytes
+        The request body (see the module docstring).
+
+    Raises
+    ------
+    BatchFormatError
+        If the body does not follow the format (the message says where).
+    """
+    view = memoryview(body)
+    if len(view) < _LENGTH.size:
+        raise BatchFormatError("the body is shorter than its header length")
+    (size,) = _LENGTH.unpack(view[: _LENGTH.size])
+    offset = _LENGTH.size + size
+    try:
+        items = json.loads(bytes(view[_LENGTH.size : offset]))["items"]
+        specs = [(str(i["key"]), str(i["media_type"]), int(i["nbytes"])) for i in items]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BatchFormatError(f"the header is not valid JSON with items: {exc}") from None
+    if not 0 < len(specs) <= MAX_ITEMS:
+        raise BatchFormatError(f"a batch holds 1 to {MAX_ITEMS} items, not {len(specs)}")
+    keys = [key for key, _, _ in specs]
+    if len(set(keys)) != len(keys) or any(not k or "/" in k or k in (".", "..") for k in keys):
+        raise BatchFormatError("item keys must be distinct, non-empty node names without '/'")
+    if any(n < 0 for _, _, n in specs) or offset + sum(n for _, _, n in specs) != len(view):
+        raise BatchFormatError("the items' nbytes do not add up to the body's length")
+    out = []
+    for key, media_type, nbytes in specs:
+        out.append((key, media_type, bytes(view[offset : offset + nbytes])))
+        offset += nbytes
+    return out
+
+
+def add_array_batch(app):
+    """Add the batch route (see the module docstring) to a tiled app; return the app.
+
+    Parameters
+    ----------
+    app : fastapi.FastAPI
+        A tiled 0.2.20 server application (``build_app_from_config``).
+    """
+    from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
+    from tiled.media_type_registration import default_deserialization_registry as registry
+    from tiled.server import router as tiled_router  # get_entry as the routers call it
+    from tiled.server.authentication import (
+        check_scopes,
+        get_current_access_tags,
+        get_current_principal,
+        get_current_scopes,
+        get_session_state,
+    )  # fmt: skip
+    from tiled.server.core import json_or_msgpack
+    from tiled.server.dependencies import get_root_tree
+    from tiled.server.schemas import Principal
+    from tiled.structures.core import StructureFamily
+    from tiled.utils import ensure_awaitable
+
+    router = APIRouter()
+
+    @router.get(f"/{BATCH_ROUTE}")
+    async def batch_offered() -> dict:  # says only that the route exists
+        return {"array_batch": 1}
+
+    @router.put(f"/{BATCH_ROUTE}/{{path:path}}")
+    async def put_array_many(
+        request: Request,
+        path: str,
+        principal: Annotated[Principal | None, Depends(get_current_principal)],
+        root_tree: Annotated[Any, Depends(get_root_tree)],
+        session_state: Annotated[dict, Depends(get_session_state)],
+        authn_access_tags: Annotated[Any, Depends(get_current_access_tags)],
+        authn_scopes: Annotated[Any, Depends(get_current_scopes)],
+        _: Annotated[None, Security(check_scopes, scopes=["write:data"])],
+        persist: Annotated[bool, Query(description="Persist data to storage")] = True,
+    ):
+        try:
+            items = decode_batch(await request.body())
+        except BatchFormatError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from None
+        entries = []
+        for key, media_type, _ in items:  # every node checked before any write
+            entry = await tiled_router.get_entry(
+                f"{path.rstrip('/')}/{key}", ["write:data"], principal, authn_access_tags,
+                authn_scopes, root_tree, session_state, request.state.metrics,
+                {StructureFamily.array}, getattr(request.app.state, "access_policy", None),
+            )  # fmt: skip
+            if not hasattr(entry, "write"):
+                raise HTTPException(status_code=405, detail=f"{key} cannot accept array data.")
+            entries.append((entry, registry.dispatch("array", media_type)))
+
+        async def write(entry, deserializer, media_type: str, data: bytes) -> None:
+            await ensure_awaitable(entry.write, media_type, deserializer, entry, data, persist)
+
+        outcomes = await asyncio.gather(
+            *(write(e, d, m, data) for (e, d), (_, m, data) in zip(entries, items, strict=True)),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return json_or_msgpack(request, None)
+
+    app.include_router(router, prefix="/api/v1")
+    return app
+
+
+#: ``api_uri -> whether the server has the batch route``, asked once per server.
+_OFFERED: dict[str, bool] = {}
+
+
+def batch_offered(context) -> bool:
+    """Whether the server of a tiled client ``context`` has the batch route (asked once).
+
+    Parameters
+    ----------
+    context : tiled.client.context.Context
+        A client's context (``node.context``).
+    """
+    uri = str(context.api_uri)
+    if uri not in _OFFERED:
+        try:
+            response = context.http_client.get(f"{uri}{BATCH_ROUTE}")
+            _OFFERED[uri] = response.status_code == 200 and response.json().get("array_batch") == 1
+        except Exception:  # a server that does not answer fails the writes themselves
+            logger.info("could not ask %s for the batch route", uri, exc_info=True)
+            return False
+    return _OFFERED[uri]
+
+
+def write_many(node, items: Mapping[str, np.ndarray]) -> None:
+    """Write the data of ``node``'s existing arrays ``key -> array`` in one request.
+
+    Raises tiled's HTTP error when the server refuses or fails (a write that failed
+    may leave the others written).
+
+    Parameters
+    ----------
+    node : tiled container client
+        The container of the arrays (e.g. a results version).
+    items : mapping of str to ndarray
+        Data of each array, of its node's shape and dtype.
+    """
+    from tiled.client.utils import handle_error, retry_context
+
+    url = f"{node.context.api_uri}{BATCH_ROUTE}/{'/'.join(node.path_parts)}"
+    body = encode_batch(items)
+    for attempt in retry_context():
+        with attempt:
+            handle_error(node.context.http_client.put(
+                url, content=body, headers={"Content-Type": "application/x-ssb-array-batch"}
+            ))  # fmt: skip
+
+
+def offered(node: Any) -> bool:
+    """Whether ``node``'s server takes :func:`write_many` (see :func:`batch_offered`).
+
+    Parameters
+    ----------
+    node : tiled client
+        Any node of the server.
+    """
+    return batch_offered(node.context)
+
+
+#: Arrays larger than this are sent alone (the 43 MB normalised stack).
+BATCH_ITEM_BYTES = 8_000_000
+#: Bytes of one batch request at most.
+BATCH_BYTES = 16_000_000
+
+
+def batches(node, arrays: Mapping[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """Groups of the small ``arrays`` that :func:`write_many` sends in one request each.
+
+    None when ``node``'s server has no batch route (a stock tiled server: the caller
+    then sends one PUT per array), nor for arrays over ``BATCH_ITEM_BYTES``, nor
+    for a lone array (a plain PUT does as well).
+
+    Parameters
+    ----------
+    node : tiled container client
+        The container holding the arrays' nodes.
+    arrays : mapping of str to ndarray
+        Data of arrays that exist in ``node`` already.
+    """
+    small = {k: a for k, a in arrays.items() if np.asarray(a).nbytes <= BATCH_ITEM_BYTES}
+    if len(small) < 2 or not offered(node):
+        return []
+    groups: list[dict[str, np.ndarray]] = [{}]
+    size = 0
+    for key, array in small.items():
+        nbytes = np.asarray(array).nbytes
+        if groups[-1] and size + nbytes > BATCH_BYTES:
+            groups.append({})
+            size = 0
+        groups[-1][key] = array
+        size += nbytes
+    return [g for g in groups if len(g) > 1]

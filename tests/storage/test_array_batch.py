@@ -1,0 +1,205 @@
+"""Several prepared arrays' data in one request (``PUT /api/v1/array/many/...``).
+
+On the project's server (both catalogs): a version written with batches reads
+exactly as one written with one PUT per array; the route applies tiled's own
+authorisation (no key, read-only key, missing node: nothing written); a batch
+that fails half-way leaves the version incomplete and the journal stores a
+complete one. On a stock ``tiled serve config`` server the client falls back to
+one PUT per array.
+"""
+
+from __future__ import annotations
+
+import secrets
+import struct
+import uuid
+
+import httpx
+import numpy as np
+import pytest
+from storage.test_stock_server import stock_server  # noqa: F401 (a fixture)
+from tiled.client import from_uri
+
+from ssb_beamline.storage import EmbeddedTiledServer, open_store, read_results
+from ssb_beamline.storage import array_batch as batch
+from ssb_beamline.storage.access import add_readonly_key
+from ssb_beamline.storage.result_layout import IN_PROGRESS, complete_versions, result_versions
+from ssb_beamline.storage.results import ResultsNotPublishedError, TiledResultSink
+from ssb_beamline.storage.server_config import DataLayout
+
+UNITS = {"soc": "fraction", "mask": "bool", "fractions": "fraction", "energies": "eV",
+         "labels": "label", "big": "a.u."}  # fmt: skip
+START = {"energies_ev": [8330.0, 8345.0, 8360.0]}
+
+
+def _arrays() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(3)
+    return {
+        "soc": rng.random((6, 5), dtype=np.float32),
+        "mask": rng.random((6, 5)) > 0.5,
+        "fractions": rng.random((2, 6, 5), dtype=np.float32),
+        "energies": np.asarray(START["energies_ev"]),
+        "labels": np.arange(30, dtype=np.int32).reshape(6, 5),
+    }
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory, catalog):
+    """The project's server (SQLite or PostgreSQL) with a read-only key; (server, key, store)."""
+    root = tmp_path_factory.mktemp("batch")
+    readonly = secrets.token_hex(16)
+    add_readonly_key(DataLayout(root).create().root, readonly)
+    with EmbeddedTiledServer(root, catalog=catalog) as server:
+        store = open_store(server.url, api_key=server.api_key, data_dir=root / "client")
+        yield server, readonly, store
+        store.close()
+
+
+def _prepared_publish(store, uid: str, arrays: dict, *, journal=None, table=None) -> str:
+    sink = TiledResultSink(store.results, journal)
+    layout = {k: (v.shape, v.dtype) for k, v in arrays.items()}
+    sink.prepare(uid, layout, units=UNITS, start={"uid": uid, **START}, optional=["labels"])
+    sink._skeletons[uid].result(timeout=60)
+    early = {k: arrays[k] for k in ("soc", "fractions", "mask")}
+    sink.send_early(uid, early, units=UNITS)
+    tables = {"particles": table} if table is not None else None
+    return sink.publish(uid, arrays, units=UNITS, metadata={"source": "live"}, tables=tables)
+
+
+def _counting(monkeypatch) -> list[list[str]]:
+    calls: list[list[str]] = []
+    real = batch.write_many
+
+    def write_many(node, items):
+        calls.append(sorted(items))
+        return real(node, items)
+
+    monkeypatch.setattr("ssb_beamline.storage.result_upload.write_many", write_many)
+    return calls
+
+
+def test_a_batched_version_reads_as_one_written_array_by_array(secured, monkeypatch):
+    import pandas as pd
+
+    _, _, store = secured
+    arrays, table = _arrays(), pd.DataFrame({"label": [1, 2], "radius_um": [0.5, 1.5]})
+    calls = _counting(monkeypatch)
+    new_uid, old_uid = str(uuid.uuid4()), str(uuid.uuid4())
+    _prepared_publish(store, new_uid, arrays, table=table)
+    assert sorted(calls) == [["energies", "labels"], ["fractions", "mask", "soc"]]
+    monkeypatch.setattr(batch, "offered", lambda node: False)  # one PUT per array
+    _prepared_publish(store, old_uid, arrays, table=table)
+    assert len(calls) == 2
+    new, old = read_results(store.results, new_uid), read_results(store.results, old_uid)
+    drop = {"created", "run_uid", "attrs"}
+    assert {k: v for k, v in new.metadata.items() if k not in drop} == {
+        k: v for k, v in old.metadata.items() if k not in drop
+    }
+    a_node, b_node = store.results[new_uid]["v1"], store.results[old_uid]["v1"]
+    assert sorted(a_node) == sorted(b_node)
+    for key in a_node:
+        a, b = a_node[key], b_node[key]
+        assert (a.structure(), a.specs, a.metadata) == (b.structure(), b.specs, b.metadata), key
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(new.arrays[key], value)
+        assert new.arrays[key].dtype == old.arrays[key].dtype == value.dtype
+    pd.testing.assert_frame_equal(new.tables["particles"], old.tables["particles"])
+
+
+def _prepared_node(store, shape=(6, 5)):
+    """A results version with two empty float32 arrays ``a``, ``b``; its client."""
+    sink, uid = TiledResultSink(store.results), str(uuid.uuid4())
+    layout = {"a": (shape, np.float32), "b": (shape, np.float32)}
+    sink.prepare(uid, layout, units={}, start={"uid": uid, **START})
+    return sink._skeletons[uid].result(timeout=60).node
+
+
+def test_the_route_asks_tiled_for_write_access_to_every_node(secured):
+    server, readonly, store = secured
+    node = _prepared_node(store)
+    data = {"a": np.ones((6, 5), np.float32), "b": np.full((6, 5), 2, np.float32)}
+    url = f"{node.context.api_uri}{batch.BATCH_ROUTE}/{'/'.join(node.path_parts)}"
+    body = batch.encode_batch(data)
+    assert httpx.put(url, content=body).status_code == 401  # no key
+    ro = httpx.put(url, content=body, headers={"Authorization": f"Apikey {readonly}"})
+    assert ro.status_code == 403  # read-only key
+    with pytest.raises(Exception, match="403"):
+        batch.write_many(from_uri(server.url, api_key=readonly)["/".join(node.path_parts)], data)
+    rw = {"Authorization": f"Apikey {server.api_key}"}
+    missing = batch.encode_batch({**data, "nope": data["a"]})
+    assert httpx.put(url, content=missing, headers=rw).status_code == 404
+    assert not node["a"].read().any()  # every node is looked up before any write
+    for bad in (b"", struct.pack(">I", 3) + b"{}}", body[:-4]):
+        assert httpx.put(url, content=bad, headers=rw).status_code == 400
+    batch.write_many(node, data)
+    np.testing.assert_array_equal(node["b"].read(), data["b"])
+
+
+def test_a_batch_failing_half_way_leaves_the_version_incomplete_then_sync_stores_it(
+    secured, monkeypatch, tmp_path
+):
+    _, _, store = secured
+    real = batch.encode_batch
+
+    def corrupt(items):  # the server writes the first item, then fails on the last
+        items = dict(items)
+        last = list(items)[-1]
+        items[last] = np.zeros(items[last].size + 1, items[last].dtype)
+        return real(items)
+
+    monkeypatch.setattr(batch, "encode_batch", corrupt)
+    monkeypatch.setattr("ssb_beamline.storage.result_upload.BUSY_ATTEMPTS", 1)
+    uid, arrays = str(uuid.uuid4()), _arrays()
+    with pytest.raises(ResultsNotPublishedError):
+        _prepared_publish(store, uid, arrays, journal=tmp_path)
+    assert result_versions(store.results, uid) == ["v1"]
+    assert IN_PROGRESS in store.results[uid]["v1"].metadata["contents"]
+    assert complete_versions(store.results, uid) == []
+    monkeypatch.setattr(batch, "encode_batch", real)
+    sink = TiledResultSink(store.results, tmp_path)
+    (path,) = sink.upload_journaled(sink.journal)
+    assert complete_versions(store.results, uid) == [path.rsplit("/", 1)[1]]
+    got = read_results(store.results, uid)
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(got.arrays[key], value)
+
+
+@pytest.mark.slow
+def test_a_stock_tiled_server_gets_one_put_per_array(stock_server, monkeypatch):  # noqa: F811
+    uri, key, _ = stock_server
+    client = from_uri(uri, api_key=key)
+    results = client.create_container("results")
+    node = results.create_container("probe")
+    assert batch.batch_offered(node.context) is False  # 404 there
+    assert batch.batches(node, _arrays()) == []
+    calls = _counting(monkeypatch)
+
+    class Store:
+        pass
+
+    store = Store()
+    store.results = results
+    uid, arrays = str(uuid.uuid4()), _arrays()
+    assert _prepared_publish(store, uid, arrays) == f"results/{uid}/v1"
+    assert calls == []
+    got = read_results(results, uid)
+    for key_, value in arrays.items():
+        np.testing.assert_array_equal(got.arrays[key_], value)
+
+
+def test_batch_bodies_round_trip_and_bad_ones_are_refused():
+    data = {"a": np.arange(3, dtype=np.int16), "b": np.ones((2, 2))}
+    items = batch.decode_batch(batch.encode_batch(data))
+    assert [(k, m) for k, m, _ in items] == [("a", "application/octet-stream")] * 1 + [
+        ("b", "application/octet-stream")
+    ]
+    assert items[0][2] == data["a"].tobytes() and items[1][2] == data["b"].tobytes()
+    header = b'{"items": [{"key": "../x", "media_type": "m", "nbytes": 0}]}'
+    for bad, match in (
+        (b"\x00", "shorter"),
+        (struct.pack(">I", 2) + b"[]", "not valid JSON"),
+        (struct.pack(">I", len(header)) + header, "distinct, non-empty"),
+        (batch.encode_batch(data) + b"x", "add up"),
+    ):
+        with pytest.raises(batch.BatchFormatError, match=match):
+            batch.decode_batch(bad)
