@@ -38,8 +38,8 @@ from .dir_lock import data_dir_lock, hold_lock
 from .log_redaction import redact_server_logs, register_secret
 from .server_body import WholeBody
 from .server_config import DataLayout, load_or_create_api_key, server_config
-from .tiled_patches import install as install_tiled_patches
 from .stall_watch import StallWatch, dump_stacks_on_signal
+from .tiled_patches import install as install_tiled_patches
 from .write_funnel import WriteFunnel
 
 logger = logging.getLogger(__name__)
