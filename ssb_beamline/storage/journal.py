@@ -255,7 +255,8 @@ class JournaledWriter:
         Where every document is appended first.
     writer_factory : callable, optional
         ``writer_factory(raw) -> callable(name, doc)``; None: bluesky's
-        ``TiledWriter`` writing every ``LIVE_BATCH_SIZE`` events of a stream.
+        ``TiledWriter`` writing every ``LIVE_BATCH_SIZE`` events of a stream, and a
+        stream's rest once it is idle (:class:`.live_writer.LiveTiledWriter`).
     """
 
     def __init__(
@@ -332,14 +333,15 @@ def _tiled_writer(raw):  # the default of :func:`.sync.sync_run`: a whole run at
 #: default (10000) writes a whole scan's streams, tables and detector data after its stop
 #: document (about 5 s of requests for a 41-energy scan on a loaded 2-core machine), when
 #: the live analysis stores its results on the same server; in batches of 8 most of it is
-#: written while the scan runs.
+#: written while the scan runs, and :class:`.live_writer.LiveTiledWriter` writes a stream
+#: that went idle (darks, flats) before the stop too.
 LIVE_BATCH_SIZE = 8
 
 
 def _live_tiled_writer(raw):
-    from bluesky.callbacks.tiled_writer import TiledWriter
+    from .live_writer import LiveTiledWriter
 
-    return TiledWriter(raw, batch_size=LIVE_BATCH_SIZE)
+    return LiveTiledWriter(raw, batch_size=LIVE_BATCH_SIZE)
 
 
 def __getattr__(name: str):
