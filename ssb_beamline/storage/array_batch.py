@@ -18,8 +18,8 @@ node is looked up before any is written, so a refused or missing one writes
 nothing; a write that fails fails the request (the others may be written: the
 caller's version stays marked as being written, see :mod:`.result_skeleton`).
 ``GET /api/v1/array/many`` says that the server has the route; a stock tiled
-server answers 404 there, and :func:`write_many` then falls back to one PUT per
-array.
+server answers 404 there (:func:`offered` asks once per server), and the
+client then falls back to one PUT per array.
 """
 
 import asyncio
@@ -34,7 +34,6 @@ import numpy as np
 __all__ = [
     "BATCH_ROUTE",
     "add_array_batch",
-    "batch_offered",
     "batches",
     "decode_batch",
     "encode_batch",
@@ -135,7 +134,7 @@ def add_array_batch(app):
     router = APIRouter()
 
     @router.get(f"/{BATCH_ROUTE}")
-    async def batch_offered() -> dict:  # says only that the route exists
+    async def batch_route_offered() -> dict:  # says only that the route exists
         return {"array_batch": 1}
 
     @router.put(f"/{BATCH_ROUTE}/{{path:path}}")
@@ -185,25 +184,6 @@ def add_array_batch(app):
 _OFFERED: dict[str, bool] = {}
 
 
-def batch_offered(context) -> bool:
-    """Whether the server of a tiled client ``context`` has the batch route (asked once).
-
-    Parameters
-    ----------
-    context : tiled.client.context.Context
-        A client's context (``node.context``).
-    """
-    uri = str(context.api_uri)
-    if uri not in _OFFERED:
-        try:
-            response = context.http_client.get(f"{uri}{BATCH_ROUTE}")
-            _OFFERED[uri] = response.status_code == 200 and response.json().get("array_batch") == 1
-        except Exception:  # a server that does not answer fails the writes themselves
-            logger.info("could not ask %s for the batch route", uri, exc_info=True)
-            return False
-    return _OFFERED[uri]
-
-
 def write_many(node, items: Mapping[str, np.ndarray]) -> None:
     """Write the data of ``node``'s existing arrays ``key -> array`` in one request.
 
@@ -229,14 +209,23 @@ def write_many(node, items: Mapping[str, np.ndarray]) -> None:
 
 
 def offered(node: Any) -> bool:
-    """Whether ``node``'s server takes :func:`write_many` (see :func:`batch_offered`).
+    """Whether ``node``'s server takes :func:`write_many` (asked once per server).
 
     Parameters
     ----------
     node : tiled client
         Any node of the server.
     """
-    return batch_offered(node.context)
+    context = node.context
+    uri = str(context.api_uri)
+    if uri not in _OFFERED:
+        try:
+            response = context.http_client.get(f"{uri}{BATCH_ROUTE}")
+            _OFFERED[uri] = response.status_code == 200 and response.json().get("array_batch") == 1
+        except Exception:  # a server that does not answer fails the writes themselves
+            logger.info("could not ask %s for the batch route", uri, exc_info=True)
+            return False
+    return _OFFERED[uri]
 
 
 #: Arrays larger than this are sent alone (the 43 MB normalised stack).

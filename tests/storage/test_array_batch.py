@@ -170,7 +170,7 @@ def test_a_stock_tiled_server_gets_one_put_per_array(stock_server, monkeypatch):
     client = from_uri(uri, api_key=key)
     results = client.create_container("results")
     node = results.create_container("probe")
-    assert batch.batch_offered(node.context) is False  # 404 there
+    assert batch.offered(node) is False  # 404 there
     assert batch.batches(node, _arrays()) == []
     calls = _counting(monkeypatch)
 
