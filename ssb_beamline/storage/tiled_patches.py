@@ -11,6 +11,7 @@ from .array_codecs import install as encode_arrays_faster
 from .dependency_cache import install as cache_dependency_trees
 from .direct_lookup import install as look_up_paths_at_once
 from .idempotent_delete import install as tolerate_deleted_files
+from .lone_body import install as pass_bodies_uncopied
 
 __all__ = ["install"]
 
@@ -27,3 +28,4 @@ def install() -> None:
     tolerate_deleted_files()  # a never-written file must not fail a delete
     look_up_paths_at_once()  # one catalog query per request path, not one per segment
     encode_arrays_faster()  # new zarr arrays: zstd level 1, no fill-value check per chunk
+    pass_bodies_uncopied()  # Starlette's Request.body() copied a one-piece body again
