@@ -23,6 +23,7 @@ import numpy as np
 import ssb_beamline
 
 from .array_batch import batches, write_many
+from .array_put import put_array
 from .result_layout import next_version
 
 __all__ = [
@@ -90,7 +91,7 @@ def _rewrite(node, key: str, data: Any) -> None:
     """Write all of ``data`` into the existing array ``node[key]`` (idempotent PUTs)."""
     client = node[key]
     if not hasattr(data, "chunks"):
-        client.write(np.ascontiguousarray(data))
+        put_array(client, data)
         return
     for index in np.ndindex(*data.numblocks):  # a dask array: block by block
         client.write_block(np.asarray(data.blocks[index]), block=index)
@@ -339,7 +340,7 @@ def write_version_items(
         retry_busy(lambda: node.write_table(table, key=key, metadata={"kind": "table"}))
 
     def write_data(client, array: np.ndarray) -> None:  # into an array created already
-        retry_busy(lambda: client.write(np.ascontiguousarray(array)))
+        retry_busy(lambda: put_array(client, array))
 
     prepared = prepared or {}
     jobs, arrays = _batch_jobs(node, arrays, prepared)
