@@ -7,6 +7,7 @@ before :func:`~.server.build_app` builds the application.
 
 from __future__ import annotations
 
+from .array_body import install as check_array_bodies
 from .array_codecs import install as encode_arrays_faster
 from .dependency_cache import install as cache_dependency_trees
 from .direct_lookup import install as look_up_paths_at_once
@@ -29,3 +30,4 @@ def install() -> None:
     look_up_paths_at_once()  # one catalog query per request path, not one per segment
     encode_arrays_faster()  # new zarr arrays: zstd level 1, no fill-value check per chunk
     pass_bodies_uncopied()  # Starlette's Request.body() copied a one-piece body again
+    check_array_bodies()  # an array body of the wrong size: 400, not 500 (and no retries)
