@@ -12,10 +12,8 @@ stored" (issue 14).
 pieces and returns a lone piece as it is (``bytes`` joined from one ``bytes`` is
 that object in CPython anyway). A body in several pieces is joined as before; the
 result is cached in ``request._body`` as Starlette does, so ``stream()``,
-``json()`` and ``form()`` behave as before. The one difference: a body that
-:class:`~.server_body.WholeBody` read into a preallocated buffer reaches the
-handler as that ``bytearray`` (a bytes-like object; only large
-``application/octet-stream`` bodies, which tiled hands to ``numpy.frombuffer``).
+``json()`` and ``form()`` behave as before. Behind
+:class:`~.server_body.WholeBody` (and uvicorn) the body is always ``bytes``.
 
 Risk: the replacement re-implements Starlette's eight-line method; a Starlette
 upgrade must re-check ``Request.body`` and ``Request.stream``
