@@ -208,10 +208,15 @@ def _grow_phases(phases: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np
 
     Grows the labels over the NMC pixels of the phase map (rims below the
     segmentation threshold) so contacts sit on the labels; unlabelled NMC
-    (debris) becomes void.
+    (debris) becomes void. Without NMC outside the labels (always so for a phase map
+    from the absorbance, whose NMC is the labels) the grown labels are the labels,
+    and their distance transform over the whole field (~17 ms at 512 x 512) is skipped.
     """
     nmc = (phases == Phase.NMC) | (labels > 0)
-    grown = np.where(nmc, expand_labels(labels, distance=3), 0).astype(np.int32)
+    if (nmc & (labels == 0)).any():
+        grown = np.where(nmc, expand_labels(labels, distance=3), 0).astype(np.int32)
+    else:  # expand_labels keeps every labelled pixel's label
+        grown = labels.astype(np.int32)
     phases = phases.copy()
     phases[grown > 0] = Phase.NMC
     phases[(phases == Phase.NMC) & (grown == 0)] = Phase.VOID
