@@ -33,7 +33,7 @@ from skimage.segmentation import expand_labels
 
 from .diffusion import DiffusionMaps, diffusion_distance_maps, distance_map_2d, impedance_bins
 from .particles import particle_table, segment_particles, size_statistics
-from .phase_map import phases_from_absorbance
+from .phase_map import BelowEdgeImage, phases_from_absorbance
 from .phases import Phase
 from .pipeline import analyse_xanes_stack
 
@@ -208,10 +208,15 @@ def _grow_phases(phases: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np
 
     Grows the labels over the NMC pixels of the phase map (rims below the
     segmentation threshold) so contacts sit on the labels; unlabelled NMC
-    (debris) becomes void.
+    (debris) becomes void. Without NMC outside the labels (always so for a phase map
+    from the absorbance, whose NMC is the labels) the grown labels are the labels,
+    and their distance transform over the whole field (~17 ms at 512 x 512) is skipped.
     """
     nmc = (phases == Phase.NMC) | (labels > 0)
-    grown = np.where(nmc, expand_labels(labels, distance=3), 0).astype(np.int32)
+    if (nmc & (labels == 0)).any():
+        grown = np.where(nmc, expand_labels(labels, distance=3), 0).astype(np.int32)
+    else:  # expand_labels keeps every labelled pixel's label
+        grown = labels.astype(np.int32)
     phases = phases.copy()
     phases[grown > 0] = Phase.NMC
     phases[(phases == Phase.NMC) & (grown == 0)] = Phase.VOID
@@ -276,6 +281,7 @@ def particle_statistics(
     references: object = None,
     phase_source: Callable[[], np.ndarray | None] | None = None,
     options: ParticleOptions | None = None,
+    below_edge: BelowEdgeImage | None = None,
 ) -> ParticleResult:
     """Particle table, size statistics and diffusion-distance model of one field.
 
@@ -298,6 +304,9 @@ def particle_statistics(
         (or None returned): segmented from the absorbance.
     options : ParticleOptions, optional
         Segmentation and statistics options.
+    below_edge : BelowEdgeImage, optional
+        :func:`~ssb_beamline.analysis.phase_map.below_edge_image` of ``absorbance``,
+        made beforehand (e.g. while the scan ran): the same results, sooner.
 
     Returns
     -------
@@ -339,7 +348,7 @@ def particle_statistics(
     result.tables["particles"] = table
     md["statistics"] = size_statistics(table)
     md["statistics"]["size_threshold_um"] = opts.size_threshold_um
-    phases, info = _phase_map(labels, absorbance, energies, phase_source, opts)
+    phases, info = _phase_map(labels, absorbance, energies, phase_source, opts, below_edge)
     if phases is None:
         md["diffusion"] = {
             "phases": info,
@@ -350,7 +359,7 @@ def particle_statistics(
     return result
 
 
-def _phase_map(labels, absorbance, energies, phase_source, opts: ParticleOptions):
+def _phase_map(labels, absorbance, energies, phase_source, opts: ParticleOptions, below_edge):
     """Phase map with NMC where the particles are, and how it was made."""
     if phase_source is not None:
         phases = phase_source()
@@ -362,4 +371,6 @@ def _phase_map(labels, absorbance, energies, phase_source, opts: ParticleOptions
                 )
             return phases.astype(np.uint8), {"source": "phase_source",
                                              **getattr(phase_source, "info", {})}  # fmt: skip
-    return phases_from_absorbance(absorbance, energies, labels, carbon=opts.carbon_from_absorbance)
+    return phases_from_absorbance(
+        absorbance, energies, labels, carbon=opts.carbon_from_absorbance, below_edge=below_edge
+    )

@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 from skimage.filters import threshold_li, threshold_otsu, threshold_triangle
-from skimage.segmentation import relabel_sequential, watershed
+from skimage.segmentation import watershed
 
 from .particle_correlations import size_statistics
 from .phases import _as_array, _as_mask, _check_pixel_size, _check_same_shape
@@ -125,13 +125,13 @@ def _segment(image: NDArray, pixel_size_um: float, opts: tuple) -> NDArray[np.in
     threshold = float(threshold)
     fg = valid & (img > threshold)
     if fill_holes:
-        fg = ndi.binary_fill_holes(fg) & m
+        fg = _fill_holes(fg) & m
     labels = np.zeros(img.shape, dtype=np.int32)
     if fg.any():
-        dist = ndi.distance_transform_edt(fg)
+        cc, n_cc = ndi.label(fg)
+        dist = _inside_distance(cc)
         md = max(1, round(min_radius_um / px))
         peaks = tuple(peak_local_max(dist, min_distance=md, exclude_border=False, labels=fg).T)
-        cc, n_cc = ndi.label(fg)
         # Only components holding several seeds (touching particles) need the
         # watershed; the others (and seedless ones) are particles as they are.
         multi = np.bincount(cc[peaks], minlength=n_cc + 1) > 1
@@ -144,11 +144,7 @@ def _segment(image: NDArray, pixel_size_um: float, opts: tuple) -> NDArray[np.in
             markers[~split] = 0
             ws = watershed(-dist, markers, mask=split)
             labels[split] = ws[split] + n_cc
-        area = np.bincount(labels.ravel()) * px**img.ndim
-        small = area < min_area
-        small[0] = True
-        labels[small[labels]] = 0
-        labels = relabel_sequential(labels)[0].astype(np.int32, copy=False)
+        labels = _drop_small(labels, px**img.ndim, min_area)
     n = int(labels.max())
     logger.info("segment_particles: %d particles (threshold=%.4g)", n, threshold)
     if n == 0:
@@ -161,6 +157,55 @@ def _segment(image: NDArray, pixel_size_um: float, opts: tuple) -> NDArray[np.in
             raise ValueError(msg)
         logger.warning(msg)
     return labels
+
+
+def _inside_distance(cc: NDArray) -> NDArray[np.float64]:
+    """``ndi.distance_transform_edt(cc > 0)``, one component's bounding box at a time.
+
+    The nearest background pixel of a pixel ``p`` of component ``C`` is its nearest
+    pixel outside ``C``: that pixel ``q`` has a face neighbour nearer to ``p``, which
+    is in ``C``, so ``q`` is not foreground (it would be in ``C``) and lies in ``C``'s
+    bounding box grown by one pixel.  The transform of that box with only ``C`` as
+    foreground therefore gives the same (exact) distances, on ~half the pixels of a
+    512 x 512 field of particles.
+    """
+    dist = np.zeros(cc.shape)
+    for i, tight in enumerate(ndi.find_objects(cc), start=1):
+        if tight is None:
+            continue
+        box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in tight)
+        part = cc[box] == i
+        dist[box][part] = ndi.distance_transform_edt(part)[part]
+    return dist
+
+
+def _fill_holes(fg: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """``ndi.binary_fill_holes(fg)``: background not face-connected to the border becomes fg.
+
+    ndimage grows the outside by repeated dilations from the border (~9 ms at
+    512 x 512); labelling the background once (same face connectivity) and keeping
+    the components that touch the border gives the same pixels in ~1 ms.
+    """
+    background, _ = ndi.label(~fg)
+    outside = np.zeros(int(background.max()) + 1, dtype=bool)
+    for axis in range(fg.ndim):
+        outside[np.take(background, [0, -1], axis=axis).ravel()] = True
+    outside[0] = False  # label 0: the foreground
+    return ~outside[background]
+
+
+def _drop_small(labels: NDArray[np.int32], pixel: float, min_area: float) -> NDArray[np.int32]:
+    """Labels of area (pixels x ``pixel``) below ``min_area`` set to 0, the others 1..n.
+
+    In increasing order of the old labels, as ``relabel_sequential`` numbers them;
+    the pixel counts give the kept labels, so one gather does both.
+    """
+    counts = np.bincount(labels.ravel())
+    keep = (counts > 0) & ~(counts * pixel < min_area)
+    keep[0] = False
+    new = np.zeros(counts.size, dtype=np.int32)
+    new[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    return new[labels]
 
 
 def _label_index(lab_fg: NDArray) -> tuple[NDArray, NDArray]:

@@ -72,6 +72,8 @@ class ParticleStatistics(ParticleOptions):
 
     phase_source: Callable[[MapContext], np.ndarray | None] | None = None
     name: str = "particles"
+    #: the live analysis makes the phase map's below-edge image while the scan runs
+    uses_below_edge = True
 
     def layout(self, frame_shape: tuple[int, ...]) -> dict[str, tuple[tuple[int, ...], str, str]]:
         """``key -> (shape, dtype, unit)`` of the maps a run with particles usually gets.
@@ -103,7 +105,7 @@ class ParticleStatistics(ParticleOptions):
                 return phase_source(context)
 
             source.info = dict(getattr(phase_source, "info", {}))  # how it was made, stored
-
+        below_edge = None if context.below_edge is None else context.below_edge()
         out = particle_statistics(
             maps,
             context.absorbance,
@@ -113,6 +115,7 @@ class ParticleStatistics(ParticleOptions):
             references=context.references,
             phase_source=source,
             options=self,
+            below_edge=below_edge,
         )
         md = out.metadata
         result = PostResult(arrays=out.arrays, units=out.units, tables=out.tables)

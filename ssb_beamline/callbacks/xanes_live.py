@@ -28,6 +28,7 @@ from ssb_beamline.analysis import (
     warm_up_kernels,
 )
 
+from ._below_edge import BelowEdgeAhead
 from ._ingest_threads import Releaser, ingest_workers
 from ._stack_buffers import StackBuffers
 from .frames import HDF5FrameResolver
@@ -44,6 +45,7 @@ from .xanes_results import (
     ResultSink,
     result_arrays,
     result_metadata,
+    run_post_processors,
 )
 
 __all__ = [
@@ -126,6 +128,7 @@ class XanesLiveAnalysis(DocumentRouter):
         self._valid: np.ndarray | None = None
         self._filled: np.ndarray | None = None
         self._sums: JointFitAccumulator | None = None
+        self._below_edge: BelowEdgeAhead | None = None  # made ahead for the post-processors
         self._start: dict = {}
         self._workers = ingest_workers()
         self._releaser = Releaser()  # frees spent flats off this thread
@@ -221,6 +224,8 @@ class XanesLiveAnalysis(DocumentRouter):
         if self._stack is None:
             self._stack = self._buffers.stack()
             self._sums = self._joint_sums_accumulator()
+            if any(getattr(p, "uses_below_edge", False) for p in self.post_processors):
+                self._below_edge = BelowEdgeAhead(self.energies)
         return self._stack
 
     def _joint_sums_accumulator(self) -> JointFitAccumulator | None:
@@ -292,10 +297,11 @@ class XanesLiveAnalysis(DocumentRouter):
             **result_metadata(maps),
         }
         send_early(self.sink, self.outcome.run_uid, arrays, units)  # while the rest is computed
+        ahead = None if self._below_edge is None else self._below_edge.result
         context = MapContext(
-            self.outcome.run_uid, self._start, self.energies[filled], stack, self.references
+            self.outcome.run_uid, self._start, self.energies[filled], stack, self.references, ahead
         )
-        extra = self._post_process(dict(arrays), context)
+        extra = run_post_processors(self.post_processors, dict(arrays), context, self.outcome)
         if self.sink is not None:
             self.outcome.stored_at = self.sink.publish(
                 self.outcome.run_uid,
@@ -307,28 +313,6 @@ class XanesLiveAnalysis(DocumentRouter):
             )
         logger.info("run %s: maps ready %.3f s after the last frame",
                     self.outcome.run_uid, self.outcome.final_seconds)  # fmt: skip
-
-    def _post_process(self, maps: dict[str, np.ndarray], context: MapContext) -> PostResult:
-        """Run every post-processor; a failing one is reported, the rest go on."""
-        merged = PostResult()
-        for processor in self.post_processors:
-            try:
-                result = processor(maps, context)
-            except Exception as exc:
-                message = f"{processor.name}: {type(exc).__name__}: {exc}"
-                self.outcome.errors.append(message)
-                logger.exception(
-                    "post-processor %s failed on run %s; the XANES maps are still published",
-                    processor.name,
-                    context.run_uid,
-                )
-                continue
-            merged.arrays.update(result.arrays)
-            merged.units.update(result.units)
-            merged.tables.update(result.tables)
-            merged.metadata[processor.name] = result.metadata
-        self.outcome.tables = dict(merged.tables)
-        return merged
 
     # -- frame processing -----------------------------------------------------
     def _add_dark(self, frame: np.ndarray) -> None:
@@ -366,6 +350,8 @@ class XanesLiveAnalysis(DocumentRouter):
         self._filled[index] = True
         if self._sums is not None:
             self._sums.add(index)  # every `batch` images, sums the batch (amortised)
+        if self._below_edge is not None:  # once all below-edge frames are in, on a thread
+            self._below_edge.add(index, self._stack)
         self.outcome.ingest_seconds.append(time.perf_counter() - t0)
         if self.on_update is not None:
             self.on_update(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,6 +25,7 @@ __all__ = [
     "ResultSink",
     "result_arrays",
     "result_metadata",
+    "run_post_processors",
     "volume_chunks",
 ]
 
@@ -100,6 +101,9 @@ class MapContext:
         The flat-field corrected absorbance frames the maps were computed from.
     references : object, optional
         The reference spectra the maps were fitted with (None: the shipped ones).
+    below_edge : callable, optional
+        ``below_edge()``: the :func:`~ssb_beamline.analysis.phase_map.below_edge_image`
+        of ``absorbance`` made while the scan ran (waits for it), or None if it was not.
     """
 
     run_uid: str
@@ -107,6 +111,7 @@ class MapContext:
     energies: np.ndarray
     absorbance: np.ndarray  # (N, H, W) float32, the frames analysed
     references: object = None  # the references the maps were analysed with (None: shipped)
+    below_edge: Callable[[], Any] | None = None  # made ahead by the live analysis
 
 
 @dataclass
@@ -136,7 +141,9 @@ class MapPostProcessor(Protocol):
     """Analysis that runs on the XANES maps at the end of a run (e.g. particle statistics).
 
     ``name`` keys its metadata; a failing post-processor is logged and reported in
-    the outcome, and the XANES maps are published without its results.
+    the outcome, and the XANES maps are published without its results. One with a
+    true ``uses_below_edge`` attribute gets ``context.below_edge`` from the live
+    analysis (the below-edge image, made while the scan ran).
     """
 
     name: str
@@ -290,3 +297,48 @@ def result_metadata(maps: Any) -> dict[str, Any]:
         # from different grids or estimators are only comparable knowing both)
         "edge_estimator": dict(getattr(maps, "edge_estimator", {}) or {}),
     }
+
+
+def run_post_processors(
+    post_processors: Sequence[MapPostProcessor],
+    maps: dict[str, np.ndarray],
+    context: MapContext,
+    outcome: LiveOutcome,
+) -> PostResult:
+    """Run every post-processor on a run's maps; a failing one is reported, the rest go on.
+
+    Parameters
+    ----------
+    post_processors : sequence of MapPostProcessor
+        The analyses to run, in order.
+    maps : dict of str to numpy.ndarray
+        The run's maps (each post-processor gets them).
+    context : MapContext
+        The run and its data.
+    outcome : LiveOutcome
+        Gets each failure in ``errors`` and the merged ``tables``.
+
+    Returns
+    -------
+    PostResult
+        The arrays, units and tables of all, and each one's metadata under its ``name``.
+    """
+    merged = PostResult()
+    for processor in post_processors:
+        try:
+            result = processor(maps, context)
+        except Exception as exc:
+            message = f"{processor.name}: {type(exc).__name__}: {exc}"
+            outcome.errors.append(message)
+            logger.exception(
+                "post-processor %s failed on run %s; the XANES maps are still published",
+                processor.name,
+                context.run_uid,
+            )
+            continue
+        merged.arrays.update(result.arrays)
+        merged.units.update(result.units)
+        merged.tables.update(result.tables)
+        merged.metadata[processor.name] = result.metadata
+    outcome.tables = dict(merged.tables)
+    return merged
