@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
-import conftest
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# by path: in the full suite the name "conftest" may be another folder's conftest
+_SPEC = importlib.util.spec_from_file_location("_suite_conftest", ROOT / "tests" / "conftest.py")
+conftest = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(conftest)
 
 
 def test_every_file_listed_to_start_first_exists_once():
