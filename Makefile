@@ -32,8 +32,9 @@ test: $(STAMP) kernels
 	$(BIN)/python -m ruff format --check ssb_beamline tests benchmarks
 	$(BIN)/lint-imports
 	# 4 workers on 2 cores: most end-to-end tests wait on servers, IOCs and subprocesses
-	# (with 2 workers the suite took 1066 s on this machine, with 4: 771 s)
-	$(BIN)/python -m pytest -n 4 --dist loadfile
+	# (with 2 workers the suite took 1066 s on this machine, with 4: 771 s); one file per
+	# worker, the longest files first (tests/conftest.py LONGEST_FIRST), not xdist's order
+	$(BIN)/python -m pytest -n 4 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check ssb_beamline tests benchmarks

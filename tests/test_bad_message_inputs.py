@@ -177,7 +177,7 @@ def served(tmp_path_factory):
 
 
 def demo_args(out: Path) -> list[str]:
-    return ["demo", "--preset", "quick", "--size", "96", "--out", str(out)]
+    return ["demo", "--preset", "quick", "--size", "64", "--out", str(out)]
 
 
 @pytest.mark.slow

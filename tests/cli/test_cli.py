@@ -26,7 +26,7 @@ def test_demo_runs_lists_and_shows(tmp_path, capsys, monkeypatch):
                 "--preset",
                 "quick",
                 "--size",
-                "128",
+                "96",
             ]
         )
         == 0
@@ -106,7 +106,7 @@ def test_replay_command_stores_a_new_version(tmp_path, capsys):
     data = tmp_path / "data"
     args = ["--data-dir", str(data)]
     assert (
-        main(["demo", *args, "--out", str(tmp_path / "d"), "--preset", "quick", "--size", "96"])
+        main(["demo", *args, "--out", str(tmp_path / "d"), "--preset", "quick", "--size", "64"])
         == 0
     )
     capsys.readouterr()

@@ -88,7 +88,7 @@ def assert_clean_demo_outputs(tmp_path: Path, outputs: dict[str, str]) -> None:
         assert (tmp_path / f"out-{name}" / "maps.png").exists()
 
 
-def demo_args(tmp_path: Path, name: str, *store: str, size: int = 96) -> list[str]:
+def demo_args(tmp_path: Path, name: str, *store: str, size: int = 64) -> list[str]:
     return ["demo", *store, "--preset", "quick", "--size", str(size),
             "--out", str(tmp_path / f"out-{name}")]  # fmt: skip
 

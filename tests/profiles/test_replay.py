@@ -14,7 +14,7 @@ from ssb_beamline.storage.replay import ReplayError, run_documents, select_runs
 
 pytestmark = pytest.mark.slow
 
-PHANTOM = PhantomConfig(shape=(128, 128), n_particles=8, radius_range_um=(0.8, 2.5))
+PHANTOM = PhantomConfig(shape=(96, 96), n_particles=8, radius_range_um=(0.8, 2.5))
 
 
 @pytest.fixture(scope="module")
