@@ -227,7 +227,8 @@ def write_many(
     """Write the data of ``node``'s existing arrays ``key -> array`` in one request.
 
     ``tables`` are created in ``node`` with their rows in the same request (a table
-    that exists with the same structure, metadata and rows is written again).
+    that exists with the same structure, metadata and specs, as a retry finds it,
+    gets its rows written again; one that differs fails the request with 409).
 
     Raises tiled's HTTP error when the server refuses or fails (a write that failed
     may leave the others written).

@@ -185,7 +185,7 @@ def test_a_retried_batch_is_idempotent_and_a_conflicting_one_refused(secured):
     batch.write_many(node, {"a": a}, {"t": (frame, MD)})
     batch.write_many(node, {"a": a}, {"t": (frame, MD)})  # a retry: the same again
     pd.testing.assert_frame_equal(node["t"].read(), frame, check_dtype=False)
-    for other in ((frame.iloc[:2], MD), (frame, {"kind": "other"})):
+    for other in ((frame[["label", "edge"]], MD), (frame, {"kind": "other"})):
         with pytest.raises(httpx.HTTPStatusError, match="409"):
             batch.write_many(node, {"a": a * 2}, {"t": other})
     pd.testing.assert_frame_equal(node["t"].read(), frame, check_dtype=False)
