@@ -139,14 +139,8 @@ def add_array_batch(app):
     """
     from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
     from tiled.media_type_registration import default_deserialization_registry as registry
+    from tiled.server import authentication as tiled_auth
     from tiled.server import router as tiled_router  # get_entry as the routers call it
-    from tiled.server.authentication import (
-        check_scopes,
-        get_current_access_tags,
-        get_current_principal,
-        get_current_scopes,
-        get_session_state,
-    )  # fmt: skip
     from tiled.server.core import json_or_msgpack
     from tiled.server.dependencies import get_root_tree
     from tiled.server.schemas import Principal
@@ -167,13 +161,13 @@ def add_array_batch(app):
     async def put_array_many(
         request: Request,
         path: str,
-        principal: Annotated[Principal | None, Depends(get_current_principal)],
+        principal: Annotated[Principal | None, Depends(tiled_auth.get_current_principal)],
         root_tree: Annotated[Any, Depends(get_root_tree)],
-        session_state: Annotated[dict, Depends(get_session_state)],
-        authn_access_tags: Annotated[Any, Depends(get_current_access_tags)],
-        authn_scopes: Annotated[Any, Depends(get_current_scopes)],
+        session_state: Annotated[dict, Depends(tiled_auth.get_session_state)],
+        authn_access_tags: Annotated[Any, Depends(tiled_auth.get_current_access_tags)],
+        authn_scopes: Annotated[Any, Depends(tiled_auth.get_current_scopes)],
         settings: Annotated[Any, Depends(get_settings)],
-        _: Annotated[None, Security(check_scopes, scopes=["write:data"])],
+        _: Annotated[None, Security(tiled_auth.check_scopes, scopes=["write:data"])],
         persist: Annotated[bool, Query(description="Persist data to storage")] = True,
     ):
         try:
@@ -205,10 +199,9 @@ def add_array_batch(app):
         jobs = [write(*w) for w in writes]
         if plan:  # tables created and filled while holding the catalog funnel (SQLite)
             funnel = getattr(request.app.state, "catalog_funnel", None)
-            turn = funnel.turn(is_results_write(f"/{path}")) if funnel is not None else None
+            turn = funnel and funnel.turn(is_results_write(f"/{path}"))
             jobs.append(write_tables(request, plan, lookup, turn, auth, settings))
-        outcomes = await asyncio.gather(*jobs, return_exceptions=True)
-        for outcome in outcomes:
+        for outcome in await asyncio.gather(*jobs, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 raise outcome
         return json_or_msgpack(request, None)

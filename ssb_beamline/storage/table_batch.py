@@ -284,7 +284,11 @@ def batch_tables(
 
     from .array_batch import BATCH_ITEM_BYTES, offered
 
-    small = {k: t for k, t in tables.items() if t.memory_usage(deep=True).sum() <= TABLE_BYTES}
+    small = {
+        k: t
+        for k, t in tables.items()  # not a DataFrame: left to tiled's write_table
+        if hasattr(t, "memory_usage") and t.memory_usage(deep=True).sum() <= TABLE_BYTES
+    }
     if not small or not offered(node):
         return groups, [{} for _ in groups], dict(tables)
     if not groups:
