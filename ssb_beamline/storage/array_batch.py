@@ -17,7 +17,10 @@ registry for its media type and written with the node's own ``write``. Every
 node is looked up before any is written, so a refused or missing one writes
 nothing; a write that fails fails the request (the others may be written: the
 caller's version stays marked as being written, see :mod:`.result_skeleton`).
-``GET /api/v1/array/many`` says that the server has the route; a stock tiled
+An item whose header also holds ``"node"`` is a table created with its rows in
+the same request (see :mod:`.table_batch`: the particle tables made after the
+stop, two requests each otherwise). ``GET /api/v1/array/many`` says that the
+server has the route; a stock tiled
 server answers 404 there (:func:`offered` asks once per server), and the
 client then falls back to one PUT per array.
 """
@@ -54,24 +57,36 @@ class BatchFormatError(ValueError):
     """A batch body that does not follow the format (answered with HTTP 400)."""
 
 
-def encode_batch(items: Mapping[str, np.ndarray]) -> bytes:
+def encode_batch(
+    items: Mapping[str, np.ndarray], tables: Mapping[str, tuple[Any, dict]] | None = None
+) -> bytes:
     """The body of a batch request writing ``key -> array`` (raw bytes, C order).
 
     Parameters
     ----------
     items : mapping of str to ndarray
         The arrays, by their node's key in the container.
+    tables : mapping of str to (pandas.DataFrame, dict), optional
+        Tables to create with their rows, and their metadata (see :mod:`.table_batch`).
     """
+    from .table_batch import table_item
+
     blobs = {key: np.ascontiguousarray(array).tobytes() for key, array in items.items()}
-    header = json.dumps({"items": [
-        {"key": key, "media_type": "application/octet-stream", "nbytes": len(blob)}
-        for key, blob in blobs.items()
-    ]}).encode()  # fmt: skip
-    return b"".join([_LENGTH.pack(len(header)), header, *blobs.values()])
+    entries = [{"key": key, "media_type": "application/octet-stream"} for key in blobs]
+    for key, (frame, metadata) in (tables or {}).items():
+        entry, blobs[key] = table_item(key, frame, metadata)
+        entries.append(entry)
+    for entry in entries:
+        entry["nbytes"] = len(blobs[entry["key"]])
+    header = json.dumps({"items": entries}).encode()
+    return b"".join([_LENGTH.pack(len(header)), header, *(blobs[e["key"]] for e in entries)])
 
 
-def decode_batch(body: bytes) -> list[tuple[str, str, bytes]]:
-    """``(key, media type, bytes)`` of each item of a batch body.
+def decode_batch(body: bytes) -> list[tuple[str, str, bytes, Any]]:
+    """``(key, media type, bytes, node or None)`` of each item of a batch body.
+
+    ``node`` is tiled's ``PostMetadataRequest`` of a table to create (see
+    :mod:`.table_batch`), None for an existing array.
 
     Parameters
     ----------
@@ -91,7 +106,8 @@ def decode_batch(body: bytes) -> list[tuple[str, str, bytes]]:
     try:
         items = json.loads(bytes(view[_LENGTH.size : offset]))["items"]
         specs = [(str(i["key"]), str(i["media_type"]), int(i["nbytes"])) for i in items]
-    except (ValueError, KeyError, TypeError) as exc:
+        nodes = [i.get("node") for i in items]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BatchFormatError(f"the header is not valid JSON with items: {exc}") from None
     if not 0 < len(specs) <= MAX_ITEMS:
         raise BatchFormatError(f"a batch holds 1 to {MAX_ITEMS} items, not {len(specs)}")
@@ -100,9 +116,15 @@ def decode_batch(body: bytes) -> list[tuple[str, str, bytes]]:
         raise BatchFormatError("item keys must be distinct, non-empty node names without '/'")
     if any(n < 0 for _, _, n in specs) or offset + sum(n for _, _, n in specs) != len(view):
         raise BatchFormatError("the items' nbytes do not add up to the body's length")
+    from .table_batch import check_table_node
+
     out = []
-    for key, media_type, nbytes in specs:
-        out.append((key, media_type, bytes(view[offset : offset + nbytes])))
+    for (key, media_type, nbytes), raw in zip(specs, nodes, strict=True):
+        try:
+            node = None if raw is None else check_table_node(key, raw)
+        except ValueError as exc:
+            raise BatchFormatError(str(exc)) from None
+        out.append((key, media_type, bytes(view[offset : offset + nbytes]), node))
         offset += nbytes
     return out
 
@@ -117,19 +139,17 @@ def add_array_batch(app):
     """
     from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
     from tiled.media_type_registration import default_deserialization_registry as registry
+    from tiled.server import authentication as tiled_auth
     from tiled.server import router as tiled_router  # get_entry as the routers call it
-    from tiled.server.authentication import (
-        check_scopes,
-        get_current_access_tags,
-        get_current_principal,
-        get_current_scopes,
-        get_session_state,
-    )  # fmt: skip
     from tiled.server.core import json_or_msgpack
     from tiled.server.dependencies import get_root_tree
     from tiled.server.schemas import Principal
+    from tiled.server.settings import get_settings
     from tiled.structures.core import StructureFamily
     from tiled.utils import ensure_awaitable
+
+    from .table_batch import plan_tables, write_tables
+    from .write_funnel import is_results_write
 
     router = APIRouter()
 
@@ -141,37 +161,47 @@ def add_array_batch(app):
     async def put_array_many(
         request: Request,
         path: str,
-        principal: Annotated[Principal | None, Depends(get_current_principal)],
+        principal: Annotated[Principal | None, Depends(tiled_auth.get_current_principal)],
         root_tree: Annotated[Any, Depends(get_root_tree)],
-        session_state: Annotated[dict, Depends(get_session_state)],
-        authn_access_tags: Annotated[Any, Depends(get_current_access_tags)],
-        authn_scopes: Annotated[Any, Depends(get_current_scopes)],
-        _: Annotated[None, Security(check_scopes, scopes=["write:data"])],
+        session_state: Annotated[dict, Depends(tiled_auth.get_session_state)],
+        authn_access_tags: Annotated[Any, Depends(tiled_auth.get_current_access_tags)],
+        authn_scopes: Annotated[Any, Depends(tiled_auth.get_current_scopes)],
+        settings: Annotated[Any, Depends(get_settings)],
+        _: Annotated[None, Security(tiled_auth.check_scopes, scopes=["write:data"])],
         persist: Annotated[bool, Query(description="Persist data to storage")] = True,
     ):
         try:
             items = decode_batch(await request.body())
         except BatchFormatError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
-        entries = []
-        for key, media_type, _ in items:  # every node checked before any write
-            entry = await tiled_router.get_entry(
-                f"{path.rstrip('/')}/{key}", ["write:data"], principal, authn_access_tags,
-                authn_scopes, root_tree, session_state, request.state.metrics,
-                {StructureFamily.array}, getattr(request.app.state, "access_policy", None),
+
+        async def lookup(key: str | None, scopes: list[str], family=StructureFamily.table):
+            return await tiled_router.get_entry(  # the container (None) or a child
+                path if key is None else f"{path.rstrip('/')}/{key}", scopes, principal,
+                authn_access_tags, authn_scopes, root_tree, session_state,
+                request.state.metrics, None if key is None else {family},
+                getattr(request.app.state, "access_policy", None),
             )  # fmt: skip
+
+        writes = []
+        for key, media_type, data, _ in (i for i in items if i[3] is None):  # checked first
+            entry = await lookup(key, ["write:data"], StructureFamily.array)
             if not hasattr(entry, "write"):
                 raise HTTPException(status_code=405, detail=f"{key} cannot accept array data.")
-            entries.append((entry, registry.dispatch("array", media_type)))
+            writes.append((entry, registry.dispatch("array", media_type), media_type, data))
+        tables = [item for item in items if item[3] is not None]
+        auth = (principal, authn_access_tags, authn_scopes)
+        plan = await plan_tables(request, path, tables, lookup, auth, settings) if tables else []
 
         async def write(entry, deserializer, media_type: str, data: bytes) -> None:
             await ensure_awaitable(entry.write, media_type, deserializer, entry, data, persist)
 
-        outcomes = await asyncio.gather(
-            *(write(e, d, m, data) for (e, d), (_, m, data) in zip(entries, items, strict=True)),
-            return_exceptions=True,
-        )
-        for outcome in outcomes:
+        jobs = [write(*w) for w in writes]
+        if plan:  # tables created and filled while holding the catalog funnel (SQLite)
+            funnel = getattr(request.app.state, "catalog_funnel", None)
+            turn = funnel and funnel.turn(is_results_write(f"/{path}"))
+            jobs.append(write_tables(request, plan, lookup, turn, auth, settings))
+        for outcome in await asyncio.gather(*jobs, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 raise outcome
         return json_or_msgpack(request, None)
@@ -184,8 +214,14 @@ def add_array_batch(app):
 _OFFERED: dict[str, bool] = {}
 
 
-def write_many(node, items: Mapping[str, np.ndarray]) -> None:
+def write_many(
+    node, items: Mapping[str, np.ndarray], tables: Mapping[str, tuple[Any, dict]] | None = None
+) -> None:
     """Write the data of ``node``'s existing arrays ``key -> array`` in one request.
+
+    ``tables`` are created in ``node`` with their rows in the same request (a table
+    that exists with the same structure, metadata and specs, as a retry finds it,
+    gets its rows written again; one that differs fails the request with 409).
 
     Raises tiled's HTTP error when the server refuses or fails (a write that failed
     may leave the others written).
@@ -196,11 +232,13 @@ def write_many(node, items: Mapping[str, np.ndarray]) -> None:
         The container of the arrays (e.g. a results version).
     items : mapping of str to ndarray
         Data of each array, of its node's shape and dtype.
+    tables : mapping of str to (pandas.DataFrame, dict), optional
+        Tables to create, with their metadata.
     """
     from tiled.client.utils import handle_error, retry_context
 
     url = f"{node.context.api_uri}{BATCH_ROUTE}/{'/'.join(node.path_parts)}"
-    body = encode_batch(items)
+    body = encode_batch(items, tables)
     for attempt in retry_context():
         with attempt:
             handle_error(node.context.http_client.put(

@@ -1,13 +1,12 @@
 """One results version written into tiled in as few sequential round trips as tiled allows.
 
-tiled 0.2.20 creates a container empty and each array with two requests (its node,
-then its data); it has no call that creates a container with its children. The
-time from the last frame to stored results is therefore set by how many requests
-wait on each other: here the run's container is created in one request (looked up
-only when it exists already), the versions are listed only when there may be
-some, and every array, coordinate and table of the version is then written at
-once from a pool of threads (the server handles them concurrently), the largest
-first. What a reader finds is unchanged (see :mod:`.result_layout`).
+tiled 0.2.20 creates a container empty and each array or table with two requests
+(node, then data; our batch route does several at once: :mod:`.array_batch`). The
+time from the last frame to stored results is set by how many requests wait on each
+other: the run's container is created in one request (looked up only when it exists
+already), the versions are listed only when there may be some, and every array,
+coordinate and table of the version is then written at once from a pool of threads,
+the largest first. What a reader finds is unchanged (see :mod:`.result_layout`).
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ import ssb_beamline
 from .array_batch import batches, write_many
 from .array_put import put_array
 from .result_layout import next_version
+from .table_batch import batch_tables
 
 __all__ = [
     "BUSY_ATTEMPTS",
@@ -337,37 +337,38 @@ def write_version_items(
         )  # fmt: skip
 
     def write_table(key: str, table: Any) -> None:
-        retry_busy(lambda: node.write_table(table, key=key, metadata={"kind": "table"}))
+        retry_busy(lambda: node.write_table(table, key=key, metadata=_TABLE_MD))
 
     def write_data(client, array: np.ndarray) -> None:  # into an array created already
         retry_busy(lambda: put_array(client, array))
 
     prepared = prepared or {}
-    jobs, arrays = _batch_jobs(node, arrays, prepared)
+    jobs, arrays, tables = _batch_jobs(node, arrays, prepared, tables or {})
     for key, array in arrays.items():
         nbytes = np.asarray(array).nbytes
         if key in prepared:  # its data only: one request
-            job = lambda c=prepared[key], a=array: write_data(c, a)  # noqa: E731
-            jobs.append((_cost(nbytes, 1), job))
+            jobs.append((_cost(nbytes, 1), lambda c=prepared[key], a=array: write_data(c, a)))
         else:  # created, then its data
             jobs.append((_cost(nbytes, 2), lambda k=key, a=array: write_array(k, a)))
-    for key, (values, attrs) in coords.items():
-        jobs.append(
-            (_cost(values.nbytes, 2), lambda k=key, v=values, a=attrs: write_coord(k, v, a))
-        )
-    for key, table in (tables or {}).items():
+    for key, (v, attrs) in coords.items():
+        jobs.append((_cost(v.nbytes, 2), lambda k=key, v=v, a=attrs: write_coord(k, v, a)))
+    for key, table in tables.items():
         jobs.append((_cost(0, 2), lambda k=key, t=table: write_table(k, t)))
     _run_all(jobs)
 
 
-def _batch_jobs(node, arrays: Mapping[str, Any], prepared: Mapping[str, Any]):
-    """Jobs sending groups of small prepared arrays (one request each); the other arrays."""
+def _batch_jobs(node, arrays: Mapping[str, Any], prepared: Mapping[str, Any], tables: Mapping):
+    """Jobs sending small prepared arrays and tables in batches; the other arrays and tables."""
     groups = batches(node, {k: a for k, a in arrays.items() if k in prepared})
+    groups, batched, tables = batch_tables(node, arrays, prepared, tables, groups, _TABLE_MD)
     jobs = [(_cost(sum(np.asarray(a).nbytes for a in g.values()), 1),
-             lambda g=g: retry_busy(lambda: write_many(node, g))) for g in groups]  # fmt: skip
-    return jobs, {k: a for k, a in arrays.items() if not any(k in g for g in groups)}
+             lambda g=g, t=t: retry_busy(lambda: write_many(node, g, t)))
+            for g, t in zip(groups, batched, strict=True)]  # fmt: skip
+    arrays = {k: a for k, a in arrays.items() if not any(k in g for g in groups)}
+    return jobs, arrays, tables
 
 
+_TABLE_MD = {"kind": "table"}  # a table node's metadata
 #: Rough cost of one request and of one byte on the embedded server, for the order
 #: of the writes only: a 43 MB stack ~0.9 s, a creation (queued on a SQLite catalog,
 #: see :mod:`.write_funnel`) ~50 ms.

@@ -153,6 +153,7 @@ def build_app(layout: DataLayout, api_key: str):
     app.dependency_overrides[get_settings] = lambda: settings
     # SQLite: catalog writes one at a time, in arrival order (see write_funnel)
     served = app if layout.catalog_uri else WriteFunnel(app)
+    app.state.catalog_funnel = None if served is app else served  # the batch's tables
     # a body in one message: tiled's six middlewares handle it once (see server_body)
     keyed = ReadOnlyKeys(
         WholeBody(served), server_key=api_key, readonly_keys=load_readonly_keys(layout.root)

@@ -31,6 +31,7 @@ SQLite.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -147,6 +148,25 @@ class WriteFunnel:
         self.max_wait_s = max_wait_s
         self.waiting = 0
         self._turns = _Turns()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, first: bool):
+        """Hold the funnel (waiting for it) inside a request that passed it untouched.
+
+        The batch route (:mod:`.array_batch`) writes array data outside the funnel
+        and creates its table nodes inside it. Unlike a funnelled request, it waits
+        as long as it takes.
+
+        Parameters
+        ----------
+        first : bool
+            A results write (goes before the other waiting writes).
+        """
+        await self._turns.acquire(first)
+        try:
+            yield
+        finally:
+            self._turns.release()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope.get("type") != "http" or not is_catalog_write(

@@ -70,9 +70,9 @@ def _counting(monkeypatch) -> list[list[str]]:
     calls: list[list[str]] = []
     real = batch.write_many
 
-    def write_many(node, items):
+    def write_many(node, items, tables=None):
         calls.append(sorted(items))
-        return real(node, items)
+        return real(node, items, tables)
 
     monkeypatch.setattr("ssb_beamline.storage.result_upload.write_many", write_many)
     return calls
@@ -141,11 +141,11 @@ def test_a_batch_failing_half_way_leaves_the_version_incomplete_then_sync_stores
     _, _, store = secured
     real = batch.encode_batch
 
-    def corrupt(items):  # the server writes the first item, then fails on the last
+    def corrupt(items, tables=None):  # the server writes the first item, fails on the last
         items = dict(items)
         last = list(items)[-1]
         items[last] = np.zeros(items[last].size + 1, items[last].dtype)
-        return real(items)
+        return real(items, tables)
 
     monkeypatch.setattr(batch, "encode_batch", corrupt)
     monkeypatch.setattr("ssb_beamline.storage.result_upload.BUSY_ATTEMPTS", 1)
@@ -190,7 +190,7 @@ def test_a_stock_tiled_server_gets_one_put_per_array(stock_server, monkeypatch):
 def test_batch_bodies_round_trip_and_bad_ones_are_refused():
     data = {"a": np.arange(3, dtype=np.int16), "b": np.ones((2, 2))}
     items = batch.decode_batch(batch.encode_batch(data))
-    assert [(k, m) for k, m, _ in items] == [("a", "application/octet-stream")] * 1 + [
+    assert [(k, m) for k, m, _, _ in items] == [("a", "application/octet-stream")] * 1 + [
         ("b", "application/octet-stream")
     ]
     assert items[0][2] == data["a"].tobytes() and items[1][2] == data["b"].tobytes()
