@@ -1,12 +1,11 @@
 """One results version written into tiled in as few sequential round trips as tiled allows.
 
-tiled 0.2.20 creates a container empty and each array or table with two requests
-(node, then data; our batch route does several at once: :mod:`.array_batch`). The
-time from the last frame to stored results is set by how many requests wait on each
-other: the run's container is created in one request (looked up only when it exists
-already), the versions are listed only when there may be some, and every array,
-coordinate and table of the version is then written at once from a pool of threads,
-the largest first. What a reader finds is unchanged (see :mod:`.result_layout`).
+tiled 0.2.20 creates a container empty and each array or table with two requests (node, then
+data; our batch route does several at once: :mod:`.array_batch`). The time from the last frame
+to stored results is set by how many requests wait on each other: the run's container is made
+in one request (looked up only when it exists already), the versions are listed only when there
+may be some, and every array, coordinate and table of the version is then written at once from
+a pool of threads, the largest first. What a reader finds is unchanged (see :mod:`.result_layout`).
 """
 
 from __future__ import annotations
