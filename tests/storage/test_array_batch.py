@@ -10,7 +10,6 @@ one PUT per array.
 
 from __future__ import annotations
 
-import secrets
 import struct
 import uuid
 
@@ -20,12 +19,10 @@ import pytest
 from storage.test_stock_server import stock_server  # noqa: F401 (a fixture)
 from tiled.client import from_uri
 
-from ssb_beamline.storage import EmbeddedTiledServer, open_store, read_results
 from ssb_beamline.storage import array_batch as batch
-from ssb_beamline.storage.access import add_readonly_key
+from ssb_beamline.storage import read_results
 from ssb_beamline.storage.result_layout import IN_PROGRESS, complete_versions, result_versions
 from ssb_beamline.storage.results import ResultsNotPublishedError, TiledResultSink
-from ssb_beamline.storage.server_config import DataLayout
 
 UNITS = {"soc": "fraction", "mask": "bool", "fractions": "fraction", "energies": "eV",
          "labels": "label", "big": "a.u."}  # fmt: skip
@@ -41,18 +38,6 @@ def _arrays() -> dict[str, np.ndarray]:
         "energies": np.asarray(START["energies_ev"]),
         "labels": np.arange(30, dtype=np.int32).reshape(6, 5),
     }
-
-
-@pytest.fixture(scope="module")
-def secured(tmp_path_factory, catalog):
-    """The project's server (SQLite or PostgreSQL) with a read-only key; (server, key, store)."""
-    root = tmp_path_factory.mktemp("batch")
-    readonly = secrets.token_hex(16)
-    add_readonly_key(DataLayout(root).create().root, readonly)
-    with EmbeddedTiledServer(root, catalog=catalog) as server:
-        store = open_store(server.url, api_key=server.api_key, data_dir=root / "client")
-        yield server, readonly, store
-        store.close()
 
 
 def _prepared_publish(store, uid: str, arrays: dict, *, journal=None, table=None) -> str:
@@ -78,10 +63,10 @@ def _counting(monkeypatch) -> list[list[str]]:
     return calls
 
 
-def test_a_batched_version_reads_as_one_written_array_by_array(secured, monkeypatch):
+def test_a_batched_version_reads_as_one_written_array_by_array(keyed_server, monkeypatch):
     import pandas as pd
 
-    _, _, store = secured
+    _, _, store = keyed_server
     arrays, table = _arrays(), pd.DataFrame({"label": [1, 2], "radius_um": [0.5, 1.5]})
     calls = _counting(monkeypatch)
     new_uid, old_uid = str(uuid.uuid4()), str(uuid.uuid4())
@@ -114,8 +99,8 @@ def _prepared_node(store, shape=(6, 5)):
     return sink._skeletons[uid].result(timeout=60).node
 
 
-def test_the_route_asks_tiled_for_write_access_to_every_node(secured):
-    server, readonly, store = secured
+def test_the_route_asks_tiled_for_write_access_to_every_node(keyed_server):
+    server, readonly, store = keyed_server
     node = _prepared_node(store)
     data = {"a": np.ones((6, 5), np.float32), "b": np.full((6, 5), 2, np.float32)}
     url = f"{node.context.api_uri}{batch.BATCH_ROUTE}/{'/'.join(node.path_parts)}"
@@ -136,9 +121,9 @@ def test_the_route_asks_tiled_for_write_access_to_every_node(secured):
 
 
 def test_a_batch_failing_half_way_leaves_the_version_incomplete_then_sync_stores_it(
-    secured, monkeypatch, tmp_path
+    keyed_server, monkeypatch, tmp_path
 ):
-    _, _, store = secured
+    _, _, store = keyed_server
     real = batch.encode_batch
 
     def corrupt(items, tables=None):  # the server writes the first item, fails on the last

@@ -12,7 +12,6 @@ tables are written with tiled's two requests each.
 from __future__ import annotations
 
 import json
-import secrets
 import struct
 import uuid
 
@@ -23,12 +22,10 @@ import pytest
 from storage.test_stock_server import stock_server  # noqa: F401 (a fixture)
 from tiled.client import from_uri
 
-from ssb_beamline.storage import EmbeddedTiledServer, open_store, read_results, table_batch
 from ssb_beamline.storage import array_batch as batch
-from ssb_beamline.storage.access import add_readonly_key
+from ssb_beamline.storage import read_results, table_batch
 from ssb_beamline.storage.result_layout import IN_PROGRESS, complete_versions, result_versions
 from ssb_beamline.storage.results import ResultsNotPublishedError, TiledResultSink
-from ssb_beamline.storage.server_config import DataLayout
 
 UNITS = {"soc": "fraction", "mask": "bool", "fractions": "fraction", "labels": "label"}
 START = {"energies_ev": [8330.0, 8345.0, 8360.0]}
@@ -52,18 +49,6 @@ def _tables() -> dict[str, pd.DataFrame]:
     })  # fmt: skip
     bins = pd.DataFrame({"bin": [0, 1, 2], "count": [3, 0, 7], "mean_soc": [0.1, np.nan, 0.9]})
     return {"particles": particles, "impedance_bins": bins}
-
-
-@pytest.fixture(scope="module")
-def secured(tmp_path_factory, catalog):
-    """The project's server (SQLite or PostgreSQL) with a read-only key; (server, key, store)."""
-    root = tmp_path_factory.mktemp("tables")
-    readonly = secrets.token_hex(16)
-    add_readonly_key(DataLayout(root).create().root, readonly)
-    with EmbeddedTiledServer(root, catalog=catalog) as server:
-        store = open_store(server.url, api_key=server.api_key, data_dir=root / "client")
-        yield server, readonly, store
-        store.close()
 
 
 def _publish(results, uid: str, *, journal=None, tables=None) -> str:
@@ -100,8 +85,8 @@ class _Node:
     node = None  # a tiled container client (its class is patched)
 
 
-def test_tables_in_the_batch_read_as_ones_written_by_tiled(secured, monkeypatch):
-    _, _, store = secured
+def test_tables_in_the_batch_read_as_ones_written_by_tiled(keyed_server, monkeypatch):
+    _, _, store = keyed_server
     _Node.node = store.results
     calls, made = _counting(monkeypatch)
     new_uid, old_uid = str(uuid.uuid4()), str(uuid.uuid4())
@@ -144,8 +129,8 @@ def _url(node) -> str:
     return f"{node.context.api_uri}{batch.BATCH_ROUTE}/{'/'.join(node.path_parts)}"
 
 
-def test_the_route_asks_tiled_for_the_scopes_of_a_post_and_a_put(secured):
-    server, readonly, store = secured
+def test_the_route_asks_tiled_for_the_scopes_of_a_post_and_a_put(keyed_server):
+    server, readonly, store = keyed_server
     node = _prepared_node(store)
     a = np.ones((6, 5), np.float32)
     body = batch.encode_batch({"a": a}, {"t": (_tables()["particles"], MD)})
@@ -178,8 +163,8 @@ def _with_node(body: bytes, node: dict) -> bytes:
     return struct.pack(">I", len(raw)) + raw + body[4 + size :]
 
 
-def test_a_retried_batch_is_idempotent_and_a_conflicting_one_refused(secured):
-    _, _, store = secured
+def test_a_retried_batch_is_idempotent_and_a_conflicting_one_refused(keyed_server):
+    _, _, store = keyed_server
     node = _prepared_node(store)
     a, frame = np.ones((6, 5), np.float32), _tables()["particles"]
     batch.write_many(node, {"a": a}, {"t": (frame, MD)})
@@ -193,9 +178,9 @@ def test_a_retried_batch_is_idempotent_and_a_conflicting_one_refused(secured):
 
 
 def test_a_table_failing_half_way_leaves_the_version_incomplete_then_sync_stores_it(
-    secured, monkeypatch, tmp_path
+    keyed_server, monkeypatch, tmp_path
 ):
-    _, _, store = secured
+    _, _, store = keyed_server
     real = table_batch.table_item
 
     def corrupt(key, frame, metadata):  # the node is made, its rows fail
