@@ -17,11 +17,11 @@ import httpx
 import numpy as np
 import pytest
 from storage.test_stock_server import stock_server  # noqa: F401 (a fixture)
+from storage.version_checks import assert_v1_in_progress, synced_results
 from tiled.client import from_uri
 
 from ssb_beamline.storage import array_batch as batch
 from ssb_beamline.storage import read_results
-from ssb_beamline.storage.result_layout import IN_PROGRESS, complete_versions, result_versions
 from ssb_beamline.storage.results import ResultsNotPublishedError, TiledResultSink
 
 UNITS = {"soc": "fraction", "mask": "bool", "fractions": "fraction", "energies": "eV",
@@ -137,14 +137,9 @@ def test_a_batch_failing_half_way_leaves_the_version_incomplete_then_sync_stores
     uid, arrays = str(uuid.uuid4()), _arrays()
     with pytest.raises(ResultsNotPublishedError):
         _prepared_publish(store, uid, arrays, journal=tmp_path)
-    assert result_versions(store.results, uid) == ["v1"]
-    assert IN_PROGRESS in store.results[uid]["v1"].metadata["contents"]
-    assert complete_versions(store.results, uid) == []
+    assert_v1_in_progress(store.results, uid)
     monkeypatch.setattr(batch, "encode_batch", real)
-    sink = TiledResultSink(store.results, tmp_path)
-    (path,) = sink.upload_journaled(sink.journal)
-    assert complete_versions(store.results, uid) == [path.rsplit("/", 1)[1]]
-    got = read_results(store.results, uid)
+    got = synced_results(store.results, uid, tmp_path)
     for key, value in arrays.items():
         np.testing.assert_array_equal(got.arrays[key], value)
 

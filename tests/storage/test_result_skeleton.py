@@ -9,10 +9,11 @@ import uuid
 
 import numpy as np
 import pytest
+from storage.version_checks import assert_v1_in_progress
 
 from ssb_beamline.callbacks.xanes_prepare import ResultPreparer, xanes_layout
 from ssb_beamline.storage import open_store, read_results
-from ssb_beamline.storage.result_layout import IN_PROGRESS, complete_versions, result_versions
+from ssb_beamline.storage.result_layout import complete_versions, result_versions
 from ssb_beamline.storage.results import TiledResultSink
 
 UNITS = {"soc": "fraction", "mask": "bool", "fractions": "fraction", "energies": "eV"}
@@ -57,9 +58,7 @@ def test_a_prepared_version_is_hidden_until_its_data_are_in(store, tiled_server)
     sink, uid, plain_uid = TiledResultSink(store.results), str(uuid.uuid4()), str(uuid.uuid4())
     arrays, table = _arrays(), pd.DataFrame({"label": [1, 2]})
     _prepare(sink, uid, arrays)
-    assert result_versions(store.results, uid) == ["v1"]
-    assert IN_PROGRESS in store.results[uid]["v1"].metadata["contents"]
-    assert complete_versions(store.results, uid) == []
+    assert_v1_in_progress(store.results, uid)
     with pytest.raises(KeyError, match="No analysis results are stored"):
         read_results(store.results, uid)  # the latest skips a version being written
     with pytest.raises(KeyError, match="No analysis results are stored"):
