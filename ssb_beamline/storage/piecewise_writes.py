@@ -20,13 +20,14 @@ twelve rounds, CPU time per file:
 
 On the server, after a scan's last frame, that was up to ~0.3 s of CPU on the
 path to "results stored" (issue 14). Two rounds of 4 scans each, back to back,
-whole pieces against 1 MiB pieces: the server used 1.32-1.49 s of CPU per scan
-against 0.97-1.17 s, and results were stored 1.23-1.33 s after the last frame
-against 0.93-1.11 s. How much it saves depends on how much freed memory the
-host has taken back; with 6 s between scans (as between a beamline's scans)
-the median went from 0.88 to 0.77 s. On a machine without free-page reporting
-both sizes cost the same (page-cache copies of ~10 ms per 31 MB); the pieces
-cost ~30 more system calls per 31 MB.
+whole chunks against 1 MiB pieces: the server used a median 1.39 s of CPU per
+scan (1.03-1.49) against 1.09 s (0.97-1.17), and results were stored a median
+1.24 s after the last frame (0.88-1.33) against 1.07 s (0.93-1.11). How much it
+saves depends on how much freed memory the host has taken back; with 6 s
+between scans (as between a beamline's scans) the median went from 0.88 to
+0.77 s. On a machine without free-page reporting both sizes cost the same
+(page-cache copies of ~10 ms per 31 MB); the pieces cost ~30 more system calls
+per 31 MB.
 
 :func:`install` replaces ``_put``, which ``LocalStore.set`` looks up by name at
 call time, with the same steps: the parent directory made, the bytes written to
