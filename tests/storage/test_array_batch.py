@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import pytest
 from storage.test_stock_server import stock_server  # noqa: F401 (a fixture)
-from storage.version_checks import assert_v1_in_progress, synced_results
+from storage.version_checks import assert_v1_in_progress, same_versions, synced_results
 from tiled.client import from_uri
 
 from ssb_beamline.storage import array_batch as batch
@@ -75,16 +75,7 @@ def test_a_batched_version_reads_as_one_written_array_by_array(keyed_server, mon
     monkeypatch.setattr(batch, "offered", lambda node: False)  # one PUT per array
     _prepared_publish(store, old_uid, arrays, table=table)
     assert len(calls) == 2
-    new, old = read_results(store.results, new_uid), read_results(store.results, old_uid)
-    drop = {"created", "run_uid", "attrs"}
-    assert {k: v for k, v in new.metadata.items() if k not in drop} == {
-        k: v for k, v in old.metadata.items() if k not in drop
-    }
-    a_node, b_node = store.results[new_uid]["v1"], store.results[old_uid]["v1"]
-    assert sorted(a_node) == sorted(b_node)
-    for key in a_node:
-        a, b = a_node[key], b_node[key]
-        assert (a.structure(), a.specs, a.metadata) == (b.structure(), b.specs, b.metadata), key
+    new, old, _, _ = same_versions(store.results, new_uid, old_uid)
     for key, value in arrays.items():
         np.testing.assert_array_equal(new.arrays[key], value)
         assert new.arrays[key].dtype == old.arrays[key].dtype == value.dtype

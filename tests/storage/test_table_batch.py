@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from storage.test_stock_server import stock_server  # noqa: F401 (a fixture)
-from storage.version_checks import assert_v1_in_progress, synced_results
+from storage.version_checks import assert_v1_in_progress, same_versions, synced_results
 from tiled.client import from_uri
 
 from ssb_beamline.storage import array_batch as batch
@@ -97,16 +97,9 @@ def test_tables_in_the_batch_read_as_ones_written_by_tiled(keyed_server, monkeyp
     monkeypatch.setattr(batch, "offered", lambda node: False)  # tiled's own requests
     _publish(store.results, old_uid)
     assert len(calls) == 2 and sorted(made) == ["impedance_bins", "particles"]
-    new, old = read_results(store.results, new_uid), read_results(store.results, old_uid)
-    drop = {"created", "run_uid", "attrs"}
-    assert {k: v for k, v in new.metadata.items() if k not in drop} == {
-        k: v for k, v in old.metadata.items() if k not in drop
-    }
-    a_node, b_node = store.results[new_uid]["v1"], store.results[old_uid]["v1"]
-    assert sorted(a_node) == sorted(b_node)
+    new, old, a_node, b_node = same_versions(store.results, new_uid, old_uid)
     for key in _tables():
         a, b = a_node[key], b_node[key]
-        assert (a.structure(), a.specs, a.metadata) == (b.structure(), b.specs, b.metadata)
         assert a.metadata == MD
         sa, sb = a.structure(), b.structure()
         assert (sa.arrow_schema, sa.columns, sa.npartitions, sa.resizable) == (
