@@ -12,7 +12,8 @@ big-endian header length, a JSON header ``{"items": [{"key", "media_type",
 "nbytes"}, ...]}`` and the items' bytes one after the other. Each item is written
 exactly as tiled's own ``PUT /array/full/<container path>/<key>`` writes it: the
 route asks for the ``write:data`` scope, each node is looked up with tiled's
-``get_entry`` (the same access checks, ``write:data``), deserialised by tiled's
+``get_entry`` (the same access checks, ``write:data``; all of them in one catalog
+session when no access policy applies, see :mod:`.batch_lookup`), deserialised by tiled's
 registry for its media type and written with the node's own ``write``. Every
 node is looked up before any is written, so a refused or missing one writes
 nothing; a write that fails fails the request (the others may be written: the
@@ -148,6 +149,7 @@ def add_array_batch(app):
     from tiled.structures.core import StructureFamily
     from tiled.utils import ensure_awaitable
 
+    from . import batch_lookup
     from .table_batch import plan_tables, write_tables
     from .write_funnel import is_results_write
 
@@ -175,12 +177,18 @@ def add_array_batch(app):
         except BatchFormatError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
 
+        policy = getattr(request.app.state, "access_policy", None)
+        found = await batch_lookup.find(root_tree, path, [i[0] for i in items], policy)
+
         async def lookup(key: str | None, scopes: list[str], family=StructureFamily.table):
+            if found is not None:  # every node in one session (see .batch_lookup)
+                entry = found.container if key is None else found.entry(key, family)
+                if entry is not None:
+                    return entry
             return await tiled_router.get_entry(  # the container (None) or a child
                 path if key is None else f"{path.rstrip('/')}/{key}", scopes, principal,
                 authn_access_tags, authn_scopes, root_tree, session_state,
-                request.state.metrics, None if key is None else {family},
-                getattr(request.app.state, "access_policy", None),
+                request.state.metrics, None if key is None else {family}, policy,
             )  # fmt: skip
 
         writes = []
@@ -191,7 +199,8 @@ def add_array_batch(app):
             writes.append((entry, registry.dispatch("array", media_type), media_type, data))
         tables = [item for item in items if item[3] is not None]
         auth = (principal, authn_access_tags, authn_scopes)
-        plan = await plan_tables(request, path, tables, lookup, auth, settings) if tables else []
+        missing = found.missing(key for key, *_ in tables) if found else set()
+        plan = tables and await plan_tables(request, path, tables, lookup, auth, settings, missing)
 
         async def write(entry, deserializer, media_type: str, data: bytes) -> None:
             await ensure_awaitable(entry.write, media_type, deserializer, entry, data, persist)

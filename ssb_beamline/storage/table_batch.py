@@ -24,7 +24,7 @@ Hand-written because tiled has no call creating several nodes with their data.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 __all__ = [
@@ -117,10 +117,12 @@ def _structure_json(structure: Any) -> Any:
     return orjson.loads(safe_json_dump(structure))
 
 
-async def _existing(lookup, key: str, body) -> Any:
+async def _existing(lookup, key: str, body, missing: Collection[str]) -> Any:
     """The node ``key`` if it exists as ``body`` would make it; None if missing; else 409."""
     from fastapi import HTTPException
 
+    if key in missing:  # known from the batch's one lookup
+        return None
     try:
         entry = await lookup(key, ["write:data"])
     except HTTPException as exc:
@@ -138,7 +140,9 @@ async def _existing(lookup, key: str, body) -> Any:
     return entry
 
 
-async def plan_tables(request, path: str, tables: list, lookup, auth, settings) -> list:
+async def plan_tables(
+    request, path: str, tables: list, lookup, auth, settings, missing: Collection[str] = ()
+) -> list:
     """Check a batch's table items without writing; what :func:`write_tables` takes.
 
     Raises the HTTP error tiled's ``POST /metadata`` would (401 without the
@@ -161,6 +165,8 @@ async def plan_tables(request, path: str, tables: list, lookup, auth, settings) 
         The request's principal, access tags and scopes (tiled's dependencies).
     settings : tiled.server.settings.Settings
         The server's settings.
+    missing : collection of str, optional
+        Keys known not to exist in the container (not looked up again).
     """
     from fastapi import HTTPException
     from fastapi.security import SecurityScopes
@@ -178,7 +184,7 @@ async def plan_tables(request, path: str, tables: list, lookup, auth, settings) 
             deserializer = registry.dispatch("table", media_type)
         except Exception:
             raise HTTPException(status_code=415, detail=f"{key}: {media_type}") from None
-        entry = await _existing(lookup, key, body)
+        entry = await _existing(lookup, key, body, missing)
         planned.append((key, media_type, data, body, deserializer, entry))
     return [container, planned]
 
