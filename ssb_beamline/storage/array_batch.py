@@ -130,6 +130,20 @@ def decode_batch(body: bytes) -> list[tuple[str, str, bytes, Any]]:
     return out
 
 
+async def _array_writes(items: list, lookup, family) -> list:
+    """Each array item's node, tiled's deserialiser, media type and bytes (nodes looked up)."""
+    from fastapi import HTTPException
+    from tiled.media_type_registration import default_deserialization_registry as registry
+
+    writes = []
+    for key, media_type, data, _ in (i for i in items if i[3] is None):
+        entry = await lookup(key, ["write:data"], family)
+        if not hasattr(entry, "write"):
+            raise HTTPException(status_code=405, detail=f"{key} cannot accept array data.")
+        writes.append((entry, registry.dispatch("array", media_type), media_type, data))
+    return writes
+
+
 def add_array_batch(app):
     """Add the batch route (see the module docstring) to a tiled app; return the app.
 
@@ -139,7 +153,6 @@ def add_array_batch(app):
         A tiled 0.2.20 server application (``build_app_from_config``).
     """
     from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
-    from tiled.media_type_registration import default_deserialization_registry as registry
     from tiled.server import authentication as tiled_auth
     from tiled.server import router as tiled_router  # get_entry as the routers call it
     from tiled.server.core import json_or_msgpack
@@ -178,25 +191,18 @@ def add_array_batch(app):
             raise HTTPException(status_code=400, detail=str(exc)) from None
 
         policy = getattr(request.app.state, "access_policy", None)
-        found = await batch_lookup.find(root_tree, path, [i[0] for i in items], policy)
 
-        async def lookup(key: str | None, scopes: list[str], family=StructureFamily.table):
-            if found is not None:  # every node in one session (see .batch_lookup)
-                entry = found.container if key is None else found.entry(key, family)
-                if entry is not None:
-                    return entry
+        async def get_entry(key: str | None, scopes: list[str], family):
             return await tiled_router.get_entry(  # the container (None) or a child
                 path if key is None else f"{path.rstrip('/')}/{key}", scopes, principal,
                 authn_access_tags, authn_scopes, root_tree, session_state,
                 request.state.metrics, None if key is None else {family}, policy,
             )  # fmt: skip
 
-        writes = []
-        for key, media_type, data, _ in (i for i in items if i[3] is None):  # checked first
-            entry = await lookup(key, ["write:data"], StructureFamily.array)
-            if not hasattr(entry, "write"):
-                raise HTTPException(status_code=405, detail=f"{key} cannot accept array data.")
-            writes.append((entry, registry.dispatch("array", media_type), media_type, data))
+        found = await batch_lookup.find(root_tree, path, [i[0] for i in items], policy)
+        lookup = batch_lookup.looking_up(found, get_entry, StructureFamily.table)
+
+        writes = await _array_writes(items, lookup, StructureFamily.array)  # checked first
         tables = [item for item in items if item[3] is not None]
         auth = (principal, authn_access_tags, authn_scopes)
         missing = found.missing(key for key, *_ in tables) if found else set()

@@ -34,7 +34,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Found", "find"]
+__all__ = ["Found", "can_find", "find", "looking_up"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,33 @@ class Found:
         return entry
 
 
+def looking_up(found: Found | None, get_entry, default_family: Any):
+    """``await lookup(key, scopes, family=default_family)`` answering from ``found`` first.
+
+    The container (``key`` None) and the children ``found`` holds with ``family``
+    come from it; any other node from ``await get_entry(key, scopes, family)``
+    (tiled's lookup, with its errors).
+
+    Parameters
+    ----------
+    found : Found or None
+        From :func:`find` (None: every node from ``get_entry``).
+    get_entry : callable
+        The request's own lookup of the container (None) or a child.
+    default_family : tiled.structures.core.StructureFamily
+        The family looked for when the caller names none.
+    """
+
+    async def lookup(key: str | None, scopes: list[str], family: Any = default_family) -> Any:
+        if found is not None:
+            entry = found.container if key is None else found.entry(key, family)
+            if entry is not None:
+                return entry
+        return await get_entry(key, scopes, family)
+
+    return lookup
+
+
 def _loaded_sources(node: Any):
     """``data_sources`` of a catalog adapter answered from ``node``'s loaded data sources."""
     from tiled.server.schemas import DataSource
@@ -89,7 +116,15 @@ def _loaded_sources(node: Any):
 
 
 def can_find(root_tree: Any, access_policy: Any) -> bool:
-    """Whether :func:`find` applies: no access policy, and a catalog root without conditions."""
+    """Whether :func:`find` applies: no access policy, and a catalog root without conditions.
+
+    Parameters
+    ----------
+    root_tree : tiled adapter
+        The server's root.
+    access_policy : tiled access policy or None
+        The app's access policy.
+    """
     return (
         access_policy is None
         and hasattr(root_tree, "lookup_adapter")
