@@ -48,6 +48,8 @@ Risk: the wrapper relies on tiled 0.2's adapter calling its module's
 (still correct, only slower), and ``tests/storage/test_array_codecs.py`` reads
 the codecs back from ``zarr.json``. Arrays written before (zstd level 3, no
 empty chunks) read as before: the codecs are recorded in each array's ``zarr.json``.
+The same wrapper also replaces the storage a lost node creation left at a new
+node's path (:mod:`.leftover_arrays`), a function being patched once.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .function_patch import is_patched, patch_function
+from .leftover_arrays import replacing_leftovers
 
 __all__ = ["ZSTD_LEVEL", "install", "installed"]
 
@@ -109,4 +112,5 @@ def install() -> bool:
     if getattr(adapter, "ZARR_LIB_V2", False):  # zarr 2's init_array takes other codecs
         logger.warning("zarr 2 in use: new arrays keep zarr's default codecs")
         return False
-    return patch_function(adapter, "create_array", _with_codecs)
+    # the one wrapper of tiled's create_array also replaces lost creations' leftovers
+    return patch_function(adapter, "create_array", lambda f: _with_codecs(replacing_leftovers(f)))

@@ -29,7 +29,7 @@ def install() -> None:
     cache_dependency_trees()  # FastAPI rebuilt them on every request (~half its CPU)
     tolerate_deleted_files()  # a never-written file must not fail a delete
     look_up_paths_at_once()  # one catalog query per request path, not one per segment
-    encode_arrays_faster()  # new zarr arrays: zstd level 1, no fill-value check per chunk
+    encode_arrays_faster()  # new zarr arrays: zstd level 1, no fill-value check; leftovers replaced
     pass_bodies_uncopied()  # Starlette's Request.body() copied a one-piece body again
     check_array_bodies()  # an array body of the wrong size: 400, not 500 (and no retries)
     write_files_in_pieces()  # one 31 MB write() took huge pages a VM must fault in again
