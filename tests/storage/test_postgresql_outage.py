@@ -1,7 +1,10 @@
 """A PostgreSQL outage mid-scan: the journal and ``sync`` recover the run (issue 14).
 
 The tiled server (a child process) stays up; its catalog database is stopped with
-``pg_ctl stop -m immediate`` once the 5th image of a real scan is journaled, so
+``pg_ctl stop -m immediate`` once the first, the 5th or the last image of a real
+scan is journaled (the first: the commits of the results prepared at the start
+may be lost with the cluster's last WAL, leaving their array files without
+nodes, see ``storage/leftover_arrays.py``), so
 tiled answers every write with an error until PostgreSQL is started again. The
 scan must end normally with its maps analysed live; after the restart, ``ssb-beamline
 sync`` must leave the run closed with every event exactly once and its results
@@ -48,8 +51,9 @@ def _stream_counts(journal, uid) -> Counter:
     return counts
 
 
+@pytest.mark.parametrize("at_image", [1, 5, len(ENERGIES)], ids=["first", "fifth", "last"])
 def test_postgresql_stopped_mid_scan_sync_recovers_the_run(
-    tmp_path, postgres_cluster, monkeypatch, capsys
+    tmp_path, postgres_cluster, monkeypatch, capsys, at_image
 ):
     monkeypatch.setenv(CATALOG_URI_ENV, postgres_cluster.new_database("outage"))
     with stamina.set_testing(True, attempts=1):
@@ -63,7 +67,7 @@ def test_postgresql_stopped_mid_scan_sync_recovers_the_run(
         append(uid, name, doc)
         if name == "event":
             images[doc["descriptor"]] += 1
-            if not stopped and max(images.values()) == 5:
+            if not stopped and max(images.values()) == at_image:
                 postgres_cluster.stop_now()  # PostgreSQL dies; tiled stays up
                 stopped.append(True)
 
