@@ -13,6 +13,7 @@ from .dependency_cache import install as cache_dependency_trees
 from .direct_lookup import install as look_up_paths_at_once
 from .idempotent_delete import install as tolerate_deleted_files
 from .lone_body import install as pass_bodies_uncopied
+from .node_keys import install as refuse_dot_keys
 from .piecewise_writes import install as write_files_in_pieces
 
 __all__ = ["install"]
@@ -33,3 +34,4 @@ def install() -> None:
     pass_bodies_uncopied()  # Starlette's Request.body() copied a one-piece body again
     check_array_bodies()  # an array body of the wrong size: 400, not 500 (and no retries)
     write_files_in_pieces()  # one 31 MB write() took huge pages a VM must fault in again
+    refuse_dot_keys()  # a node '..' had its array stored at the storage root
