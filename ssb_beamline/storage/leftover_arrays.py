@@ -13,14 +13,18 @@ store the results of a run whose prepared version the catalog lost, and kept
 them in the journal (seen in ``tests/storage/test_postgresql_outage.py``, the
 skeleton's commits lost with the throwaway cluster's last WAL).
 
-:func:`replacing_leftovers` wraps the ``create_array`` that tiled's adapter calls
-so that an existing array or group at the new node's path is replaced. That is
-safe there: tiled calls it only from ``init_storage``, which ``create_node``
-calls after inserting the new node's row, and a node already at that path makes
-that insert fail (409 ``Collision``) before any storage is touched; so whatever
-lies at the path belongs to no node and no reader can reach it. The replaced
-directory is logged. Installed with the codecs' wrapper of the same function
-(:mod:`.array_codecs`), since a function is patched once (:mod:`.function_patch`).
+:func:`replacing_leftovers` wraps the ``create_array`` that tiled's adapter
+calls so that an existing array at the new node's path is replaced when the path
+holds nothing but that array's files (:func:`holds_one_array`). That is safe
+there: tiled calls it only from ``init_storage``, which ``create_node`` calls
+after inserting the new node's row, and a node already at that path makes that
+insert fail (409 ``Collision``) before any storage is touched; so an array alone
+at the path belongs to no node and no reader can reach it. A path that holds
+more (another node's array under it, as at a parent directory where a key ``..``
+led tiled before :mod:`.node_keys` refused it) or a group is left alone, and the
+creation fails as before. A replacement is logged. Installed with the codecs' wrapper of the same
+function (:mod:`.array_codecs`), since a function is patched once
+(:mod:`.function_patch`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["replacing_leftovers"]
+__all__ = ["holds_one_array", "replacing_leftovers"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +46,13 @@ def replacing_leftovers(create_array: Callable[..., Any]) -> Callable[..., Any]:
     create_array : callable
         zarr's ``create_array(store, ...)`` as tiled's Zarr adapter calls it.
     """
-    from zarr.errors import ContainsArrayError, ContainsGroupError
+    from zarr.errors import ContainsArrayError
 
     def create_replacing_leftovers(store: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return create_array(store, *args, **kwargs)
-        except (ContainsArrayError, ContainsGroupError):
-            if kwargs.get("overwrite"):
+        except ContainsArrayError:
+            if kwargs.get("overwrite") or not holds_one_array(store):
                 raise
             logger.warning(
                 "replacing the leftover Zarr storage at %s: no catalog node refers to it "
@@ -58,3 +62,22 @@ def replacing_leftovers(create_array: Callable[..., Any]) -> Callable[..., Any]:
             return create_array(store, *args, overwrite=True, **kwargs)
 
     return create_replacing_leftovers
+
+
+def holds_one_array(store: Any) -> bool:
+    """Whether ``store`` holds exactly one Zarr array's files: its ``zarr.json`` and chunks.
+
+    Anything else under it (another node's array, as under a path that leads back
+    to a parent directory, such as a key ``..``) rules a replacement out.
+
+    Parameters
+    ----------
+    store : zarr.abc.store.Store
+        The store at the new node's path.
+    """
+    from zarr.core.sync import sync
+
+    async def keys() -> list[str]:
+        return [key async for key in store.list()]
+
+    return all(key in ("zarr.json", "c") or key.startswith("c/") for key in sync(keys()))
