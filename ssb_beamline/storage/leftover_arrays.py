@@ -22,9 +22,7 @@ insert fail (409 ``Collision``) before any storage is touched; so an array alone
 at the path belongs to no node and no reader can reach it. A path that holds
 more (another node's array under it, as at a parent directory where a key ``..``
 led tiled before :mod:`.node_keys` refused it) or a group is left alone, and the
-creation fails as before. A replacement is logged. Installed with the codecs' wrapper of the same
-function (:mod:`.array_codecs`), since a function is patched once
-(:mod:`.function_patch`).
+creation fails as before.
 """
 
 from __future__ import annotations
@@ -39,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 
 def replacing_leftovers(create_array: Callable[..., Any]) -> Callable[..., Any]:
-    """``create_array`` that replaces an array or group left at the path by a lost creation.
+    """``create_array`` that replaces an array left alone at the path by a lost creation.
 
     Parameters
     ----------
