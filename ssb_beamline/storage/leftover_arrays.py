@@ -22,7 +22,9 @@ insert fail (409 ``Collision``) before any storage is touched; so an array alone
 at the path belongs to no node and no reader can reach it. A path that holds
 more (another node's array under it, as at a parent directory where a key ``..``
 led tiled before :mod:`.node_keys` refused it) or a group is left alone, and the
-creation fails as before.
+creation fails as before. A replacement is logged. Installed with the codecs'
+wrapper of the same function (:mod:`.array_codecs`), since a function is patched
+once (:mod:`.function_patch`).
 """
 
 from __future__ import annotations
