@@ -125,13 +125,14 @@ def can_find(root_tree: Any, access_policy: Any) -> bool:
     access_policy : tiled access policy or None
         The app's access policy.
     """
+    from .direct_lookup import _jumps  # the root the direct path lookup jumps from
+
     return (
         access_policy is None
-        and hasattr(root_tree, "lookup_adapter")
+        and _jumps(root_tree)
         and hasattr(root_tree, "context")
         and not hasattr(root_tree, "with_session_state")
-        and not getattr(root_tree, "conditions", None)
-        and not getattr(root_tree, "access_filters", None)
+        and not getattr(root_tree, "access_filters", None)  # tiled's own lookup walks then
     )
 
 
