@@ -264,7 +264,7 @@ class AnalysisWorker:
             return
         self._journal_checked = now
         if self.sink.journal.pending():
-            sync_results(self.store.results, self.sink.journal)
+            sync_results(self.store.results, self.sink.journal, runs=self.store.raw)
 
     # -- recovery from tiled ---------------------------------------------------
     def _scan_for_unanalysed(self, newest: int) -> None:

@@ -7,8 +7,12 @@ run time, never written anywhere but the cluster's own files), and removes
 everything on :meth:`~ThrowawayCluster.stop`. ``initdb`` refuses to run as root,
 so as root the server runs as the ``postgres`` user (``runuser``).
 
-It is for throwaway catalogs only (``fsync`` is off); a beamline runs its
-catalog on a PostgreSQL its facility administers. No library starts a
+It is for throwaway catalogs only (``fsync`` is off, so an operating-system
+crash may lose data); a beamline runs its catalog on a PostgreSQL its facility
+administers. ``synchronous_commit`` keeps its default (on), as in production: a
+commit PostgreSQL has acknowledged survives the server being killed
+(:meth:`~ThrowawayCluster.stop_now`), so an outage test sees what a facility's
+server would keep. No library starts a
 PostgreSQL cluster from Python without extra packages (testing.postgresql and
 pytest-postgresql are not installed), hence these 150 lines.
 
@@ -132,7 +136,7 @@ class ThrowawayCluster:
         """Start (or restart) the server; a first start picks a free loopback port."""
         options = (
             f"-p {self.port or _free_port()} -k {self.root} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c fsync=off -c full_page_writes=off "
             "-c max_connections=200"
         )
         port = int(options.split()[1])

@@ -14,7 +14,9 @@ reason, see :meth:`~.journal.DocumentJournal.close_interrupted`).
 Journaled analysis results (:mod:`.result_journal`) are uploaded by
 :func:`sync_results` as the next version of their run's results; an earlier
 attempt of the same result that reached tiled only in part (the server died during
-the upload) is removed first, so each result is stored once.
+the upload) is removed first, so each result is stored once. Results stored
+while their run's copy in tiled was partial are linked from the run again once it
+is written from its journal.
 
 One damaged entry never stops the others: :func:`sync_all` tries every pending
 run and result and returns a :class:`SyncReport` whose failures each name the file
@@ -31,6 +33,8 @@ from pathlib import Path
 
 from .journal import DocumentJournal, JournalCorruptError, _tiled_writer
 from .result_journal import ResultJournal
+from .result_layout import complete_versions, result_versions
+from .result_link import link_run
 from .results import TiledResultSink
 from .stop_record import confirm_stop_recorded
 
@@ -209,7 +213,7 @@ def _confirm_stop(raw, uid: str, records: list, path: Path) -> None:
 
 
 def sync_results(
-    results_container, journal: ResultJournal, report: SyncReport | None = None
+    results_container, journal: ResultJournal, report: SyncReport | None = None, *, runs=None
 ) -> list[str]:
     """Upload every journaled result as the next version of its run's results.
 
@@ -227,13 +231,17 @@ def sync_results(
         The journal of results not yet stored (``<journal>/results``).
     report : SyncReport, optional
         Failures are appended to ``report.failures``; None: they are only logged.
+    runs : tiled container client, optional
+        The raw runs (keyword only): each result stored is linked from its run
+        there (``results: {latest, versions}``); None: not linked.
 
     Returns
     -------
     list of str
         Where each result was stored, ``results/<uid>/<version>``.
     """
-    sink = TiledResultSink(results_container)  # no journal: a failure leaves the entry
+    # no journal: a failure leaves the entry
+    sink = TiledResultSink(results_container, runs=runs)
     return sink.upload_journaled(
         journal, on_failure=lambda path, line, message: _fail(report, path, line, message)
     )
@@ -290,6 +298,7 @@ def sync_all(
             _fail(report, journal.path(uid), None, f"{journal.path(uid)}: {exc}")
         else:
             report.runs.append(uid)
+    _relink_results(raw, results, report.runs)
     result_journal = ResultJournal(journal.directory / "results")
     pending = result_journal.pending()
     if pending:
@@ -304,8 +313,29 @@ def sync_all(
                     "open the store with `ssb-beamline sync` (it creates one).",
                 )
         else:
-            report.results = sync_results(results, result_journal, report)
+            report.results = sync_results(results, result_journal, report, runs=raw)
     return report
+
+
+def _relink_results(raw, results, uids: list[str]) -> None:
+    """Link each run just written from its journal to the results stored before.
+
+    :func:`sync_run` writes a run's metadata anew, so the link to results stored
+    while its copy in tiled was partial (their link then failed, or went with the
+    partial copy) is restored here; results still journaled link themselves when
+    uploaded. A failure is logged by :func:`~.result_link.link_run`, never raised.
+    """
+    if results is None and uids:
+        results = _results_beside(raw)
+    for uid in uids if results is not None else ():
+        try:
+            versions = complete_versions(results, uid)
+        except Exception:  # the results are stored; only their link is missing
+            logger.exception("results of run %s not listed; their link is not restored", uid)
+            continue
+        if versions:
+            path = f"results/{uid}/{versions[-1]}"
+            link_run(raw[uid], result_versions(results, uid), path, lambda u: raw[u])
 
 
 def sync_pending(raw, journal: DocumentJournal, *, results=None) -> list[str]:

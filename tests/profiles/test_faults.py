@@ -176,7 +176,8 @@ def test_server_killed_at_any_moment_sync_completes_the_run(beamline, moment, mo
     run = store.raw[uid]
     assert run.metadata["stop"]["exit_status"] == "success"
     assert_every_event_once(run, beamline.journal.path(uid, synced=True))
-    assert len(result_versions(store.results, uid)) == 1  # stored once, no partial copy
+    (version,) = result_versions(store.results, uid)  # stored once, no partial copy
+    assert run.metadata["results"]["latest"] == f"results/{uid}/{version}"  # linked from the run
     stored = read_results(store.results, uid)
     for key, array in live.maps.items():
         np.testing.assert_array_equal(stored.arrays[key], array, err_msg=key)

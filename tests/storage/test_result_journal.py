@@ -163,3 +163,31 @@ def test_a_result_tiled_stored_but_never_acknowledged_is_stored_once(tmp_path, t
     stored = read_results(results, "run-c")
     assert stored.metadata["source"] == "live" and stored.metadata["created"] == created
     np.testing.assert_array_equal(stored.arrays["soc"], arrays["soc"])
+
+
+def test_sync_links_each_run_it_writes_to_its_results(tmp_path, tiled_server):
+    """Results stored (or journaled) while their run was not in tiled get linked by sync."""
+    from event_model import compose_run
+
+    from ssb_beamline.storage.sync import sync_all
+
+    store = open_store(tiled_server.url, api_key=tiled_server.api_key, data_dir=tmp_path)
+    journal = DocumentJournal(store.journal_dir)
+    uids = []
+    for _ in range(2):  # two runs whose documents tiled never got, only the journal
+        bundle = compose_run(metadata={"plan_name": "xanes"})
+        uids.append(bundle.start_doc["uid"])
+        journal.append(uids[-1], "start", bundle.start_doc)
+        journal.append(uids[-1], "stop", bundle.compose_stop())
+    stored, journaled = uids
+    sink = TiledResultSink(store.results, store.journal_dir, runs=store.raw)
+    sink.publish(stored, maps(), units={}, metadata={"source": "live"})  # no run to link yet
+    ResultJournal(store.journal_dir / "results").write(
+        journaled, maps(), units={}, metadata={"source": "live"}
+    )
+    report = sync_all(store.raw, journal)
+    assert report.ok and sorted(report.runs) == sorted(uids)
+    assert report.results == [f"results/{journaled}/v1"]
+    for uid in uids:
+        link = store.raw[uid].metadata["results"]
+        assert link == {"latest": f"results/{uid}/v1", "versions": ["v1"]}, uid
