@@ -39,24 +39,20 @@ __all__ = [
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
-def open_counts(flat, dark_plus1, top, flat_w, valid):
-    """``flat_w = flat - dark_plus1`` (uint16, wrapping) and its validity.
+def open_counts(flat, dark_plus1, flat_w):
+    """``flat_w = flat - dark_plus1`` (uint16, wrapping); returns the pixels above the dark.
 
     A flat pixel is valid when ``flat_w < top - dark_plus1``: above the dark and
-    below the saturation ``top`` (see :class:`~ssb_beamline.analysis.CountTable`).
-    Returns the number of pixels above the dark.
+    below the saturation ``top`` (see :class:`~ssb_beamline.analysis.CountTable`);
+    :func:`absorbance_table_rows` tests that itself, so no mask is written here.
     """
     h, w = flat.shape
-    top32 = np.int32(top)
     n_above = 0
     for i in range(h):
-        f, d1, fw_row, v = flat[i], dark_plus1[i], flat_w[i], valid[i]
+        f, d1, fw_row = flat[i], dark_plus1[i], flat_w[i]
         for j in range(w):
-            d = np.int32(d1[j])
-            fw = np.uint16(f[j] - d1[j])
-            fw_row[j] = fw
-            v[j] = np.int32(fw) < top32 - d
-            n_above += np.int32(f[j]) >= d
+            fw_row[j] = np.uint16(f[j] - d1[j])
+            n_above += np.int32(f[j]) >= np.int32(d1[j])
     return n_above
 
 
@@ -138,7 +134,7 @@ def _warm_up_frames_and_window() -> None:
     out, valid = np.empty((2, 4), f32), np.empty((2, 4), np.bool_)
     table = np.zeros(65536, f32)
     absorbance_table_rows(frame, ones, 65535, table, ones, f32(0.0), out, valid, False)
-    open_counts(frame, ones, 65535, frame.copy(), valid)
+    open_counts(frame, ones, frame.copy())
     window, px = np.zeros((8, 4), f32), np.zeros(4, f32)
     edge_window_uniform(window, px, px, px, px, 0.0, 0.01, 8330.0, 0.5, True, px, px.copy())
 

@@ -15,7 +15,9 @@ __all__ = [
     "as_float_array",
     "check_angles",
     "check_energies",
+    "check_image",
     "check_mask",
+    "check_saturation",
     "check_stack",
     "numeric_stack",
 ]
@@ -273,3 +275,34 @@ e.g. np.linspace(0, 180, n, endpoint=False) or a 360-degree scan
             ">= 180: acquire e.g. np.linspace(0, 180, n, endpoint=False) or a 360-degree scan"
         )
     return a
+
+
+def check_image(arr: object, name: str) -> np.ndarray:
+    """``arr`` as an integer or float ndarray, or a TypeError naming ``name``.
+
+    Examples
+    --------
+    >>> check_image([[1, 2]], "flat").dtype.kind
+    'i'
+    """
+    a = np.asarray(arr)
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise TypeError(
+            f"{name} must be an integer or float image; got dtype {a.dtype}. "
+            "Pass the detector counts as a numpy array."
+        )
+    return a
+
+
+def check_saturation(saturation: object) -> float:
+    """``saturation`` as a float, or a ValueError: NaN would mark every pixel valid or none."""
+    try:
+        value = float(saturation)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not value > 0:  # also NaN
+        raise ValueError(
+            f"saturation must be a positive number of counts (or inf for none); got "
+            f"{saturation!r}. Use the camera's full scale, e.g. 65535 for 16 bits."
+        )
+    return value

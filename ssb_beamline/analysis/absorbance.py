@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import check_image
 from .open_beam import (
     AbsorbanceResult,
     CountTable,
     OpenBeam,
-    _check_image,
     absorbance_with_open_beam,
     open_beam,
 )
@@ -76,9 +76,9 @@ def absorbance(
     >>> res.valid.tolist()
     [[True, True], [False, False]]
     """
-    frames = _check_image(frames, "frames")
-    dark = _check_image(dark, "dark")
-    flat = _check_image(flat, "flat")
+    frames = check_image(frames, "frames")
+    dark = check_image(dark, "dark")
+    flat = check_image(flat, "flat")
     if frames.ndim not in (2, 3):
         raise ValueError(
             f"frames must have shape (H, W) or (N, H, W); got {frames.shape}. "

@@ -17,7 +17,7 @@ from ._count_tables import CountTable, table_for_dark
 from ._jit import absorbance_table_rows, open_counts
 from ._parallel import default_workers, run_chunks
 from ._scratch import scratch
-from ._validation import output_array
+from ._validation import check_image, check_saturation, output_array
 
 __all__ = [
     "AbsorbanceResult",
@@ -45,39 +45,19 @@ class AbsorbanceResult(NamedTuple):
     valid: np.ndarray
 
 
-def _check_image(arr: object, name: str) -> np.ndarray:
-    a = np.asarray(arr)
-    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
-        raise TypeError(
-            f"{name} must be an integer or float image; got dtype {a.dtype}. "
-            "Pass the detector counts as a numpy array."
-        )
-    return a
-
-
-def _check_saturation(saturation: object) -> float:
-    """``saturation`` as a float, or a ValueError: NaN would mark every pixel valid or none."""
-    try:
-        value = float(saturation)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not value > 0:  # also NaN
-        raise ValueError(
-            f"saturation must be a positive number of counts (or inf for none); got "
-            f"{saturation!r}. Use the camera's full scale, e.g. 65535 for 16 bits."
-        )
-    return value
-
-
 class OpenBeam:
     """A flat field prepared once for many frames (made by :func:`open_beam`).
+
+    On the table path only the flat's table indices are kept (2 bytes a pixel, no
+    reference to the frame: a replay keeps a flat per energy); the flat and its
+    validity follow from them exactly, computed only if asked for.
 
     Parameters
     ----------
     flat, dark : ndarray
-        The flat and dark frames the table was prepared from.
+        The flat (None with ``flat_counts``) and dark frames it was prepared from.
     valid, counts, flat_counts, log_open
-        As the attributes below.
+        As the attributes below (``valid`` None with ``flat_counts``).
 
     Attributes
     ----------
@@ -94,26 +74,39 @@ class OpenBeam:
         when the flat has its integer form, which integer frames do not need).
     """
 
-    __slots__ = ("_dark", "_flat", "_log_open", "counts", "flat_counts", "valid")
+    __slots__ = ("_dark", "_flat", "_log_open", "_valid", "counts", "flat_counts")
 
     def __init__(
         self,
-        flat: np.ndarray,
+        flat: np.ndarray | None,
         dark: np.ndarray,
-        valid: np.ndarray,
+        valid: np.ndarray | None,
         counts: CountTable | None = None,
         flat_counts: np.ndarray | None = None,
         log_open: np.ndarray | None = None,
     ) -> None:
-        self._flat, self._dark, self.valid = flat, dark, valid
+        self._flat, self._dark, self._valid = flat, dark, valid
         self.counts, self.flat_counts, self._log_open = counts, flat_counts, log_open
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Where the flat is above the dark and below the saturation (bool)."""
+        if self._valid is None:  # flat_counts < top - (floor(dark) + 1), in int32
+            limit = np.subtract(self.counts.top, self.counts.dark_plus1, dtype=np.int32)
+            self._valid = np.less(self.flat_counts, limit)
+        return self._valid
 
     @property
     def log_open(self) -> np.ndarray:
         """``log(flat - dark)`` of the prepared flat (float32)."""
         if self._log_open is None:
-            self._log_open = _log_open(self._flat, self._dark, self.valid)
+            self._log_open = _log_open(self._flat_frame(), self._dark, self.valid)
         return self._log_open
+
+    def _flat_frame(self) -> np.ndarray:  # table path: flat_counts + floor(dark) + 1, exact
+        if self._flat is not None:
+            return self._flat
+        return np.add(self.flat_counts, self.counts.dark_plus1, dtype=np.uint16)
 
 
 def _log_open(flat: np.ndarray, dark: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -163,22 +156,20 @@ def open_beam(
     >>> round(float(beam.log_open[0, 0]), 4), bool(beam.valid.all())
     (6.9078, True)
     """
-    flat = _check_image(flat, "flat")
-    dark = _check_image(dark, "dark")
-    saturation = _check_saturation(saturation)
+    flat = check_image(flat, "flat")
+    dark = check_image(dark, "dark")
+    saturation = check_saturation(saturation)
     counts = table_for_dark(dark, saturation) if count_table else None
     integer_flat = flat.dtype in (np.uint8, np.uint16) and flat.shape[-2:] == dark.shape
     if counts is not None and integer_flat and flat.ndim in (2, 3):
-        # one compiled sweep per flat: table indices and validity
+        # one compiled sweep per flat: its table indices (validity follows from them)
         flat_counts = np.empty(flat.shape, np.uint16)
-        valid = np.empty(flat.shape, bool)
         f16 = flat.astype(np.uint16, copy=False).reshape(-1, *dark.shape)
         n_above = sum(
-            open_counts(f, counts.dark_plus1, counts.top, fc, v)
-            for f, fc, v in zip(f16, flat_counts.reshape(f16.shape),
-                                valid.reshape(f16.shape), strict=True)
-        )  # fmt: skip
-        beam = OpenBeam(flat, dark, valid, counts, flat_counts)
+            open_counts(f, counts.dark_plus1, fc)
+            for f, fc in zip(f16, flat_counts.reshape(f16.shape), strict=True)
+        )
+        beam = OpenBeam(None, dark, None, counts, flat_counts)
     else:
         above_dark = np.greater(flat, dark)
         n_above = np.count_nonzero(above_dark)
@@ -367,8 +358,8 @@ def absorbance_with_open_beam(
     >>> np.round(res.values.astype(float), 4).tolist(), res.valid.tolist()
     ([[0.6931, 0.0]], [[True, False]])
     """
-    frames = _check_image(frames, "frames")
-    saturation = _check_saturation(saturation)
+    frames = check_image(frames, "frames")
+    saturation = check_saturation(saturation)
     out = output_array(out, frames.shape)
     and_valid = valid is not None
     valid = _validity_mask(valid, frames.shape)

@@ -19,7 +19,7 @@ import json, numpy as np
 from ssb_beamline.analysis import _jit
 u16 = np.uint16
 frame, ones = np.zeros((2, 4), u16), np.ones((2, 4), u16)
-_jit.open_counts(frame, ones, 65535, frame.copy(), np.empty((2, 4), np.bool_))
+_jit.open_counts(frame, ones, frame.copy())
 st = _jit.open_counts.stats
 print(json.dumps({"path": st.cache_path, "hits": sum(st.cache_hits.values()),
                   "misses": sum(st.cache_misses.values())}))

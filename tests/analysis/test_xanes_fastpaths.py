@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -93,6 +95,26 @@ def test_count_table_validity_equals_float_path(data, saturation, dark_scale):
     assert np.all(err[sure] <= bound + 1e-4)
     assert np.all(np.isfinite(fast.values))
     assert np.all(fast.values[~v] == 0.0)
+
+
+@pytest.mark.parametrize("flat_dtype", [np.uint16, np.uint8])
+def test_table_flat_keeps_only_its_indices(flat_dtype):
+    """A table-path flat drops its frame; its validity and log equal the float preparation."""
+    rng = np.random.default_rng(5)
+    top = np.iinfo(flat_dtype).max
+    dark = (rng.random((9, 11)) * 40).astype(np.float32)
+    flat = rng.integers(0, top + 1, (9, 11)).astype(flat_dtype)
+    flat[0, :3] = (0, 30, top)  # below the dark, near it, saturated
+    expected = open_beam(flat.copy(), dark, saturation=top, count_table=False)
+    frame = weakref.ref(flat)
+    beam = open_beam(flat.copy(), dark, saturation=top)
+    beam_of_frame = open_beam(flat, dark, saturation=top)
+    del flat
+    assert frame() is None  # a replay's flat frame goes back to its reader's pool
+    for prepared in (beam, beam_of_frame):
+        assert prepared.counts is not None and prepared.flat_counts.dtype == np.uint16
+        np.testing.assert_array_equal(prepared.valid, expected.valid)
+        np.testing.assert_array_equal(prepared.log_open, expected.log_open)
 
 
 def test_count_table_only_for_its_own_dark():
