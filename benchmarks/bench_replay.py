@@ -9,7 +9,9 @@
     (dark/flat correction into the stack) and the final maps, so the table says
     what limits the rate. Goals: >= 300 MB/s of raw frames from files, >= 150 MB/s
     over HTTP; printed next to the read-pass floor of each path (every frame read
-    once, nothing analysed) measured in the same run, and the machine's load.
+    once, nothing analysed) measured in the same run, the machine's load, and its
+    rate of mapping fresh memory (a first replay in a process maps ~5 GB afresh:
+    on a VM whose host takes freed memory back, that rate sets the replay's).
 (b) Backfill after an outage: a 41-energy 2048 x 2048 run acquired while tiled was
     down (every document journaled, the frames in the detector's files) is written
     to tiled by ``sync_run``; and the run's analysis results (maps and the
@@ -37,6 +39,8 @@ import logging
 import os
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -289,6 +293,11 @@ def main() -> None:
         cores = len(os.sched_getaffinity(0))
         table.add_row("machine load (1, 5, 15 min), at the start", load_start, "", "")
         table.add_row("machine load (1, 5, 15 min), at the end", load, "", f"{cores} cores")
+        table.add_row(
+            "fresh memory, first touch in a new process, at the end", fresh_memory_rate(), "",
+            "2 GiB mapped with MADV_POPULATE_WRITE, as the replay maps its stacks: on a VM "
+            "that hands freed memory to its host, a first replay's ~5 GB cost this",
+        )  # fmt: skip
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
         table.add_row(
             "peak memory of this process", f"{peak / MB:.0f} MB", "",
@@ -297,6 +306,32 @@ def main() -> None:
         if not (args.keep or args.data):
             shutil.rmtree(data, ignore_errors=True)
         console.print(table)
+
+
+#: Times the first touch of 2 GiB of fresh memory in a new process (prints seconds).
+_FRESH_MEMORY = """
+import time, numpy as np
+from ssb_beamline._memory import populated_zeros
+t = time.perf_counter()
+populated_zeros((2**29,), np.float32)
+print(time.perf_counter() - t)
+"""
+
+
+def fresh_memory_rate() -> str:
+    """The machine's rate of mapping fresh memory now, as ``"X.X GB/s (s)"``.
+
+    A replay's first run in a process maps its stacks and buffers afresh (about
+    5 GB for 100 energies of 2048 x 2048); on this project's VM, whose host takes
+    back freed memory, that first touch ranged from 0.4 to 8 GB/s from one minute
+    to the next, so the replay rows are read with it. Measured in a new process
+    so that this one's memory is not warmed.
+    """
+    child = subprocess.run(
+        [sys.executable, "-c", _FRESH_MEMORY], capture_output=True, text=True, check=True
+    )
+    seconds = float(child.stdout.split()[-1])
+    return f"{2**31 / 1e9 / seconds:.1f} GB/s ({seconds:.2f} s)"
 
 
 def built_run(
