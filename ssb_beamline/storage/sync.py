@@ -329,13 +329,11 @@ def _relink_results(raw, results, uids: list[str]) -> None:
         results = _results_beside(raw)
     for uid in uids if results is not None else ():
         try:
-            versions = complete_versions(results, uid)
+            if versions := complete_versions(results, uid):
+                path = f"results/{uid}/{versions[-1]}"
+                link_run(raw[uid], result_versions(results, uid), path, lambda u: raw[u])
         except Exception:  # the results are stored; only their link is missing
-            logger.exception("results of run %s not listed; their link is not restored", uid)
-            continue
-        if versions:
-            path = f"results/{uid}/{versions[-1]}"
-            link_run(raw[uid], result_versions(results, uid), path, lambda u: raw[u])
+            logger.exception("results of run %s not linked from it: tiled failed", uid)
 
 
 def sync_pending(raw, journal: DocumentJournal, *, results=None) -> list[str]:

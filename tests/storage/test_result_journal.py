@@ -191,3 +191,24 @@ def test_sync_links_each_run_it_writes_to_its_results(tmp_path, tiled_server):
     for uid in uids:
         link = store.raw[uid].metadata["results"]
         assert link == {"latest": f"results/{uid}/v1", "versions": ["v1"]}, uid
+
+
+def test_a_link_that_cannot_be_restored_does_not_stop_sync(tmp_path, tiled_server, caplog):
+    """tiled failing while sync restores a link: the run is synced, the failure logged."""
+    from event_model import compose_run
+
+    from ssb_beamline.storage.sync import sync_all
+
+    class Down:
+        def __contains__(self, key):
+            raise ConnectionError("tiled went away")
+
+    store = open_store(tiled_server.url, api_key=tiled_server.api_key, data_dir=tmp_path)
+    journal = DocumentJournal(store.journal_dir)
+    bundle = compose_run(metadata={"plan_name": "xanes"})
+    uid = bundle.start_doc["uid"]
+    journal.append(uid, "start", bundle.start_doc)
+    journal.append(uid, "stop", bundle.compose_stop())
+    report = sync_all(store.raw, journal, results=Down())
+    assert report.ok and report.runs == [uid] and journal.pending() == []
+    assert f"results of run {uid} not linked from it: tiled failed" in caplog.text
