@@ -14,6 +14,7 @@ os.environ.setdefault("TILED_RETRY_TIMEOUT", "5")
 os.environ.setdefault("SSB_BACKGROUND_SERVER", "0")
 
 import pytest
+import xdist_recovery
 from bluesky.run_engine import RunEngine
 from ophyd_async.plan_stubs import ensure_connected
 
@@ -160,6 +161,11 @@ LONGEST_FIRST: tuple[str, ...] = (
     "tests/analysis/test_kernel_cache.py",
     "tests/test_docs.py",
 )
+
+
+def pytest_configure(config) -> None:
+    """A worker that crashes is reported, and the run goes on (see ``xdist_recovery``)."""
+    xdist_recovery.install()
 
 
 def pytest_collection_modifyitems(session, config, items) -> None:
