@@ -9,9 +9,10 @@
     (dark/flat correction into the stack) and the final maps, so the table says
     what limits the rate. Goals: >= 300 MB/s of raw frames from files, >= 150 MB/s
     over HTTP; printed next to the read-pass floor of each path (every frame read
-    once, nothing analysed) measured in the same run, the machine's load, and its
-    rate of mapping fresh memory (a first replay in a process maps ~5 GB afresh:
-    on a VM whose host takes freed memory back, that rate sets the replay's).
+    once, nothing analysed) measured in the same run, the machine's load, and, at
+    the end, its rate of mapping fresh memory (a first replay in a process maps
+    ~5 GB afresh: on a VM whose host takes freed memory back, the rate during the
+    replay sets the replay's, and it changes within minutes).
 (b) Backfill after an outage: a 41-energy 2048 x 2048 run acquired while tiled was
     down (every document journaled, the frames in the detector's files) is written
     to tiled by ``sync_run``; and the run's analysis results (maps and the
@@ -295,8 +296,9 @@ def main() -> None:
         table.add_row("machine load (1, 5, 15 min), at the end", load, "", f"{cores} cores")
         table.add_row(
             "fresh memory, first touch in a new process, at the end", fresh_memory_rate(), "",
-            "2 GiB mapped with MADV_POPULATE_WRITE, as the replay maps its stacks: on a VM "
-            "that hands freed memory to its host, a first replay's ~5 GB cost this",
+            "2 GiB mapped with MADV_POPULATE_WRITE, as the replay maps its stacks; on a VM "
+            "whose host takes freed memory back this swings within minutes, and a first "
+            "replay maps ~5 GB at whatever rate it gets then",
         )  # fmt: skip
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
         table.add_row(
@@ -323,9 +325,10 @@ def fresh_memory_rate() -> str:
 
     A replay's first run in a process maps its stacks and buffers afresh (about
     5 GB for 100 energies of 2048 x 2048); on this project's VM, whose host takes
-    back freed memory, that first touch ranged from 0.4 to 8 GB/s from one minute
-    to the next, so the replay rows are read with it. Measured in a new process
-    so that this one's memory is not warmed.
+    back freed memory, that first touch ranged from 0.2 to 8.5 GB/s from one minute
+    to the next. Measured at the end, in a new process, so that the replays'
+    memory is not warmed by it: it tells the machine's state then, which may
+    differ from the state during the replays.
     """
     child = subprocess.run(
         [sys.executable, "-c", _FRESH_MEMORY], capture_output=True, text=True, check=True
