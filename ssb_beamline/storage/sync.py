@@ -298,11 +298,13 @@ def sync_all(
             _fail(report, journal.path(uid), None, f"{journal.path(uid)}: {exc}")
         else:
             report.runs.append(uid)
-    _relink_results(raw, results, report.runs)
     result_journal = ResultJournal(journal.directory / "results")
     pending = result_journal.pending()
+    if results is None and (report.runs or pending):
+        results = _results_beside(raw)  # looked up once, for the links and the uploads
+    if results is not None:
+        _relink_results(raw, results, report.runs)
     if pending:
-        results = results if results is not None else _results_beside(raw)
         if results is None:
             for entry in pending:
                 _fail(
@@ -323,11 +325,9 @@ def _relink_results(raw, results, uids: list[str]) -> None:
     :func:`sync_run` writes a run's metadata anew, so the link to results stored
     while its copy in tiled was partial (their link then failed, or went with the
     partial copy) is restored here; results still journaled link themselves when
-    uploaded. A failure is logged by :func:`~.result_link.link_run`, never raised.
+    uploaded. A failure is logged, never raised.
     """
-    if results is None and uids:
-        results = _results_beside(raw)
-    for uid in uids if results is not None else ():
+    for uid in uids:
         try:
             if versions := complete_versions(results, uid):
                 path = f"results/{uid}/{versions[-1]}"

@@ -165,21 +165,25 @@ def test_a_result_tiled_stored_but_never_acknowledged_is_stored_once(tmp_path, t
     np.testing.assert_array_equal(stored.arrays["soc"], arrays["soc"])
 
 
-def test_sync_links_each_run_it_writes_to_its_results(tmp_path, tiled_server):
-    """Results stored (or journaled) while their run was not in tiled get linked by sync."""
+def _journaled_run(journal: DocumentJournal) -> str:
+    """A closed run whose documents are in ``journal`` only (pending); its uid."""
     from event_model import compose_run
 
+    bundle = compose_run(metadata={"plan_name": "xanes"})
+    uid = bundle.start_doc["uid"]
+    journal.append(uid, "start", bundle.start_doc)
+    journal.append(uid, "stop", bundle.compose_stop())
+    return uid
+
+
+def test_sync_links_each_run_it_writes_to_its_results(tmp_path, tiled_server):
+    """Results stored (or journaled) while their run was not in tiled get linked by sync."""
     from ssb_beamline.storage.sync import sync_all
 
     store = open_store(tiled_server.url, api_key=tiled_server.api_key, data_dir=tmp_path)
     journal = DocumentJournal(store.journal_dir)
-    uids = []
-    for _ in range(2):  # two runs whose documents tiled never got, only the journal
-        bundle = compose_run(metadata={"plan_name": "xanes"})
-        uids.append(bundle.start_doc["uid"])
-        journal.append(uids[-1], "start", bundle.start_doc)
-        journal.append(uids[-1], "stop", bundle.compose_stop())
-    stored, journaled = uids
+    # two runs whose documents tiled never got, only the journal
+    uids = stored, journaled = [_journaled_run(journal), _journaled_run(journal)]
     sink = TiledResultSink(store.results, store.journal_dir, runs=store.raw)
     sink.publish(stored, maps(), units={}, metadata={"source": "live"})  # no run to link yet
     ResultJournal(store.journal_dir / "results").write(
@@ -195,8 +199,6 @@ def test_sync_links_each_run_it_writes_to_its_results(tmp_path, tiled_server):
 
 def test_a_link_that_cannot_be_restored_does_not_stop_sync(tmp_path, tiled_server, caplog):
     """tiled failing while sync restores a link: the run is synced, the failure logged."""
-    from event_model import compose_run
-
     from ssb_beamline.storage.sync import sync_all
 
     class Down:
@@ -205,10 +207,7 @@ def test_a_link_that_cannot_be_restored_does_not_stop_sync(tmp_path, tiled_serve
 
     store = open_store(tiled_server.url, api_key=tiled_server.api_key, data_dir=tmp_path)
     journal = DocumentJournal(store.journal_dir)
-    bundle = compose_run(metadata={"plan_name": "xanes"})
-    uid = bundle.start_doc["uid"]
-    journal.append(uid, "start", bundle.start_doc)
-    journal.append(uid, "stop", bundle.compose_stop())
+    uid = _journaled_run(journal)
     report = sync_all(store.raw, journal, results=Down())
     assert report.ok and report.runs == [uid] and journal.pending() == []
     assert f"results of run {uid} not linked from it: tiled failed" in caplog.text
