@@ -9,10 +9,12 @@
     (dark/flat correction into the stack) and the final maps, so the table says
     what limits the rate. Goals: >= 300 MB/s of raw frames from files, >= 150 MB/s
     over HTTP; printed next to the read-pass floor of each path (every frame read
-    once, nothing analysed) measured in the same run, the machine's load, and, at
-    the end, its rate of mapping fresh memory (a first replay in a process maps
-    ~5 GB afresh: on a VM whose host takes freed memory back, the rate during the
-    replay sets the replay's, and it changes within minutes).
+    once, nothing analysed) measured in the same run, and the machine's load.
+    Each replay's row also gives the rate at which its two 1.7 GB stacks were
+    mapped afresh, during it: a first replay in a process maps ~5 GB afresh, and on
+    a VM whose host takes freed memory back that rate swings from 0.1 to 8 GB/s
+    within minutes and sets the replay's (measured: 34 MB/s from files with the
+    stacks mapped at 0.1 GB/s, 414 MB/s at 3.8 GB/s).
 (b) Backfill after an outage: a 41-energy 2048 x 2048 run acquired while tiled was
     down (every document journaled, the frames in the detector's files) is written
     to tiled by ``sync_run``; and the run's analysis results (maps and the
@@ -35,16 +37,16 @@ replays the same files.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +55,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from ssb_beamline.callbacks import _stack_buffers
+from ssb_beamline.callbacks._stack_buffers import StackBuffers
 from ssb_beamline.callbacks.frames import HDF5FrameResolver
 from ssb_beamline.callbacks.xanes_live import XanesLiveAnalysis
 from ssb_beamline.plans.energy_grids import NI_K_EDGE_REGIONS_EV, edge_grid
@@ -99,6 +103,46 @@ class ReplayTiming:
     final: float = 0.0
     total: float = 0.0
     errors: list[str] = field(default_factory=list)
+    #: (bytes, seconds) of each stack the callback mapped afresh (helper thread)
+    mapped: list[tuple[int, float]] = field(default_factory=list)
+    #: seconds the callback waited for them
+    waited: float = 0.0
+
+
+@contextlib.contextmanager
+def memory_timed(timing: ReplayTiming) -> Iterator[None]:
+    """Time the callback's fresh stacks (``StackBuffers``) into ``timing`` meanwhile.
+
+    A first replay's stacks are the bulk of the fresh memory it maps; the rate it
+    got for them, in this very replay, says how much of the replay's time the
+    machine's memory took (the rate swings from minute to minute on a VM whose
+    host takes freed memory back).
+    """
+    original = (_stack_buffers.populated_zeros, StackBuffers.stack, StackBuffers.normalized)
+    populate, stack, normalized = original
+
+    def timed_populate(shape, dtype):
+        t = time.perf_counter()
+        out = populate(shape, dtype)
+        timing.mapped.append((out.nbytes, time.perf_counter() - t))
+        return out
+
+    def waiting(method):
+        def timed(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                timing.waited += time.perf_counter() - t
+
+        return timed
+
+    _stack_buffers.populated_zeros = timed_populate
+    StackBuffers.stack, StackBuffers.normalized = waiting(stack), waiting(normalized)
+    try:
+        yield
+    finally:
+        _stack_buffers.populated_zeros, StackBuffers.stack, StackBuffers.normalized = original
 
 
 def timed_replay(store: TiledStore, uid: str, fill: str) -> ReplayTiming:
@@ -121,9 +165,18 @@ def timed_replay(store: TiledStore, uid: str, fill: str) -> ReplayTiming:
             timing.frames += time.perf_counter() - t
 
     resolver.frames = timed_read
+    with memory_timed(timing):
+        _replay(callback, run_documents(store.raw[uid], fill=fill), timing)
+    timing.final = callback.outcome.final_seconds or 0.0
+    timing.ingest["other"] = timing.ingest.get("other", 0.0) - timing.final
+    timing.errors = callback.outcome.errors
+    return timing
+
+
+def _replay(callback: XanesLiveAnalysis, documents: Iterator, timing: ReplayTiming) -> None:
+    """Feed ``documents`` to ``callback``, timing the fetch and each stream's ingest."""
     streams: dict[str, str] = {}  # descriptor uid -> stream name
     t_start = time.perf_counter()
-    documents = run_documents(store.raw[uid], fill=fill)
     first = True
     while True:
         t = time.perf_counter()
@@ -145,10 +198,6 @@ def timed_replay(store: TiledStore, uid: str, fill: str) -> ReplayTiming:
         stream = streams.get(doc.get("descriptor", ""), "other")
         timing.ingest[stream] = timing.ingest.get(stream, 0.0) + spent
     timing.total = time.perf_counter() - t_start
-    timing.final = callback.outcome.final_seconds or 0.0
-    timing.ingest["other"] = timing.ingest.get("other", 0.0) - timing.final
-    timing.errors = callback.outcome.errors
-    return timing
 
 
 def read_pass_files(store: TiledStore, uid: str) -> float:
@@ -294,12 +343,6 @@ def main() -> None:
         cores = len(os.sched_getaffinity(0))
         table.add_row("machine load (1, 5, 15 min), at the start", load_start, "", "")
         table.add_row("machine load (1, 5, 15 min), at the end", load, "", f"{cores} cores")
-        table.add_row(
-            "fresh memory, first touch in a new process, at the end", fresh_memory_rate(), "",
-            "2 GiB mapped with MADV_POPULATE_WRITE, as the replay maps its stacks; on a VM "
-            "whose host takes freed memory back this swings within minutes, and a first "
-            "replay maps ~5 GB at whatever rate it gets then",
-        )  # fmt: skip
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
         table.add_row(
             "peak memory of this process", f"{peak / MB:.0f} MB", "",
@@ -308,33 +351,6 @@ def main() -> None:
         if not (args.keep or args.data):
             shutil.rmtree(data, ignore_errors=True)
         console.print(table)
-
-
-#: Times the first touch of 2 GiB of fresh memory in a new process (prints seconds).
-_FRESH_MEMORY = """
-import time, numpy as np
-from ssb_beamline._memory import populated_zeros
-t = time.perf_counter()
-populated_zeros((2**29,), np.float32)
-print(time.perf_counter() - t)
-"""
-
-
-def fresh_memory_rate() -> str:
-    """The machine's rate of mapping fresh memory now, as ``"X.X GB/s (s)"``.
-
-    A replay's first run in a process maps its stacks and buffers afresh (about
-    5 GB for 100 energies of 2048 x 2048); on this project's VM, whose host takes
-    back freed memory, that first touch ranged from 0.2 to 8.5 GB/s from one minute
-    to the next. Measured at the end, in a new process, so that the replays'
-    memory is not warmed by it: it tells the machine's state then, which may
-    differ from the state during the replays.
-    """
-    child = subprocess.run(
-        [sys.executable, "-c", _FRESH_MEMORY], capture_output=True, text=True, check=True
-    )
-    seconds = float(child.stdout.split()[-1])
-    return f"{2**31 / 1e9 / seconds:.1f} GB/s ({seconds:.2f} s)"
 
 
 def built_run(
@@ -399,12 +415,15 @@ def replay_row(store, uid: str, fill: str, label: str, total: int, floor: float)
     limit = max(parts, key=parts.get)
     by_stream = ", ".join(f"{k} {v:.1f}" for k, v in timing.ingest.items())
     split = ", ".join(f"{k} {v:.1f} s" for k, v in parts.items())
+    mapped = ", ".join(f"{n / MB:.0f} MB at {n / 1e9 / s:.1f} GB/s" for n, s in timing.mapped)
     return [
         f"replay, frames from {label}",
         f"{rate:.0f} MB/s ({timing.total:.1f} s)",
         GOALS[fill],
         f"{rate / (total / MB / floor):.0%} of the read-pass floor; {split} (ingest by "
-        f"stream: {by_stream} s; other: descriptor, stop, normalised stack); limited by {limit}",
+        f"stream: {by_stream} s; other: descriptor, stop, normalised stack); limited by "
+        f"{limit}; its stacks mapped afresh on a helper thread: {mapped or 'none'}, the "
+        f"callback waited {timing.waited:.1f} s for them",
     ]
 
 
