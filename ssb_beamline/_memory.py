@@ -8,9 +8,9 @@ numpy's transparent-huge-page requests make each fault compact memory first)
 that is the larger part of a replay: ~1-3 s per GB, more than reading the
 files. Three tools, each measured on a 100-energy 2048 x 2048 replay:
 
-- :func:`populated_zeros`: a large zeroed array whose pages are mapped in one
-  system call (``MADV_POPULATE_WRITE``), without huge-page compaction, for the
-  stack and the normalised stack;
+- :func:`populated_zeros`: a large zeroed array whose pages are mapped by the
+  kernel (``MADV_POPULATE_WRITE``, in steps that let other threads map memory
+  meanwhile), without huge-page compaction, for the stack and the normalised stack;
 - :class:`BlockPool`: buffers for blocks of frames (~32 MiB, which glibc would
   map afresh and unmap on every read) handed out again only when no array
   refers to them any more: every frame handed out is a view whose ``base`` is
@@ -56,6 +56,14 @@ logger = logging.getLogger(__name__)
 
 #: Linux's ``MADV_POPULATE_WRITE`` (5.14+): fault every page of a mapping in one call.
 _MADV_POPULATE_WRITE = 23
+#: Bytes mapped per ``madvise`` call. Each call holds the process's memory-map lock
+#: (for reading) while it runs; a thread that maps or unmaps memory meanwhile (a
+#: large numpy array, numba loading a kernel) waits for it, and every page fault
+#: queues behind that thread. In one call, mapping a replay's 1.7 GB stack on a
+#: helper thread stalled the analysis thread for the whole mapping (measured: a
+#: 40 MB allocation waited 1.38 s of a 1.43 s mapping of 1 GiB; in 64 MiB calls,
+#: 0.30 s). 2 MiB (~1 ms when memory is warm) keeps those waits short.
+POPULATE_STEP = 2 * 2**20
 
 
 #: glibc's ``mallopt`` parameters (malloc.h) and the values set by keep_freed_memory.
@@ -120,7 +128,7 @@ def no_huge_page_requests() -> bool:
 
 
 def populated_zeros(shape: tuple[int, ...], dtype) -> np.ndarray:
-    """Zeros of ``shape`` whose pages are all mapped now, in one system call.
+    """Zeros of ``shape`` whose pages are all mapped now, by the kernel.
 
     A large ``np.zeros``/``np.empty`` is paid for later, one page fault per page
     on first write; numpy also asks the kernel for transparent huge pages, which
@@ -159,13 +167,28 @@ def _libc_madvise():
     return madvise
 
 
-def _populate(memory: mmap.mmap, array: np.ndarray) -> None:
-    """Map every page of ``memory`` (viewed as ``array``) now, in one system call.
+def populate_in_steps(madvise, address: int, nbytes: int) -> bool:
+    """``MADV_POPULATE_WRITE`` over ``nbytes`` at ``address``, :data:`POPULATE_STEP` per call.
 
-    Through ctypes, so other Python threads run meanwhile (a kernel loading).
+    ``madvise`` is :func:`_libc_madvise`'s (ctypes: the GIL is released meanwhile);
+    ``address`` is page-aligned. Returns False at the first call that fails (Linux
+    < 5.14: EINVAL), the rest left for the first writes to map.
+    """
+    for start in range(address, address + nbytes, POPULATE_STEP):
+        step = min(POPULATE_STEP, address + nbytes - start)
+        if madvise(start, step, _MADV_POPULATE_WRITE) != 0:
+            return False
+    return True
+
+
+def _populate(memory: mmap.mmap, array: np.ndarray) -> None:
+    """Map every page of ``memory`` (viewed as ``array``) now.
+
+    Through ctypes, so other Python threads run meanwhile (a kernel loading), and
+    in steps, so that they can map memory meanwhile too (:data:`POPULATE_STEP`).
     """
     madvise = _libc_madvise()
-    if madvise is not None and madvise(array.ctypes.data, array.nbytes, _MADV_POPULATE_WRITE) == 0:
+    if madvise is not None and populate_in_steps(madvise, array.ctypes.data, array.nbytes):
         return
     try:
         memory.madvise(_MADV_POPULATE_WRITE)

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _memory
 
-__all__ = ["POPULATE_STEP", "PageMapping", "pooled_empty_many"]
+__all__ = ["PageMapping", "pooled_empty_many"]
 
 logger = logging.getLogger(__name__)
 
@@ -152,19 +152,10 @@ class PageMapping:
         self._buffers = []
 
 
-#: Bytes mapped per ``madvise`` call of the background mapping: each call holds the
-#: process's memory-map lock (for reading) while it runs, and a thread of the caller
-#: that maps memory meanwhile (numba loading a kernel, Python's allocator) waits for
-#: it; 2 MiB (~1 ms) keeps those waits short.
-POPULATE_STEP = 2 * 2**20
-
-
 def _populate_ranges(madvise, ranges: list[tuple[int, int]], buffers: list[np.ndarray]) -> None:
     """Map the pages of ``ranges`` in ``buffers`` (ctypes releases the GIL meanwhile)."""
     for address, nbytes in ranges:
-        for start in range(address, address + nbytes, POPULATE_STEP):
-            step = min(POPULATE_STEP, address + nbytes - start)
-            if madvise(start, step, _memory._MADV_POPULATE_WRITE) != 0:
-                # Linux < 5.14 (EINVAL): the first writes map the pages, as np.empty's do
-                logger.debug("MADV_POPULATE_WRITE failed (errno %d)", ctypes.get_errno())
-                return
+        if not _memory.populate_in_steps(madvise, address, nbytes):
+            # Linux < 5.14 (EINVAL): the first writes map the pages, as np.empty's do
+            logger.debug("MADV_POPULATE_WRITE failed (errno %d)", ctypes.get_errno())
+            return

@@ -96,6 +96,39 @@ def test_populated_zeros_are_zero_writable_and_of_the_asked_shape():
     assert populated_zeros((0, *SHAPE), np.float32).size == 0
 
 
+def test_pages_are_mapped_in_steps_that_cover_the_range_once():
+    # one call per POPULATE_STEP: a long mapping on a helper thread must not hold
+    # the memory-map lock that the analysis thread needs to allocate
+    calls = []
+
+    def madvise(address, nbytes, advice):
+        calls.append((address, nbytes, advice))
+        return 0
+
+    step = _memory.POPULATE_STEP
+    assert _memory.populate_in_steps(madvise, 4096, 2 * step + 100)
+    assert calls == [(4096, step, 23), (4096 + step, step, 23), (4096 + 2 * step, 100, 23)]
+
+
+def test_a_kernel_without_populate_write_stops_the_steps_at_the_first():
+    calls = []
+
+    def old_kernel(address, nbytes, advice):
+        calls.append(address)
+        return -1  # EINVAL before Linux 5.14
+
+    assert not _memory.populate_in_steps(old_kernel, 0, 3 * _memory.POPULATE_STEP)
+    assert calls == [0]
+
+
+def test_a_stack_larger_than_one_step_is_zero_and_writable(monkeypatch):
+    monkeypatch.setattr(_memory, "POPULATE_STEP", 8 * 4096)  # many steps for a small stack
+    stack = _memory._mapped(10 * 8 * 4096 + 123).view(np.uint8)
+    assert stack.size == 10 * 8 * 4096 + 123 and not stack.any()
+    stack[-1] = 7
+    assert int(stack.sum()) == 7
+
+
 def test_keep_freed_memory_is_idempotent():
     first = keep_freed_memory()
     assert keep_freed_memory() is first
