@@ -11,13 +11,14 @@
     over HTTP; printed next to the read-pass floor of each path (every frame read
     once, nothing analysed) measured in the same run, and the machine's load.
     Each replay's row also gives the rate at which its two 1.7 GB stacks were
-    mapped afresh, during it: a first replay in a process maps ~5 GB afresh, and on
+    made ready, during it: a first replay in a process maps ~5 GB afresh, and on
     a VM whose host takes freed memory back that rate swings from 0.1 to 8 GB/s
     within minutes and sets the replay's (measured: 34 MB/s from files with the
     stacks mapped at 0.1 GB/s, 414 MB/s at 3.8 GB/s). The replays run in one
     process, files first: the HTTP replay and a second files replay (what the next
-    run of ``ssb-beamline replay`` over several runs meets) reuse memory the first
-    one freed, which mapped at 6-8 GB/s even in runs where the first got 0.1 GB/s.
+    run of ``ssb-beamline replay`` over several runs meets) zero the stacks the
+    process kept (``populated_zeros``) and reuse the heap it kept, at 5-8 GB/s
+    even in runs where the first replay's stacks were mapped at 0.1 GB/s.
 (b) Backfill after an outage: a 41-energy 2048 x 2048 run acquired while tiled was
     down (every document journaled, the frames in the detector's files) is written
     to tiled by ``sync_run``; and the run's analysis results (maps and the
@@ -106,7 +107,7 @@ class ReplayTiming:
     final: float = 0.0
     total: float = 0.0
     errors: list[str] = field(default_factory=list)
-    #: (bytes, seconds) of each stack the callback mapped afresh (helper thread)
+    #: (bytes, seconds) of each stack made ready (mapped afresh, or a kept one zeroed)
     mapped: list[tuple[int, float]] = field(default_factory=list)
     #: seconds the callback waited for them
     waited: float = 0.0
@@ -430,7 +431,8 @@ def replay_row(store, uid: str, fill: str, label: str, total: int, floor: float)
         GOALS[fill],
         f"{rate / (total / MB / floor):.0%} of the read-pass floor; {split} (ingest by "
         f"stream: {by_stream} s; other: descriptor, stop, normalised stack); limited by "
-        f"{limit}; its stacks mapped afresh on a helper thread: {mapped or 'none'}, the "
+        f"{limit}; its stacks made ready on a helper thread (mapped afresh, or kept ones "
+        f"zeroed): {mapped or 'none'}, the "
         f"callback waited {timing.waited:.1f} s for them",
     ]
 
