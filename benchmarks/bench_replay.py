@@ -115,12 +115,13 @@ class ReplayTiming:
 
 @contextlib.contextmanager
 def memory_timed(timing: ReplayTiming) -> Iterator[None]:
-    """Time the callback's fresh stacks (``StackBuffers``) into ``timing`` meanwhile.
+    """Time the callback's stacks (``StackBuffers``) into ``timing`` meanwhile.
 
     A first replay's stacks are the bulk of the fresh memory it maps; the rate it
     got for them, in this very replay, says how much of the replay's time the
     machine's memory took (the rate swings from minute to minute on a VM whose
-    host takes freed memory back).
+    host takes freed memory back). A later replay in the process zeroes the
+    stacks ``populated_zeros`` kept instead, which this times the same way.
     """
     original = (_stack_buffers.populated_zeros, StackBuffers.stack, StackBuffers.normalized)
     populate, stack, normalized = original
@@ -432,8 +433,7 @@ def replay_row(store, uid: str, fill: str, label: str, total: int, floor: float)
         f"{rate / (total / MB / floor):.0%} of the read-pass floor; {split} (ingest by "
         f"stream: {by_stream} s; other: descriptor, stop, normalised stack); limited by "
         f"{limit}; its stacks made ready on a helper thread (mapped afresh, or kept ones "
-        f"zeroed): {mapped or 'none'}, the "
-        f"callback waited {timing.waited:.1f} s for them",
+        f"zeroed): {mapped or 'none'}, the callback waited {timing.waited:.1f} s for them",
     ]
 
 
