@@ -22,8 +22,11 @@ An item whose header also holds ``"node"`` is a table created with its rows in
 the same request (see :mod:`.table_batch`: the particle tables made after the
 stop, two requests each otherwise). ``GET /api/v1/array/many`` says that the
 server has the route; a stock tiled
-server answers 404 there (:func:`offered` asks once per server), and the
-client then falls back to one PUT per array.
+server answers 404 there (:func:`offered` asks once per server address), and the
+client then falls back to one PUT per array. A server replaced at the same
+address by one without the route (a stock ``tiled serve`` restarted on the port)
+answers a batch with 404: :func:`write_many` then asks again and writes each item
+with tiled's own requests.
 """
 
 import asyncio
@@ -239,7 +242,8 @@ def write_many(
     gets its rows written again; one that differs fails the request with 409).
 
     Raises tiled's HTTP error when the server refuses or fails (a write that failed
-    may leave the others written).
+    may leave the others written). A server found without the route (see the
+    module docstring) gets each item in tiled's own requests instead.
 
     Parameters
     ----------
@@ -254,24 +258,44 @@ def write_many(
 
     url = f"{node.context.api_uri}{BATCH_ROUTE}/{'/'.join(node.path_parts)}"
     body = encode_batch(items, tables)
+    route_gone = False
     for attempt in retry_context():
         with attempt:
-            handle_error(node.context.http_client.put(
+            response = node.context.http_client.put(
                 url, content=body, headers={"Content-Type": "application/x-ssb-array-batch"}
-            ))  # fmt: skip
+            )
+            route_gone = response.status_code == 404 and not offered(node, ask_again=True)
+            if not route_gone:
+                handle_error(response)
+    if route_gone:
+        logger.warning("%s has no batch route (any more): one request per item", url)
+        _write_each(node, items, tables or {})
 
 
-def offered(node: Any) -> bool:
+def _write_each(node, items: Mapping[str, np.ndarray], tables: Mapping[str, tuple]) -> None:
+    """What :func:`write_many` writes, with tiled's own requests (a server without the route)."""
+    from .array_put import put_array
+
+    for key, array in items.items():
+        put_array(node[key], array)
+    for key, (frame, metadata) in tables.items():
+        node.write_table(frame, key=key, metadata=metadata)
+
+
+def offered(node: Any, *, ask_again: bool = False) -> bool:
     """Whether ``node``'s server takes :func:`write_many` (asked once per server).
 
     Parameters
     ----------
     node : tiled client
         Any node of the server.
+    ask_again : bool, optional
+        Ask the server even if its address was asked before (another server may
+        answer there now).
     """
     context = node.context
     uri = str(context.api_uri)
-    if uri not in _OFFERED:
+    if ask_again or uri not in _OFFERED:
         try:
             response = context.http_client.get(f"{uri}{BATCH_ROUTE}")
             _OFFERED[uri] = response.status_code == 200 and response.json().get("array_batch") == 1

@@ -15,6 +15,7 @@ import uuid
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 from storage.test_stock_server import stock_server  # noqa: F401 (a fixture)
 from storage.version_checks import assert_v1_in_progress, same_versions, synced_results
@@ -22,6 +23,7 @@ from tiled.client import from_uri
 
 from ssb_beamline.storage import array_batch as batch
 from ssb_beamline.storage import read_results
+from ssb_beamline.storage.result_layout import complete_versions
 from ssb_beamline.storage.results import ResultsNotPublishedError, TiledResultSink
 
 UNITS = {"soc": "fraction", "mask": "bool", "fractions": "fraction", "energies": "eV",
@@ -174,3 +176,27 @@ def test_batch_bodies_round_trip_and_bad_ones_are_refused():
     ):
         with pytest.raises(batch.BatchFormatError, match=match):
             batch.decode_batch(bad)
+
+
+@pytest.mark.slow
+def test_a_server_at_an_address_that_had_the_route_gets_each_item(stock_server, monkeypatch):  # noqa: F811
+    uri, key, _ = stock_server
+    results = from_uri(uri, api_key=key).create_container("results")
+    api_uri = str(results.context.api_uri)
+    monkeypatch.setitem(batch._OFFERED, api_uri, True)  # a server that had it, on this port
+    calls = _counting(monkeypatch)
+
+    class Store:
+        pass
+
+    store = Store()
+    store.results = results
+    uid, arrays = str(uuid.uuid4()), _arrays()
+    table = pd.DataFrame({"label": [1, 2], "soc": [0.25, 0.5]})
+    assert _prepared_publish(store, uid, arrays, table=table) == f"results/{uid}/v1"
+    assert calls and batch._OFFERED[api_uri] is False  # tried once, then asked again
+    assert complete_versions(results, uid) == ["v1"]
+    got = read_results(results, uid)
+    for key_, value in arrays.items():
+        np.testing.assert_array_equal(got.arrays[key_], value)
+    pd.testing.assert_frame_equal(got.tables["particles"], table, check_dtype=False)

@@ -18,7 +18,7 @@ from ssb_beamline.profiles.replay import replay_runs
 from ssb_beamline.profiles.simulated import simulated_beamline
 from ssb_beamline.sim_devices.factory import MotionConfig
 from ssb_beamline.sim_devices.phantom import PhantomConfig
-from ssb_beamline.storage import read_results, result_versions
+from ssb_beamline.storage import array_batch, read_results, result_versions
 from ssb_beamline.storage.replay import run_documents
 from ssb_beamline.storage.server_config import (
     TILED_API_KEY_ENV,
@@ -75,8 +75,12 @@ def stock_server(tmp_path, monkeypatch):
             process.wait()
 
 
-def test_replay_from_a_stock_tiled_server_equals_the_live_run(stock_server, tmp_path):
+def test_replay_from_a_stock_tiled_server_equals_the_live_run(
+    stock_server, tmp_path, monkeypatch
+):
     uri, _, layout = stock_server
+    # the port was the project's server's before (CI met this): the client must find out
+    monkeypatch.setitem(array_batch._OFFERED, f"{uri}/", True)
     beamline = simulated_beamline(
         tiled_uri=uri,
         data_dir=tmp_path / "client",
@@ -104,5 +108,6 @@ def test_replay_from_a_stock_tiled_server_equals_the_live_run(stock_server, tmp_
         np.testing.assert_array_equal(stored.arrays["soc"], live.maps["soc"])
     finally:
         beamline.close()
+    assert array_batch._OFFERED[f"{uri}/"] is False
     response = httpx.get(f"{uri}/search/", timeout=5, trust_env=False)
     assert response.status_code == 401  # the stock server requires the key too
