@@ -75,9 +75,7 @@ def stock_server(tmp_path, monkeypatch):
             process.wait()
 
 
-def test_replay_from_a_stock_tiled_server_equals_the_live_run(
-    stock_server, tmp_path, monkeypatch
-):
+def test_replay_from_a_stock_tiled_server_equals_the_live_run(stock_server, tmp_path, monkeypatch):
     uri, _, layout = stock_server
     # the port was the project's server's before (CI met this): the client must find out
     monkeypatch.setitem(array_batch._OFFERED, f"{uri}/", True)
