@@ -7,12 +7,12 @@ from typing import Any, Literal
 import bluesky.plan_stubs as bps
 import numpy as np
 from bluesky.protocols import Movable, Readable, Triggerable
-from bluesky.utils import plan
 from bluesky_queueserver import parameter_annotation_decorator
 
 from ._tomo_common import device_md, series_fly_md, tomogram_list
 from ._tomo_series import TomoDevices, TomoOptions, tomo_options, tomo_series_plan
 from .angles import QUEUE_ANGLES, AngleRange
+from .built import plan
 from .stubs import PlanGen, check_within_limits, data_key, read_limits
 from .validation import validate_mode
 

@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 import numpy as np
 from bluesky.protocols import Movable, Readable, Triggerable
-from bluesky.utils import plan
 
 from ._stxm_run import StxmDevices, raster_scan, stxm_start_md, validate_references_off_sample
+from .built import plan
 from .energy_grids import validate_energies
 from .stubs import PlanGen
 from .stxm_raster import Raster, make_raster

@@ -11,12 +11,12 @@ from typing import Any, Literal
 
 import numpy as np
 from bluesky.protocols import Movable, Readable, Triggerable
-from bluesky.utils import plan
 from bluesky_queueserver import parameter_annotation_decorator
 
 from ._tomo_common import FlyGeometry, device_md, series_fly_md
 from ._tomo_series import TomoDevices, TomoOptions, tomo_options, tomo_series_plan
 from .angles import HALF_TURN_DEG, QUEUE_ANGLES, AngleRange, resolve_angles, validate_angles
+from .built import plan
 from .stubs import PlanGen, data_key
 from .validation import validate_mode
 

@@ -12,9 +12,9 @@ from typing import Any, Literal
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.protocols import Movable, Readable, Triggerable
-from bluesky.utils import plan
 from bluesky_queueserver import parameter_annotation_decorator
 
+from .built import plan
 from .energy_grids import validate_energies
 from .focus_models import QUEUE_FOCUS_ANNOTATION, FocusModel, focus_positions_of
 from .stubs import (

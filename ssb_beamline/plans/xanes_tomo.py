@@ -6,12 +6,12 @@ from typing import Any, Literal
 
 import numpy as np
 from bluesky.protocols import Movable, Readable, Triggerable
-from bluesky.utils import plan
 from bluesky_queueserver import parameter_annotation_decorator
 
 from ._tomo_common import device_md, series_fly_md, tomogram_list
 from ._tomo_series import TomoDevices, tomo_options, tomo_series_plan
 from .angles import QUEUE_ANGLES, AngleRange
+from .built import plan
 from .energy_grids import validate_energies
 from .focus_models import QUEUE_FOCUS_ANNOTATION, FocusModel, focus_positions_of
 from .stubs import PlanGen, check_energy_focus, data_key, move_energy
