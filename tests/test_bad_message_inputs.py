@@ -182,8 +182,11 @@ def demo_args(out: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_demo_with_a_read_only_key_says_journaled_and_still_draws(served, tmp_path, monkeypatch,
-                                                                  capsys):  # fmt: skip
-    """Also: ``--tiled`` without ``--data-dir`` uses $SSB_DATA_DIR, not ./detector."""
+                                                                  capsys, recwarn):  # fmt: skip
+    """Also: ``--tiled`` without ``--data-dir`` uses $SSB_DATA_DIR, not ./detector.
+
+    And no warning of event-model's guessing at an old API (a 403 is no such thing).
+    """
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(DATA_DIR_ENV, str(served.layout.root))
     monkeypatch.setenv(TILED_API_KEY_ENV, served.readonly_key)
@@ -199,6 +202,7 @@ def test_demo_with_a_read_only_key_says_journaled_and_still_draws(served, tmp_pa
         assert (out / name).stat().st_size > 10_000
     assert "directory_path" not in text and not (tmp_path / "detector").exists()
     assert list(served.layout.detector.glob("*.h5"))  # the server's readable folder
+    assert not [w for w in recwarn if "RunRouter passed it" in str(w.message)]
 
 
 @pytest.mark.slow

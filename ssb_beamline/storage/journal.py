@@ -21,6 +21,7 @@ import logging
 import os
 import time
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -282,7 +283,7 @@ class JournaledWriter:
             try:
                 if self._writer is None:
                     self._writer = self._factory(self.raw)
-                self._writer(name, doc)
+                write_document(self._writer, name, doc)
             except Exception as exc:
                 self._failed = True
                 message = f"run {uid}: writing {name} to tiled failed ({type(exc).__name__}: {exc})"
@@ -321,6 +322,25 @@ class JournaledWriter:
             logger.error("run %s: the stop document is not in tiled (%s)", uid, exc)
             return False
         return True
+
+
+#: event-model's warning when a run's callback raises at its start or a descriptor: it
+#: guesses an old factory API (documents "passed twice"), which is never the cause here.
+_ROUTER_GUESS = r"The callback .* raised .* when RunRouter passed it a"
+
+
+def write_document(writer: Callable[[str, dict], None], name: str, doc: dict) -> None:
+    """``writer(name, doc)``; a failure raises its own error without event-model's guess.
+
+    The caller reports the failure (the run is journaled); event-model's warning
+    would print, next to it, that an old API was probably used.
+    """
+    if name not in ("start", "descriptor"):
+        writer(name, doc)
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_ROUTER_GUESS, category=UserWarning)
+        writer(name, doc)
 
 
 def _tiled_writer(raw):  # the default of :func:`.sync.sync_run`: a whole run at once

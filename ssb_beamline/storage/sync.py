@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .journal import DocumentJournal, JournalCorruptError, _tiled_writer
+from .journal import DocumentJournal, JournalCorruptError, _tiled_writer, write_document
 from .result_journal import ResultJournal
 from .result_layout import complete_versions, result_versions
 from .result_link import link_run
@@ -181,7 +181,7 @@ def sync_run(raw, journal: DocumentJournal, uid: str, *, writer_factory=None) ->
     writer = (writer_factory or _tiled_writer)(raw)
     for line, name, doc in records:
         try:
-            writer(name, doc)
+            write_document(writer, name, doc)
         except Exception as exc:
             raise RunNotSyncedError(
                 f"{path}, line {line}: tiled did not take this {name} document "
