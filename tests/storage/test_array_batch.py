@@ -146,18 +146,26 @@ def test_a_stock_tiled_server_gets_one_put_per_array(stock_server, monkeypatch):
     assert batch.offered(node) is False  # 404 there
     assert batch.batches(node, _arrays()) == []
     calls = _counting(monkeypatch)
-
-    class Store:
-        pass
-
-    store = Store()
-    store.results = results
     uid, arrays = str(uuid.uuid4()), _arrays()
-    assert _prepared_publish(store, uid, arrays) == f"results/{uid}/v1"
+    assert _prepared_publish(_Store(results), uid, arrays) == f"results/{uid}/v1"
     assert calls == []
+    _assert_stored(results, uid, arrays)
+
+
+class _Store:
+    """What ``_prepared_publish`` needs of a store: its ``results`` container."""
+
+    def __init__(self, results) -> None:
+        self.results = results
+
+
+def _assert_stored(results, uid: str, arrays: dict):
+    """``results/<uid>/v1`` is complete and holds ``arrays``; returns it as read."""
+    assert complete_versions(results, uid) == ["v1"]
     got = read_results(results, uid)
-    for key_, value in arrays.items():
-        np.testing.assert_array_equal(got.arrays[key_], value)
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(got.arrays[key], value)
+    return got
 
 
 def test_batch_bodies_round_trip_and_bad_ones_are_refused():
@@ -185,18 +193,9 @@ def test_a_server_at_an_address_that_had_the_route_gets_each_item(stock_server, 
     api_uri = str(results.context.api_uri)
     monkeypatch.setitem(batch._OFFERED, api_uri, True)  # a server that had it, on this port
     calls = _counting(monkeypatch)
-
-    class Store:
-        pass
-
-    store = Store()
-    store.results = results
     uid, arrays = str(uuid.uuid4()), _arrays()
     table = pd.DataFrame({"label": [1, 2], "soc": [0.25, 0.5]})
-    assert _prepared_publish(store, uid, arrays, table=table) == f"results/{uid}/v1"
+    assert _prepared_publish(_Store(results), uid, arrays, table=table) == f"results/{uid}/v1"
     assert calls and batch._OFFERED[api_uri] is False  # tried once, then asked again
-    assert complete_versions(results, uid) == ["v1"]
-    got = read_results(results, uid)
-    for key_, value in arrays.items():
-        np.testing.assert_array_equal(got.arrays[key_], value)
+    got = _assert_stored(results, uid, arrays)
     pd.testing.assert_frame_equal(got.tables["particles"], table, check_dtype=False)
