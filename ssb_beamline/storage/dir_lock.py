@@ -83,7 +83,10 @@ def _make(root: Path) -> None:
 
 
 def _acquire_file(path: Path, deadline: float, waiting: str | None) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:  # not a directory, not writable: a usage error, not a crash
+        raise DataDirectoryError(path.parent, exc) from exc
     if fcntl is None:  # pragma: no cover
         return fd
     while True:

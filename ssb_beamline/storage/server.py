@@ -39,6 +39,7 @@ from .log_redaction import redact_server_logs, register_secret
 from .server_body import WholeBody
 from .server_config import DataLayout, load_or_create_api_key, server_config
 from .stall_watch import StallWatch, dump_stacks_on_signal
+from .start_failure import START_FIX, log_size, server_start_error, thread_start_error
 from .tiled_patches import install as install_tiled_patches
 from .write_funnel import WriteFunnel
 
@@ -237,7 +238,7 @@ class EmbeddedTiledServer:
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self._server.should_exit = True
-                raise RuntimeError(self._start_failure())
+                raise thread_start_error(self.layout.root, alive=self._thread.is_alive())
             time.sleep(0.02)
         return int(self._server.servers[0].sockets[0].getsockname()[1])
 
@@ -245,7 +246,9 @@ class EmbeddedTiledServer:
         env = {**os.environ, _CHILD_KEY_ENV: self.api_key}
         if self.layout.catalog_uri:  # in the environment: never on a command line
             env[_CHILD_CATALOG_ENV] = self.layout.catalog_uri
+        since = log_size(self.layout.root / "server.log")
         log = open_private(self.layout.root / "server.log", "ab")
+        started = time.monotonic()
         self.process = subprocess.Popen(
             [sys.executable, "-m", __name__, str(self.layout.root), "--port", str(port)],
             stdin=subprocess.PIPE,  # the child exits when this pipe closes
@@ -262,16 +265,13 @@ class EmbeddedTiledServer:
         reader.join(_STARTUP_TIMEOUT_S)
         line = ready[0].strip() if ready else ""
         if not line.startswith(_READY):
+            exited = self.process.poll() is not None
             self.process.kill()
-            raise RuntimeError(self._start_failure())
+            raise server_start_error(
+                "embedded tiled server", self.layout.root, self.layout.root / "server.log",
+                since, exited=exited, waited_s=time.monotonic() - started, fix=START_FIX,
+            )  # fmt: skip
         return int(line.split()[1])
-
-    def _start_failure(self) -> str:
-        return (
-            f"The embedded tiled server for {self.layout.root} did not start within "
-            f"{_STARTUP_TIMEOUT_S:.0f} s (see {self.layout.root / 'server.log'}). Check that "
-            "the data directory is writable, or pass --tiled URI to use a running server."
-        )
 
     def client(self):
         """A tiled client of this server (authenticated with its key)."""

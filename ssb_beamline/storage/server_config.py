@@ -63,6 +63,9 @@ class DataLayout:
     #: PostgreSQL catalog database URI; None keeps the catalog in ``catalog.db``.
     catalog_uri: str | None = None
 
+    def __post_init__(self) -> None:
+        check_uri_safe_path(Path(self.root))
+
     @property
     def catalog(self) -> Path:
         return self.root / "catalog.db"
@@ -141,6 +144,38 @@ class DataDirectoryError(OSError, ValueError):
                 "Choose a writable directory with --data-dir or $SSB_DATA_DIR."
             )
         self.path = path
+
+
+def check_uri_safe_path(root: Path) -> None:
+    """Refuse a data directory whose path the store's URIs cannot hold.
+
+    The catalogue (``sqlite:///<root>/catalog.db?timeout=...``) and the detector
+    files (``file://localhost/<root>/...``) are named by URIs: a ``?`` there starts
+    the query (the catalogue was made next to the directory, outside it), and a
+    control character (a newline) cannot be opened at all.
+
+    Raises
+    ------
+    ValueError
+        The message names the character and the fix.
+
+    Examples
+    --------
+    >>> check_uri_safe_path(Path("/data/run #1 (50%)"))
+    >>> check_uri_safe_path(Path("/data/what?"))
+    Traceback (most recent call last):
+    ...
+    ValueError: The data directory /data/what? holds '?', which ...
+    """
+    text = str(root)
+    bad = sorted({c for c in text if c == "?" or ord(c) < 32 or ord(c) == 127})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise ValueError(
+            f"The data directory {text} holds {shown}, which the URIs of its catalogue and "
+            "detector files cannot carry (they would point outside it). Choose a path "
+            "without it with --data-dir or $SSB_DATA_DIR."
+        )
 
 
 def default_data_dir() -> Path:

@@ -163,11 +163,13 @@ def ensure_service(
 
     Raises
     ------
-    RuntimeError
-        If it does not answer within 180 s (its log: ``<data dir>/server.log``).
+    ServerStartError
+        A ``RuntimeError`` (and ``ValueError``): it stopped, or did not answer within
+        180 s; the message gives the cause its log (``<data dir>/server.log``) names.
     """
     from .dir_lock import data_dir_lock
     from .server_config import DataLayout
+    from .start_failure import log_size, server_start_error
 
     root = _root(data_dir)
     if (found := running_service(root)) is not None:
@@ -176,6 +178,7 @@ def ensure_service(
         if (found := running_service(root)) is not None:
             return found
         layout = DataLayout(root).create()
+        since = log_size(layout.root / "server.log")
         log = open_private(layout.root / "server.log", "ab")
         process = subprocess.Popen(
             [sys.executable, "-m", _MODULE, str(root), "--idle-timeout", str(idle_timeout_s)],
@@ -186,19 +189,22 @@ def ensure_service(
         )
         log.close()
         logger.info("starting the background tiled server for %s (process %d)", root, process.pid)
-        deadline = time.monotonic() + _START_TIMEOUT_S
+        started = time.monotonic()
+        deadline = started + _START_TIMEOUT_S
         while time.monotonic() < deadline:
             if (found := running_service(root)) is not None:
                 return found
             if process.poll() is not None:
                 break
             time.sleep(0.1)
-    if process.poll() is None:
+    exited = process.poll() is not None
+    if not exited:
         process.terminate()
-    raise RuntimeError(
-        f"The background tiled server for {root} did not start (see {root / 'server.log'}). "
-        f"Set {BACKGROUND_ENV}=0 to use a server per command, or run `ssb-beamline serve`."
-    )
+    raise server_start_error(
+        "background tiled server", root, root / "server.log", since, exited=exited,
+        waited_s=time.monotonic() - started,
+        fix=f"Set {BACKGROUND_ENV}=0 to use a server per command, or run `ssb-beamline serve`.",
+    )  # fmt: skip
 
 
 def stop_service(data_dir: str | Path, *, timeout_s: float = 15.0) -> int | None:
