@@ -385,3 +385,14 @@ def test_the_catalogue_is_complete():
     """At least 28 distinct bad inputs are catalogued here (issue 5 asks for 25)."""
     tests = [name for name in globals() if name.startswith("test_") and "catalogue" not in name]
     assert len(tests) >= 28, tests
+
+
+def test_a_batch_replay_goes_on_after_a_run_it_cannot_replay(runs, tiled_server, monkeypatch,
+                                                            capsys):  # fmt: skip
+    monkeypatch.setenv(TILED_API_KEY_ENV, tiled_server.api_key)
+    args = ["replay", runs["no_images"], runs["missing_file"], "--dry-run"]
+    assert main([*args, "--tiled", tiled_server.url]) == 1
+    text = flat_text(capsys.readouterr().out)
+    assert "Replayed 2 run(s)" in text and "error:" not in text
+    assert "no primary stream" in text  # the first run's row ...
+    assert text.count("failed:") == 2  # ... and the second run was replayed after it

@@ -27,6 +27,13 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         console.print(f"[bold red]error:[/] {message}")
         return 2
+    except OSError as exc:  # a file in the way, a folder that cannot be written, ...
+        where = f": {exc.filename}" if exc.filename else ""
+        console.print(
+            f"[bold red]error:[/] {exc.strerror or exc}{where}. Check that path (what is "
+            "there, its permissions, the free space), then run the command again."
+        )
+        return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
         return 130

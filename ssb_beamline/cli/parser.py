@@ -45,6 +45,33 @@ def _count(text: str) -> int:
     return value
 
 
+def _port(text: str, lowest: int = 1) -> int:
+    """argparse type: a TCP/UDP port number, 1 (or ``lowest``) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not lowest <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number {lowest}-65535, got {text!r}")
+    return value
+
+
+def _port_or_any(text: str) -> int:
+    """argparse type: a port number, or 0 for any free port."""
+    return _port(text, lowest=0)
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
 def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tiled",
@@ -84,7 +111,7 @@ def _add_demo(sub) -> None:
         help="3D XANES of a cathode with SSE and carbon, then the 3D conductive-network model",
     )  # fmt: skip
     _beamline_options(demo)
-    demo.add_argument("--ca-port", type=int, help="CA port of a running IOC (default 5064)")
+    demo.add_argument("--ca-port", type=_port, help="CA port of a running IOC (default 5064)")
     demo.add_argument(
         "--stxm", action="store_true",
         help="a simulated Ni L3 STXM ratio scan instead (--size: raster pixels, default 48)",
@@ -95,7 +122,7 @@ def _add_demo(sub) -> None:
 def _add_beamline_tools(sub) -> None:
     ioc = sub.add_parser("ioc", help="serve the simulated TXM over Channel Access until stopped")
     _beamline_options(ioc)
-    ioc.add_argument("--port", type=int, default=5064, help="CA server port (loopback)")
+    ioc.add_argument("--port", type=_port, default=5064, help="CA server port (loopback)")
     ioc.add_argument("--size", type=int, default=512, help="phantom size, pixels")
     ioc.add_argument("--seed", type=int, default=0, help="phantom seed")
     ioc.add_argument(
@@ -106,7 +133,7 @@ def _add_beamline_tools(sub) -> None:
 
     check = sub.add_parser("check", help="list every PV of a beamline file that does not connect")
     _beamline_options(check)
-    check.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for PVs")
+    check.add_argument("--timeout", type=_seconds, default=5.0, help="seconds to wait for PVs")
     check.set_defaults(func=cmd_check)
 
 
@@ -182,10 +209,10 @@ def _add_analyze(sub) -> None:
     )  # fmt: skip
     analyze.add_argument("--state-dir", type=Path, help="default: <data dir>/worker")
     analyze.add_argument(
-        "--connect-timeout", type=float, default=3.0, help="seconds to wait for the proxy"
+        "--connect-timeout", type=_seconds, default=3.0, help="seconds to wait for the proxy"
     )
     analyze.add_argument(
-        "--recover-last", type=int, default=20,
+        "--recover-last", type=_count, default=20,
         help="on start, analyse those of the newest N runs that have no results",
     )  # fmt: skip
     analyze.set_defaults(func=cmd_analyze)
@@ -204,7 +231,7 @@ def _add_serve(sub) -> None:
         help="address to listen on; another machine's clients need this host's address "
         "(0.0.0.0: every interface; keep the API key private)",
     )  # fmt: skip
-    serve.add_argument("--port", type=int, default=8000, help="TCP port")
+    serve.add_argument("--port", type=_port_or_any, default=8000, help="TCP port (0: any free one)")
     serve.add_argument(
         "--stop", action="store_true",
         help="stop the background server that commands started for the data directory",

@@ -183,16 +183,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.stop or args.background:
         return _serve_background(args, data_dir)
     _check_data_dir_free(Path(data_dir))
+    port = _free_port(args.host, args.port)
     from ssb_beamline.storage.server import serve_forever
 
     banner = (
-        f"tiled server for {data_dir} on http://{args.host}:{args.port}/api/v1 "
+        f"tiled server for {data_dir} on http://{args.host}:{port}/api/v1 "
         f"(API key in {data_dir / '.api_key'} or $SSB_TILED_API_KEY); Ctrl-C stops it."
     )
     # the banner only once the catalog and the data directory passed their checks
-    serve_forever(data_dir, host=args.host, port=args.port, catalog=args.catalog,
+    serve_forever(data_dir, host=args.host, port=port, catalog=args.catalog,
                   announce=lambda: console.print(banner))  # fmt: skip
     return 0
+
+
+def _free_port(host: str, port: int) -> int:
+    """``port`` if free (0: a free one), before the banner announces it; else a clear error."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+            return int(probe.getsockname()[1])
+    except OSError as exc:
+        raise ValueError(
+            f"Cannot serve on {host}:{port} ({exc.strerror or exc}): another program may "
+            "listen there. Choose another port with --port (or another --host)."
+        ) from None
 
 
 def _check_data_dir_free(data_dir: Path) -> None:

@@ -171,6 +171,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from ssb_beamline.profiles.replay import replay_runs
     from ssb_beamline.storage import open_store
     from ssb_beamline.storage.replay import select_runs
+    from ssb_beamline.storage.run_checks import check_speed
+
+    check_speed(args.speed)  # every run's: refused before the batch, not in each row
 
     with open_store(args.tiled, data_dir=args.data_dir) as store:
         uids = select_runs(
@@ -187,19 +190,37 @@ def cmd_replay(args: argparse.Namespace) -> int:
             task = progress.add_task("replay", total=len(uids), status="")
             for uid in uids:
                 progress.update(task, status=uid[:8])
-                (outcome,) = replay_runs(
+                row = _replayed_row(uid, lambda uid=uid: replay_runs(
                     store, [uid], speed=args.speed, fill=args.fill, store_results=not args.dry_run
-                )
-                failed += not outcome.ok
-                table.add_row(
-                    uid[:8],
-                    "ok" if outcome.ok else f"[red]failed: {'; '.join(outcome.errors)}",
-                    outcome.stored_at.rsplit("/", 1)[-1] if outcome.stored_at else "-",
-                    f"{outcome.final_seconds:.3f}" if outcome.final_seconds else "-",
-                )
+                )[0])  # fmt: skip
+                failed += not row[1].startswith("ok")
+                table.add_row(*row)
                 progress.advance(task)
     console.print(table)
     return 1 if failed else 0
+
+
+def _replayed_row(uid: str, replay) -> tuple[str, str, str, str]:
+    """One run's row of the replay table; a run that cannot be replayed is a failed row.
+
+    The batch goes on: a run aborted before its images, or one whose stored data the
+    server cannot read, does not stop the runs after it.
+    """
+    import httpx
+
+    try:
+        outcome = replay()
+    except (ValueError, KeyError) as exc:
+        return uid[:8], f"[red]failed: {exc.args[0] if exc.args else exc}", "-", "-"
+    except httpx.HTTPStatusError as exc:
+        status, url = exc.response.status_code, exc.request.url
+        return uid[:8], f"[red]failed: HTTP {status} from {url}. See the server's log", "-", "-"
+    return (
+        uid[:8],
+        "ok" if outcome.ok else f"[red]failed: {'; '.join(outcome.errors)}",
+        outcome.stored_at.rsplit("/", 1)[-1] if outcome.stored_at else "-",
+        f"{outcome.final_seconds:.3f}" if outcome.final_seconds else "-",
+    )
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
