@@ -31,6 +31,7 @@ import numpy as np
 
 from ._kernels import derivative_max_block, smoothed_derivative
 from ._validation import check_energies
+from .energy_bins import even_energy_bins
 
 __all__ = ["EdgeFit", "build_edge_fit", "find_e0", "mean_spectrum"]
 
@@ -144,9 +145,12 @@ def _check_edge_present(e: np.ndarray, spec: np.ndarray, exclude: int) -> None:
 
     Two signs of a scan that misses the edge: the steepest rise sits at either
     end of the scan (the edge lies beyond it), or it is not clearly steeper
-    than the rest of the spectrum (maximum < 4 x median of |derivative|).
+    than the rest of the spectrum (maximum < 4 x median of |derivative|). Both
+    on the spectrum averaged onto an even grid (:mod:`.energy_bins`): a scan
+    with most of its points on the edge is not taken for one without an edge.
     """
-    d, em = smoothed_derivative(spec.astype(np.float32)[:, None], e)
+    grid, even = even_energy_bins(e, spec)
+    d, em = smoothed_derivative(even.astype(np.float32)[:, None], grid)
     d = d[:, 0].astype(np.float64)
     imax = int(np.argmax(d))
     contrast = d[imax] / max(float(np.median(np.abs(d))), 1e-30)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from xanes_synth import REFS, mu_stack, scan_energies
+from xanes_synth import REFS, mixture, mu_stack, scan_energies
 
 from ssb_beamline.analysis import (
     SocCalibration,
@@ -21,6 +21,8 @@ from ssb_beamline.analysis import (
     soc_map,
     white_line_map,
 )
+from ssb_beamline.analysis.edge_fit import find_e0
+from ssb_beamline.plans.energy_grids import NI_K_EDGE_REGIONS_EV, edge_grid
 
 E = scan_energies()
 MU = mu_stack(E, np.full((3, 4), 0.5), np.full((3, 4), 0.6)).astype(np.float32)
@@ -188,3 +190,19 @@ def test_open_beam_path_errors():
         )
     with pytest.raises(TypeError, match="integer or float image"):
         absorbance_with_open_beam(np.array([["a"]]), dark, beam)
+
+
+@pytest.mark.parametrize(("n_pre", "n_edge", "n_post"), [(4, 60, 4), (3, 9, 3), (8, 25, 8)])
+def test_a_scan_dense_on_the_edge_is_not_taken_for_one_missing_it(n_pre, n_edge, n_post):
+    # 60 of 68 points on the edge: their median slope is the edge's (2.9 x, under the 4 x
+    # asked) unless the spectrum is weighed by energy span (34 x on the Ni K references)
+    e = edge_grid(*NI_K_EDGE_REGIONS_EV, n_pre=n_pre, n_edge=n_edge, n_post=n_post)
+    assert 8335.0 < find_e0(e, mixture(e, 0.5)) < 8355.0
+
+
+def test_a_scan_that_stopped_after_the_edge_still_finds_it():
+    # the first 29 of 32 points (5 pre-edge, 22 on the edge, 2 post-edge): 3.7 x before
+    e = np.concatenate(
+        [np.arange(8300, 8330, 6.0), np.arange(8330, 8362, 1.5), np.arange(8370, 8451, 20.0)]
+    )[:29]
+    assert 8335.0 < find_e0(e, mixture(e, 0.5)) < 8355.0
