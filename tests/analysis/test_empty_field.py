@@ -17,6 +17,7 @@ from ssb_beamline.analysis import (
     auto_edge_threshold,
     edge_jump_contrast,
     edge_jump_mask,
+    find_e0,
     otsu_threshold,
 )
 from ssb_beamline.analysis.masks import EDGE_JUMP_SNR_MIN
@@ -120,3 +121,34 @@ def test_analysis_of_particles_keeps_the_otsu_mask(normalization):
     mixed = analyse_xanes_stack(random_mixture_stack(3, E), E, REFS)
     assert mixed.mask_threshold == otsu_threshold(mixed.edge_step)
     assert mixed.mask.any()
+
+
+# ----------------------------------------------------- no edge in the mean spectrum
+def test_a_scan_over_the_edge_without_contrast_says_so():
+    rng = np.random.default_rng(0)
+    for e in (np.linspace(8300.0, 8450.0, 21), E):
+        for mu in (0.3 + rng.normal(0.0, 0.01, e.size), np.zeros(e.size)):
+            with pytest.raises(ValueError, match="no edge contrast") as info:
+                find_e0(e, mu)
+            message = str(info.value)
+            assert "missing the edge" not in message and "Scan across" not in message
+            assert "out of the beam" in message and "check the flats" in message
+
+
+@pytest.mark.parametrize(
+    "e",
+    [
+        np.arange(8205.0, 8320.0, 2.0),  # below the edge
+        np.arange(8350.0, 8450.0, 2.0),  # above it
+        np.array([8330.0, 8340.0, 8345.0, 8350.0, 8360.0, 8380.0]),  # starts on it
+    ],
+    ids=["below", "above", "starts on the edge"],
+)
+def test_a_scan_that_misses_the_edge_still_says_so(e):
+    for mu in (0.3 + 1e-4 * (e - e[0]), mu_stack(e, 0.5, 0.5)):  # a line; the references
+        with pytest.raises(ValueError, match=r"energy range missing the edge.*Scan across"):
+            find_e0(e, mu)
+
+
+def test_a_scan_over_the_edge_with_an_edge_finds_it():
+    assert 8340.0 < find_e0(E, mu_stack(E, 0.5, 0.5)) < 8350.0
