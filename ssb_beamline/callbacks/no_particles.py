@@ -54,9 +54,9 @@ def require_particles(
     if c is not None and not c.has_particles:
         raise ValueError(
             f"no Ni-containing particles in the {where}: the edge jump nowhere clearly "
-            f"exceeds the noise (max {c.max_step:.3g}, mean above Otsu's threshold "
-            f"{c.upper_mean:.3g}, vs noise {c.noise:.3g} absorbance; particles need "
-            f"{EDGE_JUMP_SNR_MIN:g} x the noise). {fix}"
+            f"exceeds the noise (max {c.max_step:.3g} vs noise {c.noise:.3g} absorbance; "
+            f"the steps above Otsu's threshold average {c.snr:.1f} x the noise, particles "
+            f"need {EDGE_JUMP_SNR_MIN:g} x). {fix}"
         )
     n_maps = int(np.count_nonzero(maps.mask))
     raise ValueError(
