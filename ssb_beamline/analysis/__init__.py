@@ -24,7 +24,16 @@ from .edge_fit import EdgeFit, build_edge_fit, find_e0
 from .fly_angles import angles_from_monitor
 from .joint_sums import JointFitAccumulator, JointFitSums
 from .lcf import LCFResult, lcf_map, reference_matrix
-from .masks import RoiSpectra, edge_jump_mask, otsu_mask, otsu_threshold, roi_spectra
+from .masks import (
+    EdgeJumpContrast,
+    RoiSpectra,
+    auto_edge_threshold,
+    edge_jump_contrast,
+    edge_jump_mask,
+    otsu_mask,
+    otsu_threshold,
+    roi_spectra,
+)
 from .mixture import GaussianComponents, histogram_components
 from .normalize import NormalizedStack, normalize_stack
 from .pipeline import XanesMaps, analyse_xanes_stack
@@ -36,6 +45,7 @@ __all__ = [
     "AlignResult",
     "CountTable",
     "EdgeFit",
+    "EdgeJumpContrast",
     "GaussianComponents",
     "JointFitAccumulator",
     "JointFitSums",
@@ -52,8 +62,10 @@ __all__ = [
     "align_stack",
     "analyse_xanes_stack",
     "angles_from_monitor",
+    "auto_edge_threshold",
     "build_edge_fit",
     "edge_energy_map",
+    "edge_jump_contrast",
     "edge_jump_mask",
     "find_e0",
     "histogram_components",

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ssb_beamline.reference_data import NI_K_EDGE_EV
+
 from ._kernels import derivative_max_block, smoothed_derivative
 from ._validation import check_energies
 from .energy_bins import even_energy_bins
@@ -138,16 +140,21 @@ def find_e0(energies: np.ndarray, mu: np.ndarray, *, mask: np.ndarray | None = N
 
 #: The derivative maximum must exceed this multiple of the median |derivative|.
 EDGE_CONTRAST_MIN = 4.0
+#: The Ni K-edge rise, eV: from the metal's E0 to the edge of Ni3+/Ni4+ (8333-8350 eV).
+NI_K_EDGE_RISE_EV = (NI_K_EDGE_EV, 8350.0)
 
 
 def _check_edge_present(e: np.ndarray, spec: np.ndarray, exclude: int) -> None:
     """Raise if the spectrum shows no absorption edge inside the scan.
 
-    Two signs of a scan that misses the edge: the steepest rise sits at either
-    end of the scan (the edge lies beyond it), or it is not clearly steeper
-    than the rest of the spectrum (maximum < 4 x median of |derivative|). Both
-    on the spectrum averaged onto an even grid (:mod:`.energy_bins`): a scan
-    with most of its points on the edge is not taken for one without an edge.
+    Two signs of no edge: the steepest rise sits at either end of the scan, or it
+    is not clearly steeper than the rest of the spectrum (maximum < 4 x median of
+    |derivative|), both on the spectrum averaged onto an even grid
+    (:mod:`.energy_bins`, so that a scan with most of its points on the edge is
+    not taken for one without an edge).  When the scan covers the Ni K-edge (with
+    the pre- and post-edge room of the normalisation) the edge is not missing from
+    the range but from the data (no edge contrast: sample out of the beam, images
+    empty or saturated); otherwise the range misses the edge.
     """
     grid, even = even_energy_bins(e, spec)
     d, em = smoothed_derivative(even.astype(np.float32)[:, None], grid)
@@ -161,11 +168,30 @@ def _check_edge_present(e: np.ndarray, spec: np.ndarray, exclude: int) -> None:
             if at_end
             else (f"only {contrast:.1f}x the median slope")
         )
+        if _covers_ni_k_edge(e, em[max(exclude - 1, 0)], em[d.size - exclude]):
+            lo, hi = NI_K_EDGE_RISE_EV
+            raise ValueError(
+                f"no edge contrast: the scan {e[0]:.1f}-{e[-1]:.1f} eV covers the Ni K-edge "
+                f"({lo:.0f}-{hi:.0f} eV) but the spectrum has no absorption edge (steepest rise "
+                f"at {em[imax]:.1f} eV, {where}). The sample is out of the beam, or the images "
+                "are empty or saturated: check the flats and the sample position."
+            )
         raise ValueError(
             f"energy range missing the edge: no absorption edge found in {e[0]:.1f}-{e[-1]:.1f} eV "
             f"(steepest rise at {em[imax]:.1f} eV, {where}). Scan across the edge "
             "(Ni K: ~8300-8450 eV) or pass e0 explicitly."
         )
+
+
+def _covers_ni_k_edge(e: np.ndarray, first: float, last: float) -> bool:
+    """Whether energies ``e`` span the Ni K-edge rise with pre- and post-edge room.
+
+    The scan starts at least ``-PRE_END_EV`` eV below the rise and ends at least
+    ``POST_START_EV`` eV above it, and the rise lies between ``first`` and ``last``,
+    the first and last derivative samples searched for the edge.
+    """
+    lo, hi = NI_K_EDGE_RISE_EV
+    return bool(e[0] <= lo + PRE_END_EV and e[-1] >= hi + POST_START_EV and first < lo < hi < last)
 
 
 @dataclass(frozen=True)

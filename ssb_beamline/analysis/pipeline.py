@@ -77,7 +77,8 @@ def analyse_xanes_stack(  # noqa: PLR0913 -- keyword-only options of the public 
         shipped NiO / LiNiO2 (:func:`ni_k_edge_references`).
     mask_threshold : float or "otsu", optional
         Edge-step threshold of the mask (default Otsu, see
-        :func:`edge_jump_mask`).
+        :func:`edge_jump_mask`; an empty mask when no edge step is clearly above
+        the noise).
     mask : ndarray of bool, optional
         Use this mask instead of thresholding the edge step.
     e0, pre, post, nnorm, edge_window :
@@ -227,7 +228,9 @@ def finish_maps(
         ``mask_threshold`` is then ignored and the map's threshold is NaN.
     mask_threshold : float or str, optional
         Edge-step threshold, absorbance units; ``None`` or any string means Otsu's
-        threshold of the edge step. Too high a value empties the mask (all maps NaN).
+        threshold of the edge step, or +inf (an empty mask) when the steps above it
+        are not clearly above the noise (:func:`~.masks.auto_edge_threshold`: no
+        particle in the field). Too high a value empties the mask (all maps NaN).
     """
     valid = out.ok  # finite, positive edge step
     msk = out.mask
@@ -236,9 +239,9 @@ def finish_maps(
         thr = float("nan")
     else:
         if mask_threshold is None or isinstance(mask_threshold, str):
-            from .masks import otsu_threshold
+            from .masks import auto_edge_threshold
 
-            thr = otsu_threshold(out.step)
+            thr = auto_edge_threshold(out.step)  # +inf: no particles, an empty mask
         else:
             thr = float(mask_threshold)
         with np.errstate(invalid="ignore"):  # as edge_jump_mask: NaN steps are out

@@ -30,6 +30,7 @@ from ssb_beamline.analysis.rotation_center import median_center
 
 from .frames import HDF5FrameResolver
 from .guard import guarded
+from .no_particles import require_particles
 from .pairing import FramePairing
 from .tomo_outcome import TomoOutcome
 from .xanes_results import ResultSink, result_arrays, result_metadata, volume_chunks
@@ -50,6 +51,8 @@ logger = logging.getLogger(__name__)
 TOMO_PLANS, HOLO_PLANS = ("tomo_scan", "xanes_tomo_scan"), ("holotomo_scan",)
 #: 3D XANES maps published (each chunk-uploaded slice by slice, so only these).
 XANES_VOLUMES = ("edge_energy", "soc", "mask")
+#: What to check when the reconstructed volume holds no particle (no XANES volumes).
+VOLUME_FIX = "Check that the sample is in the beam and the rotation centre."
 
 
 #: Decorator of the tomography handlers (see :func:`.guard.guarded`).
@@ -368,6 +371,7 @@ class TomoLiveAnalysis(ProjectionRouter):
         maps = analyse_xanes_stack(stack.reshape(n, nz * ny, nx), energies, self.references,
                                    derivative_e0=self.derivative_e0)  # fmt: skip
         flat, units = result_arrays(maps, np.ones((nz * ny, nx), bool))
+        require_particles(maps, flat["mask"], where="reconstructed volume", fix=VOLUME_FIX)
         keep = [k for k in XANES_VOLUMES if k in flat]  # the others follow from these
         volumes = {k: flat[k].reshape(*flat[k].shape[:-2], nz, ny, nx) for k in keep}
         return volumes, {k: units[k] for k in keep}, result_metadata(maps)

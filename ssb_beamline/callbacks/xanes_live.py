@@ -33,6 +33,7 @@ from ._ingest_threads import Releaser, ingest_workers
 from ._stack_buffers import StackBuffers
 from .frames import HDF5FrameResolver
 from .guard import guarded
+from .no_particles import require_particles
 from .pairing import FramePairing
 from .xanes_prepare import send_early
 from .xanes_results import (
@@ -280,6 +281,7 @@ class XanesLiveAnalysis(DocumentRouter):
             self.outcome.errors.append(f"run ended ({doc.get('exit_status')}): {exc}")
             return
         arrays, units = result_arrays(maps, self._valid)
+        require_particles(maps, arrays["mask"])  # no results stored for an empty field
         arrays["energies"] = energies
         units["energies"] = "eV"
         self.outcome.maps = arrays

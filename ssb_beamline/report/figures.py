@@ -33,8 +33,9 @@ def pick_rois(mask: np.ndarray, soc: np.ndarray, n: int = N_ROIS, half: int = RO
     """``n`` square regions ``(y0, y1, x0, x1)`` inside the mask, spread over the SOC range.
 
     A region is centred on a pixel whose whole square lies in the mask (if there
-    is none, on any mask pixel); centres are picked at quantiles of the SOC
-    averaged over the square (not of single noisy pixels).
+    is none, on any mask pixel, the square then cut at the image's border);
+    centres are picked at quantiles of the SOC averaged over the square (not of
+    single noisy pixels).  An empty mask gives no region.
 
     Examples
     --------
@@ -42,6 +43,8 @@ def pick_rois(mask: np.ndarray, soc: np.ndarray, n: int = N_ROIS, half: int = RO
     >>> soc = np.tile(np.linspace(0, 1, 20), (20, 1))
     >>> pick_rois(m, soc, 2)
     [(2, 7, 2, 7), (13, 18, 13, 18)]
+    >>> pick_rois(np.eye(3, dtype=bool), np.ones((3, 3)), 1)  # no whole square: cut
+    [(0, 3, 0, 3)]
     """
     from scipy.ndimage import binary_erosion, uniform_filter
 
@@ -56,8 +59,21 @@ def pick_rois(mask: np.ndarray, soc: np.ndarray, n: int = N_ROIS, half: int = RO
     local = total / np.maximum(count, 1e-9)
     order = np.argsort(local[ys, xs], kind="stable")
     picks = order[np.linspace(0, order.size - 1, n).round().astype(int)]
-    return [(int(ys[i]) - half, int(ys[i]) + half + 1, int(xs[i]) - half, int(xs[i]) + half + 1)
+    h, w = valid.shape
+    return [(max(int(ys[i]) - half, 0), min(int(ys[i]) + half + 1, h),
+             max(int(xs[i]) - half, 0), min(int(xs[i]) + half + 1, w))
             for i in dict.fromkeys(picks)]  # fmt: skip
+
+
+def _roi_mean_std(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std over axis 1 of the finite values (NaN where none, no warning)."""
+    ok = np.isfinite(values)
+    n = ok.sum(axis=1)
+    v = np.where(ok, values, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = v.sum(axis=1) / n
+        std = np.sqrt(np.where(ok, (values - mean[:, None]) ** 2, 0.0).sum(axis=1) / n)
+    return mean, std
 
 
 def _maps(sink, soc, edge, mask, px, title) -> None:
@@ -94,8 +110,8 @@ def _spectra(sink, arrays, soc, mask, px, references, title) -> None:
         )
         region = norm[:, y0:y1, x0:x1].reshape(len(energies), -1)
         inside = mask[y0:y1, x0:x1].ravel()
-        mean, std = np.nanmean(region[:, inside], 1), np.nanstd(region[:, inside], 1)
-        roi_soc = np.nanmean(soc[y0:y1, x0:x1][mask[y0:y1, x0:x1]])
+        mean, std = _roi_mean_std(region[:, inside])
+        roi_soc = _roi_mean_std(soc[y0:y1, x0:x1][mask[y0:y1, x0:x1]][None])[0][0]
         ax.fill_between(energies, mean - std, mean + std, color=colour, alpha=0.2, lw=0)
         ax.plot(energies, mean, "o-", ms=3, lw=1, color=colour,
                 label=f"R{k + 1}: {inside.sum()} px, SOC {roi_soc:.2f}")  # fmt: skip
@@ -103,7 +119,10 @@ def _spectra(sink, arrays, soc, mask, px, references, title) -> None:
     ax.set_xlabel("Energy (eV)")
     ax.set_ylabel("Normalised absorbance (edge step = 1)")
     ax.set_title("ROI-averaged spectra (band: +/- 1 std over the region)", fontsize=10)
-    ax.legend(fontsize=8)
+    if not rois:
+        ax.text(0.5, 0.5, "no pixel in the NMC mask", transform=ax.transAxes, ha="center")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.suptitle(title)
     side = (2 * ROI_HALF + 1) * scale
     n = 2 * ROI_HALF + 1

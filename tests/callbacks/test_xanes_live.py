@@ -11,6 +11,7 @@ from ssb_beamline.analysis.scoring import score_map
 from ssb_beamline.callbacks import xanes_live_factory
 from ssb_beamline.plans import xanes_scan
 from ssb_beamline.reference_data import ni_k_edge_references
+from ssb_beamline.sim_devices.phantom import PhantomConfig
 
 ENERGIES = np.concatenate(
     [np.arange(8300, 8330, 6.0), np.arange(8330, 8362, 1.5), np.arange(8370, 8451, 20.0)]
@@ -151,3 +152,18 @@ def test_post_processors_publish_with_the_maps_and_fail_alone(RE, make_txm):
     assert units["soc_x2"] == "1" and metadata["mean_soc"] == {"frames": ENERGIES.size}
     assert tables["summary"]["n"][0] > 0
     assert "broken" not in metadata
+
+
+def test_a_field_without_particles_fails_clearly_and_publishes_nothing(RE, make_txm):
+    """Not a success with maps of noise: the error names the problem and the fix."""
+    txm = make_txm(PhantomConfig(shape=(32, 32), n_particles=0))
+    outcomes, sink = [], MemorySink()
+    RE.subscribe(RunRouter([xanes_live_factory(ni_k_edge_references(), sink=sink,
+                                               outcomes=outcomes)]))  # fmt: skip
+    run_scan(RE, txm)
+    (outcome,) = outcomes
+    assert not outcome.ok and outcome.maps is None and not outcome.stored_at
+    assert sink.published == []
+    (error,) = outcome.errors
+    assert "no Ni-containing particles in the field of view" in error, error
+    assert "exceeds the noise" in error and "sample is in the beam" in error

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -121,3 +122,21 @@ def test_sync_with_nothing_pending_says_so(tmp_path, capsys):
     assert main(["sync", "--data-dir", str(tmp_path)]) == 0
     assert "Nothing to sync" in capsys.readouterr().out
     assert not (tmp_path / "catalog.db").exists()  # answered without starting a server
+
+
+def test_a_demo_field_without_particles_fails_clearly_and_stores_no_results(tmp_path, capsys):
+    """The 16 x 16 field of seed 19 holds no particle: no maps of noise stored as a success."""
+    data = tmp_path / "data"
+    args = ["--data-dir", str(data)]
+    demo = ["demo", *args, "--out", str(tmp_path / "d"), "--preset", "quick"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no numpy warning on the terminal
+        assert main([*demo, "--size", "16", "--seed", "19"]) == 1
+    captured = capsys.readouterr()
+    text = " ".join((captured.out + captured.err).split())
+    assert "Live analysis failed" in text
+    assert "no Ni-containing particles in the field of view" in text
+    assert "another --seed" in text and "The scoring mask is empty" not in text
+    assert main(["runs", *args, "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["results"] == []
