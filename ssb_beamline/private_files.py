@@ -81,10 +81,14 @@ def open_private(path: str | Path, mode: str = "w", **kwargs: Any) -> IO:
 def create_private_file(path: str | Path) -> Path:
     """Create an empty private (0600) file.
 
-    Create ``path`` empty with mode 0600 (truncate it if it exists), for libraries
-    that create files with the default mode (e.g. ``h5py.File(path, "w")``).
+    Create ``path`` empty with mode 0600, for libraries that create files with the
+    default mode (e.g. ``h5py.File(path, "w")``). An existing file is replaced, not
+    truncated: truncating keeps its mode, and any descriptor another user opened on
+    it while it was readable would read what is written next.
     """
-    os.close(os.open(path, _FLAGS["w"], PRIVATE_FILE))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    os.close(os.open(path, _FLAGS["x"], PRIVATE_FILE))
     return Path(path)
 
 

@@ -97,3 +97,42 @@ def test_private_folders_are_made_with_their_parents(tmp_path, open_umask):
     made = make_private_dir(tmp_path / "a" / "b" / "c")
     assert [mode(p) for p in (made, made.parent, made.parent.parent)] == [0o700] * 3
     assert make_private_dir(made) == made  # idempotent
+
+
+def test_ioc_frame_files_are_private_from_their_creation(tmp_path, open_umask, monkeypatch):
+    """The simulated IOC's HDF5 file is 0600 when h5py opens it, not chmod-ed afterwards.
+
+    A descriptor another user opened on an older, readable file of the same name reads
+    none of the new frames: the file is replaced, not truncated.
+    """
+    import h5py
+
+    from ssb_beamline.sim_devices.ioc.hdf_file import FrameFile
+
+    path = tmp_path / "scan_000.h5"
+    path.write_bytes(b"old")
+    path.chmod(0o644)
+    modes_at_open = []
+    real_file = h5py.File
+
+    def spy(name, *args, **kwargs):
+        modes_at_open.append(mode(Path(name)))
+        return real_file(name, *args, **kwargs)
+
+    monkeypatch.setattr(h5py, "File", spy)
+    with path.open("rb") as other_reader:
+        frames = FrameFile(path, (8, 8), [])
+        frames.append(np.ones((8, 8), np.uint16), {})
+        frames.close()
+        assert other_reader.read() == b"old"
+    assert modes_at_open == [0o600]
+    assert mode(path) == 0o600
+    with real_file(path, "r") as f:
+        assert f["/entry/data/data"].shape == (1, 8, 8)
+
+
+def test_the_ioc_log_is_private(tmp_path, open_umask):
+    from ssb_beamline.sim_devices.ioc import running_sim_ioc
+
+    with running_sim_ioc(data_dir=tmp_path, args=["--size", "16"]) as ioc:
+        assert mode(ioc.log_path) == 0o600
