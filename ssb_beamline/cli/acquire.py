@@ -70,6 +70,7 @@ def _check_writable_data_dir(args: argparse.Namespace) -> None:
     import os
     from pathlib import Path
 
+    from ssb_beamline.private_files import check_own_folder
     from ssb_beamline.profiles.demo_checks import nearest_existing
     from ssb_beamline.storage.server_config import DataDirectoryError, default_data_dir
 
@@ -80,6 +81,8 @@ def _check_writable_data_dir(args: argparse.Namespace) -> None:
             raise OSError(errno.ENOTDIR, "not a directory", str(existing))
         if not os.access(existing, os.W_OK):
             raise OSError(errno.EROFS, "not writable (read-only)", str(existing))
+        if existing == root:  # the package's own: not another user's, not open to others
+            check_own_folder(root)
     except OSError as exc:
         raise DataDirectoryError(root, exc) from exc
 

@@ -203,7 +203,9 @@ def _path_provider(loaded: LoadedBeamline, detector_dir: str | Path | None) -> S
         ioc_dir, local = str(Path(detector_dir).resolve()), Path(detector_dir).resolve()
     else:
         ioc_dir, local = files.ioc_directory, files.local_directory
-    make_private_dir(local)
+    # the beamline file's folder may be the facility's (its detector IOC's account owns
+    # it, its group writes it): only made if missing; the simulated IOC checks its own
+    make_private_dir(local, check_existing=detector_dir is not None)
     uri = generate_directory_uri(local)  # file://localhost/<the folder as seen here>/
     return StaticPathProvider(UUIDFilenameProvider(), ioc_dir, directory_uri=uri)
 
