@@ -16,12 +16,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """``demo``: a simulated scan end to end (``--epics``, ``--stxm``, ``--network`` variants)."""
     from ssb_beamline.cli.servers import check_not_served
 
-    if not any(getattr(args, k, False) for k in ("epics", "stxm", "network")):
-        from ssb_beamline.profiles.demo_checks import check_demo_inputs
-
-        # before importing the acquisition stack (tens of seconds on a loaded machine),
-        # and before anything is made on disk
-        check_demo_inputs(out_dir=args.out, size=args.size, preset=args.preset)
+    # before importing the acquisition stack (tens of seconds on a loaded machine),
+    # and before anything is made on disk
+    _check_demo_inputs(args)
     if check_not_served(args):  # `ssb-beamline serve` on the data directory: say so, not wait
         _check_writable_data_dir(args)
     from bluesky.utils import RunEngineInterrupted
@@ -61,6 +58,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 130
 
 
+def _check_demo_inputs(args: argparse.Namespace) -> None:
+    """The --out, --size and memory checks of the demo variant asked for."""
+    from ssb_beamline.profiles import demo_checks
+
+    if getattr(args, "stxm", False):
+        demo_checks.check_stxm_inputs(out_dir=args.out, size=_stxm_size(args))
+    elif getattr(args, "network", False):  # a fixed phantom: --size is not used
+        demo_checks.check_output_folder(args.out)
+    elif getattr(args, "epics", False):  # the client's analysis: as the plain demo's
+        demo_checks.check_demo_inputs(out_dir=args.out, size=args.size, preset=args.preset,
+                                      max_size=demo_checks.IOC_MAX_SIZE_PX,
+                                      what="EPICS demo")  # fmt: skip
+    else:
+        demo_checks.check_demo_inputs(out_dir=args.out, size=args.size, preset=args.preset)
+
+
+def _stxm_size(args: argparse.Namespace) -> int:
+    return 48 if args.size == 512 else args.size  # the TXM default is not a raster size
+
+
 def _check_writable_data_dir(args: argparse.Namespace) -> None:
     """Refuse a data directory the demo cannot write, before anything starts.
 
@@ -90,9 +107,8 @@ def _check_writable_data_dir(args: argparse.Namespace) -> None:
 def _demo_stxm(args: argparse.Namespace) -> int:
     from ssb_beamline.profiles.stxm_demo import run_stxm_demo
 
-    size = 48 if args.size == 512 else args.size  # the TXM default is not a raster size
     return run_stxm_demo(out_dir=args.out, tiled_uri=args.tiled, data_dir=args.data_dir,
-                         size=size, seed=args.seed, console=console)  # fmt: skip
+                         size=_stxm_size(args), seed=args.seed, console=console)  # fmt: skip
 
 
 def _demo_epics(args: argparse.Namespace) -> int:
