@@ -82,6 +82,12 @@ def check_own_folder(path: str | Path) -> None:
             f"could replace or read the files written in it. {fix}."
         )
     mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o002 and mode & stat.S_ISVTX:  # /tmp: everyone's; a new folder in it is not
+        raise UnsafeFolderError(
+            f"{path} is a folder shared by every user (mode {mode:o}), where others could "
+            f"replace or plant files. Choose a new folder in it (e.g. {path / f'ssb-{uid}'}) "
+            "or another folder."
+        )
     if mode & 0o022:
         raise UnsafeFolderError(
             f"{path} can be written by {'others' if mode & 0o002 else 'its group'} (mode "

@@ -122,23 +122,31 @@ def _demo_epics(args: argparse.Namespace) -> int:
 
 
 def cmd_ioc(args: argparse.Namespace) -> int:
-    """``ioc``: serve the simulated TXM over Channel Access until Ctrl-C."""
+    """``ioc``: serve the simulated TXM over Channel Access until Ctrl-C.
+
+    Every input is checked (and the IOC built) before the banner says it serves.
+    """
     from ssb_beamline.devices.beamline_file import default_beamline_file, load_beamline_file
     from ssb_beamline.private_files import make_private_dir
-    from ssb_beamline.sim_devices.ioc import serve_sim_txm_ioc
+    from ssb_beamline.sim_devices.ioc import SimTXMIOC, serve_sim_txm_ioc
     from ssb_beamline.sim_devices.ioc.frames import SimConfig
 
     loaded = load_beamline_file(args.beamline or default_beamline_file(), prefix=args.prefix)
     prefix = loaded.config.prefix
+    config = SimConfig(size=args.size, seed=args.seed)  # "--size must be 16..4096 pixels"
     data_dir = args.data_dir or loaded.config.detector_files.local_directory
-    make_private_dir(data_dir)
+    given = "--data-dir" if args.data_dir else f"detector_files of {loaded.path}"
+    try:  # a file, or a folder of another user or open to others, is refused
+        make_private_dir(data_dir)
+    except OSError as exc:
+        raise ValueError(f"{given}: {exc}") from exc
+    ioc = SimTXMIOC(prefix, config=config, data_dir=data_dir)
     console.print(
         f"Simulated TXM IOC {prefix} on 127.0.0.1:{args.port} (Channel Access); clients need "
         f"EPICS_CA_ADDR_LIST=127.0.0.1:{args.port} EPICS_CA_AUTO_ADDR_LIST=NO. Ctrl-C stops it."
     )
     try:
-        serve_sim_txm_ioc(prefix, port=args.port, data_dir=data_dir,
-                          config=SimConfig(size=args.size, seed=args.seed))  # fmt: skip
+        serve_sim_txm_ioc(prefix, port=args.port, ioc=ioc)
     except KeyboardInterrupt:
         console.print(f"IOC {prefix} stopped")
     return 0
