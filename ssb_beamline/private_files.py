@@ -62,6 +62,11 @@ def check_own_folder(path: str | Path) -> None:
     Another user who owns the folder, or may write in it, can replace the files
     written there (or read them, through files of their own made in advance).
 
+    Parameters
+    ----------
+    path : str or Path
+        The existing folder.
+
     Raises
     ------
     UnsafeFolderError
@@ -103,6 +108,18 @@ def make_private_dir(path: str | Path, *, check_existing: bool = True) -> Path:
     ``path`` must be a folder of this user that group and others cannot write
     (:func:`check_own_folder`), unless ``check_existing`` is False: for a folder
     the package only reads, or that another account (a facility's detector IOC) owns.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder.
+    check_existing : bool, default True
+        Refuse an existing ``path`` that is not this user's own (see above).
+
+    Returns
+    -------
+    Path
+        ``path``.
 
     Raises
     ------

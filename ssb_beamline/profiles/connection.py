@@ -151,6 +151,13 @@ def close_ca_channels(RE: RunEngine, timeout: float = 10.0) -> None:
     Only this loop's channels are closed (aioca's ``purge_channel_caches`` would
     close every session's), in the loop's own thread, where the CA context is
     attached. Best effort: a failure is logged, never raised.
+
+    Parameters
+    ----------
+    RE : bluesky.RunEngine
+        The RunEngine the devices were connected in (:func:`connect_devices`).
+    timeout : float, default 10.0
+        How long to wait for the loop to close them, s.
     """
     from aioca import _catools
 
