@@ -24,6 +24,8 @@ __all__ = [
     "PRIVATE_DIR",
     "PRIVATE_FILE",
     "PRIVATE_UMASK",
+    "UnsafeFolderError",
+    "check_own_folder",
     "create_private_file",
     "make_private_dir",
     "open_private",
@@ -46,8 +48,83 @@ _FLAGS = {
 }
 
 
-def make_private_dir(path: str | Path) -> Path:
-    """Create ``path`` and any missing parents with mode 0700 (existing ones are kept).
+class UnsafeFolderError(OSError, ValueError):
+    """An existing folder the package would write its user's files in is not theirs alone.
+
+    An ``OSError``, and a ``ValueError`` so that the command line reports it in one
+    line: the message names the folder, the problem and the fix.
+    """
+
+
+def check_own_folder(path: str | Path) -> None:
+    """Refuse an existing ``path`` that is not a folder of this user that only they can write.
+
+    Another user who owns the folder, or may write in it, can replace the files
+    written there (or read them, through files of their own made in advance).
+
+    Parameters
+    ----------
+    path : str or Path
+        The existing folder.
+
+    Raises
+    ------
+    UnsafeFolderError
+        If ``path`` is not a folder, is owned by another user, or group or others
+        may write in it.
+    """
+    path = Path(path)
+    info = path.stat()
+    fix = "Remove it, or choose another folder (e.g. one in your home directory)"
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeFolderError(
+            f"{path} is a file, not a folder. Choose a folder (a missing one is created)."
+        )
+    uid = os.geteuid()
+    if info.st_uid != uid:
+        raise UnsafeFolderError(
+            f"{path} is owned by another user (uid {info.st_uid}; you are uid {uid}), who "
+            f"could replace or read the files written in it. {fix}."
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o002 and mode & stat.S_ISVTX:  # /tmp: everyone's; a new folder in it is not
+        raise UnsafeFolderError(
+            f"{path} is a folder shared by every user (mode {mode:o}), where others could "
+            f"replace or plant files. Choose a new folder in it (e.g. {path / f'ssb-{uid}'}) "
+            "or another folder."
+        )
+    if mode & 0o022:
+        raise UnsafeFolderError(
+            f"{path} can be written by {'others' if mode & 0o002 else 'its group'} (mode "
+            f"{mode:o}), who could replace the files written in it. Make it private "
+            f"(chmod 700 {path}), remove it, or choose another folder."
+        )
+
+
+def make_private_dir(path: str | Path, *, check_existing: bool = True) -> Path:
+    """Create ``path`` and any missing parents with mode 0700.
+
+    Existing parents are kept as they are (``/tmp``, a home directory). An existing
+    ``path`` must be a folder of this user that group and others cannot write
+    (:func:`check_own_folder`), unless ``check_existing`` is False: for a folder
+    the package only reads, or that another account (a facility's detector IOC) owns.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder.
+    check_existing : bool, default True
+        Refuse an existing ``path`` that is not this user's own (see above).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    UnsafeFolderError
+        If ``path`` exists and is not this user's own folder (``check_existing``).
 
     Examples
     --------
@@ -65,6 +142,8 @@ def make_private_dir(path: str | Path) -> Path:
     for part in reversed(missing):
         with contextlib.suppress(FileExistsError):  # made meanwhile by another process
             part.mkdir(mode=PRIVATE_DIR)
+    if check_existing:
+        check_own_folder(path)  # also one made meanwhile by another user
     return path
 
 
@@ -81,10 +160,14 @@ def open_private(path: str | Path, mode: str = "w", **kwargs: Any) -> IO:
 def create_private_file(path: str | Path) -> Path:
     """Create an empty private (0600) file.
 
-    Create ``path`` empty with mode 0600 (truncate it if it exists), for libraries
-    that create files with the default mode (e.g. ``h5py.File(path, "w")``).
+    Create ``path`` empty with mode 0600, for libraries that create files with the
+    default mode (e.g. ``h5py.File(path, "w")``). An existing file is replaced, not
+    truncated: truncating keeps its mode, and any descriptor another user opened on
+    it while it was readable would read what is written next.
     """
-    os.close(os.open(path, _FLAGS["w"], PRIVATE_FILE))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    os.close(os.open(path, _FLAGS["x"], PRIVATE_FILE))
     return Path(path)
 
 

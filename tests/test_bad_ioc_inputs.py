@@ -82,3 +82,31 @@ def test_ioc_package_imports_no_upper_layer():
             for name in names:
                 parts = name.replace("ssb_beamline.", "").lstrip(".").split(".")
                 assert parts[0] not in forbidden, f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--size", "0"], "--size must be 16..4096 pixels, got 0"),
+        (["--data-dir", "FILE"], "--data-dir: FILE is a file, not a folder. Choose a folder"),
+        (["--data-dir", "OPEN"], "--data-dir: OPEN can be written by others (mode 777)"),
+        (["--data-dir", "/tmp"], "--data-dir: /tmp is a folder shared by every user"),
+    ],
+)
+def test_ioc_command_checks_its_inputs_before_its_banner(argv, message, tmp_path, capsys):
+    """``ssb-beamline ioc`` said it served (Ctrl-C stops it), then refused --size 0;
+    a file as --data-dir was accepted."""
+    from ssb_beamline.cli import main as cli_main
+
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "open").mkdir()
+    (tmp_path / "open").chmod(0o777)
+    names = {"FILE": str(tmp_path / "file"), "OPEN": str(tmp_path / "open")}
+    argv = [names.get(arg, arg) for arg in argv]
+    for name, path in names.items():
+        message = message.replace(name, path)
+    assert cli_main(["ioc", "--port", "5099", *argv]) == 2
+    out = capsys.readouterr().out
+    assert " ".join(out.split()).startswith(f"error: {message}"), out
+    assert "Ctrl-C stops it" not in out and "Traceback" not in out
+    assert len(out.strip().splitlines()) <= 3  # one message, wrapped at most

@@ -120,6 +120,41 @@ def test_demo_size_that_cannot_fit_in_memory_is_refused_up_front(tmp_path, capsy
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize(
+    ("variant", "args", "message"),
+    [
+        (["--epics"], ["--size", "100000"], "--size must be 16..4096 pixels for the EPICS demo"),
+        (["--epics"], ["--size", "0"], "--size must be a whole number of pixels >= 16; got 0"),
+        (["--epics"], ["--size", "2048"], "A 2048 x 2048 px EPICS demo with the 'standard'"),
+        (["--epics"], ["--size", "64", "--out", "/proc/zz"], "--out /proc/zz: "),
+        (["--stxm"], ["--size", "0"], "--size must be 8..512 raster pixels for the STXM demo"),
+        (["--stxm"], ["--size", "600"], "--size must be 8..512 raster pixels for the STXM demo"),
+        (["--stxm"], ["--out", "/proc/zz"], "--out /proc/zz: "),
+        (["--network"], ["--out", "/proc/zz"], "--out /proc/zz: "),
+        ([], ["--size", "64", "--out", "/proc/zz"], "--out /proc/zz: "),
+    ],
+)
+def test_every_demo_variant_checks_its_inputs_before_anything_starts(
+    variant, args, message, tmp_path, capsys, monkeypatch
+):
+    """``demo --epics`` gave a MemoryError, a message naming no option, or failed after the scan."""
+    from ssb_beamline.devices.beamline_file import default_beamline_file
+    from ssb_beamline.profiles import demo_checks
+
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
+    monkeypatch.setattr(demo_checks, "available_memory_bytes", lambda: 2 * 2**30)
+    beamline = tmp_path / "my-txm.yaml"
+    beamline.write_text(default_beamline_file().read_text())
+    if variant == ["--epics"]:
+        variant = [*variant, "--beamline", str(beamline), "--ca-port", "5097"]
+    if "--out" not in args:
+        args = [*args, "--out", str(tmp_path / "out")]
+    code, text = run_cli(["demo", *variant, *args], capsys)
+    assert code == 2, text
+    assert message in text and "Traceback" not in text
+    assert not (tmp_path / "data").exists() and not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("size", [0, -5, 8])
 def test_demo_size_too_small(size, tmp_path):
     with pytest.raises(DemoInputError, match=r"--size must be a whole number of pixels >= 16"):

@@ -16,12 +16,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """``demo``: a simulated scan end to end (``--epics``, ``--stxm``, ``--network`` variants)."""
     from ssb_beamline.cli.servers import check_not_served
 
-    if not any(getattr(args, k, False) for k in ("epics", "stxm", "network")):
-        from ssb_beamline.profiles.demo_checks import check_demo_inputs
-
-        # before importing the acquisition stack (tens of seconds on a loaded machine),
-        # and before anything is made on disk
-        check_demo_inputs(out_dir=args.out, size=args.size, preset=args.preset)
+    # before importing the acquisition stack (tens of seconds on a loaded machine),
+    # and before anything is made on disk
+    _check_demo_inputs(args)
     if check_not_served(args):  # `ssb-beamline serve` on the data directory: say so, not wait
         _check_writable_data_dir(args)
     from bluesky.utils import RunEngineInterrupted
@@ -61,6 +58,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 130
 
 
+def _check_demo_inputs(args: argparse.Namespace) -> None:
+    """The --out, --size and memory checks of the demo variant asked for."""
+    from ssb_beamline.profiles import demo_checks
+
+    if getattr(args, "stxm", False):
+        demo_checks.check_stxm_inputs(out_dir=args.out, size=_stxm_size(args))
+    elif getattr(args, "network", False):  # a fixed phantom: --size is not used
+        demo_checks.check_output_folder(args.out)
+    elif getattr(args, "epics", False):  # the client's analysis: as the plain demo's
+        demo_checks.check_demo_inputs(out_dir=args.out, size=args.size, preset=args.preset,
+                                      max_size=demo_checks.IOC_MAX_SIZE_PX,
+                                      what="EPICS demo")  # fmt: skip
+    else:
+        demo_checks.check_demo_inputs(out_dir=args.out, size=args.size, preset=args.preset)
+
+
+def _stxm_size(args: argparse.Namespace) -> int:
+    return 48 if args.size == 512 else args.size  # the TXM default is not a raster size
+
+
 def _check_writable_data_dir(args: argparse.Namespace) -> None:
     """Refuse a data directory the demo cannot write, before anything starts.
 
@@ -70,6 +87,7 @@ def _check_writable_data_dir(args: argparse.Namespace) -> None:
     import os
     from pathlib import Path
 
+    from ssb_beamline.private_files import check_own_folder
     from ssb_beamline.profiles.demo_checks import nearest_existing
     from ssb_beamline.storage.server_config import DataDirectoryError, default_data_dir
 
@@ -80,6 +98,8 @@ def _check_writable_data_dir(args: argparse.Namespace) -> None:
             raise OSError(errno.ENOTDIR, "not a directory", str(existing))
         if not os.access(existing, os.W_OK):
             raise OSError(errno.EROFS, "not writable (read-only)", str(existing))
+        if existing == root:  # the package's own: not another user's, not open to others
+            check_own_folder(root)
     except OSError as exc:
         raise DataDirectoryError(root, exc) from exc
 
@@ -87,9 +107,8 @@ def _check_writable_data_dir(args: argparse.Namespace) -> None:
 def _demo_stxm(args: argparse.Namespace) -> int:
     from ssb_beamline.profiles.stxm_demo import run_stxm_demo
 
-    size = 48 if args.size == 512 else args.size  # the TXM default is not a raster size
     return run_stxm_demo(out_dir=args.out, tiled_uri=args.tiled, data_dir=args.data_dir,
-                         size=size, seed=args.seed, console=console)  # fmt: skip
+                         size=_stxm_size(args), seed=args.seed, console=console)  # fmt: skip
 
 
 def _demo_epics(args: argparse.Namespace) -> int:
@@ -103,23 +122,31 @@ def _demo_epics(args: argparse.Namespace) -> int:
 
 
 def cmd_ioc(args: argparse.Namespace) -> int:
-    """``ioc``: serve the simulated TXM over Channel Access until Ctrl-C."""
+    """``ioc``: serve the simulated TXM over Channel Access until Ctrl-C.
+
+    Every input is checked (and the IOC built) before the banner says it serves.
+    """
     from ssb_beamline.devices.beamline_file import default_beamline_file, load_beamline_file
     from ssb_beamline.private_files import make_private_dir
-    from ssb_beamline.sim_devices.ioc import serve_sim_txm_ioc
+    from ssb_beamline.sim_devices.ioc import SimTXMIOC, serve_sim_txm_ioc
     from ssb_beamline.sim_devices.ioc.frames import SimConfig
 
     loaded = load_beamline_file(args.beamline or default_beamline_file(), prefix=args.prefix)
     prefix = loaded.config.prefix
+    config = SimConfig(size=args.size, seed=args.seed)  # "--size must be 16..4096 pixels"
     data_dir = args.data_dir or loaded.config.detector_files.local_directory
-    make_private_dir(data_dir)
+    given = "--data-dir" if args.data_dir else f"detector_files of {loaded.path}"
+    try:  # a file, or a folder of another user or open to others, is refused
+        make_private_dir(data_dir)
+    except OSError as exc:
+        raise ValueError(f"{given}: {exc}") from exc
+    ioc = SimTXMIOC(prefix, config=config, data_dir=data_dir)
     console.print(
         f"Simulated TXM IOC {prefix} on 127.0.0.1:{args.port} (Channel Access); clients need "
         f"EPICS_CA_ADDR_LIST=127.0.0.1:{args.port} EPICS_CA_AUTO_ADDR_LIST=NO. Ctrl-C stops it."
     )
     try:
-        serve_sim_txm_ioc(prefix, port=args.port, data_dir=data_dir,
-                          config=SimConfig(size=args.size, seed=args.seed))  # fmt: skip
+        serve_sim_txm_ioc(prefix, port=args.port, ioc=ioc)
     except KeyboardInterrupt:
         console.print(f"IOC {prefix} stopped")
     return 0

@@ -35,6 +35,7 @@ its line and the fix. Schema (``?`` = optional)::
     detector_files:
       ioc_directory: /data/ssb       # where the IOC writes, as the IOC sees it
       analysis_directory?: /data/ssb # the same folder as this machine sees it
+                                     # ({uid} = this user's id: per-user folders)
     holo?:                           # holotomography (cone beam)
       focus_to_detector_mm?: 1200    # none: parallel beam (distance = holo_distance)
       pixel_size_um?: 0.1            # at the sample, if not focus.pixel_size_um
@@ -42,6 +43,7 @@ its line and the fix. Schema (``?`` = optional)::
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -169,6 +171,8 @@ class DetectorFiles(_Strict):
     @field_validator("ioc_directory", "analysis_directory")
     @classmethod
     def _absolute(cls, value: str | None) -> str | None:
+        if value is not None:  # a shared machine: each user's own folder, e.g. in /tmp
+            value = value.replace("{uid}", str(os.getuid()) if hasattr(os, "getuid") else "")
         if value is not None and not (value.startswith("/") or re.match(r"^[A-Za-z]:", value)):
             raise ValueError(
                 f"{value!r} is a relative path. Fix: give an absolute path (the IOC and "

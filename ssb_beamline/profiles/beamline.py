@@ -41,7 +41,7 @@ from ssb_beamline.plans.stubs import check_within_limits
 from ssb_beamline.plans.suspenders import checkpoint_after_each_event
 from ssb_beamline.private_files import make_private_dir
 from ssb_beamline.profiles.beamline_tomo import holotomo_plan, tomo_plan, xanes_tomo_plan
-from ssb_beamline.profiles.connection import connect_devices
+from ssb_beamline.profiles.connection import close_ca_channels, connect_devices
 from ssb_beamline.profiles.focus_model import ZonePlateFocusModel
 from ssb_beamline.profiles.session_wiring import attach_tomo_analysis, wire_session
 from ssb_beamline.profiles.simulated import SimulatedBeamline, new_run_engine
@@ -121,6 +121,17 @@ class EpicsBeamline(SimulatedBeamline):
 
     beamline: LoadedBeamline | None = None
     focus: ZonePlateFocusModel | None = None
+
+    def close(self) -> None:
+        """Close as `SimulatedBeamline` does, then the devices' Channel Access channels.
+
+        An IOC stopped after this (the EPICS demo's child IOC) leaves no libca
+        "Virtual circuit disconnect" block on the user's terminal.
+        """
+        try:
+            super().close()
+        finally:
+            close_ca_channels(self.RE)
 
     def inject_faults(self, schedule: Any) -> None:
         """Only the simulator injects faults; at a beamline nothing can be scheduled."""
@@ -203,7 +214,9 @@ def _path_provider(loaded: LoadedBeamline, detector_dir: str | Path | None) -> S
         ioc_dir, local = str(Path(detector_dir).resolve()), Path(detector_dir).resolve()
     else:
         ioc_dir, local = files.ioc_directory, files.local_directory
-    make_private_dir(local)
+    # the beamline file's folder may be the facility's (its detector IOC's account owns
+    # it, its group writes it): only made if missing; the simulated IOC checks its own
+    make_private_dir(local, check_existing=detector_dir is not None)
     uri = generate_directory_uri(local)  # file://localhost/<the folder as seen here>/
     return StaticPathProvider(UUIDFilenameProvider(), ioc_dir, directory_uri=uri)
 

@@ -7,6 +7,8 @@ them into one list, each PV with the beamline-file line of the device it belongs
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -24,10 +26,13 @@ from ssb_beamline.devices.txm import DEVICE_KEYS, make_epics_txm
 __all__ = [
     "BeamlineConnectionError",
     "check_beamline",
+    "close_ca_channels",
     "connect_devices",
     "connection_report",
     "missing_pvs",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 class BeamlineConnectionError(ConnectionError):
@@ -136,6 +141,39 @@ def connect_devices(
     except NotConnectedError as exc:
         missing = missing_pvs(exc, devices, loaded)
         raise BeamlineConnectionError(connection_report(missing, loaded), missing) from None
+
+
+def close_ca_channels(RE: RunEngine, timeout: float = 10.0) -> None:
+    """Close the Channel Access channels of the devices connected in ``RE``'s loop.
+
+    aioca keeps each loop's channels open until the process exits; an IOC stopped
+    before then makes libca print a "Virtual circuit disconnect" block on stderr.
+    Only this loop's channels are closed (aioca's ``purge_channel_caches`` would
+    close every session's), in the loop's own thread, where the CA context is
+    attached. Best effort: a failure is logged, never raised.
+
+    Parameters
+    ----------
+    RE : bluesky.RunEngine
+        The RunEngine the devices were connected in (:func:`connect_devices`).
+    timeout : float, default 10.0
+        How long to wait for the loop to close them, s.
+    """
+    from aioca import _catools
+
+    caches = getattr(getattr(_catools, "_Context", None), "_channel_caches", None)
+    if not isinstance(caches, dict) or RE.loop not in caches:
+        return  # nothing connected over CA in this loop (or an aioca without the cache)
+
+    async def purge() -> None:
+        cache = caches.pop(asyncio.get_running_loop(), None)
+        if cache is not None:
+            cache.purge()
+
+    try:
+        asyncio.run_coroutine_threadsafe(purge(), RE.loop).result(timeout)
+    except Exception as exc:  # closing must never fail a session's close
+        logger.warning("could not close the Channel Access channels: %s", exc)
 
 
 def check_beamline(

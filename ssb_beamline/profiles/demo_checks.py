@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "available_memory_bytes",
     "check_demo_inputs",
     "check_output_folder",
+    "check_stxm_inputs",
     "demo_memory_bytes",
     "nearest_existing",
 ]
@@ -33,6 +35,10 @@ BYTES_PER_PIXEL_FIXED = 120.0
 BASE_BYTES = 600 * 2**20
 #: Smallest field of view the analysis handles (the masks and fits need pixels).
 MIN_SIZE_PX = 16
+#: Largest detector of the simulated IOC (``SimConfig`` of ``sim_devices.ioc.frames``).
+IOC_MAX_SIZE_PX = 4096
+#: Raster sizes of the STXM demo (pixels a side).
+STXM_SIZE_PX = (8, 512)
 
 
 class DemoInputError(ValueError):
@@ -74,7 +80,31 @@ def check_output_folder(path: Path, option: str = "--out") -> Path:
             raise DemoInputError(
                 f"{option} {path}: {part} is not writable. Give a folder you can write to."
             )
+        _try_to_write(part, path, option)
     return path
+
+
+def _try_to_write(folder: Path, path: Path, option: str) -> None:
+    """Make, and remove, a file in ``path`` or its first missing folder in ``folder``.
+
+    ``os.access`` says yes to root where the file system refuses (``/proc``, a
+    read-only mount): the figures would fail only once the scan is done.
+    """
+    try:
+        if folder == path:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        else:
+            probe = folder / path.relative_to(folder).parts[0]
+            probe.mkdir()
+            probe.rmdir()
+    except FileExistsError:  # made meanwhile: it is a folder, or the figures say so
+        pass
+    except OSError as exc:
+        raise DemoInputError(
+            f"{option} {path}: cannot write in {folder} ({exc.strerror or exc}). "
+            "Give a folder you can write to."
+        ) from exc
 
 
 def nearest_existing(path: Path) -> Path | None:
@@ -131,7 +161,9 @@ def available_memory_bytes() -> int | None:
     return available
 
 
-def check_demo_inputs(*, out_dir: Path, size: int, preset: str) -> None:
+def check_demo_inputs(
+    *, out_dir: Path, size: int, preset: str, max_size: int | None = None, what: str = "demo"
+) -> None:
     """Raise :class:`DemoInputError` for arguments that cannot work, before any set-up.
 
     Parameters
@@ -144,6 +176,10 @@ def check_demo_inputs(*, out_dir: Path, size: int, preset: str) -> None:
     preset : str
         Energy-grid preset (``"full"``, ``"quick"``, ...); with ``size`` it sets the
         memory estimate, which must fit the available memory.
+    max_size : int, optional
+        Largest ``size`` (the simulated IOC's detector: :data:`IOC_MAX_SIZE_PX`).
+    what : str, default "demo"
+        The demo named in the messages (``"EPICS demo"``).
 
     Raises
     ------
@@ -157,15 +193,38 @@ def check_demo_inputs(*, out_dir: Path, size: int, preset: str) -> None:
             f"--size must be a whole number of pixels >= {MIN_SIZE_PX}; got {size!r}. "
             "The default is 512."
         )
+    if max_size is not None and size > max_size:
+        raise DemoInputError(
+            f"--size must be {MIN_SIZE_PX}..{max_size} pixels for the {what} (the simulated "
+            f"IOC's detector); got {size}. The default is 512."
+        )
     needed = demo_memory_bytes(size, preset)
     available = available_memory_bytes()
     if available is not None and needed > available:
         per_pixel = (needed - BASE_BYTES) / size**2
         fits = int((max(available - BASE_BYTES, 0) / per_pixel) ** 0.5)
         raise DemoInputError(
-            f"A {size} x {size} px demo with the {preset!r} preset needs about "
+            f"A {size} x {size} px {what} with the {preset!r} preset needs about "
             f"{needed / 2**30:.1f} GiB of memory; only {available / 2**30:.1f} GiB is "
             f"available. Use --size {max(MIN_SIZE_PX, fits // 16 * 16)} or less (or a "
             "shorter --preset)."
         )
     logger.debug("demo memory estimate %.2f GiB (available %s)", needed / 2**30, available)
+
+
+def check_stxm_inputs(*, out_dir: Path, size: int) -> None:
+    """Raise :class:`DemoInputError` for STXM demo arguments that cannot work.
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path
+        Folder for the figures (``--out``); see :func:`check_output_folder`.
+    size : int
+        Raster pixels a side, within :data:`STXM_SIZE_PX` (a few MB: no memory check).
+    """
+    check_output_folder(out_dir)
+    low, high = STXM_SIZE_PX
+    if not isinstance(size, int) or not low <= size <= high:
+        raise DemoInputError(
+            f"--size must be {low}..{high} raster pixels for the STXM demo, got {size!r}."
+        )

@@ -9,7 +9,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from ssb_beamline.profiles.demo_checks import check_output_folder
+from ssb_beamline.profiles.demo_checks import check_stxm_inputs
 from ssb_beamline.profiles.stxm import simulated_stxm
 from ssb_beamline.report.stxm import write_stxm_figures
 from ssb_beamline.sim_devices.phantom import PhantomConfig
@@ -57,9 +57,7 @@ def run_stxm_demo(
         Exit code: 0 when the live analysis succeeded, 1 otherwise.
     """
     console = console or Console(soft_wrap=True)
-    check_output_folder(out_dir)
-    if not 8 <= size <= 512:
-        raise ValueError(f"--size must be 8..512 raster pixels for the STXM demo, got {size}.")
+    check_stxm_inputs(out_dir=out_dir, size=size)
     side = max(64, 2 * size + 32)
     n_particles = max(3, side * side // 2400)
     phantom = PhantomConfig(shape=(side, side), pixel_size_um=0.1, seed=seed,

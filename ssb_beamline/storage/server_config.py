@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ssb_beamline.diskspace import file_system_of, free_bytes
-from ssb_beamline.private_files import make_private_dir, restrict_dir
+from ssb_beamline.private_files import UnsafeFolderError, make_private_dir, restrict_dir
 
 from .catalog_pool import pool_arguments
 
@@ -138,6 +138,8 @@ class DataDirectoryError(OSError, ValueError):
                 "with --data-dir or $SSB_DATA_DIR; then run `ssb-beamline sync`."
             )
             super().__init__(f"Cannot write the {what} {path}: {fix}")
+        elif isinstance(cause, UnsafeFolderError):  # names the folder, the problem, the fix
+            super().__init__(f"Cannot use {path} as the {what}: {cause}")
         else:
             super().__init__(
                 f"Cannot use {path} as the {what} ({type(cause).__name__}: {cause}). "

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from ssb_beamline.cli import main
-from ssb_beamline.private_files import make_private_dir
+from ssb_beamline.private_files import UnsafeFolderError, make_private_dir
 from ssb_beamline.storage.journal import DocumentJournal
 from ssb_beamline.storage.result_journal import ResultJournal
 from ssb_beamline.storage.server_config import DATA_DIR_ENV, TILED_API_KEY_ENV, TILED_URI_ENV
@@ -97,3 +97,94 @@ def test_private_folders_are_made_with_their_parents(tmp_path, open_umask):
     made = make_private_dir(tmp_path / "a" / "b" / "c")
     assert [mode(p) for p in (made, made.parent, made.parent.parent)] == [0o700] * 3
     assert make_private_dir(made) == made  # idempotent
+
+
+def test_ioc_frame_files_are_private_from_their_creation(tmp_path, open_umask, monkeypatch):
+    """The simulated IOC's HDF5 file is 0600 when h5py opens it, not chmod-ed afterwards.
+
+    A descriptor another user opened on an older, readable file of the same name reads
+    none of the new frames: the file is replaced, not truncated.
+    """
+    import h5py
+
+    from ssb_beamline.sim_devices.ioc.hdf_file import FrameFile
+
+    path = tmp_path / "scan_000.h5"
+    path.write_bytes(b"old")
+    path.chmod(0o644)
+    modes_at_open = []
+    real_file = h5py.File
+
+    def spy(name, *args, **kwargs):
+        modes_at_open.append(mode(Path(name)))
+        return real_file(name, *args, **kwargs)
+
+    monkeypatch.setattr(h5py, "File", spy)
+    with path.open("rb") as other_reader:
+        frames = FrameFile(path, (8, 8), [])
+        frames.append(np.ones((8, 8), np.uint16), {})
+        frames.close()
+        assert other_reader.read() == b"old"
+    assert modes_at_open == [0o600]
+    assert mode(path) == 0o600
+    with real_file(path, "r") as f:
+        assert f["/entry/data/data"].shape == (1, 8, 8)
+
+
+def test_the_ioc_log_is_private(tmp_path, open_umask):
+    from ssb_beamline.sim_devices.ioc import running_sim_ioc
+
+    with running_sim_ioc(data_dir=tmp_path, args=["--size", "16"]) as ioc:
+        assert mode(ioc.log_path) == 0o600
+
+
+def _folder_of_another_user(tmp_path: Path) -> Path:
+    """A folder another user owns: made and given away as root, else the root folder."""
+    if os.geteuid() != 0:
+        return Path("/")
+    folder = tmp_path / "theirs"
+    folder.mkdir(mode=0o700)
+    os.chown(folder, 65534, 65534)  # nobody
+    return folder
+
+
+def test_an_existing_folder_others_own_or_may_write_is_refused(tmp_path, open_umask):
+    """A folder another user made in advance (0777, in the shared /tmp) is not used."""
+    theirs = _folder_of_another_user(tmp_path)
+    with pytest.raises(UnsafeFolderError, match=r"owned by another user \(uid \d+; you are uid"):
+        make_private_dir(theirs)
+    for folder_mode, who in ((0o777, "others"), (0o770, "its group")):
+        folder = tmp_path / f"open-{folder_mode:o}"
+        folder.mkdir()
+        folder.chmod(folder_mode)
+        with pytest.raises(UnsafeFolderError) as refused:
+            make_private_dir(folder)
+        message = str(refused.value)
+        assert message.startswith(f"{folder} can be written by {who} (mode {folder_mode:o})")
+        assert f"chmod 700 {folder}), remove it, or choose another folder" in message
+        # its parents are not the package's: a new folder in it is made, private
+        assert mode(make_private_dir(folder / "new")) == 0o700
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UnsafeFolderError, match="is a file, not a folder"):
+        make_private_dir(tmp_path / "file")
+    assert mode(make_private_dir(tmp_path)) == 0o700  # the user's own private folder
+
+
+def test_a_data_directory_open_to_others_is_refused_in_one_line(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o777)
+    args = ["demo", "--data-dir", str(data), "--out", str(tmp_path / "out"), "--size", "64"]
+    assert main(args) == 2
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"Cannot use {data} as the data directory: {data} can be written by others" in out
+    assert "Traceback" not in out
+    assert list(data.iterdir()) == []  # nothing was made in it
+
+
+def test_the_packaged_simulated_beamline_writes_to_a_folder_of_each_user():
+    from ssb_beamline.devices.beamline_file import default_beamline_file, load_beamline_file
+
+    files = load_beamline_file(default_beamline_file()).config.detector_files
+    assert files.ioc_directory == f"/tmp/ssb-sim-txm-{os.getuid()}"
+    assert files.local_directory == Path(files.ioc_directory)

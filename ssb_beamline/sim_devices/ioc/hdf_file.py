@@ -11,11 +11,12 @@ file grows, and a killed IOC leaves a readable file of the frames written.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import h5py
 import numpy as np
+
+from ssb_beamline.private_files import create_private_file
 
 from .ndattributes import AttributeSpec
 
@@ -56,8 +57,8 @@ class FrameFile:
         h, w = shape
         self.path = path
         self.shape = (h, w)
+        create_private_file(path)  # h5py keeps the mode of a file it truncates: never chmod after
         self.file = h5py.File(path, "w", libver="latest")
-        os.chmod(path, 0o600)
         chunk = (max(int(frames_per_chunk), 1), h, w)
         self.data = self.file.create_dataset(
             DATA_PATH, shape=(0, h, w), maxshape=(None, h, w), dtype=np.uint16, chunks=chunk,

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import caproto as ca
 
+from ssb_beamline.private_files import create_private_file, open_private
+
 from .server import LOOPBACK, PARENT_ENV, server_env, validate_prefix
 
 __all__ = [
@@ -222,7 +224,8 @@ def start_sim_ioc(
     log_path = log_dir / f"ioc-{prefix.rstrip(':')}-{port}.log"
     # the IOC exits when this process dies (see __main__.die_with_parent): no orphans
     env = {**os.environ, **server_env(port), PARENT_ENV: str(os.getpid())}
-    with open(log_path, "w") as log:  # the child keeps its own descriptor
+    create_private_file(log_path)  # names of the user's frame files; maybe in the shared /tmp
+    with open_private(log_path, "w") as log:  # the child keeps its own descriptor
         process = subprocess.Popen(_ioc_command(prefix, port, data, args), env=env,
                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log)  # fmt: skip
     _IN_USE.add(port)
