@@ -20,7 +20,7 @@ from .absorbance import (
 )
 from .align import AlignResult, align_stack, registration_features
 from .edge import WhiteLineResult, edge_energy_map, white_line_map
-from .edge_fit import EdgeFit, build_edge_fit, find_e0
+from .edge_fit import EdgeFit, NoEdgeContrastError, build_edge_fit, find_e0
 from .fly_angles import angles_from_monitor
 from .joint_sums import JointFitAccumulator, JointFitSums
 from .lcf import LCFResult, lcf_map, reference_matrix
@@ -50,6 +50,7 @@ __all__ = [
     "JointFitAccumulator",
     "JointFitSums",
     "LCFResult",
+    "NoEdgeContrastError",
     "NormalizedStack",
     "OpenBeam",
     "RoiSpectra",

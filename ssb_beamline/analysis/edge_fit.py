@@ -35,7 +35,7 @@ from ._kernels import derivative_max_block, smoothed_derivative
 from ._validation import check_energies
 from .energy_bins import even_energy_bins
 
-__all__ = ["EdgeFit", "build_edge_fit", "find_e0", "mean_spectrum"]
+__all__ = ["EdgeFit", "NoEdgeContrastError", "build_edge_fit", "find_e0", "mean_spectrum"]
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,10 @@ EDGE_CONTRAST_MIN = 4.0
 NI_K_EDGE_RISE_EV = (NI_K_EDGE_EV, 8350.0)
 
 
+class NoEdgeContrastError(ValueError):
+    """A scan that covers the Ni K-edge shows none: no Ni in the field, or no sample."""
+
+
 def _check_edge_present(e: np.ndarray, spec: np.ndarray, exclude: int) -> None:
     """Raise if the spectrum shows no absorption edge inside the scan.
 
@@ -170,7 +174,7 @@ def _check_edge_present(e: np.ndarray, spec: np.ndarray, exclude: int) -> None:
         )
         if _covers_ni_k_edge(e, em[max(exclude - 1, 0)], em[d.size - exclude]):
             lo, hi = NI_K_EDGE_RISE_EV
-            raise ValueError(
+            raise NoEdgeContrastError(
                 f"no edge contrast: the scan {e[0]:.1f}-{e[-1]:.1f} eV covers the Ni K-edge "
                 f"({lo:.0f}-{hi:.0f} eV) but the spectrum has no absorption edge (steepest rise "
                 f"at {em[imax]:.1f} eV, {where}). The sample is out of the beam, or the images "

@@ -19,6 +19,7 @@ from event_model import DocumentRouter
 
 from ssb_beamline.analysis import (
     JointFitAccumulator,
+    NoEdgeContrastError,
     OpenBeam,
     absorbance_with_open_beam,
     analyse_xanes_stack,
@@ -33,7 +34,7 @@ from ._ingest_threads import Releaser, ingest_workers
 from ._stack_buffers import StackBuffers
 from .frames import HDF5FrameResolver
 from .guard import guarded
-from .no_particles import require_particles
+from .no_particles import NO_PARTICLES_FIX, require_particles
 from .pairing import FramePairing
 from .xanes_prepare import send_early
 from .xanes_results import (
@@ -267,6 +268,10 @@ class XanesLiveAnalysis(DocumentRouter):
         energies = self.energies[filled]
         try:
             maps = analyse_xanes_stack(stack, energies, self.references, joint_sums=sums)
+        except NoEdgeContrastError as exc:  # a scan across the edge without one: no Ni here
+            raise ValueError(
+                f"no Ni-containing particles in the field of view ({exc}) {NO_PARTICLES_FIX}"
+            ) from exc
         except ValueError as exc:
             if doc.get("exit_status") not in ("abort", "fail"):
                 raise

@@ -156,6 +156,11 @@ def check_uri_safe_path(root: Path) -> None:
     the query (the catalogue was made next to the directory, outside it), and a
     control character (a newline) cannot be opened at all.
 
+    Parameters
+    ----------
+    root : pathlib.Path
+        The data directory.
+
     Raises
     ------
     ValueError

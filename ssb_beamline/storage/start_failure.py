@@ -35,7 +35,13 @@ class ServerStartError(RuntimeError, ValueError):
 
 
 def log_size(log: Path) -> int:
-    """Bytes in ``log`` now (0 if missing): where this start's own lines begin."""
+    """Bytes in ``log`` now (0 if missing): where this start's own lines begin.
+
+    Parameters
+    ----------
+    log : pathlib.Path
+        The server's log file.
+    """
     try:
         return log.stat().st_size
     except OSError:
@@ -44,6 +50,13 @@ def log_size(log: Path) -> int:
 
 def last_error(log: Path, since: int = 0) -> str | None:
     """The last exception line written to ``log`` after byte ``since``, or None.
+
+    Parameters
+    ----------
+    log : pathlib.Path
+        The server's log file.
+    since : int, optional
+        Where this start's lines begin (:func:`log_size` before it).
 
     Examples
     --------
