@@ -72,7 +72,7 @@ def test_a_data_directory_that_is_a_file_is_a_clear_error(tmp_path, monkeypatch,
     monkeypatch.setenv("SSB_DATA_DIR", str(afile))
     assert main(["runs"]) == 2
     out = " ".join(capsys.readouterr().out.split())
-    assert f"Cannot use {afile} as the data directory (NotADirectoryError" in out
+    assert f"Cannot use {afile} as the data directory" in out and "is a file, not a folder" in out
     assert "Traceback" not in out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -29,10 +30,21 @@ def pg_served(tmp_path_factory, postgres_cluster):
 
 
 def _sessions(cluster, database: str) -> int:
-    """Connections ever opened to ``database`` (PostgreSQL's own count)."""
-    return int(
-        cluster.psql(f"SELECT sessions FROM pg_stat_database WHERE datname = '{database}'").strip()
-    )
+    """Connections ever opened to ``database`` (PostgreSQL's own count), once it is settled.
+
+    Each backend adds its own connection to the count when it flushes its statistics,
+    which PostgreSQL defers (by a second, or longer when the machine is busy): the count
+    is read until it has not changed for 2 s (CI read 19 where 18 was the count).
+    """
+    query = f"SELECT sessions FROM pg_stat_database WHERE datname = '{database}'"
+    count, same_since = int(cluster.psql(query).strip()), time.monotonic()
+    deadline = same_since + 60.0  # a ceiling for a count that never settles only
+    while time.monotonic() - same_since < 2.0 and time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = int(cluster.psql(query).strip())
+        if now != count:
+            count, same_since = now, time.monotonic()
+    return count
 
 
 def _burst(server, prefix: str) -> None:
