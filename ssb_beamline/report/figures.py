@@ -10,6 +10,7 @@ region, not single noisy pixels).
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -65,15 +66,11 @@ def pick_rois(mask: np.ndarray, soc: np.ndarray, n: int = N_ROIS, half: int = RO
             for i in dict.fromkeys(picks)]  # fmt: skip
 
 
-def _roi_mean_std(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std over axis 1 of the finite values (NaN where none, no warning)."""
-    ok = np.isfinite(values)
-    n = ok.sum(axis=1)
-    v = np.where(ok, values, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = v.sum(axis=1) / n
-        std = np.sqrt(np.where(ok, (values - mean[:, None]) ** 2, 0.0).sum(axis=1) / n)
-    return mean, std
+def _quiet_nan(stat, values: np.ndarray, **kwargs) -> np.ndarray:
+    """``stat(values, **kwargs)`` (``np.nanmean``, ``np.nanstd``): NaN for no value, quietly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "Mean of empty slice"
+        return stat(values, **kwargs)
 
 
 def _maps(sink, soc, edge, mask, px, title) -> None:
@@ -110,8 +107,9 @@ def _spectra(sink, arrays, soc, mask, px, references, title) -> None:
         )
         region = norm[:, y0:y1, x0:x1].reshape(len(energies), -1)
         inside = mask[y0:y1, x0:x1].ravel()
-        mean, std = _roi_mean_std(region[:, inside])
-        roi_soc = _roi_mean_std(soc[y0:y1, x0:x1][mask[y0:y1, x0:x1]][None])[0][0]
+        mean = _quiet_nan(np.nanmean, region[:, inside], axis=1)
+        std = _quiet_nan(np.nanstd, region[:, inside], axis=1)
+        roi_soc = _quiet_nan(np.nanmean, soc[y0:y1, x0:x1][mask[y0:y1, x0:x1]])
         ax.fill_between(energies, mean - std, mean + std, color=colour, alpha=0.2, lw=0)
         ax.plot(energies, mean, "o-", ms=3, lw=1, color=colour,
                 label=f"R{k + 1}: {inside.sum()} px, SOC {roi_soc:.2f}")  # fmt: skip
